@@ -1,0 +1,43 @@
+# ml-connector: the two commands of the README (`make demo`, `make test`) plus build, bench and format.
+# Each target installs the system packages it needs on a fresh Debian machine (idempotent).
+
+SWIFT ?= swift
+APT_PACKAGES := libsqlite3-dev
+SUDO := $(shell if [ "$$(id -u)" != "0" ] && command -v sudo >/dev/null 2>&1; then echo sudo; fi)
+BIN := .build/debug
+RELEASE_BIN := .build/release
+
+.PHONY: deps build demo test bench format lint clean
+
+deps:
+	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+		echo "installing:$$missing"; \
+		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
+		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
+	fi
+	@command -v $(SWIFT) >/dev/null 2>&1 || { echo "swift is not on PATH (expected Swift 6.x, e.g. /opt/swift/usr/bin)"; exit 1; }
+
+build: deps
+	$(SWIFT) build
+
+# The main job on the embedded default: simulated JAGGAER and Business Central, SQLite state.
+demo: build
+	$(BIN)/local-runner demo
+
+test: deps
+	$(SWIFT) build --build-tests
+	$(SWIFT) test --skip-build
+
+bench: deps
+	$(SWIFT) build -c release
+	$(RELEASE_BIN)/local-runner bench --output bench-results.json
+
+format:
+	git ls-files -z '*.swift' | xargs -0 $(SWIFT) format format --in-place
+
+lint:
+	git ls-files -z '*.swift' | xargs -0 $(SWIFT) format lint --strict
+
+clean:
+	rm -rf .build .mlc

@@ -1,0 +1,150 @@
+// swift-tools-version: 6.2
+import PackageDescription
+
+let swiftSettings: [SwiftSetting] = [
+    .enableUpcomingFeature("ExistentialAny"),
+    .enableUpcomingFeature("MemberImportVisibility"),
+    .treatAllWarnings(as: .error),
+]
+
+let log = Target.Dependency.product(name: "Logging", package: "swift-log")
+let ahc = Target.Dependency.product(name: "AsyncHTTPClient", package: "async-http-client")
+let nioCore = Target.Dependency.product(name: "NIOCore", package: "swift-nio")
+let nioHTTP1 = Target.Dependency.product(name: "NIOHTTP1", package: "swift-nio")
+let crypto = Target.Dependency.product(name: "Crypto", package: "swift-crypto")
+let grdb = Target.Dependency.product(name: "GRDB", package: "GRDB.swift")
+let argumentParser = Target.Dependency.product(name: "ArgumentParser", package: "swift-argument-parser")
+let yams = Target.Dependency.product(name: "Yams", package: "Yams")
+let hummingbird = Target.Dependency.product(name: "Hummingbird", package: "hummingbird")
+
+/// One executable per flow step; `functions/<name>/main.swift` only wires the handler.
+let functions = [
+    "poll-jaggaer-invoices",
+    "transform-invoice",
+    "write-erp-invoice",
+    "sync-vendors",
+    "sync-accounts",
+]
+
+let package = Package(
+    name: "ml-connector",
+    platforms: [.macOS(.v15)],
+    products: functions.map { .executable(name: $0, targets: [$0]) } + [
+        .executable(name: "local-runner", targets: ["local-runner"]),
+        .executable(name: "mlc-simulators", targets: ["mlc-simulators"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "4.5.2"),
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
+        .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
+    ],
+    targets: [
+        .target(name: "ConnectorCore", dependencies: [log], swiftSettings: swiftSettings),
+        .target(name: "ConnectorStateSQLite", dependencies: ["ConnectorCore", grdb], swiftSettings: swiftSettings),
+        .target(name: "ConnectorSecurity", dependencies: ["ConnectorCore", crypto], swiftSettings: swiftSettings),
+        .target(
+            name: "ConnectorHTTP",
+            dependencies: ["ConnectorCore", "ConnectorSecurity", ahc, nioCore, nioHTTP1, log],
+            swiftSettings: swiftSettings
+        ),
+        .target(name: "Jaggaer", dependencies: ["ConnectorCore", "ConnectorHTTP"], swiftSettings: swiftSettings),
+        .target(
+            name: "BusinessCentral", dependencies: ["ConnectorCore", "ConnectorHTTP"], swiftSettings: swiftSettings),
+        .target(
+            name: "ConnectorFlows",
+            dependencies: ["ConnectorCore", "ConnectorSecurity", "ConnectorHTTP", "Jaggaer", "BusinessCentral", log],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "ConnectorRuntime",
+            dependencies: [
+                "ConnectorCore", "ConnectorSecurity", "ConnectorHTTP", "ConnectorFlows", "ConnectorStateSQLite", log,
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "ConnectorSimulators",
+            dependencies: [hummingbird, log],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "ConnectorTesting",
+            dependencies: ["ConnectorCore"],
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
+            name: "local-runner",
+            dependencies: [
+                "ConnectorCore", "ConnectorSecurity", "ConnectorHTTP", "ConnectorFlows", "ConnectorRuntime",
+                "ConnectorStateSQLite", "ConnectorSimulators", argumentParser, yams, log,
+            ],
+            path: "local-runner",
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
+            name: "mlc-simulators",
+            dependencies: ["ConnectorSimulators", argumentParser, log],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "ConnectorCoreTests", dependencies: ["ConnectorCore", "ConnectorTesting"],
+            swiftSettings: swiftSettings),
+        .testTarget(
+            name: "ConnectorStateTests",
+            dependencies: ["ConnectorCore", "ConnectorStateSQLite", "ConnectorTesting"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "ConnectorSecurityTests", dependencies: ["ConnectorCore", "ConnectorSecurity", "ConnectorTesting"],
+            swiftSettings: swiftSettings),
+        .testTarget(
+            name: "ConnectorHTTPTests",
+            dependencies: [
+                "ConnectorCore", "ConnectorHTTP", "ConnectorSecurity", "ConnectorTesting", "ConnectorSimulators",
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "ClientTests",
+            dependencies: [
+                "ConnectorCore", "ConnectorHTTP", "Jaggaer", "BusinessCentral", "ConnectorSimulators",
+                "ConnectorTesting",
+            ],
+            resources: [.copy("Fixtures")],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "ConnectorFlowsTests",
+            dependencies: [
+                "ConnectorCore", "ConnectorFlows", "ConnectorHTTP", "ConnectorSecurity", "Jaggaer", "BusinessCentral",
+                "ConnectorSimulators", "ConnectorTesting",
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "ConnectorSimulatorsTests", dependencies: ["ConnectorSimulators"], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "EndToEndTests",
+            dependencies: [
+                "ConnectorCore", "ConnectorSecurity", "ConnectorStateSQLite", "ConnectorSimulators", "ConnectorTesting",
+                "local-runner", "mlc-simulators",
+            ]
+                + functions.map { .target(name: $0) },
+            swiftSettings: swiftSettings
+        ),
+    ]
+        + functions.map { name in
+            .executableTarget(
+                name: name,
+                dependencies: ["ConnectorRuntime", "ConnectorFlows"],
+                path: "functions/\(name)",
+                exclude: ["function.json"],
+                swiftSettings: swiftSettings
+            )
+        }
+)

@@ -1,0 +1,217 @@
+import Foundation
+
+/// A vendor as the ERP keeps it.
+package struct Vendor: Sendable, Codable, Hashable {
+    package enum Blocked: String, Sendable, Codable, Hashable {
+        case none, payment, all
+    }
+    package var number: String
+    package var name: String
+    package var blocked: Blocked
+    package var currencyCode: String?
+    package var taxRegistrationNumber: String?
+    package var erpId: String?
+    package var lastModified: Date?
+
+    package init(
+        number: String,
+        name: String,
+        blocked: Blocked = .none,
+        currencyCode: String? = nil,
+        taxRegistrationNumber: String? = nil,
+        erpId: String? = nil,
+        lastModified: Date? = nil
+    ) {
+        self.number = number
+        self.name = name
+        self.blocked = blocked
+        self.currencyCode = currencyCode
+        self.taxRegistrationNumber = taxRegistrationNumber
+        self.erpId = erpId
+        self.lastModified = lastModified
+    }
+}
+
+/// A general-ledger account from the ERP's chart of accounts.
+package struct GLAccount: Sendable, Codable, Hashable {
+    package var number: String
+    package var name: String
+    package var category: String?
+    /// Whether documents may post to it directly (a posting account, not blocked, direct posting allowed).
+    package var postable: Bool
+    package var blocked: Bool
+    package var erpId: String?
+    package var lastModified: Date?
+
+    package init(
+        number: String,
+        name: String,
+        category: String? = nil,
+        postable: Bool,
+        blocked: Bool = false,
+        erpId: String? = nil,
+        lastModified: Date? = nil
+    ) {
+        self.number = number
+        self.name = name
+        self.category = category
+        self.postable = postable
+        self.blocked = blocked
+        self.erpId = erpId
+        self.lastModified = lastModified
+    }
+}
+
+/// A dimension (cost center, department, fund ...) with its values.
+package struct ERPDimension: Sendable, Codable, Hashable {
+    package var code: String
+    package var name: String
+    package var values: [DimensionValue]
+    package var erpId: String?
+
+    package init(code: String, name: String, values: [DimensionValue], erpId: String? = nil) {
+        self.code = code
+        self.name = name
+        self.values = values
+        self.erpId = erpId
+    }
+}
+
+package struct DimensionValue: Sendable, Codable, Hashable {
+    package var code: String
+    package var name: String
+    package var blocked: Bool
+    package init(code: String, name: String, blocked: Bool = false) {
+        self.code = code
+        self.name = name
+        self.blocked = blocked
+    }
+}
+
+/// A dimension code and value on a document or line.
+package struct DimensionAssignment: Sendable, Codable, Hashable {
+    package var dimension: String
+    package var value: String
+    package init(dimension: String, value: String) {
+        self.dimension = dimension
+        self.value = value
+    }
+}
+
+/// An invoice coded for the ERP: real vendor, G/L accounts and dimensions, ready to be written as a draft.
+package struct MappedInvoice: Sendable, Codable, Hashable {
+    package var recordId: String
+    package var source: String
+    package var sourceId: String
+    package var sourceUpdatedAt: Date?
+    package var vendorNumber: String
+    package var vendorInvoiceNumber: String
+    package var invoiceDate: LocalDate
+    package var dueDate: LocalDate?
+    package var postingDate: LocalDate?
+    /// ISO currency code; nil means the ERP company's local currency.
+    package var currencyCode: String?
+    package var sourceCurrency: String?
+    package var headerDimensions: [DimensionAssignment]
+    package var lines: [MappedLine]
+    /// The total the draft must come to (from the procurement system).
+    package var expectedTotal: Decimal
+    package var poNumbers: [String]
+
+    package init(
+        recordId: String,
+        source: String,
+        sourceId: String,
+        sourceUpdatedAt: Date?,
+        vendorNumber: String,
+        vendorInvoiceNumber: String,
+        invoiceDate: LocalDate,
+        dueDate: LocalDate?,
+        postingDate: LocalDate?,
+        currencyCode: String?,
+        sourceCurrency: String?,
+        headerDimensions: [DimensionAssignment],
+        lines: [MappedLine],
+        expectedTotal: Decimal,
+        poNumbers: [String]
+    ) {
+        self.recordId = recordId
+        self.source = source
+        self.sourceId = sourceId
+        self.sourceUpdatedAt = sourceUpdatedAt
+        self.vendorNumber = vendorNumber
+        self.vendorInvoiceNumber = vendorInvoiceNumber
+        self.invoiceDate = invoiceDate
+        self.dueDate = dueDate
+        self.postingDate = postingDate
+        self.currencyCode = currencyCode
+        self.sourceCurrency = sourceCurrency
+        self.headerDimensions = headerDimensions
+        self.lines = lines
+        self.expectedTotal = expectedTotal
+        self.poNumbers = poNumbers
+    }
+}
+
+package struct MappedLine: Sendable, Codable, Hashable {
+    package enum Kind: String, Sendable, Codable, Hashable {
+        /// A line from the supplier invoice.
+        case item
+        /// Tax stated by the supplier, booked to the configured tax account.
+        case tax
+        /// Shipping or handling charges.
+        case charge
+        /// A header discount (negative amount).
+        case discount
+    }
+    package var kind: Kind
+    package var sourceLineNumber: Int?
+    package var description: String
+    package var glAccount: String
+    package var quantity: Decimal
+    package var unitCost: Decimal
+    package var taxCode: String?
+    package var dimensions: [DimensionAssignment]
+    package var poNumber: String?
+    package var poLineNumber: String?
+
+    package init(
+        kind: Kind,
+        sourceLineNumber: Int?,
+        description: String,
+        glAccount: String,
+        quantity: Decimal,
+        unitCost: Decimal,
+        taxCode: String? = nil,
+        dimensions: [DimensionAssignment] = [],
+        poNumber: String? = nil,
+        poLineNumber: String? = nil
+    ) {
+        self.kind = kind
+        self.sourceLineNumber = sourceLineNumber
+        self.description = description
+        self.glAccount = glAccount
+        self.quantity = quantity
+        self.unitCost = unitCost
+        self.taxCode = taxCode
+        self.dimensions = dimensions
+        self.poNumber = poNumber
+        self.poLineNumber = poLineNumber
+    }
+
+    package var amount: Decimal { quantity * unitCost }
+}
+
+/// Where a record landed in the ERP.
+package struct ERPDocumentRef: Sendable, Codable, Hashable {
+    package var system: String
+    package var id: String
+    package var number: String?
+    package var status: String?
+    package init(system: String, id: String, number: String?, status: String?) {
+        self.system = system
+        self.id = id
+        self.number = number
+        self.status = status
+    }
+}

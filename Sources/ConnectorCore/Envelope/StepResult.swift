@@ -1,0 +1,115 @@
+import Foundation
+
+/// What a step did with one event.
+package enum StepStatus: String, Sendable, Codable, CaseIterable {
+    case ok
+    case duplicate
+    case needsReview = "needs_review"
+    case retry
+    case failed
+}
+
+/// The one JSON document a step writes to stdout.
+package struct StepResult: Sendable, Codable, Hashable {
+    package struct ErrorBody: Sendable, Codable, Hashable {
+        package var code: String
+        package var message: String
+        package var retryable: Bool
+        package init(code: String, message: String, retryable: Bool) {
+            self.code = code
+            self.message = message
+            self.retryable = retryable
+        }
+    }
+
+    package struct Metrics: Sendable, Codable, Hashable {
+        package var httpRequests: Int
+        package var durationMs: Int
+        package init(httpRequests: Int = 0, durationMs: Int = 0) {
+            self.httpRequests = httpRequests
+            self.durationMs = durationMs
+        }
+    }
+
+    /// Why a record was sent to review.
+    package struct Review: Sendable, Codable, Hashable {
+        package var reasons: [ReviewReason]
+        package init(reasons: [ReviewReason]) { self.reasons = reasons }
+    }
+
+    package var status: StepStatus
+    package var events: [CloudEvent]
+    package var retryAt: Date?
+    package var error: ErrorBody?
+    package var review: Review?
+    package var metrics: Metrics
+    /// The business record this result moves, and to which state.
+    package var record: RecordUpdate?
+    /// Small, non-secret facts about what happened (e.g. the ERP document number), kept in the audit trail.
+    package var detail: [String: String]?
+
+    package init(
+        status: StepStatus,
+        events: [CloudEvent] = [],
+        retryAt: Date? = nil,
+        error: ErrorBody? = nil,
+        review: Review? = nil,
+        metrics: Metrics = Metrics(),
+        record: RecordUpdate? = nil,
+        detail: [String: String]? = nil
+    ) {
+        self.status = status
+        self.events = events
+        self.retryAt = retryAt
+        self.error = error
+        self.review = review
+        self.metrics = metrics
+        self.record = record
+        self.detail = detail
+    }
+
+    package static func ok(_ events: [CloudEvent] = [], detail: [String: String]? = nil) -> StepResult {
+        StepResult(status: .ok, events: events, detail: detail)
+    }
+
+    package static func failure(_ error: ConnectorError) -> StepResult {
+        let body = ErrorBody(code: error.code.rawValue, message: error.message, retryable: error.retryable)
+        if error.retryable, error.kind == .temporary || error.kind == .conflict {
+            return StepResult(status: .retry, retryAt: error.retryAt, error: body)
+        }
+        return StepResult(status: .failed, error: body)
+    }
+
+    /// The exit code the process ends with for this result.
+    package func exitCode(for error: ConnectorError?) -> StepExitCode {
+        switch status {
+        case .ok, .duplicate, .needsReview: .ok
+        case .retry: .tempFail
+        case .failed: error?.exitCode ?? .software
+        }
+    }
+}
+
+/// A reason a record cannot go on without a person: stable code + human message + optional detail.
+package struct ReviewReason: Sendable, Codable, Hashable {
+    package var code: String
+    package var message: String
+    package var field: String?
+    package init(_ code: String, _ message: String, field: String? = nil) {
+        self.code = code
+        self.message = message
+        self.field = field
+    }
+}
+
+/// A record's new state as reported by a step.
+package struct RecordUpdate: Sendable, Codable, Hashable {
+    package var recordId: String
+    package var state: RecordState
+    package var document: ERPDocumentRef?
+    package init(recordId: String, state: RecordState, document: ERPDocumentRef? = nil) {
+        self.recordId = recordId
+        self.state = state
+        self.document = document
+    }
+}

@@ -1,0 +1,153 @@
+import Foundation
+
+/// Where a business record stands. Ranks only move forward; a terminal success is never downgraded.
+package enum RecordState: String, Sendable, Codable, Hashable, CaseIterable {
+    case captured
+    case mapped
+    case needsReview = "needs_review"
+    case failed
+    case written
+    /// The ERP already had the document (keyed by hand, or written by an earlier run); nothing was booked.
+    case alreadyInERP = "already_in_erp"
+    case posted
+
+    package var rank: Int {
+        switch self {
+        case .captured: 1
+        case .mapped, .needsReview, .failed: 2
+        case .written, .alreadyInERP: 4
+        case .posted: 5
+        }
+    }
+
+    package var isTerminalSuccess: Bool { rank >= 4 }
+}
+
+/// One line of a record's audit trail: what a step got, what it did, how long it took.
+package struct AuditEntry: Sendable, Codable, Hashable {
+    package var sequence: Int64
+    package var at: Date
+    package var step: String
+    package var eventId: String
+    package var eventType: String
+    package var attempt: Int
+    package var status: StepStatus
+    package var durationMs: Int
+    package var httpRequests: Int
+    /// The input event as received: what `replay` sends again.
+    package var input: CloudEvent?
+    package var emitted: [String]
+    package var error: StepResult.ErrorBody?
+    package var reasons: [ReviewReason]?
+    package var detail: [String: String]?
+
+    package init(
+        sequence: Int64 = 0,
+        at: Date,
+        step: String,
+        eventId: String,
+        eventType: String,
+        attempt: Int,
+        status: StepStatus,
+        durationMs: Int,
+        httpRequests: Int,
+        input: CloudEvent?,
+        emitted: [String],
+        error: StepResult.ErrorBody?,
+        reasons: [ReviewReason]?,
+        detail: [String: String]?
+    ) {
+        self.sequence = sequence
+        self.at = at
+        self.step = step
+        self.eventId = eventId
+        self.eventType = eventType
+        self.attempt = attempt
+        self.status = status
+        self.durationMs = durationMs
+        self.httpRequests = httpRequests
+        self.input = input
+        self.emitted = emitted
+        self.error = error
+        self.reasons = reasons
+        self.detail = detail
+    }
+}
+
+/// The summary of a record: its current state and where it landed.
+package struct RecordStatus: Sendable, Codable, Hashable {
+    package var recordId: String
+    package var state: RecordState
+    package var updatedAt: Date
+    package var lastStep: String
+    package var document: ERPDocumentRef?
+    package var reasons: [ReviewReason]?
+
+    package init(
+        recordId: String,
+        state: RecordState,
+        updatedAt: Date,
+        lastStep: String,
+        document: ERPDocumentRef? = nil,
+        reasons: [ReviewReason]? = nil
+    ) {
+        self.recordId = recordId
+        self.state = state
+        self.updatedAt = updatedAt
+        self.lastStep = lastStep
+        self.document = document
+        self.reasons = reasons
+    }
+}
+
+/// The audit trail of every record, and the record index with forward-only state.
+package struct AuditLog: Sendable {
+    package let store: any StateStore
+    package let keys: StateKeys
+
+    package init(store: any StateStore, keys: StateKeys) {
+        self.store = store
+        self.keys = keys
+    }
+
+    /// Appends an entry to the record's trail; returns its sequence number.
+    @discardableResult
+    package func append(recordId: String, _ entry: AuditEntry) async throws -> Int64 {
+        let sequence = try await store.increment(keys.key("auditseq", recordId), by: 1, ttl: nil)
+        var entry = entry
+        entry.sequence = sequence
+        try await store.put(keys.key("audit", recordId, String(format: "%012lld", sequence)), json: entry)
+        return sequence
+    }
+
+    package func entries(recordId: String) async throws -> [AuditEntry] {
+        try await store.scanAll(prefix: keys.prefix("audit", recordId)).map {
+            try JSONCoding.decode(AuditEntry.self, from: $0.value.data)
+        }
+    }
+
+    /// Moves the record's state forward. A lower-ranked state never replaces a higher one, so a late or replayed
+    /// step can't turn a written invoice back into "mapped". Returns the state now stored.
+    @discardableResult
+    package func setState(_ status: RecordStatus) async throws -> RecordStatus {
+        let stored = try await store.update(keys.key("records", status.recordId), as: RecordStatus.self) { current in
+            guard let current else { return status }
+            if status.state.rank < current.state.rank { return nil }
+            if current.state.isTerminalSuccess, status.state == current.state { return nil }
+            var next = status
+            if next.document == nil { next.document = current.document }
+            return next
+        }
+        return stored ?? status
+    }
+
+    package func status(recordId: String) async throws -> RecordStatus? {
+        try await store.get(keys.key("records", recordId), as: RecordStatus.self)?.value
+    }
+
+    package func allStatuses() async throws -> [RecordStatus] {
+        try await store.scanAll(prefix: keys.prefix("records")).map {
+            try JSONCoding.decode(RecordStatus.self, from: $0.value.data)
+        }
+    }
+}

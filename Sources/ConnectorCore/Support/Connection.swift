@@ -1,0 +1,454 @@
+import Foundation
+
+/// How a secret is given in a connection: in the stored form always `sealed` (AES-256-GCM under the master key);
+/// in a connection file also as a plain value or a reference to an environment variable or a file, which
+/// `connections add` resolves and seals.
+package enum SecretField: Sendable, Hashable, Codable {
+    case sealed(String)
+    case plain(Secret)
+    case env(String)
+    case file(String)
+
+    private enum CodingKeys: String, CodingKey { case sealed, env, file }
+
+    package init(from decoder: any Decoder) throws {
+        if let text = try? decoder.singleValueContainer().decode(String.self) {
+            self = .plain(Secret(text))
+            return
+        }
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        if let sealed = try c.decodeIfPresent(String.self, forKey: .sealed) {
+            self = .sealed(sealed)
+        } else if let env = try c.decodeIfPresent(String.self, forKey: .env) {
+            self = .env(env)
+        } else if let file = try c.decodeIfPresent(String.self, forKey: .file) {
+            self = .file(file)
+        } else {
+            throw DecodingError.dataCorrupted(
+                .init(
+                    codingPath: decoder.codingPath,
+                    debugDescription: "a secret is a string, {env: NAME}, {file: PATH} or {sealed: ...}")
+            )
+        }
+    }
+
+    /// Only the sealed form can be written anywhere: encoding a plaintext secret is refused.
+    package func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        switch self {
+        case .sealed(let value): try c.encode(value, forKey: .sealed)
+        case .plain, .env, .file:
+            throw EncodingError.invalidValue(
+                "<redacted>",
+                .init(codingPath: encoder.codingPath, debugDescription: "refusing to write an unsealed secret")
+            )
+        }
+    }
+}
+
+/// One connection: a JAGGAER side, an ERP side and the settings between them. Secrets are `SecretField`s.
+package struct Connection: Sendable, Codable, Hashable {
+    package var id: String
+    package var name: String?
+    package var jaggaer: JaggaerSettings
+    package var erp: ERPSettings
+    package var mapping: MappingRules
+    package var flow: FlowSettings
+    package var network: NetworkSettings
+
+    package init(
+        id: String,
+        name: String? = nil,
+        jaggaer: JaggaerSettings,
+        erp: ERPSettings,
+        mapping: MappingRules = MappingRules(),
+        flow: FlowSettings = FlowSettings(),
+        network: NetworkSettings = NetworkSettings()
+    ) {
+        self.id = id
+        self.name = name
+        self.jaggaer = jaggaer
+        self.erp = erp
+        self.mapping = mapping
+        self.flow = flow
+        self.network = network
+    }
+
+    private enum CodingKeys: String, CodingKey { case id, name, jaggaer, erp, mapping, flow, network }
+
+    package init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        id = try c.decode(String.self, forKey: .id)
+        name = try c.decodeIfPresent(String.self, forKey: .name)
+        jaggaer = try c.decode(JaggaerSettings.self, forKey: .jaggaer)
+        erp = try c.decode(ERPSettings.self, forKey: .erp)
+        mapping = try c.decodeIfPresent(MappingRules.self, forKey: .mapping) ?? MappingRules()
+        flow = try c.decodeIfPresent(FlowSettings.self, forKey: .flow) ?? FlowSettings()
+        network = try c.decodeIfPresent(NetworkSettings.self, forKey: .network) ?? NetworkSettings()
+    }
+
+    /// All secret fields with a label, for sealing, opening and leak checks.
+    package var secretFields: [(label: String, field: SecretField)] {
+        var fields: [(String, SecretField)] = [("jaggaer.clientSecret", jaggaer.clientSecret)]
+        if let bc = erp.businessCentral { fields.append(("erp.businessCentral.clientSecret", bc.clientSecret)) }
+        return fields
+    }
+
+    package func replacingSecrets(_ transform: (String, SecretField) throws -> SecretField) rethrows -> Connection {
+        var copy = self
+        copy.jaggaer.clientSecret = try transform("jaggaer.clientSecret", jaggaer.clientSecret)
+        if let bc = erp.businessCentral {
+            copy.erp.businessCentral?.clientSecret = try transform("erp.businessCentral.clientSecret", bc.clientSecret)
+        }
+        return copy
+    }
+}
+
+/// JAGGAER ONE (J1P) side. The invoice list path and its parameter names are UNCONFIRMED in public sources, so
+/// every one of them is a setting.
+package struct JaggaerSettings: Sendable, Codable, Hashable {
+    package var baseURL: String
+    /// Full Keycloak token URL; default `{baseURL}/auth/realms/{realm}/protocol/openid-connect/token`.
+    package var tokenURL: String?
+    package var realm: String
+    package var clientId: String
+    package var clientSecret: SecretField
+    package var invoiceListPath: String
+    package var invoicePath: String
+    package var startParameter: String
+    package var pageSizeParameter: String
+    package var updatedSinceParameter: String
+    package var statusParameter: String?
+    /// Header `workflowStatus` values that mean "approved".
+    package var approvedStatuses: [String]
+    package var pageSize: Int
+    package var requestsPerMinute: Int?
+
+    package init(
+        baseURL: String,
+        tokenURL: String? = nil,
+        realm: String = "J1p-integrations",
+        clientId: String,
+        clientSecret: SecretField,
+        invoiceListPath: String = "/j1p/api/public/ji/v1/invoices",
+        invoicePath: String = "/j1p/api/public/ji/v1/invoices/{id}",
+        startParameter: String = "startAt",
+        pageSizeParameter: String = "maxRecords",
+        updatedSinceParameter: String = "lastUpdateFrom",
+        statusParameter: String? = "workflowStatus",
+        approvedStatuses: [String] = ["Completed"],
+        pageSize: Int = 50,
+        requestsPerMinute: Int? = nil
+    ) {
+        self.baseURL = baseURL
+        self.tokenURL = tokenURL
+        self.realm = realm
+        self.clientId = clientId
+        self.clientSecret = clientSecret
+        self.invoiceListPath = invoiceListPath
+        self.invoicePath = invoicePath
+        self.startParameter = startParameter
+        self.pageSizeParameter = pageSizeParameter
+        self.updatedSinceParameter = updatedSinceParameter
+        self.statusParameter = statusParameter
+        self.approvedStatuses = approvedStatuses
+        self.pageSize = pageSize
+        self.requestsPerMinute = requestsPerMinute
+    }
+
+    private enum CodingKeys: String, CodingKey {
+        case baseURL, tokenURL, realm, clientId, clientSecret, invoiceListPath, invoicePath, startParameter
+        case pageSizeParameter, updatedSinceParameter, statusParameter, approvedStatuses, pageSize, requestsPerMinute
+    }
+
+    package init(from decoder: any Decoder) throws {
+        let d = JaggaerSettings(baseURL: "", clientId: "", clientSecret: .sealed(""))
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        baseURL = try c.decode(String.self, forKey: .baseURL)
+        tokenURL = try c.decodeIfPresent(String.self, forKey: .tokenURL)
+        realm = try c.decodeIfPresent(String.self, forKey: .realm) ?? d.realm
+        clientId = try c.decode(String.self, forKey: .clientId)
+        clientSecret = try c.decode(SecretField.self, forKey: .clientSecret)
+        invoiceListPath = try c.decodeIfPresent(String.self, forKey: .invoiceListPath) ?? d.invoiceListPath
+        invoicePath = try c.decodeIfPresent(String.self, forKey: .invoicePath) ?? d.invoicePath
+        startParameter = try c.decodeIfPresent(String.self, forKey: .startParameter) ?? d.startParameter
+        pageSizeParameter = try c.decodeIfPresent(String.self, forKey: .pageSizeParameter) ?? d.pageSizeParameter
+        updatedSinceParameter =
+            try c.decodeIfPresent(String.self, forKey: .updatedSinceParameter) ?? d.updatedSinceParameter
+        statusParameter =
+            c.contains(.statusParameter)
+            ? try c.decodeIfPresent(String.self, forKey: .statusParameter) : d.statusParameter
+        approvedStatuses = try c.decodeIfPresent([String].self, forKey: .approvedStatuses) ?? d.approvedStatuses
+        pageSize = try c.decodeIfPresent(Int.self, forKey: .pageSize) ?? d.pageSize
+        requestsPerMinute = try c.decodeIfPresent(Int.self, forKey: .requestsPerMinute)
+    }
+
+    package var resolvedTokenURL: String {
+        tokenURL ?? baseURL.trimmingTrailingSlash + "/auth/realms/\(realm)/protocol/openid-connect/token"
+    }
+}
+
+package struct ERPSettings: Sendable, Codable, Hashable {
+    package enum Kind: String, Sendable, Codable, Hashable {
+        case businessCentral
+    }
+    package var kind: Kind
+    package var businessCentral: BusinessCentralSettings?
+
+    package init(kind: Kind, businessCentral: BusinessCentralSettings?) {
+        self.kind = kind
+        self.businessCentral = businessCentral
+    }
+}
+
+/// Business Central online (API v2.0) with Microsoft Entra client credentials.
+package struct BusinessCentralSettings: Sendable, Codable, Hashable {
+    package var tenantId: String
+    package var environment: String
+    package var clientId: String
+    package var clientSecret: SecretField
+    package var authorityURL: String
+    package var apiBaseURL: String
+    package var scope: String
+    /// The company's id; when absent it is looked up by `companyName` once and cached.
+    package var companyId: String?
+    package var companyName: String?
+    /// BC online allows 6,000 requests per user in a 5-minute window.
+    package var requestsPerFiveMinutes: Int
+    /// How line dimensions travel: nested in the deep insert (default) or one request per dimension afterwards.
+    package var lineDimensions: LineDimensionMode
+
+    package enum LineDimensionMode: String, Sendable, Codable, Hashable {
+        /// `dimensionSetLines` nested inside each deep-inserted line (multi-level deep insert: UNCONFIRMED in the
+        /// BC docs; verify on the tenant with `ping-connection`).
+        case deepInsert
+        /// Create the invoice with lines first, then POST each line's dimension set lines.
+        case separateRequests
+    }
+
+    package init(
+        tenantId: String,
+        environment: String,
+        clientId: String,
+        clientSecret: SecretField,
+        authorityURL: String = "https://login.microsoftonline.com",
+        apiBaseURL: String = "https://api.businesscentral.dynamics.com",
+        scope: String = "https://api.businesscentral.dynamics.com/.default",
+        companyId: String? = nil,
+        companyName: String? = nil,
+        requestsPerFiveMinutes: Int = 6000,
+        lineDimensions: LineDimensionMode = .deepInsert
+    ) {
+        self.tenantId = tenantId
+        self.environment = environment
+        self.clientId = clientId
+        self.clientSecret = clientSecret
+        self.authorityURL = authorityURL
+        self.apiBaseURL = apiBaseURL
+        self.scope = scope
+        self.companyId = companyId
+        self.companyName = companyName
+        self.requestsPerFiveMinutes = requestsPerFiveMinutes
+        self.lineDimensions = lineDimensions
+    }
+
+    private enum CodingKeys: String, CodingKey {
+        case tenantId, environment, clientId, clientSecret, authorityURL, apiBaseURL, scope, companyId, companyName
+        case requestsPerFiveMinutes, lineDimensions
+    }
+
+    package init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        let d = BusinessCentralSettings(tenantId: "", environment: "", clientId: "", clientSecret: .sealed(""))
+        tenantId = try c.decode(String.self, forKey: .tenantId)
+        environment = try c.decode(String.self, forKey: .environment)
+        clientId = try c.decode(String.self, forKey: .clientId)
+        clientSecret = try c.decode(SecretField.self, forKey: .clientSecret)
+        authorityURL = try c.decodeIfPresent(String.self, forKey: .authorityURL) ?? d.authorityURL
+        apiBaseURL = try c.decodeIfPresent(String.self, forKey: .apiBaseURL) ?? d.apiBaseURL
+        scope = try c.decodeIfPresent(String.self, forKey: .scope) ?? d.scope
+        companyId = try c.decodeIfPresent(String.self, forKey: .companyId)
+        companyName = try c.decodeIfPresent(String.self, forKey: .companyName)
+        requestsPerFiveMinutes =
+            try c.decodeIfPresent(Int.self, forKey: .requestsPerFiveMinutes) ?? d.requestsPerFiveMinutes
+        lineDimensions = try c.decodeIfPresent(LineDimensionMode.self, forKey: .lineDimensions) ?? d.lineDimensions
+    }
+
+    package var tokenURL: String { authorityURL.trimmingTrailingSlash + "/\(tenantId)/oauth2/v2.0/token" }
+    package var apiRoot: String { apiBaseURL.trimmingTrailingSlash + "/v2.0/\(tenantId)/\(environment)/api/v2.0" }
+}
+
+/// How JAGGAER coding becomes ERP coding.
+package struct MappingRules: Sendable, Codable, Hashable {
+    /// Which line segment holds the G/L account.
+    package var accountSegment: String
+    /// Segment → ERP dimension rules.
+    package var dimensions: [SegmentDimensionRule]
+    /// Explicit JAGGAER supplier number → ERP vendor number (otherwise: the same number, if the ERP has it).
+    package var vendors: [String: String]
+    /// Explicit account segment value → ERP G/L account (otherwise: the same number, if the ERP has it).
+    package var accounts: [String: String]
+    /// Per ERP dimension: segment value → dimension value code (otherwise: the same code, if the ERP has it).
+    package var dimensionValues: [String: [String: String]]
+    /// JAGGAER line tax code (custom field `TaxCode`) → ERP tax code; unmapped codes leave the ERP's default.
+    package var taxCodes: [String: String]
+    /// G/L account for the supplier-stated tax (a separate line). Required when an invoice carries tax.
+    package var taxAccount: String?
+    /// G/L account for shipping and handling charges. Required when an invoice carries them.
+    package var chargesAccount: String?
+    /// G/L account for header discounts. Required when an invoice carries one.
+    package var discountAccount: String?
+    /// The ERP company's local currency: invoices in it are written without a currency code.
+    package var localCurrency: String?
+    /// Largest difference between the coded lines and the JAGGAER total that is still accepted.
+    package var totalTolerance: Decimal
+
+    package init(
+        accountSegment: String = "Account",
+        dimensions: [SegmentDimensionRule] = [],
+        vendors: [String: String] = [:],
+        accounts: [String: String] = [:],
+        dimensionValues: [String: [String: String]] = [:],
+        taxCodes: [String: String] = [:],
+        taxAccount: String? = nil,
+        chargesAccount: String? = nil,
+        discountAccount: String? = nil,
+        localCurrency: String? = nil,
+        totalTolerance: Decimal = Decimal(string: "0.01")!
+    ) {
+        self.accountSegment = accountSegment
+        self.dimensions = dimensions
+        self.vendors = vendors
+        self.accounts = accounts
+        self.dimensionValues = dimensionValues
+        self.taxCodes = taxCodes
+        self.taxAccount = taxAccount
+        self.chargesAccount = chargesAccount
+        self.discountAccount = discountAccount
+        self.localCurrency = localCurrency
+        self.totalTolerance = totalTolerance
+    }
+
+    private enum CodingKeys: String, CodingKey {
+        case accountSegment, dimensions, vendors, accounts, dimensionValues, taxCodes, taxAccount, chargesAccount
+        case discountAccount, localCurrency, totalTolerance
+    }
+
+    package init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        let d = MappingRules()
+        accountSegment = try c.decodeIfPresent(String.self, forKey: .accountSegment) ?? d.accountSegment
+        dimensions = try c.decodeIfPresent([SegmentDimensionRule].self, forKey: .dimensions) ?? []
+        vendors = try c.decodeIfPresent([String: String].self, forKey: .vendors) ?? [:]
+        accounts = try c.decodeIfPresent([String: String].self, forKey: .accounts) ?? [:]
+        dimensionValues = try c.decodeIfPresent([String: [String: String]].self, forKey: .dimensionValues) ?? [:]
+        taxCodes = try c.decodeIfPresent([String: String].self, forKey: .taxCodes) ?? [:]
+        taxAccount = try c.decodeIfPresent(String.self, forKey: .taxAccount)
+        chargesAccount = try c.decodeIfPresent(String.self, forKey: .chargesAccount)
+        discountAccount = try c.decodeIfPresent(String.self, forKey: .discountAccount)
+        localCurrency = try c.decodeIfPresent(String.self, forKey: .localCurrency)
+        totalTolerance = try c.decodeIfPresent(Decimal.self, forKey: .totalTolerance) ?? d.totalTolerance
+    }
+}
+
+package struct SegmentDimensionRule: Sendable, Codable, Hashable {
+    package var segment: String
+    package var dimension: String
+    /// A line without this segment goes to review when true; otherwise the dimension is left empty.
+    package var required: Bool
+
+    package init(segment: String, dimension: String, required: Bool = true) {
+        self.segment = segment
+        self.dimension = dimension
+        self.required = required
+    }
+
+    private enum CodingKeys: String, CodingKey { case segment, dimension, required }
+    package init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        segment = try c.decode(String.self, forKey: .segment)
+        dimension = try c.decode(String.self, forKey: .dimension)
+        required = try c.decodeIfPresent(Bool.self, forKey: .required) ?? true
+    }
+}
+
+package struct FlowSettings: Sendable, Codable, Hashable {
+    /// Seconds between scheduled polls in `local-runner run`.
+    package var pollIntervalSeconds: Int
+    /// How far back each poll cycle re-reads, to catch records committed late with an earlier timestamp.
+    package var pollOverlapSeconds: Int
+    /// Where the very first poll starts.
+    package var pollStartFrom: Date?
+    /// Attempts per event before it goes to the dead-letter list.
+    package var maxAttempts: Int
+    /// Longest `Retry-After` a step waits for in-process; longer waits go back to the runner as `retry`.
+    package var retryAfterCapSeconds: Int
+    /// After an ambiguous create (no answer), how long to wait before trusting "not found in the ERP".
+    package var ambiguousWriteSettleSeconds: Int
+    /// Seconds between master-data syncs in `local-runner run`.
+    package var masterDataIntervalSeconds: Int
+
+    package init(
+        pollIntervalSeconds: Int = 300,
+        pollOverlapSeconds: Int = 300,
+        pollStartFrom: Date? = nil,
+        maxAttempts: Int = 5,
+        retryAfterCapSeconds: Int = 30,
+        ambiguousWriteSettleSeconds: Int = 540,
+        masterDataIntervalSeconds: Int = 3600
+    ) {
+        self.pollIntervalSeconds = pollIntervalSeconds
+        self.pollOverlapSeconds = pollOverlapSeconds
+        self.pollStartFrom = pollStartFrom
+        self.maxAttempts = maxAttempts
+        self.retryAfterCapSeconds = retryAfterCapSeconds
+        self.ambiguousWriteSettleSeconds = ambiguousWriteSettleSeconds
+        self.masterDataIntervalSeconds = masterDataIntervalSeconds
+    }
+
+    private enum CodingKeys: String, CodingKey {
+        case pollIntervalSeconds, pollOverlapSeconds, pollStartFrom, maxAttempts, retryAfterCapSeconds
+        case ambiguousWriteSettleSeconds, masterDataIntervalSeconds
+    }
+
+    package init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        let d = FlowSettings()
+        pollIntervalSeconds = try c.decodeIfPresent(Int.self, forKey: .pollIntervalSeconds) ?? d.pollIntervalSeconds
+        pollOverlapSeconds = try c.decodeIfPresent(Int.self, forKey: .pollOverlapSeconds) ?? d.pollOverlapSeconds
+        pollStartFrom = try c.decodeIfPresent(Date.self, forKey: .pollStartFrom)
+        maxAttempts = try c.decodeIfPresent(Int.self, forKey: .maxAttempts) ?? d.maxAttempts
+        retryAfterCapSeconds = try c.decodeIfPresent(Int.self, forKey: .retryAfterCapSeconds) ?? d.retryAfterCapSeconds
+        ambiguousWriteSettleSeconds =
+            try c.decodeIfPresent(Int.self, forKey: .ambiguousWriteSettleSeconds) ?? d.ambiguousWriteSettleSeconds
+        masterDataIntervalSeconds =
+            try c.decodeIfPresent(Int.self, forKey: .masterDataIntervalSeconds) ?? d.masterDataIntervalSeconds
+    }
+}
+
+package struct NetworkSettings: Sendable, Codable, Hashable {
+    /// Allows `http://` and private or loopback hosts: only for on-premises systems and the local simulators.
+    package var allowInsecureHTTP: Bool
+    /// Seconds a single HTTP request may take.
+    package var requestTimeoutSeconds: Int
+
+    package init(allowInsecureHTTP: Bool = false, requestTimeoutSeconds: Int = 60) {
+        self.allowInsecureHTTP = allowInsecureHTTP
+        self.requestTimeoutSeconds = requestTimeoutSeconds
+    }
+
+    private enum CodingKeys: String, CodingKey { case allowInsecureHTTP, requestTimeoutSeconds }
+    package init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        allowInsecureHTTP = try c.decodeIfPresent(Bool.self, forKey: .allowInsecureHTTP) ?? false
+        requestTimeoutSeconds = try c.decodeIfPresent(Int.self, forKey: .requestTimeoutSeconds) ?? 60
+    }
+}
+
+extension String {
+    package var trimmingTrailingSlash: String {
+        var s = self
+        while s.hasSuffix("/") { s.removeLast() }
+        return s
+    }
+}

@@ -1,0 +1,90 @@
+import AsyncHTTPClient
+import ConnectorCore
+import Foundation
+import NIOCore
+import NIOHTTP1
+
+/// The default transport: AsyncHTTPClient on SwiftNIO. Redirects are never followed (an API that redirects to
+/// another host must not receive our bearer token), every call has a deadline, bodies are capped.
+///
+/// Chosen over URLSession (libcurl) because it starts faster and uses less memory in a one-shot process
+/// (DESIGN §11: 11 ms / 21 MiB against 14-20 ms / 28-34 MiB), and because it does not follow redirects unless told.
+package final class AsyncHTTPClientTransport: HTTPTransport {
+    private let client: HTTPClient
+    private let maxResponseBytes: Int
+
+    package init(connectTimeout: Duration = .seconds(10), maxResponseBytes: Int = 64 * 1024 * 1024) {
+        var configuration = HTTPClient.Configuration(
+            redirectConfiguration: .disallow,
+            timeout: .init(connect: .nanoseconds(Int64(connectTimeout.timeInterval * 1e9)), read: nil)
+        )
+        configuration.connectionPool.idleTimeout = .seconds(30)
+        client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
+        self.maxResponseBytes = maxResponseBytes
+    }
+
+    package func send(_ request: HTTPRequest) async throws -> HTTPResponse {
+        var outgoing = HTTPClientRequest(url: request.url)
+        outgoing.method = HTTPMethod(rawValue: request.method)
+        for header in request.headers {
+            outgoing.headers.add(name: header.name, value: header.value)
+        }
+        if let body = request.body {
+            outgoing.body = .bytes(ByteBuffer(bytes: body))
+        }
+        let timeout = TimeAmount.nanoseconds(Int64(request.timeout.timeInterval * 1e9))
+        do {
+            let response = try await client.execute(outgoing, timeout: timeout)
+            let buffer = try await response.body.collect(upTo: maxResponseBytes)
+            return HTTPResponse(
+                status: Int(response.status.code),
+                headers: response.headers.map { ($0.name, $0.value) },
+                body: Data(buffer.readableBytesView)
+            )
+        } catch let error as HTTPClientError {
+            throw Self.classify(error)
+        } catch let error as TransportError {
+            throw error
+        } catch is CancellationError {
+            throw CancellationError()
+        } catch {
+            throw Self.classifyOther(error)
+        }
+    }
+
+    /// Closes the connection pool; call once before the process exits.
+    package func shutdown() async {
+        try? await client.shutdown()
+    }
+
+    private static func classify(_ error: HTTPClientError) -> TransportError {
+        if [
+            HTTPClientError.connectTimeout, .socksHandshakeTimeout, .tlsHandshakeTimeout, .invalidURL, .emptyHost,
+            .emptyScheme,
+        ].contains(error) {
+            return TransportError(phase: .connect, detail: "could not connect (\(error.shortDescription))")
+        }
+        if [HTTPClientError.deadlineExceeded, .readTimeout, .writeTimeout].contains(error) {
+            return TransportError(phase: .timeout, detail: "no complete response in time")
+        }
+        return TransportError(phase: .exchange, detail: error.shortDescription)
+    }
+
+    private static func classifyOther(_ error: any Error) -> TransportError {
+        let name = String(describing: type(of: error))
+        let text = String(describing: error)
+        // A refused or unreachable connection never carried the request.
+        if name.contains("NIOConnectionError") || text.contains("connectionRefused")
+            || text.contains("Connection refused") || text.contains("ECONNREFUSED")
+        {
+            return TransportError(phase: .connect, detail: "connection refused")
+        }
+        return TransportError(phase: .exchange, detail: "\(name)")
+    }
+}
+
+extension HTTPClientError {
+    fileprivate var shortDescription: String {
+        String(describing: self).prefix(120).description
+    }
+}

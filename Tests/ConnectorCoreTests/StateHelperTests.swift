@@ -1,0 +1,160 @@
+import ConnectorCore
+import ConnectorTesting
+import Foundation
+import Testing
+
+@Suite("Typed state helpers")
+struct StateHelperTests {
+    let keys = try! StateKeys(connection: "acme")
+
+    @Test("keys are namespaced per connection and escape path separators")
+    func keyspace() throws {
+        #expect(keys.key("audit", "a/b", "c") == "conn/acme/audit/a%2Fb/c")
+        #expect(StateKeys.unescape("a%2Fb") == "a/b")
+        #expect(keys.key("review", "100%") == "conn/acme/review/100%25")
+        for bad in ["", "a/b", "..", "x y", String(repeating: "a", count: 65), "conn\n"] {
+            #expect(throws: ConnectorError.self) { try StateKeys(connection: bad) }
+        }
+    }
+
+    @Test("record state only moves forward; a terminal success is never downgraded")
+    func forwardOnly() async throws {
+        let store = InMemoryStateStore()
+        let audit = AuditLog(store: store, keys: keys)
+        let at = Date()
+        func set(_ state: RecordState) async throws -> RecordState {
+            try await audit.setState(RecordStatus(recordId: "r", state: state, updatedAt: at, lastStep: "t")).state
+        }
+        #expect(try await set(.captured) == .captured)
+        #expect(try await set(.needsReview) == .needsReview)
+        #expect(try await set(.captured) == .needsReview)
+        #expect(try await set(.mapped) == .mapped)
+        #expect(try await set(.written) == .written)
+        #expect(try await set(.failed) == .written)
+        #expect(try await set(.mapped) == .written)
+        #expect(try await audit.status(recordId: "r")?.state == .written)
+        #expect(try await set(.posted) == .posted)
+    }
+
+    @Test("audit entries keep their order")
+    func auditOrder() async throws {
+        let store = InMemoryStateStore()
+        let audit = AuditLog(store: store, keys: keys)
+        for index in 0..<12 {
+            try await audit.append(
+                recordId: "r/1",
+                AuditEntry(
+                    at: Date(), step: "s\(index)", eventId: "e", eventType: "t", attempt: 1, status: .ok, durationMs: 1,
+                    httpRequests: 0, input: nil, emitted: [], error: nil, reasons: nil, detail: nil)
+            )
+        }
+        let entries = try await audit.entries(recordId: "r/1")
+        #expect(entries.map(\.step) == (0..<12).map { "s\($0)" })
+        #expect(entries.map(\.sequence) == Array(1...12))
+    }
+
+    @Test("the dedup ledger lets exactly one claimer in")
+    func dedup() async throws {
+        let store = InMemoryStateStore()
+        let ledger = DedupLedger(store: store, keys: keys)
+        let now = Date()
+        let entry = DedupLedger.Entry(
+            phase: .claimed, owner: "a", attempt: 1, claimedAt: now, updatedAt: now, leaseUntil: now, naturalKey: "V|1")
+        guard case .acquired(_, let version) = try await ledger.claim("invoice/1", entry: entry) else {
+            Issue.record("first claim must win")
+            return
+        }
+        var other = entry
+        other.owner = "b"
+        guard case .existing(let existing, _) = try await ledger.claim("invoice/1", entry: other) else {
+            Issue.record("second claim must see the first")
+            return
+        }
+        #expect(existing.owner == "a")
+        var sent = entry
+        sent.phase = .requestSent
+        let sentVersion = try #require(try await ledger.advance("invoice/1", from: version, to: sent))
+        #expect(
+            try await ledger.advance("invoice/1", from: version, to: entry) == nil,
+            "a stale version cannot move the claim")
+        #expect(try await ledger.load("invoice/1")?.entry.phase == .requestSent)
+        #expect(try await ledger.release("invoice/1", version: sentVersion))
+        #expect(try await ledger.all().isEmpty)
+    }
+
+    @Test("a lease excludes others until it expires or is released")
+    func lease() async throws {
+        let clock = ManualClock()
+        let store = InMemoryStateStore(now: clock.nowFunction)
+        let a = Lease(store: store, key: "lease/x", owner: "a")
+        let b = Lease(store: store, key: "lease/x", owner: "b")
+        #expect(try await a.acquire(ttl: .seconds(10), now: clock.now()))
+        #expect(try await !b.acquire(ttl: .seconds(10), now: clock.now()))
+        #expect(try await a.acquire(ttl: .seconds(10), now: clock.now()), "the holder renews")
+        clock.advance(by: 11)
+        #expect(try await b.acquire(ttl: .seconds(10), now: clock.now()), "an expired lease is free")
+        try await a.release()
+        #expect(try await store.get("lease/x") != nil, "releasing someone else's lease does nothing")
+        try await b.release()
+        #expect(try await store.get("lease/x") == nil)
+    }
+
+    @Test("the rate limiter shares one budget per window")
+    func rateLimiter() async throws {
+        let clock = ManualClock(Date(timeIntervalSince1970: 1_000_000))
+        let store = InMemoryStateStore(now: clock.nowFunction)
+        let one = RateLimiter(store: store, key: "rl", limit: 3, window: .seconds(1))
+        let two = RateLimiter(store: store, key: "rl", limit: 3, window: .seconds(1))
+        var waits: [Duration] = []
+        for limiter in [one, two, one, two, one] {
+            waits.append(try await limiter.acquire(now: clock.now()))
+        }
+        #expect(waits.prefix(3).allSatisfy { $0 == .zero })
+        #expect(waits[3] > .zero && waits[3] <= .seconds(1))
+        clock.advance(by: 1)
+        #expect(try await one.acquire(now: clock.now()) == .zero)
+    }
+
+    @Test("the work queue returns due items oldest first and survives reschedule")
+    func workQueue() async throws {
+        let store = InMemoryStateStore()
+        let queue = WorkQueue(store: store)
+        let base = Date(timeIntervalSince1970: 2_000_000)
+        let event = CloudEvent(source: "s", type: "t", data: nil, connection: "acme")
+        let late = WorkItem(function: "f", event: event, notBefore: base.addingTimeInterval(60), enqueuedAt: base)
+        let early = WorkItem(function: "g", event: event, notBefore: base, enqueuedAt: base)
+        try await queue.enqueue(late)
+        try await queue.enqueue(early)
+        #expect(try await queue.due(now: base, limit: 10).map(\.function) == ["g"])
+        #expect(try await queue.due(now: base.addingTimeInterval(61), limit: 10).map(\.function) == ["g", "f"])
+        try await queue.reschedule(early, event: event, notBefore: base.addingTimeInterval(120))
+        #expect(try await queue.count() == 2)
+        #expect(try await queue.nextDue() == base.addingTimeInterval(60))
+        try await queue.complete(late)
+        #expect(try await queue.all().map(\.function) == ["g"])
+    }
+
+    @Test("tokens are cached sealed and invalidated only when still current")
+    func tokenCache() async throws {
+        let store = InMemoryStateStore()
+        let cache = TokenCache(store: store, keys: keys, sealer: ReversingSealer())
+        let now = Date()
+        try await cache.save(
+            "bc", AccessToken(value: "token-one-secret", expiresAt: now.addingTimeInterval(3600)), now: now)
+        let raw = try #require(try await store.get(cache.key("bc")))
+        #expect(!String(decoding: raw.data, as: UTF8.self).contains("token-one-secret"))
+        #expect(try await cache.load("bc")?.value == "token-one-secret")
+        try await cache.invalidate("bc", ifValue: "another")
+        #expect(try await cache.load("bc") != nil)
+        try await cache.invalidate("bc", ifValue: "token-one-secret")
+        #expect(try await cache.load("bc") == nil)
+    }
+}
+
+/// A stand-in sealer for helper tests (the real one is AES-GCM in ConnectorSecurity).
+struct ReversingSealer: ValueSealer {
+    func seal(_ plaintext: Data, context: String) throws -> Data { Data(plaintext.reversed()) + Data(context.utf8) }
+    func open(_ sealed: Data, context: String) throws -> Data {
+        Data(sealed.prefix(sealed.count - context.utf8.count).reversed())
+    }
+}

@@ -1,0 +1,125 @@
+import ConnectorCore
+import ConnectorSecurity
+import ConnectorTesting
+import Foundation
+import Testing
+
+@Suite("Vault, master key, connections and URL policy")
+struct SecurityTests {
+    let key = try! MasterKey(base64: MasterKey.generate())
+
+    @Test("sealed values open only with the same key and context")
+    func vault() throws {
+        let vault = Vault(masterKey: key)
+        let sealed = try vault.seal(Data("s3cr3t-value".utf8), context: "conn/a/token/bc")
+        #expect(!String(decoding: sealed, as: UTF8.self).contains("s3cr3t"))
+        #expect(try vault.open(sealed, context: "conn/a/token/bc") == Data("s3cr3t-value".utf8))
+        #expect(throws: ConnectorError.self) { try vault.open(sealed, context: "conn/b/token/bc") }
+        let other = Vault(masterKey: try MasterKey(base64: MasterKey.generate()))
+        do {
+            _ = try other.open(sealed, context: "conn/a/token/bc")
+            Issue.record("opened with the wrong key")
+        } catch let error as ConnectorError {
+            #expect(error.code == .masterKeyMismatch)
+            #expect(error.exitCode == .config)
+        }
+        var tampered = sealed
+        tampered[tampered.count - 3] ^= 0x01
+        #expect(throws: ConnectorError.self) { try vault.open(tampered, context: "conn/a/token/bc") }
+        // Two seals of the same value differ (random nonce).
+        #expect(try vault.seal(Data("x".utf8), context: "c") != vault.seal(Data("x".utf8), context: "c"))
+    }
+
+    @Test("a missing or malformed master key is a configuration error (78)")
+    func masterKey() {
+        for environment in [
+            [:], ["MLC_MASTER_KEY": "short"], ["MLC_MASTER_KEY": String(repeating: "A", count: 44)],
+            ["MLC_MASTER_KEY_FILE": "/nonexistent"],
+        ] {
+            do {
+                _ = try MasterKey.fromEnvironment(environment)
+                if environment["MLC_MASTER_KEY"]?.count == 44 { continue }
+                Issue.record("accepted \(environment.keys)")
+            } catch let error as ConnectorError {
+                #expect(error.exitCode == .config)
+            } catch {
+                Issue.record("unexpected \(error)")
+            }
+        }
+        #expect(MasterKey.generate().count == 44)
+    }
+
+    @Test("connections are stored with every secret sealed; nothing plaintext reaches the store")
+    func connectionStore() async throws {
+        let store = InMemoryStateStore()
+        let connections = ConnectionStore(store: store, vault: Vault(masterKey: key))
+        let jaggaerSecret = "jaggaer-plain-secret-\(UUID().uuidString)"
+        let bcSecret = "bc-plain-secret-\(UUID().uuidString)"
+        let connection = Connection(
+            id: "acme",
+            jaggaer: JaggaerSettings(
+                baseURL: "https://prep-reg02.api.jaggaer.com", clientId: "c1",
+                clientSecret: .plain(Secret(jaggaerSecret))),
+            erp: ERPSettings(
+                kind: .businessCentral,
+                businessCentral: BusinessCentralSettings(
+                    tenantId: "t1", environment: "production", clientId: "c2", clientSecret: .plain(Secret(bcSecret)),
+                    companyName: "CRONUS")
+            )
+        )
+        try await connections.save(connection)
+        for entry in try await store.scanAll(prefix: "") {
+            let text = String(decoding: entry.value.data, as: UTF8.self)
+            #expect(!text.contains(jaggaerSecret) && !text.contains(bcSecret), "plaintext secret in \(entry.key)")
+        }
+        let loaded = try await connections.load("acme")
+        #expect(try connections.secret(loaded, "jaggaer.clientSecret").value == jaggaerSecret)
+        #expect(try connections.secret(loaded, "erp.businessCentral.clientSecret").value == bcSecret)
+        let wrongKey = ConnectionStore(
+            store: store, vault: Vault(masterKey: try MasterKey(base64: MasterKey.generate())))
+        #expect(throws: ConnectorError.self) { try wrongKey.verifySecrets(loaded) }
+        await #expect(throws: ConnectorError.self) { try await connections.load("nope") }
+        #expect(try await connections.remove("acme"))
+    }
+
+    @Test("a plaintext secret can never be encoded")
+    func plaintextRefused() {
+        #expect(throws: EncodingError.self) { try JSONCoding.encode(SecretField.plain(Secret("abcdefgh"))) }
+        #expect("\(Secret("hunter2-password"))" == "<redacted>")
+    }
+
+    @Test("known secrets are scrubbed from text")
+    func redactor() {
+        _ = Secret("very-secret-token-123")
+        #expect(SecretRedactor.scrub("Bearer very-secret-token-123 failed") == "Bearer *** failed")
+    }
+
+    @Test(
+        "URL policy",
+        arguments: [
+            ("https://prep-reg02.api.jaggaer.com", URLPolicy.System.jaggaer, false, true),
+            ("https://evil.example.com", .jaggaer, false, false),
+            ("https://jaggaer.com.evil.net", .jaggaer, false, false),
+            ("http://prep-reg02.api.jaggaer.com", .jaggaer, false, false),
+            ("https://user:pw@prep-reg02.api.jaggaer.com", .jaggaer, false, false),
+            ("https://127.0.0.1:8443", .jaggaer, false, false),
+            ("https://10.1.2.3", .businessCentral, false, false),
+            ("https://api.businesscentral.dynamics.com", .businessCentral, false, true),
+            ("https://login.microsoftonline.com", .entra, false, true),
+            ("https://login.microsoftonline.com.attacker.io", .entra, false, false),
+            ("http://127.0.0.1:8080", .businessCentral, true, true),
+            ("http://nav.corp.local:7048", .businessCentral, true, true),
+            ("ftp://api.businesscentral.dynamics.com", .businessCentral, true, false),
+            ("https://api.businesscentral.dynamics.com?x=1", .businessCentral, false, false),
+            ("not a url", .businessCentral, true, false),
+        ]
+    )
+    func urlPolicy(url: String, system: URLPolicy.System, insecure: Bool, allowed: Bool) {
+        let policy = URLPolicy(allowInsecure: insecure)
+        if allowed {
+            #expect(throws: Never.self) { try policy.check(url, system: system) }
+        } else {
+            #expect(throws: ConnectorError.self) { try policy.check(url, system: system) }
+        }
+    }
+}
