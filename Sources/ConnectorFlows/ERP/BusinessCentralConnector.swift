@@ -1,0 +1,166 @@
+import BusinessCentral
+import ConnectorCore
+import Foundation
+
+/// Business Central as an `ERPConnector`: invoices become draft `purchaseInvoices` created with one deep insert
+/// (lines, and by default their dimensions, nested), never posted.
+package struct BusinessCentralConnector: ERPConnector {
+    package let client: BusinessCentralClient
+    package let settings: BusinessCentralSettings
+    package let store: any StateStore
+    package let keys: StateKeys
+
+    package init(
+        client: BusinessCentralClient, settings: BusinessCentralSettings, store: any StateStore, keys: StateKeys
+    ) {
+        self.client = client
+        self.settings = settings
+        self.store = store
+        self.keys = keys
+    }
+
+    package var system: String { "businessCentral" }
+    package var constraints: ERPConstraints { .businessCentral }
+
+    /// The company id from the connection, or looked up once by name and kept in the store.
+    package func companyId() async throws -> String {
+        if let id = settings.companyId { return id }
+        guard let name = settings.companyName else {
+            throw ConnectorError(.connectionInvalid, "erp.businessCentral needs companyId or companyName")
+        }
+        let cacheKey = keys.key("erp", "bc-company-id", name)
+        if let cached = try await store.get(cacheKey, as: String.self) { return cached.value }
+        let companies = try await client.companies()
+        guard let company = companies.first(where: { $0.name == name || $0.displayName == name }) else {
+            throw ConnectorError(
+                .connectionInvalid,
+                "Business Central has no company named \(name.debugDescription) (found: \(companies.map(\.name).joined(separator: ", ")))"
+            )
+        }
+        try await store.put(cacheKey, json: company.id)
+        return company.id
+    }
+
+    package func findInvoices(vendorNumber: String, vendorInvoiceNumber: String) async throws -> [ERPDocumentRef] {
+        let company = try await companyId()
+        return try await client.findPurchaseInvoices(
+            companyId: company, vendorNumber: vendorNumber, vendorInvoiceNumber: vendorInvoiceNumber
+        )
+        .map { ERPDocumentRef(system: system, id: $0.id, number: $0.number, status: $0.status) }
+    }
+
+    package func createDraftInvoice(_ invoice: MappedInvoice) async throws -> ERPDocumentRef {
+        let company = try await companyId()
+        let nestDimensions = settings.lineDimensions == .deepInsert
+        let body = Self.document(for: invoice, nestDimensions: nestDimensions)
+        let created = try await client.createPurchaseInvoice(companyId: company, body)
+        if !nestDimensions, invoice.lines.contains(where: { !$0.dimensions.isEmpty }) {
+            let lines = try await client.purchaseInvoiceLines(companyId: company, invoiceId: created.id)
+            for (sequence, line) in zip(body.purchaseInvoiceLines.map(\.sequence), invoice.lines)
+            where !line.dimensions.isEmpty {
+                guard let target = lines.first(where: { $0.sequence == sequence }) else {
+                    throw ConnectorError(
+                        .upstreamMalformed,
+                        "Business Central did not return line \(sequence) of draft \(created.number ?? created.id)")
+                }
+                for dimension in line.dimensions {
+                    try await client.createLineDimension(
+                        companyId: company,
+                        lineId: target.id,
+                        DimensionSetLine(code: dimension.dimension, valueCode: dimension.value)
+                    )
+                }
+            }
+        }
+        return ERPDocumentRef(system: system, id: created.id, number: created.number, status: created.status)
+    }
+
+    /// The deep-insert body for a mapped invoice.
+    package static func document(for invoice: MappedInvoice, nestDimensions: Bool) -> BCPurchaseInvoiceCreate {
+        BCPurchaseInvoiceCreate(
+            vendorNumber: invoice.vendorNumber,
+            vendorInvoiceNumber: invoice.vendorInvoiceNumber,
+            invoiceDate: invoice.invoiceDate.description,
+            dueDate: invoice.dueDate?.description,
+            postingDate: invoice.postingDate?.description,
+            currencyCode: invoice.currencyCode,
+            purchaseInvoiceLines: invoice.lines.enumerated().map { index, line in
+                BCPurchaseInvoiceCreate.Line(
+                    sequence: (index + 1) * 10000,
+                    lineType: "Account",
+                    lineObjectNumber: line.glAccount,
+                    description: line.description,
+                    quantity: line.quantity,
+                    unitCost: line.unitCost,
+                    taxCode: line.taxCode,
+                    dimensionSetLines: nestDimensions && !line.dimensions.isEmpty
+                        ? line.dimensions.map { DimensionSetLine(code: $0.dimension, valueCode: $0.value) } : nil
+                )
+            }
+        )
+    }
+
+    package func listVendors(changedSince: Date?) async throws -> [Vendor] {
+        let company = try await companyId()
+        return try await client.vendors(companyId: company, modifiedSince: changedSince).map { vendor in
+            Vendor(
+                number: vendor.number,
+                name: vendor.displayName ?? vendor.number,
+                blocked: Self.blocked(vendor.blocked),
+                currencyCode: vendor.currencyCode.flatMap { $0.isEmpty ? nil : $0 },
+                taxRegistrationNumber: vendor.taxRegistrationNumber,
+                erpId: vendor.id,
+                lastModified: vendor.lastModifiedDateTime
+            )
+        }
+    }
+
+    static func blocked(_ value: String?) -> Vendor.Blocked {
+        switch value?.trimmingCharacters(in: .whitespaces).lowercased() {
+        case "all": .all
+        case "payment": .payment
+        default: .none
+        }
+    }
+
+    package func listAccounts(changedSince: Date?) async throws -> [GLAccount] {
+        let company = try await companyId()
+        return try await client.accounts(companyId: company, modifiedSince: changedSince).map { account in
+            let posting = (account.accountType ?? "Posting").caseInsensitiveCompare("Posting") == .orderedSame
+            return GLAccount(
+                number: account.number,
+                name: account.displayName ?? account.number,
+                category: account.category,
+                postable: posting && (account.directPosting ?? false),
+                blocked: account.blocked ?? false,
+                erpId: account.id,
+                lastModified: account.lastModifiedDateTime
+            )
+        }
+    }
+
+    package func listDimensions() async throws -> [ERPDimension] {
+        let company = try await companyId()
+        return try await client.dimensions(companyId: company).map { dimension in
+            ERPDimension(
+                code: dimension.code,
+                name: dimension.displayName ?? dimension.code,
+                values: (dimension.dimensionValues ?? []).map {
+                    DimensionValue(code: $0.code, name: $0.displayName ?? $0.code)
+                },
+                erpId: dimension.id
+            )
+        }
+    }
+
+    package func ping() async throws -> [String: String] {
+        let companies = try await client.companies()
+        let company = try await companyId()
+        return [
+            "erp": "Business Central",
+            "environment": settings.environment,
+            "companies": String(companies.count),
+            "companyId": company,
+        ]
+    }
+}

@@ -1,0 +1,77 @@
+import ConnectorCore
+import Foundation
+
+/// What a flow needs from an ERP. One adapter per ERP turns the ERP-neutral model into that ERP's documents.
+package protocol ERPConnector: Sendable {
+    /// Short system name used in dedup keys and document references (`businessCentral`).
+    var system: String { get }
+    var constraints: ERPConstraints { get }
+
+    /// Documents already in the ERP for a vendor's invoice number: the natural key of a supplier invoice.
+    func findInvoices(vendorNumber: String, vendorInvoiceNumber: String) async throws -> [ERPDocumentRef]
+    /// Creates an unposted draft. Must be atomic: either the whole document exists afterwards or nothing does.
+    func createDraftInvoice(_ invoice: MappedInvoice) async throws -> ERPDocumentRef
+    func listVendors(changedSince: Date?) async throws -> [Vendor]
+    func listAccounts(changedSince: Date?) async throws -> [GLAccount]
+    func listDimensions() async throws -> [ERPDimension]
+    /// Checks credentials, permissions and company; returns facts for the fit report.
+    func ping() async throws -> [String: String]
+}
+
+/// Field limits and rules of an ERP's document, checked during mapping so the write never fails on them.
+package struct ERPConstraints: Sendable, Hashable {
+    package var maxVendorInvoiceNumberLength: Int
+    package var maxLineDescriptionLength: Int
+    package var supportsCreditMemos: Bool
+
+    package init(maxVendorInvoiceNumberLength: Int, maxLineDescriptionLength: Int, supportsCreditMemos: Bool) {
+        self.maxVendorInvoiceNumberLength = maxVendorInvoiceNumberLength
+        self.maxLineDescriptionLength = maxLineDescriptionLength
+        self.supportsCreditMemos = supportsCreditMemos
+    }
+
+    /// Business Central: `Vendor Invoice No.` is Code[35], line `Description` Text[100].
+    package static let businessCentral = ERPConstraints(
+        maxVendorInvoiceNumberLength: 35,
+        maxLineDescriptionLength: 100,
+        supportsCreditMemos: false
+    )
+
+    package static func forKind(_ kind: ERPSettings.Kind) -> ERPConstraints {
+        switch kind {
+        case .businessCentral: .businessCentral
+        }
+    }
+}
+
+/// What a flow needs from the procurement system.
+package protocol ProcurementSource: Sendable {
+    var system: String { get }
+    /// One page of invoice headers changed at or after `updatedSince`.
+    func invoiceHeaders(startAt: Int, pageSize: Int, updatedSince: Date?) async throws -> InvoiceHeaderPage
+    /// One invoice with its lines, in the ERP-neutral model.
+    func invoice(id: String) async throws -> SupplierInvoice
+}
+
+package struct InvoiceHeaderSummary: Sendable, Hashable {
+    package var id: String
+    package var updatedAt: Date?
+    package var workflowStatus: String?
+    package init(id: String, updatedAt: Date?, workflowStatus: String?) {
+        self.id = id
+        self.updatedAt = updatedAt
+        self.workflowStatus = workflowStatus
+    }
+}
+
+package struct InvoiceHeaderPage: Sendable {
+    package var items: [Result<InvoiceHeaderSummary, ConnectorError>]
+    /// How many items the page carried (for paging), malformed ones included.
+    package var returned: Int
+    package var total: Int?
+    package init(items: [Result<InvoiceHeaderSummary, ConnectorError>], returned: Int, total: Int?) {
+        self.items = items
+        self.returned = returned
+        self.total = total
+    }
+}

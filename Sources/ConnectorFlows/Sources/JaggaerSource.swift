@@ -1,0 +1,109 @@
+import ConnectorCore
+import Foundation
+import Jaggaer
+
+/// JAGGAER ONE as a `ProcurementSource`: lists invoice headers and turns full invoices into `SupplierInvoice`.
+package struct JaggaerSource: ProcurementSource {
+    package let client: JaggaerClient
+    /// Sent as the status filter when exactly one approved status is configured.
+    package let approvedStatuses: [String]
+
+    package init(client: JaggaerClient, approvedStatuses: [String]) {
+        self.client = client
+        self.approvedStatuses = approvedStatuses
+    }
+
+    package var system: String { "jaggaer" }
+
+    package func invoiceHeaders(startAt: Int, pageSize: Int, updatedSince: Date?) async throws -> InvoiceHeaderPage {
+        let status = approvedStatuses.count == 1 ? approvedStatuses.first : nil
+        let page = try await client.listInvoices(
+            startAt: startAt, pageSize: pageSize, updatedSince: updatedSince, status: status)
+        let items = page.items.map { result in
+            result.flatMap { header -> Result<InvoiceHeaderSummary, ConnectorError> in
+                .success(
+                    InvoiceHeaderSummary(
+                        id: header.invoiceId.value,
+                        updatedAt: header.lastUpdate.flatMap(Timestamp.parse),
+                        workflowStatus: header.workflowStatus
+                    )
+                )
+            }
+        }
+        return InvoiceHeaderPage(items: items, returned: page.returned, total: page.total)
+    }
+
+    package func invoice(id: String) async throws -> SupplierInvoice {
+        try Self.convert(try await client.invoice(id: id))
+    }
+
+    /// JAGGAER invoice → ERP-neutral invoice. Missing money or quantities are an error, never guessed.
+    package static func convert(_ invoice: JaggaerInvoice) throws -> SupplierInvoice {
+        let header = invoice.header
+        let id = header.invoiceId.value
+        var lines: [SupplierInvoiceLine] = []
+        for (index, line) in invoice.lines.enumerated() {
+            let number = line.lineNumber.flatMap { Int($0.value) } ?? (index + 1)
+            guard let quantity = line.quantity?.value else {
+                throw ConnectorError(.upstreamMalformed, "JAGGAER invoice \(id) line \(number) has no quantity")
+            }
+            guard let unitPrice = line.unitPrice?.amount else {
+                throw ConnectorError(.upstreamMalformed, "JAGGAER invoice \(id) line \(number) has no unit price")
+            }
+            let splits = line.splittableFieldSetGroupList?.maxSplits ?? 0
+            lines.append(
+                SupplierInvoiceLine(
+                    sourceLineId: line.lineId?.value,
+                    lineNumber: number,
+                    description: line.item?.description,
+                    quantity: quantity,
+                    unitPrice: unitPrice,
+                    unitOfMeasure: line.item?.unitOfMeasure?.dimension,
+                    poNumber: line.poNumber?.value,
+                    poLineNumber: line.poLineNumber?.value,
+                    taxable: line.taxable?.value ?? false,
+                    taxAmount: (line.taxCharge1?.value ?? 0) + (line.taxCharge2?.value ?? 0),
+                    segments: (line.splittableFieldSetGroupList?.segments ?? []).map {
+                        AccountingSegment(name: $0.name, value: $0.value, description: $0.description)
+                    },
+                    customFields: line.customFieldValueSetList?.values ?? [:],
+                    distributions: max(1, splits)
+                )
+            )
+        }
+        let nonPO = header.nonPOInvoice?.value
+        let isPO = header.invoiceLineType.map { $0.caseInsensitiveCompare("PO") == .orderedSame } ?? (nonPO == false)
+        return SupplierInvoice(
+            source: "jaggaer",
+            sourceId: id,
+            sourceUpdatedAt: header.lastUpdate.flatMap(Timestamp.parse),
+            invoiceNumber: header.invoiceNumber,
+            supplierInvoiceNumber: header.supplierInvoiceNumber,
+            kind: InvoiceKind(sourceValue: header.invoiceType),
+            workflowStatus: header.workflowStatus,
+            paymentStatus: header.paymentStatus,
+            isPOInvoice: isPO,
+            invoiceDate: header.invoiceDate.flatMap(LocalDate.init(parsing:)),
+            dueDate: header.dueDate.flatMap(LocalDate.init(parsing:)),
+            accountingDate: header.accountingDate.flatMap(LocalDate.init(parsing:)),
+            supplier: SupplierRef(
+                sourceId: header.supplier?.id?.value,
+                number: header.supplier?.supplierNumber?.value,
+                name: header.supplier?.name
+            ),
+            businessUnit: header.businessUnit?.value,
+            paymentTermsCode: header.terms?.standardPaymentTermsCode,
+            currency: header.total?.currency,
+            total: header.total?.value?.value,
+            taxTotal: (header.taxCharge1?.value ?? 0) + (header.taxCharge2?.value ?? 0),
+            shippingCharge: header.shippingCharge?.value ?? 0,
+            handlingCharge: header.handlingCharge?.value ?? 0,
+            discountAmount: header.discountAmount?.value ?? 0,
+            segments: (header.splittableFieldSetGroupList?.segments ?? []).map {
+                AccountingSegment(name: $0.name, value: $0.value, description: $0.description)
+            },
+            customFields: header.customFieldValueSetList?.values ?? [:],
+            lines: lines
+        )
+    }
+}

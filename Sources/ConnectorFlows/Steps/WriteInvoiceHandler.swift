@@ -1,0 +1,229 @@
+import ConnectorCore
+import Foundation
+
+/// `write-erp-invoice`: the exactly-once write of a draft invoice (DESIGN §8).
+///
+/// 1. Claim the record in the dedup ledger (put-if-absent). A recorded claim means done: `duplicate`.
+/// 2. Ask the ERP for the vendor's invoice number. Found: record it, write nothing.
+/// 3. Mark the claim `requestSent`, create the draft (one atomic request), record the ERP id.
+///
+/// A claim left `requestSent` by a crash, a timeout or a dropped connection is resolved by reading the ERP after
+/// a settle period, never by writing blindly. Drafts are never posted here.
+package struct WriteInvoiceHandler: StepHandler {
+    package typealias Input = MappedInvoice
+    package static let step = "write-erp-invoice"
+    package static let acceptedTypes: Set<String> = [EventType.invoiceMapped]
+
+    package let context: StepContext
+    package let erp: any ERPConnector
+    /// How long an in-flight claim is presumed to belong to a live process.
+    package let claimLease: Duration
+    /// How long after an ambiguous create the ERP is given before "not found" is trusted (BC online cancels an
+    /// operation after 8 minutes).
+    package let settle: Duration
+
+    package init(
+        context: StepContext, erp: any ERPConnector, claimLease: Duration = .seconds(600), settle: Duration? = nil
+    ) {
+        self.context = context
+        self.erp = erp
+        self.claimLease = claimLease
+        self.settle = settle ?? .seconds(context.connection.flow.ambiguousWriteSettleSeconds)
+    }
+
+    package static func recordId(for event: CloudEvent) -> String {
+        if let id = event.recordid { return id }
+        if let invoice = try? event.data?.decode(MappedInvoice.self) { return invoice.recordId }
+        return "\(step)/\(event.id)"
+    }
+
+    package func handle(_ event: CloudEvent, input invoice: MappedInvoice) async throws -> StepResult {
+        let ledger = DedupLedger(store: context.store, keys: context.keys)
+        let dedupKey = "invoice/\(invoice.source)/\(invoice.sourceId)"
+        let naturalKey = "\(invoice.vendorNumber)|\(invoice.vendorInvoiceNumber)"
+        let now = context.clock.now()
+        let fresh = DedupLedger.Entry(
+            phase: .claimed,
+            owner: context.owner,
+            attempt: event.attempt,
+            claimedAt: now,
+            updatedAt: now,
+            leaseUntil: now.addingTimeInterval(claimLease.timeInterval),
+            naturalKey: naturalKey
+        )
+
+        var entry: DedupLedger.Entry
+        var version: Int64
+        var previousPhase: DedupLedger.Phase?
+        switch try await ledger.claim(dedupKey, entry: fresh) {
+        case .acquired(let claimed, let claimedVersion):
+            entry = claimed
+            version = claimedVersion
+        case .existing(let existing, let existingVersion):
+            if existing.phase == .recorded {
+                return duplicate(invoice, existing, note: "already written by an earlier delivery")
+            }
+            if existing.leaseUntil > now, existing.owner != context.owner {
+                throw ConnectorError(
+                    .inFlight,
+                    "another process is writing this invoice (claimed \(Timestamp.format(existing.claimedAt)))",
+                    retryAt: existing.leaseUntil
+                )
+            }
+            // The owner stopped, or its settle period is over: take the claim over.
+            previousPhase = existing.phase
+            var takeover = existing
+            takeover.owner = context.owner
+            takeover.attempt = event.attempt
+            takeover.updatedAt = now
+            takeover.leaseUntil = now.addingTimeInterval(claimLease.timeInterval)
+            takeover.naturalKey = naturalKey
+            guard let newVersion = try await ledger.advance(dedupKey, from: existingVersion, to: takeover) else {
+                throw ConnectorError(
+                    .inFlight, "the claim changed while taking it over", retryAt: now.addingTimeInterval(2))
+            }
+            entry = takeover
+            version = newVersion
+        }
+
+        // Ask the ERP first: the invoice may have been keyed by hand, or written by a request whose answer we lost.
+        let existing = try await erp.findInvoices(
+            vendorNumber: invoice.vendorNumber, vendorInvoiceNumber: invoice.vendorInvoiceNumber)
+        if existing.count > 1 {
+            _ = try await ledger.release(dedupKey, version: version)
+            return review(
+                invoice,
+                ReviewReason(
+                    "erp.duplicates_exist",
+                    "the ERP already holds \(existing.count) documents for vendor \(invoice.vendorNumber) invoice \(invoice.vendorInvoiceNumber)"
+                )
+            )
+        }
+        if let document = existing.first {
+            let ours = previousPhase == .requestSent
+            entry.phase = .recorded
+            entry.document = document
+            entry.foundExisting = !ours
+            entry.updatedAt = context.clock.now()
+            guard try await ledger.advance(dedupKey, from: version, to: entry) != nil else {
+                throw ConnectorError(
+                    .inFlight, "the claim changed while recording", retryAt: context.clock.now().addingTimeInterval(2))
+            }
+            if ours {
+                return written(invoice, document, event: event, recovered: true)
+            }
+            return duplicate(invoice, entry, note: "the ERP already had this vendor invoice number")
+        }
+
+        // Nothing in the ERP: write it.
+        entry.phase = .requestSent
+        entry.updatedAt = context.clock.now()
+        guard let sentVersion = try await ledger.advance(dedupKey, from: version, to: entry) else {
+            throw ConnectorError(
+                .inFlight, "the claim changed before writing", retryAt: context.clock.now().addingTimeInterval(2))
+        }
+        version = sentVersion
+        let document: ERPDocumentRef
+        do {
+            document = try await erp.createDraftInvoice(invoice)
+        } catch let error as ConnectorError {
+            return try await afterFailedCreate(
+                error, invoice: invoice, ledger: ledger, dedupKey: dedupKey, entry: entry, version: version)
+        }
+        entry.phase = .recorded
+        entry.document = document
+        entry.updatedAt = context.clock.now()
+        if try await ledger.advance(dedupKey, from: version, to: entry) == nil {
+            // Only this owner moves a requestSent claim within its lease; a mismatch means the lease ran out while
+            // the request was in flight. The document exists either way; record it unconditionally.
+            try await context.store.put(ledger.key(dedupKey), json: entry)
+        }
+        return written(invoice, document, event: event, recovered: false)
+    }
+
+    private func afterFailedCreate(
+        _ error: ConnectorError,
+        invoice: MappedInvoice,
+        ledger: DedupLedger,
+        dedupKey: String,
+        entry: DedupLedger.Entry,
+        version: Int64
+    ) async throws -> StepResult {
+        if error.code == .ambiguousWrite {
+            // The create may have happened. Look right away (the usual case: committed, answer lost).
+            if let found = try? await erp.findInvoices(
+                vendorNumber: invoice.vendorNumber, vendorInvoiceNumber: invoice.vendorInvoiceNumber),
+                found.count == 1, let document = found.first
+            {
+                var recorded = entry
+                recorded.phase = .recorded
+                recorded.document = document
+                recorded.updatedAt = context.clock.now()
+                try await context.store.put(ledger.key(dedupKey), json: recorded)
+                return written(invoice, document, event: nil, recovered: true)
+            }
+            // Not visible (yet): keep the claim as requestSent and come back after the settle period.
+            var pending = entry
+            let until = context.clock.now().addingTimeInterval(settle.timeInterval)
+            pending.leaseUntil = until
+            pending.owner = "settling"
+            pending.updatedAt = context.clock.now()
+            _ = try await ledger.advance(dedupKey, from: version, to: pending)
+            throw ConnectorError(
+                .ambiguousWrite, "\(error.message); will check the ERP again after \(Int(settle.timeInterval)) s",
+                retryAt: until)
+        }
+        // The request did not create anything: free the claim so a later attempt starts clean.
+        _ = try await ledger.release(dedupKey, version: version)
+        if error.kind == .rejected {
+            return review(invoice, ReviewReason("erp.rejected", error.message))
+        }
+        throw error
+    }
+
+    private func written(_ invoice: MappedInvoice, _ document: ERPDocumentRef, event: CloudEvent?, recovered: Bool)
+        -> StepResult
+    {
+        var detail = ["erpId": document.id, "erpNumber": document.number ?? "", "erpStatus": document.status ?? ""]
+        if recovered { detail["recovered"] = "true" }
+        var events: [CloudEvent] = []
+        if let event,
+            let next = try? event.next(
+                type: EventType.invoiceWritten,
+                source: EventSource.step(Self.step, connection: context.connection.id),
+                data: document,
+                recordid: invoice.recordId,
+                id: "\(invoice.recordId)/written",
+                time: context.clock.now()
+            )
+        {
+            events.append(next)
+        }
+        return StepResult(
+            status: .ok,
+            events: events,
+            record: RecordUpdate(recordId: invoice.recordId, state: .written, document: document),
+            detail: detail
+        )
+    }
+
+    private func duplicate(_ invoice: MappedInvoice, _ entry: DedupLedger.Entry, note: String) -> StepResult {
+        StepResult(
+            status: .duplicate,
+            record: RecordUpdate(
+                recordId: invoice.recordId,
+                state: entry.foundExisting ? .alreadyInERP : .written,
+                document: entry.document
+            ),
+            detail: ["note": note, "erpId": entry.document?.id ?? "", "erpNumber": entry.document?.number ?? ""]
+        )
+    }
+
+    private func review(_ invoice: MappedInvoice, _ reason: ReviewReason) -> StepResult {
+        StepResult(
+            status: .needsReview,
+            review: .init(reasons: [reason]),
+            record: RecordUpdate(recordId: invoice.recordId, state: .needsReview)
+        )
+    }
+}

@@ -1,0 +1,125 @@
+import BusinessCentral
+import ConnectorCore
+import ConnectorFlows
+import ConnectorHTTP
+import ConnectorSecurity
+import Foundation
+import Jaggaer
+import Logging
+
+/// Everything a step needs for one connection, built from the stored connection: HTTP stacks per system
+/// (count → rate limit → retry → bearer auth), token providers sharing the store's token cache, the clients and
+/// their flow adapters. Building does no I/O; tokens are fetched on first use.
+package struct ConnectionRuntime: Sendable {
+    package let context: StepContext
+    package let counter: RequestCounter
+    package let http: AsyncHTTPClientTransport
+    private let vault: Vault
+
+    package init(context: StepContext, vault: Vault, http: AsyncHTTPClientTransport, counter: RequestCounter) throws {
+        self.context = context
+        self.vault = vault
+        self.http = http
+        self.counter = counter
+        try ConnectionValidator.validate(context.connection)
+    }
+
+    private var connection: Connection { context.connection }
+
+    private var retryPolicy: RetryPolicy {
+        RetryPolicy(retryAfterCap: .seconds(connection.flow.retryAfterCapSeconds))
+    }
+
+    private var timeout: Duration { .seconds(connection.network.requestTimeoutSeconds) }
+
+    private func plain(limiter: RateLimiter?) -> any HTTPTransport {
+        var transport: any HTTPTransport = CountingTransport(base: http, counter: counter)
+        if let limiter {
+            transport = RateLimitedTransport(
+                base: transport, limiter: limiter, clock: context.clock,
+                maxWait: .seconds(connection.flow.retryAfterCapSeconds))
+        }
+        return RetryingTransport(base: transport, policy: retryPolicy, clock: context.clock, logger: context.logger)
+    }
+
+    private var tokenCache: TokenCache { TokenCache(store: context.store, keys: context.keys, sealer: vault) }
+
+    private func secret(_ field: SecretField, _ label: String) throws -> Secret {
+        try vault.reveal(field, label: label, connection: connection.id)
+    }
+
+    package func jaggaerClient() throws -> JaggaerClient {
+        let settings = connection.jaggaer
+        let tokens = OAuth2ClientCredentialsProvider(
+            configuration: .init(
+                name: "jaggaer",
+                tokenURL: settings.resolvedTokenURL,
+                clientId: settings.clientId,
+                clientSecret: try secret(settings.clientSecret, "jaggaer.clientSecret"),
+                scope: nil
+            ),
+            transport: plain(limiter: nil),
+            cache: tokenCache,
+            clock: context.clock,
+            logger: context.logger
+        )
+        let limiter = settings.requestsPerMinute.map {
+            RateLimiter(
+                store: context.store, key: context.keys.key("ratelimit", "jaggaer"), limit: max(1, $0 / 60),
+                window: .seconds(1))
+        }
+        return JaggaerClient(
+            baseURL: settings.baseURL,
+            paths: .init(
+                invoiceList: settings.invoiceListPath,
+                invoice: settings.invoicePath,
+                startParameter: settings.startParameter,
+                pageSizeParameter: settings.pageSizeParameter,
+                updatedSinceParameter: settings.updatedSinceParameter,
+                statusParameter: settings.statusParameter
+            ),
+            transport: BearerAuthTransport(base: plain(limiter: limiter), tokens: tokens),
+            timeout: timeout
+        )
+    }
+
+    package func procurementSource() throws -> any ProcurementSource {
+        JaggaerSource(client: try jaggaerClient(), approvedStatuses: connection.jaggaer.approvedStatuses)
+    }
+
+    package func erpConnector() throws -> any ERPConnector {
+        switch connection.erp.kind {
+        case .businessCentral:
+            guard let settings = connection.erp.businessCentral else {
+                throw ConnectorError(.connectionInvalid, "erp.businessCentral is missing")
+            }
+            let tokens = OAuth2ClientCredentialsProvider(
+                configuration: .init(
+                    name: "businessCentral",
+                    tokenURL: settings.tokenURL,
+                    clientId: settings.clientId,
+                    clientSecret: try secret(settings.clientSecret, "erp.businessCentral.clientSecret"),
+                    scope: settings.scope
+                ),
+                transport: plain(limiter: nil),
+                cache: tokenCache,
+                clock: context.clock,
+                logger: context.logger
+            )
+            // 6,000 requests per 5 minutes, spread as a per-second budget shared by every process.
+            let limiter = RateLimiter(
+                store: context.store,
+                key: context.keys.key("ratelimit", "businessCentral"),
+                limit: max(1, settings.requestsPerFiveMinutes / 300),
+                window: .seconds(1)
+            )
+            let client = BusinessCentralClient(
+                apiRoot: settings.apiRoot,
+                transport: BearerAuthTransport(base: plain(limiter: limiter), tokens: tokens),
+                timeout: timeout
+            )
+            return BusinessCentralConnector(
+                client: client, settings: settings, store: context.store, keys: context.keys)
+        }
+    }
+}

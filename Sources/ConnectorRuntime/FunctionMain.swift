@@ -1,0 +1,164 @@
+import ConnectorCore
+import ConnectorFlows
+import ConnectorHTTP
+import ConnectorSecurity
+import Foundation
+import Logging
+
+/// The body of every step executable: decode the event and its data (bad input exits 65 before anything is
+/// opened), open the store, load the connection (unknown → 78), run the handler, then write the audit trail,
+/// the record's state and any review item, and print the one result.
+package enum FunctionMain {
+    package static func run<H: StepHandler>(
+        _ handler: H.Type,
+        make: @escaping @Sendable (ConnectionRuntime) throws -> H
+    ) async -> Never {
+        JSONLogHandler.bootstrap()
+        await StepDriver.main(acceptedTypes: H.acceptedTypes) { event in
+            try await invoke(handler, event: event, environment: ProcessInfo.processInfo.environment, make: make)
+        }
+    }
+
+    /// One invocation, without process concerns (also used in tests).
+    package static func invoke<H: StepHandler>(
+        _ handler: H.Type,
+        event: CloudEvent,
+        environment: [String: String],
+        clock: any WallClock = SystemWallClock(),
+        make: @Sendable (ConnectionRuntime) throws -> H
+    ) async throws -> StepDriver.Outcome {
+        let started = ContinuousClock.now
+        // 1. Everything about the event itself, before any state is touched.
+        let input = try event.decodeData(H.Input.self)
+        guard let connectionId = event.connection, !connectionId.isEmpty else {
+            throw ConnectorError(.connectionMissing, kind: .badInput, "the event has no `connection` attribute")
+        }
+        // 2. Configuration: key, store, connection.
+        let masterKey = try MasterKey.fromEnvironment(environment)
+        let store = try StateStores.open(StateStores.url(from: environment))
+        let http = AsyncHTTPClientTransport()
+        do {
+            let outcome = try await run(
+                handler, event: event, input: input, connectionId: connectionId, store: store,
+                vault: Vault(masterKey: masterKey), http: http, clock: clock, started: started, make: make)
+            await http.shutdown()
+            try? await store.close()
+            return outcome
+        } catch {
+            await http.shutdown()
+            try? await store.close()
+            throw error
+        }
+    }
+
+    private static func run<H: StepHandler>(
+        _ handler: H.Type,
+        event: CloudEvent,
+        input: H.Input,
+        connectionId: String,
+        store: any StateStore,
+        vault: Vault,
+        http: AsyncHTTPClientTransport,
+        clock: any WallClock,
+        started: ContinuousClock.Instant,
+        make: @Sendable (ConnectionRuntime) throws -> H
+    ) async throws -> StepDriver.Outcome {
+        let connection = try await ConnectionStore(store: store, vault: vault).load(connectionId)
+        let keys = try StateKeys(connection: connection.id)
+        var logger = Logger(label: "mlc.\(H.step)")
+        logger[metadataKey: "step"] = "\(H.step)"
+        logger[metadataKey: "connection"] = "\(connection.id)"
+        logger[metadataKey: "event"] = "\(event.id)"
+        let context = StepContext(
+            store: store,
+            keys: keys,
+            connection: connection,
+            clock: clock,
+            logger: logger,
+            owner: "\(H.step)-\(ProcessInfo.processInfo.processIdentifier)-\(UUID().uuidString.prefix(8))"
+        )
+        let counter = RequestCounter()
+        let runtime = try ConnectionRuntime(context: context, vault: vault, http: http, counter: counter)
+        let stepHandler = try make(runtime)
+
+        var outcome: StepDriver.Outcome
+        do {
+            outcome = .init(result: try await stepHandler.handle(event, input: input))
+        } catch {
+            let wrapped = ConnectorError.wrap(error)
+            if wrapped.kind == .badInput || wrapped.kind == .configuration { throw wrapped }
+            outcome = .init(result: .failure(wrapped), error: wrapped)
+            logger.warning("step failed", metadata: ["code": "\(wrapped.code)", "error": "\(wrapped.message)"])
+        }
+        outcome.result.metrics = .init(
+            httpRequests: counter.total,
+            durationMs: Int((ContinuousClock.now - started).timeInterval * 1000)
+        )
+        try await record(H.self, event: event, outcome: outcome, context: context)
+        return outcome
+    }
+
+    /// Audit trail, record state and review queue for one invocation.
+    private static func record<H: StepHandler>(
+        _ handler: H.Type, event: CloudEvent, outcome: StepDriver.Outcome, context: StepContext
+    ) async throws {
+        let result = outcome.result
+        let audit = AuditLog(store: context.store, keys: context.keys)
+        let recordId = result.record?.recordId ?? H.recordId(for: event)
+        let now = context.clock.now()
+        try await audit.append(
+            recordId: recordId,
+            AuditEntry(
+                at: now,
+                step: H.step,
+                eventId: event.id,
+                eventType: event.type,
+                attempt: event.attempt,
+                status: result.status,
+                durationMs: result.metrics.durationMs,
+                httpRequests: result.metrics.httpRequests,
+                input: event,
+                emitted: result.events.map { "\($0.type) \($0.id)" },
+                error: result.error,
+                reasons: result.review?.reasons,
+                detail: result.detail
+            )
+        )
+        if let update = result.record {
+            try await audit.setState(
+                RecordStatus(
+                    recordId: update.recordId, state: update.state, updatedAt: now, lastStep: H.step,
+                    document: update.document, reasons: result.review?.reasons)
+            )
+        }
+        if result.status == .needsReview, let reasons = result.review?.reasons {
+            try await ReviewQueue(store: context.store, keys: context.keys).add(
+                ReviewItem(recordId: recordId, step: H.step, reasons: reasons, event: event, createdAt: now)
+            )
+        } else if result.status == .ok || result.status == .duplicate, result.record != nil {
+            // A record that moved on is no longer waiting for review.
+            let queue = ReviewQueue(store: context.store, keys: context.keys)
+            if let open = try await queue.get(recordId), open.status == .open {
+                _ = try await queue.setStatus(
+                    recordId, .resolved, note: "moved on: \(H.step) \(result.status.rawValue)")
+            }
+        }
+        // Records first seen in this step's output start their own trail.
+        for emitted in result.events {
+            guard let emittedRecord = emitted.recordid, emittedRecord != recordId else { continue }
+            try await audit.append(
+                recordId: emittedRecord,
+                AuditEntry(
+                    at: now, step: H.step, eventId: event.id, eventType: event.type, attempt: event.attempt,
+                    status: .ok,
+                    durationMs: 0, httpRequests: 0, input: nil, emitted: ["\(emitted.type) \(emitted.id)"], error: nil,
+                    reasons: nil, detail: ["note": "emitted by \(H.step)"]
+                )
+            )
+            if emitted.type == EventType.invoiceCaptured {
+                try await audit.setState(
+                    RecordStatus(recordId: emittedRecord, state: .captured, updatedAt: now, lastStep: H.step))
+            }
+        }
+    }
+}

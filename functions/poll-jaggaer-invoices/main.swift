@@ -1,0 +1,6 @@
+import ConnectorFlows
+import ConnectorRuntime
+
+await FunctionMain.run(PollInvoicesHandler.self) { runtime in
+    PollInvoicesHandler(context: runtime.context, source: try runtime.procurementSource())
+}

@@ -1,0 +1,6 @@
+import ConnectorFlows
+import ConnectorRuntime
+
+await FunctionMain.run(TransformInvoiceHandler.self) { runtime in
+    TransformInvoiceHandler(context: runtime.context)
+}
