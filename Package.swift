@@ -131,7 +131,8 @@ let package = Package(
         .testTarget(
             name: "EndToEndTests",
             dependencies: [
-                "ConnectorCore", "ConnectorSecurity", "ConnectorStateSQLite", "ConnectorSimulators", "ConnectorTesting",
+                "ConnectorCore", "ConnectorSecurity", "ConnectorStateSQLite", "ConnectorRuntime", "ConnectorSimulators",
+                "ConnectorTesting",
                 "local-runner", "mlc-simulators",
             ]
                 + functions.map { .target(name: $0) },

@@ -27,12 +27,18 @@ package struct InvoicePollCursor: Codable, Sendable, Hashable {
     package var nextStartAt: Int
     package var highWater: Date?
     package var cycle: Int
+    /// Set for a cycle started with `fromStart`: capture every invoice again, even one already captured at the
+    /// same version (replay; the dedup ledger keeps the ERP side exactly-once).
+    package var recapture: Bool?
 
-    package init(windowFrom: Date?, nextStartAt: Int = 1, highWater: Date? = nil, cycle: Int = 1) {
+    package init(
+        windowFrom: Date?, nextStartAt: Int = 1, highWater: Date? = nil, cycle: Int = 1, recapture: Bool? = nil
+    ) {
         self.windowFrom = windowFrom
         self.nextStartAt = nextStartAt
         self.highWater = highWater
         self.cycle = cycle
+        self.recapture = recapture
     }
 }
 
@@ -105,7 +111,8 @@ package struct PollInvoicesHandler: StepHandler {
         }
         var cursor = loaded?.cursor ?? InvoicePollCursor(windowFrom: flow.pollStartFrom)
         if input.fromStart == true {
-            cursor = InvoicePollCursor(windowFrom: flow.pollStartFrom, cycle: (loaded?.cursor.cycle ?? 0) + 1)
+            cursor = InvoicePollCursor(
+                windowFrom: flow.pollStartFrom, cycle: (loaded?.cursor.cycle ?? 0) + 1, recapture: true)
         }
 
         let page = try await source.invoiceHeaders(
@@ -135,7 +142,7 @@ package struct PollInvoicesHandler: StepHandler {
             let version = header.updatedAt.map(Timestamp.format) ?? "unknown"
             let seenKey = context.keys.key("seen", "jaggaer-invoice", header.id)
             if let previous = try await context.store.get(seenKey, as: String.self), previous.value == version,
-                input.fromStart != true
+                cursor.recapture != true
             {
                 alreadyCaptured += 1
                 continue
@@ -159,6 +166,7 @@ package struct PollInvoicesHandler: StepHandler {
             next.windowFrom = cursor.highWater.map { $0.addingTimeInterval(-overlap) } ?? cursor.windowFrom
             next.nextStartAt = 1
             next.cycle += 1
+            next.recapture = nil
         }
         var detail = [
             "captured": String(events.count),

@@ -1,0 +1,129 @@
+import ConnectorCore
+import Foundation
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// Runs one step executable: the event on stdin (from a file), its result from stdout (to a file), its log lines
+/// (stderr) appended to a file. Files instead of pipes, so a large result can never dead-lock the exchange.
+///
+/// Spawned with `posix_spawn` and reaped with `wait4` on a thread of its own (Foundation's `Process` on Linux can
+/// miss the termination of short-lived children when many run at once); `wait4` also reports peak memory.
+package enum ChildProcess {
+    package struct Output: Sendable {
+        package var exitCode: Int32
+        /// True when the process ended by a signal (crash, kill, timeout).
+        package var signaled: Bool
+        package var stdout: Data
+        package var durationMs: Int
+        package var pid: Int32
+        /// Peak resident set size in KiB.
+        package var maxRSSKiB: Int
+    }
+
+    package static func run(
+        executable: URL,
+        arguments: [String] = [],
+        environment: [String: String],
+        stdin: Data,
+        stderrPath: String?,
+        timeout: Duration
+    ) async throws -> Output {
+        let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("mlc-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: scratch, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: scratch) }
+        let inputPath = scratch.appendingPathComponent("in.json").path
+        let outputPath = scratch.appendingPathComponent("out.json").path
+        try stdin.write(to: URL(fileURLWithPath: inputPath))
+
+        let started = ContinuousClock.now
+        let pid = try spawn(
+            executable.path,
+            arguments: arguments,
+            environment: environment.map { "\($0.key)=\($0.value)" },
+            stdin: inputPath,
+            stdout: outputPath,
+            stderr: stderrPath ?? "/dev/null"
+        )
+        let exit = await withTaskGroup(of: Exit?.self) { group in
+            group.addTask { await waitForExit(pid) }
+            group.addTask {
+                try? await Task.sleep(for: timeout)
+                return nil
+            }
+            var result = Exit(status: -1, maxRSSKiB: 0)
+            for await finished in group {
+                if let finished {
+                    result = finished
+                    group.cancelAll()
+                    break
+                }
+                // Timed out and not reaped yet, so the pid is still ours: kill it; its exit arrives next.
+                kill(pid, SIGKILL)
+            }
+            return result
+        }
+        let stdout = (try? Data(contentsOf: URL(fileURLWithPath: outputPath))) ?? Data()
+        let signaled = (exit.status & 0x7F) != 0
+        return Output(
+            exitCode: signaled ? 128 + (exit.status & 0x7F) : (exit.status >> 8) & 0xFF,
+            signaled: signaled,
+            stdout: stdout,
+            durationMs: Int((ContinuousClock.now - started).timeInterval * 1000),
+            pid: pid,
+            maxRSSKiB: exit.maxRSSKiB
+        )
+    }
+
+    package struct Exit: Sendable {
+        var status: Int32
+        package var maxRSSKiB: Int
+    }
+
+    /// Blocks a dedicated thread (never the cooperative pool) in `wait4` until the child ends.
+    private static func waitForExit(_ pid: pid_t) async -> Exit {
+        await withCheckedContinuation { continuation in
+            let thread = Thread {
+                var status: Int32 = 0
+                var usage = rusage()
+                while wait4(pid, &status, 0, &usage) == -1 {
+                    if errno != EINTR {
+                        continuation.resume(returning: Exit(status: -1, maxRSSKiB: 0))
+                        return
+                    }
+                }
+                continuation.resume(returning: Exit(status: status, maxRSSKiB: Int(usage.ru_maxrss)))
+            }
+            thread.start()
+        }
+    }
+
+    package static func spawn(
+        _ path: String,
+        arguments: [String],
+        environment: [String],
+        stdin: String,
+        stdout: String,
+        stderr: String
+    ) throws -> pid_t {
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_addopen(&actions, 0, stdin, O_RDONLY, 0)
+        posix_spawn_file_actions_addopen(&actions, 1, stdout, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
+        posix_spawn_file_actions_addopen(&actions, 2, stderr, O_WRONLY | O_CREAT | O_APPEND, 0o600)
+        let argv: [UnsafeMutablePointer<CChar>?] = ([path] + arguments).map { strdup($0) } + [nil]
+        let envp: [UnsafeMutablePointer<CChar>?] = environment.map { strdup($0) } + [nil]
+        defer {
+            for pointer in argv { free(pointer) }
+            for pointer in envp { free(pointer) }
+        }
+        var pid: pid_t = 0
+        let result = posix_spawn(&pid, path, &actions, nil, argv, envp)
+        guard result == 0 else {
+            throw ConnectorError(.configInvalid, "cannot start \(path): \(String(cString: strerror(result)))")
+        }
+        return pid
+    }
+}

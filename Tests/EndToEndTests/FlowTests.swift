@@ -1,0 +1,183 @@
+import ConnectorCore
+import ConnectorSecurity
+import ConnectorSimulators
+import ConnectorTesting
+import Foundation
+import Testing
+
+/// The demo summary as `local-runner demo --json` prints it (the fields these tests read).
+struct Summary: Decodable {
+    struct ERP: Decodable {
+        var purchaseInvoices: Int
+        var byStatus: [String: Int]
+        var duplicateNaturalKeys: Int
+    }
+    struct HTTP: Decodable {
+        var businessCentralRequests: Int
+        var byEndpoint: [String: Int]
+    }
+    var approved: Int
+    var drafted: Int
+    var draftedThisRun: Int
+    var alreadyInERP: Int
+    var duplicatesSkippedThisRun: Int
+    var sentToReview: Int
+    var reviewByReason: [String: Int]
+    var failed: Int
+    var pending: Int
+    var captured: Int
+    var expectationsMet: Bool
+    var mismatches: [String]
+    var erp: ERP
+    var http: HTTP
+}
+
+@Suite("Full flows through the local runner", .serialized, .timeLimit(.minutes(15)))
+struct FlowTests {
+    static let invoices = 80
+
+    /// Simulators in this process, described to the runner through the file `mlc-simulators serve` would print.
+    struct Fixture {
+        var host: SimulatorHost
+        var tenant: DemoTenant
+        var file: String
+        var directory: TemporaryDirectory
+
+        static func start() async throws -> Fixture {
+            let tenant = DemoTenant.generate(invoiceCount: invoices, seed: 7)
+            let directory = try TemporaryDirectory()
+            let host = try await SimulatorHost.start(tenant: tenant)
+            let info: [String: [String: String]] = [
+                "jaggaer": [
+                    "baseURL": host.jaggaerBaseURL, "tokenURL": host.jaggaerTokenURL,
+                    "clientId": tenant.credentials.jaggaerClientId,
+                    "clientSecret": tenant.credentials.jaggaerClientSecret,
+                ],
+                "entra": [
+                    "authorityURL": host.entraAuthorityURL, "tenantId": tenant.credentials.entraTenantId,
+                    "clientId": tenant.credentials.entraClientId, "clientSecret": tenant.credentials.entraClientSecret,
+                ],
+                "businessCentral": [
+                    "baseURL": host.businessCentralBaseURL,
+                    "environment": tenant.credentials.businessCentralEnvironment,
+                    "companyId": tenant.credentials.companyId, "companyName": tenant.credentials.companyName,
+                ],
+            ]
+            let file = directory.path + "/simulators.json"
+            try JSONEncoder().encode(info).write(to: URL(fileURLWithPath: file))
+            return Fixture(host: host, tenant: tenant, file: file, directory: directory)
+        }
+    }
+
+    static func demo(_ arguments: [String], state: String, key: String, logLevel: String = "info") async throws -> (
+        Summary, Binaries.Run
+    ) {
+        var environment = Binaries.environment(state: state, key: key)
+        environment["MLC_LOG_LEVEL"] = logLevel
+        let run = try await Binaries.run(
+            "local-runner",
+            ["demo", "--json", "--invoices", String(invoices), "--seed", "7", "--state", state] + arguments,
+            environment: environment
+        )
+        guard let summary = try? JSONDecoder().decode(Summary.self, from: run.stdout) else {
+            Issue.record(
+                "demo printed no summary (exit \(run.exitCode)): \(run.text.prefix(500)) \(run.stderr.suffix(2000))")
+            throw CancellationError()
+        }
+        return (summary, run)
+    }
+
+    @Test("the demo drafts every mappable invoice exactly once; a second run against the same store books nothing new")
+    func twice() async throws {
+        let fixture = try await Fixture.start()
+        let (host, tenant, file, directory) = (fixture.host, fixture.tenant, fixture.file, fixture.directory)
+        do {
+            let state = "sqlite:" + directory.path + "/state.sqlite"
+            let key = MasterKey.generate()
+            let expectedDrafts = tenant.expectations.values.filter { $0 == .drafted }.count
+            let expectedReview = tenant.expectations.values.filter { if case .review = $0 { true } else { false } }
+                .count
+
+            let (first, firstRun) = try await Self.demo(["--simulators", file], state: state, key: key)
+            #expect(firstRun.exitCode == 0)
+            #expect(first.expectationsMet, "\(first.mismatches)")
+            #expect(first.drafted == expectedDrafts)
+            #expect(first.draftedThisRun == expectedDrafts)
+            #expect(first.alreadyInERP == 2)
+            #expect(first.sentToReview == expectedReview)
+            #expect(first.failed == 0 && first.pending == 0)
+            #expect(first.erp.duplicateNaturalKeys == 0)
+            // Nothing posts: every invoice the connector made is a draft (the one "Open" was posted by hand in the seed).
+            #expect(first.erp.byStatus["Draft", default: 0] == expectedDrafts + 1)
+            #expect(first.erp.byStatus["Open", default: 0] == 1)
+            // At most two BC requests per written invoice: the lookup and one deep insert.
+            let creates = first.http.byEndpoint["bc POST purchaseInvoices", default: 0]
+            let lookups = first.http.byEndpoint["bc GET purchaseInvoices", default: 0]
+            #expect(creates == expectedDrafts)
+            #expect(lookups == expectedDrafts + 2)
+            #expect(first.http.businessCentralRequests <= 2 * (expectedDrafts + 2))
+            let bcAfterFirst = host.businessCentral.store.allPurchaseInvoices.count
+
+            // Same store, same systems: nothing new to capture, nothing booked.
+            let (second, _) = try await Self.demo(["--simulators", file, "--keep-state"], state: state, key: key)
+            #expect(second.expectationsMet, "\(second.mismatches)")
+            #expect(second.draftedThisRun == 0)
+            #expect(second.captured == 0)
+            #expect(host.businessCentral.store.allPurchaseInvoices.count == bcAfterFirst)
+
+            // Replaying everything from the start: every write is recognised, still nothing booked twice.
+            let (replay, _) = try await Self.demo(
+                ["--simulators", file, "--keep-state", "--from-start"], state: state, key: key)
+            #expect(replay.expectationsMet, "\(replay.mismatches)")
+            #expect(replay.draftedThisRun == 0)
+            #expect(replay.captured == first.captured)
+            #expect(replay.duplicatesSkippedThisRun == expectedDrafts + 2)
+            #expect(replay.http.byEndpoint["bc POST purchaseInvoices", default: 0] == 0)
+            #expect(host.businessCentral.store.allPurchaseInvoices.count == bcAfterFirst)
+            #expect(replay.erp.duplicateNaturalKeys == 0)
+            await host.shutdown()
+        } catch {
+            await host.shutdown()
+            throw error
+        }
+    }
+
+    @Test("no secret appears in any output, log line or stored value")
+    func noSecretsLeak() async throws {
+        let fixture = try await Fixture.start()
+        let (host, tenant, file, directory) = (fixture.host, fixture.tenant, fixture.file, fixture.directory)
+        do {
+            let path = directory.path + "/state.sqlite"
+            let key = MasterKey.generate()
+            let (summary, run) = try await Self.demo(
+                ["--simulators", file], state: "sqlite:" + path, key: key, logLevel: "debug")
+            #expect(summary.expectationsMet)
+            let secrets = [tenant.credentials.jaggaerClientSecret, tenant.credentials.entraClientSecret, key]
+            let logs = (try? String(contentsOfFile: directory.path + "/logs/steps.log", encoding: .utf8)) ?? ""
+            let stored = try await snapshot(path)
+            var haystacks = ["stdout": run.text, "stderr": run.stderr, "step logs": logs]
+            for (storeKey, value) in stored { haystacks["store " + storeKey] = String(decoding: value, as: UTF8.self) }
+            for (name, text) in haystacks {
+                for secret in secrets { #expect(!text.contains(secret), "a secret leaked into \(name)") }
+                #expect(!containsSimulatorToken(text), "an access token leaked into \(name)")
+            }
+            #expect(stored.keys.contains { $0.contains("/token/") }, "tokens are cached (sealed)")
+            #expect(!logs.isEmpty, "the steps logged at debug level, so there was something to search")
+            await host.shutdown()
+        } catch {
+            await host.shutdown()
+            throw error
+        }
+    }
+}
+
+/// The simulators issue tokens shaped `sim.<hex>.<base36>`; any such text outside the sealed cache is a leak.
+func containsSimulatorToken(_ text: String) -> Bool {
+    var rest = Substring(text)
+    while let range = rest.range(of: "sim.") {
+        let after = rest[range.upperBound...].prefix(8)
+        if after.count == 8, after.allSatisfy(\.isHexDigit) { return true }
+        rest = rest[range.upperBound...]
+    }
+    return false
+}

@@ -1,0 +1,232 @@
+import ArgumentParser
+import ConnectorCore
+import ConnectorHTTP
+import ConnectorRuntime
+import ConnectorSecurity
+import ConnectorSimulators
+import Foundation
+
+/// `make bench`: cold start of every function, HTTP requests per invoice on each side, invoices per second through
+/// the runner (optionally at a simulated latency and BC rate limit), and peak memory per step process.
+struct Bench: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Measures cold start, requests per invoice, throughput and memory.")
+
+    @Option(help: "Invoices in the simulated tenant.") var invoices = 300
+    @Option(help: "Repetitions per function for cold start.") var repeats = 15
+    @Option(help: "Latency added to every JAGGAER and BC request (ms).") var latencyMs = 0
+    @Option(help: "Step processes at once.") var concurrency = 6
+    @Option(help: "Write the results as JSON to this file too.") var output: String?
+
+    struct Result: Codable {
+        struct Start: Codable {
+            var function: String
+            var event: String
+            var medianMs: Double
+            var p90Ms: Double
+            var peakRSSMiB: Double
+            var runs: Int
+        }
+        var coldStart: [Start]
+        var demo: DemoSummary
+        var latencyMs: Int
+        var concurrency: Int
+        var machine: String
+    }
+
+    func run() async throws {
+        await guarded {
+            let logger = runnerLogger()
+            let tenant = DemoTenant.generate(invoiceCount: invoices, seed: 42)
+            let directory = FileManager.default.temporaryDirectory.appendingPathComponent(
+                "mlc-bench-\(UUID().uuidString)")
+            try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+            defer { try? FileManager.default.removeItem(at: directory) }
+            let stateURL = "sqlite:" + directory.appendingPathComponent("state.sqlite").path
+            let host = try await SimulatorHost.start(tenant: tenant)
+            do {
+                let endpoints = SimulatorEndpoints(host: host, tenant: tenant)
+                if latencyMs > 0 {
+                    try await Self.addLatency(latencyMs, endpoints: endpoints)
+                }
+                let key = MasterKey.generate()
+                setenv("MLC_MASTER_KEY", key, 1)
+                // 1. Throughput and requests per invoice: the full demo flow.
+                _ = logger
+                let summary = try await Self.runFlow(
+                    concurrency: concurrency, tenant: tenant, endpoints: endpoints, stateURL: stateURL)
+
+                // 2. Cold start: each function re-run with a real input taken from the audit trail.
+                let environment = ProcessInfo.processInfo.environment.merging([
+                    "MLC_STATE": stateURL, "MLC_MASTER_KEY": key, "MLC_LOG_LEVEL": "error",
+                ]) { $1 }
+                var starts: [Result.Start] = []
+                for (function, event, label) in try await Self.sampleEvents(stateURL: stateURL) {
+                    starts.append(
+                        try await Self.measure(
+                            function: function, event: event, label: label, environment: environment, repeats: repeats))
+                }
+                let malformed = Data("{not json".utf8)
+                starts.append(
+                    try await Self.measure(
+                        function: "transform-invoice", event: malformed, label: "malformed event (exit 65, no state)",
+                        environment: environment, repeats: repeats))
+                await host.shutdown()
+
+                let result = Result(
+                    coldStart: starts, demo: summary, latencyMs: latencyMs, concurrency: concurrency,
+                    machine: Self.machine())
+                Self.report(result)
+                if let output {
+                    let encoder = JSONCoding.encoder
+                    encoder.outputFormatting.insert(.prettyPrinted)
+                    try encoder.encode(result).write(to: URL(fileURLWithPath: output))
+                }
+            } catch {
+                await host.shutdown()
+                throw error
+            }
+        }
+    }
+
+    static func runFlow(concurrency: Int, tenant: DemoTenant, endpoints: SimulatorEndpoints, stateURL: String)
+        async throws -> DemoSummary
+    {
+        let store = try StateStores.open(stateURL)
+        let keyText = ProcessInfo.processInfo.environment["MLC_MASTER_KEY"] ?? ""
+        let connection = endpoints.connection(id: "demo")
+        try await ConnectionStore(store: store, vault: Vault(masterKey: try MasterKey(base64: keyText))).save(
+            connection)
+        var environment = ProcessInfo.processInfo.environment
+        environment["MLC_STATE"] = stateURL
+        environment["MLC_LOG_LEVEL"] = "error"
+        let runner = Runner(
+            store: store,
+            options: .init(
+                binDirectory: functionsDirectory(), environment: environment, concurrency: concurrency, logPath: nil,
+                maxAttempts: 6, baseBackoff: .milliseconds(500), maxBackoff: .seconds(10)),
+            logger: runnerLogger()
+        )
+        let started = ContinuousClock.now
+        try await runner.submit(Schedules.syncEvent(connection: connection.id, full: true))
+        try await runner.drain(waitForDelayed: true, deadline: Date().addingTimeInterval(300))
+        let syncMs = Int((ContinuousClock.now - started).timeInterval * 1000)
+        let control = SimulatorControl(endpoints: endpoints)
+        let before = try await control.counters()
+        let flowStarted = ContinuousClock.now
+        try await runner.submit(Schedules.pollEvent(connection: connection.id))
+        try await runner.drain(waitForDelayed: true, deadline: Date().addingTimeInterval(1800))
+        let flowMs = Int((ContinuousClock.now - flowStarted).timeInterval * 1000)
+        let summary = try await DemoSummary.build(
+            tenant: tenant,
+            store: store,
+            keys: try StateKeys(connection: connection.id),
+            stats: await runner.stats,
+            pending: try await runner.pending(),
+            counters: try await control.counters().subtracting(before),
+            purchaseInvoices: try await control.purchaseInvoices(),
+            timings: .init(
+                totalMs: Int((ContinuousClock.now - started).timeInterval * 1000), syncMs: syncMs, flowMs: flowMs),
+            state: stateURL
+        )
+        try await store.close()
+        return summary
+    }
+
+    /// One stored input per function, from the audit trail of the run just made.
+    static func sampleEvents(stateURL: String) async throws -> [(String, Data, String)] {
+        let store = try StateStores.open(stateURL)
+        let keys = try StateKeys(connection: "demo")
+        let audit = AuditLog(store: store, keys: keys)
+        var samples: [String: (Data, String)] = [:]
+        for status in try await audit.allStatuses().prefix(40) {
+            for entry in try await audit.entries(recordId: status.recordId) {
+                guard samples[entry.step] == nil, let input = entry.input else { continue }
+                samples[entry.step] = (
+                    try JSONCoding.encode(input), "\(entry.eventType) redelivered (\(entry.status.rawValue) path)"
+                )
+            }
+        }
+        for record in ["masterdata/vendors", "masterdata/accounts", "poll/jaggaer-invoices"] {
+            for entry in try await audit.entries(recordId: record) {
+                guard samples[entry.step] == nil, let input = entry.input else { continue }
+                samples[entry.step] = (try JSONCoding.encode(input), "\(entry.eventType) redelivered")
+            }
+        }
+        try await store.close()
+        return FunctionCatalog.all.compactMap { spec in samples[spec.name].map { (spec.name, $0.0, $0.1) } }
+    }
+
+    /// Runs the function `repeats` times, one after the other: wall time and peak RSS of each process.
+    static func measure(function: String, event: Data, label: String, environment: [String: String], repeats: Int)
+        async throws -> Result.Start
+    {
+        let executable = functionsDirectory().appendingPathComponent(function)
+        var times: [Double] = []
+        var peak = 0
+        for _ in 0..<max(1, repeats) {
+            let output = try await ChildProcess.run(
+                executable: executable, environment: environment, stdin: event, stderrPath: nil, timeout: .seconds(60))
+            times.append(Double(output.durationMs))
+            peak = max(peak, output.maxRSSKiB)
+        }
+        times.sort()
+        return Result.Start(
+            function: function,
+            event: label,
+            medianMs: times[times.count / 2],
+            p90Ms: times[min(times.count - 1, Int(Double(times.count) * 0.9))],
+            peakRSSMiB: Double(peak) / 1024,
+            runs: times.count
+        )
+    }
+
+    static func addLatency(_ ms: Int, endpoints: SimulatorEndpoints) async throws {
+        let transport = AsyncHTTPClientTransport()
+        for base in [endpoints.jaggaer.baseURL, endpoints.businessCentral.baseURL] {
+            let rule = #"[{"kind":"latency","latencyMs":\#(ms),"count":1000000}]"#
+            _ = try await transport.send(
+                HTTPRequest(
+                    method: "POST", url: base + "/_sim/faults", headers: [("Content-Type", "application/json")],
+                    body: Data(rule.utf8)))
+        }
+        await transport.shutdown()
+    }
+
+    static func machine() -> String {
+        let cores = ProcessInfo.processInfo.activeProcessorCount
+        let memory = Double(ProcessInfo.processInfo.physicalMemory) / 1_073_741_824
+        return "\(cores) cores, \(String(format: "%.0f", memory)) GiB"
+    }
+
+    static func report(_ result: Result) {
+        print(
+            "ml-connector benchmark (\(result.machine); simulated latency \(result.latencyMs) ms; \(result.concurrency) concurrent steps)"
+        )
+        print("")
+        print(
+            "Cold start per function (whole process: spawn → result → exit), \(result.coldStart.first?.runs ?? 0) runs:"
+        )
+        for start in result.coldStart {
+            print(
+                "  \(start.function.padding(toLength: 24, withPad: " ", startingAt: 0)) median \(String(format: "%6.1f", start.medianMs)) ms  p90 \(String(format: "%6.1f", start.p90Ms)) ms  peak RSS \(String(format: "%5.1f", start.peakRSSMiB)) MiB  [\(start.event)]"
+            )
+        }
+        let demo = result.demo
+        print("")
+        print("Flow over \(demo.invoicesInJaggaer) JAGGAER invoices (\(demo.approved) approved):")
+        print(
+            "  captured \(demo.captured), written \(demo.draftedThisRun), already in ERP \(demo.alreadyInERP), review \(demo.sentToReview), failed \(demo.failed)"
+        )
+        print(
+            "  BC requests per written invoice: \(demo.http.businessCentralRequestsPerWrittenInvoice.map { String(format: "%.2f", $0) } ?? "-") (\(demo.http.businessCentralRequests) requests, \(demo.http.entraTokenRequests) token requests)"
+        )
+        print(
+            "  JAGGAER requests per captured invoice: \(demo.http.jaggaerRequestsPerCapturedInvoice.map { String(format: "%.2f", $0) } ?? "-") (\(demo.http.jaggaerRequests) requests, \(demo.http.keycloakTokenRequests) token requests)"
+        )
+        print(
+            "  throughput: \(demo.timings.invoicesPerSecond.map { String(format: "%.1f", $0) } ?? "-") invoices/s (flow \(demo.timings.flowMs) ms)"
+        )
+        print("  expectations met: \(demo.expectationsMet)")
+    }
+}

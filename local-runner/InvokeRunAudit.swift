@@ -1,0 +1,288 @@
+import ArgumentParser
+import ConnectorCore
+import ConnectorRuntime
+import ConnectorSecurity
+import Foundation
+import Logging
+import Synchronization
+
+struct Invoke: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Runs one step function with an event (stdin or --file) and prints its result; exits with its code."
+    )
+    @OptionGroup var store: StoreOptions
+    @Argument(help: "The function, e.g. transform-invoice.") var function: String
+    @Option(help: "Read the event from this file instead of stdin.") var file: String?
+
+    func run() async throws {
+        await guarded {
+            guard let spec = FunctionCatalog.named(function) else {
+                throw ConnectorError(
+                    .configInvalid, "no function named \(function.debugDescription); see `local-runner functions`")
+            }
+            let input: Data
+            if let file {
+                guard let data = FileManager.default.contents(atPath: file) else {
+                    throw ConnectorError(.configInvalid, "cannot read \(file)")
+                }
+                input = data
+            } else {
+                input = FileHandle.standardInput.readDataToEndOfFile()
+            }
+            var environment = ProcessInfo.processInfo.environment
+            environment["MLC_STATE"] = store.url()
+            let output = try await ChildProcess.run(
+                executable: functionsDirectory().appendingPathComponent(spec.name),
+                environment: environment,
+                stdin: input,
+                stderrPath: "/dev/stderr",
+                timeout: .seconds(spec.timeoutSeconds)
+            )
+            FileHandle.standardOutput.write(output.stdout)
+            throw ArgumentParser.ExitCode(output.signaled ? 70 : output.exitCode)
+        }
+    }
+}
+
+struct Run: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract:
+            "Runs the flow: schedules master-data syncs and polls per connection, routes events between the steps, persists its queue in the store."
+    )
+    @OptionGroup var store: StoreOptions
+    @Option(name: .customLong("connection"), help: "Connections to schedule (default: all).") var connections:
+        [String] = []
+    @Flag(help: "Schedule one sync and one poll per connection, run until the queue is empty, then exit.") var once =
+        false
+    @Option(help: "Step processes at once.") var concurrency = 6
+    @Option(help: "Append the steps' log lines to this file (default: <state dir>/logs/steps.log).") var log: String?
+
+    func run() async throws {
+        await guarded {
+            let logger = runnerLogger()
+            let masterKey = try MasterKey.fromEnvironment()
+            let url = store.url()
+            let state = try StateStores.open(url)
+            let lease = Lease(
+                store: state, key: "runner/lease",
+                owner: "runner-\(ProcessInfo.processInfo.processIdentifier)-\(UUID().uuidString.prefix(6))")
+            guard try await lease.acquire(ttl: .seconds(60), now: Date()) else {
+                throw ConnectorError(.configInvalid, "another local-runner is running on this store")
+            }
+            let ids = try await selectedConnections(state: state, vault: Vault(masterKey: masterKey))
+            var environment = ProcessInfo.processInfo.environment
+            environment["MLC_STATE"] = url
+            let runner = Runner(
+                store: state,
+                options: .init(
+                    binDirectory: functionsDirectory(), environment: environment, concurrency: concurrency,
+                    logPath: log ?? defaultLogPath(url)),
+                logger: logger
+            )
+            let stop = StopSignal()
+            if once {
+                for connection in ids {
+                    try await runner.submit(Schedules.syncEvent(connection: connection))
+                }
+                try await runner.drain(waitForDelayed: true)
+                for connection in ids {
+                    try await runner.submit(Schedules.pollEvent(connection: connection))
+                }
+                try await runner.drain(waitForDelayed: true)
+            } else {
+                logger.info("runner started", metadata: ["connections": "\(ids.joined(separator: ","))"])
+                let schedules = Schedules(store: state)
+                while !stop.requested {
+                    _ = try await lease.acquire(ttl: .seconds(60), now: Date())
+                    for connection in try await connectionsById(
+                        state: state, ids: ids, vault: Vault(masterKey: masterKey))
+                    {
+                        for event in try await schedules.due(connection, now: Date()) {
+                            try await runner.submit(event)
+                        }
+                    }
+                    try await runner.drain(waitForDelayed: false)
+                    try await Task.sleep(for: .milliseconds(500))
+                }
+                let pending = try await runner.pending()
+                logger.info("runner stopping; pending items stay queued", metadata: ["pending": "\(pending)"])
+            }
+            try await lease.release()
+            try await state.close()
+        }
+    }
+
+    private func selectedConnections(state: any StateStore, vault: Vault) async throws -> [String] {
+        let all = try await ConnectionStore(store: state, vault: vault).list().map(\.id)
+        if connections.isEmpty {
+            guard !all.isEmpty else {
+                throw ConnectorError(
+                    .connectionUnknown, "no connections; add one with `local-runner connections add --file conn.yaml`")
+            }
+            return all
+        }
+        for id in connections where !all.contains(id) {
+            throw ConnectorError(.connectionUnknown, "unknown connection \(id.debugDescription)")
+        }
+        return connections
+    }
+
+    private func connectionsById(state: any StateStore, ids: [String], vault: Vault) async throws -> [Connection] {
+        try await ConnectionStore(store: state, vault: vault).list().filter { ids.contains($0.id) }
+    }
+}
+
+func defaultLogPath(_ stateURL: String) -> String {
+    var path = stateURL
+    for prefix in ["sqlite://", "sqlite:"] where path.hasPrefix(prefix) {
+        path = String(path.dropFirst(prefix.count))
+        break
+    }
+    let directory = URL(fileURLWithPath: path).deletingLastPathComponent().appendingPathComponent("logs")
+    try? FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+    return directory.appendingPathComponent("steps.log").path
+}
+
+/// SIGINT / SIGTERM ask the runner to stop after the current round; queued work stays in the store.
+///
+/// `@unchecked Sendable`: `sources` is written once in `init` and never touched again (it only keeps the signal
+/// sources alive); the flag they set is a `Mutex`.
+final class StopSignal: @unchecked Sendable {
+    private let sources: [any DispatchSourceSignal]
+    private let flag = ManagedFlag()
+
+    init() {
+        var sources: [any DispatchSourceSignal] = []
+        for signalNumber in [SIGINT, SIGTERM] {
+            signal(signalNumber, SIG_IGN)
+            let source = DispatchSource.makeSignalSource(signal: signalNumber, queue: .global())
+            let flag = self.flag
+            source.setEventHandler { flag.set() }
+            source.resume()
+            sources.append(source)
+        }
+        self.sources = sources
+    }
+
+    var requested: Bool { flag.value }
+}
+
+final class ManagedFlag: Sendable {
+    private let storage = Mutex(false)
+    func set() { storage.withLock { $0 = true } }
+    var value: Bool { storage.withLock { $0 } }
+}
+
+/// When each connection's syncs and polls are due; the last times are kept in the store.
+struct Schedules {
+    let store: any StateStore
+
+    static func pollEvent(connection: String, fromStart: Bool = false) -> CloudEvent {
+        CloudEvent(
+            source: "urn:mlconnector:runner",
+            type: EventType.pollRequested,
+            data: fromStart ? .object(["fromStart": .bool(true)]) : .object([:]),
+            connection: connection,
+            flow: "invoices"
+        )
+    }
+
+    static func syncEvent(connection: String, full: Bool = false) -> CloudEvent {
+        CloudEvent(
+            source: "urn:mlconnector:runner",
+            type: EventType.masterDataSyncRequested,
+            data: .object(full ? ["full": .bool(true)] : [:]),
+            connection: connection,
+            flow: "masterdata"
+        )
+    }
+
+    func due(_ connection: Connection, now: Date) async throws -> [CloudEvent] {
+        var events: [CloudEvent] = []
+        if try await claim(
+            "runner/schedule/\(connection.id)/masterdata", every: connection.flow.masterDataIntervalSeconds, now: now)
+        {
+            events.append(Self.syncEvent(connection: connection.id))
+        }
+        if try await claim(
+            "runner/schedule/\(connection.id)/poll", every: connection.flow.pollIntervalSeconds, now: now)
+        {
+            events.append(Self.pollEvent(connection: connection.id))
+        }
+        return events
+    }
+
+    private func claim(_ key: String, every seconds: Int, now: Date) async throws -> Bool {
+        let last = try await store.get(key, as: Date.self)
+        if let last, now.timeIntervalSince(last.value) < Double(seconds) { return false }
+        try await store.put(key, json: now)
+        return true
+    }
+}
+
+struct Audit: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Shows a record's state and its full audit trail.")
+    @OptionGroup var store: StoreOptions
+    @Argument(help: "The record id, e.g. jaggaer-invoice-2526304.") var record: String
+    @Option(help: "The connection (default: the only one).") var connection: String?
+    @Flag(help: "Print as JSON.") var json = false
+
+    func run() async throws {
+        await guarded {
+            let state = try store.open()
+            let id = try await resolveConnection(connection, state: state)
+            let log = AuditLog(store: state, keys: try StateKeys(connection: id))
+            let status = try await log.status(recordId: record)
+            let entries = try await log.entries(recordId: record)
+            try await state.close()
+            guard status != nil || !entries.isEmpty else {
+                throw ConnectorError(
+                    .eventInvalid, kind: .badInput, "no record \(record.debugDescription) in connection \(id)")
+            }
+            if json {
+                struct Trail: Encodable {
+                    var status: RecordStatus?
+                    var entries: [AuditEntry]
+                }
+                try printJSON(Trail(status: status, entries: entries))
+                return
+            }
+            if let status {
+                print(
+                    "record \(status.recordId): \(status.state.rawValue) (last step \(status.lastStep), \(Timestamp.format(status.updatedAt)))"
+                )
+                if let document = status.document {
+                    print(
+                        "  ERP document: \(document.system) \(document.number ?? "-") id \(document.id) status \(document.status ?? "-")"
+                    )
+                }
+                for reason in status.reasons ?? [] { print("  reason: \(reason.code): \(reason.message)") }
+            }
+            for entry in entries {
+                var line =
+                    "#\(entry.sequence) \(Timestamp.format(entry.at)) \(entry.step) \(entry.eventType) attempt \(entry.attempt): \(entry.status.rawValue) \(entry.durationMs) ms, \(entry.httpRequests) HTTP"
+                if let error = entry.error { line += " error \(error.code): \(error.message)" }
+                print(line)
+                for reason in entry.reasons ?? [] { print("    review: \(reason.code): \(reason.message)") }
+                for (key, value) in (entry.detail ?? [:]).sorted(by: { $0.key < $1.key }) {
+                    print("    \(key): \(value)")
+                }
+                for emitted in entry.emitted { print("    emitted \(emitted)") }
+            }
+        }
+    }
+}
+
+/// The named connection, or the only one in the store.
+func resolveConnection(_ id: String?, state: any StateStore) async throws -> String {
+    if let id { return id }
+    let ids = try await state.scanAll(prefix: StateKeys.connectionsPrefix).map {
+        String($0.key.dropFirst(StateKeys.connectionsPrefix.count))
+    }
+    guard ids.count == 1, let only = ids.first else {
+        throw ConnectorError(
+            .connectionUnknown,
+            ids.isEmpty ? "no connections in this store" : "several connections; name one with --connection")
+    }
+    return only
+}

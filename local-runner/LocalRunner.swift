@@ -1,0 +1,124 @@
+import ArgumentParser
+import ConnectorCore
+import ConnectorRuntime
+import ConnectorSecurity
+import Foundation
+import Logging
+
+@main
+struct LocalRunner: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "local-runner",
+        abstract: "Runs ml-connector's flow steps on one machine: demo, run, invoke, connections, audit.",
+        discussion: """
+            State lives in the store named by MLC_STATE (default sqlite:.mlc/state.sqlite); secrets are sealed with \
+            the key in MLC_MASTER_KEY (create one with `local-runner keys generate`).
+            """,
+        subcommands: [
+            Demo.self, Run.self, Invoke.self, Keys.self, Connections.self, Audit.self, Functions.self, Bench.self,
+        ]
+    )
+}
+
+/// Options shared by commands that use the store.
+struct StoreOptions: ParsableArguments {
+    @Option(name: .customLong("state"), help: "State store URL (overrides MLC_STATE).")
+    var state: String?
+
+    func url() -> String {
+        state ?? StateStores.url()
+    }
+
+    func open() throws -> any StateStore {
+        try StateStores.open(url())
+    }
+}
+
+/// Exits with the code of a `ConnectorError` after printing it as JSON on stderr.
+func fail(_ error: any Error) -> Never {
+    let wrapped = ConnectorError.wrap(error)
+    let body: [String: JSONValue] = [
+        "error": .object([
+            "code": .string(wrapped.code.rawValue), "message": .string(SecretRedactor.scrub(wrapped.message)),
+            "retryable": .bool(wrapped.retryable),
+        ])
+    ]
+    if let data = try? JSONCoding.encode(JSONValue.object(body)) {
+        StandardError.write(data + Data("\n".utf8))
+    }
+    exit(wrapped.exitCode.rawValue)
+}
+
+/// Runs a command body, mapping connector errors to their exit codes.
+func guarded(_ body: () async throws -> Void) async {
+    do {
+        try await body()
+    } catch let error as ExitCode {
+        exit(error.rawValue)
+    } catch let error as ConnectorError {
+        fail(error)
+    } catch {
+        fail(error)
+    }
+}
+
+func printJSON(_ value: some Encodable) throws {
+    let encoder = JSONCoding.encoder
+    encoder.outputFormatting.insert(.prettyPrinted)
+    let data = try encoder.encode(value)
+    print(SecretRedactor.scrub(String(decoding: data, as: UTF8.self)))
+}
+
+func runnerLogger(_ label: String = "mlc.runner") -> Logger {
+    JSONLogHandler.bootstrap()
+    return Logger(label: label)
+}
+
+/// Where the step executables live: MLC_FUNCTIONS_BIN, else next to this executable.
+func functionsDirectory() -> URL {
+    if let path = ProcessInfo.processInfo.environment["MLC_FUNCTIONS_BIN"], !path.isEmpty {
+        return URL(fileURLWithPath: path)
+    }
+    let executable = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath()
+    if executable.path.contains("/") {
+        return executable.deletingLastPathComponent()
+    }
+    return URL(fileURLWithPath: FileManager.default.currentDirectoryPath)
+}
+
+struct Keys: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Master keys.",
+        subcommands: [Generate.self]
+    )
+
+    struct Generate: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract:
+                "Prints a new random AES-256 master key (base64). Store it in your secret manager and export it as MLC_MASTER_KEY; it is never written by ml-connector."
+        )
+        func run() async throws {
+            print(MasterKey.generate())
+        }
+    }
+}
+
+struct Functions: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Lists the step functions and the event types they consume and emit.")
+
+    @Flag(help: "Print as JSON.")
+    var json = false
+
+    func run() async throws {
+        if json {
+            try printJSON(FunctionCatalog.all)
+        } else {
+            for function in FunctionCatalog.all {
+                print(
+                    "\(function.name)\n  consumes: \(function.events.joined(separator: ", "))\n  emits: \(function.emits.joined(separator: ", "))"
+                )
+            }
+        }
+    }
+}
