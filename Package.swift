@@ -113,7 +113,7 @@ let package = Package(
             name: "ClientTests",
             dependencies: [
                 "ConnectorCore", "ConnectorHTTP", "Jaggaer", "BusinessCentral", "ConnectorSimulators",
-                "ConnectorTesting",
+                "ConnectorTesting", "ConnectorSecurity", "ConnectorFlows",
             ],
             resources: [.copy("Fixtures")],
             swiftSettings: swiftSettings
@@ -122,7 +122,7 @@ let package = Package(
             name: "ConnectorFlowsTests",
             dependencies: [
                 "ConnectorCore", "ConnectorFlows", "ConnectorHTTP", "ConnectorSecurity", "Jaggaer", "BusinessCentral",
-                "ConnectorSimulators", "ConnectorTesting",
+                "ConnectorSimulators", "ConnectorTesting", "ConnectorRuntime",
             ],
             swiftSettings: swiftSettings
         ),

@@ -10,6 +10,7 @@ struct FunctionSpec: Codable, Sendable, Hashable {
     var emits: [String]
     var concurrency: Int
     var timeoutSeconds: Int
+    var memoryMiB: Int
 }
 
 enum FunctionCatalog {
@@ -19,35 +20,40 @@ enum FunctionCatalog {
             events: [EventType.pollRequested, EventType.pollContinue, EventType.invoiceDetected],
             emits: [EventType.invoiceCaptured, EventType.pollContinue],
             concurrency: 1,
-            timeoutSeconds: 300
+            timeoutSeconds: 300,
+            memoryMiB: 128
         ),
         FunctionSpec(
             name: "transform-invoice",
             events: [EventType.invoiceCaptured],
             emits: [EventType.invoiceMapped],
             concurrency: 8,
-            timeoutSeconds: 30
+            timeoutSeconds: 30,
+            memoryMiB: 64
         ),
         FunctionSpec(
             name: "write-erp-invoice",
             events: [EventType.invoiceMapped],
             emits: [EventType.invoiceWritten],
             concurrency: 4,
-            timeoutSeconds: 600
+            timeoutSeconds: 600,
+            memoryMiB: 128
         ),
         FunctionSpec(
             name: "sync-vendors",
             events: [EventType.masterDataSyncRequested],
             emits: [],
             concurrency: 1,
-            timeoutSeconds: 300
+            timeoutSeconds: 300,
+            memoryMiB: 128
         ),
         FunctionSpec(
             name: "sync-accounts",
             events: [EventType.masterDataSyncRequested],
             emits: [],
             concurrency: 1,
-            timeoutSeconds: 300
+            timeoutSeconds: 300,
+            memoryMiB: 128
         ),
     ]
 

@@ -35,7 +35,7 @@ struct Invoke: AsyncParsableCommand {
                 executable: functionsDirectory().appendingPathComponent(spec.name),
                 environment: environment,
                 stdin: input,
-                stderrPath: "/dev/stderr",
+                stderr: .inherit,
                 timeout: .seconds(spec.timeoutSeconds)
             )
             FileHandle.standardOutput.write(output.stdout)

@@ -22,12 +22,33 @@ package enum ChildProcess {
         package var maxRSSKiB: Int
     }
 
+    /// Where a child's stderr goes.
+    package enum ErrorOutput: Sendable {
+        case discard
+        case inherit
+        case append(String)
+    }
+
     package static func run(
         executable: URL,
         arguments: [String] = [],
         environment: [String: String],
         stdin: Data,
         stderrPath: String?,
+        timeout: Duration
+    ) async throws -> Output {
+        try await run(
+            executable: executable, arguments: arguments, environment: environment, stdin: stdin,
+            stderr: stderrPath.map { .append($0) } ?? .discard, timeout: timeout
+        )
+    }
+
+    package static func run(
+        executable: URL,
+        arguments: [String] = [],
+        environment: [String: String],
+        stdin: Data,
+        stderr: ErrorOutput,
         timeout: Duration
     ) async throws -> Output {
         let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("mlc-\(UUID().uuidString)")
@@ -44,7 +65,7 @@ package enum ChildProcess {
             environment: environment.map { "\($0.key)=\($0.value)" },
             stdin: inputPath,
             stdout: outputPath,
-            stderr: stderrPath ?? "/dev/null"
+            stderr: stderr
         )
         let exit = await withTaskGroup(of: Exit?.self) { group in
             group.addTask { await waitForExit(pid) }
@@ -105,14 +126,19 @@ package enum ChildProcess {
         environment: [String],
         stdin: String,
         stdout: String,
-        stderr: String
+        stderr: ErrorOutput
     ) throws -> pid_t {
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }
         posix_spawn_file_actions_addopen(&actions, 0, stdin, O_RDONLY, 0)
         posix_spawn_file_actions_addopen(&actions, 1, stdout, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
-        posix_spawn_file_actions_addopen(&actions, 2, stderr, O_WRONLY | O_CREAT | O_APPEND, 0o600)
+        switch stderr {
+        case .discard: posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0)
+        case .inherit: break
+        case .append(let path):
+            posix_spawn_file_actions_addopen(&actions, 2, path, O_WRONLY | O_CREAT | O_APPEND, 0o600)
+        }
         let argv: [UnsafeMutablePointer<CChar>?] = ([path] + arguments).map { strdup($0) } + [nil]
         let envp: [UnsafeMutablePointer<CChar>?] = environment.map { strdup($0) } + [nil]
         defer {

@@ -116,6 +116,16 @@ struct ExecutableTests {
         #expect(try await snapshot(path) == before)
     }
 
+    @Test("the committed OpenFaaS stack is the one generated from the manifests")
+    func openFaaSStack() async throws {
+        let run = try await Binaries.run(
+            "local-runner", ["functions", "--openfaas"], environment: ["PATH": "/usr/bin:/bin"])
+        #expect(run.exitCode == 0)
+        let committed = try String(
+            contentsOf: Binaries.repository.appendingPathComponent("infra/openfaas/stack.yml"), encoding: .utf8)
+        #expect(run.text == committed, "regenerate with: local-runner functions --openfaas > infra/openfaas/stack.yml")
+    }
+
     @Test("the runner's routing is the one the function manifests declare")
     func manifests() async throws {
         let run = try await Binaries.run(
@@ -127,6 +137,7 @@ struct ExecutableTests {
             var emits: [String]
             var concurrency: Int
             var timeoutSeconds: Int
+            var memoryMiB: Int
         }
         let catalog = try JSONDecoder().decode([Spec].self, from: run.stdout)
         struct Manifest: Decodable {
@@ -136,6 +147,7 @@ struct ExecutableTests {
             var emits: [String]
             var concurrency: Int
             var timeoutSeconds: Int
+            var memoryMiB: Int
         }
         let directory = Binaries.repository.appendingPathComponent("functions")
         let names = try FileManager.default.contentsOfDirectory(atPath: directory.path).sorted()
@@ -149,7 +161,8 @@ struct ExecutableTests {
             #expect(
                 Spec(
                     name: manifest.name, events: manifest.trigger.events, emits: manifest.emits,
-                    concurrency: manifest.concurrency, timeoutSeconds: manifest.timeoutSeconds) == spec)
+                    concurrency: manifest.concurrency, timeoutSeconds: manifest.timeoutSeconds,
+                    memoryMiB: manifest.memoryMiB) == spec)
         }
     }
 }
