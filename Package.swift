@@ -42,6 +42,7 @@ let package = Package(
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
+        .package(url: "https://github.com/x-sheep/swift-property-based", from: "2.0.1"),
     ],
     targets: [
         .target(name: "ConnectorCore", dependencies: [log], swiftSettings: swiftSettings),
@@ -124,6 +125,15 @@ let package = Package(
                 "ConnectorCore", "ConnectorFlows", "ConnectorHTTP", "ConnectorSecurity", "Jaggaer", "BusinessCentral",
                 "ConnectorSimulators", "ConnectorTesting", "ConnectorRuntime",
             ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "DecoderFuzzTests",
+            dependencies: [
+                "ConnectorCore", "ConnectorHTTP", "ConnectorFlows", "Jaggaer", "BusinessCentral",
+                .product(name: "PropertyBased", package: "swift-property-based"),
+            ],
+            exclude: ["invoice_sample.json"],
             swiftSettings: swiftSettings
         ),
         .testTarget(

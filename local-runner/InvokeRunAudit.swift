@@ -56,6 +56,8 @@ struct Run: AsyncParsableCommand {
         false
     @Option(help: "Step processes at once.") var concurrency = 6
     @Option(help: "Append the steps' log lines to this file (default: <state dir>/logs/steps.log).") var log: String?
+    @Option(help: "First retry delay in milliseconds (doubles per attempt, with jitter).") var retryBaseMs = 2000
+    @Option(help: "Longest retry delay in seconds.") var retryMaxSeconds = 300
 
     func run() async throws {
         await guarded {
@@ -66,17 +68,23 @@ struct Run: AsyncParsableCommand {
             let lease = Lease(
                 store: state, key: "runner/lease",
                 owner: "runner-\(ProcessInfo.processInfo.processIdentifier)-\(UUID().uuidString.prefix(6))")
-            guard try await lease.acquire(ttl: .seconds(60), now: Date()) else {
+            guard try await lease.acquire(ttl: .seconds(60), now: Date(), breakingIf: processIsGone) else {
                 throw ConnectorError(.configInvalid, "another local-runner is running on this store")
             }
             let ids = try await selectedConnections(state: state, vault: Vault(masterKey: masterKey))
             var environment = ProcessInfo.processInfo.environment
             environment["MLC_STATE"] = url
+            var attempts: [String: Int] = [:]
+            for connection in try await connectionsById(state: state, ids: ids, vault: Vault(masterKey: masterKey)) {
+                attempts[connection.id] = connection.flow.maxAttempts
+            }
             let runner = Runner(
                 store: state,
                 options: .init(
                     binDirectory: functionsDirectory(), environment: environment, concurrency: concurrency,
-                    logPath: log ?? defaultLogPath(url)),
+                    logPath: log ?? defaultLogPath(url), maxAttemptsByConnection: attempts,
+                    baseBackoff: .milliseconds(retryBaseMs), maxBackoff: .seconds(retryMaxSeconds)
+                ),
                 logger: logger
             )
             let stop = StopSignal()
@@ -285,4 +293,9 @@ func resolveConnection(_ id: String?, state: any StateStore) async throws -> Str
             ids.isEmpty ? "no connections in this store" : "several connections; name one with --connection")
     }
     return only
+}
+
+/// True when a lease holder ran on this host and its process no longer exists (it crashed or was killed).
+func processIsGone(_ holder: Lease.Holder) -> Bool {
+    ProcessLiveness.isGone(host: holder.host, pid: holder.pid)
 }

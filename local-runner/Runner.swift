@@ -14,6 +14,8 @@ actor Runner {
         var concurrency: Int = 6
         var logPath: String?
         var maxAttempts: Int = 5
+        /// Attempts per connection (from each connection's `flow.maxAttempts`); `maxAttempts` otherwise.
+        var maxAttemptsByConnection: [String: Int] = [:]
         var baseBackoff: Duration = .seconds(2)
         var maxBackoff: Duration = .seconds(300)
     }
@@ -101,6 +103,9 @@ actor Runner {
     }
 
     /// Runs one item and settles it: route emitted events, then complete; or reschedule; or dead-letter.
+    /// Configuration failures (78) are retried like temporary ones: a rotated secret can take minutes to reach
+    /// every Entra region, and an operator can fix a connection while its events wait; after the last attempt
+    /// they are dead-lettered, kept for replay.
     private func process(_ item: WorkItem) async throws {
         defer { finished(item) }
         guard let spec = FunctionCatalog.named(item.function) else {
@@ -141,7 +146,8 @@ actor Runner {
                 try await submit(event, notBefore: Date())
             }
             try await queue.complete(item)
-        case (false, 65, _), (false, 78, _):
+        case (false, 65, _):
+            // A malformed event never gets better: dead-lettered at once, kept whole.
             try await deadLetter(item, error: result?.error, exitCode: output.exitCode)
         default:
             try await retry(item, result: result, exitCode: output.exitCode, signaled: output.signaled)
@@ -149,8 +155,17 @@ actor Runner {
     }
 
     private func retry(_ item: WorkItem, result: StepResult?, exitCode: Int32, signaled: Bool) async throws {
+        if result?.error?.code == ConnectorError.Code.inFlight.rawValue {
+            // Another delivery of the same record is at work (or a create is settling): wait for it without
+            // spending an attempt; its lease bounds the wait.
+            let notBefore = result?.retryAt ?? Date().addingTimeInterval(2)
+            try await queue.reschedule(
+                item, event: item.event, notBefore: max(notBefore, Date().addingTimeInterval(0.2)))
+            return
+        }
         let attempt = item.event.attempt
-        guard attempt < options.maxAttempts else {
+        let maxAttempts = item.event.connection.flatMap { options.maxAttemptsByConnection[$0] } ?? options.maxAttempts
+        guard attempt < maxAttempts else {
             let error =
                 result?.error
                 ?? .init(

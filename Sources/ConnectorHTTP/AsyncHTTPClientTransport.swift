@@ -16,7 +16,7 @@ package final class AsyncHTTPClientTransport: HTTPTransport {
     package init(connectTimeout: Duration = .seconds(10), maxResponseBytes: Int = 64 * 1024 * 1024) {
         var configuration = HTTPClient.Configuration(
             redirectConfiguration: .disallow,
-            timeout: .init(connect: .nanoseconds(Int64(connectTimeout.timeInterval * 1e9)), read: nil)
+            timeout: .init(connect: .nanoseconds(Int64(connectTimeout.timeInterval * 1e9)), read: .seconds(120))
         )
         configuration.connectionPool.idleTimeout = .seconds(30)
         client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
@@ -34,8 +34,23 @@ package final class AsyncHTTPClientTransport: HTTPTransport {
         }
         let timeout = TimeAmount.nanoseconds(Int64(request.timeout.timeInterval * 1e9))
         do {
+            // AHC's deadline ends with the response head; the body gets the same deadline here, so a server
+            // that announces a body and then stalls cannot hang the step.
+            let deadline = ContinuousClock.now + request.timeout
             let response = try await client.execute(outgoing, timeout: timeout)
-            let buffer = try await response.body.collect(upTo: maxResponseBytes)
+            let limit = maxResponseBytes
+            let buffer = try await withThrowingTaskGroup(of: ByteBuffer?.self) { group in
+                group.addTask { try await response.body.collect(upTo: limit) }
+                group.addTask {
+                    try await Task.sleep(until: deadline, clock: .continuous)
+                    return nil
+                }
+                defer { group.cancelAll() }
+                guard let first = try await group.next(), let body = first else {
+                    throw TransportError(phase: .timeout, detail: "the response body did not arrive in time")
+                }
+                return body
+            }
             return HTTPResponse(
                 status: Int(response.status.code),
                 headers: response.headers.map { ($0.name, $0.value) },

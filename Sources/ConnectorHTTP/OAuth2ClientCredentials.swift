@@ -172,7 +172,7 @@ package final class OAuth2ClientCredentialsProvider: TokenProvider {
     }
 
     /// Maps a token endpoint failure by its OAuth `error` string (not by status: Keycloak versions differ).
-    static func tokenError(_ response: HTTPResponse, name: String) -> ConnectorError {
+    package static func tokenError(_ response: HTTPResponse, name: String) -> ConnectorError {
         struct OAuthError: Decodable {
             var error: String?
             var errorDescription: String?

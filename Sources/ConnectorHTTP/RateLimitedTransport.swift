@@ -18,15 +18,7 @@ package struct RateLimitedTransport: HTTPTransport {
     }
 
     package func send(_ request: HTTPRequest) async throws -> HTTPResponse {
-        let wait = try await limiter.acquire(now: clock.now())
-        if wait > maxWait {
-            throw ConnectorError(
-                .httpRateLimited,
-                kind: .temporary,
-                "the shared request budget is used up; next slot in \(Int(wait.timeInterval)) s",
-                retryAt: clock.now().addingTimeInterval(wait.timeInterval)
-            )
-        }
+        let wait = try await limiter.acquire(now: clock.now(), maxWait: maxWait)
         if wait > .zero { try await clock.sleep(for: wait) }
         return try await base.send(request)
     }

@@ -65,8 +65,7 @@ package struct ConnectionRuntime: Sendable {
         )
         let limiter = settings.requestsPerMinute.map {
             RateLimiter(
-                store: context.store, key: context.keys.key("ratelimit", "jaggaer"), limit: max(1, $0 / 60),
-                window: .seconds(1))
+                store: context.store, key: context.keys.key("ratelimit", "jaggaer"), limit: $0, window: .seconds(60))
         }
         return JaggaerClient(
             baseURL: settings.baseURL,
@@ -106,12 +105,12 @@ package struct ConnectionRuntime: Sendable {
                 clock: context.clock,
                 logger: context.logger
             )
-            // 6,000 requests per 5 minutes, spread as a per-second budget shared by every process.
+            // BC online: 6,000 requests per user in a 5-minute sliding window, paced for every process together.
             let limiter = RateLimiter(
                 store: context.store,
                 key: context.keys.key("ratelimit", "businessCentral"),
-                limit: max(1, settings.requestsPerFiveMinutes / 300),
-                window: .seconds(1)
+                limit: settings.requestsPerFiveMinutes,
+                window: .seconds(300)
             )
             let client = BusinessCentralClient(
                 apiRoot: settings.apiRoot,

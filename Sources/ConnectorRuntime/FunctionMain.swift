@@ -94,7 +94,9 @@ package enum FunctionMain {
             httpRequests: counter.total,
             durationMs: Int((ContinuousClock.now - started).timeInterval * 1000)
         )
+        FailPoint.hit("step.handled")
         try await record(H.self, event: event, outcome: outcome, context: context)
+        FailPoint.hit("step.audited")
         return outcome
     }
 

@@ -99,20 +99,25 @@ struct StateHelperTests {
         #expect(try await store.get("lease/x") == nil)
     }
 
-    @Test("the rate limiter shares one budget per window")
+    @Test("the rate limiter paces all holders of a budget so no window ever holds more than the limit")
     func rateLimiter() async throws {
         let clock = ManualClock(Date(timeIntervalSince1970: 1_000_000))
         let store = InMemoryStateStore(now: clock.nowFunction)
-        let one = RateLimiter(store: store, key: "rl", limit: 3, window: .seconds(1))
-        let two = RateLimiter(store: store, key: "rl", limit: 3, window: .seconds(1))
+        let one = RateLimiter(store: store, key: "rl", limit: 4, window: .seconds(1))
+        let two = RateLimiter(store: store, key: "rl", limit: 4, window: .seconds(1))
         var waits: [Duration] = []
-        for limiter in [one, two, one, two, one] {
+        for limiter in [one, two, one, two, one, two, one, two] {
             waits.append(try await limiter.acquire(now: clock.now()))
         }
-        #expect(waits.prefix(3).allSatisfy { $0 == .zero })
-        #expect(waits[3] > .zero && waits[3] <= .seconds(1))
-        clock.advance(by: 1)
-        #expect(try await one.acquire(now: clock.now()) == .zero)
+        #expect(waits == (0..<8).map { .milliseconds(250 * $0) }, "slots 250 ms apart, reserved in order")
+        // Whatever the start, any 1-second window holds at most 4 slots.
+        let slots = waits.map(\.timeInterval)
+        for start in slots {
+            #expect(slots.filter { $0 >= start && $0 < start + 1 }.count <= 4)
+        }
+        await #expect(throws: ConnectorError.self) { try await one.acquire(now: clock.now(), maxWait: .seconds(1)) }
+        clock.advance(by: 10)
+        #expect(try await one.acquire(now: clock.now()) == .zero, "an idle budget starts fresh")
     }
 
     @Test("the work queue returns due items oldest first and survives reschedule")

@@ -27,6 +27,9 @@ package struct DedupLedger: Sendable {
         package var document: ERPDocumentRef?
         /// True when the document was found in the ERP instead of created by us.
         package var foundExisting: Bool
+        /// Where the owner runs, so a crash on this host is noticed before the lease runs out.
+        package var host: String?
+        package var pid: Int32?
 
         package init(
             phase: Phase,
@@ -37,7 +40,9 @@ package struct DedupLedger: Sendable {
             leaseUntil: Date,
             naturalKey: String,
             document: ERPDocumentRef? = nil,
-            foundExisting: Bool = false
+            foundExisting: Bool = false,
+            host: String? = ProcessLiveness.host,
+            pid: Int32? = ProcessLiveness.pid
         ) {
             self.phase = phase
             self.owner = owner
@@ -48,7 +53,12 @@ package struct DedupLedger: Sendable {
             self.naturalKey = naturalKey
             self.document = document
             self.foundExisting = foundExisting
+            self.host = host
+            self.pid = pid
         }
+
+        /// Whether the owner is known to have stopped (crashed on this host).
+        package var ownerIsGone: Bool { ProcessLiveness.isGone(host: host, pid: pid) }
     }
 
     package enum ClaimOutcome: Sendable {

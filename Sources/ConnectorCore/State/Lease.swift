@@ -6,6 +6,9 @@ package struct Lease: Sendable {
     package struct Holder: Sendable, Codable, Hashable {
         package var owner: String
         package var until: Date
+        /// Where the holder runs, so a restarted process on the same host can tell that the holder is gone.
+        package var host: String?
+        package var pid: Int32?
     }
 
     package let store: any StateStore
@@ -21,13 +24,27 @@ package struct Lease: Sendable {
     /// Takes the lease for `ttl`, or renews it when this owner already holds it. Returns false when someone else
     /// holds it.
     package func acquire(ttl: Duration, now: Date) async throws -> Bool {
-        let holder = Holder(owner: owner, until: now.addingTimeInterval(ttl.timeInterval))
+        let holder = Holder(
+            owner: owner,
+            until: now.addingTimeInterval(ttl.timeInterval),
+            host: ProcessLiveness.host,
+            pid: ProcessLiveness.pid
+        )
         if try await store.putIfAbsent(key, json: holder, ttl: ttl) != nil { return true }
         guard let current = try await store.get(key, as: Holder.self) else {
             return try await store.putIfAbsent(key, json: holder, ttl: ttl) != nil
         }
         guard current.value.owner == owner else { return false }
         return try await store.compareAndSwap(key, expectedVersion: current.version, json: holder, ttl: ttl) != nil
+    }
+
+    /// Takes the lease even from a holder that `isGone` says has stopped (e.g. a crashed process on this host),
+    /// instead of waiting for its lease to run out.
+    package func acquire(ttl: Duration, now: Date, breakingIf isGone: (Holder) -> Bool) async throws -> Bool {
+        if try await acquire(ttl: ttl, now: now) { return true }
+        guard let current = try await store.get(key, as: Holder.self), isGone(current.value) else { return false }
+        guard try await store.delete(key, expectedVersion: current.version) else { return false }
+        return try await acquire(ttl: ttl, now: now)
     }
 
     /// Gives the lease back if this owner still holds it.
@@ -37,8 +54,10 @@ package struct Lease: Sendable {
     }
 }
 
-/// A request budget shared by every process of a connection (fixed windows counted in the store), so concurrent
-/// steps together stay under an ERP tenant's limit.
+/// A request budget shared by every process of a connection, so concurrent steps together stay under an ERP
+/// tenant's limit. It paces requests (GCRA: one "theoretical arrival time" per budget, moved with
+/// compare-and-swap), so no sliding window of `window` ever holds more than `limit` requests, across windows'
+/// edges too. Each caller reserves its slot before it waits, so waiting processes are served in order.
 package struct RateLimiter: Sendable {
     package let store: any StateStore
     package let key: String
@@ -52,17 +71,39 @@ package struct RateLimiter: Sendable {
         self.window = window
     }
 
-    /// Takes one request from the budget. Returns how long to wait first (zero when there is room now).
-    package func acquire(now: Date) async throws -> Duration {
-        let windowSeconds = max(window.timeInterval, 0.001)
+    /// Seconds between two requests.
+    package var interval: Double { max(window.timeInterval, 0.000_001) / Double(limit) }
+
+    /// Reserves the next slot and returns how long to wait for it (zero when it is free now). When the wait
+    /// would exceed `maxWait`, nothing is reserved and the wait is returned as a temporary failure with `retryAt`.
+    package func acquire(now: Date, maxWait: Duration = .seconds(3600)) async throws -> Duration {
         let nowSeconds = now.timeIntervalSince1970
-        let index = Int64((nowSeconds / windowSeconds).rounded(.down))
-        let count = try await store.increment("\(key)/\(index)", by: 1, ttl: window * 2)
-        if count <= Int64(limit) { return .zero }
-        // Over budget in this window: wait for a window with room. Each later window is shared the same way.
-        let overflowWindows = (count - 1) / Int64(limit)
-        let nextStart = Double(index + overflowWindows) * windowSeconds
-        let wait = max(0, nextStart - nowSeconds)
-        return .milliseconds(Int64((wait * 1000).rounded(.up)))
+        for _ in 0..<100 {
+            let current = try await store.get(key)
+            let stored = current.flatMap { Double(String(decoding: $0.data, as: UTF8.self)) } ?? nowSeconds
+            let slot = max(stored, nowSeconds)
+            let wait = slot - nowSeconds
+            if wait > maxWait.timeInterval {
+                throw ConnectorError(
+                    .httpRateLimited,
+                    kind: .temporary,
+                    "the shared request budget is used up; next slot in \(Int(wait.rounded(.up))) s",
+                    retryAt: now.addingTimeInterval(wait)
+                )
+            }
+            let next = Data(String(slot + interval).utf8)
+            let ttl = Duration.milliseconds(Int64((wait + interval) * 1000) + 60_000)
+            let written: Int64?
+            if let current {
+                written = try await store.compareAndSwap(
+                    key, expectedVersion: current.version, newValue: next, ttl: ttl)
+            } else {
+                written = try await store.putIfAbsent(key, next, ttl: ttl)
+            }
+            if written != nil {
+                return .milliseconds(Int64((wait * 1000).rounded(.up)))
+            }
+        }
+        throw ConnectorError(.stateUnavailable, kind: .temporary, "too much contention on the rate limiter \(key)")
     }
 }

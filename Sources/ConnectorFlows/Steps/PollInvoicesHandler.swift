@@ -87,8 +87,22 @@ package struct PollInvoicesHandler: StepHandler {
             return result
         }
 
-        let lease = Lease(store: store, key: context.keys.key("lease", "poll-jaggaer-invoices"), owner: context.owner)
-        guard try await lease.acquire(ttl: .seconds(300), now: context.clock.now()) else {
+        // One poll per connection at a time. The holder is named with its event, so a redelivery of an event
+        // whose first delivery is still running (its runner died, the step did not) waits for it and then gets
+        // its stored page, instead of being dropped.
+        let leaseKey = context.keys.key("lease", "poll-jaggaer-invoices")
+        let lease = Lease(store: store, key: leaseKey, owner: "\(context.owner)|\(event.identity)")
+        let holderGone: (Lease.Holder) -> Bool = { ProcessLiveness.isGone(host: $0.host, pid: $0.pid) }
+        guard try await lease.acquire(ttl: .seconds(300), now: context.clock.now(), breakingIf: holderGone) else {
+            if let holder = try await store.get(leaseKey, as: Lease.Holder.self)?.value,
+                holder.owner.hasSuffix("|\(event.identity)")
+            {
+                throw ConnectorError(
+                    .inFlight,
+                    "this poll event is being processed by another process",
+                    retryAt: context.clock.now().addingTimeInterval(2)
+                )
+            }
             return StepResult(status: .ok, detail: ["skipped": "another poll of this connection is running"])
         }
         do {
@@ -186,7 +200,9 @@ package struct PollInvoicesHandler: StepHandler {
             // A concurrent delivery of the same event got there first: return its result.
             if let other = try await context.store.get(memoKey, as: Memo.self)?.value { return other.result }
         }
+        FailPoint.hit("poll.memo-saved")
         let newVersion = try await finish(memo)
+        FailPoint.hit("poll.cursor-moved")
         if more, let newVersion {
             let continuation = CloudEvent(
                 id: "poll-continue-\(newVersion)",

@@ -63,17 +63,28 @@ package struct WriteInvoiceHandler: StepHandler {
             if existing.phase == .recorded {
                 return duplicate(invoice, existing, note: "already written by an earlier delivery")
             }
-            if existing.leaseUntil > now, existing.owner != context.owner {
+            if existing.leaseUntil > now, existing.owner != context.owner, !existing.ownerIsGone {
+                // Usually the other delivery finishes within seconds: look again soon, not only when its lease ends.
                 throw ConnectorError(
                     .inFlight,
                     "another process is writing this invoice (claimed \(Timestamp.format(existing.claimedAt)))",
-                    retryAt: existing.leaseUntil
+                    retryAt: min(existing.leaseUntil, now.addingTimeInterval(5))
                 )
+            }
+            if existing.phase == .requestSent {
+                // A create may still be on its way into the ERP (its sender crashed or lost the answer): give it
+                // the settle period to land before a lookup's "not found" is trusted.
+                let settled = existing.updatedAt.addingTimeInterval(settle.timeInterval)
+                if settled > now {
+                    throw ConnectorError(.inFlight, "an earlier create of this invoice is settling", retryAt: settled)
+                }
             }
             // The owner stopped, or its settle period is over: take the claim over.
             previousPhase = existing.phase
             var takeover = existing
             takeover.owner = context.owner
+            takeover.host = ProcessLiveness.host
+            takeover.pid = ProcessLiveness.pid
             takeover.attempt = event.attempt
             takeover.updatedAt = now
             takeover.leaseUntil = now.addingTimeInterval(claimLease.timeInterval)
@@ -86,6 +97,7 @@ package struct WriteInvoiceHandler: StepHandler {
             version = newVersion
         }
 
+        FailPoint.hit("write.claimed")
         // Ask the ERP first: the invoice may have been keyed by hand, or written by a request whose answer we lost.
         let existing = try await erp.findInvoices(
             vendorNumber: invoice.vendorNumber, vendorInvoiceNumber: invoice.vendorInvoiceNumber)
@@ -116,6 +128,7 @@ package struct WriteInvoiceHandler: StepHandler {
         }
 
         // Nothing in the ERP: write it.
+        FailPoint.hit("write.looked-up")
         entry.phase = .requestSent
         entry.updatedAt = context.clock.now()
         guard let sentVersion = try await ledger.advance(dedupKey, from: version, to: entry) else {
@@ -123,6 +136,7 @@ package struct WriteInvoiceHandler: StepHandler {
                 .inFlight, "the claim changed before writing", retryAt: context.clock.now().addingTimeInterval(2))
         }
         version = sentVersion
+        FailPoint.hit("write.sent")
         let document: ERPDocumentRef
         do {
             document = try await erp.createDraftInvoice(invoice)
@@ -130,6 +144,7 @@ package struct WriteInvoiceHandler: StepHandler {
             return try await afterFailedCreate(
                 error, invoice: invoice, ledger: ledger, dedupKey: dedupKey, entry: entry, version: version)
         }
+        FailPoint.hit("write.created")
         entry.phase = .recorded
         entry.document = document
         entry.updatedAt = context.clock.now()
@@ -138,6 +153,7 @@ package struct WriteInvoiceHandler: StepHandler {
             // the request was in flight. The document exists either way; record it unconditionally.
             try await context.store.put(ledger.key(dedupKey), json: entry)
         }
+        FailPoint.hit("write.recorded")
         return written(invoice, document, event: event, recovered: false)
     }
 
@@ -167,6 +183,7 @@ package struct WriteInvoiceHandler: StepHandler {
             let until = context.clock.now().addingTimeInterval(settle.timeInterval)
             pending.leaseUntil = until
             pending.owner = "settling"
+            pending.pid = nil
             pending.updatedAt = context.clock.now()
             _ = try await ledger.advance(dedupKey, from: version, to: pending)
             throw ConnectorError(

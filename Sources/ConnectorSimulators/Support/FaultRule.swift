@@ -233,8 +233,12 @@ package final class FaultInjector: Sendable {
     }
 
     private let rules = Mutex<[Active]>([])
+    private let firedCounts = Mutex<[String: Int]>([:])
 
     package init() {}
+
+    /// How many faults fired so far, by kind (`status` faults also by code, e.g. `status 503`).
+    package var fired: [String: Int] { firedCounts.withLock { $0 } }
 
     /// Adds rules after the existing ones (first matching rule wins).
     package func add(_ newRules: [FaultRule]) {
@@ -273,6 +277,8 @@ package final class FaultInjector: Sendable {
                 }
                 if let probability = list[index].rule.probability, !list[index].rng.chance(probability) { continue }
                 let rule = list[index].rule
+                let label = rule.kind == .status ? "status \(rule.status)" : rule.kind.rawValue
+                firedCounts.withLock { $0[label, default: 0] += 1 }
                 if let remaining = list[index].remaining {
                     if remaining <= 1 {
                         list.remove(at: index)

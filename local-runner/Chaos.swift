@@ -1,0 +1,321 @@
+import ArgumentParser
+import ConnectorCore
+import ConnectorRuntime
+import ConnectorSecurity
+import ConnectorSimulators
+import Foundation
+
+/// The fault-injection harness (DESIGN §8): the whole flow, run by real runner processes, against simulators
+/// that fail at random (5xx, 429 bursts with Retry-After, latency, dropped connections before and after the ERP
+/// committed, expired tokens), with step processes killing themselves at every recovery point and the runner
+/// itself killed with SIGKILL and restarted. After each scenario it checks that every mappable invoice is in the
+/// ERP exactly once, every other one is in review or dead-letter with a reason, the audit trail is complete,
+/// and nothing is left in flight.
+struct Chaos: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Runs fault-injection scenarios and checks the exactly-once guarantees.")
+
+    @Option(help: "Scenarios to run (each with its own seed).") var scenarios = 3
+    @Option(help: "Invoices per scenario.") var invoices = 60
+    @Option(help: "Seed of the first scenario.") var seed: UInt64 = 1
+    @Option(help: "Probability that a step kills itself at each recovery point.") var crashRate = 0.03
+    @Option(help: "Probability of an HTTP fault per matching request.") var faultRate = 0.12
+    @Option(help: "Runner restarts at most (each run is killed at a random moment with probability 0.6).")
+    var maxRounds = 40
+    @Flag(help: "Print the report as JSON.") var json = false
+    @Flag(help: "Keep each scenario's state directory (printed) for inspection.") var keepState = false
+
+    struct ScenarioReport: Codable {
+        var seed: UInt64
+        var invoices: Int
+        var expectedDrafts: Int
+        var draftsInERP: Int
+        var duplicateNaturalKeys: Int
+        var missingDrafts: [Int]
+        var inReview: Int
+        var deadLettered: Int
+        var unaccounted: [String]
+        var inFlight: Int
+        var queued: Int
+        var auditGaps: [String]
+        var runnerRuns: Int
+        var runnerKills: Int
+        var stepCrashes: [String: Int]
+        var httpFaults: [String: Int]
+        var passed: Bool
+        var seconds: Double
+    }
+
+    struct Report: Codable {
+        var scenarios: [ScenarioReport]
+        var faultsInjected: Int
+        var duplicates: Int
+        var lost: Int
+        var passed: Bool
+    }
+
+    func run() async throws {
+        await guarded {
+            var reports: [ScenarioReport] = []
+            for index in 0..<scenarios {
+                let report = try await runScenario(seed: seed &+ UInt64(index))
+                reports.append(report)
+                if !json {
+                    print(
+                        "scenario seed \(report.seed): \(report.passed ? "PASS" : "FAIL") in \(String(format: "%.0f", report.seconds)) s; drafts \(report.draftsInERP)/\(report.expectedDrafts), review \(report.inReview), dead-letter \(report.deadLettered), runner kills \(report.runnerKills), step crashes \(report.stepCrashes.values.reduce(0, +)), HTTP faults \(report.httpFaults.values.reduce(0, +))"
+                    )
+                    for problem in report.unaccounted + report.auditGaps
+                        + report.missingDrafts.map({ "missing draft for invoice \($0)" })
+                    {
+                        print("  \(problem)")
+                    }
+                }
+            }
+            let faults = reports.reduce(0) {
+                $0 + $1.runnerKills + $1.stepCrashes.values.reduce(0, +) + $1.httpFaults.values.reduce(0, +)
+            }
+            let report = Report(
+                scenarios: reports,
+                faultsInjected: faults,
+                duplicates: reports.reduce(0) { $0 + $1.duplicateNaturalKeys },
+                lost: reports.reduce(0) { $0 + $1.missingDrafts.count + $1.unaccounted.count },
+                passed: reports.allSatisfy(\.passed)
+            )
+            if json {
+                try printJSON(report)
+            } else {
+                print(
+                    "\(reports.count) scenarios, \(faults) faults injected, \(report.duplicates) duplicates, \(report.lost) lost: \(report.passed ? "PASS" : "FAIL")"
+                )
+            }
+            if !report.passed { throw ArgumentParser.ExitCode(1) }
+        }
+    }
+
+    private func runScenario(seed: UInt64) async throws -> ScenarioReport {
+        let started = ContinuousClock.now
+        var rng = SplitMix64(seed: seed)
+        let tenant = DemoTenant.generate(invoiceCount: invoices, seed: seed)
+        let host = try await SimulatorHost.start(tenant: tenant)
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "mlc-chaos-\(seed)-\(UUID().uuidString.prefix(6))")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer {
+            if keepState {
+                print("  state kept in \(directory.path)")
+            } else {
+                try? FileManager.default.removeItem(at: directory)
+            }
+        }
+        do {
+            let url = "sqlite:" + directory.appendingPathComponent("state.sqlite").path
+            let key = MasterKey.generate()
+            var connection = SimulatorEndpoints(host: host, tenant: tenant).connection(id: "chaos")
+            connection.flow = FlowSettings(
+                pollIntervalSeconds: 60, pollOverlapSeconds: 300, maxAttempts: 12, retryAfterCapSeconds: 3,
+                ambiguousWriteSettleSeconds: 2)
+            connection.jaggaer.pageSize = 20
+            let store = try StateStores.open(url)
+            try await ConnectionStore(store: store, vault: Vault(masterKey: try MasterKey(base64: key))).save(
+                connection)
+            try await store.close()
+            addFaults(host, seed: seed)
+
+            let crashLog = directory.appendingPathComponent("crashes.log").path
+            let points = [
+                "write.claimed", "write.looked-up", "write.sent", "write.created", "write.recorded", "poll.memo-saved",
+                "poll.cursor-moved", "step.handled", "step.audited",
+            ]
+            var environment = ProcessInfo.processInfo.environment
+            environment["MLC_MASTER_KEY"] = key
+            environment["MLC_STATE"] = url
+            environment["MLC_LOG_LEVEL"] = "error"
+            environment["MLC_FAILPOINTS"] = points.map { "\($0)=\(crashRate)" }.joined(separator: ",")
+            environment["MLC_FAILPOINTS_LOG"] = crashLog
+            let runner = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath()
+
+            var runs = 0
+            var kills = 0
+            while runs < maxRounds {
+                runs += 1
+                let killAfter: Double? = rng.nextDouble() < 0.6 ? 0.3 + rng.nextDouble() * 3 : nil
+                let pid = try ChildProcess.spawn(
+                    runner.path,
+                    arguments: [
+                        "run", "--once", "--concurrency", "4", "--retry-base-ms", "200", "--retry-max-seconds", "3",
+                    ],
+                    environment: environment.map { "\($0.key)=\($0.value)" },
+                    stdin: "/dev/null",
+                    stdout: "/dev/null",
+                    stderr: .append(directory.appendingPathComponent("runner.log").path)
+                )
+                let (status, killed) = await Self.wait(pid, killAfter: killAfter)
+                if killed { kills += 1 }
+                if !killed, status == 0, try await Self.pending(url) == 0 { break }
+            }
+            // Once the faults stop, whatever they delayed must still finish: one clean run without crashes.
+            host.clearFaults()
+            environment["MLC_FAILPOINTS"] = nil
+            let pid = try ChildProcess.spawn(
+                runner.path, arguments: ["run", "--once", "--retry-base-ms", "200", "--retry-max-seconds", "3"],
+                environment: environment.map { "\($0.key)=\($0.value)" }, stdin: "/dev/null", stdout: "/dev/null",
+                stderr: .append(directory.appendingPathComponent("runner.log").path)
+            )
+            _ = await Self.wait(pid, killAfter: nil)
+            runs += 1
+
+            var report = try await verify(tenant: tenant, host: host, url: url, seed: seed)
+            report.runnerRuns = runs
+            report.runnerKills = kills
+            let crashes = (try? String(contentsOfFile: crashLog, encoding: .utf8)) ?? ""
+            for line in crashes.split(separator: "\n") {
+                report.stepCrashes[String(line.split(separator: " ").first ?? ""), default: 0] += 1
+            }
+            for (system, injector) in [
+                ("jaggaer", host.jaggaer.faults), ("entra", host.entra.faults), ("bc", host.businessCentral.faults),
+            ] {
+                for (kind, count) in injector.fired { report.httpFaults["\(system) \(kind)", default: 0] += count }
+            }
+            report.seconds = (ContinuousClock.now - started).timeInterval
+            await host.shutdown()
+            return report
+        } catch {
+            await host.shutdown()
+            throw error
+        }
+    }
+
+    /// Random faults on every endpoint the flow uses; every rule has its own seed.
+    private func addFaults(_ host: SimulatorHost, seed: UInt64) {
+        let p = faultRate
+        func rule(
+            _ kind: FaultRule.Kind, _ system: String, _ method: String, _ endpoint: String, _ probability: Double,
+            status: Int = 503, retryAfter: Int? = nil, latencyMs: Int = 0, salt: UInt64
+        ) -> FaultRule {
+            FaultRule(
+                kind: kind, system: system, method: method, endpoint: endpoint, probability: probability,
+                seed: seed &* 1000 &+ salt, status: status, retryAfter: retryAfter, latencyMs: latencyMs)
+        }
+        host.businessCentral.faults.add([
+            rule(.dropAfterCommit, "bc", "POST", "purchaseInvoices", p, salt: 1),
+            rule(.dropBeforeCommit, "bc", "POST", "purchaseInvoices", p / 2, salt: 2),
+            rule(.status, "bc", "POST", "purchaseInvoices", p / 2, status: 429, retryAfter: 1, salt: 3),
+            rule(.status, "bc", "POST", "purchaseInvoices", p / 2, status: 502, salt: 4),
+            rule(.status, "bc", "GET", "purchaseInvoices", p, status: 500, salt: 5),
+            rule(.status, "bc", "GET", "purchaseInvoices", p / 2, status: 429, retryAfter: 10, salt: 6),
+            rule(.latency, "bc", "GET", "purchaseInvoices", p, latencyMs: 150, salt: 7),
+            rule(.expireTokens, "bc", "GET", "purchaseInvoices", p / 4, salt: 8),
+            rule(.status, "bc", "GET", "vendors", p, status: 503, salt: 9),
+            rule(.status, "bc", "GET", "accounts", p, status: 504, salt: 10),
+        ])
+        host.entra.faults.add([rule(.status, "entra", "POST", "token", p, status: 503, salt: 11)])
+        host.jaggaer.faults.add([
+            rule(.status, "jaggaer", "GET", "invoices", p, status: 500, salt: 12),
+            rule(.status, "jaggaer", "GET", "invoices/{id}", p, status: 502, salt: 13),
+            rule(.status, "jaggaer", "GET", "invoices/{id}", p / 2, status: 429, retryAfter: 1, salt: 14),
+            rule(.dropAfterCommit, "jaggaer", "GET", "invoices/{id}", p / 2, salt: 15),
+            rule(.status, "keycloak", "POST", "token", p, status: 500, salt: 16),
+        ])
+    }
+
+    /// Waits for the runner; kills it with SIGKILL after `killAfter` seconds if it is still running.
+    private static func wait(_ pid: pid_t, killAfter: Double?) async -> (Int32, Bool) {
+        let deadline = ContinuousClock.now + .seconds(killAfter ?? 900)
+        while true {
+            var status: Int32 = 0
+            let result = waitpid(pid, &status, WNOHANG)
+            if result == pid {
+                return ((status >> 8) & 0xFF, (status & 0x7F) != 0)
+            }
+            if ContinuousClock.now >= deadline {
+                kill(pid, SIGKILL)
+                _ = waitpid(pid, &status, 0)
+                return (137, true)
+            }
+            try? await Task.sleep(for: .milliseconds(20))
+        }
+    }
+
+    private static func pending(_ url: String) async throws -> Int {
+        let store = try StateStores.open(url)
+        let count = try await WorkQueue(store: store).count()
+        try await store.close()
+        return count
+    }
+
+    private func verify(tenant: DemoTenant, host: SimulatorHost, url: String, seed: UInt64) async throws
+        -> ScenarioReport
+    {
+        let store = try StateStores.open(url)
+        let keys = try StateKeys(connection: "chaos")
+        let audit = AuditLog(store: store, keys: keys)
+        let review = try await ReviewQueue(store: store, keys: keys).list(status: .open)
+        let dead = try await DeadLetterList(store: store, keys: keys).list()
+        let ledger = try await DedupLedger(store: store, keys: keys).all()
+        let queued = try await WorkQueue(store: store).count()
+
+        var natural: [String: Int] = [:]
+        for (_, invoice) in host.businessCentral.store.allPurchaseInvoices {
+            natural["\(invoice.vendorNumber)|\(invoice.vendorInvoiceNumber)", default: 0] += 1
+        }
+        var missing: [Int] = []
+        var unaccounted: [String] = []
+        var gaps: [String] = []
+        let reviewed = Set(review.map(\.recordId))
+        let deadRecords = Set(dead.compactMap(\.recordId))
+        var expectedDrafts = 0
+        for (id, expected) in tenant.expectations.sorted(by: { $0.key < $1.key }) {
+            let recordId = "jaggaer-invoice-\(id)"
+            let status = try await audit.status(recordId: recordId)
+            let entries = try await audit.entries(recordId: recordId)
+            switch expected {
+            case .notApproved:
+                if status != nil { unaccounted.append("\(recordId): not approved but processed") }
+            case .drafted, .alreadyInERP:
+                if expected == .drafted { expectedDrafts += 1 }
+                let invoice = tenant.jaggaerInvoices.first { $0["header"]?["invoiceId"]?.intValue == id }
+                let vendor = invoice?["header"]?["supplier"]?["supplierNumber"]?.stringValue ?? ""
+                let number = invoice?["header"]?["supplierInvoiceNumber"]?.stringValue ?? ""
+                if natural["\(vendor)|\(number)", default: 0] != 1 { missing.append(id) }
+                let wanted: RecordState = expected == .drafted ? .written : .alreadyInERP
+                if status?.state != wanted {
+                    unaccounted.append(
+                        "\(recordId): expected \(wanted.rawValue), state \(status?.state.rawValue ?? "none")")
+                }
+                let steps = Set(entries.map(\.step))
+                if !steps.isSuperset(of: ["poll-jaggaer-invoices", "transform-invoice", "write-erp-invoice"]) {
+                    gaps.append(
+                        "\(recordId): audit trail lacks \(["poll-jaggaer-invoices", "transform-invoice", "write-erp-invoice"].filter { !steps.contains($0) })"
+                    )
+                }
+            case .review(let reason):
+                let inReview =
+                    reviewed.contains(recordId) && status?.state == .needsReview
+                    && (status?.reasons ?? []).contains { $0.code == reason }
+                if !inReview, !deadRecords.contains(recordId) {
+                    unaccounted.append(
+                        "\(recordId): expected review \(reason), state \(status?.state.rawValue ?? "none")")
+                }
+            }
+        }
+        let inFlight = ledger.filter { $0.entry.phase != .recorded }.count
+        try await store.close()
+        let duplicates = natural.values.filter { $0 > 1 }.count
+        return ScenarioReport(
+            seed: seed, invoices: invoices, expectedDrafts: expectedDrafts,
+            draftsInERP: host.businessCentral.store.allPurchaseInvoices.count - 2, duplicateNaturalKeys: duplicates,
+            missingDrafts: missing, inReview: review.count, deadLettered: dead.count, unaccounted: unaccounted,
+            inFlight: inFlight, queued: queued, auditGaps: gaps, runnerRuns: 0, runnerKills: 0, stepCrashes: [:],
+            httpFaults: [:],
+            passed: duplicates == 0 && missing.isEmpty && unaccounted.isEmpty && inFlight == 0 && queued == 0
+                && gaps.isEmpty,
+            seconds: 0
+        )
+    }
+}
+
+extension SplitMix64 {
+    mutating func nextDouble() -> Double {
+        Double(next() >> 11) / Double(1 << 53)
+    }
+}
