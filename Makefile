@@ -30,6 +30,7 @@ test: deps
 	$(SWIFT) test --skip-build
 
 bench: deps
+	@command -v /usr/bin/time >/dev/null 2>&1 || $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq time
 	$(SWIFT) build -c release
 	$(RELEASE_BIN)/local-runner bench --output bench-results.json
 

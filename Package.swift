@@ -107,6 +107,7 @@ let package = Package(
             name: "ConnectorHTTPTests",
             dependencies: [
                 "ConnectorCore", "ConnectorHTTP", "ConnectorSecurity", "ConnectorTesting", "ConnectorSimulators",
+                hummingbird, nioCore,
             ],
             swiftSettings: swiftSettings
         ),

@@ -163,12 +163,30 @@ struct Bench: AsyncParsableCommand {
     {
         let executable = functionsDirectory().appendingPathComponent(function)
         var times: [Double] = []
-        var peak = 0
         for _ in 0..<max(1, repeats) {
             let output = try await ChildProcess.run(
                 executable: executable, environment: environment, stdin: event, stderrPath: nil, timeout: .seconds(60))
-            times.append(Double(output.durationMs))
-            peak = max(peak, output.maxRSSKiB)
+            times.append(output.elapsedMs)
+        }
+        // Peak memory through GNU time, which forks (posix_spawn's vfork would charge this process's memory
+        // to the child's high-water mark).
+        var peak = 0
+        if FileManager.default.isExecutableFile(atPath: "/usr/bin/time") {
+            let report = FileManager.default.temporaryDirectory.appendingPathComponent("mlc-rss-\(UUID().uuidString)")
+                .path
+            defer { try? FileManager.default.removeItem(atPath: report) }
+            for _ in 0..<3 {
+                _ = try await ChildProcess.run(
+                    executable: URL(fileURLWithPath: "/usr/bin/time"),
+                    arguments: ["-f", "%M", "-o", report, executable.path],
+                    environment: environment, stdin: event, stderrPath: nil, timeout: .seconds(60)
+                )
+                let text = (try? String(contentsOfFile: report, encoding: .utf8)) ?? ""
+                peak = max(
+                    peak,
+                    Int(text.split(separator: "\n").last.map(String.init)?.trimmingCharacters(in: .whitespaces) ?? "")
+                        ?? 0)
+            }
         }
         times.sort()
         return Result.Start(

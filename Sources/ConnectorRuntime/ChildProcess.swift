@@ -17,6 +17,8 @@ package enum ChildProcess {
         package var signaled: Bool
         package var stdout: Data
         package var durationMs: Int
+        /// Wall time from spawn to exit, in milliseconds with fractions.
+        package var elapsedMs: Double
         package var pid: Int32
         /// Peak resident set size in KiB.
         package var maxRSSKiB: Int
@@ -92,6 +94,7 @@ package enum ChildProcess {
             signaled: signaled,
             stdout: stdout,
             durationMs: Int((ContinuousClock.now - started).timeInterval * 1000),
+            elapsedMs: (ContinuousClock.now - started).timeInterval * 1000,
             pid: pid,
             maxRSSKiB: exit.maxRSSKiB
         )

@@ -131,6 +131,21 @@ package final class SQLiteStateStore: StateStore {
         }
     }
 
+    package func putAll(_ items: [(key: String, value: Data, ttl: Duration?)]) async throws {
+        guard !items.isEmpty else { return }
+        let time = now()
+        let rows = items.map { (Data($0.key.utf8), $0.value, expiry($0.ttl, time)) }
+        try await write { db in
+            for (key, value, expires) in rows {
+                let version = try Self.nextVersion(db)
+                try db.execute(
+                    sql: "INSERT OR REPLACE INTO kv (key, value, version, expires_at) VALUES (?, ?, ?, ?)",
+                    arguments: [key, value, version, expires]
+                )
+            }
+        }
+    }
+
     package func putIfAbsent(_ key: String, _ value: Data, ttl: Duration?) async throws -> Int64? {
         let time = now()
         let expires = expiry(ttl, time)

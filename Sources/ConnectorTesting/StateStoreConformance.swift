@@ -32,6 +32,12 @@ package enum StateStoreConformance {
         #expect(try await store.get("a")?.data == Data("two".utf8))
         #expect(try await store.delete("a") == true)
         #expect(try await store.delete("a") == false)
+        try await store.putAll([
+            ("b1", Data("1".utf8), nil), ("b2", Data("2".utf8), .seconds(60)), ("b1", Data("3".utf8), nil),
+        ])
+        #expect(try await store.get("b1")?.data == Data("3".utf8), "later items win")
+        #expect(try await store.get("b2")?.expiresAt != nil)
+        try await store.putAll([])
         #expect(try await store.get("a") == nil)
         try await store.close()
     }

@@ -38,9 +38,8 @@ package struct MappingTable<Value: Codable & Sendable>: Sendable {
 
     /// Replaces the whole table: writes every value, then removes keys that are no longer present.
     package func replaceAll(_ values: [String: Value]) async throws {
-        for (key, value) in values {
-            try await put(key, value)
-        }
+        try await store.putAll(
+            try values.map { key, value in (keys.key("map", table, key), try JSONCoding.encode(value), nil) })
         for (key, _) in try await all() where values[key] == nil {
             try await remove(key)
         }

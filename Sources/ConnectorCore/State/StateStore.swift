@@ -60,11 +60,19 @@ package protocol StateStore: Sendable {
     /// Entries whose key starts with `prefix`, in ascending key order, strictly after `after`.
     func scan(prefix: String, after: String?, limit: Int) async throws -> [StoredEntry]
 
+    /// Writes several keys unconditionally, atomically where the backend can (one transaction, one sync).
+    func putAll(_ items: [(key: String, value: Data, ttl: Duration?)]) async throws
+
     /// Releases connections and files.
     func close() async throws
 }
 
 extension StateStore {
+    /// Default: one `put` per item (backends override with a single transaction).
+    package func putAll(_ items: [(key: String, value: Data, ttl: Duration?)]) async throws {
+        for item in items { try await put(item.key, item.value, ttl: item.ttl) }
+    }
+
     package func get<T: Decodable>(_ key: String, as type: T.Type) async throws -> (value: T, version: Int64)? {
         guard let stored = try await get(key) else { return nil }
         do {

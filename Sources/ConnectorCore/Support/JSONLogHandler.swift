@@ -36,8 +36,16 @@ package struct JSONLogHandler: LogHandler {
         StandardError.write(line)
     }
 
-    /// Sets up logging for a step process once: JSON lines on stderr, level from `MLC_LOG_LEVEL` (default info).
+    private static let bootstrapped = Mutex(false)
+
+    /// Sets up logging for the process: JSON lines on stderr, level from `MLC_LOG_LEVEL` (default info).
+    /// Safe to call more than once (swift-log allows one bootstrap per process; later calls do nothing).
     package static func bootstrap(environment: [String: String] = ProcessInfo.processInfo.environment) {
+        let first = bootstrapped.withLock { done in
+            defer { done = true }
+            return !done
+        }
+        guard first else { return }
         let level = environment["MLC_LOG_LEVEL"].flatMap(Logger.Level.init(rawValue:)) ?? .info
         LoggingSystem.bootstrap { label in JSONLogHandler(label: label, level: level) }
     }

@@ -227,10 +227,14 @@ package struct PollInvoicesHandler: StepHandler {
     /// Marks captured versions and moves the cursor (idempotent). Returns the new cursor version.
     @discardableResult
     private func finish(_ memo: Memo) async throws -> Int64? {
-        for (id, version) in memo.seen {
-            try await context.store.put(
-                context.keys.key("seen", "jaggaer-invoice", id), json: version, ttl: .seconds(90 * 86400))
-        }
+        try await context.store.putAll(
+            try memo.seen.map { id, version in
+                (
+                    context.keys.key("seen", "jaggaer-invoice", id), try JSONCoding.encode(version),
+                    Duration.seconds(90 * 86400)
+                )
+            }
+        )
         guard let after = memo.cursorAfter else { return nil }
         let key = context.keys.key("cursor", Self.cursorName)
         if let before = memo.cursorBefore {
