@@ -320,3 +320,40 @@ struct HandlerTests {
         }
     }
 }
+
+@Suite("Master-data sync against the simulator", .serialized, .timeLimit(.minutes(3)))
+struct MasterDataSyncTests {
+    @Test("a full read first, then only what changed since the newest change seen")
+    func deltaSync() async throws {
+        let rig = try await FlowRig.start(invoices: 5)
+        do {
+            let runtime = try rig.runtime()
+            let handler = SyncVendorsHandler(context: runtime.context, erp: try runtime.erpConnector())
+            let event = try rig.event(EventType.masterDataSyncRequested, data: MasterDataSyncRequest())
+            let first = try await handler.handle(event, input: MasterDataSyncRequest())
+            #expect(first.detail?["mode"] == "full")
+            #expect(first.detail?["vendors"] == String(rig.tenant.businessCentral.vendors.count))
+
+            let quiet = try await handler.handle(event, input: MasterDataSyncRequest())
+            #expect(quiet.detail?["mode"] == "delta")
+            #expect(quiet.detail?["vendors"] == "0")
+
+            let renamed = try #require(rig.tenant.businessCentral.vendors.first)
+            rig.host.businessCentral.store.modifyCompany(id: rig.tenant.credentials.companyId) { company in
+                company.vendors[0].displayName = "Renamed Supplies Ltd"
+                company.vendors[0].lastModified = Date().addingTimeInterval(3600)
+            }
+            let delta = try await handler.handle(event, input: MasterDataSyncRequest())
+            #expect(delta.detail?["mode"] == "delta")
+            #expect(delta.detail?["vendors"] == "1")
+            #expect(delta.detail?["total"] == String(rig.tenant.businessCentral.vendors.count))
+            let stored = try await MasterData(store: rig.store, keys: try StateKeys(connection: "flow")).vendors.get(
+                renamed.number)
+            #expect(stored?.name == "Renamed Supplies Ltd")
+            await rig.stop()
+        } catch {
+            await rig.stop()
+            throw error
+        }
+    }
+}

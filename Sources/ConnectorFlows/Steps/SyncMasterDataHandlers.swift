@@ -28,28 +28,15 @@ package struct SyncVendorsHandler: StepHandler {
 
     package func handle(_ event: CloudEvent, input: MasterDataSyncRequest) async throws -> StepResult {
         let masterData = MasterData(store: context.store, keys: context.keys)
-        let now = context.clock.now()
-        let previous = try await masterData.syncState("vendors")
-        let full = MasterDataSync.needsFull(previous, requested: input.full, now: now)
-        let vendors = try await erp.listVendors(changedSince: full ? nil : previous?.highWater)
-        var table: [String: Vendor] = [:]
-        for vendor in vendors { table[vendor.number] = vendor }
-        if full {
-            try await masterData.vendors.replaceAll(table)
-        } else {
-            for (number, vendor) in table { try await masterData.vendors.put(number, vendor) }
-        }
-        let highWater = ([previous?.highWater] + vendors.map(\.lastModified)).compactMap { $0 }.max()
-        let count = full ? table.count : try await masterData.vendors.all().count
-        try await masterData.setSyncState(
-            "vendors",
-            .init(
-                syncedAt: now, fullSyncAt: full ? now : (previous?.fullSyncAt ?? now), highWater: highWater,
-                count: count)
+        let sync = try await MasterDataSync.refresh(
+            "vendors", table: masterData.vendors, masterData: masterData, requestedFull: input.full,
+            now: context.clock.now(),
+            read: { try await erp.listVendors(changedSince: $0) }, key: \.number, modified: \.lastModified
         )
         return StepResult(
             status: .ok,
-            detail: ["vendors": String(vendors.count), "mode": full ? "full" : "delta", "total": String(count)])
+            detail: ["vendors": String(sync.read), "mode": sync.full ? "full" : "delta", "total": String(sync.total)]
+        )
     }
 }
 
@@ -74,41 +61,59 @@ package struct SyncAccountsHandler: StepHandler {
 
     package func handle(_ event: CloudEvent, input: MasterDataSyncRequest) async throws -> StepResult {
         let masterData = MasterData(store: context.store, keys: context.keys)
-        let now = context.clock.now()
-        let previous = try await masterData.syncState("accounts")
-        let full = MasterDataSync.needsFull(previous, requested: input.full, now: now)
-        let accounts = try await erp.listAccounts(changedSince: full ? nil : previous?.highWater)
-        var table: [String: GLAccount] = [:]
-        for account in accounts { table[account.number] = account }
-        if full {
-            try await masterData.accounts.replaceAll(table)
-        } else {
-            for (number, account) in table { try await masterData.accounts.put(number, account) }
-        }
+        let sync = try await MasterDataSync.refresh(
+            "accounts", table: masterData.accounts, masterData: masterData, requestedFull: input.full,
+            now: context.clock.now(),
+            read: { try await erp.listAccounts(changedSince: $0) }, key: \.number, modified: \.lastModified
+        )
         // Dimensions have no change stamp on their values: always read whole.
         let dimensions = try await erp.listDimensions()
         try await masterData.dimensions.replaceAll(
             Dictionary(dimensions.map { ($0.code, $0) }, uniquingKeysWith: { first, _ in first }))
-        let highWater = ([previous?.highWater] + accounts.map(\.lastModified)).compactMap { $0 }.max()
-        let count = full ? table.count : try await masterData.accounts.all().count
-        try await masterData.setSyncState(
-            "accounts",
-            .init(
-                syncedAt: now, fullSyncAt: full ? now : (previous?.fullSyncAt ?? now), highWater: highWater,
-                count: count)
-        )
         return StepResult(
             status: .ok,
             detail: [
-                "accounts": String(accounts.count), "dimensions": String(dimensions.count),
+                "accounts": String(sync.read), "dimensions": String(dimensions.count),
                 "dimensionValues": String(dimensions.reduce(0) { $0 + $1.values.count }),
-                "mode": full ? "full" : "delta",
+                "mode": sync.full ? "full" : "delta", "total": String(sync.total),
             ]
         )
     }
 }
 
 enum MasterDataSync {
+    /// Reads one kind of master data from the ERP (whole, or changed since the last sync) into its table and
+    /// records the sync state. Returns how many records were read, the table's size and the mode.
+    static func refresh<Record: Codable & Sendable>(
+        _ kind: String,
+        table: MappingTable<Record>,
+        masterData: MasterData,
+        requestedFull: Bool?,
+        now: Date,
+        read: (Date?) async throws -> [Record],
+        key: (Record) -> String,
+        modified: (Record) -> Date?
+    ) async throws -> (read: Int, total: Int, full: Bool) {
+        let previous = try await masterData.syncState(kind)
+        let full = needsFull(previous, requested: requestedFull, now: now)
+        let records = try await read(full ? nil : previous?.highWater)
+        let byKey = Dictionary(records.map { (key($0), $0) }, uniquingKeysWith: { _, last in last })
+        if full {
+            try await table.replaceAll(byKey)
+        } else {
+            for (recordKey, record) in byKey { try await table.put(recordKey, record) }
+        }
+        let highWater = ([previous?.highWater] + records.map(modified)).compactMap { $0 }.max()
+        let total = full ? byKey.count : try await table.all().count
+        try await masterData.setSyncState(
+            kind,
+            .init(
+                syncedAt: now, fullSyncAt: full ? now : (previous?.fullSyncAt ?? now), highWater: highWater,
+                count: total)
+        )
+        return (records.count, total, full)
+    }
+
     /// A full read when asked, on the first sync, and at least daily (deletions are invisible to delta reads).
     static func needsFull(_ previous: MasterData.SyncState?, requested: Bool?, now: Date) -> Bool {
         if requested == true { return true }
