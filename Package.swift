@@ -143,7 +143,7 @@ let package = Package(
             name: "EndToEndTests",
             dependencies: [
                 "ConnectorCore", "ConnectorSecurity", "ConnectorStateSQLite", "ConnectorRuntime", "ConnectorSimulators",
-                "ConnectorTesting",
+                "ConnectorTesting", "ConnectorHTTP",
                 "local-runner", "mlc-simulators",
             ]
                 + functions.map { .target(name: $0) },
