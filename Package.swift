@@ -24,6 +24,8 @@ let functions = [
     "write-erp-invoice",
     "sync-vendors",
     "sync-accounts",
+    "handle-erp-notification",
+    "renew-bc-subscription",
 ]
 
 let package = Package(
@@ -70,7 +72,8 @@ let package = Package(
         ),
         .target(
             name: "ConnectorSimulators",
-            dependencies: [hummingbird, log],
+            // AsyncHTTPClient only to call subscribers back (BC webhook handshakes and notifications).
+            dependencies: [hummingbird, ahc, log],
             swiftSettings: swiftSettings
         ),
         .target(
@@ -82,7 +85,7 @@ let package = Package(
             name: "local-runner",
             dependencies: [
                 "ConnectorCore", "ConnectorSecurity", "ConnectorHTTP", "ConnectorFlows", "ConnectorRuntime",
-                "ConnectorStateSQLite", "ConnectorSimulators", argumentParser, yams, log,
+                "ConnectorStateSQLite", "ConnectorSimulators", argumentParser, yams, log, hummingbird, nioCore,
             ],
             path: "local-runner",
             swiftSettings: swiftSettings
@@ -131,7 +134,7 @@ let package = Package(
         .testTarget(
             name: "DecoderFuzzTests",
             dependencies: [
-                "ConnectorCore", "ConnectorHTTP", "ConnectorFlows", "Jaggaer", "BusinessCentral",
+                "ConnectorCore", "ConnectorHTTP", "ConnectorFlows", "Jaggaer", "BusinessCentral", log,
                 .product(name: "PropertyBased", package: "swift-property-based"),
             ],
             exclude: ["invoice_sample.json"],

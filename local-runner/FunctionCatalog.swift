@@ -55,6 +55,22 @@ enum FunctionCatalog {
             timeoutSeconds: 300,
             memoryMiB: 128
         ),
+        FunctionSpec(
+            name: "handle-erp-notification",
+            events: [EventType.notificationReceived],
+            emits: [EventType.masterDataSyncRequested],
+            concurrency: 4,
+            timeoutSeconds: 4,
+            memoryMiB: 64
+        ),
+        FunctionSpec(
+            name: "renew-bc-subscription",
+            events: [EventType.subscriptionRenewRequested],
+            emits: [],
+            concurrency: 1,
+            timeoutSeconds: 120,
+            memoryMiB: 128
+        ),
     ]
 
     static func consumers(of type: String) -> [FunctionSpec] {

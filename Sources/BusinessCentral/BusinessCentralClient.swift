@@ -126,7 +126,7 @@ package struct BusinessCentralClient: Sendable {
     }
 
     /// Reads a collection, following `@odata.nextLink` (only on the same host) until the last page.
-    private func list<T: Decodable & Sendable>(_ firstURL: String) async throws -> [T] {
+    func list<T: Decodable & Sendable>(_ firstURL: String) async throws -> [T] {
         var items: [T] = []
         var url: String? = firstURL
         var pages = 0
@@ -159,7 +159,7 @@ package struct BusinessCentralClient: Sendable {
         return items
     }
 
-    private func send<T: Decodable>(_ request: HTTPRequest) async throws -> T {
+    func send<T: Decodable>(_ request: HTTPRequest) async throws -> T {
         let response = try await transport.send(request)
         guard response.isSuccess else { throw Self.error(response, request: request) }
         do {

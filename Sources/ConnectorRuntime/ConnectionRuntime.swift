@@ -121,4 +121,33 @@ package struct ConnectionRuntime: Sendable {
                 client: client, settings: settings, store: context.store, keys: context.keys)
         }
     }
+
+    /// The webhook secrets of the connection, current first.
+    package func notificationSecrets() throws -> NotificationSecrets {
+        var secrets = NotificationSecrets()
+        if let bc = connection.notifications?.businessCentral {
+            secrets.businessCentralClientStates.append(
+                try secret(bc.clientState, "notifications.businessCentral.clientState"))
+            if let previous = bc.previousClientState {
+                secrets.businessCentralClientStates.append(
+                    try secret(previous, "notifications.businessCentral.previousClientState"))
+            }
+        }
+        if let acumatica = connection.notifications?.acumatica {
+            secrets.acumaticaHeaderValues.append(
+                try secret(acumatica.headerValue, "notifications.acumatica.headerValue"))
+            if let previous = acumatica.previousHeaderValue {
+                secrets.acumaticaHeaderValues.append(
+                    try secret(previous, "notifications.acumatica.previousHeaderValue"))
+            }
+        }
+        return secrets
+    }
+
+    /// The ERP's webhook subscriptions, where it has them (Business Central).
+    package func changeSubscriptions() throws -> (any ChangeSubscriptions)? {
+        switch connection.erp.kind {
+        case .businessCentral: try erpConnector() as? BusinessCentralConnector
+        }
+    }
 }

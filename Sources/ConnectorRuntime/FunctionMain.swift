@@ -95,7 +95,9 @@ package enum FunctionMain {
             durationMs: Int((ContinuousClock.now - started).timeInterval * 1000)
         )
         FailPoint.hit("step.handled")
-        try await record(H.self, event: event, outcome: outcome, context: context)
+        if H.audits(outcome.result) {
+            try await record(H.self, event: event, outcome: outcome, context: context)
+        }
         FailPoint.hit("step.audited")
         return outcome
     }
@@ -119,7 +121,7 @@ package enum FunctionMain {
                 status: result.status,
                 durationMs: result.metrics.durationMs,
                 httpRequests: result.metrics.httpRequests,
-                input: event,
+                input: H.auditedInput(event),
                 emitted: result.events.map { "\($0.type) \($0.id)" },
                 error: result.error,
                 reasons: result.review?.reasons,
@@ -135,7 +137,8 @@ package enum FunctionMain {
         }
         if result.status == .needsReview, let reasons = result.review?.reasons {
             try await ReviewQueue(store: context.store, keys: context.keys).add(
-                ReviewItem(recordId: recordId, step: H.step, reasons: reasons, event: event, createdAt: now)
+                ReviewItem(
+                    recordId: recordId, step: H.step, reasons: reasons, event: H.auditedInput(event), createdAt: now)
             )
         } else if result.status == .ok || result.status == .duplicate, result.record != nil {
             // A record that moved on is no longer waiting for review.

@@ -15,6 +15,7 @@ package struct ConnectionStore: Sendable {
     package func save(_ connection: Connection) async throws {
         try StateKeys.validateConnectionId(connection.id)
         try ConnectionValidator.validate(connection)
+        try ConnectionValidator.validateSharedSecrets(connection, vault: vault)
         let sealed = try vault.sealSecrets(of: connection)
         try await store.put(StateKeys.connectionKey(connection.id), json: sealed)
     }
@@ -87,6 +88,9 @@ package enum ConnectionValidator {
                 throw ConnectorError(.connectionInvalid, "erp.businessCentral needs companyId or companyName")
             }
         }
+        if let notifications = connection.notifications {
+            try validate(notifications, policy: policy)
+        }
         guard (1...1000).contains(connection.jaggaer.pageSize) else {
             throw ConnectorError(.connectionInvalid, "jaggaer.pageSize must be between 1 and 1000")
         }
@@ -95,6 +99,67 @@ package enum ConnectionValidator {
         }
         guard !connection.jaggaer.approvedStatuses.isEmpty else {
             throw ConnectorError(.connectionInvalid, "jaggaer.approvedStatuses must name at least one status")
+        }
+    }
+
+    private static func validate(_ notifications: NotificationSettings, policy: URLPolicy) throws {
+        if let url = notifications.publicURL {
+            try policy.check(url, system: .other)
+        }
+        if let bc = notifications.businessCentral {
+            guard !bc.resources.isEmpty,
+                bc.resources.allSatisfy({ !$0.isEmpty && $0.allSatisfy { $0.isLetter || $0.isNumber } })
+            else {
+                throw ConnectorError(
+                    .connectionInvalid,
+                    "notifications.businessCentral.resources must name entity sets such as vendors or accounts")
+            }
+            guard (1...71).contains(bc.renewBeforeHours) else {
+                throw ConnectorError(
+                    .connectionInvalid,
+                    "notifications.businessCentral.renewBeforeHours must be between 1 and 71 (subscriptions last 72 h)")
+            }
+        }
+        if let acumatica = notifications.acumatica {
+            let token = CharacterSet.alphanumerics.union(CharacterSet(charactersIn: "!#$%&'*+-.^_`|~"))
+            guard !acumatica.headerName.isEmpty, acumatica.headerName.unicodeScalars.allSatisfy(token.contains),
+                !["accept", "content-type", "content-length", "host"].contains(acumatica.headerName.lowercased())
+            else {
+                throw ConnectorError(
+                    .connectionInvalid,
+                    "notifications.acumatica.headerName must be an HTTP header name other than Accept, Content-Type, Content-Length or Host"
+                )
+            }
+            for kind in acumatica.queries.values where !["vendors", "accounts"].contains(kind) {
+                throw ConnectorError(
+                    .connectionInvalid,
+                    "notifications.acumatica.queries maps to \(kind.prefix(40).debugDescription); expected vendors or accounts"
+                )
+            }
+        }
+    }
+
+    /// Checks the webhook shared secrets once they are resolved (they may come from the environment or a file).
+    package static func validateSharedSecrets(_ connection: Connection, vault: Vault) throws {
+        for (label, field) in connection.secretFields where label.hasPrefix("notifications.") {
+            let maxLength =
+                label.hasPrefix("notifications.businessCentral.")
+                ? BusinessCentralNotifications.maxClientStateLength : 1024
+            try checkSharedSecret(
+                try vault.reveal(field, label: label, connection: connection.id), label: label, maxLength: maxLength)
+        }
+    }
+
+    /// A shared secret for webhooks: long enough to resist guessing, short enough for the ERP's field.
+    package static func checkSharedSecret(_ secret: Secret, label: String, maxLength: Int) throws {
+        let length = secret.value.count
+        guard length >= BusinessCentralNotifications.minClientStateLength, length <= maxLength else {
+            throw ConnectorError(
+                .connectionInvalid,
+                "\(label) must be \(BusinessCentralNotifications.minClientStateLength) to \(maxLength) characters long")
+        }
+        guard secret.value.unicodeScalars.allSatisfy({ $0.value > 0x20 && $0.value < 0x7F }) else {
+            throw ConnectorError(.connectionInvalid, "\(label) must be printable ASCII without spaces")
         }
     }
 }

@@ -171,6 +171,10 @@ package enum EventType {
     package static let recordNeedsReview = "com.mlconnector.record.needs_review"
     package static let masterDataSyncRequested = "com.mlconnector.masterdata.sync_requested"
     package static let masterDataSynced = "com.mlconnector.masterdata.synced"
+    /// An HTTP request that reached the webhook gateway (a handshake or a change notification from an ERP).
+    package static let notificationReceived = "com.mlconnector.notification.received"
+    /// Create or renew the ERP's change subscriptions (Business Central webhooks expire after 3 days).
+    package static let subscriptionRenewRequested = "com.mlconnector.subscription.renew_requested"
 }
 
 extension DecodingError {

@@ -47,6 +47,9 @@ package struct StepResult: Sendable, Codable, Hashable {
     package var record: RecordUpdate?
     /// Small, non-secret facts about what happened (e.g. the ERP document number), kept in the audit trail.
     package var detail: [String: String]?
+    /// For steps behind an HTTP trigger (webhooks): what the gateway answers the caller, once the emitted events
+    /// are stored.
+    package var reply: HTTPReply?
 
     package init(
         status: StepStatus,
@@ -56,8 +59,10 @@ package struct StepResult: Sendable, Codable, Hashable {
         review: Review? = nil,
         metrics: Metrics = Metrics(),
         record: RecordUpdate? = nil,
-        detail: [String: String]? = nil
+        detail: [String: String]? = nil,
+        reply: HTTPReply? = nil
     ) {
+        self.reply = reply
         self.status = status
         self.events = events
         self.retryAt = retryAt
@@ -87,6 +92,18 @@ package struct StepResult: Sendable, Codable, Hashable {
         case .retry: .tempFail
         case .failed: error?.exitCode ?? .software
         }
+    }
+}
+
+/// The HTTP answer of a step behind an HTTP trigger.
+package struct HTTPReply: Sendable, Codable, Hashable {
+    package var status: Int
+    package var contentType: String?
+    package var body: String?
+    package init(status: Int, contentType: String? = nil, body: String? = nil) {
+        self.status = status
+        self.contentType = contentType
+        self.body = body
     }
 }
 

@@ -55,6 +55,8 @@ package struct Connection: Sendable, Codable, Hashable {
     package var mapping: MappingRules
     package var flow: FlowSettings
     package var network: NetworkSettings
+    /// Change notifications (webhooks) from the ERP; absent means the connection relies on scheduled syncs only.
+    package var notifications: NotificationSettings?
 
     package init(
         id: String,
@@ -63,8 +65,10 @@ package struct Connection: Sendable, Codable, Hashable {
         erp: ERPSettings,
         mapping: MappingRules = MappingRules(),
         flow: FlowSettings = FlowSettings(),
-        network: NetworkSettings = NetworkSettings()
+        network: NetworkSettings = NetworkSettings(),
+        notifications: NotificationSettings? = nil
     ) {
+        self.notifications = notifications
         self.id = id
         self.name = name
         self.jaggaer = jaggaer
@@ -74,7 +78,7 @@ package struct Connection: Sendable, Codable, Hashable {
         self.network = network
     }
 
-    private enum CodingKeys: String, CodingKey { case id, name, jaggaer, erp, mapping, flow, network }
+    private enum CodingKeys: String, CodingKey { case id, name, jaggaer, erp, mapping, flow, network, notifications }
 
     package init(from decoder: any Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
@@ -85,12 +89,25 @@ package struct Connection: Sendable, Codable, Hashable {
         mapping = try c.decodeIfPresent(MappingRules.self, forKey: .mapping) ?? MappingRules()
         flow = try c.decodeIfPresent(FlowSettings.self, forKey: .flow) ?? FlowSettings()
         network = try c.decodeIfPresent(NetworkSettings.self, forKey: .network) ?? NetworkSettings()
+        notifications = try c.decodeIfPresent(NotificationSettings.self, forKey: .notifications)
     }
 
     /// All secret fields with a label, for sealing, opening and leak checks.
     package var secretFields: [(label: String, field: SecretField)] {
         var fields: [(String, SecretField)] = [("jaggaer.clientSecret", jaggaer.clientSecret)]
         if let bc = erp.businessCentral { fields.append(("erp.businessCentral.clientSecret", bc.clientSecret)) }
+        if let bc = notifications?.businessCentral {
+            fields.append(("notifications.businessCentral.clientState", bc.clientState))
+            if let previous = bc.previousClientState {
+                fields.append(("notifications.businessCentral.previousClientState", previous))
+            }
+        }
+        if let acumatica = notifications?.acumatica {
+            fields.append(("notifications.acumatica.headerValue", acumatica.headerValue))
+            if let previous = acumatica.previousHeaderValue {
+                fields.append(("notifications.acumatica.previousHeaderValue", previous))
+            }
+        }
         return fields
     }
 
@@ -99,6 +116,22 @@ package struct Connection: Sendable, Codable, Hashable {
         copy.jaggaer.clientSecret = try transform("jaggaer.clientSecret", jaggaer.clientSecret)
         if let bc = erp.businessCentral {
             copy.erp.businessCentral?.clientSecret = try transform("erp.businessCentral.clientSecret", bc.clientSecret)
+        }
+        if let bc = notifications?.businessCentral {
+            copy.notifications?.businessCentral?.clientState = try transform(
+                "notifications.businessCentral.clientState", bc.clientState)
+            if let previous = bc.previousClientState {
+                copy.notifications?.businessCentral?.previousClientState = try transform(
+                    "notifications.businessCentral.previousClientState", previous)
+            }
+        }
+        if let acumatica = notifications?.acumatica {
+            copy.notifications?.acumatica?.headerValue = try transform(
+                "notifications.acumatica.headerValue", acumatica.headerValue)
+            if let previous = acumatica.previousHeaderValue {
+                copy.notifications?.acumatica?.previousHeaderValue = try transform(
+                    "notifications.acumatica.previousHeaderValue", previous)
+            }
         }
         return copy
     }

@@ -164,3 +164,49 @@ package struct BusinessCentralConnector: ERPConnector {
         ]
     }
 }
+
+extension BusinessCentralConnector: ChangeSubscriptions {
+    package func subscriptions() async throws -> [ChangeSubscription] {
+        try await client.subscriptions().map(Self.subscription)
+    }
+
+    package func resource(forEntitySet entitySet: String) async throws -> String {
+        "/api/v2.0/companies(\(try await companyId()))/\(entitySet)"
+    }
+
+    package func subscribe(resource: String, notificationURL: String, clientState: Secret) async throws
+        -> ChangeSubscription
+    {
+        Self.subscription(
+            try await client.createSubscription(
+                BCSubscriptionRequest(
+                    notificationUrl: notificationURL, resource: resource, clientState: clientState.value)
+            ))
+    }
+
+    package func renew(_ subscription: ChangeSubscription, clientState: Secret) async throws -> ChangeSubscription {
+        Self.subscription(
+            try await client.renewSubscription(
+                Self.bcSubscription(subscription),
+                BCSubscriptionRequest(
+                    notificationUrl: subscription.notificationURL, resource: subscription.resource,
+                    clientState: clientState.value)))
+    }
+
+    package func unsubscribe(_ subscription: ChangeSubscription) async throws {
+        try await client.deleteSubscription(Self.bcSubscription(subscription))
+    }
+
+    static func subscription(_ bc: BCSubscription) -> ChangeSubscription {
+        ChangeSubscription(
+            id: bc.subscriptionId, notificationURL: bc.notificationUrl, resource: bc.resource,
+            expiresAt: bc.expirationDateTime, etag: bc.etag, clientState: bc.clientState)
+    }
+
+    static func bcSubscription(_ subscription: ChangeSubscription) -> BCSubscription {
+        BCSubscription(
+            subscriptionId: subscription.id, notificationUrl: subscription.notificationURL,
+            resource: subscription.resource, clientState: subscription.clientState,
+            expirationDateTime: subscription.expiresAt, etag: subscription.etag)
+    }
+}

@@ -34,12 +34,21 @@ package protocol StepHandler: Sendable {
     /// The record an event is about, when the step did not say otherwise (for the audit trail).
     static func recordId(for event: CloudEvent) -> String
     func handle(_ event: CloudEvent, input: Input) async throws -> StepResult
+    /// The input as the audit trail keeps it: steps whose events carry credentials (webhook requests) strip them.
+    static func auditedInput(_ event: CloudEvent) -> CloudEvent
+    /// Whether an invocation leaves an audit entry; false only for results that changed nothing and that anyone
+    /// may cause (a webhook handshake), so they can't be used to fill the store.
+    static func audits(_ result: StepResult) -> Bool
 }
 
 extension StepHandler {
     package static func recordId(for event: CloudEvent) -> String {
         event.recordid ?? "\(step)/\(event.id)"
     }
+
+    package static func auditedInput(_ event: CloudEvent) -> CloudEvent { event }
+
+    package static func audits(_ result: StepResult) -> Bool { true }
 }
 
 /// The source of events emitted by this product's steps.

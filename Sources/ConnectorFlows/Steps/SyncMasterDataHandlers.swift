@@ -4,7 +4,14 @@ import Foundation
 package struct MasterDataSyncRequest: Codable, Sendable, Hashable {
     /// Read everything instead of the changes since the last sync (also removes records the ERP deleted).
     package var full: Bool?
-    package init(full: Bool? = nil) { self.full = full }
+    /// Only these kinds (`vendors`, `accounts`); all when absent. Change notifications name the kind they saw.
+    package var kinds: [String]?
+    package init(full: Bool? = nil, kinds: [String]? = nil) {
+        self.full = full
+        self.kinds = kinds
+    }
+
+    func includes(_ kind: String) -> Bool { kinds?.contains(kind) ?? true }
 }
 
 /// `sync-vendors`: ERP vendors into the connection's master-data tables, which the mapping checks codes against.
@@ -27,6 +34,7 @@ package struct SyncVendorsHandler: StepHandler {
     package static func recordId(for event: CloudEvent) -> String { "masterdata/vendors" }
 
     package func handle(_ event: CloudEvent, input: MasterDataSyncRequest) async throws -> StepResult {
+        guard input.includes("vendors") else { return StepResult(status: .ok, detail: ["skipped": "not asked for"]) }
         let masterData = MasterData(store: context.store, keys: context.keys)
         let sync = try await MasterDataSync.refresh(
             "vendors", table: masterData.vendors, masterData: masterData, requestedFull: input.full,
@@ -60,6 +68,7 @@ package struct SyncAccountsHandler: StepHandler {
     package static func recordId(for event: CloudEvent) -> String { "masterdata/accounts" }
 
     package func handle(_ event: CloudEvent, input: MasterDataSyncRequest) async throws -> StepResult {
+        guard input.includes("accounts") else { return StepResult(status: .ok, detail: ["skipped": "not asked for"]) }
         let masterData = MasterData(store: context.store, keys: context.keys)
         let sync = try await MasterDataSync.refresh(
             "accounts", table: masterData.accounts, masterData: masterData, requestedFull: input.full,
