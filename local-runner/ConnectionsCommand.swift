@@ -74,6 +74,17 @@ struct Connections: AsyncParsableCommand {
                         row["erp.clientSecret"] = "********"
                         row["erp.company"] = bc.companyId ?? bc.companyName ?? ""
                     }
+                    if let notifications = connection.notifications {
+                        let gateway = notifications.publicURL.map { $0.trimmingTrailingSlash + "/webhooks/" }
+                        if notifications.businessCentral != nil {
+                            row["notifications.businessCentral"] =
+                                gateway.map { $0 + "\(connection.id)/businessCentral" } ?? "(no publicURL)"
+                            row["notifications.businessCentral.clientState"] = "********"
+                        }
+                        if let acumatica = notifications.acumatica {
+                            row["notifications.acumatica"] = acumatica.headerName + ": ********"
+                        }
+                    }
                     rows.append(row)
                 }
                 try await state.close()

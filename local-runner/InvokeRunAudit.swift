@@ -58,10 +58,19 @@ struct Run: AsyncParsableCommand {
     @Option(help: "Append the steps' log lines to this file (default: <state dir>/logs/steps.log).") var log: String?
     @Option(help: "First retry delay in milliseconds (doubles per attempt, with jitter).") var retryBaseMs = 2000
     @Option(help: "Longest retry delay in seconds.") var retryMaxSeconds = 300
+    @Option(
+        help: ArgumentHelp(
+            "Serve the webhook gateway on HOST:PORT (e.g. 0.0.0.0:8787) for ERP change notifications.",
+            discussion:
+                "Paths are /webhooks/{connection}/businessCentral and /webhooks/{connection}/acumatica; put TLS in front. Not with --once."
+        )) var webhooks: String?
 
     func run() async throws {
         await guarded {
             let logger = runnerLogger()
+            if once, webhooks != nil {
+                throw ConnectorError(.configInvalid, "--webhooks serves until stopped; it does not go with --once")
+            }
             let masterKey = try MasterKey.fromEnvironment()
             let url = store.url()
             let state = try StateStores.open(url)
@@ -100,17 +109,46 @@ struct Run: AsyncParsableCommand {
             } else {
                 logger.info("runner started", metadata: ["connections": "\(ids.joined(separator: ","))"])
                 let schedules = Schedules(store: state)
-                while !stop.requested {
-                    _ = try await lease.acquire(ttl: .seconds(60), now: Date())
-                    for connection in try await connectionsById(
-                        state: state, ids: ids, vault: Vault(masterKey: masterKey))
-                    {
-                        for event in try await schedules.due(connection, now: Date()) {
-                            try await runner.submit(event)
+                let gateway = try webhooks.map { address in
+                    let (host, port) = try Self.parseAddress(address)
+                    return (
+                        WebhookGateway(
+                            runner: runner, binDirectory: functionsDirectory(), environment: environment,
+                            logPath: log ?? defaultLogPath(url), logger: logger),
+                        host, port
+                    )
+                }
+                let gatewayDown = ManagedFlag()
+                try await withThrowingTaskGroup(of: Void.self) { group in
+                    if case (let gateway, let host, let port)? = gateway {
+                        group.addTask {
+                            do {
+                                try await gateway.serve(host: host, port: port)
+                            } catch is CancellationError {
+                            } catch {
+                                logger.error(
+                                    "webhook gateway stopped",
+                                    metadata: ["error": "\(String(describing: error).prefix(300))"])
+                                gatewayDown.set()
+                            }
                         }
                     }
-                    try await runner.drain(waitForDelayed: false)
-                    try await Task.sleep(for: .milliseconds(500))
+                    while !stop.requested, !gatewayDown.value {
+                        _ = try await lease.acquire(ttl: .seconds(60), now: Date())
+                        for connection in try await connectionsById(
+                            state: state, ids: ids, vault: Vault(masterKey: masterKey))
+                        {
+                            for event in try await schedules.due(connection, now: Date()) {
+                                try await runner.submit(event)
+                            }
+                        }
+                        try await runner.drain(waitForDelayed: false)
+                        try await Task.sleep(for: .milliseconds(500))
+                    }
+                    group.cancelAll()
+                }
+                if gatewayDown.value {
+                    throw ConnectorError(.configInvalid, "the webhook gateway could not serve on \(webhooks ?? "")")
                 }
                 let pending = try await runner.pending()
                 logger.info("runner stopping; pending items stay queued", metadata: ["pending": "\(pending)"])
@@ -118,6 +156,19 @@ struct Run: AsyncParsableCommand {
             try await lease.release()
             try await state.close()
         }
+    }
+
+    /// `HOST:PORT` (IPv4 or a name) or `[IPv6]:PORT`.
+    static func parseAddress(_ text: String) throws -> (String, Int) {
+        guard let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]),
+            (0...65535).contains(port)
+        else {
+            throw ConnectorError(.configInvalid, "--webhooks expects HOST:PORT, e.g. 127.0.0.1:8787")
+        }
+        var host = String(text[..<colon])
+        if host.hasPrefix("["), host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
+        guard !host.isEmpty else { throw ConnectorError(.configInvalid, "--webhooks expects HOST:PORT") }
+        return (host, port)
     }
 
     private func selectedConnections(state: any StateStore, vault: Vault) async throws -> [String] {
@@ -205,6 +256,16 @@ struct Schedules {
         )
     }
 
+    static func renewEvent(connection: String, force: Bool = false) -> CloudEvent {
+        CloudEvent(
+            source: "urn:mlconnector:runner",
+            type: EventType.subscriptionRenewRequested,
+            data: .object(force ? ["force": .bool(true)] : [:]),
+            connection: connection,
+            flow: "notifications"
+        )
+    }
+
     func due(_ connection: Connection, now: Date) async throws -> [CloudEvent] {
         var events: [CloudEvent] = []
         if try await claim(
@@ -216,6 +277,13 @@ struct Schedules {
             "runner/schedule/\(connection.id)/poll", every: connection.flow.pollIntervalSeconds, now: now)
         {
             events.append(Self.pollEvent(connection: connection.id))
+        }
+        // Subscriptions last 3 days; the step renews only what expires within renewBeforeHours, so twice a day
+        // leaves room for a day of failed attempts.
+        if connection.notifications?.businessCentral != nil,
+            try await claim("runner/schedule/\(connection.id)/subscriptions", every: 12 * 3600, now: now)
+        {
+            events.append(Self.renewEvent(connection: connection.id))
         }
         return events
     }
