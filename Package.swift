@@ -73,7 +73,7 @@ let package = Package(
         .target(
             name: "ConnectorSimulators",
             // AsyncHTTPClient only to call subscribers back (BC webhook handshakes and notifications).
-            dependencies: [hummingbird, ahc, log],
+            dependencies: [hummingbird, ahc, nioCore, nioHTTP1, log],
             swiftSettings: swiftSettings
         ),
         .target(
@@ -141,7 +141,8 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .testTarget(
-            name: "ConnectorSimulatorsTests", dependencies: ["ConnectorSimulators"], swiftSettings: swiftSettings),
+            name: "ConnectorSimulatorsTests", dependencies: ["ConnectorSimulators", hummingbird, nioCore, log],
+            swiftSettings: swiftSettings),
         .testTarget(
             name: "EndToEndTests",
             dependencies: [

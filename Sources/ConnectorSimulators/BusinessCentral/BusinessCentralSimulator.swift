@@ -6,7 +6,9 @@ import Foundation
 /// Requests need a bearer token issued by the Entra simulator (shared ``TokenRegistry``). Counters are keyed
 /// `bc <METHOD> <template>` where the template is the path below the company, keys replaced by `({id})`,
 /// e.g. `bc POST purchaseInvoices`, `bc GET purchaseInvoices({id})/purchaseInvoiceLines`,
-/// `bc POST purchaseInvoices({id})/Microsoft.NAV.post`, `bc GET companies`.
+/// `bc POST purchaseInvoices({id})/Microsoft.NAV.post`, `bc GET companies`. Webhook subscriptions are not
+/// company-scoped: `bc POST subscriptions`, `bc PATCH subscriptions({id})`; calls to subscribers are counted as
+/// `bc handshake <status>` and `bc notify <status>` (``BCWebhooks``).
 package final class BusinessCentralSimulator: Sendable {
     package let tenantId: String
     package let environmentName: String
@@ -17,6 +19,8 @@ package final class BusinessCentralSimulator: Sendable {
     package let counters = RequestCounters()
     package let faults = FaultInjector()
     package let clock: SimulatorClock
+    /// Webhook subscriptions of this environment and their notifications.
+    package let webhooks: BCWebhooks
 
     /// - Parameters:
     ///   - rateLimit: requests per token per `rateWindow` seconds (BC online: 6,000 per 5 minutes).
@@ -34,6 +38,8 @@ package final class BusinessCentralSimulator: Sendable {
         self.clock = clock
         self.store = BusinessCentralStore(clock: clock)
         self.rateLimiter = SlidingWindowRateLimiter(limit: rateLimit, window: rateWindow, clock: clock)
+        self.webhooks = BCWebhooks(clock: clock, counters: counters)
+        store.setObserver(webhooks)
     }
 }
 
@@ -151,7 +157,10 @@ extension BusinessCentralSimulator: SimulatorApp {
 
     func rotateCredentials(_ credentials: ClientCredentials) { tokens.rotate(to: credentials) }
 
+    func runBackground() async { await webhooks.run() }
+
     func control(_ request: SimRequest) async -> SimResponse? {
+        if request.path.hasPrefix("/_sim/bc/") { return webhookControl(request) }
         switch (request.method, request.path) {
         case ("GET", "/_sim/data/purchaseInvoices"):
             let items: [SimJSON] = store.allPurchaseInvoices.compactMap { entry in
@@ -186,7 +195,12 @@ extension BusinessCentralSimulator: SimulatorApp {
 
     func handle(_ request: SimRequest, route: RouteMatch) async -> SimResponse {
         do {
-            return try dispatch(request)
+            let path = try authorize(request)
+            if path.segments.first?.name == "subscriptions" {
+                return try await subscriptions(request, path: path)
+            }
+            let context = RequestContext(simulator: self, request: request, path: path)
+            return try context.respond()
         } catch {
             return Self.errorResponse(error)
         }
@@ -200,7 +214,8 @@ extension BusinessCentralSimulator: SimulatorApp {
         return String(authorization.dropFirst(7)).trimmingCharacters(in: .whitespaces)
     }
 
-    private func dispatch(_ request: SimRequest) throws(BCError) -> SimResponse {
+    /// Token, tenant, environment and rate limit: the checks every API call passes first.
+    private func authorize(_ request: SimRequest) throws(BCError) -> BCPath {
         guard let token = bearerToken(request), tokens.isValid(token) else { throw Self.unauthorized }
         guard let path = BCPath.parse(request.path, query: request.query) else {
             throw BCError(404, "BadRequest_NotFound", "Bad Request - Error in query syntax.")
@@ -220,8 +235,7 @@ extension BusinessCentralSimulator: SimulatorApp {
                 "The request was rejected because the user exceeded the number of allowed requests in the 5-minute window. Please retry later.",
                 headers: [("Retry-After", String(retryAfter))])
         }
-        let context = RequestContext(simulator: self, request: request, path: path)
-        return try context.respond()
+        return path
     }
 }
 
@@ -397,19 +411,7 @@ private struct RequestContext {
         return BCError(404, "BadRequest_ResourceNotFound", "Resource not found for the segment '\(segment)'.")
     }
 
-    func jsonObjectBody() throws(BCError) -> SimJSONObject {
-        guard !request.body.isEmpty else { throw BCError.badBody("Invalid Request Body: the body is empty.") }
-        let value: SimJSON
-        do {
-            value = try request.jsonBody()
-        } catch {
-            throw BCError.badBody("Invalid Request Body: \(error.description).")
-        }
-        guard let object = value.objectValue else {
-            throw BCError.badBody("Invalid Request Body: expected a JSON object.")
-        }
-        return object
-    }
+    func jsonObjectBody() throws(BCError) -> SimJSONObject { try request.bcJSONObjectBody() }
 
     private func companies(template: String) throws(BCError) -> SimResponse {
         guard request.method == "GET" else { throw unsupported(template: template) }
@@ -537,5 +539,22 @@ private struct RequestContext {
         let token = "%24skiptoken=" + ODataQueryOptions.encodeSkipToken(offset)
         let query = (kept.map(String.init) + [token]).joined(separator: "&")
         return "http://\(authority)\(request.rawPath)?\(query)"
+    }
+}
+
+extension SimRequest {
+    /// The body as a JSON object, or Business Central's "Invalid Request Body" error.
+    func bcJSONObjectBody() throws(BCError) -> SimJSONObject {
+        guard !body.isEmpty else { throw BCError.badBody("Invalid Request Body: the body is empty.") }
+        let value: SimJSON
+        do {
+            value = try jsonBody()
+        } catch {
+            throw BCError.badBody("Invalid Request Body: \(error.description).")
+        }
+        guard let object = value.objectValue else {
+            throw BCError.badBody("Invalid Request Body: expected a JSON object.")
+        }
+        return object
     }
 }

@@ -11,8 +11,28 @@ package final class BusinessCentralStore: Sendable {
 
     private let state = Mutex(State())
     private let clock: SimulatorClock
+    /// Told about every create, update and delete of a webhook-capable entity (the webhook subscriptions).
+    private let observer = Mutex<(any BCChangeObserver)?>(nil)
 
     package init(clock: SimulatorClock) { self.clock = clock }
+
+    /// Sets the one observer told about changes (``BCWebhooks``); `seed` never reports changes.
+    func setObserver(_ observer: (any BCChangeObserver)?) {
+        self.observer.withLock { $0 = observer }
+    }
+
+    private func report(_ changes: [BCEntityChange]) {
+        guard !changes.isEmpty, let observer = observer.withLock({ $0 }) else { return }
+        observer.record(changes)
+    }
+
+    private func invoiceChange(_ companyId: String, _ invoice: BCPurchaseInvoice, _ type: BCChangeType)
+        -> BCEntityChange
+    {
+        BCEntityChange(
+            companyId: companyId.lowercased(), entitySet: "purchaseInvoices", entityId: invoice.id, changeType: type,
+            lastModified: invoice.lastModified)
+    }
 
     // MARK: Seeding and inspection (package API)
 
@@ -40,12 +60,20 @@ package final class BusinessCentralStore: Sendable {
     }
 
     /// Changes one company's data in place (e.g. block a vendor mid-test). Changed rows should bump their
-    /// `lastModified`; the store bumps nothing by itself here.
+    /// `lastModified`; the store bumps nothing by itself here. Vendors, accounts, dimensions and purchase invoices
+    /// (with their lines) that were added, changed or removed are reported to webhook subscriptions.
     package func modifyCompany(id: String, _ change: (inout BCCompanyData) -> Void) {
-        state.withLock { state in
-            guard let index = state.companies.firstIndex(where: { $0.company.id == id.lowercased() }) else { return }
+        let watching = observer.withLock { $0 }?.isWatching(companyId: id.lowercased()) ?? false
+        let snapshots: (before: BCCompanyData, after: BCCompanyData)? = state.withLock { state in
+            guard let index = state.companies.firstIndex(where: { $0.company.id == id.lowercased() }) else {
+                return nil
+            }
+            let before = state.companies[index]
             change(&state.companies[index])
+            return (before, state.companies[index])
         }
+        guard watching, let snapshots else { return }
+        report(BCEntityChange.diff(before: snapshots.before, after: snapshots.after, now: clock.now()))
     }
 
     /// Creates a purchase invoice exactly as `POST companies({id})/purchaseInvoices` would (same validation,
@@ -64,6 +92,101 @@ package final class BusinessCentralStore: Sendable {
     /// - Throws: ``BCError`` with the status and code the API would answer.
     package func postPurchaseInvoice(companyId: String, id: String) throws(BCError) {
         try postInvoice(companyId: companyId, id: id)
+    }
+
+    /// Creates or changes the vendor with this `number` (as a clerk would in the BC client), bumping its
+    /// `lastModifiedDateTime` to the simulator clock and its etag; webhook subscriptions are notified.
+    /// - Returns: the stored vendor and whether it was created.
+    @discardableResult
+    package func upsertVendor(companyId: String, number: String, displayName: String, blocked: String? = nil)
+        throws(BCError) -> (vendor: BCVendor, created: Bool)
+    {
+        let now = clock.now()
+        let result = try write(companyId: companyId) { company, nextVersion throws(BCError) -> (BCVendor, Bool) in
+            let index = company.vendors.firstIndex { $0.number == number }
+            var vendor =
+                index.map { company.vendors[$0] }
+                ?? BCVendor(id: Self.newId(), number: number, displayName: displayName, lastModified: now)
+            vendor.displayName = displayName
+            if let blocked { vendor.blocked = blocked }
+            vendor.lastModified = now
+            vendor.rowVersion = nextVersion()
+            if let index { company.vendors[index] = vendor } else { company.vendors.append(vendor) }
+            return (vendor, index == nil)
+        }
+        report([
+            BCEntityChange(
+                companyId: companyId.lowercased(), entitySet: "vendors", entityId: result.0.id,
+                changeType: result.1 ? .created : .updated, lastModified: now)
+        ])
+        return result
+    }
+
+    /// Deletes the vendor with this `number`; webhook subscriptions are notified.
+    /// - Returns: the deleted vendor, or nil when there is none with this number.
+    @discardableResult
+    package func deleteVendor(companyId: String, number: String) throws(BCError) -> BCVendor? {
+        let now = clock.now()
+        let removed = try write(companyId: companyId) { company, _ throws(BCError) -> BCVendor? in
+            guard let index = company.vendors.firstIndex(where: { $0.number == number }) else { return nil }
+            return company.vendors.remove(at: index)
+        }
+        if let removed {
+            report([
+                BCEntityChange(
+                    companyId: companyId.lowercased(), entitySet: "vendors", entityId: removed.id, changeType: .deleted,
+                    lastModified: now)
+            ])
+        }
+        return removed
+    }
+
+    /// Creates or changes the G/L account with this `number` (category `Expense` when new), bumping its
+    /// `lastModifiedDateTime` and etag; webhook subscriptions are notified.
+    /// - Returns: the stored account and whether it was created.
+    @discardableResult
+    package func upsertAccount(companyId: String, number: String, displayName: String, blocked: Bool? = nil)
+        throws(BCError) -> (account: BCAccount, created: Bool)
+    {
+        let now = clock.now()
+        let result = try write(companyId: companyId) { company, nextVersion throws(BCError) -> (BCAccount, Bool) in
+            let index = company.accounts.firstIndex { $0.number == number }
+            var account =
+                index.map { company.accounts[$0] }
+                ?? BCAccount(
+                    id: Self.newId(), number: number, displayName: displayName, category: "Expense", lastModified: now)
+            account.displayName = displayName
+            if let blocked { account.blocked = blocked }
+            account.lastModified = now
+            account.rowVersion = nextVersion()
+            if let index { company.accounts[index] = account } else { company.accounts.append(account) }
+            return (account, index == nil)
+        }
+        report([
+            BCEntityChange(
+                companyId: companyId.lowercased(), entitySet: "accounts", entityId: result.0.id,
+                changeType: result.1 ? .created : .updated, lastModified: now)
+        ])
+        return result
+    }
+
+    /// Deletes the G/L account with this `number`; webhook subscriptions are notified.
+    /// - Returns: the deleted account, or nil when there is none with this number.
+    @discardableResult
+    package func deleteAccount(companyId: String, number: String) throws(BCError) -> BCAccount? {
+        let now = clock.now()
+        let removed = try write(companyId: companyId) { company, _ throws(BCError) -> BCAccount? in
+            guard let index = company.accounts.firstIndex(where: { $0.number == number }) else { return nil }
+            return company.accounts.remove(at: index)
+        }
+        if let removed {
+            report([
+                BCEntityChange(
+                    companyId: companyId.lowercased(), entitySet: "accounts", entityId: removed.id,
+                    changeType: .deleted, lastModified: now)
+            ])
+        }
+        return removed
     }
 
     /// Resolves a company id or name (the `?company=` query form accepts either) to the company's id.
@@ -124,7 +247,7 @@ package final class BusinessCentralStore: Sendable {
     }
 
     /// `If-Match` must be `*` or the current etag.
-    private static func checkIfMatch(_ ifMatch: String?, etag: String) throws(BCError) {
+    static func checkIfMatch(_ ifMatch: String?, etag: String) throws(BCError) {
         guard let ifMatch, !ifMatch.trimmingCharacters(in: .whitespaces).isEmpty else {
             throw BCError(
                 400, "BadRequest_InvalidToken",
@@ -140,7 +263,7 @@ package final class BusinessCentralStore: Sendable {
     /// header `dimensionSetLines`.
     func createInvoice(companyId: String, body: SimJSONObject) throws(BCError) -> BCPurchaseInvoice {
         let now = clock.now()
-        return try write(companyId: companyId) { company, nextVersion throws(BCError) in
+        let invoice = try write(companyId: companyId) { company, nextVersion throws(BCError) in
             try BCPurchaseInvoice.createRules.validate(body)
             let today = Timestamps.day(now)
             var invoice = BCPurchaseInvoice(
@@ -173,6 +296,8 @@ package final class BusinessCentralStore: Sendable {
             company.purchaseInvoices.append(invoice)
             return invoice
         }
+        report([invoiceChange(companyId, invoice, .created)])
+        return invoice
     }
 
     /// PATCH purchaseInvoices({id}).
@@ -180,7 +305,7 @@ package final class BusinessCentralStore: Sendable {
         -> BCPurchaseInvoice
     {
         let now = clock.now()
-        return try write(companyId: companyId) { company, nextVersion throws(BCError) in
+        let invoice = try write(companyId: companyId) { company, nextVersion throws(BCError) in
             guard let index = company.invoiceIndex(id: id) else { throw Self.invoiceNotFound(id) }
             var invoice = company.purchaseInvoices[index]
             try Self.checkIfMatch(ifMatch, etag: invoice.etag)
@@ -201,11 +326,13 @@ package final class BusinessCentralStore: Sendable {
             company.purchaseInvoices[index] = invoice
             return invoice
         }
+        report([invoiceChange(companyId, invoice, .updated)])
+        return invoice
     }
 
     /// DELETE purchaseInvoices({id}).
     func deleteInvoice(companyId: String, id: String, ifMatch: String?) throws(BCError) {
-        try write(companyId: companyId) { company, _ throws(BCError) in
+        var deleted = try write(companyId: companyId) { company, _ throws(BCError) in
             guard let index = company.invoiceIndex(id: id) else { throw Self.invoiceNotFound(id) }
             let invoice = company.purchaseInvoices[index]
             try Self.checkIfMatch(ifMatch, etag: invoice.etag)
@@ -216,13 +343,16 @@ package final class BusinessCentralStore: Sendable {
                     "Purchase invoice \(invoice.number) has status \(invoice.status) and cannot be deleted.")
             }
             company.purchaseInvoices.remove(at: index)
+            return invoice
         }
+        deleted.lastModified = clock.now()
+        report([invoiceChange(companyId, deleted, .deleted)])
     }
 
     /// POST purchaseInvoices({id})/purchaseInvoiceLines.
     func addLine(companyId: String, invoiceId: String, body: SimJSONObject) throws(BCError) -> BCPurchaseInvoiceLine {
         let now = clock.now()
-        return try write(companyId: companyId) { company, nextVersion throws(BCError) in
+        let (invoice, line) = try write(companyId: companyId) { company, nextVersion throws(BCError) in
             guard let index = company.invoiceIndex(id: invoiceId) else { throw Self.invoiceNotFound(invoiceId) }
             var invoice = company.purchaseInvoices[index]
             guard invoice.status == "Draft" else {
@@ -238,8 +368,11 @@ package final class BusinessCentralStore: Sendable {
             invoice.lastModified = now
             invoice.rowVersion = nextVersion()
             company.purchaseInvoices[index] = invoice
-            return invoice.lines.first { $0.id == line.id } ?? line
+            return (invoice, invoice.lines.first { $0.id == line.id } ?? line)
         }
+        // A line change notifies subscribers of the header (reference §1.8).
+        report([invoiceChange(companyId, invoice, .updated)])
+        return line
     }
 
     /// Re-spreads the invoice discount; lines whose share changed get a new row version (and so a new etag).
@@ -256,7 +389,7 @@ package final class BusinessCentralStore: Sendable {
     /// a number from the posted-invoice series, and updated vendor balance and account net change.
     func postInvoice(companyId: String, id: String) throws(BCError) {
         let now = clock.now()
-        try write(companyId: companyId) { company, nextVersion throws(BCError) in
+        let posted = try write(companyId: companyId) { company, nextVersion throws(BCError) in
             guard let index = company.invoiceIndex(id: id) else { throw Self.invoiceNotFound(id) }
             var invoice = company.purchaseInvoices[index]
             guard invoice.status == "Draft" else {
@@ -313,6 +446,9 @@ package final class BusinessCentralStore: Sendable {
             invoice.lastModified = now
             invoice.rowVersion = nextVersion()
             company.purchaseInvoices[index] = invoice
+            return invoice
         }
+        // The vendor balance and account net change are FlowFields: they change no record, so no notification.
+        report([invoiceChange(companyId, posted, .updated)])
     }
 }

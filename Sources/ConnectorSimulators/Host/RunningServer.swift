@@ -30,10 +30,15 @@ final class RunningServer: Sendable {
             onServerRunning: { _ in continuation.yield(true) },
             logger: serverLogger
         )
-        // An unstructured (not detached) task owns the server; `stop()` cancels it and waits for it to end.
+        // An unstructured (not detached) task owns the server and the app's background work; `stop()` cancels
+        // it and waits for both to end.
         let task = Task {
             defer { continuation.yield(false) }
-            try await application.run()
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask { await app.runBackground() }
+                try await application.run()
+                group.cancelAll()
+            }
         }
         var started = false
         for await event in events {

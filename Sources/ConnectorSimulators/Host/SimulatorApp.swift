@@ -30,6 +30,13 @@ protocol SimulatorApp: Sendable {
     func rotateCredentials(_ credentials: ClientCredentials)
     /// App-specific `/_sim/...` routes; nil when the path is not one of them.
     func control(_ request: SimRequest) async -> SimResponse?
+    /// Background work that lives as long as the app's server (e.g. BC webhook deliveries); it must return
+    /// promptly once its task is cancelled. The default does nothing.
+    func runBackground() async
+}
+
+extension SimulatorApp {
+    func runBackground() async {}
 }
 
 extension SimulatorApp {
