@@ -1,5 +1,6 @@
 import ArgumentParser
 import ConnectorCore
+import ConnectorFlows
 import ConnectorHTTP
 import ConnectorRuntime
 import ConnectorSecurity
@@ -66,6 +67,13 @@ struct Bench: AsyncParsableCommand {
                         try await Self.measure(
                             function: function, event: event, label: label, environment: environment, repeats: repeats))
                 }
+                let companyId = endpoints.connection(id: "demo").erp.businessCentral?.companyId
+                for (event, label) in try Self.webhookEvents(companyId: companyId) {
+                    starts.append(
+                        try await Self.measure(
+                            function: "handle-erp-notification", event: event, label: label, environment: environment,
+                            repeats: repeats))
+                }
                 let malformed = Data("{not json".utf8)
                 starts.append(
                     try await Self.measure(
@@ -94,7 +102,10 @@ struct Bench: AsyncParsableCommand {
     {
         let store = try StateStores.open(stateURL)
         let keyText = ProcessInfo.processInfo.environment["MLC_MASTER_KEY"] ?? ""
-        let connection = endpoints.connection(id: "demo")
+        var connection = endpoints.connection(id: "demo")
+        // Webhook settings for the cold-start samples of handle-erp-notification (nothing subscribes here).
+        connection.notifications = NotificationSettings(
+            businessCentral: BusinessCentralNotifications(clientState: .plain(Secret(benchClientState))))
         try await ConnectionStore(store: store, vault: Vault(masterKey: try MasterKey(base64: keyText))).save(
             connection)
         var environment = ProcessInfo.processInfo.environment
@@ -155,6 +166,47 @@ struct Bench: AsyncParsableCommand {
         }
         try await store.close()
         return FunctionCatalog.all.compactMap { spec in samples[spec.name].map { (spec.name, $0.0, $0.1) } }
+    }
+
+    static let benchClientState = "bench-client-state-\(UUID().uuidString.prefix(8))"
+
+    /// Webhook requests as the gateway hands them to `handle-erp-notification`: a handshake, a genuine
+    /// notification and a forged one.
+    static func webhookEvents(companyId: String?) throws -> [(Data, String)] {
+        func event(_ request: WebhookRequest) throws -> Data {
+            try JSONCoding.encode(
+                CloudEvent(
+                    source: "urn:mlconnector:webhook-gateway", type: EventType.notificationReceived,
+                    data: try JSONValue(encoding: request), connection: "demo", flow: "notifications"))
+        }
+        func notification(_ clientState: String) -> String {
+            let entry = [
+                "subscriptionId": "c670ea73cacb459bb51dc1740da2f1db", "clientState": clientState,
+                "resource":
+                    "api/v2.0/companies(00000000-0000-0000-0000-000000000000)/vendors(00000000-0000-0000-0000-000000000001)",
+                "changeType": "updated", "expirationDateTime": "2030-01-01T00:00:00Z",
+            ]
+            return (try? JSONCoding.encode(["value": [entry]])).map { String(decoding: $0, as: UTF8.self) } ?? ""
+        }
+        return [
+            (
+                try event(
+                    WebhookRequest(system: "businessCentral", method: "POST", query: ["validationToken": "bench-token"])
+                ),
+                "BC handshake (200 with the token, nothing stored)"
+            ),
+            (
+                try event(
+                    WebhookRequest(system: "businessCentral", method: "POST", body: notification(benchClientState))),
+                "BC notification, one vendor change (202, emits one sync)"
+            ),
+            (
+                try event(
+                    WebhookRequest(
+                        system: "businessCentral", method: "POST", body: notification("forged-state-0000000000"))),
+                "forged BC notification (401, exit 65, nothing stored)"
+            ),
+        ]
     }
 
     /// Runs the function `repeats` times, one after the other: wall time and peak RSS of each process.

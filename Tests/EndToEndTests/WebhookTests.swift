@@ -43,6 +43,7 @@ struct WebhookTests {
             flow:
               pollIntervalSeconds: 86400
               masterDataIntervalSeconds: 86400
+              maxAttempts: 30
             notifications:
               publicURL: http://127.0.0.1:\(port)
               businessCentral:
@@ -92,46 +93,99 @@ struct WebhookTests {
         var subscriptions: [Entry]
     }
 
+    /// Simulators, a store with the `acme` connection and `local-runner run --webhooks` serving the gateway.
+    final class Rig {
+        let tenant = DemoTenant.generate(invoiceCount: 3, seed: 21)
+        let host: SimulatorHost
+        let directory: TemporaryDirectory
+        let http = AsyncHTTPClientTransport()
+        let environment: [String: String]
+        let state: String
+        let gateway: String
+        let log: String
+        var runner: pid_t = 0
+
+        init(failpoints: String? = nil, bcTiming: String) async throws {
+            host = try await SimulatorHost.start(tenant: tenant)
+            directory = try TemporaryDirectory()
+            state = "sqlite:" + directory.path + "/state.sqlite"
+            var environment = Binaries.environment(state: state, key: MasterKey.generate())
+            environment["TEST_JAGGAER_SECRET"] = tenant.credentials.jaggaerClientSecret
+            environment["TEST_BC_CLIENT_STATE"] = WebhookTests.clientState
+            let port = try WebhookTests.freePort()
+            gateway = "http://127.0.0.1:\(port)"
+            log = directory.path + "/runner.log"
+            self.environment = environment
+            do {
+                _ = try await WebhookTests.send(
+                    http, "POST", host.businessCentralBaseURL + "/_sim/bc/notifications",
+                    headers: [("Content-Type", "application/json")], body: bcTiming)
+                let file = directory.path + "/acme.yaml"
+                try WebhookTests.yaml(host: host, tenant: tenant, port: port).write(
+                    toFile: file, atomically: true, encoding: .utf8)
+                let added = try await Binaries.run(
+                    "local-runner", ["connections", "add", "--file", file], environment: environment)
+                #expect(added.exitCode == 0, Comment(rawValue: added.stderr))
+                var runnerEnvironment = environment
+                runnerEnvironment["MLC_FAILPOINTS"] = failpoints
+                runnerEnvironment["MLC_FAILPOINTS_LOG"] = failpoints.map { _ in directory.path + "/crashes.log" }
+                runner = try ChildProcess.spawn(
+                    Binaries.directory.appendingPathComponent("local-runner").path,
+                    arguments: [
+                        "run", "--webhooks", "127.0.0.1:\(port)", "--retry-base-ms", "200", "--retry-max-seconds", "2",
+                    ],
+                    environment: runnerEnvironment.map { "\($0.key)=\($0.value)" }, stdin: "/dev/null",
+                    stdout: "/dev/null", stderr: .append(log))
+                let gateway = self.gateway
+                let http = self.http
+                try await WebhookTests.eventually("the gateway") {
+                    (try? await WebhookTests.send(http, "GET", gateway + "/healthz"))?.status == 200
+                }
+            } catch {
+                await stop()
+                throw error
+            }
+        }
+
+        /// SIGTERM to the runner (or SIGKILL when `force`); returns its wait status.
+        @discardableResult
+        func stopRunner(force: Bool = false) -> Int32 {
+            guard runner != 0 else { return 0 }
+            kill(runner, force ? SIGKILL : SIGTERM)
+            var status: Int32 = 0
+            waitpid(runner, &status, 0)
+            runner = 0
+            return status
+        }
+
+        func stop() async {
+            stopRunner(force: true)
+            await http.shutdown()
+            await host.shutdown()
+        }
+
+        func send(_ method: String, _ url: String, headers: [(String, String)] = [], body: String? = nil)
+            async throws -> Reply
+        {
+            try await WebhookTests.send(http, method, url, headers: headers, body: body)
+        }
+    }
+
     @Test(
         "BC subscribes through the handshake, a vendor change arrives as a notification and is synced; forged ones get 401"
     )
     func businessCentralWebhook() async throws {
-        let tenant = DemoTenant.generate(invoiceCount: 3, seed: 21)
-        let host = try await SimulatorHost.start(tenant: tenant)
-        let directory = try TemporaryDirectory()
-        let http = AsyncHTTPClientTransport()
-        var runner: pid_t = 0
+        let rig = try await Rig(bcTiming: #"{"delaySeconds": 0.2, "retryDelaysSeconds": [0.2, 0.5, 1]}"#)
+        let host = rig.host
+        let tenant = rig.tenant
+        let http = rig.http
+        let directory = rig.directory
+        let environment = rig.environment
+        let state = rig.state
+        let gateway = rig.gateway
+        let log = rig.log
         do {
-            _ = try await Self.send(
-                http, "POST", host.businessCentralBaseURL + "/_sim/bc/notifications",
-                headers: [("Content-Type", "application/json")],
-                body: #"{"delaySeconds": 0.2, "retryDelaysSeconds": [0.2, 0.5, 1]}"#)
-            let state = "sqlite:" + directory.path + "/state.sqlite"
-            let key = MasterKey.generate()
-            var environment = Binaries.environment(state: state, key: key)
-            environment["TEST_JAGGAER_SECRET"] = tenant.credentials.jaggaerClientSecret
-            environment["TEST_BC_CLIENT_STATE"] = Self.clientState
-            let port = try Self.freePort()
-            let file = directory.path + "/acme.yaml"
-            try Self.yaml(host: host, tenant: tenant, port: port).write(toFile: file, atomically: true, encoding: .utf8)
-            let added = try await Binaries.run(
-                "local-runner", ["connections", "add", "--file", file], environment: environment)
-            #expect(added.exitCode == 0, Comment(rawValue: added.stderr))
-
-            let log = directory.path + "/runner.log"
-            runner = try ChildProcess.spawn(
-                Binaries.directory.appendingPathComponent("local-runner").path,
-                arguments: [
-                    "run", "--webhooks", "127.0.0.1:\(port)", "--retry-base-ms", "200", "--retry-max-seconds", "2",
-                ],
-                environment: environment.map { "\($0.key)=\($0.value)" }, stdin: "/dev/null", stdout: "/dev/null",
-                stderr: .append(log))
-            let gateway = "http://127.0.0.1:\(port)"
             let hook = gateway + "/webhooks/acme/businessCentral"
-            try await Self.eventually("the gateway") {
-                (try? await Self.send(http, "GET", gateway + "/healthz"))?.status == 200
-            }
-
             // The handshake is answered with the token, as plain text.
             let handshake = try await Self.send(http, "POST", hook + "?validationToken=abc%20123")
             #expect(handshake.status == 200)
@@ -212,11 +266,7 @@ struct WebhookTests {
             #expect(!runnerLog.contains(Self.headerSecret))
             try await store.close()
 
-            kill(runner, SIGTERM)
-            var status: Int32 = 0
-            waitpid(runner, &status, 0)
-            runner = 0
-            #expect(status == 0, "the runner ends cleanly on SIGTERM")
+            #expect(rig.stopRunner() == 0, "the runner ends cleanly on SIGTERM")
 
             // The step as a black box: a forged notification exits 65 with a JSON error and changes no byte.
             let before = try await snapshot(directory.path + "/state.sqlite")
@@ -233,16 +283,53 @@ struct WebhookTests {
             #expect(invoked.exitCode == 65)
             #expect(invoked.text.contains("webhook.unauthenticated"))
             #expect(try await snapshot(directory.path + "/state.sqlite") == before)
-            await http.shutdown()
-            await host.shutdown()
+            await rig.stop()
         } catch {
-            if runner != 0 {
-                kill(runner, SIGKILL)
-                var status: Int32 = 0
-                waitpid(runner, &status, 0)
+            await rig.stop()
+            throw error
+        }
+    }
+
+    @Test("Step processes killed at random while notifications arrive: BC delivers again and no change is lost")
+    func crashesLoseNothing() async throws {
+        // Every step process (the webhook step, the syncs, the renewal) dies after handling with p = 0.35; the
+        // gateway answers 503 for a crashed webhook step and BC delivers the batch again.
+        let retries = Array(repeating: "0.2", count: 25).joined(separator: ",")
+        let rig = try await Rig(
+            failpoints: "step.handled=0.35",
+            bcTiming: #"{"delaySeconds": 0.1, "retryDelaysSeconds": [\#(retries)]}"#)
+        do {
+            let store = try StateStores.open(rig.state)
+            let keys = try StateKeys(connection: "acme")
+            let vendors = MappingTable<Vendor>(store: store, keys: keys, table: "erp-vendors")
+            try await Self.eventually("two BC subscriptions and the first vendor sync", timeout: .seconds(120)) {
+                let saved = try await store.get(
+                    keys.key("subscriptions", "businessCentral"), as: SubscriptionState.self)
+                let synced = try await vendors.all().count
+                return saved?.value.subscriptions.count == 2 && synced > 0
             }
-            await http.shutdown()
-            await host.shutdown()
+            let json = [("Content-Type", "application/json")]
+            for index in 1...6 {
+                let number = "V8800\(index)"
+                let created = try await rig.send(
+                    "POST", rig.host.businessCentralBaseURL + "/_sim/bc/vendors", headers: json,
+                    body: #"{"number": "\#(number)", "displayName": "Crash Test \#(index)"}"#)
+                #expect((200..<300).contains(created.status))
+                try await Self.eventually("vendor \(number) synced after crashes", timeout: .seconds(120)) {
+                    try await vendors.get(number)?.name == "Crash Test \(index)"
+                }
+            }
+            let crashes = ((try? String(contentsOfFile: rig.directory.path + "/crashes.log", encoding: .utf8)) ?? "")
+                .split(separator: "\n").count
+            #expect(crashes > 0, "the failpoint killed no step process; the test proved nothing")
+            let counters = try await rig.send("GET", rig.host.businessCentralBaseURL + "/_sim/counters")
+            #expect(counters.body.contains("\"bc notify 202\""))
+            let letters = try await DeadLetterList(store: store, keys: keys).list()
+            #expect(letters.isEmpty, "nothing may end in the dead-letter list: \(letters.map(\.step))")
+            try await store.close()
+            await rig.stop()
+        } catch {
+            await rig.stop()
             throw error
         }
     }
