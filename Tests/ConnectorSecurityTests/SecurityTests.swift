@@ -82,6 +82,60 @@ struct SecurityTests {
         #expect(try await connections.remove("acme"))
     }
 
+    @Test("webhook secrets are sealed like the others and checked for length, charset and header names")
+    func webhookSecrets() async throws {
+        let store = InMemoryStateStore()
+        let connections = ConnectionStore(store: store, vault: Vault(masterKey: key))
+        func connection(
+            clientState: String, headerName: String = "X-Hook", publicURL: String = "https://hooks.acme.example"
+        )
+            -> Connection
+        {
+            Connection(
+                id: "hooks",
+                jaggaer: JaggaerSettings(
+                    baseURL: "https://prep-reg02.api.jaggaer.com", clientId: "c1",
+                    clientSecret: .plain(Secret("j-secret"))),
+                erp: ERPSettings(
+                    kind: .businessCentral,
+                    businessCentral: BusinessCentralSettings(
+                        tenantId: "t1", environment: "production", clientId: "c2",
+                        clientSecret: .plain(Secret("b-secret")),
+                        companyName: "CRONUS")),
+                notifications: NotificationSettings(
+                    publicURL: publicURL,
+                    businessCentral: BusinessCentralNotifications(
+                        clientState: .plain(Secret(clientState)),
+                        previousClientState: .plain(Secret("old-state-0123456789"))),
+                    acumatica: AcumaticaPushNotifications(
+                        headerName: headerName, headerValue: .plain(Secret("acumatica-header-0123456789")),
+                        queries: ["Q": "vendors"])))
+        }
+        let good = "bc-client-state-\(UUID().uuidString.prefix(8))"
+        try await connections.save(connection(clientState: good))
+        for entry in try await store.scanAll(prefix: "") {
+            let text = String(decoding: entry.value.data, as: UTF8.self)
+            for secret in [good, "old-state-0123456789", "acumatica-header-0123456789"] {
+                #expect(!text.contains(secret), "plaintext webhook secret in \(entry.key)")
+            }
+        }
+        let loaded = try await connections.load("hooks")
+        #expect(try connections.secret(loaded, "notifications.businessCentral.clientState").value == good)
+        #expect(
+            try connections.secret(loaded, "notifications.acumatica.headerValue").value == "acumatica-header-0123456789"
+        )
+        for bad in [
+            connection(clientState: "short"), connection(clientState: String(repeating: "x", count: 251)),
+            connection(clientState: "has spaces in the client state"),
+            connection(clientState: good, headerName: "Content-Type"),
+            connection(clientState: good, headerName: "Bad Header"),
+            connection(clientState: good, publicURL: "http://hooks.acme.example"),
+            connection(clientState: good, publicURL: "https://user:pw@hooks.acme.example"),
+        ] {
+            await #expect(throws: ConnectorError.self) { try await connections.save(bad) }
+        }
+    }
+
     @Test("a plaintext secret can never be encoded")
     func plaintextRefused() {
         #expect(throws: EncodingError.self) { try JSONCoding.encode(SecretField.plain(Secret("abcdefgh"))) }

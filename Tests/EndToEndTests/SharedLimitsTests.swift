@@ -90,7 +90,9 @@ struct SharedLimitsTests {
     @Test("the shared rate limiter keeps concurrent processes under the ERP's limit")
     func sharedRateLimit() async throws {
         let tenant = DemoTenant.generate(invoiceCount: 5, seed: 4)
-        // BC allows 6 requests per second here; the connection's budget is 5 per second (1,500 per 5 minutes).
+        // BC allows 6 requests per second here; the connection's budget is 4 per second (1,200 per 5 minutes). The
+        // pacer spaces the admissions; the margin absorbs requests that a loaded machine sends late and so closer
+        // together than they were admitted.
         let host = try await SimulatorHost.start(tenant: tenant, options: .init(rateLimit: 6, rateLimitWindow: 1))
         let directory = try TemporaryDirectory()
         do {
@@ -98,7 +100,7 @@ struct SharedLimitsTests {
             let key = MasterKey.generate()
             let store = try SQLiteStateStore(path: path)
             try await ConnectionStore(store: store, vault: Vault(masterKey: try MasterKey(base64: key)))
-                .save(Self.connection(host, tenant, secret: tenant.credentials.entraClientSecret, budget: 1500))
+                .save(Self.connection(host, tenant, secret: tenant.credentials.entraClientSecret, budget: 1200))
             try await store.close()
             let started = ContinuousClock.now
             let results = try await Self.burst(15, path: path, key: key)
@@ -107,7 +109,7 @@ struct SharedLimitsTests {
             // Each process reads the vendors once; no request was refused with 429 and retried.
             let vendorReads = host.counters["bc GET vendors", default: 0]
             #expect(vendorReads == 15, "no retries: the limiter kept every request under BC's limit")
-            #expect(elapsed >= .seconds(2), "15 requests at 5 per second take at least two seconds")
+            #expect(elapsed >= .seconds(3), "15 requests at 4 per second take at least three seconds")
             await host.shutdown()
         } catch {
             await host.shutdown()
