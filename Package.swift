@@ -16,6 +16,7 @@ let grdb = Target.Dependency.product(name: "GRDB", package: "GRDB.swift")
 let argumentParser = Target.Dependency.product(name: "ArgumentParser", package: "swift-argument-parser")
 let yams = Target.Dependency.product(name: "Yams", package: "Yams")
 let hummingbird = Target.Dependency.product(name: "Hummingbird", package: "hummingbird")
+let serviceLifecycle = Target.Dependency.product(name: "ServiceLifecycle", package: "swift-service-lifecycle")
 
 /// One executable per flow step; `functions/<name>/main.swift` only wires the handler.
 let functions = [
@@ -44,6 +45,8 @@ let package = Package(
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
+        // Already in the graph through Hummingbird; named for the servers' graceful shutdown.
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
         .package(url: "https://github.com/x-sheep/swift-property-based", from: "2.0.1"),
     ],
     targets: [
@@ -73,7 +76,7 @@ let package = Package(
         .target(
             name: "ConnectorSimulators",
             // AsyncHTTPClient only to call subscribers back (BC webhook handshakes and notifications).
-            dependencies: [hummingbird, ahc, nioCore, nioHTTP1, log],
+            dependencies: [hummingbird, serviceLifecycle, ahc, nioCore, nioHTTP1, log],
             swiftSettings: swiftSettings
         ),
         .target(
@@ -85,7 +88,8 @@ let package = Package(
             name: "local-runner",
             dependencies: [
                 "ConnectorCore", "ConnectorSecurity", "ConnectorHTTP", "ConnectorFlows", "ConnectorRuntime",
-                "ConnectorStateSQLite", "ConnectorSimulators", argumentParser, yams, log, hummingbird, nioCore,
+                "ConnectorStateSQLite", "ConnectorSimulators", argumentParser, yams, log, hummingbird, serviceLifecycle,
+                nioCore,
             ],
             path: "local-runner",
             swiftSettings: swiftSettings
@@ -141,7 +145,8 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .testTarget(
-            name: "ConnectorSimulatorsTests", dependencies: ["ConnectorSimulators", hummingbird, nioCore, log],
+            name: "ConnectorSimulatorsTests",
+            dependencies: ["ConnectorSimulators", hummingbird, serviceLifecycle, nioCore, log],
             swiftSettings: swiftSettings),
         .testTarget(
             name: "EndToEndTests",

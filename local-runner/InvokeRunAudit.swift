@@ -4,6 +4,7 @@ import ConnectorRuntime
 import ConnectorSecurity
 import Foundation
 import Logging
+import ServiceLifecycle
 import Synchronization
 
 struct Invoke: AsyncParsableCommand {
@@ -119,11 +120,15 @@ struct Run: AsyncParsableCommand {
                     )
                 }
                 let gatewayDown = ManagedFlag()
+                let gatewayGroup = gateway.map { gateway, host, port in
+                    ServiceGroup(
+                        configuration: .init(services: [gateway.server(host: host, port: port)], logger: logger))
+                }
                 try await withThrowingTaskGroup(of: Void.self) { group in
-                    if case (let gateway, let host, let port)? = gateway {
+                    if let gatewayGroup {
                         group.addTask {
                             do {
-                                try await gateway.serve(host: host, port: port)
+                                try await gatewayGroup.run()
                             } catch is CancellationError {
                             } catch {
                                 logger.error(
@@ -145,7 +150,8 @@ struct Run: AsyncParsableCommand {
                         try await runner.drain(waitForDelayed: false)
                         try await Task.sleep(for: .milliseconds(500))
                     }
-                    group.cancelAll()
+                    // Graceful: requests in flight finish and store their events before the runner ends.
+                    await gatewayGroup?.triggerGracefulShutdown()
                 }
                 if gatewayDown.value {
                     throw ConnectorError(.configInvalid, "the webhook gateway could not serve on \(webhooks ?? "")")

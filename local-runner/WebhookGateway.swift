@@ -5,6 +5,7 @@ import Foundation
 import Hummingbird
 import Logging
 import NIOCore
+import ServiceLifecycle
 import Synchronization
 
 /// The HTTP front of `handle-erp-notification`: turns each request on `/webhooks/{connection}/{system}` into a
@@ -142,10 +143,13 @@ final class WebhookGateway: Sendable {
 
     private func release() { inFlight.withLock { $0 -= 1 } }
 
-    /// Serves the gateway on `host:port` until the task is cancelled.
-    func serve(host: String, port: Int) async throws {
+    /// The gateway's HTTP server on `host:port`, to run in a `ServiceGroup`. Stop it with the group's graceful
+    /// shutdown: it stops accepting, finishes the requests in flight (their events reach the queue) and ends.
+    /// Cancelling it instead can drop a connection accepted in that instant, which NIO traps on
+    /// (apple/swift-nio#2637).
+    func server(host: String, port: Int) -> any Service {
         let logger = self.logger
-        let application = Application(
+        return Application(
             responder: GatewayResponder(gateway: self),
             configuration: ApplicationConfiguration(address: .hostname(host, port: port), serverName: nil),
             onServerRunning: { channel in
@@ -155,7 +159,6 @@ final class WebhookGateway: Sendable {
             },
             logger: logger
         )
-        try await application.run()
     }
 }
 

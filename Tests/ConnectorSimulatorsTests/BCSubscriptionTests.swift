@@ -3,6 +3,7 @@ import Foundation
 import Hummingbird
 import Logging
 import NIOCore
+import ServiceLifecycle
 import Synchronization
 import Testing
 
@@ -69,13 +70,14 @@ struct BCSubscriptionTests {
         "create is refused when the subscriber does not confirm the handshake",
         arguments: ["/wrong-token", "/missing", "/slow", "/status-202"])
     func handshakeRefused(path: String) async throws {
-        try await withWebhookRig { host, subscriber, token in
+        // Timeouts are short here only, so that the slow subscriber (3 s) runs into them even on a busy machine.
+        try await withWebhookRig(timeout: 0.5) { host, subscriber, token in
             let started = ContinuousClock.now
             let created = try await host.subscribe(subscriber.base + path, resource: host.vendorsResource, token: token)
             #expect(created.status == 400, "\(created.text)")
             #expect(created.bcErrorCode == "Application_DialogException")
             #expect(created.bcErrorMessage?.contains("CorrelationId") == true)
-            #expect(ContinuousClock.now - started < .seconds(2), "the handshake timeout (0.3 s) applies")
+            #expect(ContinuousClock.now - started < .seconds(2.5), "the handshake timeout (0.5 s) applies")
             #expect(subscriber.handshakes.count == 1)
             let list = try await HTTP.get(host.subscriptionsURL, token: token)
             #expect(list.json?["value"]?.arrayValue?.isEmpty == true)
@@ -361,7 +363,7 @@ struct BCSubscriptionTests {
 
     @Test("a 503 reply is retried with the configured backoff until the subscriber accepts")
     func retryOn503() async throws {
-        try await withWebhookRig(retries: [0.05, 0.05, 0.05]) { host, subscriber, token in
+        try await withWebhookRig(retries: [0.05, 0.05, 0.05], timeout: 0.5) { host, subscriber, token in
             let created = try await host.subscribe(subscriber.url, resource: host.vendorsResource, token: token)
             let id = try #require(created.json?["subscriptionId"]?.stringValue)
             subscriber.queueReplies([.status(503), .status(503), .slow])
@@ -476,6 +478,7 @@ private func iso(_ date: Date) -> String {
 private func withWebhookRig(
     delay: Double = 0.1,
     retries: [Double] = [0.05, 0.05],
+    timeout: Double = 5,
     _ body: (SimulatorHost, Subscriber, String) async throws -> Void
 ) async throws {
     try await withSubscriber { subscriber in
@@ -487,8 +490,8 @@ private func withWebhookRig(
                     SimJSONObject([
                         "delaySeconds": .number(String(delay)),
                         "retryDelaysSeconds": .array(retries.map { .number(String($0)) }),
-                        "handshakeTimeoutSeconds": .number("0.3"),
-                        "deliveryTimeoutSeconds": .number("0.3"),
+                        "handshakeTimeoutSeconds": .number(String(timeout)),
+                        "deliveryTimeoutSeconds": .number(String(timeout)),
                     ])))
             guard settings.status == 200 else { throw TestFailure("settings: \(settings.status) \(settings.text)") }
             try await body(host, subscriber, try await host.entraToken())
@@ -540,7 +543,7 @@ extension SimulatorHost {
 
 /// A webhook subscriber on an ephemeral loopback port. Handshakes (`?validationToken=`) are answered by path:
 /// `/hook` and `/accounts` echo the token, `/wrong-token` answers another text, `/missing` 404, `/slow` waits
-/// 1 s, `/status-202` echoes with 202. Notifications are recorded and answered from the reply queue (202 when
+/// 3 s, `/status-202` echoes with 202. Notifications are recorded and answered from the reply queue (202 when
 /// empty).
 private final class Subscriber: Sendable {
     enum Reply: Sendable {
@@ -605,7 +608,7 @@ private final class Subscriber: Sendable {
             case "/missing": return (404, "")
             case "/status-202": return (202, token)
             case "/slow":
-                try? await Task.sleep(for: .seconds(1))
+                try? await Task.sleep(for: .seconds(3))
                 return (200, token)
             default: return (200, token)
             }
@@ -617,7 +620,7 @@ private final class Subscriber: Sendable {
         switch reply {
         case .status(let code): return (code, "")
         case .slow:
-            try? await Task.sleep(for: .seconds(1))
+            try? await Task.sleep(for: .seconds(3))
             return (202, "")
         }
     }
@@ -657,9 +660,12 @@ private func withSubscriber(_ body: (Subscriber) async throws -> Void) async thr
             configuration: ApplicationConfiguration(address: .hostname("127.0.0.1", port: 0)),
             onServerRunning: { channel in continuation.yield(channel.localAddress?.port ?? 0) },
             logger: subscriberLogger)
+        // Stopped gracefully: cancelling a Hummingbird server can drop a connection accepted in that instant,
+        // which NIO traps on (apple/swift-nio#2637).
+        let serviceGroup = ServiceGroup(configuration: .init(services: [application], logger: subscriberLogger))
         group.addTask {
             defer { continuation.finish() }
-            try await application.run()
+            try await serviceGroup.run()
         }
         var port = 0
         for await value in ports {
@@ -667,7 +673,7 @@ private func withSubscriber(_ body: (Subscriber) async throws -> Void) async thr
             break
         }
         guard port != 0 else {
-            group.cancelAll()
+            await serviceGroup.triggerGracefulShutdown()
             throw TestFailure("the subscriber did not start")
         }
         let subscriber = Subscriber(port: port)
@@ -675,10 +681,10 @@ private func withSubscriber(_ body: (Subscriber) async throws -> Void) async thr
         do {
             try await body(subscriber)
         } catch {
-            group.cancelAll()
+            await serviceGroup.triggerGracefulShutdown()
             throw error
         }
-        group.cancelAll()
+        await serviceGroup.triggerGracefulShutdown()
     }
 }
 

@@ -7,10 +7,11 @@ import Synchronization
 // The HTTP side of webhooks: the handshake and the delivery of notifications, with retries.
 
 extension BCWebhooks {
-    /// Runs notification delivery until the task is cancelled (the BC server's task, see ``RunningServer``):
+    /// Runs notification delivery until the task is cancelled (see ``RunningServer``), calling `ready` once its
+    /// client is in place:
     /// one child task per open window, which waits out the delay, then posts the batch with its retries.
     /// Pending changes are dropped when it ends. Shuts its HTTP client down before returning.
-    func run() async {
+    func run(ready: @escaping @Sendable () -> Void = {}) async {
         let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: Self.clientConfiguration)
         let (windows, continuation) = AsyncStream<Window>.makeStream()
         state.withLock { state in
@@ -21,6 +22,8 @@ extension BCWebhooks {
                     Window(subscriptionId: entry.subscription.id, delay: state.settings.notificationDelay))
             }
         }
+        // Handshakes use this client from now on, so none has to wait for a client of its own to shut down.
+        ready()
         await withDiscardingTaskGroup { group in
             // Ends when the task is cancelled.
             for await window in windows {

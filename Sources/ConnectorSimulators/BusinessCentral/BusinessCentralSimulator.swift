@@ -157,7 +157,7 @@ extension BusinessCentralSimulator: SimulatorApp {
 
     func rotateCredentials(_ credentials: ClientCredentials) { tokens.rotate(to: credentials) }
 
-    func runBackground() async { await webhooks.run() }
+    func runBackground(ready: @escaping @Sendable () -> Void) async { await webhooks.run(ready: ready) }
 
     func control(_ request: SimRequest) async -> SimResponse? {
         if request.path.hasPrefix("/_sim/bc/") { return webhookControl(request) }

@@ -1,18 +1,27 @@
 import Foundation
 import Hummingbird
 import Logging
+import ServiceLifecycle
 import Synchronization
 
-/// One running Hummingbird application bound to a loopback port.
+/// One running Hummingbird application bound to a loopback port, with the app's background work (webhook
+/// deliveries).
 final class RunningServer: Sendable {
     let host: String
     let port: Int
-    private let task: Task<Void, any Error>
+    private let serviceGroup: ServiceGroup
+    private let server: Task<Void, any Error>
+    private let background: Task<Void, Never>
 
-    private init(host: String, port: Int, task: Task<Void, any Error>) {
+    private init(
+        host: String, port: Int, serviceGroup: ServiceGroup, server: Task<Void, any Error>,
+        background: Task<Void, Never>
+    ) {
         self.host = host
         self.port = port
-        self.task = task
+        self.serviceGroup = serviceGroup
+        self.server = server
+        self.background = background
     }
 
     /// `http://host:port`.
@@ -30,15 +39,21 @@ final class RunningServer: Sendable {
             onServerRunning: { _ in continuation.yield(true) },
             logger: serverLogger
         )
-        // An unstructured (not detached) task owns the server and the app's background work; `stop()` cancels
-        // it and waits for both to end.
-        let task = Task {
-            defer { continuation.yield(false) }
-            try await withThrowingTaskGroup(of: Void.self) { group in
-                group.addTask { await app.runBackground() }
-                try await application.run()
-                group.cancelAll()
+        let serviceGroup = ServiceGroup(configuration: .init(services: [application], logger: serverLogger))
+        // Unstructured (not detached) tasks own the app's background work and the server; `stop()` ends both and
+        // waits for them. The server starts once the background work is ready.
+        let (readiness, ready) = AsyncStream<Void>.makeStream()
+        let background = Task {
+            await app.runBackground {
+                ready.yield()
+                ready.finish()
             }
+            ready.finish()
+        }
+        for await _ in readiness { break }
+        let server = Task {
+            defer { continuation.yield(false) }
+            try await serviceGroup.run()
         }
         var started = false
         for await event in events {
@@ -47,29 +62,49 @@ final class RunningServer: Sendable {
         }
         continuation.finish()
         guard started else {
+            background.cancel()
+            await background.value
             let failure: any Error
             do {
-                try await task.value
+                try await server.value
                 failure = SimulatorStartError(message: "\(app.name) stopped before it started listening")
             } catch {
                 failure = error
             }
             throw failure
         }
-        let boundPort = port != 0 ? port : capture.port
-        guard let boundPort else {
-            task.cancel()
-            _ = try? await task.value
+        let running = RunningServer(
+            host: host, port: port != 0 ? port : capture.port ?? 0, serviceGroup: serviceGroup, server: server,
+            background: background)
+        guard running.port != 0 else {
+            await running.stop()
             throw SimulatorStartError(message: "\(app.name) started but its port could not be determined")
         }
-        logger.info("\(app.name) simulator listening", metadata: ["url": "http://\(host):\(boundPort)"])
-        return RunningServer(host: host, port: boundPort, task: task)
+        logger.info("\(app.name) simulator listening", metadata: ["url": "http://\(host):\(running.port)"])
+        return running
     }
 
-    /// Stops the server and waits until it has shut down.
+    /// Stops the background work, then the server, and waits until both have ended. The server shuts down
+    /// gracefully: cancelling its task instead can drop a connection accepted in that instant, which NIO traps
+    /// on ("Deinited NIOAsyncWriter without calling finish()", apple/swift-nio#2637). A server still busy after
+    /// 10 s is cancelled.
     func stop() async {
-        task.cancel()
-        _ = try? await task.value
+        background.cancel()
+        await background.value
+        await serviceGroup.triggerGracefulShutdown()
+        let server = self.server
+        await withTaskGroup(of: Bool.self) { group in
+            group.addTask {
+                _ = try? await server.value
+                return true
+            }
+            group.addTask {
+                try? await Task.sleep(for: .seconds(10))
+                return false
+            }
+            if await group.next() == false { server.cancel() }
+            group.cancelAll()
+        }
     }
 }
 

@@ -30,13 +30,14 @@ protocol SimulatorApp: Sendable {
     func rotateCredentials(_ credentials: ClientCredentials)
     /// App-specific `/_sim/...` routes; nil when the path is not one of them.
     func control(_ request: SimRequest) async -> SimResponse?
-    /// Background work that lives as long as the app's server (e.g. BC webhook deliveries); it must return
-    /// promptly once its task is cancelled. The default does nothing.
-    func runBackground() async
+    /// Background work that lives as long as the app's server (e.g. BC webhook deliveries); it calls `ready` once
+    /// it can serve (the server starts only then) and must return promptly once its task is cancelled. The default
+    /// is ready at once and does nothing.
+    func runBackground(ready: @escaping @Sendable () -> Void) async
 }
 
 extension SimulatorApp {
-    func runBackground() async {}
+    func runBackground(ready: @escaping @Sendable () -> Void) async { ready() }
 }
 
 extension SimulatorApp {
