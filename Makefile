@@ -25,9 +25,11 @@ build: deps
 demo: build
 	$(BIN)/local-runner demo
 
+# Suites run one after another: several measure time (paced rate limits, latency faults) while others spawn
+# dozens of step processes, and side by side on two cores the second starve the first into false failures.
 test: deps
 	$(SWIFT) build --build-tests
-	$(SWIFT) test --skip-build
+	$(SWIFT) test --skip-build --no-parallel
 
 bench: deps
 	@command -v /usr/bin/time >/dev/null 2>&1 || $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq time
