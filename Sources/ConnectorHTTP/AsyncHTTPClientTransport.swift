@@ -24,6 +24,8 @@ package final class AsyncHTTPClientTransport: HTTPTransport {
     }
 
     package func send(_ request: HTTPRequest) async throws -> HTTPResponse {
+        // Whatever the credential's source, the redactor knows it before it leaves the process.
+        request.registerCredentials()
         var outgoing = HTTPClientRequest(url: request.url)
         outgoing.method = HTTPMethod(rawValue: request.method)
         for header in request.headers {

@@ -112,3 +112,55 @@ package struct CountingTransport: HTTPTransport {
         return try await base.send(request)
     }
 }
+
+extension HTTPRequest {
+    /// Header names whose values are credentials.
+    static let credentialHeaders: Set<String> = [
+        "authorization", "proxy-authorization", "cookie", "x-api-key", "api-key", "apikey",
+    ]
+
+    /// Whether a form or JSON field name holds a credential.
+    static func isCredentialField(_ name: String) -> Bool {
+        let lower = name.lowercased()
+        return ["secret", "password", "token", "assertion", "apikey", "api_key", "credential"].contains {
+            lower.contains($0)
+        }
+    }
+
+    /// Makes every credential this request carries known to `SecretRedactor` before it leaves the process:
+    /// credential headers, and the credential fields of a form or JSON body. Whatever the credential's source
+    /// (vault, environment, file, the shared token cache), an upstream that echoes it back is then masked.
+    package func registerCredentials() {
+        for header in headers where Self.credentialHeaders.contains(header.name.lowercased()) {
+            if header.name.lowercased() == "authorization" || header.name.lowercased() == "proxy-authorization" {
+                SecretRedactor.registerAuthorization(header.value)
+            } else if header.name.lowercased() == "cookie" {
+                SecretRedactor.register(header.value)
+                for pair in header.value.split(separator: ";") {
+                    if let equals = pair.firstIndex(of: "=") {
+                        SecretRedactor.register(String(pair[pair.index(after: equals)...]))
+                    }
+                }
+            } else {
+                SecretRedactor.register(header.value)
+            }
+        }
+        guard let body, !body.isEmpty else { return }
+        let contentType = header("Content-Type")?.lowercased() ?? ""
+        if contentType.contains("x-www-form-urlencoded") {
+            for pair in String(decoding: body, as: UTF8.self).split(separator: "&") {
+                let parts = pair.split(separator: "=", maxSplits: 1).map(String.init)
+                guard parts.count == 2, Self.isCredentialField(parts[0]) else { continue }
+                let value = parts[1].replacingOccurrences(of: "+", with: " ")
+                SecretRedactor.register(value.removingPercentEncoding ?? value)
+                SecretRedactor.register(parts[1])
+            }
+        } else if contentType.contains("json"),
+            let object = try? JSONSerialization.jsonObject(with: body) as? [String: Any]
+        {
+            for (key, value) in object where Self.isCredentialField(key) {
+                if let text = value as? String { SecretRedactor.register(text) }
+            }
+        }
+    }
+}

@@ -182,8 +182,8 @@ package final class OAuth2ClientCredentialsProvider: TokenProvider {
             }
         }
         let parsed = try? JSONDecoder().decode(OAuthError.self, from: response.body)
-        let code = parsed?.error ?? "http_\(response.status)"
-        let description = SecretRedactor.scrub(String((parsed?.errorDescription ?? "").prefix(300)))
+        let code = SecretRedactor.excerpt(parsed?.error ?? "http_\(response.status)", limit: 60)
+        let description = SecretRedactor.excerpt(parsed?.errorDescription ?? "", limit: 300)
         switch code {
         case "invalid_client", "unauthorized_client", "invalid_scope", "invalid_grant", "unsupported_grant_type",
             "invalid_request":
@@ -244,12 +244,15 @@ package struct BearerAuthTransport: HTTPTransport {
     package func send(_ request: HTTPRequest) async throws -> HTTPResponse {
         let token = try await tokens.token()
         var authorized = request
+        // A token from the shared cache was fetched by another process: make it known to this one's redactor.
+        SecretRedactor.register(token.value)
         authorized.setHeader("Authorization", "Bearer \(token.value)")
         let response = try await base.send(authorized)
         guard response.status == 401 else { return response }
         // A 401 means the request was not processed, so even a create may be sent again.
         await tokens.invalidate(token)
         let fresh = try await tokens.token()
+        SecretRedactor.register(fresh.value)
         authorized.setHeader("Authorization", "Bearer \(fresh.value)")
         return try await base.send(authorized)
     }

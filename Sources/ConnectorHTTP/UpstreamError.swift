@@ -12,9 +12,12 @@ package enum UpstreamError {
         message: String?,
         now: Date = Date()
     ) -> ConnectorError {
-        let detail = [code, message.map { SecretRedactor.scrub(String($0.prefix(500))) }]
-            .compactMap { $0 }
-            .joined(separator: ": ")
+        // Bounded excerpts, scrubbed before they are cut: an upstream may echo our headers or form fields back.
+        let detail = [
+            code.map { SecretRedactor.excerpt($0, limit: 80) }, message.map { SecretRedactor.excerpt($0, limit: 500) },
+        ]
+        .compactMap { $0 }
+        .joined(separator: ": ")
         let text =
             "\(system) answered HTTP \(response.status) to \(request.method) \(Self.path(request.url))"
             + (detail.isEmpty ? "" : " (\(detail))")

@@ -55,7 +55,7 @@ package struct JaggaerClient: Sendable {
         if let code = page.returnCode?.value, code != "0" {
             throw ConnectorError(
                 .upstreamRejected,
-                "JAGGAER list answered returnCode \(code.prefix(20)): \(SecretRedactor.scrub(String((page.returnMessage ?? "").prefix(300))))"
+                "JAGGAER list answered returnCode \(SecretRedactor.excerpt(code, limit: 20)): \(SecretRedactor.excerpt(page.returnMessage ?? "", limit: 300))"
             )
         }
         return page

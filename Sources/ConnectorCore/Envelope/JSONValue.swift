@@ -101,6 +101,33 @@ package enum JSONCoding {
     package static func decode<T: Decodable>(_ type: T.Type, from data: Data) throws -> T {
         try decoder.decode(type, from: data)
     }
+
+    /// Encodes a value that may hold text from outside (upstream error excerpts, echoed fields) with every known
+    /// secret masked in each string, for the audit trail, the review queue and the dead-letter list. Masking
+    /// works on the decoded strings, so it sees secrets in every encoding and can't break the JSON.
+    package static func encodeScrubbed(_ value: some Encodable) throws -> Data {
+        let data = try encode(value)
+        let text = String(decoding: data, as: UTF8.self)
+        guard SecretRedactor.scrub(text) != text else { return data }
+        let tree = try decode(JSONValue.self, from: data)
+        return try encode(tree.mappingStrings(SecretRedactor.scrub))
+    }
+}
+
+extension JSONValue {
+    /// The same tree with `transform` applied to every string (object keys included).
+    package func mappingStrings(_ transform: (String) -> String) -> JSONValue {
+        switch self {
+        case .string(let text): .string(transform(text))
+        case .array(let items): .array(items.map { $0.mappingStrings(transform) })
+        case .object(let members):
+            .object(
+                Dictionary(
+                    members.map { (transform($0.key), $0.value.mappingStrings(transform)) },
+                    uniquingKeysWith: { first, _ in first }))
+        default: self
+        }
+    }
 }
 
 /// RFC 3339 timestamps: always written in UTC with milliseconds; read with or without fractions and offsets.

@@ -116,7 +116,9 @@ package struct AuditLog: Sendable {
         let sequence = try await store.increment(keys.key("auditseq", recordId), by: 1, ttl: nil)
         var entry = entry
         entry.sequence = sequence
-        try await store.put(keys.key("audit", recordId, String(format: "%012lld", sequence)), json: entry)
+        try await store.put(
+            keys.key("audit", recordId, String(format: "%012lld", sequence)), JSONCoding.encodeScrubbed(entry), ttl: nil
+        )
         return sequence
     }
 

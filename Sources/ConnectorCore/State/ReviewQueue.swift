@@ -43,7 +43,7 @@ package struct ReviewQueue: Sendable {
     }
 
     package func add(_ item: ReviewItem) async throws {
-        try await store.put(keys.key("review", item.recordId), json: item)
+        try await store.put(keys.key("review", item.recordId), JSONCoding.encodeScrubbed(item), ttl: nil)
     }
 
     package func get(_ recordId: String) async throws -> ReviewItem? {
@@ -109,7 +109,7 @@ package struct DeadLetterList: Sendable {
     }
 
     package func add(_ letter: DeadLetter) async throws {
-        try await store.put(keys.key("deadletter", letter.id), json: letter)
+        try await store.put(keys.key("deadletter", letter.id), JSONCoding.encodeScrubbed(letter), ttl: nil)
     }
 
     package func list() async throws -> [DeadLetter] {

@@ -40,7 +40,10 @@ package struct TokenCache: Sendable {
     package func load(_ name: String) async throws -> AccessToken? {
         guard let stored = try await store.get(key(name)) else { return nil }
         let plain = try sealer.open(stored.data, context: key(name))
-        return try JSONCoding.decode(AccessToken.self, from: plain)
+        let token = try JSONCoding.decode(AccessToken.self, from: plain)
+        // Fetched by another process: this process's redactor must know it before it is sent anywhere.
+        SecretRedactor.register(token.value)
+        return token
     }
 
     package func save(_ name: String, _ token: AccessToken, now: Date) async throws {

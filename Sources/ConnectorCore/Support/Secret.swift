@@ -16,23 +16,141 @@ package struct Secret: Sendable, Hashable, CustomStringConvertible, CustomDebugS
 }
 
 /// The last line of defence against leaks: every secret value the process has seen is replaced by `***` in text
-/// that leaves the process (logs, error messages, step results).
+/// that leaves the process (logs, error messages, step results, the audit trail).
+///
+/// A secret travels in more shapes than its plain text: percent-encoded in a form body or a query (either hex
+/// case, `+` or `%20` for spaces), JSON-escaped, base64 (alone, or inside a Basic credential). An upstream that
+/// echoes the request back can return any of them, so each registered secret is matched in all of those shapes.
+/// Credentials are registered where they are sent (`registerCredentials(in:)`), whatever their source (vault,
+/// environment, file, the shared token cache), so nothing a process sends can come back unmasked.
 package enum SecretRedactor {
-    private static let secrets = Mutex<Set<String>>([])
+    /// Every registered shape, longest first (so a secret's encoding is not half-replaced by a shorter pattern).
+    private static let patterns = Mutex<(known: Set<String>, ordered: [String])>(([], []))
+
+    /// Shorter values would turn ordinary words into asterisks; secrets are never that short.
+    package static let minimumLength = 6
 
     package static func register(_ value: String) {
-        // Very short values would turn ordinary words into asterisks; secrets are never that short.
-        guard value.count >= 6 else { return }
-        secrets.withLock { _ = $0.insert(value) }
+        guard value.count >= minimumLength else { return }
+        let variants = encodings(of: value)
+        patterns.withLock { state in
+            guard !variants.isSubset(of: state.known) else { return }
+            state.known.formUnion(variants)
+            state.ordered = state.known.sorted { $0.count > $1.count }
+        }
+    }
+
+    /// Registers what an `Authorization` header carries: the whole value, the credential after the scheme and,
+    /// for Basic, the decoded `user:password` and the password alone.
+    package static func registerAuthorization(_ header: String) {
+        register(header)
+        let parts = header.split(separator: " ", maxSplits: 1)
+        guard parts.count == 2 else { return }
+        let credential = String(parts[1]).trimmingCharacters(in: .whitespaces)
+        register(credential)
+        if parts[0].lowercased() == "basic", let decoded = Data(base64Encoded: credential) {
+            let text = String(decoding: decoded, as: UTF8.self)
+            register(text)
+            if let colon = text.firstIndex(of: ":") { register(String(text[text.index(after: colon)...])) }
+        }
+    }
+
+    /// Every shape in which `value` can come back from an upstream that echoes what it was sent.
+    package static func encodings(of value: String) -> Set<String> {
+        var result: Set<String> = [value]
+        // Percent-encoding as a form body or query carries it (RFC 3986 unreserved kept), both hex cases.
+        let unreserved = CharacterSet(
+            charactersIn: "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~")
+        if let escaped = value.addingPercentEncoding(withAllowedCharacters: unreserved) {
+            result.insert(escaped)
+            result.insert(lowercasingPercentEscapes(escaped))
+            // application/x-www-form-urlencoded as some clients write it: space as `+`.
+            result.insert(escaped.replacingOccurrences(of: "%20", with: "+"))
+        }
+        // What URLComponents and browsers leave alone in a query value.
+        if let query = value.addingPercentEncoding(withAllowedCharacters: .urlQueryAllowed) {
+            result.insert(query)
+            result.insert(lowercasingPercentEscapes(query))
+        }
+        // JSON string escaping, with and without escaped slashes, and with \u escapes for non-ASCII.
+        result.insert(jsonEscaped(value, slashes: false, asciiOnly: false))
+        result.insert(jsonEscaped(value, slashes: true, asciiOnly: false))
+        result.insert(jsonEscaped(value, slashes: false, asciiOnly: true))
+        result.insert(jsonEscaped(value, slashes: true, asciiOnly: true))
+        // Base64, standard and URL-safe, with and without padding.
+        let base64 = Data(value.utf8).base64EncodedString()
+        result.insert(base64)
+        let unpadded = base64.trimmingCharacters(in: CharacterSet(charactersIn: "="))
+        result.insert(unpadded)
+        result.insert(unpadded.replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_"))
+        return result.filter { $0.count >= minimumLength }
     }
 
     package static func scrub(_ text: String) -> String {
-        let known = secrets.withLock { $0 }
-        guard !known.isEmpty else { return text }
+        let ordered = patterns.withLock { $0.ordered }
+        guard !ordered.isEmpty, !text.isEmpty else { return text }
         var result = text
-        for secret in known where result.contains(secret) {
-            result = result.replacingOccurrences(of: secret, with: "***")
+        for pattern in ordered {
+            if pattern.contains("%") {
+                // Percent-escapes come back in either hex case, even mixed.
+                guard result.range(of: pattern, options: .caseInsensitive) != nil else { continue }
+                result = result.replacingOccurrences(of: pattern, with: "***", options: .caseInsensitive)
+            } else if result.contains(pattern) {
+                result = result.replacingOccurrences(of: pattern, with: "***")
+            }
         }
         return result
+    }
+
+    /// A bounded, scrubbed excerpt of text that came from outside (an upstream error body): scrubbed before it is
+    /// cut, so a secret straddling the cut can't survive as a fragment, and stripped of control characters.
+    package static func excerpt(_ text: String, limit: Int = 300) -> String {
+        let clean = String(
+            String.UnicodeScalarView(
+                scrub(text).unicodeScalars.map { $0.properties.generalCategory == .control ? " " : $0 }))
+        guard clean.count > limit else { return clean }
+        return String(clean.prefix(limit)) + "…"
+    }
+
+    private static func lowercasingPercentEscapes(_ text: String) -> String {
+        var output = ""
+        var remaining = 0
+        for character in text {
+            if character == "%" {
+                remaining = 2
+                output.append(character)
+            } else if remaining > 0 {
+                remaining -= 1
+                output.append(contentsOf: character.lowercased())
+            } else {
+                output.append(character)
+            }
+        }
+        return output
+    }
+
+    private static func jsonEscaped(_ value: String, slashes: Bool, asciiOnly: Bool) -> String {
+        var output = ""
+        for scalar in value.unicodeScalars {
+            switch scalar {
+            case "\"": output += "\\\""
+            case "\\": output += "\\\\"
+            case "/" where slashes: output += "\\/"
+            case "\n": output += "\\n"
+            case "\r": output += "\\r"
+            case "\t": output += "\\t"
+            default:
+                if scalar.value < 0x20 || (asciiOnly && scalar.value > 0x7E) {
+                    if scalar.value > 0xFFFF {
+                        for unit in String(scalar).utf16 { output += String(format: "\\u%04x", unit) }
+                    } else {
+                        output += String(format: "\\u%04x", scalar.value)
+                    }
+                } else {
+                    output.unicodeScalars.append(scalar)
+                }
+            }
+        }
+        return output
     }
 }
