@@ -2,6 +2,10 @@ import ConnectorCore
 import Foundation
 import GRDB
 
+#if canImport(Glibc)
+    import Glibc
+#endif
+
 /// The embedded default `StateStore`: one SQLite file in WAL mode, shared safely by many processes (busy timeout,
 /// immediate write transactions). Keys are stored as bytes so ordering and prefix scans are byte-wise.
 package final class SQLiteStateStore: StateStore {
@@ -14,15 +18,7 @@ package final class SQLiteStateStore: StateStore {
     {
         self.path = path
         self.now = now
-        let directory = URL(fileURLWithPath: path).deletingLastPathComponent().path
-        if !directory.isEmpty, !FileManager.default.fileExists(atPath: directory) {
-            do {
-                try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-            } catch {
-                throw ConnectorError(
-                    .stateUnavailable, kind: .configuration, "cannot create the directory of the SQLite store \(path)")
-            }
-        }
+        try Self.prepareFiles(path)
         var configuration = Configuration()
         configuration.busyMode = .timeout(busyTimeout)
         configuration.label = "mlc-state"
@@ -48,10 +44,38 @@ package final class SQLiteStateStore: StateStore {
                         """
                 )
             }
+            Self.tightenPermissions(path)
         } catch let error as DatabaseError {
             throw ConnectorError(
                 .stateUnavailable, kind: .configuration,
                 "cannot open the SQLite store: \(error.message ?? "error \(error.resultCode)")")
+        }
+    }
+
+    /// The store holds invoices, the audit trail and sealed secrets: only its owner may read it. A new directory is
+    /// created 0700 and the database file 0600 before SQLite opens it (SQLite gives the WAL and SHM files the
+    /// database file's mode); existing files are tightened to 0600 as well.
+    static func prepareFiles(_ path: String) throws {
+        let fileManager = FileManager.default
+        let directory = URL(fileURLWithPath: path).deletingLastPathComponent().path
+        if !directory.isEmpty, !fileManager.fileExists(atPath: directory) {
+            do {
+                try fileManager.createDirectory(
+                    atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+            } catch {
+                throw ConnectorError(
+                    .stateUnavailable, kind: .configuration, "cannot create the directory of the SQLite store \(path)")
+            }
+        }
+        let descriptor = Glibc.open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
+        if descriptor >= 0 { _ = Glibc.close(descriptor) }
+        tightenPermissions(path)
+    }
+
+    static func tightenPermissions(_ path: String) {
+        let fileManager = FileManager.default
+        for suffix in ["", "-wal", "-shm", "-journal"] where fileManager.fileExists(atPath: path + suffix) {
+            _ = chmod(path + suffix, 0o600)
         }
     }
 

@@ -63,3 +63,40 @@ struct StateStoreTests {
         #expect(throws: ConnectorError.self) { try SQLiteStateStore(path: "/proc/self/nope/state.sqlite") }
     }
 }
+
+@Suite("SQLite store files are private to their owner")
+struct SQLitePermissionTests {
+    static func mode(_ path: String) throws -> Int {
+        let attributes = try FileManager.default.attributesOfItem(atPath: path)
+        return (attributes[.posixPermissions] as? NSNumber)?.intValue ?? -1
+    }
+
+    @Test("a new store's directory is 0700, the file and its WAL and SHM 0600, even under a lax umask")
+    func newStore() async throws {
+        let directory = try TemporaryDirectory()
+        let previous = umask(0o022)
+        defer { umask(previous) }
+        let path = directory.path + "/nested/state/state.sqlite"
+        let store = try SQLiteStateStore(path: path)
+        _ = try await store.put("k", Data("v".utf8), ttl: nil)
+        #expect(try Self.mode(directory.path + "/nested/state") & 0o777 == 0o700)
+        #expect(try Self.mode(path) & 0o777 == 0o600)
+        for suffix in ["-wal", "-shm"] where FileManager.default.fileExists(atPath: path + suffix) {
+            #expect(try Self.mode(path + suffix) & 0o777 == 0o600, "\(suffix)")
+        }
+        #expect(FileManager.default.fileExists(atPath: path + "-wal"), "WAL mode keeps a -wal file while open")
+        try await store.close()
+    }
+
+    @Test("an existing store left readable by others is tightened to 0600 when opened")
+    func existingStore() async throws {
+        let directory = try TemporaryDirectory()
+        let path = directory.path + "/state.sqlite"
+        let first = try SQLiteStateStore(path: path)
+        try await first.close()
+        _ = chmod(path, 0o644)
+        let second = try SQLiteStateStore(path: path)
+        #expect(try Self.mode(path) & 0o777 == 0o600)
+        try await second.close()
+    }
+}
