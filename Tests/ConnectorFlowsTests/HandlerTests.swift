@@ -162,6 +162,9 @@ struct HandlerTests {
             let result = try await rig.write(invoice)
             #expect(result.status == .ok)
             #expect(result.detail?["recovered"] == "true")
+            // A recovered write goes on like any other: the next steps hear of it.
+            #expect(result.events.map(\.type) == [EventType.invoiceWritten])
+            #expect(result.record?.state == .written)
             #expect(rig.drafts(invoice) == 1)
             #expect(try await rig.write(invoice).status == .duplicate)
             #expect(rig.creates == 1)

@@ -142,7 +142,8 @@ package struct WriteInvoiceHandler: StepHandler {
             document = try await erp.createDraftInvoice(invoice)
         } catch let error as ConnectorError {
             return try await afterFailedCreate(
-                error, invoice: invoice, ledger: ledger, dedupKey: dedupKey, entry: entry, version: version)
+                error, event: event, invoice: invoice, ledger: ledger, dedupKey: dedupKey, entry: entry,
+                version: version)
         }
         FailPoint.hit("write.created")
         entry.phase = .recorded
@@ -159,6 +160,7 @@ package struct WriteInvoiceHandler: StepHandler {
 
     private func afterFailedCreate(
         _ error: ConnectorError,
+        event: CloudEvent,
         invoice: MappedInvoice,
         ledger: DedupLedger,
         dedupKey: String,
@@ -176,7 +178,8 @@ package struct WriteInvoiceHandler: StepHandler {
                 recorded.document = document
                 recorded.updatedAt = context.clock.now()
                 try await context.store.put(ledger.key(dedupKey), json: recorded)
-                return written(invoice, document, event: nil, recovered: true)
+                // Recovered: the ERP has the document, so the flow goes on exactly as after a normal write.
+                return written(invoice, document, event: event, recovered: true)
             }
             // Not visible (yet): keep the claim as requestSent and come back after the settle period.
             var pending = entry
@@ -198,22 +201,20 @@ package struct WriteInvoiceHandler: StepHandler {
         throw error
     }
 
-    private func written(_ invoice: MappedInvoice, _ document: ERPDocumentRef, event: CloudEvent?, recovered: Bool)
+    private func written(_ invoice: MappedInvoice, _ document: ERPDocumentRef, event: CloudEvent, recovered: Bool)
         -> StepResult
     {
         var detail = ["erpId": document.id, "erpNumber": document.number ?? "", "erpStatus": document.status ?? ""]
         if recovered { detail["recovered"] = "true" }
         var events: [CloudEvent] = []
-        if let event,
-            let next = try? event.next(
-                type: EventType.invoiceWritten,
-                source: EventSource.step(Self.step, connection: context.connection.id),
-                data: document,
-                recordid: invoice.recordId,
-                id: "\(invoice.recordId)/written",
-                time: context.clock.now()
-            )
-        {
+        if let next = try? event.next(
+            type: EventType.invoiceWritten,
+            source: EventSource.step(Self.step, connection: context.connection.id),
+            data: document,
+            recordid: invoice.recordId,
+            id: "\(invoice.recordId)/written",
+            time: context.clock.now()
+        ) {
             events.append(next)
         }
         return StepResult(
