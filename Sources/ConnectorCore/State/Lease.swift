@@ -58,21 +58,80 @@ package struct Lease: Sendable {
 /// tenant's limit. It paces requests (GCRA: one "theoretical arrival time" per budget, moved with
 /// compare-and-swap), so no sliding window of `window` ever holds more than `limit` requests, across windows'
 /// edges too. Each caller reserves its slot before it waits, so waiting processes are served in order.
+///
+/// The configured limit is a ceiling, not a promise: the limit an ERP really enforces is often unknown (BC
+/// on-premises, a sandbox, a licence tier) and its 429 may carry no `Retry-After`. The budget therefore learns it,
+/// for every process at once (AIMD): each 429 any process sees halves the pace (at most once per two seconds, so
+/// one burst of 429s counts once, and never below a 64th of the ceiling) and holds every caller back until the
+/// `Retry-After` or a short cool-down; after each `probeInterval` without a 429 the pace grows by a quarter, back up
+/// to the ceiling. The learned pace lives in
+/// the store with the slot (kept for a day), so a new process starts at it instead of finding the limit again.
 package struct RateLimiter: Sendable {
     package let store: any StateStore
     package let key: String
     package let limit: Int
     package let window: Duration
+    /// How long without a 429 before the pace is raised a step.
+    package let probeInterval: Duration
 
-    package init(store: any StateStore, key: String, limit: Int, window: Duration) {
+    /// The shared state: next free slot, learned pace (requests per second), when the pace last changed and when
+    /// the last 429 was counted.
+    package struct State: Sendable, Codable, Hashable {
+        package var slot: Double
+        package var rate: Double
+        package var changedAt: Double
+        package var penalizedAt: Double?
+
+        enum CodingKeys: String, CodingKey {
+            case slot = "t"
+            case rate = "r"
+            case changedAt = "c"
+            case penalizedAt = "p"
+        }
+    }
+
+    package init(
+        store: any StateStore, key: String, limit: Int, window: Duration, probeInterval: Duration = .seconds(30)
+    ) {
         self.store = store
         self.key = key
         self.limit = max(1, limit)
         self.window = window
+        self.probeInterval = probeInterval
     }
 
-    /// Seconds between two requests.
-    package var interval: Double { max(window.timeInterval, 0.000_001) / Double(limit) }
+    /// The configured ceiling in requests per second.
+    package var ceiling: Double { Double(limit) / max(window.timeInterval, 0.000_001) }
+    /// The pace never drops below a 64th of the ceiling (six halvings), nor below one request per ten minutes.
+    package var floor: Double { max(ceiling / 64, 1.0 / 600) }
+
+    /// Seconds between two requests at the configured ceiling.
+    package var interval: Double { 1 / ceiling }
+
+    /// How long the learned pace is remembered after the last request.
+    static let memory: Duration = .seconds(86400)
+
+    func decode(_ stored: StoredValue?, now: Double) -> State {
+        guard let stored else { return State(slot: now, rate: ceiling, changedAt: now) }
+        if let state = try? JSONDecoder().decode(State.self, from: stored.data), state.rate > 0 {
+            return State(
+                slot: state.slot, rate: min(max(state.rate, floor), ceiling), changedAt: state.changedAt,
+                penalizedAt: state.penalizedAt)
+        }
+        // The earlier format: the slot alone.
+        let slot = Double(String(decoding: stored.data, as: UTF8.self)) ?? now
+        return State(slot: slot, rate: ceiling, changedAt: now)
+    }
+
+    private func write(_ state: State, over current: StoredValue?) async throws -> Bool {
+        let data = try JSONEncoder().encode(state)
+        if let current {
+            return try await store.compareAndSwap(
+                key, expectedVersion: current.version, newValue: data, ttl: Self.memory)
+                != nil
+        }
+        return try await store.putIfAbsent(key, data, ttl: Self.memory) != nil
+    }
 
     /// Reserves the next slot and returns how long to wait for it (zero when it is free now). When the wait
     /// would exceed `maxWait`, nothing is reserved and the wait is returned as a temporary failure with `retryAt`.
@@ -80,8 +139,8 @@ package struct RateLimiter: Sendable {
         let nowSeconds = now.timeIntervalSince1970
         for _ in 0..<100 {
             let current = try await store.get(key)
-            let stored = current.flatMap { Double(String(decoding: $0.data, as: UTF8.self)) } ?? nowSeconds
-            let slot = max(stored, nowSeconds)
+            var state = decode(current, now: nowSeconds)
+            let slot = max(state.slot, nowSeconds)
             let wait = slot - nowSeconds
             if wait > maxWait.timeInterval {
                 throw ConnectorError(
@@ -91,19 +150,45 @@ package struct RateLimiter: Sendable {
                     retryAt: now.addingTimeInterval(wait)
                 )
             }
-            let next = Data(String(slot + interval).utf8)
-            let ttl = Duration.milliseconds(Int64((wait + interval) * 1000) + 60_000)
-            let written: Int64?
-            if let current {
-                written = try await store.compareAndSwap(
-                    key, expectedVersion: current.version, newValue: next, ttl: ttl)
-            } else {
-                written = try await store.putIfAbsent(key, next, ttl: ttl)
+            // Probe back up: a quiet period at the learned pace earns a step towards the ceiling.
+            if state.rate < ceiling, nowSeconds - state.changedAt >= probeInterval.timeInterval {
+                state.rate = min(ceiling, state.rate * 1.25)
+                state.changedAt = nowSeconds
             }
-            if written != nil {
+            state.slot = slot + 1 / state.rate
+            if try await write(state, over: current) {
                 return .milliseconds(Int64((wait * 1000).rounded(.up)))
             }
         }
         throw ConnectorError(.stateUnavailable, kind: .temporary, "too much contention on the rate limiter \(key)")
+    }
+
+    /// Counts a 429: halves the learned pace (once per two seconds across all processes) and holds every caller
+    /// back until `retryAfter`, or for a short cool-down of a few slots at the new pace when the ERP named none.
+    /// Returns the pace now in force, in requests per second.
+    @discardableResult
+    package func penalize(now: Date, retryAfter: Duration?) async throws -> Double {
+        let nowSeconds = now.timeIntervalSince1970
+        for _ in 0..<100 {
+            let current = try await store.get(key)
+            var state = decode(current, now: nowSeconds)
+            if let penalizedAt = state.penalizedAt, nowSeconds - penalizedAt < 2 {
+                // Part of a burst already counted; only a longer Retry-After still moves the slot.
+                guard let retryAfter, state.slot < nowSeconds + retryAfter.timeInterval else { return state.rate }
+            } else {
+                state.rate = max(floor, state.rate / 2)
+                state.changedAt = nowSeconds
+                state.penalizedAt = nowSeconds
+            }
+            let coolDown = retryAfter?.timeInterval ?? min(30, 4 / state.rate)
+            state.slot = max(state.slot, nowSeconds + coolDown)
+            if try await write(state, over: current) { return state.rate }
+        }
+        throw ConnectorError(.stateUnavailable, kind: .temporary, "too much contention on the rate limiter \(key)")
+    }
+
+    /// The pace in force now (requests per second), for reports and tests.
+    package func currentRate(now: Date) async throws -> Double {
+        decode(try await store.get(key), now: now.timeIntervalSince1970).rate
     }
 }
