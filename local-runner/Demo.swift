@@ -124,6 +124,13 @@ struct Demo: AsyncParsableCommand {
     @Flag(help: "Print the summary as JSON.") var json = false
     @Flag(help: "Start the poll from the beginning, ignoring the stored cursor.") var fromStart = false
 
+    func validate() throws {
+        guard (1...64).contains(concurrency) else {
+            throw ValidationError("--concurrency must be between 1 and 64 (step processes at once); got \(concurrency)")
+        }
+        guard invoices >= 0 else { throw ValidationError("--invoices must not be negative") }
+    }
+
     func run() async throws {
         await guarded {
             let logger = runnerLogger()
@@ -166,6 +173,14 @@ struct Demo: AsyncParsableCommand {
         let keyText = environment["MLC_MASTER_KEY"].flatMap { $0.isEmpty ? nil : $0 } ?? MasterKey.generate()
         let masterKey = try MasterKey(base64: keyText)
         let store = try StateStores.open(url)
+        // One runner per store, the demo included.
+        let lock: RunnerLock
+        do {
+            lock = try await RunnerLock.acquire(store, kind: .runner)
+        } catch let held as RunnerLock.Held {
+            throw RunnerLock.refusal(held)
+        }
+        lock.startRenewing(logger: logger) {}
         let connection = endpoints.connection(id: "demo")
         try await ConnectionStore(store: store, vault: Vault(masterKey: masterKey)).save(connection)
 
@@ -210,6 +225,7 @@ struct Demo: AsyncParsableCommand {
             ),
             state: url
         )
+        await lock.release()
         try await store.close()
         return summary
     }

@@ -66,6 +66,15 @@ struct Run: AsyncParsableCommand {
                 "Paths are /webhooks/{connection}/businessCentral and /webhooks/{connection}/acumatica; put TLS in front. Not with --once."
         )) var webhooks: String?
 
+    func validate() throws {
+        guard (1...64).contains(concurrency) else {
+            throw ValidationError("--concurrency must be between 1 and 64 (step processes at once); got \(concurrency)")
+        }
+        guard retryBaseMs >= 1, retryMaxSeconds >= 1 else {
+            throw ValidationError("--retry-base-ms and --retry-max-seconds must be at least 1")
+        }
+    }
+
     func run() async throws {
         await guarded {
             let logger = runnerLogger()
@@ -75,17 +84,27 @@ struct Run: AsyncParsableCommand {
             let masterKey = try MasterKey.fromEnvironment()
             let url = store.url()
             let state = try StateStores.open(url)
-            let lease = Lease(
-                store: state, key: "runner/lease",
-                owner: "runner-\(ProcessInfo.processInfo.processIdentifier)-\(UUID().uuidString.prefix(6))")
-            guard try await lease.acquire(ttl: .seconds(60), now: Date(), breakingIf: processIsGone) else {
-                throw ConnectorError(.configInvalid, "another local-runner is running on this store")
+            let stop = StopSignal()
+            let lock: RunnerLock
+            do {
+                lock = try await RunnerLock.acquire(state, kind: .runner)
+            } catch let held as RunnerLock.Held {
+                throw RunnerLock.refusal(held)
             }
-            let ids = try await selectedConnections(state: state, vault: Vault(masterKey: masterKey))
+            let lockLost = ManagedFlag()
+            lock.startRenewing(logger: logger) {
+                lockLost.set()
+                stop.flag.set()
+            }
+            let vault = Vault(masterKey: masterKey)
+            let ids = try await selectedConnections(state: state)
+            // Every connection is checked before anything runs: one whose secrets don't open under this master
+            // key, or whose settings are refused, is said once in words and skipped; the others run.
+            let (usable, problems) = try await Self.checkConnections(state: state, ids: ids, vault: vault)
             var environment = ProcessInfo.processInfo.environment
             environment["MLC_STATE"] = url
             var attempts: [String: Int] = [:]
-            for connection in try await connectionsById(state: state, ids: ids, vault: Vault(masterKey: masterKey)) {
+            for connection in usable {
                 attempts[connection.id] = connection.flow.maxAttempts
             }
             let runner = Runner(
@@ -95,73 +114,98 @@ struct Run: AsyncParsableCommand {
                     logPath: log ?? defaultLogPath(url), maxAttemptsByConnection: attempts,
                     baseBackoff: .milliseconds(retryBaseMs), maxBackoff: .seconds(retryMaxSeconds)
                 ),
-                logger: logger
+                logger: logger,
+                stop: stop.flag
             )
-            let stop = StopSignal()
-            if once {
-                for connection in ids {
-                    try await runner.submit(Schedules.syncEvent(connection: connection))
-                }
-                try await runner.drain(waitForDelayed: true)
-                for connection in ids {
-                    try await runner.submit(Schedules.pollEvent(connection: connection))
-                }
-                try await runner.drain(waitForDelayed: true)
-            } else {
-                logger.info("runner started", metadata: ["connections": "\(ids.joined(separator: ","))"])
-                let schedules = Schedules(store: state)
-                let gateway = try webhooks.map { address in
-                    let (host, port) = try Self.parseAddress(address)
-                    return (
-                        WebhookGateway(
-                            runner: runner, binDirectory: functionsDirectory(), environment: environment,
-                            logPath: log ?? defaultLogPath(url), logger: logger),
-                        host, port
-                    )
-                }
-                let gatewayDown = ManagedFlag()
-                let gatewayGroup = gateway.map { gateway, host, port in
-                    ServiceGroup(
-                        configuration: .init(services: [gateway.server(host: host, port: port)], logger: logger))
-                }
-                try await withThrowingTaskGroup(of: Void.self) { group in
-                    if let gatewayGroup {
-                        group.addTask {
-                            do {
-                                try await gatewayGroup.run()
-                            } catch is CancellationError {
-                            } catch {
-                                logger.error(
-                                    "webhook gateway stopped",
-                                    metadata: ["error": "\(String(describing: error).prefix(300))"])
-                                gatewayDown.set()
-                            }
-                        }
-                    }
-                    while !stop.requested, !gatewayDown.value {
-                        _ = try await lease.acquire(ttl: .seconds(60), now: Date())
-                        for connection in try await connectionsById(
-                            state: state, ids: ids, vault: Vault(masterKey: masterKey))
-                        {
-                            for event in try await schedules.due(connection, now: Date()) {
-                                try await runner.submit(event)
-                            }
-                        }
-                        try await runner.drain(waitForDelayed: false)
-                        try await Task.sleep(for: .milliseconds(500))
-                    }
-                    // Graceful: requests in flight finish and store their events before the runner ends.
-                    await gatewayGroup?.triggerGracefulShutdown()
-                }
-                if gatewayDown.value {
-                    throw ConnectorError(.configInvalid, "the webhook gateway could not serve on \(webhooks ?? "")")
-                }
-                let pending = try await runner.pending()
-                logger.info("runner stopping; pending items stay queued", metadata: ["pending": "\(pending)"])
+            for (id, error) in problems {
+                await runner.reportConfiguration(connection: id, code: error.code.rawValue, message: error.message)
             }
-            try await lease.release()
+            let usableIds = usable.map(\.id)
+            if once {
+                if !usableIds.isEmpty {
+                    for connection in usableIds {
+                        try await runner.submit(Schedules.syncEvent(connection: connection))
+                    }
+                    try await runner.drain(waitForDelayed: true)
+                    if !stop.requested {
+                        for connection in usableIds {
+                            try await runner.submit(Schedules.pollEvent(connection: connection))
+                        }
+                        try await runner.drain(waitForDelayed: true)
+                    }
+                }
+            } else if !usableIds.isEmpty {
+                logger.info("runner started", metadata: ["connections": "\(usableIds.joined(separator: ","))"])
+                try await runForever(
+                    runner: runner, state: state, usableIds: usableIds, vault: vault, environment: environment,
+                    url: url, stop: stop, logger: logger)
+            }
+            if lockLost.value {
+                await runner.reportConfiguration(
+                    connection: nil, code: "runner.lock_lost",
+                    message: "another process took this store's runner lock; this runner stopped")
+            }
+            if stop.requested, let signal = stop.signalName { await runner.noteInterrupted(signal) }
+            let summary = await runner.finalSummary()
+            for line in summary.lines() { print(line) }
+            await lock.release()
             try await state.close()
+            // A service stopped by a signal ends normally; a one-shot run says how it went.
+            let code: Int32 = once ? summary.exitCode : (usableIds.isEmpty && !problems.isEmpty ? 78 : 0)
+            if code != 0 { throw ArgumentParser.ExitCode(code) }
         }
+    }
+
+    private func runForever(
+        runner: Runner, state: any StateStore, usableIds: [String], vault: Vault, environment: [String: String],
+        url: String, stop: StopSignal, logger: Logger
+    ) async throws {
+        let schedules = Schedules(store: state)
+        let gateway = try webhooks.map { address in
+            let (host, port) = try Self.parseAddress(address)
+            return (
+                WebhookGateway(
+                    runner: runner, binDirectory: functionsDirectory(), environment: environment,
+                    logPath: log ?? defaultLogPath(url), logger: logger),
+                host, port
+            )
+        }
+        let gatewayDown = ManagedFlag()
+        let gatewayGroup = gateway.map { gateway, host, port in
+            ServiceGroup(configuration: .init(services: [gateway.server(host: host, port: port)], logger: logger))
+        }
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            if let gatewayGroup {
+                group.addTask {
+                    do {
+                        try await gatewayGroup.run()
+                    } catch is CancellationError {
+                    } catch {
+                        logger.error(
+                            "webhook gateway stopped", metadata: ["error": "\(String(describing: error).prefix(300))"])
+                        gatewayDown.set()
+                    }
+                }
+            }
+            while !stop.requested, !gatewayDown.value {
+                for connection in try await Self.connections(state: state, ids: usableIds, vault: vault) {
+                    for event in try await schedules.due(connection, now: Date()) {
+                        try await runner.submit(event)
+                    }
+                }
+                try await runner.drain(waitForDelayed: false)
+                for _ in 0..<4 where !stop.requested {
+                    try await Task.sleep(for: .milliseconds(125))
+                }
+            }
+            // Graceful: requests in flight finish and store their events before the runner ends.
+            await gatewayGroup?.triggerGracefulShutdown()
+        }
+        if gatewayDown.value {
+            throw ConnectorError(.configInvalid, "the webhook gateway could not serve on \(webhooks ?? "")")
+        }
+        let pending = try await runner.pending()
+        logger.info("runner stopping; pending items stay queued", metadata: ["pending": "\(pending)"])
     }
 
     /// `HOST:PORT` (IPv4 or a name) or `[IPv6]:PORT`.
@@ -177,8 +221,10 @@ struct Run: AsyncParsableCommand {
         return (host, port)
     }
 
-    private func selectedConnections(state: any StateStore, vault: Vault) async throws -> [String] {
-        let all = try await ConnectionStore(store: state, vault: vault).list().map(\.id)
+    private func selectedConnections(state: any StateStore) async throws -> [String] {
+        let all = try await state.scanAll(prefix: StateKeys.connectionsPrefix).map {
+            String($0.key.dropFirst(StateKeys.connectionsPrefix.count))
+        }
         if connections.isEmpty {
             guard !all.isEmpty else {
                 throw ConnectorError(
@@ -192,8 +238,34 @@ struct Run: AsyncParsableCommand {
         return connections
     }
 
-    private func connectionsById(state: any StateStore, ids: [String], vault: Vault) async throws -> [Connection] {
-        try await ConnectionStore(store: state, vault: vault).list().filter { ids.contains($0.id) }
+    /// Loads and checks each connection on its own: decodable, settings valid, every secret opens under this
+    /// master key. Returns the usable ones and why the others are not.
+    static func checkConnections(state: any StateStore, ids: [String], vault: Vault) async throws
+        -> (usable: [Connection], problems: [(String, ConnectorError)])
+    {
+        var usable: [Connection] = []
+        var problems: [(String, ConnectorError)] = []
+        let connectionStore = ConnectionStore(store: state, vault: vault)
+        for id in ids {
+            do {
+                let connection = try await connectionStore.load(id)
+                try ConnectionValidator.validate(connection)
+                try connectionStore.verifySecrets(connection)
+                usable.append(connection)
+            } catch {
+                problems.append((id, ConnectorError.wrap(error)))
+            }
+        }
+        return (usable, problems)
+    }
+
+    static func connections(state: any StateStore, ids: [String], vault: Vault) async throws -> [Connection] {
+        var result: [Connection] = []
+        let connectionStore = ConnectionStore(store: state, vault: vault)
+        for id in ids {
+            if let connection = try? await connectionStore.load(id) { result.append(connection) }
+        }
+        return result
     }
 }
 
@@ -204,25 +276,34 @@ func defaultLogPath(_ stateURL: String) -> String {
         break
     }
     let directory = URL(fileURLWithPath: path).deletingLastPathComponent().appendingPathComponent("logs")
-    try? FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+    // Step logs name records and connections: readable by the store's owner only, like the store.
+    try? FileManager.default.createDirectory(
+        at: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
     return directory.appendingPathComponent("steps.log").path
 }
 
-/// SIGINT / SIGTERM ask the runner to stop after the current round; queued work stays in the store.
+/// SIGINT / SIGTERM ask the runner to stop: no new step starts, steps in flight get a grace period, queued work
+/// stays in the store. The first signal is enough.
 ///
 /// `@unchecked Sendable`: `sources` is written once in `init` and never touched again (it only keeps the signal
-/// sources alive); the flag they set is a `Mutex`.
+/// sources alive); the flag they set and the signal's name are behind locks.
 final class StopSignal: @unchecked Sendable {
     private let sources: [any DispatchSourceSignal]
-    private let flag = ManagedFlag()
+    let flag: ManagedFlag
+    private let name = SignalName()
 
-    init() {
+    init(flag: ManagedFlag = ManagedFlag()) {
+        self.flag = flag
         var sources: [any DispatchSourceSignal] = []
-        for signalNumber in [SIGINT, SIGTERM] {
+        for (signalNumber, signalName) in [(SIGINT, "SIGINT"), (SIGTERM, "SIGTERM")] {
             signal(signalNumber, SIG_IGN)
             let source = DispatchSource.makeSignalSource(signal: signalNumber, queue: .global())
             let flag = self.flag
-            source.setEventHandler { flag.set() }
+            let name = self.name
+            source.setEventHandler {
+                name.setIfUnset(signalName)
+                flag.set()
+            }
             source.resume()
             sources.append(source)
         }
@@ -230,6 +311,15 @@ final class StopSignal: @unchecked Sendable {
     }
 
     var requested: Bool { flag.value }
+    /// The signal that asked for the stop, if one did.
+    var signalName: String? { name.value }
+}
+
+/// The first signal's name, shared with the signal handlers.
+final class SignalName: Sendable {
+    private let storage = Mutex<String?>(nil)
+    func setIfUnset(_ name: String) { storage.withLock { if $0 == nil { $0 = name } } }
+    var value: String? { storage.withLock { $0 } }
 }
 
 final class ManagedFlag: Sendable {

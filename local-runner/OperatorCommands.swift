@@ -5,23 +5,102 @@ import ConnectorSecurity
 import Foundation
 import Logging
 
-/// Runs events through the steps from the command line: queue them, then work the queue until it is empty
-/// (the same runner as `run`, so retries, routing and dead-lettering behave the same).
-func runNow(_ events: [CloudEvent], state: any StateStore, stateURL: String, concurrency: Int = 4) async throws
-    -> Runner.Stats
-{
+/// How an operator command's events were handled.
+enum OperatorRun {
+    /// Run here, in a queue of their own: only these events and what they cause ran.
+    case ran(Runner.Stats, RunSummary)
+    /// A runner is working this store: the events were queued for it.
+    case queued(for: String)
+}
+
+/// Runs events through the steps from the command line. Only what is named runs: the events go to a queue of the
+/// command's own (not the shared one, whose other items are the running runner's business), under the store's
+/// runner lock. When a `run` holds the lock, the events are queued for it instead; when another operator command
+/// holds it, the command is refused. Items still waiting when the command ends (retries scheduled later) move to
+/// the shared queue, so nothing is lost.
+func runNow(
+    _ events: [CloudEvent], state: any StateStore, stateURL: String, concurrency: Int = 4,
+    afterQueued: () async throws -> Void = {}
+) async throws -> OperatorRun {
+    let logger = runnerLogger()
+    let lock: RunnerLock
+    do {
+        lock = try await RunnerLock.acquire(state, kind: .operatorCommand)
+    } catch let held as RunnerLock.Held {
+        guard held.kind == .runner else {
+            throw ConnectorError(
+                .configInvalid, "\(held.description) is working this store; try again when it has finished")
+        }
+        let shared = WorkQueue(store: state)
+        for event in events {
+            for function in FunctionCatalog.consumers(of: event.type) {
+                try await shared.enqueue(
+                    WorkItem(function: function.name, event: event, notBefore: Date(), enqueuedAt: Date()))
+            }
+        }
+        try await afterQueued()
+        return .queued(for: held.description)
+    }
+    let stop = StopSignal()
+    lock.startRenewing(logger: logger) { stop.flag.set() }
     var environment = ProcessInfo.processInfo.environment
     environment["MLC_STATE"] = stateURL
+    let queueName = "operator-\(UUID().uuidString.prefix(8).lowercased())"
     let runner = Runner(
         store: state,
         options: .init(
             binDirectory: functionsDirectory(), environment: environment, concurrency: concurrency,
-            logPath: defaultLogPath(stateURL)),
-        logger: runnerLogger()
+            logPath: defaultLogPath(stateURL), queueName: queueName),
+        logger: logger,
+        stop: stop.flag
     )
-    for event in events { try await runner.submit(event) }
-    try await runner.drain(waitForDelayed: true, deadline: Date().addingTimeInterval(600))
-    return await runner.stats
+    do {
+        for event in events { try await runner.submit(event) }
+        try await afterQueued()
+        try await runner.drain(waitForDelayed: true, deadline: Date().addingTimeInterval(600))
+    } catch {
+        _ = try? await handOver(queueName: queueName, state: state)
+        await lock.release()
+        throw error
+    }
+    let moved = try await handOver(queueName: queueName, state: state)
+    if stop.requested, let signal = stop.signalName { await runner.noteInterrupted(signal) }
+    var summary = await runner.finalSummary()
+    summary.pending = moved
+    await lock.release()
+    return .ran(await runner.stats, summary)
+}
+
+/// Moves what is left in an operator command's queue to the shared queue (written there before it is removed
+/// here, so a crash in between duplicates an item, which the steps make harmless, and never loses one).
+@discardableResult
+func handOver(queueName: String, state: any StateStore) async throws -> Int {
+    let own = WorkQueue(store: state, name: queueName)
+    let shared = WorkQueue(store: state)
+    var moved = 0
+    for item in try await own.all() {
+        var copy = item
+        copy.queueKey = nil
+        try await shared.enqueue(copy)
+        try await own.complete(item)
+        moved += 1
+    }
+    return moved
+}
+
+/// Prints how an operator run went; returns the summary's exit code (non-zero when something was dead-lettered).
+func describe(_ run: OperatorRun, what: String) -> Int32 {
+    switch run {
+    case .queued(let holder):
+        print("\(what): queued for \(holder), which runs it; follow it with `local-runner audit <record>`")
+        return 0
+    case .ran(let stats, let summary):
+        print(
+            "\(what): \(stats.byFunctionStatus.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", "))"
+        )
+        for line in summary.lines() { print(line) }
+        return summary.exitCode
+    }
 }
 
 /// A fresh delivery of a stored event: new id (so per-event memos do not answer for it), attempt 1, same record.
@@ -153,21 +232,25 @@ struct Review: AsyncParsableCommand {
                     print("nothing to retry")
                     return
                 }
-                for item in items {
-                    _ = try await queue.setStatus(item.recordId, .retried, note: "retried by operator")
+                let run = try await runNow(
+                    items.map { redelivery(of: $0.event, reason: "review-retry") }, state: state, stateURL: store.url()
+                ) {
+                    for item in items {
+                        _ = try await queue.setStatus(item.recordId, .retried, note: "retried by operator")
+                    }
                 }
-                let stats = try await runNow(
-                    items.map { redelivery(of: $0.event, reason: "review-retry") }, state: state, stateURL: store.url())
                 let still = try await queue.list(status: .open).filter { open in
                     items.contains { $0.recordId == open.recordId }
                 }
                 try await state.close()
-                print(
-                    "retried \(items.count): \(stats.byFunctionStatus.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", "))"
-                )
-                for item in still {
-                    print("  still in review: \(item.recordId): \(item.reasons.map(\.code).joined(separator: ", "))")
+                let code = describe(run, what: "retried \(items.count)")
+                if case .ran = run {
+                    for item in still {
+                        print(
+                            "  still in review: \(item.recordId): \(item.reasons.map(\.code).joined(separator: ", "))")
+                    }
                 }
+                if code != 0 { throw ArgumentParser.ExitCode(code) }
             }
         }
     }
@@ -190,7 +273,11 @@ struct DeadLetters: AsyncParsableCommand {
             await guarded {
                 let state = try store.open()
                 let id = try await resolveConnection(connection, state: state)
-                let letters = try await DeadLetterList(store: state, keys: try StateKeys(connection: id)).list()
+                var letters = try await DeadLetterList(store: state, keys: try StateKeys(connection: id)).list()
+                if id != "_runner" {
+                    // The runner's own: unreadable queue entries and events without a usable connection.
+                    letters += try await DeadLetterList(store: state, keys: try StateKeys(connection: "_runner")).list()
+                }
                 try await state.close()
                 if json {
                     try printJSON(letters)
@@ -231,15 +318,22 @@ struct DeadLetters: AsyncParsableCommand {
                         letters.append(letter)
                     }
                 }
-                // Taken off the list first: if it fails again it comes back with its new error.
-                for letter in letters { try await list.remove(letter.id) }
-                let stats = try await runNow(
-                    letters.map { redelivery(of: $0.event, reason: "replay") }, state: state, stateURL: store.url())
+                for letter in letters where FunctionCatalog.consumers(of: letter.event.type).isEmpty {
+                    throw ConnectorError(
+                        .eventInvalid, kind: .badInput,
+                        "dead letter \(letter.id) holds \(letter.event.type), which no step consumes (an unreadable queue entry kept for inspection); it can't be replayed"
+                    )
+                }
+                // Off the list once queued again: if it fails again it comes back with its new error.
+                let run = try await runNow(
+                    letters.map { redelivery(of: $0.event, reason: "replay") }, state: state, stateURL: store.url()
+                ) {
+                    for letter in letters { try await list.remove(letter.id) }
+                }
                 let remaining = try await list.list().count
                 try await state.close()
-                print(
-                    "replayed \(letters.count); dead letters now: \(remaining); \(stats.byFunctionStatus.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", "))"
-                )
+                let code = describe(run, what: "replayed \(letters.count); dead letters now: \(remaining)")
+                if code != 0 { throw ArgumentParser.ExitCode(code) }
             }
         }
     }
@@ -291,15 +385,14 @@ struct Replay: AsyncParsableCommand {
                 }
                 event = redelivery(of: stored, reason: "replay")
             }
-            let stats = try await runNow([event], state: state, stateURL: store.url())
+            let run = try await runNow([event], state: state, stateURL: store.url())
             let status = try await AuditLog(store: state, keys: try StateKeys(connection: id)).status(recordId: record)
             try await state.close()
-            print(
-                "replayed \(record) from \(event.type): \(stats.byFunctionStatus.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", "))"
-            )
-            if let status {
+            let code = describe(run, what: "replayed \(record) from \(event.type)")
+            if case .ran = run, let status {
                 print("now: \(status.state.rawValue)\(status.document.map { ", ERP \($0.number ?? $0.id)" } ?? "")")
             }
+            if code != 0 { throw ArgumentParser.ExitCode(code) }
         }
     }
 }

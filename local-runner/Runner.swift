@@ -8,6 +8,9 @@ import Logging
 /// consume them, retries with backoff, and dead-letters what keeps failing. Nothing is removed from the queue
 /// before the step's result and emitted events are stored, so killing the runner loses nothing.
 actor Runner {
+    /// Why the drain loop woke up.
+    enum Wake: Sendable { case stepEnded, tick, graceOver }
+
     struct Options: Sendable {
         var binDirectory: URL
         var environment: [String: String]
@@ -18,6 +21,15 @@ actor Runner {
         var maxAttemptsByConnection: [String: Int] = [:]
         var baseBackoff: Duration = .seconds(2)
         var maxBackoff: Duration = .seconds(300)
+        /// The queue this runner works: the shared one, or an operator command's own (so a replay runs only what
+        /// it names and what that causes).
+        var queueName: String = "runner"
+        /// After a stop is asked for, how long steps in flight may take before they are abandoned (killed; their
+        /// items stay queued and run again on the next start).
+        var stopGrace: Duration = .seconds(5)
+        /// Longest an item may wait on another delivery or a dependency (`dedup.in_flight`) without spending an
+        /// attempt; after that each further wait spends one, so every wait ends in a result or a dead letter.
+        var maxWait: Duration = .seconds(900)
     }
 
     struct Stats: Sendable, Codable {
@@ -34,14 +46,46 @@ actor Runner {
     let queue: WorkQueue
     let options: Options
     let logger: Logger
+    /// Set by SIGINT / SIGTERM (or a lost runner lock): stop starting steps, finish or abandon those in flight.
+    let stop: ManagedFlag
+    /// Receives lines meant for the person at the terminal (configuration failures, said once each).
+    let report: @Sendable (String) -> Void
     private(set) var stats = Stats()
+    private(set) var summary = RunSummary()
     private var running: [String: Int] = [:]
+    private var reported = Set<String>()
 
-    init(store: any StateStore, options: Options, logger: Logger) {
+    init(
+        store: any StateStore, options: Options, logger: Logger, stop: ManagedFlag = ManagedFlag(),
+        report: @escaping @Sendable (String) -> Void = { StandardError.write(Data(($0 + "\n").utf8)) }
+    ) {
         self.store = store
-        self.queue = WorkQueue(store: store)
+        self.queue = WorkQueue(store: store, name: options.queueName)
         self.options = options
         self.logger = logger
+        self.stop = stop
+        self.report = report
+    }
+
+    /// Says a configuration failure once per connection and code, in words, where a person sees it.
+    func reportConfiguration(connection: String?, code: String, message: String) {
+        let connectionId = connection ?? "_runner"
+        summary.update(connectionId) { summary in
+            if summary.configurationErrors[code] == nil { summary.configurationErrors[code] = message }
+        }
+        guard reported.insert("\(connectionId)|\(code)").inserted else { return }
+        report(
+            "local-runner: connection \(connectionId): configuration error \(code): \(SecretRedactor.scrub(message))")
+    }
+
+    func noteInterrupted(_ signal: String) {
+        summary.interrupted = signal
+    }
+
+    func finalSummary() async -> RunSummary {
+        var result = summary
+        result.pending = (try? await queue.count()) ?? 0
+        return result
     }
 
     /// Puts an event on the queue for every function that consumes its type.
@@ -57,14 +101,21 @@ actor Runner {
     }
 
     /// Runs queue items until nothing is due and nothing is running. With `waitForDelayed`, also waits for items
-    /// scheduled later (retries) up to `deadline`.
+    /// scheduled later (retries) up to `deadline`. A stop request ends it: no new step starts, the steps in flight
+    /// get `stopGrace` to finish and are then abandoned (their items stay queued, so nothing is lost).
     func drain(waitForDelayed: Bool, deadline: Date = .distantFuture) async throws {
-        try await withThrowingTaskGroup(of: Void.self) { group in
+        try await withThrowingTaskGroup(of: Wake.self) { group in
             var inFlight = 0
             var claimed = Set<String>()
             while true {
+                if stop.value {
+                    try await abandon(group: &group, inFlight: inFlight)
+                    return
+                }
                 let now = Date()
-                let due = try await queue.due(now: now, limit: options.concurrency * 4)
+                let due = try await queue.due(now: now, limit: options.concurrency * 4) { entry, reason in
+                    try await self.quarantine(entry, reason: reason)
+                }
                 var started = 0
                 for item in due where !claimed.contains(item.id) && inFlight < options.concurrency {
                     let limit = FunctionCatalog.named(item.function)?.concurrency ?? 1
@@ -73,11 +124,22 @@ actor Runner {
                     running[item.function, default: 0] += 1
                     inFlight += 1
                     started += 1
-                    group.addTask { try await self.process(item) }
+                    group.addTask {
+                        try await self.process(item)
+                        return .stepEnded
+                    }
                 }
                 if inFlight > 0, started == 0 || inFlight >= options.concurrency {
-                    try await group.next()
-                    inFlight -= 1
+                    // Wake at least every 250 ms to notice a stop request while long steps run.
+                    group.addTask {
+                        try? await Task.sleep(for: .milliseconds(250))
+                        return .tick
+                    }
+                    while let wake = try await group.next() {
+                        if wake != .stepEnded { break }
+                        inFlight -= 1
+                        if stop.value { break }
+                    }
                     continue
                 }
                 if started > 0 { continue }
@@ -92,10 +154,64 @@ actor Runner {
                 // Nothing running and nothing due now.
                 guard waitForDelayed, let next = try await queue.nextDue(), now < deadline else { return }
                 let wait = min(max(next.timeIntervalSince(now), 0.05), max(deadline.timeIntervalSince(now), 0))
-                try await Task.sleep(for: .milliseconds(Int64(wait * 1000)))
+                // In slices, so a stop request is seen within a quarter of a second.
+                let until = Date().addingTimeInterval(wait)
+                while Date() < until, !stop.value {
+                    try await Task.sleep(for: .milliseconds(Int64(min(250, until.timeIntervalSinceNow * 1000) + 1)))
+                }
                 if Date() >= deadline { return }
             }
         }
+    }
+
+    /// Waits up to `stopGrace` for the steps in flight, then kills the rest. Their queue items stay: a killed step
+    /// is like a crashed one, which every step survives.
+    private func abandon(group: inout ThrowingTaskGroup<Wake, any Error>, inFlight: Int) async throws {
+        var remaining = inFlight
+        guard remaining > 0 else { return }
+        logger.info("stopping: waiting for steps in flight", metadata: ["inFlight": "\(remaining)"])
+        let grace = options.stopGrace
+        group.addTask {
+            try? await Task.sleep(for: grace)
+            return .graceOver
+        }
+        while remaining > 0, let wake = try await group.next() {
+            if wake == .graceOver { break }
+            if wake == .stepEnded { remaining -= 1 }
+        }
+        if remaining > 0 {
+            logger.warning("abandoning steps in flight; their items stay queued", metadata: ["count": "\(remaining)"])
+        }
+        // Kills what still runs (ChildProcess kills its child on cancellation) and ends the timers.
+        group.cancelAll()
+    }
+
+    /// Keeps an unreadable queue entry whole in the runner's dead-letter list, so one bad entry can't stop the run.
+    private func quarantine(_ entry: StoredEntry, reason: String) async throws {
+        let keys = try StateKeys(connection: "_runner")
+        let raw = String(data: entry.value.data, encoding: .utf8) ?? entry.value.data.base64EncodedString()
+        let event = CloudEvent(
+            source: "urn:mlconnector:runner",
+            type: "com.mlconnector.queue.unreadable",
+            data: .object([
+                "queueKey": .string(entry.key),
+                "raw": .string(raw),
+                "encoding": .string(String(data: entry.value.data, encoding: .utf8) == nil ? "base64" : "utf8"),
+            ]),
+            connection: nil
+        )
+        let id = "unreadable-" + (entry.key.split(separator: "/").last.map(String.init) ?? UUID().uuidString)
+        try await DeadLetterList(store: store, keys: keys).add(
+            DeadLetter(
+                id: id, recordId: nil, step: "runner", event: event,
+                error: .init(
+                    code: "runner.unreadable_entry",
+                    message: "queue entry \(entry.key) is not a work item: \(reason)", retryable: false),
+                exitCode: 65, attempts: 0, at: Date()))
+        summary.poisonEntries += 1
+        logger.error(
+            "unreadable queue entry moved to the dead-letter list",
+            metadata: ["key": "\(entry.key)", "deadLetter": "\(id)", "reason": "\(reason)"])
     }
 
     private func finished(_ item: WorkItem) {
@@ -126,6 +242,9 @@ actor Runner {
                 stderrPath: options.logPath,
                 timeout: .seconds(spec.timeoutSeconds)
             )
+        } catch is CancellationError {
+            // Abandoned by a stop: the item stays queued as it is and runs again on the next start.
+            return
         } catch {
             logger.error(
                 "cannot start function",
@@ -139,6 +258,10 @@ actor Runner {
         let result = try? JSONCoding.decode(StepResult.self, from: output.stdout)
         stats.byStatus[result?.status.rawValue ?? "crashed", default: 0] += 1
         stats.byFunctionStatus["\(item.function):\(result?.status.rawValue ?? "crashed")", default: 0] += 1
+        account(item, result: result)
+        if output.exitCode == 78, !output.signaled, let error = result?.error {
+            reportConfiguration(connection: item.event.connection, code: error.code, message: error.message)
+        }
 
         switch (output.signaled, output.exitCode, result) {
         case (false, 0, let result?):
@@ -149,19 +272,58 @@ actor Runner {
         case (false, 65, _):
             // A malformed event never gets better: dead-lettered at once, kept whole.
             try await deadLetter(item, error: result?.error, exitCode: output.exitCode)
+        case (false, 78, let result?) where !Self.mayHeal(result.error?.code):
+            // A configuration error that waiting can't fix (wrong master key, unknown connection, refused URL):
+            // said once on the terminal above, kept whole for replay after the fix.
+            try await deadLetter(item, error: result.error, exitCode: 78)
+        case (false, let code, let result?) where code != 78 && result.error?.retryable == false:
+            // The upstream refused the request itself (a 400 that is not a throttle, a malformed answer): sending
+            // it again changes nothing. Kept whole for replay once the cause is fixed.
+            try await deadLetter(item, error: result.error, exitCode: code)
         default:
             try await retry(item, result: result, exitCode: output.exitCode, signaled: output.signaled)
         }
     }
 
+    /// Configuration failures that can heal by themselves: a rotated secret takes minutes to reach every Entra
+    /// region, and an app's consent or a token endpoint can come back. Those are retried like temporary ones.
+    static func mayHeal(_ code: String?) -> Bool {
+        guard let code else { return true }
+        return ["auth.rejected", "auth.failed", "state.unavailable"].contains(code)
+    }
+
+    /// Counts a step's result into the run summary.
+    private func account(_ item: WorkItem, result: StepResult?) {
+        summary.update(item.event.connection) { summary in
+            summary.invocations += 1
+            guard let result else { return }
+            summary.httpRequests += result.metrics.httpRequests
+            summary.captured += result.events.filter { $0.type == EventType.invoiceCaptured }.count
+            switch (item.function, result.status) {
+            case ("write-erp-invoice", .ok): summary.drafted += 1
+            case ("write-erp-invoice", .duplicate): summary.duplicates += 1
+            default: break
+            }
+            if result.status == .needsReview {
+                for reason in result.review?.reasons ?? [] { summary.inReview[reason.code, default: 0] += 1 }
+            }
+        }
+    }
+
     private func retry(_ item: WorkItem, result: StepResult?, exitCode: Int32, signaled: Bool) async throws {
-        if result?.error?.code == ConnectorError.Code.inFlight.rawValue {
-            // Another delivery of the same record is at work (or a create is settling): wait for it without
-            // spending an attempt; its lease bounds the wait.
-            let notBefore = result?.retryAt ?? Date().addingTimeInterval(2)
-            try await queue.reschedule(
-                item, event: item.event, notBefore: max(notBefore, Date().addingTimeInterval(0.2)))
-            return
+        let waiting = [ConnectorError.Code.inFlight.rawValue, ConnectorError.Code.httpRateLimited.rawValue]
+        if let code = result?.error?.code, waiting.contains(code) {
+            // Another delivery of the same record is at work, a create is settling, a dependency (master data) is
+            // not there yet, or the ERP's request budget is used up: wait without spending an attempt, but only up to `maxWait` in all; after that
+            // every further wait spends one, so the wait ends in a result or a dead letter with this reason.
+            let since = item.waitingSince ?? Date()
+            if Date().timeIntervalSince(since) < options.maxWait.timeInterval {
+                let notBefore = result?.retryAt ?? Date().addingTimeInterval(2)
+                try await queue.reschedule(
+                    item, event: item.event, notBefore: max(notBefore, Date().addingTimeInterval(0.2)),
+                    waitingSince: since)
+                return
+            }
         }
         let attempt = item.event.attempt
         let maxAttempts = item.event.connection.flatMap { options.maxAttemptsByConnection[$0] } ?? options.maxAttempts
@@ -182,14 +344,16 @@ actor Runner {
         var notBefore = Date().addingTimeInterval(jittered)
         if let retryAt = result?.retryAt, retryAt > notBefore { notBefore = retryAt }
         stats.retried += 1
+        summary.update(item.event.connection) { $0.retries += 1 }
         logger.info(
             "retry scheduled",
             metadata: [
                 "function": "\(item.function)", "attempt": "\(event.attempt)", "exit": "\(exitCode)",
-                "code": "\(result?.error?.code ?? "-")",
+                "code": "\(result?.error?.code ?? "-")", "error": "\(result?.error?.message.prefix(300) ?? "-")",
+                "retryAt": "\(Timestamp.format(notBefore))",
             ]
         )
-        try await queue.reschedule(item, event: event, notBefore: notBefore)
+        try await queue.reschedule(item, event: event, notBefore: notBefore, waitingSince: item.waitingSince)
     }
 
     private func deadLetter(_ item: WorkItem, error: StepResult.ErrorBody?, exitCode: Int32) async throws {
@@ -215,9 +379,15 @@ actor Runner {
             )
         }
         stats.deadLettered += 1
+        summary.update(item.event.connection) {
+            $0.deadLettered[error?.code ?? "runner.exit_\(exitCode)", default: 0] += 1
+        }
         logger.warning(
             "dead-lettered",
-            metadata: ["function": "\(item.function)", "event": "\(item.event.id)", "exit": "\(exitCode)"])
+            metadata: [
+                "function": "\(item.function)", "event": "\(item.event.id)", "exit": "\(exitCode)",
+                "code": "\(error?.code ?? "-")", "error": "\(error?.message.prefix(300) ?? "-")",
+            ])
         try await queue.complete(item)
     }
 

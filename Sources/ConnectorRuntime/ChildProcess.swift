@@ -69,24 +69,32 @@ package enum ChildProcess {
             stdout: outputPath,
             stderr: stderr
         )
-        let exit = await withTaskGroup(of: Exit?.self) { group in
-            group.addTask { await waitForExit(pid) }
-            group.addTask {
-                try? await Task.sleep(for: timeout)
-                return nil
-            }
-            var result = Exit(status: -1, maxRSSKiB: 0)
-            for await finished in group {
-                if let finished {
-                    result = finished
-                    group.cancelAll()
-                    break
+        let exit = await withTaskCancellationHandler {
+            await withTaskGroup(of: Exit?.self) { group in
+                group.addTask { await waitForExit(pid) }
+                group.addTask {
+                    try? await Task.sleep(for: timeout)
+                    return nil
                 }
-                // Timed out and not reaped yet, so the pid is still ours: kill it; its exit arrives next.
-                kill(pid, SIGKILL)
+                var result = Exit(status: -1, maxRSSKiB: 0)
+                for await finished in group {
+                    if let finished {
+                        result = finished
+                        group.cancelAll()
+                        break
+                    }
+                    // Timed out (or abandoned) and not reaped yet, so the pid is still ours: kill it; its exit
+                    // arrives next.
+                    kill(pid, SIGKILL)
+                }
+                return result
             }
-            return result
+        } onCancel: {
+            // The caller gave up on the step (the runner is stopping): the child must not outlive it. Its exit is
+            // still reaped above, so the pid is never reused under us.
+            kill(pid, SIGKILL)
         }
+        if Task.isCancelled { throw CancellationError() }
         let stdout = (try? Data(contentsOf: URL(fileURLWithPath: outputPath))) ?? Data()
         let signaled = (exit.status & 0x7F) != 0
         return Output(
@@ -148,8 +156,26 @@ package enum ChildProcess {
             for pointer in argv { free(pointer) }
             for pointer in envp { free(pointer) }
         }
+        // The runner ignores SIGINT and SIGTERM to stop in order; a child starts with the default handlers and in
+        // a process group of its own, so a Ctrl-C at the terminal reaches the runner, which decides what happens
+        // to the steps in flight.
+        var attributes = posix_spawnattr_t()
+        posix_spawnattr_init(&attributes)
+        defer { posix_spawnattr_destroy(&attributes) }
+        var defaults = sigset_t()
+        sigemptyset(&defaults)
+        sigaddset(&defaults, SIGINT)
+        sigaddset(&defaults, SIGTERM)
+        sigaddset(&defaults, SIGPIPE)
+        posix_spawnattr_setsigdefault(&attributes, &defaults)
+        var unblocked = sigset_t()
+        sigemptyset(&unblocked)
+        posix_spawnattr_setsigmask(&attributes, &unblocked)
+        posix_spawnattr_setpgroup(&attributes, 0)
+        posix_spawnattr_setflags(
+            &attributes, Int16(POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETPGROUP))
         var pid: pid_t = 0
-        let result = posix_spawn(&pid, path, &actions, nil, argv, envp)
+        let result = posix_spawn(&pid, path, &actions, &attributes, argv, envp)
         guard result == 0 else {
             throw ConnectorError(.configInvalid, "cannot start \(path): \(String(cString: strerror(result)))")
         }

@@ -200,8 +200,10 @@ struct OperatorToolTests {
             let drafted = tenant.expectations.filter { $0.value == .drafted }.map(\.key).sorted()
             host.businessCentral.faults.add(
                 FaultRule(kind: .status, system: "bc", method: "POST", endpoint: "purchaseInvoices", status: 503))
-            #expect(
-                try await cli(["run", "--once", "--retry-base-ms", "100", "--retry-max-seconds", "1"]).exitCode == 0)
+            // The run says so: a summary naming the dead letters, and exit 1.
+            let failedRun = try await cli(["run", "--once", "--retry-base-ms", "100", "--retry-max-seconds", "1"])
+            #expect(failedRun.exitCode == 1)
+            #expect(failedRun.text.contains("dead-lettered: upstream.unavailable ×\(drafted.count)"))
             let dead = try JSONCoding.decode(
                 [DeadLetter].self, from: try await cli(["dead-letter", "list", "--json"]).stdout)
             #expect(dead.count == drafted.count)

@@ -12,8 +12,11 @@ package struct WorkItem: Sendable, Codable, Hashable {
     /// Where the item sits in the store; set when it is written or read. Never recomputed from `notBefore`,
     /// whose JSON round trip can move it by a fraction of a millisecond.
     package var queueKey: String?
+    /// Since when this item has been waiting on another delivery or a dependency without spending an attempt;
+    /// the runner bounds that wait.
+    package var waitingSince: Date?
 
-    private enum CodingKeys: String, CodingKey { case id, function, event, notBefore, enqueuedAt }
+    private enum CodingKeys: String, CodingKey { case id, function, event, notBefore, enqueuedAt, waitingSince }
 
     package init(
         id: String = UUID().uuidString.lowercased(), function: String, event: CloudEvent, notBefore: Date,
@@ -56,14 +59,30 @@ package struct WorkQueue: Sendable {
         return item
     }
 
-    /// Items whose time has come, oldest first.
-    package func due(now: Date, limit: Int) async throws -> [WorkItem] {
+    /// Items whose time has come, oldest first. An entry that does not decode (a poison entry: damaged, or
+    /// written by something else) never stops the queue: it is handed to `quarantine`, which keeps it whole
+    /// elsewhere, and then removed from the queue.
+    package func due(
+        now: Date, limit: Int,
+        quarantine: @Sendable (StoredEntry, String) async throws -> Void = { entry, _ in
+            throw ConnectorError(.stateCorrupt, "undecodable queue entry \(entry.key)")
+        }
+    ) async throws -> [WorkItem] {
         var result: [WorkItem] = []
         var after: String?
         while result.count < limit {
             let page = try await store.scan(prefix: prefix, after: after, limit: limit)
             for entry in page {
-                let item = try decode(entry)
+                let item: WorkItem
+                do {
+                    item = try decode(entry)
+                } catch {
+                    let reason =
+                        (error as? DecodingError)?.safeDescription ?? String(describing: type(of: error))
+                    try await quarantine(entry, reason)
+                    _ = try await store.delete(entry.key, expectedVersion: entry.value.version)
+                    continue
+                }
                 if item.notBefore > now { return result }
                 result.append(item)
                 if result.count == limit { return result }
@@ -75,14 +94,15 @@ package struct WorkQueue: Sendable {
     }
 
     package func all() async throws -> [WorkItem] {
-        try await store.scanAll(prefix: prefix).map(decode)
+        try await store.scanAll(prefix: prefix).compactMap { try? decode($0) }
     }
 
-    /// When the next item is due, if any.
+    /// When the next item is due, if any (read from the key, so a damaged entry can't hide the time).
     package func nextDue() async throws -> Date? {
-        try await store.scan(prefix: prefix, after: nil, limit: 1).first.map {
-            try JSONCoding.decode(WorkItem.self, from: $0.value.data).notBefore
-        }
+        guard let first = try await store.scan(prefix: prefix, after: nil, limit: 1).first else { return nil }
+        let stamp = first.key.dropFirst(prefix.count).prefix { $0 != "/" }
+        guard let millis = Int64(stamp) else { return Date() }
+        return Date(timeIntervalSince1970: Double(millis) / 1000)
     }
 
     package func complete(_ item: WorkItem) async throws {
@@ -91,11 +111,14 @@ package struct WorkQueue: Sendable {
 
     /// Puts the item back for a later attempt: the new entry is written before the old one goes, so a crash in
     /// between leaves a duplicate (harmless), never a loss.
-    package func reschedule(_ item: WorkItem, event: CloudEvent, notBefore: Date) async throws {
+    package func reschedule(_ item: WorkItem, event: CloudEvent, notBefore: Date, waitingSince: Date? = nil)
+        async throws
+    {
         var next = item
         next.id = UUID().uuidString.lowercased()
         next.event = event
         next.notBefore = notBefore
+        next.waitingSince = waitingSince
         try await enqueue(next)
         try await store.delete(item.queueKey ?? newKey(item))
     }

@@ -69,7 +69,7 @@ package struct RenewSubscriptionsHandler: StepHandler {
             let current = SharedSecretCheck.matches(subscription.clientState, anyOf: [clientState])
             let expiring = (subscription.expiresAt ?? .distantPast) <= renewBy
             if input.force == true || expiring || !current {
-                kept.append(try await erp.renew(subscription, clientState: clientState))
+                kept.append(try await handshaking(url) { try await erp.renew(subscription, clientState: clientState) })
                 counts["renewed", default: 0] += 1
             } else {
                 kept.append(subscription)
@@ -77,7 +77,10 @@ package struct RenewSubscriptionsHandler: StepHandler {
             }
         }
         for (key, resource) in wanted.sorted(by: { $0.key < $1.key }) where !seen.contains(key) {
-            kept.append(try await erp.subscribe(resource: resource, notificationURL: url, clientState: clientState))
+            kept.append(
+                try await handshaking(url) {
+                    try await erp.subscribe(resource: resource, notificationURL: url, clientState: clientState)
+                })
             counts["created", default: 0] += 1
         }
         let state = SubscriptionState(
@@ -87,6 +90,22 @@ package struct RenewSubscriptionsHandler: StepHandler {
         var detail = counts.mapValues(String.init)
         if let next = kept.compactMap(\.expiresAt).min() { detail["earliestExpiry"] = Timestamp.format(next) }
         return StepResult(status: .ok, detail: detail)
+    }
+}
+
+extension RenewSubscriptionsHandler {
+    /// Creating or renewing a subscription makes BC call our own gateway for the handshake first; a 400 then
+    /// usually means the handshake failed (the gateway was restarting, or a step crashed), which the next attempt
+    /// can fix, so it is retried instead of being final. (BC's error code for a failed handshake is UNCONFIRMED.)
+    func handshaking<T>(_ url: String, _ body: () async throws -> T) async throws -> T {
+        do {
+            return try await body()
+        } catch let error as ConnectorError where error.kind == .rejected && error.httpStatus == 400 {
+            throw ConnectorError(
+                error.code, kind: .temporary,
+                "\(error.message); BC's handshake with \(url) may have failed: check that the gateway answers there",
+                retryAt: context.clock.now().addingTimeInterval(30), httpStatus: error.httpStatus)
+        }
     }
 }
 

@@ -36,11 +36,15 @@ package struct SyncVendorsHandler: StepHandler {
     package func handle(_ event: CloudEvent, input: MasterDataSyncRequest) async throws -> StepResult {
         guard input.includes("vendors") else { return StepResult(status: .ok, detail: ["skipped": "not asked for"]) }
         let masterData = MasterData(store: context.store, keys: context.keys)
-        let sync = try await MasterDataSync.refresh(
-            "vendors", table: masterData.vendors, masterData: masterData, requestedFull: input.full,
-            now: context.clock.now(),
-            read: { try await erp.listVendors(changedSince: $0) }, key: \.number, modified: \.lastModified
-        )
+        let sync = try await masterData.tracking(
+            "vendors", event: event, maxAttempts: context.connection.flow.maxAttempts, now: context.clock.now()
+        ) {
+            try await MasterDataSync.refresh(
+                "vendors", table: masterData.vendors, masterData: masterData, requestedFull: input.full,
+                now: context.clock.now(),
+                read: { try await erp.listVendors(changedSince: $0) }, key: \.number, modified: \.lastModified
+            )
+        }
         return StepResult(
             status: .ok,
             detail: ["vendors": String(sync.read), "mode": sync.full ? "full" : "delta", "total": String(sync.total)]
@@ -70,15 +74,20 @@ package struct SyncAccountsHandler: StepHandler {
     package func handle(_ event: CloudEvent, input: MasterDataSyncRequest) async throws -> StepResult {
         guard input.includes("accounts") else { return StepResult(status: .ok, detail: ["skipped": "not asked for"]) }
         let masterData = MasterData(store: context.store, keys: context.keys)
-        let sync = try await MasterDataSync.refresh(
-            "accounts", table: masterData.accounts, masterData: masterData, requestedFull: input.full,
-            now: context.clock.now(),
-            read: { try await erp.listAccounts(changedSince: $0) }, key: \.number, modified: \.lastModified
-        )
-        // Dimensions have no change stamp on their values: always read whole.
-        let dimensions = try await erp.listDimensions()
-        try await masterData.dimensions.replaceAll(
-            Dictionary(dimensions.map { ($0.code, $0) }, uniquingKeysWith: { first, _ in first }))
+        let (sync, dimensions) = try await masterData.tracking(
+            "accounts", event: event, maxAttempts: context.connection.flow.maxAttempts, now: context.clock.now()
+        ) {
+            let sync = try await MasterDataSync.refresh(
+                "accounts", table: masterData.accounts, masterData: masterData, requestedFull: input.full,
+                now: context.clock.now(),
+                read: { try await erp.listAccounts(changedSince: $0) }, key: \.number, modified: \.lastModified
+            )
+            // Dimensions have no change stamp on their values: always read whole.
+            let dimensions = try await erp.listDimensions()
+            try await masterData.dimensions.replaceAll(
+                Dictionary(dimensions.map { ($0.code, $0) }, uniquingKeysWith: { first, _ in first }))
+            return (sync, dimensions)
+        }
         return StepResult(
             status: .ok,
             detail: [

@@ -23,6 +23,25 @@ package struct TransformInvoiceHandler: StepHandler {
     package func handle(_ event: CloudEvent, input invoice: SupplierInvoice) async throws -> StepResult {
         let masterData = MasterData(store: context.store, keys: context.keys)
         guard try await masterData.isReady() else {
+            // A sync that failed for good will not bring the data: the invoice waits in review with the reason,
+            // instead of waiting without end. (It is retried from review once the sync works.)
+            var reasons: [ReviewReason] = []
+            for kind in ["vendors", "accounts"] where try await masterData.syncState(kind) == nil {
+                if let failure = try await masterData.syncFailure(kind), failure.final {
+                    reasons.append(
+                        ReviewReason(
+                            "masterdata.sync_failed",
+                            "the ERP's \(kind) could not be synced (\(failure.code) after \(failure.attempt) attempt(s)): \(failure.message)"
+                        ))
+                }
+            }
+            if !reasons.isEmpty {
+                return StepResult(
+                    status: .needsReview,
+                    review: .init(reasons: reasons),
+                    record: RecordUpdate(recordId: invoice.recordId, state: .needsReview)
+                )
+            }
             throw ConnectorError(
                 .inFlight,
                 kind: .temporary,
