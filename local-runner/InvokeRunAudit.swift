@@ -74,7 +74,7 @@ struct Run: AsyncParsableCommand {
             }
             let masterKey = try MasterKey.fromEnvironment()
             let url = store.url()
-            let state = try StateStores.open(url)
+            let state = try StateStores.open(url, mode: .readWrite)
             let lease = Lease(
                 store: state, key: "runner/lease",
                 owner: "runner-\(ProcessInfo.processInfo.processIdentifier)-\(UUID().uuidString.prefix(6))")
@@ -311,7 +311,7 @@ struct Audit: AsyncParsableCommand {
 
     func run() async throws {
         await guarded {
-            let state = try store.open()
+            let state = try store.open(.readOnly)
             let id = try await resolveConnection(connection, state: state)
             let log = AuditLog(store: state, keys: try StateKeys(connection: id))
             let status = try await log.status(recordId: record)

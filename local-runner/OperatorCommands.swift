@@ -49,7 +49,7 @@ struct Review: AsyncParsableCommand {
 
         func run() async throws {
             await guarded {
-                let state = try store.open()
+                let state = try store.open(.readOnly)
                 let id = try await resolveConnection(connection, state: state)
                 let items = try await ReviewQueue(store: state, keys: try StateKeys(connection: id)).list(
                     status: all ? nil : .open)
@@ -78,7 +78,7 @@ struct Review: AsyncParsableCommand {
 
         func run() async throws {
             await guarded {
-                let state = try store.open()
+                let state = try store.open(.readOnly)
                 let id = try await resolveConnection(connection, state: state)
                 let item = try await ReviewQueue(store: state, keys: try StateKeys(connection: id)).get(record)
                 try await state.close()
@@ -188,7 +188,7 @@ struct DeadLetters: AsyncParsableCommand {
 
         func run() async throws {
             await guarded {
-                let state = try store.open()
+                let state = try store.open(.readOnly)
                 let id = try await resolveConnection(connection, state: state)
                 let letters = try await DeadLetterList(store: state, keys: try StateKeys(connection: id)).list()
                 try await state.close()
