@@ -170,8 +170,8 @@ package enum ConnectionFile {
                     break
                 }
             }
-            let where_ = again.map { "lines \(first) and \($0)" } ?? "line \(first)"
-            return "the key \(key.prefix(64).debugDescription) appears more than once in the same mapping (\(where_))"
+            let place = again.map { "lines \(first) and \($0)" } ?? "line \(first)"
+            return "the key \(key.prefix(64).debugDescription) appears more than once in the same mapping (\(place))"
         case .scanner(_, let problem, let mark, _), .parser(_, let problem, let mark, _),
             .composer(_, let problem, let mark, _):
             return "not valid YAML at line \(mark.line), column \(mark.column): \(problem)"
