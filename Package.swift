@@ -80,6 +80,12 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .target(
+            name: "ConnectorConfig",
+            // Reads connection files written by people (YAML or JSON); only the operator's tools link it.
+            dependencies: ["ConnectorCore", yams],
+            swiftSettings: swiftSettings
+        ),
+        .target(
             name: "ConnectorTesting",
             dependencies: ["ConnectorCore"],
             swiftSettings: swiftSettings
@@ -88,7 +94,9 @@ let package = Package(
             name: "local-runner",
             dependencies: [
                 "ConnectorCore", "ConnectorSecurity", "ConnectorHTTP", "ConnectorFlows", "ConnectorRuntime",
-                "ConnectorStateSQLite", "ConnectorSimulators", argumentParser, yams, log, hummingbird, serviceLifecycle,
+                "ConnectorStateSQLite", "ConnectorSimulators", "ConnectorConfig", argumentParser, yams, log,
+                hummingbird,
+                serviceLifecycle,
                 nioCore,
             ],
             path: "local-runner",
@@ -102,6 +110,11 @@ let package = Package(
         .testTarget(
             name: "ConnectorCoreTests", dependencies: ["ConnectorCore", "ConnectorTesting"],
             swiftSettings: swiftSettings),
+        .testTarget(
+            name: "ConnectorConfigTests",
+            dependencies: ["ConnectorCore", "ConnectorConfig", "ConnectorSecurity", "ConnectorTesting"],
+            swiftSettings: swiftSettings
+        ),
         .testTarget(
             name: "ConnectorStateTests",
             dependencies: ["ConnectorCore", "ConnectorStateSQLite", "ConnectorTesting"],
@@ -152,7 +165,7 @@ let package = Package(
             name: "EndToEndTests",
             dependencies: [
                 "ConnectorCore", "ConnectorSecurity", "ConnectorStateSQLite", "ConnectorRuntime", "ConnectorSimulators",
-                "ConnectorTesting", "ConnectorHTTP",
+                "ConnectorTesting", "ConnectorHTTP", "ConnectorConfig",
                 "local-runner", "mlc-simulators",
             ]
                 + functions.map { .target(name: $0) },

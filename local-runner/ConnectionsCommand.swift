@@ -1,8 +1,9 @@
 import ArgumentParser
+import ConnectorConfig
 import ConnectorCore
+import ConnectorRuntime
 import ConnectorSecurity
 import Foundation
-import Yams
 
 struct Connections: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -11,36 +12,24 @@ struct Connections: AsyncParsableCommand {
     )
 
     static func loadFile(_ path: String) throws -> Connection {
-        guard let data = FileManager.default.contents(atPath: path) else {
-            throw ConnectorError(.configInvalid, "cannot read \(path)")
-        }
-        let text = String(decoding: data, as: UTF8.self)
-        do {
-            if path.hasSuffix(".json") {
-                return try JSONCoding.decode(Connection.self, from: data)
-            }
-            return try YAMLDecoder().decode(Connection.self, from: text)
-        } catch let error as DecodingError {
-            throw ConnectorError(.connectionInvalid, "\(path): \(error.safeDescription)")
-        } catch let error as ConnectorError {
-            throw error
-        } catch {
-            throw ConnectorError(.connectionInvalid, "\(path) is not valid YAML")
-        }
+        try ConnectionFile.load(path: path)
     }
 
     struct Add: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Adds or replaces a connection from a YAML (or JSON) file.")
+            abstract: "Adds or replaces a connection from a YAML (or JSON) file; the store is created if needed.")
         @OptionGroup var store: StoreOptions
         @Option(help: "The connection file.") var file: String
 
         func run() async throws {
             await guarded {
+                // Everything is checked (settings, URLs, secrets resolved, sealed values opened) before the store is
+                // opened: a refused connection writes nothing, not even an empty store.
                 let connection = try Connections.loadFile(file)
                 let vault = Vault(masterKey: try MasterKey.fromEnvironment())
-                let state = try store.open()
-                try await ConnectionStore(store: state, vault: vault).save(connection)
+                let sealed = try ConnectionStore.prepare(connection, vault: vault)
+                let state = try store.open(.create)
+                try await state.put(StateKeys.connectionKey(sealed.id), json: sealed)
                 try await state.close()
                 print("connection \(connection.id) saved (secrets sealed)")
             }
@@ -48,56 +37,76 @@ struct Connections: AsyncParsableCommand {
     }
 
     struct List: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Lists connections; secrets are shown masked.")
+        static let configuration = CommandConfiguration(
+            abstract:
+                "Lists connections; secrets are shown masked. A connection that cannot be opened is reported on stderr and the command exits 78."
+        )
         @OptionGroup var store: StoreOptions
         @Flag(help: "Print as JSON.") var json = false
 
         func run() async throws {
             await guarded {
                 let vault = Vault(masterKey: try MasterKey.fromEnvironment())
-                let state = try store.open()
+                let state = try store.open(.readOnly)
                 let connections = ConnectionStore(store: state, vault: vault)
                 var rows: [[String: String]] = []
-                for connection in try await connections.list() {
-                    try connections.verifySecrets(connection)
-                    var row = [
-                        "id": connection.id,
-                        "name": connection.name ?? "",
-                        "erp": connection.erp.kind.rawValue,
-                        "jaggaer": connection.jaggaer.baseURL,
-                        "jaggaer.clientId": connection.jaggaer.clientId,
-                        "jaggaer.clientSecret": "********",
-                    ]
-                    if let bc = connection.erp.businessCentral {
-                        row["erp.api"] = bc.apiRoot
-                        row["erp.clientId"] = bc.clientId
-                        row["erp.clientSecret"] = "********"
-                        row["erp.company"] = bc.companyId ?? bc.companyName ?? ""
+                var failures: [(id: String, error: ConnectorError)] = []
+                for (id, result) in try await connections.listEach() {
+                    switch result {
+                    case .success(let connection): rows.append(Self.row(connection))
+                    case .failure(let error): failures.append((id, error))
                     }
-                    if let notifications = connection.notifications {
-                        let gateway = notifications.publicURL.map { $0.trimmingTrailingSlash + "/webhooks/" }
-                        if notifications.businessCentral != nil {
-                            row["notifications.businessCentral"] =
-                                gateway.map { $0 + "\(connection.id)/businessCentral" } ?? "(no publicURL)"
-                            row["notifications.businessCentral.clientState"] = "********"
-                        }
-                        if let acumatica = notifications.acumatica {
-                            row["notifications.acumatica"] = acumatica.headerName + ": ********"
-                        }
-                    }
-                    rows.append(row)
                 }
                 try await state.close()
                 if json {
                     try printJSON(rows)
-                } else if rows.isEmpty {
+                } else if rows.isEmpty, failures.isEmpty {
                     print("no connections")
                 } else {
                     for row in rows {
                         print(row.sorted { $0.key < $1.key }.map { "\($0.key): \($0.value)" }.joined(separator: "\n  "))
                     }
                 }
+                guard let worst = failures.first else { return }
+                for (id, error) in failures {
+                    StandardError.write(
+                        Data("connection \(id) cannot be opened: \(SecretRedactor.scrub(error.message))\n".utf8))
+                }
+                let listed = rows.count
+                throw ConnectorError(
+                    worst.error.code, kind: .configuration,
+                    "\(failures.count) connection(s) could not be opened (\(failures.map(\.id).joined(separator: ", "))); \(listed) listed"
+                )
             }
+        }
+
+        static func row(_ connection: Connection) -> [String: String] {
+            var row = [
+                "id": connection.id,
+                "name": connection.name ?? "",
+                "erp": connection.erp.kind.rawValue,
+                "jaggaer": connection.jaggaer.baseURL,
+                "jaggaer.clientId": connection.jaggaer.clientId,
+                "jaggaer.clientSecret": "********",
+            ]
+            if let bc = connection.erp.businessCentral {
+                row["erp.api"] = bc.apiRoot
+                row["erp.clientId"] = bc.clientId
+                row["erp.clientSecret"] = "********"
+                row["erp.company"] = bc.companyId ?? bc.companyName ?? ""
+            }
+            if let notifications = connection.notifications {
+                let gateway = notifications.publicURL.map { $0.trimmingTrailingSlash + "/webhooks/" }
+                if notifications.businessCentral != nil {
+                    row["notifications.businessCentral"] =
+                        gateway.map { $0 + "\(connection.id)/businessCentral" } ?? "(no publicURL)"
+                    row["notifications.businessCentral.clientState"] = "********"
+                }
+                if let acumatica = notifications.acumatica {
+                    row["notifications.acumatica"] = acumatica.headerName + ": ********"
+                }
+            }
+            return row
         }
     }
 

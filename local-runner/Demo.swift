@@ -96,7 +96,7 @@ struct SimulatorEndpoints: Codable, Sendable {
             flow: FlowSettings(
                 pollIntervalSeconds: 60, pollOverlapSeconds: 300, maxAttempts: 6, retryAfterCapSeconds: 20,
                 ambiguousWriteSettleSeconds: 5),
-            network: NetworkSettings(allowInsecureHTTP: true, requestTimeoutSeconds: 30)
+            network: NetworkSettings(allowHTTP: true, allowedHosts: ["127.0.0.1"], requestTimeoutSeconds: 30)
         )
     }
 }

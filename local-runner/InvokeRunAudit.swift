@@ -83,7 +83,7 @@ struct Run: AsyncParsableCommand {
             }
             let masterKey = try MasterKey.fromEnvironment()
             let url = store.url()
-            let state = try StateStores.open(url)
+            let state = try StateStores.open(url, mode: .readWrite)
             let stop = StopSignal()
             let lock: RunnerLock
             do {
@@ -401,7 +401,7 @@ struct Audit: AsyncParsableCommand {
 
     func run() async throws {
         await guarded {
-            let state = try store.open()
+            let state = try store.open(.readOnly)
             let id = try await resolveConnection(connection, state: state)
             let log = AuditLog(store: state, keys: try StateKeys(connection: id))
             let status = try await log.status(recordId: record)

@@ -30,8 +30,9 @@ struct StoreOptions: ParsableArguments {
         state ?? StateStores.url()
     }
 
-    func open() throws -> any StateStore {
-        try StateStores.open(url())
+    /// Opens the store; it must exist unless `mode` is `.create` (only `connections add` creates one).
+    func open(_ mode: StateStores.Mode = .readWrite) throws -> any StateStore {
+        try StateStores.open(url(), mode: mode)
     }
 }
 

@@ -128,7 +128,7 @@ struct Review: AsyncParsableCommand {
 
         func run() async throws {
             await guarded {
-                let state = try store.open()
+                let state = try store.open(.readOnly)
                 let id = try await resolveConnection(connection, state: state)
                 let items = try await ReviewQueue(store: state, keys: try StateKeys(connection: id)).list(
                     status: all ? nil : .open)
@@ -157,7 +157,7 @@ struct Review: AsyncParsableCommand {
 
         func run() async throws {
             await guarded {
-                let state = try store.open()
+                let state = try store.open(.readOnly)
                 let id = try await resolveConnection(connection, state: state)
                 let item = try await ReviewQueue(store: state, keys: try StateKeys(connection: id)).get(record)
                 try await state.close()
@@ -271,7 +271,7 @@ struct DeadLetters: AsyncParsableCommand {
 
         func run() async throws {
             await guarded {
-                let state = try store.open()
+                let state = try store.open(.readOnly)
                 let id = try await resolveConnection(connection, state: state)
                 var letters = try await DeadLetterList(store: state, keys: try StateKeys(connection: id)).list()
                 if id != "_runner" {

@@ -35,7 +35,8 @@ package enum FunctionMain {
         }
         // 2. Configuration: key, store, connection.
         let masterKey = try MasterKey.fromEnvironment(environment)
-        let store = try StateStores.open(StateStores.url(from: environment))
+        // A step never creates a store: a missing one is a configuration error, not an empty installation.
+        let store = try StateStores.open(StateStores.url(from: environment), mode: .readWrite)
         let http = AsyncHTTPClientTransport()
         do {
             let outcome = try await run(
@@ -86,7 +87,16 @@ package enum FunctionMain {
             outcome = .init(result: try await stepHandler.handle(event, input: input))
         } catch {
             let wrapped = ConnectorError.wrap(error)
-            if wrapped.kind == .badInput || wrapped.kind == .configuration { throw wrapped }
+            if wrapped.kind == .badInput || wrapped.kind == .configuration {
+                // Not audited (nothing about the record happened), but the requests made on the way (a refused
+                // token request, say) still count.
+                var result = StepResult.failure(wrapped)
+                result.metrics = .init(
+                    httpRequests: counter.total,
+                    durationMs: Int((ContinuousClock.now - started).timeInterval * 1000))
+                logger.warning("step failed", metadata: ["code": "\(wrapped.code)", "error": "\(wrapped.message)"])
+                return .init(result: result, error: wrapped)
+            }
             outcome = .init(result: .failure(wrapped), error: wrapped)
             logger.warning("step failed", metadata: ["code": "\(wrapped.code)", "error": "\(wrapped.message)"])
         }

@@ -3,35 +3,81 @@ import ConnectorStateSQLite
 import Foundation
 
 /// Opens the store named by one URL (`MLC_STATE`): `sqlite:///absolute/path.sqlite` (the embedded default),
-/// `sqlite:relative/path.sqlite`, or a plain file path.
+/// `sqlite:relative/path.sqlite`, or a plain file path. Anything else is refused (exit 78) with the accepted
+/// forms, so a typo never turns into an empty store somewhere unexpected.
 package enum StateStores {
     package static let defaultPath = ".mlc/state.sqlite"
+
+    /// How a store is opened: `.create` makes a missing one (only where a store is born: `connections add`, the
+    /// demo, benchmarks); `.readWrite` and `.readOnly` refuse a missing store as a configuration error.
+    package enum Mode: Sendable {
+        case create, readWrite, readOnly
+    }
+
+    package static let acceptedForms =
+        "sqlite:///absolute/path/state.sqlite, sqlite:relative/path/state.sqlite, or a plain file path"
 
     package static func url(from environment: [String: String] = ProcessInfo.processInfo.environment) -> String {
         environment["MLC_STATE"].flatMap { $0.isEmpty ? nil : $0 } ?? "sqlite:\(defaultPath)"
     }
 
-    package static func open(_ url: String) throws -> any StateStore {
-        if url.hasPrefix("sqlite:") {
-            var path = String(url.dropFirst("sqlite:".count))
-            if path.hasPrefix("//") { path = String(path.dropFirst(2)) }
-            guard !path.isEmpty else {
-                throw ConnectorError(
-                    .configInvalid, "MLC_STATE=sqlite: needs a file path, e.g. sqlite:///var/lib/mlc/state.sqlite")
+    /// The SQLite file a store URL names, or a configuration error saying what is accepted.
+    package static func sqlitePath(_ url: String) throws -> String {
+        func refuse(_ reason: String) -> ConnectorError {
+            ConnectorError(
+                .configInvalid, "MLC_STATE \(url.prefix(200).debugDescription) \(reason); use \(acceptedForms)")
+        }
+        guard url.unicodeScalars.allSatisfy({ $0.value >= 0x20 && $0.value != 0x7F }) else {
+            throw refuse("has control characters")
+        }
+        guard url == url.trimmingCharacters(in: .whitespaces) else {
+            throw refuse("starts or ends with a space")
+        }
+        let lower = url.lowercased()
+        if let colon = url.firstIndex(of: ":"), colon < (url.firstIndex(of: "/") ?? url.endIndex) {
+            let scheme = lower[..<colon]
+            let isScheme =
+                scheme.first?.isLetter == true
+                && scheme.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || "+-.".contains($0)) })
+            if isScheme {
+                switch scheme {
+                case "sqlite":
+                    var rest = String(url[url.index(after: colon)...])
+                    if rest.hasPrefix("//") {
+                        rest.removeFirst(2)
+                        guard !rest.isEmpty else { throw refuse("needs a file path") }
+                        guard rest.hasPrefix("/") else {
+                            throw refuse(
+                                "names a host (\(rest.prefix(while: { $0 != "/" }).prefix(60))); a SQLite store is a local file: sqlite:///absolute/path"
+                            )
+                        }
+                    }
+                    guard !rest.isEmpty, !rest.hasSuffix("/") else { throw refuse("needs a file path") }
+                    return rest
+                case "redis", "rediss", "postgres", "postgresql":
+                    throw ConnectorError(
+                        .configInvalid,
+                        "MLC_STATE uses \(scheme):, but this build has only the SQLite store (the Redis and PostgreSQL backends are not built yet); use \(acceptedForms)"
+                    )
+                default:
+                    throw refuse("has the unknown scheme \(scheme.prefix(40)):")
+                }
             }
-            return try SQLiteStateStore(path: path)
         }
-        if url.hasPrefix("redis://") || url.hasPrefix("rediss://") || url.hasPrefix("postgres://")
-            || url.hasPrefix("postgresql://")
-        {
-            throw ConnectorError(
-                .configInvalid,
-                "this build has only the SQLite store; the Redis and PostgreSQL backends are not built yet"
-            )
-        }
-        if url.contains("://") {
-            throw ConnectorError(.configInvalid, "MLC_STATE has an unknown scheme; use sqlite:///path/to/state.sqlite")
-        }
-        return try SQLiteStateStore(path: url)
+        guard !url.isEmpty, !url.hasSuffix("/") else { throw refuse("needs a file path") }
+        return url
+    }
+
+    /// Opens a store. `.create` (the default, for `connections add`, the demo and benchmarks) makes a missing
+    /// store; `.readWrite` and `.readOnly` refuse a missing one as a configuration error.
+    package static func open(_ url: String, mode: Mode = .create) throws -> any StateStore {
+        let path = try sqlitePath(url)
+        let sqliteMode: SQLiteStateStore.OpenMode =
+            switch mode {
+            case .create: .create
+            case .readWrite: .readWrite
+            case .readOnly: .readOnly
+            }
+        return try SQLiteStateStore(path: path, mode: sqliteMode)
     }
 }

@@ -38,7 +38,8 @@ package struct Vault: ValueSealer {
             return try AES.GCM.open(box, using: masterKey.key, authenticating: Data(context.utf8))
         } catch {
             throw ConnectorError(
-                .stateCorrupt, "a sealed value failed authentication (tampered, or moved from another key)")
+                .stateCorrupt,
+                "a sealed value failed authentication (tampered with, or sealed for another connection or field)")
         }
     }
 
@@ -65,18 +66,54 @@ package struct Vault: ValueSealer {
             }
             return Secret(value)
         case .file(let path):
-            guard let data = FileManager.default.contents(atPath: path) else {
-                throw ConnectorError(.connectionInvalid, "\(label) refers to a file that cannot be read")
-            }
-            return Secret(String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines))
+            return try Self.readSecretFile(path, label: label)
         }
     }
 
+    /// Largest secret file read: secrets are short, and this is not a way to read arbitrary files.
+    package static let maxSecretFileBytes = 64 * 1024
+
+    /// The secret in a `{file: PATH}` reference, trimmed; errors name the path and what is wrong with it.
+    static func readSecretFile(_ path: String, label: String) throws -> Secret {
+        let shown = path.prefix(200).debugDescription
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
+            throw ConnectorError(.connectionInvalid, "\(label) refers to the file \(shown), which does not exist")
+        }
+        guard !isDirectory.boolValue else {
+            throw ConnectorError(.connectionInvalid, "\(label) refers to \(shown), which is a directory, not a file")
+        }
+        guard let handle = FileHandle(forReadingAtPath: path) else {
+            throw ConnectorError(
+                .connectionInvalid, "\(label) refers to the file \(shown), which cannot be read (permissions?)")
+        }
+        defer { try? handle.close() }
+        let data: Data
+        do {
+            data = try handle.read(upToCount: maxSecretFileBytes + 1) ?? Data()
+        } catch {
+            throw ConnectorError(.connectionInvalid, "\(label) refers to the file \(shown), which cannot be read")
+        }
+        guard data.count <= maxSecretFileBytes else {
+            throw ConnectorError(
+                .connectionInvalid,
+                "\(label) refers to the file \(shown), which is larger than \(maxSecretFileBytes) bytes; it should hold only the secret"
+            )
+        }
+        let text = String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        guard !text.isEmpty else {
+            throw ConnectorError(.connectionInvalid, "\(label) refers to the file \(shown), which is empty")
+        }
+        return Secret(text)
+    }
+
     /// Resolves and seals every secret of a connection, for storing it.
-    package func sealSecrets(of connection: Connection) throws -> Connection {
+    package func sealSecrets(
+        of connection: Connection, environment: [String: String] = ProcessInfo.processInfo.environment
+    ) throws -> Connection {
         try connection.replacingSecrets { label, field in
             if case .sealed = field { return field }
-            let secret = try reveal(field, label: label, connection: connection.id)
+            let secret = try reveal(field, label: label, connection: connection.id, environment: environment)
             guard !secret.value.isEmpty else {
                 throw ConnectorError(.connectionInvalid, "\(label) is empty")
             }

@@ -13,15 +13,46 @@ package final class SQLiteStateStore: StateStore {
     private let now: @Sendable () -> Date
     package let path: String
 
-    /// Opens (and creates if needed) the store at `path`.
-    package init(path: String, busyTimeout: TimeInterval = 15, now: @escaping @Sendable () -> Date = { Date() }) throws
-    {
+    /// How a store is opened: created when missing (only where a store is born: `connections add`, the demo),
+    /// opened for reading and writing when it exists, or opened read-only (inspection commands).
+    package enum OpenMode: Sendable {
+        case create, readWrite, readOnly
+    }
+
+    /// Opens the store at `path`; `mode` decides whether a missing store is created or is a configuration error.
+    package init(
+        path: String, mode: OpenMode = .create, busyTimeout: TimeInterval = 15,
+        now: @escaping @Sendable () -> Date = { Date() }
+    ) throws {
         self.path = path
         self.now = now
-        try Self.prepareFiles(path)
+        if mode != .create {
+            guard FileManager.default.fileExists(atPath: path) else {
+                throw ConnectorError(
+                    .stateUnavailable, kind: .configuration,
+                    "there is no store at \(path); `local-runner connections add --file <connection.yaml>` creates it (check MLC_STATE or --state)"
+                )
+            }
+        }
+        if mode != .readOnly { try Self.prepareFiles(path) }
         var configuration = Configuration()
         configuration.busyMode = .timeout(busyTimeout)
         configuration.label = "mlc-state"
+        configuration.readonly = mode == .readOnly
+        if mode == .readOnly {
+            do {
+                queue = try DatabaseQueue(path: path, configuration: configuration)
+                guard try queue.read({ db in try db.tableExists("kv") }) else {
+                    throw ConnectorError(
+                        .stateUnavailable, kind: .configuration, "\(path) is not an ml-connector store")
+                }
+            } catch let error as DatabaseError {
+                throw ConnectorError(
+                    .stateUnavailable, kind: .configuration,
+                    "cannot open the SQLite store \(path) for reading: \(error.message ?? "error \(error.resultCode)")")
+            }
+            return
+        }
         configuration.prepareDatabase { db in
             // WAL lets readers and one writer work at the same time across processes; FULL sync keeps every
             // committed claim durable (the dedup ledger depends on it).

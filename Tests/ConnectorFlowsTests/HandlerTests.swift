@@ -47,7 +47,7 @@ final class FlowRig: Sendable {
                 taxAccount: "22500", chargesAccount: "62300", discountAccount: "54800", localCurrency: "USD"
             ),
             flow: FlowSettings(ambiguousWriteSettleSeconds: 120),
-            network: NetworkSettings(allowInsecureHTTP: true, requestTimeoutSeconds: 10)
+            network: NetworkSettings(allowHTTP: true, allowedHosts: ["127.0.0.1"], requestTimeoutSeconds: 10)
         )
     }
 

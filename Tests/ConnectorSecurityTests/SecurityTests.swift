@@ -63,7 +63,8 @@ struct SecurityTests {
             erp: ERPSettings(
                 kind: .businessCentral,
                 businessCentral: BusinessCentralSettings(
-                    tenantId: "t1", environment: "production", clientId: "c2", clientSecret: .plain(Secret(bcSecret)),
+                    tenantId: "00000000-0000-0000-0000-0000000000a1", environment: "production",
+                    clientId: "00000000-0000-0000-0000-0000000000c2", clientSecret: .plain(Secret(bcSecret)),
                     companyName: "CRONUS")
             )
         )
@@ -99,7 +100,8 @@ struct SecurityTests {
                 erp: ERPSettings(
                     kind: .businessCentral,
                     businessCentral: BusinessCentralSettings(
-                        tenantId: "t1", environment: "production", clientId: "c2",
+                        tenantId: "00000000-0000-0000-0000-0000000000a1", environment: "production",
+                        clientId: "00000000-0000-0000-0000-0000000000c2",
                         clientSecret: .plain(Secret("b-secret")),
                         companyName: "CRONUS")),
                 notifications: NotificationSettings(
@@ -151,29 +153,89 @@ struct SecurityTests {
     @Test(
         "URL policy",
         arguments: [
-            ("https://prep-reg02.api.jaggaer.com", URLPolicy.System.jaggaer, false, true),
-            ("https://evil.example.com", .jaggaer, false, false),
-            ("https://jaggaer.com.evil.net", .jaggaer, false, false),
-            ("http://prep-reg02.api.jaggaer.com", .jaggaer, false, false),
-            ("https://user:pw@prep-reg02.api.jaggaer.com", .jaggaer, false, false),
-            ("https://127.0.0.1:8443", .jaggaer, false, false),
-            ("https://10.1.2.3", .businessCentral, false, false),
-            ("https://api.businesscentral.dynamics.com", .businessCentral, false, true),
-            ("https://login.microsoftonline.com", .entra, false, true),
-            ("https://login.microsoftonline.com.attacker.io", .entra, false, false),
-            ("http://127.0.0.1:8080", .businessCentral, true, true),
-            ("http://nav.corp.local:7048", .businessCentral, true, true),
-            ("ftp://api.businesscentral.dynamics.com", .businessCentral, true, false),
-            ("https://api.businesscentral.dynamics.com?x=1", .businessCentral, false, false),
-            ("not a url", .businessCentral, true, false),
+            ("https://prep-reg02.api.jaggaer.com", URLPolicy.System.jaggaer, false, [String](), true),
+            ("https://evil.example.com", .jaggaer, false, [], false),
+            ("https://jaggaer.com.evil.net", .jaggaer, false, [], false),
+            ("http://prep-reg02.api.jaggaer.com", .jaggaer, false, [], false),
+            ("http://prep-reg02.api.jaggaer.com", .jaggaer, true, [], true),
+            ("https://user:pw@prep-reg02.api.jaggaer.com", .jaggaer, false, [], false),
+            ("https://127.0.0.1:8443", .jaggaer, false, [], false),
+            ("https://10.1.2.3", .businessCentral, false, [], false),
+            ("https://api.businesscentral.dynamics.com", .businessCentral, false, [], true),
+            ("https://login.microsoftonline.com", .entra, false, [], true),
+            ("https://login.microsoftonline.com.attacker.io", .entra, false, [], false),
+            ("http://127.0.0.1:8080", .businessCentral, true, ["127.0.0.1"], true),
+            ("http://127.0.0.1:8080", .businessCentral, true, ["127.0.0.1:8080"], true),
+            ("http://127.0.0.1:8081", .businessCentral, true, ["127.0.0.1:8080"], false),
+            ("http://nav.corp.local:7048", .businessCentral, true, ["nav.corp.local"], true),
+            ("https://nav.corp.example:7048", .businessCentral, false, ["nav.corp.example:7048"], true),
+            ("http://[::1]:8080", .businessCentral, true, ["[::1]"], true),
+            ("http://[0:0:0:0:0:0:0:1]:8080", .businessCentral, true, ["[::1]"], true),
+            ("ftp://api.businesscentral.dynamics.com", .businessCentral, true, [], false),
+            ("https://api.businesscentral.dynamics.com?x=1", .businessCentral, false, [], false),
+            ("not a url", .businessCentral, true, [], false),
+            // allowHTTP alone permits the scheme, not other hosts (it used to turn every host check off).
+            ("https://evil.example", .jaggaer, true, [], false),
+            ("http://169.254.169.254/latest", .entra, true, [], false),
+            ("http://127.0.0.1:8080", .businessCentral, true, [], false),
+            // Never allowed, even when listed.
+            ("http://169.254.169.254", .other, true, ["169.254.169.254"], false),
+            ("http://169.254.10.1", .other, true, ["169.254.10.1"], false),
+            ("http://[fe80::1]", .other, true, ["[fe80::1]"], false),
+            ("http://[fd00:ec2::254]", .other, true, ["[fd00:ec2::254]"], false),
+            ("http://metadata.google.internal", .other, true, ["metadata.google.internal"], false),
+            ("http://100.100.100.200", .other, true, ["100.100.100.200"], false),
+            ("http://[::ffff:169.254.169.254]", .other, true, [], false),
+            // Odd spellings of a host.
+            ("https://prep%2dreg02.api.jaggaer.com", .jaggaer, false, [], false),
+            ("https://evil.example%00.jaggaer.com", .jaggaer, false, [], false),
+            ("https://a%40b.jaggaer.com", .jaggaer, false, [], false),
+            ("http://2130706433", .businessCentral, true, ["127.0.0.1"], false),
+            ("http://0x7f.1", .businessCentral, true, ["127.0.0.1"], false),
+            ("http://0177.0.0.1", .businessCentral, true, ["127.0.0.1"], false),
+            ("http://127.1", .businessCentral, true, ["127.0.0.1"], false),
+            ("http://0x7f000001", .businessCentral, true, ["127.0.0.1"], false),
+            ("https://api.businesscentral.dynamics.com.", .businessCentral, false, [], true),
+            ("https://hooks.acme.example", .other, false, [], true),
+            ("https://localhost", .other, false, [], false),
+            ("https://intranet", .other, false, [], false),
         ]
     )
-    func urlPolicy(url: String, system: URLPolicy.System, insecure: Bool, allowed: Bool) {
-        let policy = URLPolicy(allowInsecure: insecure)
+    func urlPolicy(url: String, system: URLPolicy.System, allowHTTP: Bool, hosts: [String], allowed: Bool) throws {
+        // A never-allowed host is refused already as an allowedHosts entry, and again by the check itself.
+        let check = { try URLPolicy(allowHTTP: allowHTTP, allowedHosts: hosts).check(url, system: system) }
         if allowed {
-            #expect(throws: Never.self) { try policy.check(url, system: system) }
+            #expect(throws: Never.self) { try check() }
         } else {
-            #expect(throws: ConnectorError.self) { try policy.check(url, system: system) }
+            #expect(throws: ConnectorError.self) { try check() }
+            #expect(throws: ConnectorError.self) {
+                try URLPolicy(allowHTTP: allowHTTP, allowedHosts: []).check(url, system: system)
+            }
         }
+    }
+
+    @Test(
+        "network.allowedHosts refuses entries that are malformed or never allowed",
+        arguments: [
+            "169.254.169.254", "[fe80::1]", "metadata.google.internal", "127.0.0.1:0", "127.0.0.1:99999", "::1",
+            "2130706433", "bad host", "host%2fx", "[fd00:ec2::254]:80", "",
+        ])
+    func allowedHostsRefused(entry: String) {
+        #expect(throws: ConnectorError.self) { try URLPolicy(allowHTTP: true, allowedHosts: [entry]) }
+    }
+
+    @Test("a refused URL names the setting and says how to allow an on-premises host")
+    func urlMessages() throws {
+        let policy = try URLPolicy(allowHTTP: true, allowedHosts: [])
+        let error = #expect(throws: ConnectorError.self) {
+            try policy.check(
+                "http://10.0.0.5:7048", system: .businessCentral, setting: "erp.businessCentral.apiBaseURL")
+        }
+        #expect(error?.message.contains("erp.businessCentral.apiBaseURL") == true)
+        #expect(error?.message.contains("network.allowedHosts") == true)
+        let metadata = #expect(throws: ConnectorError.self) {
+            try policy.check("http://169.254.169.254", system: .entra)
+        }
+        #expect(metadata?.message.contains("never allowed") == true)
     }
 }

@@ -39,7 +39,8 @@ struct CLITests {
               discountAccount: "54800"
               localCurrency: USD
             network:
-              allowInsecureHTTP: true
+              allowHTTP: true
+              allowedHosts: ["127.0.0.1"]
 
             """
     }
@@ -95,7 +96,7 @@ struct CLITests {
 
             let insecure = directory.path + "/insecure.yaml"
             try Self.yaml(host: host, tenant: tenant, bcSecret: "x-secret-value").replacingOccurrences(
-                of: "  allowInsecureHTTP: true", with: "  allowInsecureHTTP: false"
+                of: "  allowedHosts: [\"127.0.0.1\"]", with: "  allowedHosts: []"
             )
             .write(toFile: insecure, atomically: true, encoding: .utf8)
             let rejected = try await Binaries.run(

@@ -25,7 +25,8 @@ struct ExecutableTests {
             erp: ERPSettings(
                 kind: .businessCentral,
                 businessCentral: BusinessCentralSettings(
-                    tenantId: "t", environment: "production", clientId: "c",
+                    tenantId: "00000000-0000-0000-0000-0000000000a1", environment: "production",
+                    clientId: "00000000-0000-0000-0000-0000000000c2",
                     clientSecret: .plain(Secret("bc-secret-value-xyz")), companyName: "CRONUS")
             )
         )

@@ -33,7 +33,8 @@ struct HostileUpstreamTests {
         flow:
           maxAttempts: 1
         network:
-          allowInsecureHTTP: true
+          allowHTTP: true
+          allowedHosts: ["127.0.0.1"]
 
         """
     }

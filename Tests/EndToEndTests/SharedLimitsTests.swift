@@ -25,7 +25,7 @@ struct SharedLimitsTests {
                     apiBaseURL: host.businessCentralBaseURL, companyId: c.companyId, requestsPerFiveMinutes: budget
                 )
             ),
-            network: NetworkSettings(allowInsecureHTTP: true)
+            network: NetworkSettings(allowHTTP: true, allowedHosts: ["127.0.0.1"])
         )
     }
 

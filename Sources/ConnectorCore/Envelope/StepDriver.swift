@@ -6,6 +6,19 @@ package enum StepDriver {
     /// Largest event accepted on stdin.
     package static let maxEventBytes = 16 * 1024 * 1024
 
+    /// Reads one event from `handle` in chunks, stopping as soon as it is larger than `limit`: an oversized input
+    /// is refused (bad input, exit 65) after reading `limit + 1` bytes, without waiting for its end or holding it.
+    package static func readEvent(from handle: FileHandle, limit: Int = maxEventBytes) throws -> Data {
+        var data = Data()
+        let chunk = 64 * 1024
+        while data.count <= limit {
+            let wanted = min(chunk, limit + 1 - data.count)
+            guard let piece = try handle.read(upToCount: wanted), !piece.isEmpty else { return data }
+            data.append(piece)
+        }
+        throw ConnectorError(.eventMalformed, "event is larger than \(limit) bytes")
+    }
+
     /// Decodes and checks an event: envelope first, then the type. Every failure is bad input (exit 65).
     package static func decodeEvent(_ data: Data, acceptedTypes: Set<String>) throws -> CloudEvent {
         guard data.count <= maxEventBytes else {
@@ -48,9 +61,16 @@ package enum StepDriver {
         body: @Sendable (CloudEvent) async throws -> Outcome
     ) async -> Never {
         let started = ContinuousClock.now
-        let input = FileHandle.standardInput.readDataToEndOfFile()
         var outcome: Outcome
         do {
+            let input: Data
+            do {
+                input = try readEvent(from: FileHandle.standardInput)
+            } catch let error as ConnectorError {
+                throw error
+            } catch {
+                throw ConnectorError(.eventMalformed, "stdin could not be read")
+            }
             let event = try decodeEvent(input, acceptedTypes: acceptedTypes)
             outcome = try await body(event)
         } catch {

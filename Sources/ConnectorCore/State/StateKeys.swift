@@ -12,13 +12,14 @@ package struct StateKeys: Sendable, Hashable {
         self.connection = connection
     }
 
-    /// Connection ids: 1–64 characters of letters, digits, `.`, `_` and `-`.
+    /// Connection ids: 1–64 characters of letters, digits, `.`, `_` and `-`. An invalid id is a configuration
+    /// error (exit 78) wherever it comes from: a connection file, an operator's argument, or an event naming a
+    /// connection that cannot exist.
     package static func validateConnectionId(_ id: String) throws {
         let allowed = Set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-")
         guard (1...64).contains(id.count), id.allSatisfy(allowed.contains), id != ".", id != ".." else {
             throw ConnectorError(
                 .connectionInvalid,
-                kind: .badInput,
                 "connection id must be 1-64 characters of letters, digits, '.', '_' or '-'"
             )
         }

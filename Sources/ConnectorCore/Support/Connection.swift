@@ -16,7 +16,14 @@ package enum SecretField: Sendable, Hashable, Codable {
             self = .plain(Secret(text))
             return
         }
+        try SettingsDecoding.checkKeys(decoder, known: ["env", "file", "sealed"])
         let c = try decoder.container(keyedBy: CodingKeys.self)
+        guard c.allKeys.count <= 1 else {
+            throw ConnectorError(
+                .connectionInvalid,
+                "\(SettingsDecoding.path(decoder.codingPath)) gives a secret in more than one way; use one of env, file or sealed"
+            )
+        }
         if let sealed = try c.decodeIfPresent(String.self, forKey: .sealed) {
             self = .sealed(sealed)
         } else if let env = try c.decodeIfPresent(String.self, forKey: .env) {
@@ -47,7 +54,7 @@ package enum SecretField: Sendable, Hashable, Codable {
 }
 
 /// One connection: a JAGGAER side, an ERP side and the settings between them. Secrets are `SecretField`s.
-package struct Connection: Sendable, Codable, Hashable {
+package struct Connection: Sendable, Codable, Hashable, SettingsSection {
     package var id: String
     package var name: String?
     package var jaggaer: JaggaerSettings
@@ -78,9 +85,24 @@ package struct Connection: Sendable, Codable, Hashable {
         self.network = network
     }
 
-    private enum CodingKeys: String, CodingKey { case id, name, jaggaer, erp, mapping, flow, network, notifications }
+    private enum CodingKeys: String, CodingKey, CaseIterable {
+        case id, name, jaggaer, erp, mapping, flow, network, notifications
+    }
+
+    package static var settingKeys: [String] { CodingKeys.allCases.map(\.stringValue) }
+    package static var nestedSections: [(key: String, isList: Bool, type: any SettingsSection.Type)] {
+        [
+            ("jaggaer", false, JaggaerSettings.self), ("erp", false, ERPSettings.self),
+            ("mapping", false, MappingRules.self), ("flow", false, FlowSettings.self),
+            ("network", false, NetworkSettings.self), ("notifications", false, NotificationSettings.self),
+        ]
+    }
+
+    /// Every leaf setting of a connection file, e.g. `erp.businessCentral.apiBaseURL` (the README's reference).
+    package static var settingPaths: [String] { settingPaths(prefix: "") }
 
     package init(from decoder: any Decoder) throws {
+        try SettingsDecoding.checkKeys(decoder, known: Self.settingKeys)
         let c = try decoder.container(keyedBy: CodingKeys.self)
         id = try c.decode(String.self, forKey: .id)
         name = try c.decodeIfPresent(String.self, forKey: .name)
@@ -139,7 +161,7 @@ package struct Connection: Sendable, Codable, Hashable {
 
 /// JAGGAER ONE (J1P) side. The invoice list path and its parameter names are UNCONFIRMED in public sources, so
 /// every one of them is a setting.
-package struct JaggaerSettings: Sendable, Codable, Hashable {
+package struct JaggaerSettings: Sendable, Codable, Hashable, SettingsSection {
     package var baseURL: String
     /// Full Keycloak token URL; default `{baseURL}/auth/realms/{realm}/protocol/openid-connect/token`.
     package var tokenURL: String?
@@ -189,12 +211,15 @@ package struct JaggaerSettings: Sendable, Codable, Hashable {
         self.requestsPerMinute = requestsPerMinute
     }
 
-    private enum CodingKeys: String, CodingKey {
+    private enum CodingKeys: String, CodingKey, CaseIterable {
         case baseURL, tokenURL, realm, clientId, clientSecret, invoiceListPath, invoicePath, startParameter
         case pageSizeParameter, updatedSinceParameter, statusParameter, approvedStatuses, pageSize, requestsPerMinute
     }
 
+    package static var settingKeys: [String] { CodingKeys.allCases.map(\.stringValue) }
+
     package init(from decoder: any Decoder) throws {
+        try SettingsDecoding.checkKeys(decoder, known: Self.settingKeys)
         let d = JaggaerSettings(baseURL: "", clientId: "", clientSecret: .sealed(""))
         let c = try decoder.container(keyedBy: CodingKeys.self)
         baseURL = try c.decode(String.self, forKey: .baseURL)
@@ -221,8 +246,8 @@ package struct JaggaerSettings: Sendable, Codable, Hashable {
     }
 }
 
-package struct ERPSettings: Sendable, Codable, Hashable {
-    package enum Kind: String, Sendable, Codable, Hashable {
+package struct ERPSettings: Sendable, Codable, Hashable, SettingsSection {
+    package enum Kind: String, Sendable, Codable, Hashable, CaseIterable {
         case businessCentral
     }
     package var kind: Kind
@@ -232,10 +257,30 @@ package struct ERPSettings: Sendable, Codable, Hashable {
         self.kind = kind
         self.businessCentral = businessCentral
     }
+
+    private enum CodingKeys: String, CodingKey, CaseIterable { case kind, businessCentral }
+    package static var settingKeys: [String] { CodingKeys.allCases.map(\.stringValue) }
+    package static var nestedSections: [(key: String, isList: Bool, type: any SettingsSection.Type)] {
+        [("businessCentral", false, BusinessCentralSettings.self)]
+    }
+
+    package init(from decoder: any Decoder) throws {
+        try SettingsDecoding.checkKeys(decoder, known: Self.settingKeys)
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        let name = try c.decode(String.self, forKey: .kind)
+        guard let kind = Kind(rawValue: name) else {
+            throw ConnectorError(
+                .connectionInvalid,
+                "\(SettingsDecoding.path(decoder.codingPath, "kind")) is \(name.prefix(40).debugDescription); this build supports \(Kind.allCases.map(\.rawValue).joined(separator: ", "))"
+            )
+        }
+        self.kind = kind
+        businessCentral = try c.decodeIfPresent(BusinessCentralSettings.self, forKey: .businessCentral)
+    }
 }
 
 /// Business Central online (API v2.0) with Microsoft Entra client credentials.
-package struct BusinessCentralSettings: Sendable, Codable, Hashable {
+package struct BusinessCentralSettings: Sendable, Codable, Hashable, SettingsSection {
     package var tenantId: String
     package var environment: String
     package var clientId: String
@@ -251,7 +296,7 @@ package struct BusinessCentralSettings: Sendable, Codable, Hashable {
     /// How line dimensions travel: nested in the deep insert (default) or one request per dimension afterwards.
     package var lineDimensions: LineDimensionMode
 
-    package enum LineDimensionMode: String, Sendable, Codable, Hashable {
+    package enum LineDimensionMode: String, Sendable, Codable, Hashable, CaseIterable {
         /// `dimensionSetLines` nested inside each deep-inserted line (multi-level deep insert: UNCONFIRMED in the
         /// BC docs; verify on the tenant with `ping-connection`).
         case deepInsert
@@ -285,12 +330,15 @@ package struct BusinessCentralSettings: Sendable, Codable, Hashable {
         self.lineDimensions = lineDimensions
     }
 
-    private enum CodingKeys: String, CodingKey {
+    private enum CodingKeys: String, CodingKey, CaseIterable {
         case tenantId, environment, clientId, clientSecret, authorityURL, apiBaseURL, scope, companyId, companyName
         case requestsPerFiveMinutes, lineDimensions
     }
 
+    package static var settingKeys: [String] { CodingKeys.allCases.map(\.stringValue) }
+
     package init(from decoder: any Decoder) throws {
+        try SettingsDecoding.checkKeys(decoder, known: Self.settingKeys)
         let c = try decoder.container(keyedBy: CodingKeys.self)
         let d = BusinessCentralSettings(tenantId: "", environment: "", clientId: "", clientSecret: .sealed(""))
         tenantId = try c.decode(String.self, forKey: .tenantId)
@@ -304,7 +352,17 @@ package struct BusinessCentralSettings: Sendable, Codable, Hashable {
         companyName = try c.decodeIfPresent(String.self, forKey: .companyName)
         requestsPerFiveMinutes =
             try c.decodeIfPresent(Int.self, forKey: .requestsPerFiveMinutes) ?? d.requestsPerFiveMinutes
-        lineDimensions = try c.decodeIfPresent(LineDimensionMode.self, forKey: .lineDimensions) ?? d.lineDimensions
+        if let mode = try c.decodeIfPresent(String.self, forKey: .lineDimensions) {
+            guard let parsed = LineDimensionMode(rawValue: mode) else {
+                throw ConnectorError(
+                    .connectionInvalid,
+                    "\(SettingsDecoding.path(decoder.codingPath, "lineDimensions")) is \(mode.prefix(40).debugDescription); use \(LineDimensionMode.allCases.map(\.rawValue).joined(separator: " or "))"
+                )
+            }
+            lineDimensions = parsed
+        } else {
+            lineDimensions = d.lineDimensions
+        }
     }
 
     package var tokenURL: String { authorityURL.trimmingTrailingSlash + "/\(tenantId)/oauth2/v2.0/token" }
@@ -312,7 +370,7 @@ package struct BusinessCentralSettings: Sendable, Codable, Hashable {
 }
 
 /// How JAGGAER coding becomes ERP coding.
-package struct MappingRules: Sendable, Codable, Hashable {
+package struct MappingRules: Sendable, Codable, Hashable, SettingsSection {
     /// Which line segment holds the G/L account.
     package var accountSegment: String
     /// Segment → ERP dimension rules.
@@ -362,12 +420,18 @@ package struct MappingRules: Sendable, Codable, Hashable {
         self.totalTolerance = totalTolerance
     }
 
-    private enum CodingKeys: String, CodingKey {
+    private enum CodingKeys: String, CodingKey, CaseIterable {
         case accountSegment, dimensions, vendors, accounts, dimensionValues, taxCodes, taxAccount, chargesAccount
         case discountAccount, localCurrency, totalTolerance
     }
 
+    package static var settingKeys: [String] { CodingKeys.allCases.map(\.stringValue) }
+    package static var nestedSections: [(key: String, isList: Bool, type: any SettingsSection.Type)] {
+        [("dimensions", true, SegmentDimensionRule.self)]
+    }
+
     package init(from decoder: any Decoder) throws {
+        try SettingsDecoding.checkKeys(decoder, known: Self.settingKeys)
         let c = try decoder.container(keyedBy: CodingKeys.self)
         let d = MappingRules()
         accountSegment = try c.decodeIfPresent(String.self, forKey: .accountSegment) ?? d.accountSegment
@@ -384,7 +448,7 @@ package struct MappingRules: Sendable, Codable, Hashable {
     }
 }
 
-package struct SegmentDimensionRule: Sendable, Codable, Hashable {
+package struct SegmentDimensionRule: Sendable, Codable, Hashable, SettingsSection {
     package var segment: String
     package var dimension: String
     /// A line without this segment goes to review when true; otherwise the dimension is left empty.
@@ -396,8 +460,11 @@ package struct SegmentDimensionRule: Sendable, Codable, Hashable {
         self.required = required
     }
 
-    private enum CodingKeys: String, CodingKey { case segment, dimension, required }
+    private enum CodingKeys: String, CodingKey, CaseIterable { case segment, dimension, required }
+    package static var settingKeys: [String] { CodingKeys.allCases.map(\.stringValue) }
+
     package init(from decoder: any Decoder) throws {
+        try SettingsDecoding.checkKeys(decoder, known: Self.settingKeys)
         let c = try decoder.container(keyedBy: CodingKeys.self)
         segment = try c.decode(String.self, forKey: .segment)
         dimension = try c.decode(String.self, forKey: .dimension)
@@ -405,7 +472,7 @@ package struct SegmentDimensionRule: Sendable, Codable, Hashable {
     }
 }
 
-package struct FlowSettings: Sendable, Codable, Hashable {
+package struct FlowSettings: Sendable, Codable, Hashable, SettingsSection {
     /// Seconds between scheduled polls in `local-runner run`.
     package var pollIntervalSeconds: Int
     /// How far back each poll cycle re-reads, to catch records committed late with an earlier timestamp.
@@ -439,12 +506,15 @@ package struct FlowSettings: Sendable, Codable, Hashable {
         self.masterDataIntervalSeconds = masterDataIntervalSeconds
     }
 
-    private enum CodingKeys: String, CodingKey {
+    private enum CodingKeys: String, CodingKey, CaseIterable {
         case pollIntervalSeconds, pollOverlapSeconds, pollStartFrom, maxAttempts, retryAfterCapSeconds
         case ambiguousWriteSettleSeconds, masterDataIntervalSeconds
     }
 
+    package static var settingKeys: [String] { CodingKeys.allCases.map(\.stringValue) }
+
     package init(from decoder: any Decoder) throws {
+        try SettingsDecoding.checkKeys(decoder, known: Self.settingKeys)
         let c = try decoder.container(keyedBy: CodingKeys.self)
         let d = FlowSettings()
         pollIntervalSeconds = try c.decodeIfPresent(Int.self, forKey: .pollIntervalSeconds) ?? d.pollIntervalSeconds
@@ -459,22 +529,50 @@ package struct FlowSettings: Sendable, Codable, Hashable {
     }
 }
 
-package struct NetworkSettings: Sendable, Codable, Hashable {
-    /// Allows `http://` and private or loopback hosts: only for on-premises systems and the local simulators.
-    package var allowInsecureHTTP: Bool
+package struct NetworkSettings: Sendable, Codable, Hashable, SettingsSection {
+    /// Permits the `http` scheme (only for on-premises systems and the local simulators); hosts are still checked.
+    package var allowHTTP: Bool
+    /// Hosts (`host` or `host:port`) allowed beyond each system's own domain: an on-premises server, or
+    /// `127.0.0.1` for the simulators. Private and loopback addresses are allowed only when listed here;
+    /// link-local and cloud metadata addresses never are.
+    package var allowedHosts: [String]
     /// Seconds a single HTTP request may take.
     package var requestTimeoutSeconds: Int
 
-    package init(allowInsecureHTTP: Bool = false, requestTimeoutSeconds: Int = 60) {
-        self.allowInsecureHTTP = allowInsecureHTTP
+    package init(allowHTTP: Bool = false, allowedHosts: [String] = [], requestTimeoutSeconds: Int = 60) {
+        self.allowHTTP = allowHTTP
+        self.allowedHosts = allowedHosts
         self.requestTimeoutSeconds = requestTimeoutSeconds
     }
 
-    private enum CodingKeys: String, CodingKey { case allowInsecureHTTP, requestTimeoutSeconds }
+    private enum CodingKeys: String, CodingKey, CaseIterable { case allowHTTP, allowedHosts, requestTimeoutSeconds }
+    private enum RetiredKeys: String, CodingKey { case allowInsecureHTTP }
+    package static var settingKeys: [String] { CodingKeys.allCases.map(\.stringValue) }
+
     package init(from decoder: any Decoder) throws {
+        try SettingsDecoding.checkKeys(
+            decoder, known: Self.settingKeys,
+            retired: [
+                "allowInsecureHTTP":
+                    "use network.allowHTTP: true to permit http, and list the on-premises or loopback hosts to allow in network.allowedHosts (e.g. [\"127.0.0.1\"] for the simulators)"
+            ])
         let c = try decoder.container(keyedBy: CodingKeys.self)
-        allowInsecureHTTP = try c.decodeIfPresent(Bool.self, forKey: .allowInsecureHTTP) ?? false
+        allowHTTP = try c.decodeIfPresent(Bool.self, forKey: .allowHTTP) ?? false
+        allowedHosts = try c.decodeIfPresent([String].self, forKey: .allowedHosts) ?? []
         requestTimeoutSeconds = try c.decodeIfPresent(Int.self, forKey: .requestTimeoutSeconds) ?? 60
+        // Connections stored by earlier versions carry `allowInsecureHTTP`: true still permits http, but no host
+        // beyond the systems' own domains until the connection is added again with `allowedHosts`.
+        let retired = try decoder.container(keyedBy: RetiredKeys.self)
+        if try retired.decodeIfPresent(Bool.self, forKey: .allowInsecureHTTP) == true, !c.contains(.allowHTTP) {
+            allowHTTP = true
+        }
+    }
+
+    package func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(allowHTTP, forKey: .allowHTTP)
+        try c.encode(allowedHosts, forKey: .allowedHosts)
+        try c.encode(requestTimeoutSeconds, forKey: .requestTimeoutSeconds)
     }
 }
 

@@ -2,7 +2,7 @@ import Foundation
 
 /// Change notifications pushed by the ERP to ml-connector's webhook gateway. A notification is never trusted as
 /// data: it only starts a delta sync of the kind of record it names, which reads the ERP itself.
-package struct NotificationSettings: Sendable, Codable, Hashable {
+package struct NotificationSettings: Sendable, Codable, Hashable, SettingsSection {
     /// The gateway's public base URL as the ERP reaches it (e.g. `https://hooks.example.com`); the gateway serves
     /// `{publicURL}/webhooks/{connection}/{system}`. Needed to create Business Central subscriptions.
     package var publicURL: String?
@@ -18,6 +18,23 @@ package struct NotificationSettings: Sendable, Codable, Hashable {
         self.acumatica = acumatica
     }
 
+    private enum CodingKeys: String, CodingKey, CaseIterable { case publicURL, businessCentral, acumatica }
+    package static var settingKeys: [String] { CodingKeys.allCases.map(\.stringValue) }
+    package static var nestedSections: [(key: String, isList: Bool, type: any SettingsSection.Type)] {
+        [
+            ("businessCentral", false, BusinessCentralNotifications.self),
+            ("acumatica", false, AcumaticaPushNotifications.self),
+        ]
+    }
+
+    package init(from decoder: any Decoder) throws {
+        try SettingsDecoding.checkKeys(decoder, known: Self.settingKeys)
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        publicURL = try c.decodeIfPresent(String.self, forKey: .publicURL)
+        businessCentral = try c.decodeIfPresent(BusinessCentralNotifications.self, forKey: .businessCentral)
+        acumatica = try c.decodeIfPresent(AcumaticaPushNotifications.self, forKey: .acumatica)
+    }
+
     /// The URL the ERP calls for one system's notifications.
     package func notificationURL(connection: String, system: String) -> String? {
         publicURL.map { "\($0.trimmingTrailingSlash)/webhooks/\(connection)/\(system)" }
@@ -26,7 +43,7 @@ package struct NotificationSettings: Sendable, Codable, Hashable {
 
 /// Business Central webhooks (`/api/v2.0/subscriptions`): every notification carries the subscription's
 /// `clientState`, which serves as the shared secret.
-package struct BusinessCentralNotifications: Sendable, Codable, Hashable {
+package struct BusinessCentralNotifications: Sendable, Codable, Hashable, SettingsSection {
     /// Sent as `clientState` when subscribing; a notification whose `clientState` differs is refused.
     package var clientState: SecretField
     /// Still accepted while subscriptions are being moved to a new `clientState` (renewal sets the new one).
@@ -52,9 +69,13 @@ package struct BusinessCentralNotifications: Sendable, Codable, Hashable {
         self.renewBeforeHours = renewBeforeHours
     }
 
-    private enum CodingKeys: String, CodingKey { case clientState, previousClientState, resources, renewBeforeHours }
+    private enum CodingKeys: String, CodingKey, CaseIterable {
+        case clientState, previousClientState, resources, renewBeforeHours
+    }
+    package static var settingKeys: [String] { CodingKeys.allCases.map(\.stringValue) }
 
     package init(from decoder: any Decoder) throws {
+        try SettingsDecoding.checkKeys(decoder, known: Self.settingKeys)
         let c = try decoder.container(keyedBy: CodingKeys.self)
         let d = BusinessCentralNotifications(clientState: .sealed(""))
         clientState = try c.decode(SecretField.self, forKey: .clientState)
@@ -66,7 +87,7 @@ package struct BusinessCentralNotifications: Sendable, Codable, Hashable {
 
 /// Acumatica push notifications (SM302000, webhook destination): Acumatica sends one custom header of the
 /// administrator's choosing with every push; its value is the shared secret. No signing is documented.
-package struct AcumaticaPushNotifications: Sendable, Codable, Hashable {
+package struct AcumaticaPushNotifications: Sendable, Codable, Hashable, SettingsSection {
     /// The header name configured on the push notification (Header Name).
     package var headerName: String
     /// Its value (Header Value).
@@ -85,9 +106,13 @@ package struct AcumaticaPushNotifications: Sendable, Codable, Hashable {
         self.queries = queries
     }
 
-    private enum CodingKeys: String, CodingKey { case headerName, headerValue, previousHeaderValue, queries }
+    private enum CodingKeys: String, CodingKey, CaseIterable {
+        case headerName, headerValue, previousHeaderValue, queries
+    }
+    package static var settingKeys: [String] { CodingKeys.allCases.map(\.stringValue) }
 
     package init(from decoder: any Decoder) throws {
+        try SettingsDecoding.checkKeys(decoder, known: Self.settingKeys)
         let c = try decoder.container(keyedBy: CodingKeys.self)
         headerName = try c.decodeIfPresent(String.self, forKey: .headerName) ?? "X-MLC-Webhook-Secret"
         headerValue = try c.decode(SecretField.self, forKey: .headerValue)

@@ -1,0 +1,108 @@
+import ConnectorCore
+import ConnectorFlows
+import ConnectorRuntime
+import ConnectorSecurity
+import ConnectorTesting
+import Foundation
+import Testing
+
+@Suite("Store URLs and configuration failures of a step")
+struct RuntimeConfigurationTests {
+    @Test(
+        "MLC_STATE forms other than sqlite:///abs, sqlite:relative and a plain path are refused with the accepted forms",
+        arguments: [
+            "sqlite3:///tmp/x.sqlite", "file:///tmp/x.sqlite", "postgres://db/mlc", "redis://localhost:6379/0",
+            " sqlite:x.sqlite", "sqlite:x.sqlite ", "sqlite://host/var/x.sqlite", "sqlite:", "sqlite://",
+            "sqlite:///", "state/", "x.sqlite\n",
+        ])
+    func refusedStateURLs(url: String) {
+        let error = #expect(throws: ConnectorError.self) { try StateStores.sqlitePath(url) }
+        #expect(error?.exitCode == .config)
+        #expect(error?.message.contains("sqlite:///absolute/path/state.sqlite") == true, "\(error?.message ?? "")")
+    }
+
+    @Test("accepted MLC_STATE forms")
+    func acceptedStateURLs() throws {
+        #expect(try StateStores.sqlitePath("sqlite:///var/lib/mlc/state.sqlite") == "/var/lib/mlc/state.sqlite")
+        #expect(try StateStores.sqlitePath("sqlite:/var/lib/mlc/state.sqlite") == "/var/lib/mlc/state.sqlite")
+        #expect(try StateStores.sqlitePath("sqlite:.mlc/state.sqlite") == ".mlc/state.sqlite")
+        #expect(try StateStores.sqlitePath("/var/lib/mlc/state.sqlite") == "/var/lib/mlc/state.sqlite")
+        #expect(try StateStores.sqlitePath("state.sqlite") == "state.sqlite")
+    }
+
+    @Test("only .create makes a store; .readWrite and .readOnly refuse a missing one and create nothing")
+    func openModes() async throws {
+        let directory = try TemporaryDirectory()
+        let path = directory.path + "/sub/state.sqlite"
+        for mode in [StateStores.Mode.readWrite, .readOnly] {
+            let error = #expect(throws: ConnectorError.self) { try StateStores.open("sqlite://" + path, mode: mode) }
+            #expect(error?.exitCode == .config)
+            #expect(error?.message.contains("connections add") == true)
+            #expect(!FileManager.default.fileExists(atPath: directory.path + "/sub"))
+        }
+        let created = try StateStores.open("sqlite://" + path, mode: .create)
+        try await created.put("k", Data("v".utf8), ttl: nil)
+        try await created.close()
+
+        let reader = try StateStores.open("sqlite://" + path, mode: .readOnly)
+        #expect(try await reader.get("k")?.data == Data("v".utf8))
+        await #expect(throws: (any Error).self) { try await reader.put("k2", Data("v".utf8), ttl: nil) }
+        try await reader.close()
+        let writer = try StateStores.open("sqlite://" + path, mode: .readWrite)
+        try await writer.put("k2", Data("w".utf8), ttl: nil)
+        try await writer.close()
+    }
+
+    @Test("a step given a missing store exits 78 and creates no file")
+    func stepNeverCreatesStore() async throws {
+        let directory = try TemporaryDirectory()
+        let path = directory.path + "/state.sqlite"
+        let event = CloudEvent(
+            id: "1", source: "urn:test", type: EventType.masterDataSyncRequested,
+            data: try JSONValue(encoding: MasterDataSyncRequest()), connection: "acme")
+        let error = await #expect(throws: ConnectorError.self) {
+            _ = try await FunctionMain.invoke(
+                SyncVendorsHandler.self, event: event,
+                environment: ["MLC_STATE": "sqlite:" + path, "MLC_MASTER_KEY": MasterKey.generate()]
+            ) { runtime in SyncVendorsHandler(context: runtime.context, erp: try runtime.erpConnector()) }
+        }
+        #expect(error?.exitCode == .config)
+        #expect(!FileManager.default.fileExists(atPath: path))
+    }
+
+    @Test("an invalid connection id is a configuration error (78), not bad input")
+    func invalidConnectionId() {
+        let error = #expect(throws: ConnectorError.self) { try StateKeys.validateConnectionId("bad id!") }
+        #expect(error?.exitCode == .config)
+    }
+
+    /// A token request that Entra refuses is still an HTTP request the step made: its result counts it.
+    @Test("a refused token request is counted in the failed step's metrics")
+    func tokenFailureCounted() async throws {
+        let rig = try await FlowRig.start(invoices: 1)
+        let directory = try TemporaryDirectory()
+        do {
+            let key = MasterKey.generate()
+            let vault = Vault(masterKey: try MasterKey(base64: key))
+            var connection = rig.connection
+            connection.erp.businessCentral?.clientSecret = .plain(Secret("sim~not-the-right-secret"))
+            let state = "sqlite:" + directory.path + "/state.sqlite"
+            let store = try StateStores.open(state, mode: .create)
+            try await ConnectionStore(store: store, vault: vault).save(connection)
+            try await store.close()
+            let event = CloudEvent(
+                id: "1", source: "urn:test", type: EventType.masterDataSyncRequested,
+                data: try JSONValue(encoding: MasterDataSyncRequest()), connection: connection.id)
+            let outcome = try await FunctionMain.invoke(
+                SyncVendorsHandler.self, event: event, environment: ["MLC_STATE": state, "MLC_MASTER_KEY": key]
+            ) { runtime in SyncVendorsHandler(context: runtime.context, erp: try runtime.erpConnector()) }
+            #expect(outcome.result.status == .failed)
+            #expect(outcome.error?.exitCode == .config, "\(String(describing: outcome.error))")
+            #expect(outcome.result.metrics.httpRequests >= 1, "the refused token request is not counted")
+            await rig.stop()
+        } catch {
+            await rig.stop()
+            throw error
+        }
+    }
+}
