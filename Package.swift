@@ -60,16 +60,20 @@ let package = Package(
         ),
         .target(name: "Jaggaer", dependencies: ["ConnectorCore", "ConnectorHTTP"], swiftSettings: swiftSettings),
         .target(
-            name: "BusinessCentral", dependencies: ["ConnectorCore", "ConnectorHTTP"], swiftSettings: swiftSettings),
+            name: "BusinessCentral", dependencies: ["ConnectorCore", "ConnectorHTTP", log], swiftSettings: swiftSettings
+        ),
         .target(
             name: "ConnectorFlows",
-            dependencies: ["ConnectorCore", "ConnectorSecurity", "ConnectorHTTP", "Jaggaer", "BusinessCentral", log],
+            // The steps see protocols only: no ERP target, no procurement target.
+            dependencies: ["ConnectorCore", "ConnectorSecurity", "ConnectorHTTP", log],
             swiftSettings: swiftSettings
         ),
         .target(
             name: "ConnectorRuntime",
             dependencies: [
                 "ConnectorCore", "ConnectorSecurity", "ConnectorHTTP", "ConnectorFlows", "ConnectorStateSQLite", log,
+                // The systems, listed once in Systems.swift.
+                "Jaggaer", "BusinessCentral",
             ],
             swiftSettings: swiftSettings
         ),

@@ -1,4 +1,3 @@
-import BusinessCentral
 import ConnectorCore
 import ConnectorFlows
 import ConnectorHTTP
@@ -86,40 +85,31 @@ package struct ConnectionRuntime: Sendable {
         JaggaerSource(client: try jaggaerClient(), approvedStatuses: connection.jaggaer.approvedStatuses)
     }
 
+    /// The environment a system target builds its clients from.
+    package var environment: SystemEnvironment {
+        let vault = self.vault
+        let connectionId = connection.id
+        let runtime = self
+        return SystemEnvironment(
+            connection: connection, store: context.store, keys: context.keys, clock: context.clock,
+            logger: context.logger, timeout: timeout, tokenCache: tokenCache,
+            transport: { limiter in runtime.plain(limiter: limiter) },
+            secret: { field, label in try vault.reveal(field, label: label, connection: connectionId) }
+        )
+    }
+
+    /// The connection's ERP module, from the registry.
+    package func erpModule() throws -> any ERPModule {
+        try Systems.erp(connection.erp.kind)
+    }
+
     package func erpConnector() throws -> any ERPConnector {
-        switch connection.erp.kind {
-        case .businessCentral:
-            guard let settings = connection.erp.businessCentral else {
-                throw ConnectorError(.connectionInvalid, "erp.businessCentral is missing")
-            }
-            let tokens = OAuth2ClientCredentialsProvider(
-                configuration: .init(
-                    name: "businessCentral",
-                    tokenURL: settings.tokenURL,
-                    clientId: settings.clientId,
-                    clientSecret: try secret(settings.clientSecret, "erp.businessCentral.clientSecret"),
-                    scope: settings.scope
-                ),
-                transport: plain(limiter: nil),
-                cache: tokenCache,
-                clock: context.clock,
-                logger: context.logger
-            )
-            // BC online: 6,000 requests per user in a 5-minute sliding window, paced for every process together.
-            let limiter = RateLimiter(
-                store: context.store,
-                key: context.keys.key("ratelimit", "businessCentral"),
-                limit: settings.requestsPerFiveMinutes,
-                window: .seconds(300)
-            )
-            let client = BusinessCentralClient(
-                apiRoot: settings.apiRoot,
-                transport: BearerAuthTransport(base: plain(limiter: limiter), tokens: tokens),
-                timeout: timeout
-            )
-            return BusinessCentralConnector(
-                client: client, settings: settings, store: context.store, keys: context.keys)
-        }
+        try erpModule().connector(environment)
+    }
+
+    /// The document limits of the connection's ERP (for mapping, which talks to no ERP).
+    package func erpConstraints() throws -> ERPConstraints {
+        try erpModule().constraints
     }
 
     /// The webhook secrets of the connection, current first.
@@ -144,10 +134,8 @@ package struct ConnectionRuntime: Sendable {
         return secrets
     }
 
-    /// The ERP's webhook subscriptions, where it has them (Business Central).
+    /// The ERP's webhook subscriptions, where its connector keeps them (Business Central).
     package func changeSubscriptions() throws -> (any ChangeSubscriptions)? {
-        switch connection.erp.kind {
-        case .businessCentral: try erpConnector() as? BusinessCentralConnector
-        }
+        try erpConnector() as? any ChangeSubscriptions
     }
 }

@@ -1,3 +1,4 @@
+import BusinessCentral
 import ConnectorCore
 import ConnectorFlows
 import ConnectorHTTP
@@ -86,7 +87,7 @@ final class FlowRig: Sendable {
         _ = try await SyncAccountsHandler(context: runtime.context, erp: try runtime.erpConnector()).handle(
             sync, input: .init(full: true))
         let invoice = try await runtime.procurementSource().invoice(id: String(invoiceId))
-        let result = try await TransformInvoiceHandler(context: runtime.context).handle(
+        let result = try await TransformInvoiceHandler(context: runtime.context, constraints: .businessCentral).handle(
             try event(EventType.invoiceCaptured, data: invoice), input: invoice)
         #expect(result.status == .ok, "\(result.review?.reasons ?? [])")
         return try #require(try result.events.first?.decodeData(MappedInvoice.self))
@@ -310,7 +311,7 @@ struct HandlerTests {
             let runtime = try rig.runtime()
             let invoice = try await runtime.procurementSource().invoice(id: String(try #require(rig.drafted.first)))
             do {
-                _ = try await TransformInvoiceHandler(context: runtime.context).handle(
+                _ = try await TransformInvoiceHandler(context: runtime.context, constraints: .businessCentral).handle(
                     try rig.event(EventType.invoiceCaptured, data: invoice), input: invoice)
                 Issue.record("must not map without master data")
             } catch let error as ConnectorError {

@@ -1,3 +1,4 @@
+import BusinessCentral
 import ConnectorCore
 import ConnectorFlows
 import ConnectorTesting

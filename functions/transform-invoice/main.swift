@@ -2,5 +2,5 @@ import ConnectorFlows
 import ConnectorRuntime
 
 await FunctionMain.run(TransformInvoiceHandler.self) { runtime in
-    TransformInvoiceHandler(context: runtime.context)
+    TransformInvoiceHandler(context: runtime.context, constraints: try runtime.erpConstraints())
 }

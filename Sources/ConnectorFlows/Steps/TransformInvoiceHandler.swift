@@ -9,9 +9,12 @@ package struct TransformInvoiceHandler: StepHandler {
     package static let acceptedTypes: Set<String> = [EventType.invoiceCaptured]
 
     package let context: StepContext
+    /// The ERP's document limits (from its module in the registry).
+    package let constraints: ERPConstraints
 
-    package init(context: StepContext) {
+    package init(context: StepContext, constraints: ERPConstraints) {
         self.context = context
+        self.constraints = constraints
     }
 
     package static func recordId(for event: CloudEvent) -> String {
@@ -51,7 +54,7 @@ package struct TransformInvoiceHandler: StepHandler {
         }
         let mapper = InvoiceMapper(
             rules: context.connection.mapping,
-            constraints: .forKind(context.connection.erp.kind),
+            constraints: constraints,
             approvedStatuses: context.connection.jaggaer.approvedStatuses,
             masterData: masterData
         )

@@ -1,6 +1,5 @@
 import ConnectorCore
 import Foundation
-import Jaggaer
 
 /// JAGGAER ONE as a `ProcurementSource`: lists invoice headers and turns full invoices into `SupplierInvoice`.
 package struct JaggaerSource: ProcurementSource {

@@ -1,11 +1,12 @@
-import ConnectorCore
 import Foundation
 
-/// What a flow needs from an ERP. One adapter per ERP turns the ERP-neutral model into that ERP's documents.
+/// What a flow needs from an ERP. One adapter per ERP (in that ERP's own target) turns the ERP-neutral model into
+/// that ERP's documents; the steps see only this protocol and ask `capabilities` instead of assuming one ERP.
 package protocol ERPConnector: Sendable {
     /// Short system name used in dedup keys and document references (`businessCentral`).
     var system: String { get }
     var constraints: ERPConstraints { get }
+    var capabilities: ERPCapabilities { get }
 
     /// Documents already in the ERP for a vendor's invoice number: the natural key of a supplier invoice.
     func findInvoices(vendorNumber: String, vendorInvoiceNumber: String) async throws -> [ERPDocumentRef]
@@ -18,6 +19,39 @@ package protocol ERPConnector: Sendable {
     func ping() async throws -> [String: String]
 }
 
+extension ERPConnector {
+    package var capabilities: ERPCapabilities { ERPCapabilities() }
+}
+
+/// What an ERP can do, asked by the steps instead of assuming Business Central.
+package struct ERPCapabilities: Sendable, Hashable {
+    /// How an unreviewed invoice lands: a draft the ERP keeps apart from the ledger (BC purchase invoice, B1
+    /// draft, Acumatica bill on hold, F&O pending invoice).
+    package var draftSemantics: String
+    /// Whether invoice lines can point at purchase-order lines.
+    package var purchaseOrderLineLinks: Bool
+    package var creditMemos: Bool
+    /// Whether vendors can be written into the ERP (B1, NAV).
+    package var vendorWrites: Bool
+    /// Whether the ERP pushes change notifications (webhooks, business events).
+    package var changeNotifications: Bool
+    /// How long after an ambiguous create (no answer) the ERP may still commit it; a lookup's "not found" is
+    /// trusted only after this (BC online cancels an operation after 8 minutes).
+    package var ambiguousWriteSettle: Duration
+
+    package init(
+        draftSemantics: String = "draft", purchaseOrderLineLinks: Bool = false, creditMemos: Bool = false,
+        vendorWrites: Bool = false, changeNotifications: Bool = false, ambiguousWriteSettle: Duration = .seconds(540)
+    ) {
+        self.draftSemantics = draftSemantics
+        self.purchaseOrderLineLinks = purchaseOrderLineLinks
+        self.creditMemos = creditMemos
+        self.vendorWrites = vendorWrites
+        self.changeNotifications = changeNotifications
+        self.ambiguousWriteSettle = ambiguousWriteSettle
+    }
+}
+
 /// Field limits and rules of an ERP's document, checked during mapping so the write never fails on them.
 package struct ERPConstraints: Sendable, Hashable {
     package var maxVendorInvoiceNumberLength: Int
@@ -28,19 +62,6 @@ package struct ERPConstraints: Sendable, Hashable {
         self.maxVendorInvoiceNumberLength = maxVendorInvoiceNumberLength
         self.maxLineDescriptionLength = maxLineDescriptionLength
         self.supportsCreditMemos = supportsCreditMemos
-    }
-
-    /// Business Central: `Vendor Invoice No.` is Code[35], line `Description` Text[100].
-    package static let businessCentral = ERPConstraints(
-        maxVendorInvoiceNumberLength: 35,
-        maxLineDescriptionLength: 100,
-        supportsCreditMemos: false
-    )
-
-    package static func forKind(_ kind: ERPSettings.Kind) -> ERPConstraints {
-        switch kind {
-        case .businessCentral: .businessCentral
-        }
     }
 }
 

@@ -1,4 +1,3 @@
-import ConnectorCore
 import Foundation
 
 /// An ERP's change-notification subscriptions (Business Central webhooks), kept by `renew-bc-subscription`.

@@ -1,4 +1,3 @@
-import BusinessCentral
 import ConnectorCore
 import Foundation
 

@@ -1,0 +1,60 @@
+import ConnectorCore
+import ConnectorHTTP
+import Foundation
+
+extension ERPConstraints {
+    /// Business Central: `Vendor Invoice No.` is Code[35], line `Description` Text[100].
+    package static let businessCentral = ERPConstraints(
+        maxVendorInvoiceNumberLength: 35,
+        maxLineDescriptionLength: 100,
+        supportsCreditMemos: false
+    )
+}
+
+/// Business Central online (API v2.0) as the registry sees it.
+package struct BusinessCentralModule: ERPModule {
+    package init() {}
+
+    package let kind: ERPSettings.Kind = .businessCentral
+    package let constraints: ERPConstraints = .businessCentral
+    package let capabilities = ERPCapabilities(
+        draftSemantics: "unposted purchase invoice (status Draft)",
+        // BC v2 purchase invoice lines carry no PO line link.
+        purchaseOrderLineLinks: false,
+        creditMemos: false,
+        vendorWrites: false,
+        changeNotifications: true,
+        // An operation BC accepted is cancelled after 8 minutes at most.
+        ambiguousWriteSettle: .seconds(540)
+    )
+
+    package func connector(_ environment: SystemEnvironment) throws -> any ERPConnector {
+        guard let settings = environment.connection.erp.businessCentral else {
+            throw ConnectorError(.connectionInvalid, "erp.kind is businessCentral but erp.businessCentral is missing")
+        }
+        let tokens = OAuth2ClientCredentialsProvider(
+            configuration: .init(
+                name: "businessCentral",
+                tokenURL: settings.tokenURL,
+                clientId: settings.clientId,
+                clientSecret: try environment.secret(settings.clientSecret, label: "erp.businessCentral.clientSecret"),
+                scope: settings.scope
+            ),
+            transport: environment.transport(limiter: nil),
+            cache: environment.tokenCache,
+            clock: environment.clock,
+            logger: environment.logger
+        )
+        // BC online: 6,000 requests per user in a 5-minute sliding window, paced for every process together (and
+        // learned lower from 429s where the tenant allows less).
+        let limiter = environment.limiter(
+            "businessCentral", limit: settings.requestsPerFiveMinutes, window: .seconds(300))
+        let client = BusinessCentralClient(
+            apiRoot: settings.apiRoot,
+            transport: BearerAuthTransport(base: environment.transport(limiter: limiter), tokens: tokens),
+            timeout: environment.timeout
+        )
+        return BusinessCentralConnector(
+            client: client, settings: settings, store: environment.store, keys: environment.keys)
+    }
+}

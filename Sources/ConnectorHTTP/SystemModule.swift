@@ -1,0 +1,61 @@
+import ConnectorCore
+import Foundation
+import Logging
+
+/// What an ERP target gives the runtime: the one type the registry lists (`ConnectorRuntime/Systems.swift`), the
+/// way a database driver registers with FluentKit. Everything about the ERP (client, adapter, constraints,
+/// capabilities, how to build its HTTP stack and token provider) lives in its own target behind this protocol, so
+/// flows and the runtime never switch on the ERP kind.
+package protocol ERPModule: Sendable {
+    /// The `erp.kind` of a connection file.
+    var kind: ERPSettings.Kind { get }
+    /// Field limits of the ERP's documents, checked while mapping.
+    var constraints: ERPConstraints { get }
+    var capabilities: ERPCapabilities { get }
+    /// The connector for one invocation; building does no I/O (tokens are fetched on first use).
+    func connector(_ environment: SystemEnvironment) throws -> any ERPConnector
+}
+
+/// What a system target needs from the runtime to build its clients for one invocation: the connection, the
+/// store, the clock, secrets, and HTTP stacks that count, pace, retry and share tokens like every other system's.
+package struct SystemEnvironment: Sendable {
+    package var connection: Connection
+    package var store: any StateStore
+    package var keys: StateKeys
+    package var clock: any WallClock
+    package var logger: Logger
+    /// The deadline of one request (`network.requestTimeoutSeconds`).
+    package var timeout: Duration
+    /// Tokens shared by every process of the connection, sealed in the store.
+    package var tokenCache: TokenCache
+    private let makeTransport: @Sendable (RateLimiter?) -> any HTTPTransport
+    private let reveal: @Sendable (SecretField, String) throws -> Secret
+
+    package init(
+        connection: Connection, store: any StateStore, keys: StateKeys, clock: any WallClock, logger: Logger,
+        timeout: Duration, tokenCache: TokenCache,
+        transport: @escaping @Sendable (RateLimiter?) -> any HTTPTransport,
+        secret: @escaping @Sendable (SecretField, String) throws -> Secret
+    ) {
+        self.connection = connection
+        self.store = store
+        self.keys = keys
+        self.clock = clock
+        self.logger = logger
+        self.timeout = timeout
+        self.tokenCache = tokenCache
+        self.makeTransport = transport
+        self.reveal = secret
+    }
+
+    /// An HTTP stack (count → shared request budget, learning the real limit from 429s → retry with backoff).
+    package func transport(limiter: RateLimiter?) -> any HTTPTransport { makeTransport(limiter) }
+
+    /// The plaintext of one secret field; `label` is its path in the connection file.
+    package func secret(_ field: SecretField, label: String) throws -> Secret { try reveal(field, label) }
+
+    /// A request budget shared by all processes of the connection for one system.
+    package func limiter(_ name: String, limit: Int, window: Duration) -> RateLimiter {
+        RateLimiter(store: store, key: keys.key("ratelimit", name), limit: limit, window: window)
+    }
+}
