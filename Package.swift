@@ -27,6 +27,7 @@ let functions = [
     "sync-accounts",
     "handle-erp-notification",
     "renew-bc-subscription",
+    "ping-connection",
 ]
 
 let package = Package(

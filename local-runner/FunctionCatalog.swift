@@ -64,6 +64,14 @@ enum FunctionCatalog {
             memoryMiB: 64
         ),
         FunctionSpec(
+            name: "ping-connection",
+            events: [EventType.pingRequested],
+            emits: [],
+            concurrency: 2,
+            timeoutSeconds: 120,
+            memoryMiB: 128
+        ),
+        FunctionSpec(
             name: "renew-bc-subscription",
             events: [EventType.subscriptionRenewRequested],
             emits: [],

@@ -1,4 +1,5 @@
 import ConnectorCore
+import ConnectorHTTP
 import Foundation
 
 /// Business Central as an `ERPConnector`: invoices become draft `purchaseInvoices` created with one deep insert
@@ -8,14 +9,18 @@ package struct BusinessCentralConnector: ERPConnector {
     package let settings: BusinessCentralSettings
     package let store: any StateStore
     package let keys: StateKeys
+    /// The Entra token provider behind the client, for the sign-in check of the fit report.
+    package let tokens: (any TokenProvider)?
 
     package init(
-        client: BusinessCentralClient, settings: BusinessCentralSettings, store: any StateStore, keys: StateKeys
+        client: BusinessCentralClient, settings: BusinessCentralSettings, store: any StateStore, keys: StateKeys,
+        tokens: (any TokenProvider)? = nil
     ) {
         self.client = client
         self.settings = settings
         self.store = store
         self.keys = keys
+        self.tokens = tokens
     }
 
     package var system: String { "businessCentral" }
@@ -152,16 +157,7 @@ package struct BusinessCentralConnector: ERPConnector {
         }
     }
 
-    package func ping() async throws -> [String: String] {
-        let companies = try await client.companies()
-        let company = try await companyId()
-        return [
-            "erp": "Business Central",
-            "environment": settings.environment,
-            "companies": String(companies.count),
-            "companyId": company,
-        ]
-    }
+    package var capabilities: ERPCapabilities { BusinessCentralModule().capabilities }
 }
 
 extension BusinessCentralConnector: ChangeSubscriptions {

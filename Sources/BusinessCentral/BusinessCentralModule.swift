@@ -55,6 +55,6 @@ package struct BusinessCentralModule: ERPModule {
             timeout: environment.timeout
         )
         return BusinessCentralConnector(
-            client: client, settings: settings, store: environment.store, keys: environment.keys)
+            client: client, settings: settings, store: environment.store, keys: environment.keys, tokens: tokens)
     }
 }

@@ -7,6 +7,12 @@ package protocol TokenProvider: Sendable {
     func token() async throws -> AccessToken
     /// Drops a token the server rejected, so the next `token()` fetches a fresh one.
     func invalidate(_ token: AccessToken) async
+    /// Signs in with the identity provider now, whatever any cache holds: the check that the credentials work.
+    func signIn() async throws -> AccessToken
+}
+
+extension TokenProvider {
+    package func signIn() async throws -> AccessToken { try await token() }
 }
 
 /// OAuth 2.0 client credentials (RFC 6749 §4.4) for Microsoft Entra (Business Central) and JAGGAER's Keycloak.
@@ -73,6 +79,13 @@ package final class OAuth2ClientCredentialsProvider: TokenProvider {
     package func token() async throws -> AccessToken {
         if let current = await flight.current, isFresh(current) { return current }
         return try await flight.run { try await self.obtain() }
+    }
+
+    /// A token fetched from the identity provider now (and shared through the cache like any other).
+    package func signIn() async throws -> AccessToken {
+        let token = try await fetch()
+        try? await cache?.save(configuration.name, token, now: clock.now())
+        return token
     }
 
     package func invalidate(_ token: AccessToken) async {

@@ -48,6 +48,10 @@ package struct ConnectionRuntime: Sendable {
     }
 
     package func jaggaerClient() throws -> JaggaerClient {
+        try jaggaer().client
+    }
+
+    private func jaggaer() throws -> (client: JaggaerClient, tokens: any TokenProvider) {
         let settings = connection.jaggaer
         let tokens = OAuth2ClientCredentialsProvider(
             configuration: .init(
@@ -66,7 +70,7 @@ package struct ConnectionRuntime: Sendable {
             RateLimiter(
                 store: context.store, key: context.keys.key("ratelimit", "jaggaer"), limit: $0, window: .seconds(60))
         }
-        return JaggaerClient(
+        let client = JaggaerClient(
             baseURL: settings.baseURL,
             paths: .init(
                 invoiceList: settings.invoiceListPath,
@@ -79,10 +83,12 @@ package struct ConnectionRuntime: Sendable {
             transport: BearerAuthTransport(base: plain(limiter: limiter), tokens: tokens),
             timeout: timeout
         )
+        return (client, tokens)
     }
 
     package func procurementSource() throws -> any ProcurementSource {
-        JaggaerSource(client: try jaggaerClient(), approvedStatuses: connection.jaggaer.approvedStatuses)
+        let (client, tokens) = try jaggaer()
+        return JaggaerSource(client: client, approvedStatuses: connection.jaggaer.approvedStatuses, tokens: tokens)
     }
 
     /// The environment a system target builds its clients from.

@@ -15,6 +15,12 @@ package struct ConnectionStore: Sendable {
     package func save(_ connection: Connection) async throws {
         let sealed = try Self.prepare(connection, vault: vault)
         try await store.put(StateKeys.connectionKey(connection.id), json: sealed)
+        // Tokens cached under the connection's previous credentials must not outlive them: the next request (and
+        // `local-runner ping`) signs in with what was just stored.
+        let keys = try StateKeys(connection: connection.id)
+        for entry in try await store.scanAll(prefix: keys.prefix("token")) {
+            _ = try await store.delete(entry.key)
+        }
     }
 
     /// Everything `connections add` checks before anything is written: the id, every setting, every URL, and every

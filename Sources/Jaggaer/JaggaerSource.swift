@@ -1,4 +1,5 @@
 import ConnectorCore
+import ConnectorHTTP
 import Foundation
 
 /// JAGGAER ONE as a `ProcurementSource`: lists invoice headers and turns full invoices into `SupplierInvoice`.
@@ -6,10 +7,57 @@ package struct JaggaerSource: ProcurementSource {
     package let client: JaggaerClient
     /// Sent as the status filter when exactly one approved status is configured.
     package let approvedStatuses: [String]
+    /// The Keycloak token provider behind the client, for the sign-in check of the fit report.
+    package let tokens: (any TokenProvider)?
 
-    package init(client: JaggaerClient, approvedStatuses: [String]) {
+    package init(client: JaggaerClient, approvedStatuses: [String], tokens: (any TokenProvider)? = nil) {
         self.client = client
         self.approvedStatuses = approvedStatuses
+        self.tokens = tokens
+    }
+
+    /// JAGGAER's part of "see if we fit": Keycloak sign-in, then one page of approved invoices (a read only).
+    package func fitChecks() async -> [FitCheck] {
+        var checks: [FitCheck] = []
+        if let tokens {
+            checks.append(
+                await FitCheck.run("jaggaer", "sign-in (Keycloak)", advice: Self.advice) {
+                    let token = try await tokens.signIn()
+                    return "token issued, valid until \(Timestamp.format(token.expiresAt))"
+                })
+            guard checks.last?.outcome == .pass else { return checks }
+        }
+        checks.append(
+            await FitCheck.run("jaggaer", "read approved invoices", advice: Self.advice) {
+                // The list is 1-based (as the poll reads it).
+                let page = try await invoiceHeaders(startAt: 1, pageSize: 1, updatedSince: nil)
+                let statuses = approvedStatuses.joined(separator: ", ")
+                if let total = page.total { return "\(total) invoices listed (status \(statuses))" }
+                return "the invoice list answers (\(page.returned) on the first page; status \(statuses))"
+            })
+        return checks
+    }
+
+    static func advice(_ error: ConnectorError) -> String? {
+        switch error.httpStatus {
+        case 400 where error.code == .authRejected, 401:
+            return
+                "JAGGAER's Keycloak refused the client: check jaggaer.clientId and clientSecret (a confidential client with client credentials in the J1p-integrations realm)"
+        case 403:
+            return "the integration client may not read invoices: ask JAGGAER to grant it the invoice API"
+        case 404:
+            return
+                "the invoice list path is not confirmed publicly: set jaggaer.invoiceListPath to the one your tenant serves"
+        default:
+            break
+        }
+        if error.code == .authRejected {
+            return "JAGGAER's Keycloak refused the client: check jaggaer.clientId, clientSecret and tokenURL"
+        }
+        if error.code == .httpTransport || error.code == .upstreamUnavailable {
+            return "JAGGAER could not be reached: check jaggaer.baseURL, tokenURL and the network"
+        }
+        return nil
     }
 
     package var system: String { "jaggaer" }

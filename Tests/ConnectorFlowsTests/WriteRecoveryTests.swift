@@ -54,7 +54,7 @@ final class FakeERP: ERPConnector, Sendable {
     func listVendors(changedSince: Date?) async throws -> [Vendor] { [] }
     func listAccounts(changedSince: Date?) async throws -> [GLAccount] { [] }
     func listDimensions() async throws -> [ERPDimension] { [] }
-    func ping() async throws -> [String: String] { [:] }
+    func fitChecks() async -> [FitCheck] { [] }
 
     var creates: Int { state.withLock { $0.creates } }
 }

@@ -15,8 +15,9 @@ package protocol ERPConnector: Sendable {
     func listVendors(changedSince: Date?) async throws -> [Vendor]
     func listAccounts(changedSince: Date?) async throws -> [GLAccount]
     func listDimensions() async throws -> [ERPDimension]
-    /// Checks credentials, permissions and company; returns facts for the fit report.
-    func ping() async throws -> [String: String]
+    /// "See if we fit": sign-in, company / endpoint, read permission and a sample count of every entity the flows
+    /// read, write permission where it can be checked without writing; each check with its fix.
+    func fitChecks() async -> [FitCheck]
 }
 
 extension ERPConnector {
@@ -72,6 +73,8 @@ package protocol ProcurementSource: Sendable {
     func invoiceHeaders(startAt: Int, pageSize: Int, updatedSince: Date?) async throws -> InvoiceHeaderPage
     /// One invoice with its lines, in the ERP-neutral model.
     func invoice(id: String) async throws -> SupplierInvoice
+    /// The procurement side's part of the fit report.
+    func fitChecks() async -> [FitCheck]
 }
 
 package struct InvoiceHeaderSummary: Sendable, Hashable {

@@ -175,6 +175,8 @@ package enum EventType {
     package static let notificationReceived = "com.mlconnector.notification.received"
     /// Create or renew the ERP's change subscriptions (Business Central webhooks expire after 3 days).
     package static let subscriptionRenewRequested = "com.mlconnector.subscription.renew_requested"
+    /// An operator asks whether a connection fits its systems (`local-runner ping`).
+    package static let pingRequested = "com.mlconnector.ping.requested"
 }
 
 extension DecodingError {

@@ -50,6 +50,8 @@ package struct StepResult: Sendable, Codable, Hashable {
     /// For steps behind an HTTP trigger (webhooks): what the gateway answers the caller, once the emitted events
     /// are stored.
     package var reply: HTTPReply?
+    /// For `ping-connection`: the "see if we fit" report, one line per check.
+    package var fitReport: [FitCheck]?
 
     package init(
         status: StepStatus,
@@ -60,9 +62,11 @@ package struct StepResult: Sendable, Codable, Hashable {
         metrics: Metrics = Metrics(),
         record: RecordUpdate? = nil,
         detail: [String: String]? = nil,
-        reply: HTTPReply? = nil
+        reply: HTTPReply? = nil,
+        fitReport: [FitCheck]? = nil
     ) {
         self.reply = reply
+        self.fitReport = fitReport
         self.status = status
         self.events = events
         self.retryAt = retryAt
