@@ -24,8 +24,16 @@ package struct Secret: Sendable, Hashable, CustomStringConvertible, CustomDebugS
 /// Credentials are registered where they are sent (`registerCredentials(in:)`), whatever their source (vault,
 /// environment, file, the shared token cache), so nothing a process sends can come back unmasked.
 package enum SecretRedactor {
+    /// One registered shape, with its bytes for a fast search.
+    private struct Pattern: Sendable {
+        var text: String
+        var bytes: [UInt8]
+        /// Percent-escapes come back in either hex case: such patterns are matched case-insensitively.
+        var caseless: Bool
+    }
+
     /// Every registered shape, longest first (so a secret's encoding is not half-replaced by a shorter pattern).
-    private static let patterns = Mutex<(known: Set<String>, ordered: [String])>(([], []))
+    private static let patterns = Mutex<(known: Set<String>, ordered: [Pattern])>(([], []))
 
     /// Shorter values would turn ordinary words into asterisks; secrets are never that short.
     package static let minimumLength = 6
@@ -36,7 +44,10 @@ package enum SecretRedactor {
         patterns.withLock { state in
             guard !variants.isSubset(of: state.known) else { return }
             state.known.formUnion(variants)
-            state.ordered = state.known.sorted { $0.count > $1.count }
+            state.ordered = state.known.sorted { $0.count > $1.count }.map { text in
+                let caseless = text.contains("%")
+                return Pattern(text: text, bytes: Array((caseless ? text.lowercased() : text).utf8), caseless: caseless)
+            }
         }
     }
 
@@ -90,16 +101,41 @@ package enum SecretRedactor {
         let ordered = patterns.withLock { $0.ordered }
         guard !ordered.isEmpty, !text.isEmpty else { return text }
         var result = text
+        var bytes = Array(result.utf8)
+        // Percent-escaped patterns are looked for in a lowercased copy (only when the text has a `%` at all).
+        var lowered = bytes.contains(UInt8(ascii: "%")) ? Array(result.lowercased().utf8) : nil
         for pattern in ordered {
-            if pattern.contains("%") {
-                // Percent-escapes come back in either hex case, even mixed.
-                guard result.range(of: pattern, options: .caseInsensitive) != nil else { continue }
-                result = result.replacingOccurrences(of: pattern, with: "***", options: .caseInsensitive)
-            } else if result.contains(pattern) {
-                result = result.replacingOccurrences(of: pattern, with: "***")
+            if pattern.caseless {
+                guard let haystack = lowered, occurs(pattern.bytes, in: haystack) else { continue }
+                result = result.replacingOccurrences(of: pattern.text, with: "***", options: .caseInsensitive)
+            } else {
+                guard occurs(pattern.bytes, in: bytes) else { continue }
+                result = result.replacingOccurrences(of: pattern.text, with: "***")
             }
+            bytes = Array(result.utf8)
+            if lowered != nil { lowered = Array(result.lowercased().utf8) }
         }
         return result
+    }
+
+    /// Whether `needle` occurs in `haystack`: memchr for the first byte, memcmp for the rest (this runs on every
+    /// log line, result and audit entry, for every registered shape).
+    private static func occurs(_ needle: [UInt8], in haystack: [UInt8]) -> Bool {
+        guard let first = needle.first, needle.count <= haystack.count else { return false }
+        return haystack.withUnsafeBufferPointer { hay in
+            needle.withUnsafeBufferPointer { pin in
+                guard let base = hay.baseAddress, let pinBase = pin.baseAddress else { return false }
+                var offset = 0
+                let last = hay.count - pin.count
+                while offset <= last {
+                    guard let hit = memchr(base + offset, Int32(first), last - offset + 1) else { return false }
+                    let position = base.distance(to: hit.assumingMemoryBound(to: UInt8.self))
+                    if memcmp(base + position, pinBase, pin.count) == 0 { return true }
+                    offset = position + 1
+                }
+                return false
+            }
+        }
     }
 
     /// A bounded, scrubbed excerpt of text that came from outside (an upstream error body): scrubbed before it is
