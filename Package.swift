@@ -100,8 +100,15 @@ let package = Package(
                 nioCore,
             ],
             path: "local-runner",
-            swiftSettings: swiftSettings
+            swiftSettings: swiftSettings,
+            // The routing table is compiled from functions/*/function.json: one source of truth, nothing to ship.
+            plugins: ["FunctionManifests"]
         ),
+        .executableTarget(
+            name: "FunctionManifestCodegen", path: "Plugins/FunctionManifestCodegen", swiftSettings: swiftSettings),
+        .plugin(
+            name: "FunctionManifests", capability: .buildTool(), dependencies: ["FunctionManifestCodegen"],
+            path: "Plugins/FunctionManifests"),
         .executableTarget(
             name: "mlc-simulators",
             dependencies: ["ConnectorSimulators", argumentParser, log],
