@@ -58,6 +58,7 @@ let package = Package(
             dependencies: ["ConnectorCore", "ConnectorSecurity", ahc, nioCore, nioHTTP1, log],
             swiftSettings: swiftSettings
         ),
+        .target(name: "OData", dependencies: ["ConnectorCore", "ConnectorHTTP"], swiftSettings: swiftSettings),
         .target(name: "Jaggaer", dependencies: ["ConnectorCore", "ConnectorHTTP"], swiftSettings: swiftSettings),
         .target(
             name: "BusinessCentral", dependencies: ["ConnectorCore", "ConnectorHTTP"], swiftSettings: swiftSettings),
@@ -136,6 +137,11 @@ let package = Package(
                 "ConnectorCore", "ConnectorHTTP", "ConnectorSecurity", "ConnectorTesting", "ConnectorSimulators",
                 hummingbird, nioCore,
             ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "ODataTests",
+            dependencies: ["OData", "ConnectorCore", "ConnectorHTTP", "ConnectorSimulators"],
             swiftSettings: swiftSettings
         ),
         .testTarget(
