@@ -61,7 +61,8 @@ let package = Package(
         .target(name: "OData", dependencies: ["ConnectorCore", "ConnectorHTTP"], swiftSettings: swiftSettings),
         .target(name: "Jaggaer", dependencies: ["ConnectorCore", "ConnectorHTTP"], swiftSettings: swiftSettings),
         .target(
-            name: "BusinessCentral", dependencies: ["ConnectorCore", "ConnectorHTTP"], swiftSettings: swiftSettings),
+            name: "BusinessCentral", dependencies: ["ConnectorCore", "ConnectorHTTP", "OData"],
+            swiftSettings: swiftSettings),
         .target(
             name: "ConnectorFlows",
             dependencies: ["ConnectorCore", "ConnectorSecurity", "ConnectorHTTP", "Jaggaer", "BusinessCentral", log],
