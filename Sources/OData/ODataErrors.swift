@@ -163,7 +163,8 @@ package enum ODataErrors {
             let detail = parse(object)
             if detail.code != nil || detail.message != nil { return detail }
         }
-        let text = plainText(String(decoding: body.prefix(64 * 1024), as: UTF8.self))
+        // Scrubbed before tags and whitespace are removed, so a secret is matched as the server echoed it.
+        let text = plainText(SecretRedactor.scrub(String(decoding: body.prefix(parseLimit), as: UTF8.self)))
         return ODataErrorDetail(message: text.isEmpty ? nil : SecretRedactor.excerpt(text, limit: pieceLimit))
     }
 

@@ -76,9 +76,8 @@ package indirect enum ODataFilter: Sendable, Hashable {
         try renderBare(flavor)
     }
 
-    private enum Precedence: Int, Comparable {
+    private enum Precedence {
         case or, and, unary
-        static func < (lhs: Precedence, rhs: Precedence) -> Bool { lhs.rawValue < rhs.rawValue }
     }
 
     private var precedence: Precedence {

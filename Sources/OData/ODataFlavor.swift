@@ -59,10 +59,14 @@ package struct ODataFlavor: Sendable, Hashable {
     /// NAV 2017/2018 and BC on-premises ODataV4 pages. `in` support on these versions is UNCONFIRMED: expanded.
     package static let dynamicsNAV = ODataFlavor(
         name: "Dynamics NAV", version: .v4, dateTime: .bare, date: .bare, supportsIn: false)
-    /// SAP Business One Service Layer (v1 and v2): dates and times are quoted strings in separate fields
+    /// SAP Business One Service Layer `/b1s/v2` (OData v4): dates and times are quoted strings in separate fields
     /// (`UpdateDate`, `UpdateTime`); `in` support is UNCONFIRMED, so it is expanded.
     package static let sapBusinessOne = ODataFlavor(
         name: "SAP Business One", version: .v4, dateTime: .quoted, date: .quoted, supportsIn: false)
+    /// SAP Business One Service Layer `/b1s/v1` (OData v3 conventions, `odata.nextLink`); literals as in v2.
+    /// Whether v1 takes `contains` besides v3's `substringof` is UNCONFIRMED; this flavor writes `substringof`.
+    package static let sapBusinessOneV1 = ODataFlavor(
+        name: "SAP Business One", version: .v3, dateTime: .quoted, date: .quoted, supportsIn: false)
     /// Acumatica contract-based REST: OData v3 URI conventions with `datetimeoffset'…'` and `date'…'`.
     package static let acumatica = ODataFlavor(
         name: "Acumatica", version: .v3, dateTime: .dateTimeOffsetPrefixed, date: .datePrefixed, supportsIn: false)

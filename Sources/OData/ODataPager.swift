@@ -53,12 +53,16 @@ package struct ODataPager: Sendable {
     package var headers: [(name: String, value: String)]
     package var timeout: Duration
     package var errorRules: ODataErrorRules
+    /// Where a relative next link is resolved when the service documents links relative to its root (SAP B1:
+    /// `Items?$skip=20` under `/b1s/v1/`); nil resolves against the URL of the page that carried the link.
+    package var serviceRoot: String?
 
     package init(
         transport: any HTTPTransport, system: String, strategy: Strategy = .nextLink, maxPages: Int = 10_000,
         headers: [(name: String, value: String)] = [("Accept", "application/json")], timeout: Duration = .seconds(60),
-        errorRules: ODataErrorRules = .none
+        errorRules: ODataErrorRules = .none, serviceRoot: String? = nil
     ) {
+        self.serviceRoot = serviceRoot
         self.transport = transport
         self.system = system
         self.strategy = strategy
@@ -94,7 +98,8 @@ package struct ODataPager: Sendable {
 
             let candidate: String
             if let link = page.nextLink, !isSkipOnly {
-                candidate = try resolve(link, against: next, origin: origin)
+                candidate = try resolve(
+                    link, against: serviceRoot.map { $0.hasSuffix("/") ? $0 : $0 + "/" } ?? next, origin: origin)
             } else if let size = Self.pageSize(strategy), page.value.count >= size {
                 candidate = try Self.withSkip(url, top: size, skip: skipped)
             } else {

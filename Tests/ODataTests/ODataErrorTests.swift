@@ -130,6 +130,8 @@ struct ODataErrorTests {
         let error = Self.map(400, body)
         #expect(!error.message.contains("s3cr3t"))
         #expect(!error.message.contains("kkkkk"))
+        let html = Self.map(502, "<html><body><pre>Authorization: Bearer \(secret)</pre></body></html>")
+        #expect(html.message.contains("Bearer ***") && !html.message.contains("kkkkk"))
         let huge = Self.map(500, String(repeating: "<p>boom</p>", count: 100_000))
         #expect(huge.message.count < 1000)
         let control = ODataErrors.parse(Data("line1\u{1b}[31m\nline2".utf8))

@@ -51,6 +51,7 @@ struct ODataFilterTests {
         #expect(
             try filter.render(.sapBusinessOne)
                 == "UpdateDate gt '2024-01-02' or (UpdateDate eq '2024-01-02' and UpdateTime ge '03:04:05')")
+        #expect(try filter.render(.sapBusinessOneV1) == (try filter.render(.sapBusinessOne)), "same literals on v1")
         let scoped = ODataFilter.eq("CardType", "cSupplier").and(filter)
         #expect(
             try scoped.render(.sapBusinessOne)
@@ -129,6 +130,7 @@ struct ODataFilterTests {
         #expect(try ODataFilter.contains("name", "O'N").render(.v4) == "contains(name,'O''N')")
         #expect(try ODataFilter.contains("name", "O'N").render(.acumatica) == "substringof('O''N',name)")
         #expect(try ODataFilter.function(.startswith, "name", "A").render(.v3) == "startswith(name,'A')")
+        #expect(try ODataFilter.contains("CardName", "x").render(.sapBusinessOneV1) == "substringof('x',CardName)")
     }
 
     @Test(

@@ -69,6 +69,19 @@ struct ODataPagerTests {
         #expect(outcome.pages == 3 && outcome.stop == .lastPage)
     }
 
+    @Test("relative links can resolve against the service root instead (nested collections)")
+    func serviceRootLinks() async throws {
+        let transport = ScriptedTransport([
+            "https://b1.example/b1s/v1/Orders(1)/DocumentLines": Self.page(
+                1...1, next: "Orders(1)/DocumentLines?$skip=1"),
+            "https://b1.example/b1s/v1/Orders(1)/DocumentLines?$skip=1": Self.page(2...2),
+        ])
+        let pager = ODataPager(
+            transport: transport, system: "SAP Business One", serviceRoot: "https://b1.example/b1s/v1")
+        let (rows, _) = try await pager.all(of: Row.self, from: "https://b1.example/b1s/v1/Orders(1)/DocumentLines")
+        #expect(rows.map(\.id) == [1, 2])
+    }
+
     @Test(
         "a next link to another host, scheme or port is refused",
         arguments: [
