@@ -59,10 +59,11 @@ let package = Package(
             dependencies: ["ConnectorCore", "ConnectorSecurity", ahc, nioCore, nioHTTP1, log],
             swiftSettings: swiftSettings
         ),
+        .target(name: "OData", dependencies: ["ConnectorCore", "ConnectorHTTP"], swiftSettings: swiftSettings),
         .target(name: "Jaggaer", dependencies: ["ConnectorCore", "ConnectorHTTP"], swiftSettings: swiftSettings),
         .target(
-            name: "BusinessCentral", dependencies: ["ConnectorCore", "ConnectorHTTP", log], swiftSettings: swiftSettings
-        ),
+            name: "BusinessCentral", dependencies: ["ConnectorCore", "ConnectorHTTP", "OData", log],
+            swiftSettings: swiftSettings),
         .target(
             name: "ConnectorFlows",
             // The steps see protocols only: no ERP target, no procurement target.
@@ -105,8 +106,15 @@ let package = Package(
                 nioCore,
             ],
             path: "local-runner",
-            swiftSettings: swiftSettings
+            swiftSettings: swiftSettings,
+            // The routing table is compiled from functions/*/function.json: one source of truth, nothing to ship.
+            plugins: ["FunctionManifests"]
         ),
+        .executableTarget(
+            name: "FunctionManifestCodegen", path: "Plugins/FunctionManifestCodegen", swiftSettings: swiftSettings),
+        .plugin(
+            name: "FunctionManifests", capability: .buildTool(), dependencies: ["FunctionManifestCodegen"],
+            path: "Plugins/FunctionManifests"),
         .executableTarget(
             name: "mlc-simulators",
             dependencies: ["ConnectorSimulators", argumentParser, log],
@@ -134,6 +142,11 @@ let package = Package(
                 "ConnectorCore", "ConnectorHTTP", "ConnectorSecurity", "ConnectorTesting", "ConnectorSimulators",
                 hummingbird, nioCore,
             ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "ODataTests",
+            dependencies: ["OData", "ConnectorCore", "ConnectorHTTP", "ConnectorSimulators"],
             swiftSettings: swiftSettings
         ),
         .testTarget(

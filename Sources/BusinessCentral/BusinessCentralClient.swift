@@ -1,6 +1,7 @@
 import ConnectorCore
 import ConnectorHTTP
 import Foundation
+import OData
 
 /// A plain client of the Business Central API v2.0 (`{apiRoot}` = `…/v2.0/{tenant}/{environment}/api/v2.0`).
 package struct BusinessCentralClient: Sendable {
@@ -66,7 +67,8 @@ package struct BusinessCentralClient: Sendable {
     {
         let filter = ODataFilter.eq("vendorNumber", vendorNumber).and(.eq("vendorInvoiceNumber", vendorInvoiceNumber))
         let url = URLBuilder.url(
-            apiRoot, path: try company(companyId) + "/purchaseInvoices", query: [("$filter", filter.description)])
+            apiRoot, path: try company(companyId) + "/purchaseInvoices",
+            query: [("$filter", try filter.render(.businessCentral))])
         return try await list(url)
     }
 
@@ -120,41 +122,27 @@ package struct BusinessCentralClient: Sendable {
     {
         var query = [("$select", select)]
         if let modifiedSince {
-            query.append(("$filter", ODataFilter.gt("lastModifiedDateTime", dateTime: modifiedSince).description))
+            query.append(
+                (
+                    "$filter",
+                    try ODataFilter.gt("lastModifiedDateTime", dateTime: modifiedSince).render(.businessCentral)
+                ))
         }
         return URLBuilder.url(apiRoot, path: try company(companyId) + "/\(entitySet)", query: query)
     }
 
     /// Reads a collection, following `@odata.nextLink` (only on the same host) until the last page.
     func list<T: Decodable & Sendable>(_ firstURL: String) async throws -> [T] {
-        var items: [T] = []
-        var url: String? = firstURL
-        var pages = 0
-        let origin = URLComponents(string: apiRoot)
-        while let next = url {
-            pages += 1
-            guard pages <= maxPages else {
-                throw ConnectorError(
-                    .upstreamMalformed, "Business Central kept sending next links after \(maxPages) pages")
-            }
-            let request = HTTPRequest(
-                method: "GET",
-                url: next,
-                headers: [("Accept", "application/json"), ("Prefer", "odata.maxpagesize=\(pageSize)")],
-                timeout: timeout
-            )
-            let page: ODataCollection<T> = try await send(request)
-            items += page.value
-            if let link = page.nextLink {
-                guard let target = URLComponents(string: link), target.host == origin?.host,
-                    target.port == origin?.port,
-                    target.scheme == origin?.scheme
-                else {
-                    throw ConnectorError(
-                        .upstreamMalformed, "Business Central sent a next link to another host; not followed")
-                }
-            }
-            url = page.nextLink
+        let pager = ODataPager(
+            transport: transport, system: "Business Central", strategy: .nextLink, maxPages: maxPages,
+            headers: [("Accept", "application/json"), ("Prefer", "odata.maxpagesize=\(pageSize)")], timeout: timeout)
+        let (items, outcome) = try await pager.all(of: T.self, from: firstURL)
+        guard outcome.stop.complete else {
+            throw ConnectorError(
+                .upstreamMalformed,
+                outcome.stop == .repeatedLink
+                    ? "Business Central sent a next link it had sent before after \(outcome.pages) pages"
+                    : "Business Central kept sending next links after \(outcome.pages) pages")
         }
         return items
     }
@@ -170,14 +158,9 @@ package struct BusinessCentralClient: Sendable {
         }
     }
 
+    /// Maps an error body with the shared toolkit. No code rules yet: `.businessCentral` would make a 409
+    /// `Request_EntityChanged` a retryable conflict instead of a rejection, a change of behaviour of its own.
     static func error(_ response: HTTPResponse, request: HTTPRequest) -> ConnectorError {
-        let body = try? JSONDecoder().decode(BCErrorBody.self, from: response.body)
-        return UpstreamError.from(
-            response,
-            request: request,
-            system: "Business Central",
-            code: body?.error?.code,
-            message: body?.error?.message
-        )
+        ODataErrors.error(response, request: request, system: "Business Central", rules: .none)
     }
 }
