@@ -153,9 +153,13 @@ struct StateHelperTests {
         #expect(accepted.count > 1400, "accepted \(accepted.count) of at most 1,800+300")
         let learned = try await processes[0].currentRate(now: clock.now())
         #expect(learned < 2 && learned > 0.3, "learned pace \(learned)/s")
-        // A Retry-After holds every caller back at least that long.
+        // A Retry-After holds every caller back at least that long, and slows the pace by a fifth only: the server
+        // named its wait (random 429s with Retry-After must not collapse the pace as unexplained ones do).
+        let before = try await processes[1].currentRate(now: clock.now())
         try await processes[1].penalize(now: clock.now().addingTimeInterval(5), retryAfter: .seconds(40))
         #expect(try await processes[2].acquire(now: clock.now()) >= .seconds(40))
+        let after = try await processes[1].currentRate(now: clock.now())
+        #expect(abs(after - max(before * 0.8, 6000.0 / 300 / 64)) < 0.0001, "\(before) → \(after)")
     }
 
     @Test("the work queue returns due items oldest first and survives reschedule")

@@ -63,9 +63,10 @@ package struct Lease: Sendable {
 /// on-premises, a sandbox, a licence tier) and its 429 may carry no `Retry-After`. The budget therefore learns it,
 /// for every process at once (AIMD): each 429 any process sees halves the pace (at most once per two seconds, so
 /// one burst of 429s counts once, and never below a 64th of the ceiling) and holds every caller back until the
-/// `Retry-After` or a short cool-down; after each `probeInterval` without a 429 the pace grows by a quarter, back up
-/// to the ceiling. The learned pace lives in
-/// the store with the slot (kept for a day), so a new process starts at it instead of finding the limit again.
+/// `Retry-After` or a short cool-down; a 429 that names its `Retry-After` slows the pace by a fifth only (the
+/// server is pacing us). After each `probeInterval` (30 s) without a 429 the pace grows by a quarter, back up to
+/// the ceiling. The learned pace lives in the store with the slot (kept for a day), so a new process starts at it
+/// instead of finding the limit again.
 package struct RateLimiter: Sendable {
     package let store: any StateStore
     package let key: String
@@ -176,7 +177,9 @@ package struct RateLimiter: Sendable {
                 // Part of a burst already counted; only a longer Retry-After still moves the slot.
                 guard let retryAfter, state.slot < nowSeconds + retryAfter.timeInterval else { return state.rate }
             } else {
-                state.rate = max(floor, state.rate / 2)
+                // A 429 that names its wait is the server pacing us: honour the wait, slow down a little. One
+                // without is all there is to learn from: halve.
+                state.rate = max(floor, state.rate * (retryAfter == nil ? 0.5 : 0.8))
                 state.changedAt = nowSeconds
                 state.penalizedAt = nowSeconds
             }
