@@ -106,6 +106,7 @@ actor Runner {
     func drain(waitForDelayed: Bool, deadline: Date = .distantFuture) async throws {
         try await withThrowingTaskGroup(of: Wake.self) { group in
             var inFlight = 0
+            var tickPending = false
             var claimed = Set<String>()
             while true {
                 if stop.value {
@@ -130,15 +131,19 @@ actor Runner {
                     }
                 }
                 if inFlight > 0, started == 0 || inFlight >= options.concurrency {
-                    // Wake at least every 250 ms to notice a stop request while long steps run.
-                    group.addTask {
-                        try? await Task.sleep(for: .milliseconds(250))
-                        return .tick
+                    // Wake when a step ends (its slot is refilled at once), or after 250 ms at the latest to notice
+                    // a stop request while long steps run. One timer at a time.
+                    if !tickPending {
+                        tickPending = true
+                        group.addTask {
+                            try? await Task.sleep(for: .milliseconds(250))
+                            return .tick
+                        }
                     }
-                    while let wake = try await group.next() {
-                        if wake != .stepEnded { break }
-                        inFlight -= 1
-                        if stop.value { break }
+                    switch try await group.next() {
+                    case .stepEnded: inFlight -= 1
+                    case .tick: tickPending = false
+                    case .graceOver, nil: break
                     }
                     continue
                 }
