@@ -30,6 +30,12 @@ let functions = [
     "ping-connection",
 ]
 
+/// The ERPs of this build: one target each (`Sources/<name>`), listed once more in ConnectorRuntime/Systems.swift.
+let erps = [
+    "BusinessCentral",
+    "Acumatica",
+]
+
 let package = Package(
     name: "ml-connector",
     platforms: [.macOS(.v15)],
@@ -61,135 +67,145 @@ let package = Package(
         ),
         .target(name: "OData", dependencies: ["ConnectorCore", "ConnectorHTTP"], swiftSettings: swiftSettings),
         .target(name: "Jaggaer", dependencies: ["ConnectorCore", "ConnectorHTTP"], swiftSettings: swiftSettings),
-        .target(
-            name: "BusinessCentral", dependencies: ["ConnectorCore", "ConnectorHTTP", "OData", log],
-            swiftSettings: swiftSettings),
-        .target(
-            name: "ConnectorFlows",
-            // The steps see protocols only: no ERP target, no procurement target.
-            dependencies: ["ConnectorCore", "ConnectorSecurity", "ConnectorHTTP", log],
-            swiftSettings: swiftSettings
-        ),
-        .target(
-            name: "ConnectorRuntime",
-            dependencies: [
-                "ConnectorCore", "ConnectorSecurity", "ConnectorHTTP", "ConnectorFlows", "ConnectorStateSQLite", log,
-                // The systems, listed once in Systems.swift.
-                "Jaggaer", "BusinessCentral",
-            ],
-            swiftSettings: swiftSettings
-        ),
-        .target(
-            name: "ConnectorSimulators",
-            // AsyncHTTPClient only to call subscribers back (BC webhook handshakes and notifications).
-            dependencies: [hummingbird, serviceLifecycle, ahc, nioCore, nioHTTP1, log],
-            swiftSettings: swiftSettings
-        ),
-        .target(
-            name: "ConnectorConfig",
-            // Reads connection files written by people (YAML or JSON); only the operator's tools link it.
-            dependencies: ["ConnectorCore", yams],
-            swiftSettings: swiftSettings
-        ),
-        .target(
-            name: "ConnectorTesting",
-            dependencies: ["ConnectorCore"],
-            swiftSettings: swiftSettings
-        ),
-        .executableTarget(
-            name: "local-runner",
-            dependencies: [
-                "ConnectorCore", "ConnectorSecurity", "ConnectorHTTP", "ConnectorFlows", "ConnectorRuntime",
-                "ConnectorStateSQLite", "ConnectorSimulators", "ConnectorConfig", argumentParser, yams, log,
-                hummingbird,
-                serviceLifecycle,
-                nioCore,
-            ],
-            path: "local-runner",
-            swiftSettings: swiftSettings,
-            // The routing table is compiled from functions/*/function.json: one source of truth, nothing to ship.
-            plugins: ["FunctionManifests"]
-        ),
-        .executableTarget(
-            name: "FunctionManifestCodegen", path: "Plugins/FunctionManifestCodegen", swiftSettings: swiftSettings),
-        .plugin(
-            name: "FunctionManifests", capability: .buildTool(), dependencies: ["FunctionManifestCodegen"],
-            path: "Plugins/FunctionManifests"),
-        .executableTarget(
-            name: "mlc-simulators",
-            dependencies: ["ConnectorSimulators", argumentParser, log],
-            swiftSettings: swiftSettings
-        ),
-        .testTarget(
-            name: "ConnectorCoreTests", dependencies: ["ConnectorCore", "ConnectorTesting"],
-            swiftSettings: swiftSettings),
-        .testTarget(
-            name: "ConnectorConfigTests",
-            dependencies: ["ConnectorCore", "ConnectorConfig", "ConnectorSecurity", "ConnectorTesting"],
-            swiftSettings: swiftSettings
-        ),
-        .testTarget(
-            name: "ConnectorStateTests",
-            dependencies: ["ConnectorCore", "ConnectorStateSQLite", "ConnectorTesting"],
-            swiftSettings: swiftSettings
-        ),
-        .testTarget(
-            name: "ConnectorSecurityTests", dependencies: ["ConnectorCore", "ConnectorSecurity", "ConnectorTesting"],
-            swiftSettings: swiftSettings),
-        .testTarget(
-            name: "ConnectorHTTPTests",
-            dependencies: [
-                "ConnectorCore", "ConnectorHTTP", "ConnectorSecurity", "ConnectorTesting", "ConnectorSimulators",
-                hummingbird, nioCore,
-            ],
-            swiftSettings: swiftSettings
-        ),
-        .testTarget(
-            name: "ODataTests",
-            dependencies: ["OData", "ConnectorCore", "ConnectorHTTP", "ConnectorSimulators"],
-            swiftSettings: swiftSettings
-        ),
-        .testTarget(
-            name: "ClientTests",
-            dependencies: [
-                "ConnectorCore", "ConnectorHTTP", "Jaggaer", "BusinessCentral", "ConnectorSimulators",
-                "ConnectorTesting", "ConnectorSecurity", "ConnectorFlows",
-            ],
-            resources: [.copy("Fixtures")],
-            swiftSettings: swiftSettings
-        ),
-        .testTarget(
-            name: "ConnectorFlowsTests",
-            dependencies: [
-                "ConnectorCore", "ConnectorFlows", "ConnectorHTTP", "ConnectorSecurity", "Jaggaer", "BusinessCentral",
-                "ConnectorSimulators", "ConnectorTesting", "ConnectorRuntime",
-            ],
-            swiftSettings: swiftSettings
-        ),
-        .testTarget(
-            name: "DecoderFuzzTests",
-            dependencies: [
-                "ConnectorCore", "ConnectorHTTP", "ConnectorFlows", "Jaggaer", "BusinessCentral", log,
-                .product(name: "PropertyBased", package: "swift-property-based"),
-            ],
-            exclude: ["invoice_sample.json"],
-            swiftSettings: swiftSettings
-        ),
-        .testTarget(
-            name: "ConnectorSimulatorsTests",
-            dependencies: ["ConnectorSimulators", hummingbird, serviceLifecycle, nioCore, log],
-            swiftSettings: swiftSettings),
-        .testTarget(
-            name: "EndToEndTests",
-            dependencies: [
-                "ConnectorCore", "ConnectorSecurity", "ConnectorStateSQLite", "ConnectorRuntime", "ConnectorSimulators",
-                "ConnectorTesting", "ConnectorHTTP", "ConnectorConfig",
-                "local-runner", "mlc-simulators",
-            ]
-                + functions.map { .target(name: $0) },
-            swiftSettings: swiftSettings
-        ),
     ]
+        // One target per ERP, holding everything about it; the registry (ConnectorRuntime/Systems.swift) lists them.
+        + erps.map { name in
+            .target(
+                name: name, dependencies: ["ConnectorCore", "ConnectorHTTP", "ConnectorSecurity", "OData", log],
+                swiftSettings: swiftSettings)
+        } + [
+            .target(
+                name: "ConnectorFlows",
+                // The steps see protocols only: no ERP target, no procurement target.
+                dependencies: ["ConnectorCore", "ConnectorSecurity", "ConnectorHTTP", log],
+                swiftSettings: swiftSettings
+            ),
+            .target(
+                name: "ConnectorRuntime",
+                dependencies: [
+                    "ConnectorCore", "ConnectorSecurity", "ConnectorHTTP", "ConnectorFlows", "ConnectorStateSQLite",
+                    log,
+                    // The systems, listed once in Systems.swift.
+                    "Jaggaer",
+                ] + erps.map { .target(name: $0) },
+                swiftSettings: swiftSettings
+            ),
+            .target(
+                name: "ConnectorSimulators",
+                // AsyncHTTPClient only to call subscribers back (BC webhook handshakes and notifications).
+                dependencies: [hummingbird, serviceLifecycle, ahc, nioCore, nioHTTP1, log],
+                swiftSettings: swiftSettings
+            ),
+            .target(
+                name: "ConnectorConfig",
+                // Reads connection files written by people (YAML or JSON); only the operator's tools link it.
+                dependencies: ["ConnectorCore", yams],
+                swiftSettings: swiftSettings
+            ),
+            .target(
+                name: "ConnectorTesting",
+                dependencies: ["ConnectorCore"],
+                swiftSettings: swiftSettings
+            ),
+            .executableTarget(
+                name: "local-runner",
+                dependencies: [
+                    "ConnectorCore", "ConnectorSecurity", "ConnectorHTTP", "ConnectorFlows", "ConnectorRuntime",
+                    "ConnectorStateSQLite", "ConnectorSimulators", "ConnectorConfig", argumentParser, yams, log,
+                    hummingbird,
+                    serviceLifecycle,
+                    nioCore,
+                ] + erps.map { .target(name: $0) },
+                path: "local-runner",
+                swiftSettings: swiftSettings,
+                // The routing table is compiled from functions/*/function.json: one source of truth, nothing to ship.
+                plugins: ["FunctionManifests"]
+            ),
+            .executableTarget(
+                name: "FunctionManifestCodegen", path: "Plugins/FunctionManifestCodegen", swiftSettings: swiftSettings),
+            .plugin(
+                name: "FunctionManifests", capability: .buildTool(), dependencies: ["FunctionManifestCodegen"],
+                path: "Plugins/FunctionManifests"),
+            .executableTarget(
+                name: "mlc-simulators",
+                dependencies: ["ConnectorSimulators", argumentParser, log],
+                swiftSettings: swiftSettings
+            ),
+            .testTarget(
+                name: "ConnectorCoreTests", dependencies: ["ConnectorCore", "ConnectorTesting"],
+                swiftSettings: swiftSettings),
+            .testTarget(
+                name: "ConnectorConfigTests",
+                dependencies: [
+                    "ConnectorCore", "ConnectorConfig", "ConnectorSecurity", "ConnectorTesting", "ConnectorRuntime",
+                ] + erps.map { .target(name: $0) },
+                swiftSettings: swiftSettings
+            ),
+            .testTarget(
+                name: "ConnectorStateTests",
+                dependencies: ["ConnectorCore", "ConnectorStateSQLite", "ConnectorTesting"],
+                swiftSettings: swiftSettings
+            ),
+            .testTarget(
+                name: "ConnectorSecurityTests",
+                dependencies: ["ConnectorCore", "ConnectorSecurity", "ConnectorTesting", "ConnectorRuntime"]
+                    + erps.map { .target(name: $0) },
+                swiftSettings: swiftSettings),
+            .testTarget(
+                name: "ConnectorHTTPTests",
+                dependencies: [
+                    "ConnectorCore", "ConnectorHTTP", "ConnectorSecurity", "ConnectorTesting", "ConnectorSimulators",
+                    hummingbird, nioCore,
+                ],
+                swiftSettings: swiftSettings
+            ),
+            .testTarget(
+                name: "ODataTests",
+                dependencies: ["OData", "ConnectorCore", "ConnectorHTTP", "ConnectorSimulators"],
+                swiftSettings: swiftSettings
+            ),
+            .testTarget(
+                name: "ClientTests",
+                dependencies: [
+                    "ConnectorCore", "ConnectorHTTP", "Jaggaer", "ConnectorSimulators", "ConnectorTesting",
+                    "ConnectorSecurity", "ConnectorFlows", "ConnectorRuntime",
+                ] + erps.map { .target(name: $0) },
+                resources: [.copy("Fixtures")],
+                swiftSettings: swiftSettings
+            ),
+            .testTarget(
+                name: "ConnectorFlowsTests",
+                dependencies: [
+                    "ConnectorCore", "ConnectorFlows", "ConnectorHTTP", "ConnectorSecurity", "Jaggaer",
+                    "ConnectorSimulators", "ConnectorTesting", "ConnectorRuntime",
+                ] + erps.map { .target(name: $0) },
+                swiftSettings: swiftSettings
+            ),
+            .testTarget(
+                name: "DecoderFuzzTests",
+                dependencies: [
+                    "ConnectorCore", "ConnectorHTTP", "ConnectorFlows", "Jaggaer", "ConnectorRuntime", log,
+                    .product(name: "PropertyBased", package: "swift-property-based"),
+                ] + erps.map { .target(name: $0) },
+                exclude: ["invoice_sample.json"],
+                swiftSettings: swiftSettings
+            ),
+            .testTarget(
+                name: "ConnectorSimulatorsTests",
+                dependencies: ["ConnectorSimulators", hummingbird, serviceLifecycle, nioCore, log],
+                swiftSettings: swiftSettings),
+            .testTarget(
+                name: "EndToEndTests",
+                dependencies: [
+                    "ConnectorCore", "ConnectorSecurity", "ConnectorStateSQLite", "ConnectorRuntime",
+                    "ConnectorSimulators",
+                    "ConnectorTesting", "ConnectorHTTP", "ConnectorConfig",
+                    "local-runner", "mlc-simulators",
+                ] + erps.map { .target(name: $0) }
+                    + functions.map { .target(name: $0) },
+                swiftSettings: swiftSettings
+            ),
+        ]
         + functions.map { name in
             .executableTarget(
                 name: name,

@@ -1,4 +1,5 @@
 import ArgumentParser
+import BusinessCentral
 import ConnectorCore
 import ConnectorFlows
 import ConnectorHTTP
@@ -67,7 +68,8 @@ struct Bench: AsyncParsableCommand {
                         try await Self.measure(
                             function: function, event: event, label: label, environment: environment, repeats: repeats))
                 }
-                let companyId = endpoints.connection(id: "demo").erp.businessCentral?.companyId
+                let companyId = (try? endpoints.connection(id: "demo").erp.typed(BusinessCentralSettings.self))?
+                    .companyId
                 for (event, label) in try Self.webhookEvents(companyId: companyId) {
                     starts.append(
                         try await Self.measure(
@@ -105,7 +107,8 @@ struct Bench: AsyncParsableCommand {
         var connection = endpoints.connection(id: "demo")
         // Webhook settings for the cold-start samples of handle-erp-notification (nothing subscribes here).
         connection.notifications = NotificationSettings(
-            businessCentral: BusinessCentralNotifications(clientState: .plain(Secret(benchClientState))))
+            BusinessCentralNotifications(clientState: .plain(Secret(benchClientState))),
+            kind: BusinessCentralSettings.kind)
         try await ConnectionStore(store: store, vault: Vault(masterKey: try MasterKey(base64: keyText))).save(
             connection)
         var environment = ProcessInfo.processInfo.environment

@@ -84,26 +84,19 @@ struct Connections: AsyncParsableCommand {
             var row = [
                 "id": connection.id,
                 "name": connection.name ?? "",
-                "erp": connection.erp.kind.rawValue,
+                "erp": connection.erp.kind,
                 "jaggaer": connection.jaggaer.baseURL,
                 "jaggaer.clientId": connection.jaggaer.clientId,
                 "jaggaer.clientSecret": "********",
             ]
-            if let bc = connection.erp.businessCentral {
-                row["erp.api"] = bc.apiRoot
-                row["erp.clientId"] = bc.clientId
-                row["erp.clientSecret"] = "********"
-                row["erp.company"] = bc.companyId ?? bc.companyName ?? ""
-            }
-            if let notifications = connection.notifications {
-                let gateway = notifications.publicURL.map { $0.trimmingTrailingSlash + "/webhooks/" }
-                if notifications.businessCentral != nil {
-                    row["notifications.businessCentral"] =
-                        gateway.map { $0 + "\(connection.id)/businessCentral" } ?? "(no publicURL)"
-                    row["notifications.businessCentral.clientState"] = "********"
-                }
-                if let acumatica = notifications.acumatica {
-                    row["notifications.acumatica"] = acumatica.headerName + ": ********"
+            let prefix = "erp.\(connection.erp.kind)"
+            for endpoint in connection.erp.settings.endpoints { row["\(prefix).\(endpoint.label)"] = endpoint.url }
+            for secret in connection.erp.settings.secretFields { row["\(prefix).\(secret.label)"] = "********" }
+            if let notifications = connection.notifications, let erp = notifications.erp {
+                row["notifications.\(erp.kind)"] =
+                    notifications.notificationURL(connection: connection.id, system: erp.kind) ?? "(no publicURL)"
+                for secret in erp.settings.secretFields {
+                    row["notifications.\(erp.kind).\(secret.label)"] = "********"
                 }
             }
             return row

@@ -1,4 +1,5 @@
 import ArgumentParser
+import BusinessCentral
 import ConnectorCore
 import ConnectorHTTP
 import ConnectorRuntime
@@ -70,8 +71,7 @@ struct SimulatorEndpoints: Codable, Sendable {
                 pageSize: 50
             ),
             erp: ERPSettings(
-                kind: .businessCentral,
-                businessCentral: BusinessCentralSettings(
+                BusinessCentralSettings(
                     tenantId: entra.tenantId,
                     environment: businessCentral.environment,
                     clientId: entra.clientId,

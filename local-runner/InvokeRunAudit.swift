@@ -1,5 +1,6 @@
 import ArgumentParser
 import ConnectorCore
+import ConnectorHTTP
 import ConnectorRuntime
 import ConnectorSecurity
 import Foundation
@@ -63,7 +64,7 @@ struct Run: AsyncParsableCommand {
         help: ArgumentHelp(
             "Serve the webhook gateway on HOST:PORT (e.g. 0.0.0.0:8787) for ERP change notifications.",
             discussion:
-                "Paths are /webhooks/{connection}/businessCentral and /webhooks/{connection}/acumatica; put TLS in front. Not with --once."
+                "Paths are /webhooks/{connection}/{erp kind} (\(Systems.notificationSystems.joined(separator: ", "))); put TLS in front. Not with --once."
         )) var webhooks: String?
 
     func validate() throws {
@@ -376,7 +377,7 @@ struct Schedules {
         }
         // Subscriptions last 3 days; the step renews only what expires within renewBeforeHours, so twice a day
         // leaves room for a day of failed attempts.
-        if connection.notifications?.businessCentral != nil,
+        if connection.notifications?.erp != nil, (try? Systems.erp(connection.erp.kind))?.keepsSubscriptions == true,
             try await claim("runner/schedule/\(connection.id)/subscriptions", every: 12 * 3600, now: now)
         {
             events.append(Self.renewEvent(connection: connection.id))

@@ -19,6 +19,21 @@ struct LocalRunner: AsyncParsableCommand {
             Replay.self, Ping.self, Functions.self, Bench.self, Chaos.self,
         ]
     )
+
+    /// ArgumentParser's entry point, after making every ERP's settings known to connection decoding.
+    static func main() async {
+        Systems.bootstrap()
+        do {
+            var command = try parseAsRoot()
+            if var asyncCommand = command as? any AsyncParsableCommand {
+                try await asyncCommand.run()
+            } else {
+                try command.run()
+            }
+        } catch {
+            exit(withError: error)
+        }
+    }
 }
 
 /// Options shared by commands that use the store.

@@ -28,7 +28,7 @@ final class WebhookGateway: Sendable {
     private let inFlight = Mutex(0)
 
     static let function = "handle-erp-notification"
-    static let maxBodyBytes = NotificationHandler.maxBodyBytes
+    static let maxBodyBytes = NotificationErrors.maxBodyBytes
     /// The step's time (the BC handshake must be answered within 5 s).
     static let timeout: Duration = .seconds(4)
 
@@ -65,9 +65,11 @@ final class WebhookGateway: Sendable {
         if path == "/healthz" { return Answer(status: 200, contentType: "text/plain", body: "ok") }
         let parts = path.split(separator: "/", omittingEmptySubsequences: true).map(String.init)
         guard parts.count == 3, parts[0] == "webhooks", (try? StateKeys.validateConnectionId(parts[1])) != nil,
-            ["businessCentral", "acumatica"].contains(parts[2])
+            Systems.notificationSystems.contains(parts[2])
         else {
-            return .error(404, "webhook.not_found", "expected /webhooks/{connection}/businessCentral|acumatica")
+            return .error(
+                404, "webhook.not_found",
+                "expected /webhooks/{connection}/\(Systems.notificationSystems.joined(separator: "|"))")
         }
         guard let body else {
             return .error(413, "webhook.too_large", "the body is larger than \(Self.maxBodyBytes) bytes")

@@ -11,16 +11,19 @@ package struct BusinessCentralConnector: ERPConnector {
     package let keys: StateKeys
     /// The Entra token provider behind the client, for the sign-in check of the fit report.
     package let tokens: (any TokenProvider)?
+    /// The connection's webhook settings (`notifications.businessCentral`), when it has them.
+    package let notifications: BusinessCentralNotifications?
 
     package init(
         client: BusinessCentralClient, settings: BusinessCentralSettings, store: any StateStore, keys: StateKeys,
-        tokens: (any TokenProvider)? = nil
+        tokens: (any TokenProvider)? = nil, notifications: BusinessCentralNotifications? = nil
     ) {
         self.client = client
         self.settings = settings
         self.store = store
         self.keys = keys
         self.tokens = tokens
+        self.notifications = notifications
     }
 
     package var system: String { "businessCentral" }
@@ -104,7 +107,32 @@ package struct BusinessCentralConnector: ERPConnector {
         )
     }
 
-    package func listVendors(changedSince: Date?) async throws -> [Vendor] {
+    /// BC's cursor is the largest `lastModifiedDateTime` seen (ISO 8601); one call reads every `nextLink` page.
+    static func cursor(_ dates: [Date?], after previous: ChangeCursor?) -> ChangeCursor? {
+        let stamps = dates.compactMap { $0 } + [previous.flatMap(since)].compactMap { $0 }
+        return stamps.max().map { ChangeCursor(Timestamp.format($0)) }
+            ?? previous
+    }
+
+    static func since(_ cursor: ChangeCursor?) -> Date? {
+        guard let cursor else { return nil }
+        return Timestamp.parse(cursor.value)
+    }
+
+    package func vendors(after cursor: ChangeCursor?, pageSize: Int) async throws -> ChangePage<Vendor> {
+        let vendors = try await listVendors(changedSince: Self.since(cursor))
+        return ChangePage(items: vendors, next: Self.cursor(vendors.map(\.lastModified), after: cursor), hasMore: false)
+    }
+
+    package func accounts(after cursor: ChangeCursor?, pageSize: Int) async throws -> ChangePage<GLAccount> {
+        let accounts = try await listAccounts(changedSince: Self.since(cursor))
+        return ChangePage(
+            items: accounts, next: Self.cursor(accounts.map(\.lastModified), after: cursor), hasMore: false)
+    }
+
+    package func dimensions() async throws -> [ERPDimension] { try await listDimensions() }
+
+    func listVendors(changedSince: Date?) async throws -> [Vendor] {
         let company = try await companyId()
         return try await client.vendors(companyId: company, modifiedSince: changedSince).map { vendor in
             Vendor(
@@ -127,7 +155,7 @@ package struct BusinessCentralConnector: ERPConnector {
         }
     }
 
-    package func listAccounts(changedSince: Date?) async throws -> [GLAccount] {
+    func listAccounts(changedSince: Date?) async throws -> [GLAccount] {
         let company = try await companyId()
         return try await client.accounts(companyId: company, modifiedSince: changedSince).map { account in
             let posting = (account.accountType ?? "Posting").caseInsensitiveCompare("Posting") == .orderedSame
@@ -143,7 +171,7 @@ package struct BusinessCentralConnector: ERPConnector {
         }
     }
 
-    package func listDimensions() async throws -> [ERPDimension] {
+    func listDimensions() async throws -> [ERPDimension] {
         let company = try await companyId()
         return try await client.dimensions(companyId: company).map { dimension in
             ERPDimension(
@@ -161,6 +189,14 @@ package struct BusinessCentralConnector: ERPConnector {
 }
 
 extension BusinessCentralConnector: ChangeSubscriptions {
+    package var subscriptionPlan: SubscriptionPlan? {
+        notifications.map {
+            SubscriptionPlan(
+                system: BusinessCentralSettings.kind, entitySets: $0.resources,
+                renewBefore: Double($0.renewBeforeHours) * 3600)
+        }
+    }
+
     package func subscriptions() async throws -> [ChangeSubscription] {
         try await client.subscriptions().map(Self.subscription)
     }

@@ -15,7 +15,9 @@ extension ERPConstraints {
 package struct BusinessCentralModule: ERPModule {
     package init() {}
 
-    package let kind: ERPSettings.Kind = .businessCentral
+    package var settingsType: any ERPConnectionSettings.Type { BusinessCentralSettings.self }
+    package var notifications: (any ChangeNotificationReceiver)? { BusinessCentralWebhooks() }
+    package var keepsSubscriptions: Bool { true }
     package let constraints: ERPConstraints = .businessCentral
     package let capabilities = ERPCapabilities(
         draftSemantics: "unposted purchase invoice (status Draft)",
@@ -29,9 +31,7 @@ package struct BusinessCentralModule: ERPModule {
     )
 
     package func connector(_ environment: SystemEnvironment) throws -> any ERPConnector {
-        guard let settings = environment.connection.erp.businessCentral else {
-            throw ConnectorError(.connectionInvalid, "erp.kind is businessCentral but erp.businessCentral is missing")
-        }
+        let settings = try environment.connection.erp.typed(BusinessCentralSettings.self)
         let tokens = OAuth2ClientCredentialsProvider(
             configuration: .init(
                 name: "businessCentral",
@@ -55,6 +55,7 @@ package struct BusinessCentralModule: ERPModule {
             timeout: environment.timeout
         )
         return BusinessCentralConnector(
-            client: client, settings: settings, store: environment.store, keys: environment.keys, tokens: tokens)
+            client: client, settings: settings, store: environment.store, keys: environment.keys, tokens: tokens,
+            notifications: environment.connection.notifications?.typed(BusinessCentralNotifications.self))
     }
 }

@@ -13,7 +13,6 @@ package enum ConnectionFile {
     /// large mapping through `YAMLDecoder` looks every key up in a list (quadratic in its size).
     static let stringTables: [[String]] = [
         ["mapping", "vendors"], ["mapping", "accounts"], ["mapping", "taxCodes"],
-        ["notifications", "acumatica", "queries"],
     ]
     static let nestedTables: [[String]] = [["mapping", "dimensionValues"]]
 
@@ -79,7 +78,6 @@ package enum ConnectionFile {
                 case "mapping.vendors": connection.mapping.vendors = table
                 case "mapping.accounts": connection.mapping.accounts = table
                 case "mapping.taxCodes": connection.mapping.taxCodes = table
-                case "notifications.acumatica.queries": connection.notifications?.acumatica?.queries = table
                 default: break
                 }
             }

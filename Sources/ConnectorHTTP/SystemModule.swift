@@ -7,13 +7,22 @@ import Logging
 /// capabilities, how to build its HTTP stack and token provider) lives in its own target behind this protocol, so
 /// flows and the runtime never switch on the ERP kind.
 package protocol ERPModule: Sendable {
-    /// The `erp.kind` of a connection file.
-    var kind: ERPSettings.Kind { get }
+    /// The `erp.kind` of a connection file, and the type of its `erp.<kind>` settings.
+    var settingsType: any ERPConnectionSettings.Type { get }
+    /// The receiver of the ERP's change notifications (nil: it pushes none; the scheduled sync is the only path).
+    var notifications: (any ChangeNotificationReceiver)? { get }
     /// Field limits of the ERP's documents, checked while mapping.
     var constraints: ERPConstraints { get }
     var capabilities: ERPCapabilities { get }
     /// The connector for one invocation; building does no I/O (tokens are fetched on first use).
     func connector(_ environment: SystemEnvironment) throws -> any ERPConnector
+}
+
+extension ERPModule {
+    package var kind: String { settingsType.kind }
+    package var notifications: (any ChangeNotificationReceiver)? { nil }
+    /// Whether the ERP's webhooks are subscriptions ml-connector must keep renewing (`renew-bc-subscription`).
+    package var keepsSubscriptions: Bool { false }
 }
 
 /// What a system target needs from the runtime to build its clients for one invocation: the connection, the

@@ -118,26 +118,17 @@ package struct ConnectionRuntime: Sendable {
         try erpModule().constraints
     }
 
-    /// The webhook secrets of the connection, current first.
-    package func notificationSecrets() throws -> NotificationSecrets {
-        var secrets = NotificationSecrets()
-        if let bc = connection.notifications?.businessCentral {
-            secrets.businessCentralClientStates.append(
-                try secret(bc.clientState, "notifications.businessCentral.clientState"))
-            if let previous = bc.previousClientState {
-                secrets.businessCentralClientStates.append(
-                    try secret(previous, "notifications.businessCentral.previousClientState"))
-            }
+    /// The webhook shared secrets of the connection, current first.
+    package func notificationSecrets() throws -> [Secret] {
+        guard let notifications = connection.notifications?.erp else { return [] }
+        return try notifications.settings.secretFields.map {
+            try secret($0.field, "notifications.\(notifications.kind).\($0.label)")
         }
-        if let acumatica = connection.notifications?.acumatica {
-            secrets.acumaticaHeaderValues.append(
-                try secret(acumatica.headerValue, "notifications.acumatica.headerValue"))
-            if let previous = acumatica.previousHeaderValue {
-                secrets.acumaticaHeaderValues.append(
-                    try secret(previous, "notifications.acumatica.previousHeaderValue"))
-            }
-        }
-        return secrets
+    }
+
+    /// The receiver of the connection's ERP's notifications.
+    package func notificationReceiver() throws -> (any ChangeNotificationReceiver)? {
+        try erpModule().notifications
     }
 
     /// The ERP's webhook subscriptions, where its connector keeps them (Business Central).

@@ -14,6 +14,7 @@ package enum FunctionMain {
         make: @escaping @Sendable (ConnectionRuntime) throws -> H
     ) async -> Never {
         JSONLogHandler.bootstrap()
+        Systems.bootstrap()
         await StepDriver.main(acceptedTypes: H.acceptedTypes) { event in
             try await invoke(handler, event: event, environment: ProcessInfo.processInfo.environment, make: make)
         }

@@ -31,7 +31,7 @@ package struct ConnectionStore: Sendable {
     ) throws -> Connection {
         try StateKeys.validateConnectionId(connection.id)
         try ConnectionValidator.validate(connection)
-        try ConnectionValidator.validateIdentifiers(connection)
+        try connection.erp.settings.validateIdentifiers(prefix: "erp.\(connection.erp.kind)")
         for (label, field) in connection.secretFields {
             guard case .sealed = field else { continue }
             do {
@@ -111,7 +111,6 @@ package enum ConnectionValidator {
     package static let ranges: [(path: String, range: ClosedRange<Int>, value: @Sendable (Connection) -> Int?)] = [
         ("jaggaer.pageSize", 1...1000, { $0.jaggaer.pageSize }),
         ("jaggaer.requestsPerMinute", 1...100_000, { $0.jaggaer.requestsPerMinute }),
-        ("erp.businessCentral.requestsPerFiveMinutes", 1...100_000, { $0.erp.businessCentral?.requestsPerFiveMinutes }),
         ("flow.pollIntervalSeconds", 1...604_800, { $0.flow.pollIntervalSeconds }),
         ("flow.pollOverlapSeconds", 0...86_400, { $0.flow.pollOverlapSeconds }),
         ("flow.maxAttempts", 1...100, { $0.flow.maxAttempts }),
@@ -119,15 +118,38 @@ package enum ConnectionValidator {
         ("flow.ambiguousWriteSettleSeconds", 0...86_400, { $0.flow.ambiguousWriteSettleSeconds }),
         ("flow.masterDataIntervalSeconds", 1...604_800, { $0.flow.masterDataIntervalSeconds }),
         ("network.requestTimeoutSeconds", 1...600, { $0.network.requestTimeoutSeconds }),
-        (
-            "notifications.businessCentral.renewBeforeHours", 1...71,
-            { $0.notifications?.businessCentral?.renewBeforeHours }
-        ),
     ]
 
+    /// The ranges of the connection's own whole-number settings: the core's and its ERP's.
+    package static func allRanges(_ connection: Connection) -> [(path: String, range: ClosedRange<Int>, value: Int?)] {
+        var result = ranges.map { ($0.path, $0.range, $0.value(connection)) }
+        let erp = connection.erp.settings
+        result += type(of: erp).ranges.map { ("erp.\(connection.erp.kind).\($0.key)", $0.range, erp.number($0.key)) }
+        if let notifications = connection.notifications?.erp {
+            let settings = notifications.settings
+            result += type(of: settings).ranges.map {
+                ("notifications.\(notifications.kind).\($0.key)", $0.range, settings.number($0.key))
+            }
+        }
+        return result
+    }
+
+    /// Every range of every registered ERP, for the README's reference.
+    package static var registeredRanges: [(path: String, range: ClosedRange<Int>)] {
+        var result = ranges.map { ($0.path, $0.range) }
+        for kind in ERPRegistry.kinds {
+            guard let type = ERPRegistry.settingsType(kind) else { continue }
+            result += type.ranges.map { ("erp.\(kind).\($0.key)", $0.range) }
+            if let notifications = type.notificationsType {
+                result += notifications.ranges.map { ("notifications.\(kind).\($0.key)", $0.range) }
+            }
+        }
+        return result
+    }
+
     package static func validate(_ connection: Connection) throws {
-        for (path, range, value) in ranges {
-            if let number = value(connection), !range.contains(number) {
+        for (path, range, value) in allRanges(connection) {
+            if let number = value, !range.contains(number) {
                 throw ConnectorError(
                     .connectionInvalid,
                     "\(path) is \(number); it must be between \(range.lowerBound) and \(range.upperBound)")
@@ -155,16 +177,23 @@ package enum ConnectionValidator {
         ] where !path.hasPrefix("/") || path.contains("?") || path.contains("#") {
             throw ConnectorError(.connectionInvalid, "\(name) must be a path starting with / (no query)")
         }
-        switch connection.erp.kind {
-        case .businessCentral:
-            guard let bc = connection.erp.businessCentral else {
-                throw ConnectorError(
-                    .connectionInvalid, "erp.kind is businessCentral but erp.businessCentral is missing")
-            }
-            try validate(bc, policy: policy)
+        let prefix = "erp.\(connection.erp.kind)"
+        for endpoint in connection.erp.settings.endpoints {
+            try policy.check(endpoint.url, system: URLPolicy.System(endpoint), setting: "\(prefix).\(endpoint.label)")
         }
+        try connection.erp.settings.validate(prefix: prefix)
         if let notifications = connection.notifications {
-            try validate(notifications, policy: policy)
+            if let url = notifications.publicURL {
+                try policy.check(url, system: .other, setting: "notifications.publicURL")
+            }
+            if let erp = notifications.erp {
+                guard erp.kind == connection.erp.kind else {
+                    throw ConnectorError(
+                        .connectionInvalid,
+                        "notifications.\(erp.kind) is set, but the connection's ERP is \(connection.erp.kind)")
+                }
+                try erp.settings.validate(prefix: "notifications.\(erp.kind)")
+            }
         }
         guard !connection.jaggaer.approvedStatuses.isEmpty else {
             throw ConnectorError(.connectionInvalid, "jaggaer.approvedStatuses must name at least one status")
@@ -173,127 +202,6 @@ package enum ConnectionValidator {
         where rule.segment.isEmpty || rule.dimension.isEmpty {
             throw ConnectorError(
                 .connectionInvalid, "mapping.dimensions[\(index)] needs both segment and dimension")
-        }
-    }
-
-    /// The identifier shapes Entra and Business Central use, checked when a connection is added (a mistake here
-    /// otherwise fails only at run time, as a refused token or an unknown company).
-    package static func validateIdentifiers(_ connection: Connection) throws {
-        guard let bc = connection.erp.businessCentral else { return }
-        let prefix = "erp.businessCentral"
-        guard isGUID(bc.tenantId) || bc.tenantId.contains(".") else {
-            throw ConnectorError(
-                .connectionInvalid,
-                "\(prefix).tenantId must be the Entra tenant id (a GUID) or its domain (e.g. contoso.onmicrosoft.com)")
-        }
-        guard isGUID(bc.clientId) else {
-            throw ConnectorError(
-                .connectionInvalid,
-                "\(prefix).clientId must be the Entra application (client) id, a GUID such as 11111111-2222-3333-4444-555555555555"
-            )
-        }
-        if let companyId = bc.companyId, !isGUID(companyId) {
-            throw ConnectorError(
-                .connectionInvalid,
-                "\(prefix).companyId must be the company's id (a GUID); give the company's name in \(prefix).companyName instead"
-            )
-        }
-        if let name = bc.companyName, isGUID(name) {
-            throw ConnectorError(
-                .connectionInvalid, "\(prefix).companyName is a GUID; give it as \(prefix).companyId")
-        }
-    }
-
-    static func isGUID(_ text: String) -> Bool {
-        UUID(uuidString: text) != nil
-    }
-
-    private static func validate(_ bc: BusinessCentralSettings, policy: URLPolicy) throws {
-        let prefix = "erp.businessCentral"
-        guard !bc.tenantId.isEmpty, !bc.environment.isEmpty, !bc.clientId.isEmpty else {
-            throw ConnectorError(.connectionInvalid, "\(prefix) needs tenantId, environment and clientId")
-        }
-        try policy.check(bc.authorityURL, system: .entra, setting: "\(prefix).authorityURL")
-        try policy.check(bc.apiBaseURL, system: .businessCentral, setting: "\(prefix).apiBaseURL")
-        let authorityPath = URLComponents(string: bc.authorityURL)?.path ?? ""
-        if !authorityPath.isEmpty, authorityPath != "/" {
-            let first = authorityPath.split(separator: "/").first.map(String.init) ?? ""
-            let tenantHint =
-                first.isEmpty || first == "oauth2" ? "" : " (\(first.prefix(64)) belongs in \(prefix).tenantId)"
-            throw ConnectorError(
-                .connectionInvalid,
-                "\(prefix).authorityURL must be the authority's base URL only, e.g. https://login.microsoftonline.com; ml-connector adds /{tenantId}/oauth2/v2.0/token itself\(tenantHint)"
-            )
-        }
-        let apiPath = URLComponents(string: bc.apiBaseURL)?.path ?? ""
-        if !apiPath.isEmpty, apiPath != "/" {
-            let parts = apiPath.split(separator: "/").map(String.init)
-            var hint = ""
-            if parts.count >= 3, parts[0] == "v2.0" {
-                hint =
-                    " (here the tenant \(parts[1].prefix(64)) goes in \(prefix).tenantId and the environment \(parts[2].prefix(40)) in \(prefix).environment)"
-            }
-            throw ConnectorError(
-                .connectionInvalid,
-                "\(prefix).apiBaseURL must be the base URL only, e.g. https://api.businesscentral.dynamics.com; ml-connector adds /v2.0/{tenantId}/{environment}/api/v2.0 itself\(hint)"
-            )
-        }
-        for (name, value) in [("tenantId", bc.tenantId), ("environment", bc.environment)] {
-            guard
-                value.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "-" || $0 == "_" || $0 == ".") })
-            else {
-                throw ConnectorError(
-                    .connectionInvalid, "\(prefix).\(name) has characters a URL path can't carry")
-            }
-        }
-        if let name = bc.companyName {
-            guard !name.trimmingCharacters(in: .whitespaces).isEmpty, name == name.trimmingCharacters(in: .whitespaces)
-            else {
-                throw ConnectorError(
-                    .connectionInvalid, "\(prefix).companyName must not be empty or start or end with spaces")
-            }
-        }
-        guard bc.companyId != nil || bc.companyName != nil else {
-            throw ConnectorError(.connectionInvalid, "\(prefix) needs companyId or companyName")
-        }
-        let scope = bc.scope
-        guard scope.hasPrefix("https://"), scope.hasSuffix("/.default") else {
-            throw ConnectorError(
-                .connectionInvalid,
-                "\(prefix).scope must be an application ID URI ending in /.default, e.g. https://api.businesscentral.dynamics.com/.default"
-            )
-        }
-    }
-
-    private static func validate(_ notifications: NotificationSettings, policy: URLPolicy) throws {
-        if let url = notifications.publicURL {
-            try policy.check(url, system: .other, setting: "notifications.publicURL")
-        }
-        if let bc = notifications.businessCentral {
-            guard !bc.resources.isEmpty,
-                bc.resources.allSatisfy({ !$0.isEmpty && $0.allSatisfy { $0.isLetter || $0.isNumber } })
-            else {
-                throw ConnectorError(
-                    .connectionInvalid,
-                    "notifications.businessCentral.resources must name entity sets such as vendors or accounts")
-            }
-        }
-        if let acumatica = notifications.acumatica {
-            let token = CharacterSet.alphanumerics.union(CharacterSet(charactersIn: "!#$%&'*+-.^_`|~"))
-            guard !acumatica.headerName.isEmpty, acumatica.headerName.unicodeScalars.allSatisfy(token.contains),
-                !["accept", "content-type", "content-length", "host"].contains(acumatica.headerName.lowercased())
-            else {
-                throw ConnectorError(
-                    .connectionInvalid,
-                    "notifications.acumatica.headerName must be an HTTP header name other than Accept, Content-Type, Content-Length or Host"
-                )
-            }
-            for kind in acumatica.queries.values where !["vendors", "accounts"].contains(kind) {
-                throw ConnectorError(
-                    .connectionInvalid,
-                    "notifications.acumatica.queries maps to \(kind.prefix(40).debugDescription); expected vendors or accounts"
-                )
-            }
         }
     }
 
@@ -306,31 +214,18 @@ package enum ConnectionValidator {
         for (label, field) in connection.secretFields {
             let secret = try vault.reveal(field, label: label, connection: connection.id, environment: environment)
             guard !secret.value.isEmpty else { throw ConnectorError(.connectionInvalid, "\(label) is empty") }
-            if label == "erp.businessCentral.clientSecret", isGUID(secret.value) {
-                throw ConnectorError(
-                    .connectionInvalid,
-                    "\(label) is a GUID, which is the client secret's ID in Entra, not its value; copy the secret's Value (shown once when it is created)"
-                )
+            let erpPrefix = "erp.\(connection.erp.kind)."
+            if label.hasPrefix(erpPrefix) {
+                try connection.erp.settings.validateSecret(
+                    label: String(label.dropFirst(erpPrefix.count)), secret, prefix: String(erpPrefix.dropLast()))
             }
-            if label.hasPrefix("notifications.") {
-                let maxLength =
-                    label.hasPrefix("notifications.businessCentral.")
-                    ? BusinessCentralNotifications.maxClientStateLength : 1024
-                try checkSharedSecret(secret, label: label, maxLength: maxLength)
+            if let notifications = connection.notifications?.erp {
+                let prefix = "notifications.\(notifications.kind)."
+                if label.hasPrefix(prefix) {
+                    try notifications.settings.validateSecret(
+                        label: String(label.dropFirst(prefix.count)), secret, prefix: String(prefix.dropLast()))
+                }
             }
-        }
-    }
-
-    /// A shared secret for webhooks: long enough to resist guessing, short enough for the ERP's field.
-    package static func checkSharedSecret(_ secret: Secret, label: String, maxLength: Int) throws {
-        let length = secret.value.count
-        guard length >= BusinessCentralNotifications.minClientStateLength, length <= maxLength else {
-            throw ConnectorError(
-                .connectionInvalid,
-                "\(label) must be \(BusinessCentralNotifications.minClientStateLength) to \(maxLength) characters long")
-        }
-        guard secret.value.unicodeScalars.allSatisfy({ $0.value > 0x20 && $0.value < 0x7F }) else {
-            throw ConnectorError(.connectionInvalid, "\(label) must be printable ASCII without spaces")
         }
     }
 }

@@ -6,24 +6,24 @@ import Foundation
 /// `network.allowedHosts`. Private and loopback addresses are reachable only when listed; link-local and cloud
 /// metadata addresses never are, whatever the connection says.
 package struct URLPolicy: Sendable {
-    package enum System: String, Sendable {
-        case jaggaer, entra, businessCentral
-        /// A URL of ml-connector's own (the webhook gateway's public address): any public host.
-        case other
+    /// Which service a URL belongs to, and the host suffixes that service is served from. ERPs bring their own
+    /// (`ERPEndpoint`); JAGGAER's and the gateway's are here.
+    package struct System: Sendable, Hashable {
+        package var name: String
+        package var hostSuffixes: [String]
+        package init(name: String, hostSuffixes: [String]) {
+            self.name = name
+            self.hostSuffixes = hostSuffixes
+        }
 
-        /// Host suffixes a system is served from. JAGGAER's production host shape is UNCONFIRMED (test tenants
-        /// use `*.api.jaggaer.com`), so any `*.jaggaer.com` host is accepted.
-        var hostSuffixes: [String] {
-            switch self {
-            case .jaggaer: ["jaggaer.com"]
-            case .entra:
-                [
-                    "login.microsoftonline.com", "login.microsoftonline.us", "login.chinacloudapi.cn",
-                    "login.partner.microsoftonline.cn",
-                ]
-            case .businessCentral: ["api.businesscentral.dynamics.com"]
-            case .other: []
-            }
+        /// JAGGAER's production host shape is UNCONFIRMED (test tenants use `*.api.jaggaer.com`), so any
+        /// `*.jaggaer.com` host is accepted.
+        package static let jaggaer = System(name: "jaggaer", hostSuffixes: ["jaggaer.com"])
+        /// A URL of ml-connector's own (the webhook gateway's public address): any public host.
+        package static let other = System(name: "other", hostSuffixes: [])
+
+        package init(_ endpoint: ERPEndpoint) {
+            self.init(name: endpoint.service, hostSuffixes: endpoint.hostSuffixes)
         }
     }
 
@@ -50,7 +50,7 @@ package struct URLPolicy: Sendable {
 
     /// Throws `security.url_rejected` (a configuration error) when the URL is not allowed.
     package func check(_ text: String, system: System, setting: String? = nil) throws {
-        let name = setting ?? "the \(system.rawValue) URL"
+        let name = setting ?? "the \(system.name) URL"
         func reject(_ reason: String) -> ConnectorError {
             ConnectorError(.urlRejected, "\(name) \(reason)")
         }
@@ -93,7 +93,7 @@ package struct URLPolicy: Sendable {
         let suffixes = system.hostSuffixes
         if !suffixes.isEmpty, !suffixes.contains(where: { host.text == $0 || host.text.hasSuffix("." + $0) }) {
             throw reject(
-                "has the host \(host.text), which is not a \(system.rawValue) host (\(suffixes.joined(separator: ", "))); list an on-premises host in network.allowedHosts"
+                "has the host \(host.text), which is not a \(system.name) host (\(suffixes.joined(separator: ", "))); list an on-premises host in network.allowedHosts"
             )
         }
     }

@@ -3,16 +3,8 @@ import ConnectorHTTP
 import Foundation
 
 extension ConnectorError.Code {
-    /// The ERP session (SAP Business One `B1SESSION`, an Acumatica cookie session) expired or is unknown to the
-    /// server: sign in again once and replay; unlike `auth.rejected` the credentials are not at fault.
-    package static let sessionExpired: ConnectorError.Code = "auth.session_expired"
     /// The record changed since it was read (a stale ETag): read it again and reapply.
     package static let upstreamConflict: ConnectorError.Code = "upstream.conflict"
-}
-
-extension ConnectorError {
-    /// Whether a session provider should sign in again and replay the request once.
-    package var isSessionExpired: Bool { code == .sessionExpired }
 }
 
 /// The (code, message) an ERP put in an error body, whichever of the shapes it used.

@@ -34,8 +34,10 @@ struct InvoiceMapperTests {
                     DimensionValue(code: "OLD", name: "Old", blocked: true),
                 ]))
         let now = Date()
-        try await data.setSyncState("vendors", .init(syncedAt: now, fullSyncAt: now, highWater: now, count: 3))
-        try await data.setSyncState("accounts", .init(syncedAt: now, fullSyncAt: now, highWater: now, count: 6))
+        try await data.setSyncState(
+            "vendors", .init(syncedAt: now, fullSyncAt: now, cursor: ChangeCursor(Timestamp.format(now)), count: 3))
+        try await data.setSyncState(
+            "accounts", .init(syncedAt: now, fullSyncAt: now, cursor: ChangeCursor(Timestamp.format(now)), count: 6))
         return data
     }
 

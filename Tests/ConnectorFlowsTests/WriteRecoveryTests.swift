@@ -51,9 +51,13 @@ final class FakeERP: ERPConnector, Sendable {
         }
     }
 
-    func listVendors(changedSince: Date?) async throws -> [Vendor] { [] }
-    func listAccounts(changedSince: Date?) async throws -> [GLAccount] { [] }
-    func listDimensions() async throws -> [ERPDimension] { [] }
+    func vendors(after cursor: ChangeCursor?, pageSize: Int) async throws -> ChangePage<Vendor> {
+        ChangePage(items: [], next: cursor, hasMore: false)
+    }
+    func accounts(after cursor: ChangeCursor?, pageSize: Int) async throws -> ChangePage<GLAccount> {
+        ChangePage(items: [], next: cursor, hasMore: false)
+    }
+    func dimensions() async throws -> [ERPDimension] { [] }
     func fitChecks() async -> [FitCheck] { [] }
 
     var creates: Int { state.withLock { $0.creates } }

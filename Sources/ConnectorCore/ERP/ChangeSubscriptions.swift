@@ -2,6 +2,8 @@ import Foundation
 
 /// An ERP's change-notification subscriptions (Business Central webhooks), kept by `renew-bc-subscription`.
 package protocol ChangeSubscriptions: Sendable {
+    /// What the connection wants subscribed (nil: its notifications are not configured).
+    var subscriptionPlan: SubscriptionPlan? { get }
     /// Every subscription the ERP environment has (other integrations' included).
     func subscriptions() async throws -> [ChangeSubscription]
     /// The ERP's resource path for one entity set of the connection's company.
@@ -39,5 +41,19 @@ package struct ChangeSubscription: Codable, Sendable, Hashable {
         let lower = resource.lowercased()
         guard let range = lower.range(of: "companies(") else { return lower }
         return String(lower[range.lowerBound...])
+    }
+}
+
+/// The subscriptions a connection wants: the entity sets, and how long before expiry they are renewed.
+package struct SubscriptionPlan: Sendable, Hashable {
+    /// The system name in the gateway URL (`/webhooks/{connection}/{system}`) and the state key.
+    package var system: String
+    package var entitySets: [String]
+    package var renewBefore: TimeInterval
+
+    package init(system: String, entitySets: [String], renewBefore: TimeInterval) {
+        self.system = system
+        self.entitySets = entitySets
+        self.renewBefore = renewBefore
     }
 }

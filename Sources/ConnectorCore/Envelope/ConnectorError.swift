@@ -60,6 +60,11 @@ package struct ConnectorError: Error, Sendable, CustomStringConvertible {
         package static let upstreamRejected: Code = "upstream.rejected"
         package static let upstreamMalformed: Code = "upstream.malformed"
         package static let ambiguousWrite: Code = "erp.ambiguous_write"
+        /// The ERP cannot do what was asked (see its capabilities): a configuration matter, not a retry.
+        package static let unsupported: Code = "erp.unsupported"
+        /// The ERP session (SAP Business One `B1SESSION`, an Acumatica cookie session) expired or is unknown to the
+        /// server: sign in again once and replay; unlike `auth.rejected` the credentials are not at fault.
+        package static let sessionExpired: Code = "auth.session_expired"
         package static let inFlight: Code = "dedup.in_flight"
         package static let internalError: Code = "internal.error"
     }
@@ -104,14 +109,19 @@ package struct ConnectorError: Error, Sendable, CustomStringConvertible {
         switch code {
         case .eventMalformed, .eventInvalid, .eventTypeUnsupported: .badInput
         case .connectionUnknown, .connectionMissing, .connectionInvalid, .masterKeyMissing, .masterKeyInvalid,
-            .masterKeyMismatch, .configInvalid, .urlRejected, .authRejected:
+            .masterKeyMismatch, .configInvalid, .urlRejected, .authRejected, .unsupported:
             .configuration
-        case .httpTransport, .httpTimeout, .httpRateLimited, .inFlight, .stateUnavailable, .ambiguousWrite: .temporary
+        case .httpTransport, .httpTimeout, .httpRateLimited, .inFlight, .stateUnavailable, .ambiguousWrite,
+            .sessionExpired:
+            .temporary
         case .upstreamUnavailable: .unavailable
         case .upstreamRejected, .upstreamMalformed, .httpStatus: .rejected
         default: .internalError
         }
     }
+
+    /// Whether a session provider should sign in again and replay the request once.
+    package var isSessionExpired: Bool { code == .sessionExpired }
 
     /// Wraps any error as a `ConnectorError`, keeping connector errors as they are.
     package static func wrap(_ error: any Error) -> ConnectorError {

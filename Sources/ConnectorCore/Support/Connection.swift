@@ -117,17 +117,10 @@ package struct Connection: Sendable, Codable, Hashable, SettingsSection {
     /// All secret fields with a label, for sealing, opening and leak checks.
     package var secretFields: [(label: String, field: SecretField)] {
         var fields: [(String, SecretField)] = [("jaggaer.clientSecret", jaggaer.clientSecret)]
-        if let bc = erp.businessCentral { fields.append(("erp.businessCentral.clientSecret", bc.clientSecret)) }
-        if let bc = notifications?.businessCentral {
-            fields.append(("notifications.businessCentral.clientState", bc.clientState))
-            if let previous = bc.previousClientState {
-                fields.append(("notifications.businessCentral.previousClientState", previous))
-            }
-        }
-        if let acumatica = notifications?.acumatica {
-            fields.append(("notifications.acumatica.headerValue", acumatica.headerValue))
-            if let previous = acumatica.previousHeaderValue {
-                fields.append(("notifications.acumatica.previousHeaderValue", previous))
+        fields += erp.settings.secretFields.map { ("erp.\(erp.kind).\($0.label)", $0.field) }
+        if let notifications, let erpNotifications = notifications.erp {
+            fields += erpNotifications.settings.secretFields.map {
+                ("notifications.\(erpNotifications.kind).\($0.label)", $0.field)
             }
         }
         return fields
@@ -136,24 +129,9 @@ package struct Connection: Sendable, Codable, Hashable, SettingsSection {
     package func replacingSecrets(_ transform: (String, SecretField) throws -> SecretField) rethrows -> Connection {
         var copy = self
         copy.jaggaer.clientSecret = try transform("jaggaer.clientSecret", jaggaer.clientSecret)
-        if let bc = erp.businessCentral {
-            copy.erp.businessCentral?.clientSecret = try transform("erp.businessCentral.clientSecret", bc.clientSecret)
-        }
-        if let bc = notifications?.businessCentral {
-            copy.notifications?.businessCentral?.clientState = try transform(
-                "notifications.businessCentral.clientState", bc.clientState)
-            if let previous = bc.previousClientState {
-                copy.notifications?.businessCentral?.previousClientState = try transform(
-                    "notifications.businessCentral.previousClientState", previous)
-            }
-        }
-        if let acumatica = notifications?.acumatica {
-            copy.notifications?.acumatica?.headerValue = try transform(
-                "notifications.acumatica.headerValue", acumatica.headerValue)
-            if let previous = acumatica.previousHeaderValue {
-                copy.notifications?.acumatica?.previousHeaderValue = try transform(
-                    "notifications.acumatica.previousHeaderValue", previous)
-            }
+        copy.erp = try erp.replacingSecrets(transform)
+        if let erpNotifications = notifications?.erp {
+            copy.notifications?.erp = try erpNotifications.replacingSecrets(transform)
         }
         return copy
     }
@@ -246,127 +224,82 @@ package struct JaggaerSettings: Sendable, Codable, Hashable, SettingsSection {
     }
 }
 
+/// The ERP side of a connection: `erp.kind` and the settings under `erp.<kind>`, whose type the ERP's own target
+/// defines and `ERPRegistry` finds. Written as `{kind: businessCentral, businessCentral: {...}}`.
 package struct ERPSettings: Sendable, Codable, Hashable, SettingsSection {
-    package enum Kind: String, Sendable, Codable, Hashable, CaseIterable {
-        case businessCentral
-    }
-    package var kind: Kind
-    package var businessCentral: BusinessCentralSettings?
+    package let kind: String
+    package let settings: any ERPConnectionSettings
 
-    package init(kind: Kind, businessCentral: BusinessCentralSettings?) {
-        self.kind = kind
-        self.businessCentral = businessCentral
+    package init(_ settings: some ERPConnectionSettings) {
+        ERPRegistry.register([type(of: settings)])
+        self.kind = type(of: settings).kind
+        self.settings = settings
     }
 
-    private enum CodingKeys: String, CodingKey, CaseIterable { case kind, businessCentral }
-    package static var settingKeys: [String] { CodingKeys.allCases.map(\.stringValue) }
+    /// The settings as the ERP's own type; a configuration error when the connection is for another ERP.
+    package func typed<S: ERPConnectionSettings>(_ type: S.Type = S.self) throws -> S {
+        guard let typed = settings as? S else {
+            throw ConnectorError(
+                .connectionInvalid, "erp.kind is \(kind), but a \(S.kind) connection was expected")
+        }
+        return typed
+    }
+
+    /// The settings with every secret field transformed; labels are full paths (`erp.businessCentral.clientSecret`).
+    package func replacingSecrets(_ transform: (String, SecretField) throws -> SecretField) rethrows -> ERPSettings {
+        func open<S: ERPConnectionSettings>(
+            _ settings: S, _ transform: (String, SecretField) throws -> SecretField
+        ) rethrows -> ERPSettings {
+            ERPSettings(try settings.replacingSecrets { try transform("erp.\(S.kind).\($0)", $1) })
+        }
+        return try open(settings, transform)
+    }
+
+    package static func == (lhs: ERPSettings, rhs: ERPSettings) -> Bool {
+        lhs.kind == rhs.kind && AnyHashable(lhs.settings) == AnyHashable(rhs.settings)
+    }
+
+    package func hash(into hasher: inout Hasher) {
+        hasher.combine(kind)
+        hasher.combine(AnyHashable(settings))
+    }
+
+    private enum CodingKeys: String, CodingKey { case kind }
+    package static var settingKeys: [String] { ["kind"] + ERPRegistry.kinds }
     package static var nestedSections: [(key: String, isList: Bool, type: any SettingsSection.Type)] {
-        [("businessCentral", false, BusinessCentralSettings.self)]
+        ERPRegistry.kinds.compactMap { kind in ERPRegistry.settingsType(kind).map { (kind, false, $0) } }
     }
 
     package init(from decoder: any Decoder) throws {
-        try SettingsDecoding.checkKeys(decoder, known: Self.settingKeys)
-        let c = try decoder.container(keyedBy: CodingKeys.self)
-        let name = try c.decode(String.self, forKey: .kind)
-        guard let kind = Kind(rawValue: name) else {
+        let c = try decoder.container(keyedBy: AnySettingsKey.self)
+        let name = try c.decode(String.self, forKey: AnySettingsKey(stringValue: "kind"))
+        guard let type = ERPRegistry.settingsType(name) else {
+            let kinds = ERPRegistry.kinds
             throw ConnectorError(
                 .connectionInvalid,
-                "\(SettingsDecoding.path(decoder.codingPath, "kind")) is \(name.prefix(40).debugDescription); this build supports \(Kind.allCases.map(\.rawValue).joined(separator: ", "))"
+                "\(SettingsDecoding.path(decoder.codingPath, "kind")) is \(name.prefix(40).debugDescription); this build supports \(kinds.isEmpty ? "no ERP (the ERP registry was not set up)" : kinds.joined(separator: ", "))"
             )
         }
-        self.kind = kind
-        businessCentral = try c.decodeIfPresent(BusinessCentralSettings.self, forKey: .businessCentral)
-    }
-}
-
-/// Business Central online (API v2.0) with Microsoft Entra client credentials.
-package struct BusinessCentralSettings: Sendable, Codable, Hashable, SettingsSection {
-    package var tenantId: String
-    package var environment: String
-    package var clientId: String
-    package var clientSecret: SecretField
-    package var authorityURL: String
-    package var apiBaseURL: String
-    package var scope: String
-    /// The company's id; when absent it is looked up by `companyName` once and cached.
-    package var companyId: String?
-    package var companyName: String?
-    /// BC online allows 6,000 requests per user in a 5-minute window.
-    package var requestsPerFiveMinutes: Int
-    /// How line dimensions travel: nested in the deep insert (default) or one request per dimension afterwards.
-    package var lineDimensions: LineDimensionMode
-
-    package enum LineDimensionMode: String, Sendable, Codable, Hashable, CaseIterable {
-        /// `dimensionSetLines` nested inside each deep-inserted line (multi-level deep insert: UNCONFIRMED in the
-        /// BC docs; verify on the tenant with `ping-connection`).
-        case deepInsert
-        /// Create the invoice with lines first, then POST each line's dimension set lines.
-        case separateRequests
-    }
-
-    package init(
-        tenantId: String,
-        environment: String,
-        clientId: String,
-        clientSecret: SecretField,
-        authorityURL: String = "https://login.microsoftonline.com",
-        apiBaseURL: String = "https://api.businesscentral.dynamics.com",
-        scope: String = "https://api.businesscentral.dynamics.com/.default",
-        companyId: String? = nil,
-        companyName: String? = nil,
-        requestsPerFiveMinutes: Int = 6000,
-        lineDimensions: LineDimensionMode = .deepInsert
-    ) {
-        self.tenantId = tenantId
-        self.environment = environment
-        self.clientId = clientId
-        self.clientSecret = clientSecret
-        self.authorityURL = authorityURL
-        self.apiBaseURL = apiBaseURL
-        self.scope = scope
-        self.companyId = companyId
-        self.companyName = companyName
-        self.requestsPerFiveMinutes = requestsPerFiveMinutes
-        self.lineDimensions = lineDimensions
-    }
-
-    private enum CodingKeys: String, CodingKey, CaseIterable {
-        case tenantId, environment, clientId, clientSecret, authorityURL, apiBaseURL, scope, companyId, companyName
-        case requestsPerFiveMinutes, lineDimensions
-    }
-
-    package static var settingKeys: [String] { CodingKeys.allCases.map(\.stringValue) }
-
-    package init(from decoder: any Decoder) throws {
-        try SettingsDecoding.checkKeys(decoder, known: Self.settingKeys)
-        let c = try decoder.container(keyedBy: CodingKeys.self)
-        let d = BusinessCentralSettings(tenantId: "", environment: "", clientId: "", clientSecret: .sealed(""))
-        tenantId = try c.decode(String.self, forKey: .tenantId)
-        environment = try c.decode(String.self, forKey: .environment)
-        clientId = try c.decode(String.self, forKey: .clientId)
-        clientSecret = try c.decode(SecretField.self, forKey: .clientSecret)
-        authorityURL = try c.decodeIfPresent(String.self, forKey: .authorityURL) ?? d.authorityURL
-        apiBaseURL = try c.decodeIfPresent(String.self, forKey: .apiBaseURL) ?? d.apiBaseURL
-        scope = try c.decodeIfPresent(String.self, forKey: .scope) ?? d.scope
-        companyId = try c.decodeIfPresent(String.self, forKey: .companyId)
-        companyName = try c.decodeIfPresent(String.self, forKey: .companyName)
-        requestsPerFiveMinutes =
-            try c.decodeIfPresent(Int.self, forKey: .requestsPerFiveMinutes) ?? d.requestsPerFiveMinutes
-        if let mode = try c.decodeIfPresent(String.self, forKey: .lineDimensions) {
-            guard let parsed = LineDimensionMode(rawValue: mode) else {
-                throw ConnectorError(
-                    .connectionInvalid,
-                    "\(SettingsDecoding.path(decoder.codingPath, "lineDimensions")) is \(mode.prefix(40).debugDescription); use \(LineDimensionMode.allCases.map(\.rawValue).joined(separator: " or "))"
-                )
-            }
-            lineDimensions = parsed
-        } else {
-            lineDimensions = d.lineDimensions
+        try SettingsDecoding.checkKeys(decoder, known: ["kind", name])
+        let key = AnySettingsKey(stringValue: name)
+        guard c.contains(key) else {
+            throw ConnectorError(
+                .connectionInvalid,
+                "\(SettingsDecoding.path(decoder.codingPath, "kind")) is \(name) but \(SettingsDecoding.path(decoder.codingPath, name)) is missing"
+            )
         }
+        func decode<S: ERPConnectionSettings>(_ type: S.Type) throws -> any ERPConnectionSettings {
+            try c.decode(S.self, forKey: key)
+        }
+        self.kind = name
+        self.settings = try decode(type)
     }
 
-    package var tokenURL: String { authorityURL.trimmingTrailingSlash + "/\(tenantId)/oauth2/v2.0/token" }
-    package var apiRoot: String { apiBaseURL.trimmingTrailingSlash + "/v2.0/\(tenantId)/\(environment)/api/v2.0" }
+    package func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: AnySettingsKey.self)
+        try c.encode(kind, forKey: AnySettingsKey(stringValue: "kind"))
+        try c.encode(settings, forKey: AnySettingsKey(stringValue: kind))
+    }
 }
 
 /// How JAGGAER coding becomes ERP coding.

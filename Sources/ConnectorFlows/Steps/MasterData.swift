@@ -6,14 +6,14 @@ package struct MasterData: Sendable {
     package struct SyncState: Sendable, Codable, Hashable {
         package var syncedAt: Date
         package var fullSyncAt: Date
-        /// Largest `lastModified` seen, for the next delta read.
-        package var highWater: Date?
+        /// Where the next delta read continues: the ERP adapter's own cursor (nil: read everything).
+        package var cursor: ChangeCursor?
         package var count: Int
 
-        package init(syncedAt: Date, fullSyncAt: Date, highWater: Date?, count: Int) {
+        package init(syncedAt: Date, fullSyncAt: Date, cursor: ChangeCursor?, count: Int) {
             self.syncedAt = syncedAt
             self.fullSyncAt = fullSyncAt
-            self.highWater = highWater
+            self.cursor = cursor
             self.count = count
         }
     }

@@ -35,23 +35,23 @@ package struct RenewSubscriptionsHandler: StepHandler {
 
     package func handle(_ event: CloudEvent, input: SubscriptionRenewRequest) async throws -> StepResult {
         let connection = context.connection
-        guard let settings = connection.notifications?.businessCentral, let clientState else {
-            return StepResult(status: .ok, detail: ["skipped": "notifications.businessCentral is not configured"])
-        }
         guard let erp else {
             return StepResult(status: .ok, detail: ["skipped": "the ERP has no webhook subscriptions"])
         }
-        guard
-            let url = connection.notifications?.notificationURL(connection: connection.id, system: "businessCentral")
+        guard let plan = erp.subscriptionPlan, let clientState else {
+            return StepResult(
+                status: .ok, detail: ["skipped": "notifications.\(connection.erp.kind) is not configured"])
+        }
+        guard let url = connection.notifications?.notificationURL(connection: connection.id, system: plan.system)
         else {
             throw ConnectorError(
-                .connectionInvalid, "notifications.publicURL is needed to subscribe to Business Central webhooks")
+                .connectionInvalid, "notifications.publicURL is needed to subscribe to \(plan.system) webhooks")
         }
         let now = context.clock.now()
-        let renewBy = now.addingTimeInterval(Double(settings.renewBeforeHours) * 3600)
+        let renewBy = now.addingTimeInterval(plan.renewBefore)
         let existing = try await erp.subscriptions().filter { $0.notificationURL == url }
         var wanted: [String: String] = [:]
-        for entitySet in settings.resources {
+        for entitySet in plan.entitySets {
             let resource = try await erp.resource(forEntitySet: entitySet)
             wanted[ChangeSubscription.normalize(resource)] = resource
         }
@@ -86,7 +86,7 @@ package struct RenewSubscriptionsHandler: StepHandler {
         let state = SubscriptionState(
             checkedAt: now,
             subscriptions: kept.map { .init(id: $0.id, resource: $0.resource, expiresAt: $0.expiresAt) })
-        try await context.store.put(context.keys.key("subscriptions", "businessCentral"), json: state)
+        try await context.store.put(context.keys.key("subscriptions", plan.system), json: state)
         var detail = counts.mapValues(String.init)
         if let next = kept.compactMap(\.expiresAt).min() { detail["earliestExpiry"] = Timestamp.format(next) }
         return StepResult(status: .ok, detail: detail)

@@ -42,7 +42,7 @@ package struct SyncVendorsHandler: StepHandler {
             try await MasterDataSync.refresh(
                 "vendors", table: masterData.vendors, masterData: masterData, requestedFull: input.full,
                 now: context.clock.now(),
-                read: { try await erp.listVendors(changedSince: $0) }, key: \.number, modified: \.lastModified
+                read: { try await erp.vendors(after: $0, pageSize: $1) }, key: \.number
             )
         }
         return StepResult(
@@ -80,10 +80,10 @@ package struct SyncAccountsHandler: StepHandler {
             let sync = try await MasterDataSync.refresh(
                 "accounts", table: masterData.accounts, masterData: masterData, requestedFull: input.full,
                 now: context.clock.now(),
-                read: { try await erp.listAccounts(changedSince: $0) }, key: \.number, modified: \.lastModified
+                read: { try await erp.accounts(after: $0, pageSize: $1) }, key: \.number
             )
             // Dimensions have no change stamp on their values: always read whole.
-            let dimensions = try await erp.listDimensions()
+            let dimensions = try await erp.dimensions()
             try await masterData.dimensions.replaceAll(
                 Dictionary(dimensions.map { ($0.code, $0) }, uniquingKeysWith: { first, _ in first }))
             return (sync, dimensions)
@@ -108,34 +108,46 @@ enum MasterDataSync {
         masterData: MasterData,
         requestedFull: Bool?,
         now: Date,
-        read: (Date?) async throws -> [Record],
-        key: (Record) -> String,
-        modified: (Record) -> Date?
+        pageSize: Int = 200,
+        read: (ChangeCursor?, Int) async throws -> ChangePage<Record>,
+        key: (Record) -> String
     ) async throws -> (read: Int, total: Int, full: Bool) {
         let previous = try await masterData.syncState(kind)
         let full = needsFull(previous, requested: requestedFull, now: now)
-        let records = try await read(full ? nil : previous?.highWater)
-        let byKey = Dictionary(records.map { (key($0), $0) }, uniquingKeysWith: { _, last in last })
-        if full {
-            try await table.replaceAll(byKey)
-        } else {
-            for (recordKey, record) in byKey { try await table.put(recordKey, record) }
+        var cursor = full ? nil : previous?.cursor
+        var count = 0
+        var everything: [String: Record] = [:]
+        while true {
+            let page = try await read(cursor, pageSize)
+            count += page.items.count
+            if full {
+                // A full read replaces the table at the end (deleted records drop out), so it is kept whole.
+                for record in page.items { everything[key(record)] = record }
+            } else {
+                // A delta read checkpoints per page: a failure later resumes after the last stored page.
+                for record in page.items { try await table.put(key(record), record) }
+                try await masterData.setSyncState(
+                    kind,
+                    .init(
+                        syncedAt: now, fullSyncAt: previous?.fullSyncAt ?? now, cursor: page.next ?? cursor,
+                        count: previous?.count ?? 0))
+            }
+            cursor = page.next ?? cursor
+            if !page.hasMore { break }
         }
-        let highWater = ([previous?.highWater] + records.map(modified)).compactMap { $0 }.max()
-        let total = full ? byKey.count : try await table.all().count
+        if full { try await table.replaceAll(everything) }
+        let total = full ? everything.count : try await table.all().count
         try await masterData.setSyncState(
             kind,
-            .init(
-                syncedAt: now, fullSyncAt: full ? now : (previous?.fullSyncAt ?? now), highWater: highWater,
-                count: total)
+            .init(syncedAt: now, fullSyncAt: full ? now : (previous?.fullSyncAt ?? now), cursor: cursor, count: total)
         )
-        return (records.count, total, full)
+        return (count, total, full)
     }
 
     /// A full read when asked, on the first sync, and at least daily (deletions are invisible to delta reads).
     static func needsFull(_ previous: MasterData.SyncState?, requested: Bool?, now: Date) -> Bool {
         if requested == true { return true }
-        guard let previous, previous.highWater != nil else { return true }
+        guard let previous, previous.cursor != nil else { return true }
         return now.timeIntervalSince(previous.fullSyncAt) > 86400
     }
 }
