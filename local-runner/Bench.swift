@@ -30,7 +30,7 @@ struct Bench: AsyncParsableCommand {
             var runs: Int
         }
         var coldStart: [Start]
-        var demo: DemoSummary
+        var demo: DemoReport
         var latencyMs: Int
         var concurrency: Int
         var machine: String
@@ -68,8 +68,9 @@ struct Bench: AsyncParsableCommand {
                         try await Self.measure(
                             function: function, event: event, label: label, environment: environment, repeats: repeats))
                 }
-                let companyId = (try? endpoints.connection(id: "demo").erp.typed(BusinessCentralSettings.self))?
-                    .companyId
+                let companyId =
+                    (try? endpoints.connection(id: "demo").erp.typed(BusinessCentralSettings.self))?
+                    .companyId ?? tenant.credentials.companyId
                 for (event, label) in try Self.webhookEvents(companyId: companyId) {
                     starts.append(
                         try await Self.measure(
@@ -100,51 +101,20 @@ struct Bench: AsyncParsableCommand {
     }
 
     static func runFlow(concurrency: Int, tenant: DemoTenant, endpoints: SimulatorEndpoints, stateURL: String)
-        async throws -> DemoSummary
+        async throws -> DemoReport
     {
-        let store = try StateStores.open(stateURL)
         let keyText = ProcessInfo.processInfo.environment["MLC_MASTER_KEY"] ?? ""
-        var connection = endpoints.connection(id: "demo")
-        // Webhook settings for the cold-start samples of handle-erp-notification (nothing subscribes here).
-        connection.notifications = NotificationSettings(
-            BusinessCentralNotifications(clientState: .plain(Secret(benchClientState))),
-            kind: BusinessCentralSettings.kind)
-        try await ConnectionStore(store: store, vault: Vault(masterKey: try MasterKey(base64: keyText))).save(
-            connection)
-        var environment = ProcessInfo.processInfo.environment
-        environment["MLC_STATE"] = stateURL
-        environment["MLC_LOG_LEVEL"] = "error"
-        let runner = Runner(
-            store: store,
-            options: .init(
-                binDirectory: functionsDirectory(), environment: environment, concurrency: concurrency, logPath: nil,
-                maxAttempts: 6, baseBackoff: .milliseconds(500), maxBackoff: .seconds(10)),
-            logger: runnerLogger()
-        )
-        let started = ContinuousClock.now
-        try await runner.submit(Schedules.syncEvent(connection: connection.id, full: true))
-        try await runner.drain(waitForDelayed: true, deadline: Date().addingTimeInterval(300))
-        let syncMs = Int((ContinuousClock.now - started).timeInterval * 1000)
-        let control = SimulatorControl(endpoints: endpoints)
-        let before = try await control.counters()
-        let flowStarted = ContinuousClock.now
-        try await runner.submit(Schedules.pollEvent(connection: connection.id))
-        try await runner.drain(waitForDelayed: true, deadline: Date().addingTimeInterval(1800))
-        let flowMs = Int((ContinuousClock.now - flowStarted).timeInterval * 1000)
-        let summary = try await DemoSummary.build(
-            tenant: tenant,
-            store: store,
-            keys: try StateKeys(connection: connection.id),
-            stats: await runner.stats,
-            pending: try await runner.pending(),
-            counters: try await control.counters().subtracting(before),
-            purchaseInvoices: try await control.purchaseInvoices(),
-            timings: .init(
-                totalMs: Int((ContinuousClock.now - started).timeInterval * 1000), syncMs: syncMs, flowMs: flowMs),
-            state: stateURL
-        )
-        try await store.close()
-        return summary
+        return try await Demo.runFlow(
+            tenant: tenant, endpoints: endpoints, url: stateURL, keyText: keyText, concurrency: concurrency,
+            logPath: nil, logger: runnerLogger(), started: .now
+        ) { connection in
+            // Webhook settings for the cold-start samples of handle-erp-notification (nothing subscribes here).
+            if connection.erp.kind == BusinessCentralSettings.kind {
+                connection.notifications = NotificationSettings(
+                    BusinessCentralNotifications(clientState: .plain(Secret(benchClientState))),
+                    kind: BusinessCentralSettings.kind)
+            }
+        }
     }
 
     /// One stored input per function, from the audit trail of the run just made.
@@ -256,7 +226,7 @@ struct Bench: AsyncParsableCommand {
 
     static func addLatency(_ ms: Int, endpoints: SimulatorEndpoints) async throws {
         let transport = AsyncHTTPClientTransport()
-        for base in [endpoints.jaggaer.baseURL, endpoints.businessCentral.baseURL] {
+        for base in [endpoints.jaggaer.baseURL] + endpoints.erps.map(\.baseURL) {
             let rule = #"[{"kind":"latency","latencyMs":\#(ms),"count":1000000}]"#
             _ = try await transport.send(
                 HTTPRequest(
@@ -287,18 +257,17 @@ struct Bench: AsyncParsableCommand {
         }
         let demo = result.demo
         print("")
-        print("Flow over \(demo.invoicesInJaggaer) JAGGAER invoices (\(demo.approved) approved):")
+        print("Flow over the same JAGGAER tenant into \(demo.connections.count) ERPs, one connection each:")
+        for summary in demo.connections {
+            print(
+                "  \(summary.erpName): captured \(summary.captured), written \(summary.draftedThisRun), already in ERP \(summary.alreadyInERP), review \(summary.sentToReview), failed \(summary.failed); \(summary.http.erpRequestsPerWrittenInvoice.map { String(format: "%.2f", $0) } ?? "-") ERP requests per written invoice (\(summary.http.erpRequests) requests)"
+            )
+        }
         print(
-            "  captured \(demo.captured), written \(demo.draftedThisRun), already in ERP \(demo.alreadyInERP), review \(demo.sentToReview), failed \(demo.failed)"
+            "  JAGGAER requests per captured invoice: \(demo.http.jaggaerRequestsPerCapturedInvoice.map { String(format: "%.2f", $0) } ?? "-") (\(demo.http.jaggaerRequests) requests, \(demo.http.keycloakTokenRequests) token requests); Entra tokens \(demo.http.entraTokenRequests)"
         )
         print(
-            "  BC requests per written invoice: \(demo.http.businessCentralRequestsPerWrittenInvoice.map { String(format: "%.2f", $0) } ?? "-") (\(demo.http.businessCentralRequests) requests, \(demo.http.entraTokenRequests) token requests)"
-        )
-        print(
-            "  JAGGAER requests per captured invoice: \(demo.http.jaggaerRequestsPerCapturedInvoice.map { String(format: "%.2f", $0) } ?? "-") (\(demo.http.jaggaerRequests) requests, \(demo.http.keycloakTokenRequests) token requests)"
-        )
-        print(
-            "  throughput: \(demo.timings.invoicesPerSecond.map { String(format: "%.1f", $0) } ?? "-") invoices/s (flow \(demo.timings.flowMs) ms)"
+            "  throughput: \(demo.timings.invoicesPerSecond.map { String(format: "%.1f", $0) } ?? "-") invoices/s over all connections (flow \(demo.timings.flowMs) ms)"
         )
         print("  expectations met: \(demo.expectationsMet)")
     }

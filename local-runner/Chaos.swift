@@ -24,8 +24,13 @@ struct Chaos: AsyncParsableCommand {
     var maxRounds = 40
     @Flag(help: "Print the report as JSON.") var json = false
     @Flag(help: "Keep each scenario's state directory (printed) for inspection.") var keepState = false
+    @Option(
+        name: .customLong("erp"),
+        help: "Run the scenarios against these simulated ERPs (erp.kind, repeatable); default: every one.")
+    var erps: [String] = []
 
     struct ScenarioReport: Codable {
+        var erp: String
         var seed: UInt64
         var invoices: Int
         var expectedDrafts: Int
@@ -57,17 +62,20 @@ struct Chaos: AsyncParsableCommand {
     func run() async throws {
         await guarded {
             var reports: [ScenarioReport] = []
-            for index in 0..<scenarios {
-                let report = try await runScenario(seed: seed &+ UInt64(index))
-                reports.append(report)
-                if !json {
-                    print(
-                        "scenario seed \(report.seed): \(report.passed ? "PASS" : "FAIL") in \(String(format: "%.0f", report.seconds)) s; drafts \(report.draftsInERP)/\(report.expectedDrafts), review \(report.inReview), dead-letter \(report.deadLettered), runner kills \(report.runnerKills), step crashes \(report.stepCrashes.values.reduce(0, +)), HTTP faults \(report.httpFaults.values.reduce(0, +))"
-                    )
-                    for problem in report.unaccounted + report.auditGaps
-                        + report.missingDrafts.map({ "missing draft for invoice \($0)" })
-                    {
-                        print("  \(problem)")
+            let kinds = try Self.kinds(erps)
+            for kind in kinds {
+                for index in 0..<scenarios {
+                    let report = try await runScenario(seed: seed &+ UInt64(index), kind: kind)
+                    reports.append(report)
+                    if !json {
+                        print(
+                            "\(report.erp) scenario seed \(report.seed): \(report.passed ? "PASS" : "FAIL") in \(String(format: "%.0f", report.seconds)) s; drafts \(report.draftsInERP)/\(report.expectedDrafts), review \(report.inReview), dead-letter \(report.deadLettered), runner kills \(report.runnerKills), step crashes \(report.stepCrashes.values.reduce(0, +)), HTTP faults \(report.httpFaults.values.reduce(0, +))"
+                        )
+                        for problem in report.unaccounted + report.auditGaps
+                            + report.missingDrafts.map({ "missing draft for invoice \($0)" })
+                        {
+                            print("  \(problem)")
+                        }
                     }
                 }
             }
@@ -92,11 +100,25 @@ struct Chaos: AsyncParsableCommand {
         }
     }
 
-    private func runScenario(seed: UInt64) async throws -> ScenarioReport {
+    /// The ERP kinds asked for, checked against the simulators of this build.
+    static func kinds(_ asked: [String]) throws -> [String] {
+        let available = SimulatorHost.erpKinds
+        for kind in asked where !available.contains(kind) {
+            throw ValidationError("--erp \(kind) is no simulated ERP; there are \(available.joined(separator: ", "))")
+        }
+        return asked.isEmpty ? available : asked
+    }
+
+    private func runScenario(seed: UInt64, kind: String) async throws -> ScenarioReport {
         let started = ContinuousClock.now
         var rng = SplitMix64(seed: seed)
         let tenant = DemoTenant.generate(invoiceCount: invoices, seed: seed)
         let host = try await SimulatorHost.start(tenant: tenant)
+        guard let target = host.erps.first(where: { $0.erp.kind == kind }) else {
+            await host.shutdown()
+            throw ValidationError("no simulated \(kind)")
+        }
+        let seeded = target.erp.documents().count
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent(
             "mlc-chaos-\(seed)-\(UUID().uuidString.prefix(6))")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
@@ -110,7 +132,8 @@ struct Chaos: AsyncParsableCommand {
         do {
             let url = "sqlite:" + directory.appendingPathComponent("state.sqlite").path
             let key = MasterKey.generate()
-            var connection = SimulatorEndpoints(host: host, tenant: tenant).connection(id: "chaos")
+            let endpoints = SimulatorEndpoints(host: host, tenant: tenant)
+            var connection = try endpoints.connection(id: "chaos", erp: try endpoints.erp(kind))
             connection.flow = FlowSettings(
                 pollIntervalSeconds: 60, pollOverlapSeconds: 300, maxAttempts: 12, retryAfterCapSeconds: 3,
                 ambiguousWriteSettleSeconds: 2)
@@ -119,7 +142,7 @@ struct Chaos: AsyncParsableCommand {
             try await ConnectionStore(store: store, vault: Vault(masterKey: try MasterKey(base64: key))).save(
                 connection)
             try await store.close()
-            addFaults(host, seed: seed)
+            addFaults(host, erp: target.erp, seed: seed)
 
             let crashLog = directory.appendingPathComponent("crashes.log").path
             let points = [
@@ -165,7 +188,7 @@ struct Chaos: AsyncParsableCommand {
             _ = await Self.wait(pid, killAfter: nil)
             runs += 1
 
-            var report = try await verify(tenant: tenant, host: host, url: url, seed: seed)
+            var report = try await verify(tenant: tenant, erp: target.erp, seeded: seeded, url: url, seed: seed)
             report.runnerRuns = runs
             report.runnerKills = kills
             let crashes = (try? String(contentsOfFile: crashLog, encoding: .utf8)) ?? ""
@@ -173,7 +196,8 @@ struct Chaos: AsyncParsableCommand {
                 report.stepCrashes[String(line.split(separator: " ").first ?? ""), default: 0] += 1
             }
             for (system, injector) in [
-                ("jaggaer", host.jaggaer.faults), ("entra", host.entra.faults), ("bc", host.businessCentral.faults),
+                ("jaggaer", host.jaggaer.faults), ("entra", host.entra.faults),
+                (target.erp.counterPrefix, target.erp.faults),
             ] {
                 for (kind, count) in injector.fired { report.httpFaults["\(system) \(kind)", default: 0] += count }
             }
@@ -186,8 +210,8 @@ struct Chaos: AsyncParsableCommand {
         }
     }
 
-    /// Random faults on every endpoint the flow uses; every rule has its own seed.
-    private func addFaults(_ host: SimulatorHost, seed: UInt64) {
+    /// Random faults on every endpoint the flow uses (the ERP brings its own); every rule has its own seed.
+    private func addFaults(_ host: SimulatorHost, erp: any SimulatedERP, seed: UInt64) {
         let p = faultRate
         func rule(
             _ kind: FaultRule.Kind, _ system: String, _ method: String, _ endpoint: String, _ probability: Double,
@@ -197,18 +221,7 @@ struct Chaos: AsyncParsableCommand {
                 kind: kind, system: system, method: method, endpoint: endpoint, probability: probability,
                 seed: seed &* 1000 &+ salt, status: status, retryAfter: retryAfter, latencyMs: latencyMs)
         }
-        host.businessCentral.faults.add([
-            rule(.dropAfterCommit, "bc", "POST", "purchaseInvoices", p, salt: 1),
-            rule(.dropBeforeCommit, "bc", "POST", "purchaseInvoices", p / 2, salt: 2),
-            rule(.status, "bc", "POST", "purchaseInvoices", p / 2, status: 429, retryAfter: 1, salt: 3),
-            rule(.status, "bc", "POST", "purchaseInvoices", p / 2, status: 502, salt: 4),
-            rule(.status, "bc", "GET", "purchaseInvoices", p, status: 500, salt: 5),
-            rule(.status, "bc", "GET", "purchaseInvoices", p / 2, status: 429, retryAfter: 10, salt: 6),
-            rule(.latency, "bc", "GET", "purchaseInvoices", p, latencyMs: 150, salt: 7),
-            rule(.expireTokens, "bc", "GET", "purchaseInvoices", p / 4, salt: 8),
-            rule(.status, "bc", "GET", "vendors", p, status: 503, salt: 9),
-            rule(.status, "bc", "GET", "accounts", p, status: 504, salt: 10),
-        ])
+        erp.faults.add(erp.chaosFaults(probability: p, seed: seed))
         host.entra.faults.add([rule(.status, "entra", "POST", "token", p, status: 503, salt: 11)])
         host.jaggaer.faults.add([
             rule(.status, "jaggaer", "GET", "invoices", p, status: 500, salt: 12),
@@ -244,8 +257,8 @@ struct Chaos: AsyncParsableCommand {
         return count
     }
 
-    private func verify(tenant: DemoTenant, host: SimulatorHost, url: String, seed: UInt64) async throws
-        -> ScenarioReport
+    private func verify(tenant: DemoTenant, erp: any SimulatedERP, seeded: Int, url: String, seed: UInt64)
+        async throws -> ScenarioReport
     {
         let store = try StateStores.open(url)
         let keys = try StateKeys(connection: "chaos")
@@ -256,8 +269,9 @@ struct Chaos: AsyncParsableCommand {
         let queued = try await WorkQueue(store: store).count()
 
         var natural: [String: Int] = [:]
-        for (_, invoice) in host.businessCentral.store.allPurchaseInvoices {
-            natural["\(invoice.vendorNumber)|\(invoice.vendorInvoiceNumber)", default: 0] += 1
+        let documents = erp.documents()
+        for document in documents {
+            natural["\(document.vendorNumber)|\(document.vendorInvoiceNumber)", default: 0] += 1
         }
         var missing: [Int] = []
         var unaccounted: [String] = []
@@ -265,7 +279,8 @@ struct Chaos: AsyncParsableCommand {
         let reviewed = Set(review.map(\.recordId))
         let deadRecords = Set(dead.compactMap(\.recordId))
         var expectedDrafts = 0
-        for (id, expected) in tenant.expectations.sorted(by: { $0.key < $1.key }) {
+        let expectations = tenant.expectations(maxVendorInvoiceNumberLength: erp.maxVendorInvoiceNumberLength)
+        for (id, expected) in expectations.sorted(by: { $0.key < $1.key }) {
             let recordId = "jaggaer-invoice-\(id)"
             let status = try await audit.status(recordId: recordId)
             let entries = try await audit.entries(recordId: recordId)
@@ -303,8 +318,8 @@ struct Chaos: AsyncParsableCommand {
         try await store.close()
         let duplicates = natural.values.filter { $0 > 1 }.count
         return ScenarioReport(
-            seed: seed, invoices: invoices, expectedDrafts: expectedDrafts,
-            draftsInERP: host.businessCentral.store.allPurchaseInvoices.count - 2, duplicateNaturalKeys: duplicates,
+            erp: erp.kind, seed: seed, invoices: invoices, expectedDrafts: expectedDrafts,
+            draftsInERP: documents.count - seeded, duplicateNaturalKeys: duplicates,
             missingDrafts: missing, inReview: review.count, deadLettered: dead.count, unaccounted: unaccounted,
             inFlight: inFlight, queued: queued, auditGaps: gaps, runnerRuns: 0, runnerKills: 0, stepCrashes: [:],
             httpFaults: [:],

@@ -9,7 +9,8 @@ import Foundation
 import Logging
 
 /// Where the simulated systems are and how to sign in: from the in-process simulators, or from the JSON that
-/// `mlc-simulators serve` prints.
+/// `mlc-simulators serve` prints. Each simulated ERP brings the `erp.<kind>` block of a connection reaching it, so
+/// the demo, chaos and bench build one connection per ERP without knowing any ERP.
 struct SimulatorEndpoints: Codable, Sendable {
     struct Jaggaer: Codable, Sendable {
         var baseURL: String
@@ -23,15 +24,18 @@ struct SimulatorEndpoints: Codable, Sendable {
         var clientId: String
         var clientSecret: String
     }
-    struct BusinessCentral: Codable, Sendable {
+    struct ERP: Codable, Sendable {
+        var kind: String
+        var name: String
         var baseURL: String
-        var environment: String
-        var companyId: String
-        var companyName: String
+        var counterPrefix: String
+        var maxVendorInvoiceNumberLength: Int
+        /// The `erp.<kind>` block of a connection file.
+        var settings: JSONValue
     }
     var jaggaer: Jaggaer
     var entra: Entra
-    var businessCentral: BusinessCentral
+    var erps: [ERP]
 
     init(host: SimulatorHost, tenant: DemoTenant) {
         let credentials = tenant.credentials
@@ -41,9 +45,13 @@ struct SimulatorEndpoints: Codable, Sendable {
         entra = .init(
             authorityURL: host.entraAuthorityURL, tenantId: credentials.entraTenantId,
             clientId: credentials.entraClientId, clientSecret: credentials.entraClientSecret)
-        businessCentral = .init(
-            baseURL: host.businessCentralBaseURL, environment: credentials.businessCentralEnvironment,
-            companyId: credentials.companyId, companyName: credentials.companyName)
+        erps = host.erps.map { endpoint in
+            ERP(
+                kind: endpoint.erp.kind, name: endpoint.erp.displayName, baseURL: endpoint.baseURL,
+                counterPrefix: endpoint.erp.counterPrefix,
+                maxVendorInvoiceNumberLength: endpoint.erp.maxVendorInvoiceNumberLength,
+                settings: (try? JSONCoding.decode(JSONValue.self, from: Data(endpoint.settings.serialized()))) ?? .null)
+        }
     }
 
     static func load(_ path: String) throws -> SimulatorEndpoints {
@@ -58,11 +66,34 @@ struct SimulatorEndpoints: Codable, Sendable {
         }
     }
 
-    /// The demo connection: the simulated tenant with the mapping rules an AP team would set up for it.
-    func connection(id: String) -> Connection {
-        Connection(
+    /// The simulated ERP of a kind.
+    func erp(_ kind: String) throws -> ERP {
+        guard let erp = erps.first(where: { $0.kind == kind }) else {
+            throw ConnectorError(
+                .configInvalid,
+                "the simulators have no \(kind); they have \(erps.map(\.kind).joined(separator: ", "))")
+        }
+        return erp
+    }
+
+    /// The demo connection id of an ERP: `demo` for Business Central (as before), `demo-<kind>` for the others.
+    static func connectionId(_ erp: ERP, base: String = "demo") -> String {
+        erp.kind == "businessCentral" ? base : "\(base)-\(erp.kind)"
+    }
+
+    /// The demo connection to Business Central.
+    func connection(id: String) throws -> Connection {
+        try connection(id: id, erp: erp("businessCentral"))
+    }
+
+    /// The demo connection to one simulated ERP: its `erp` block as the simulator gives it, and the mapping rules an
+    /// AP team would set up for the simulated tenant.
+    func connection(id: String, erp: ERP) throws -> Connection {
+        let section = JSONValue.object(["kind": .string(erp.kind), erp.kind: erp.settings])
+        let settings = try JSONCoding.decode(ERPSettings.self, from: try JSONCoding.encode(section))
+        return Connection(
             id: id,
-            name: "Demo: JAGGAER → Business Central (simulated)",
+            name: "Demo: JAGGAER → \(erp.name) (simulated)",
             jaggaer: JaggaerSettings(
                 baseURL: jaggaer.baseURL,
                 tokenURL: jaggaer.tokenURL,
@@ -70,17 +101,7 @@ struct SimulatorEndpoints: Codable, Sendable {
                 clientSecret: .plain(Secret(jaggaer.clientSecret)),
                 pageSize: 50
             ),
-            erp: ERPSettings(
-                BusinessCentralSettings(
-                    tenantId: entra.tenantId,
-                    environment: businessCentral.environment,
-                    clientId: entra.clientId,
-                    clientSecret: .plain(Secret(entra.clientSecret)),
-                    authorityURL: entra.authorityURL,
-                    apiBaseURL: businessCentral.baseURL,
-                    companyName: businessCentral.companyName
-                )
-            ),
+            erp: settings,
             mapping: MappingRules(
                 accountSegment: "Account",
                 dimensions: [
@@ -104,12 +125,12 @@ struct SimulatorEndpoints: Codable, Sendable {
 struct Demo: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract:
-            "Runs the main flow end to end against simulated JAGGAER and Business Central on loopback and prints a summary.",
+            "Runs the main flow end to end against simulated JAGGAER and every simulated ERP on loopback and prints a summary per ERP.",
         discussion: """
             Starts the simulators with a generated tenant (hundreds of approved invoices, vendors, accounts, dimensions, \
-            a few deliberately unmappable records), adds the demo connection, syncs the ERP's master data, polls \
-            JAGGAER and runs every invoice through transform-invoice and write-erp-invoice as separate processes, \
-            then checks the result against the tenant's expected outcomes.
+            a few deliberately unmappable records), adds one demo connection per simulated ERP, syncs each ERP's \
+            master data, polls JAGGAER and runs every invoice through transform-invoice and write-erp-invoice as \
+            separate processes, then checks each ERP against the tenant's expected outcomes.
             """
     )
 
@@ -123,6 +144,10 @@ struct Demo: AsyncParsableCommand {
     @Option(help: "Step processes at once.") var concurrency = 6
     @Flag(help: "Print the summary as JSON.") var json = false
     @Flag(help: "Start the poll from the beginning, ignoring the stored cursor.") var fromStart = false
+    @Option(
+        name: .customLong("erp"),
+        help: "Only these simulated ERPs (erp.kind, repeatable); default: every one, a connection each.")
+    var erps: [String] = []
 
     func validate() throws {
         guard (1...64).contains(concurrency) else {
@@ -163,7 +188,7 @@ struct Demo: AsyncParsableCommand {
 
     private func runDemo(
         tenant: DemoTenant, endpoints: SimulatorEndpoints, logger: Logger, started: ContinuousClock.Instant
-    ) async throws -> DemoSummary {
+    ) async throws -> DemoReport {
         let url = state ?? "sqlite:.mlc/demo/state.sqlite"
         if !keepState, let path = Self.sqlitePath(url) {
             for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: path + suffix) }
@@ -171,6 +196,19 @@ struct Demo: AsyncParsableCommand {
         // The demo's key lives only in this process and its children, unless one is exported already.
         let environment = ProcessInfo.processInfo.environment
         let keyText = environment["MLC_MASTER_KEY"].flatMap { $0.isEmpty ? nil : $0 } ?? MasterKey.generate()
+        return try await Self.runFlow(
+            tenant: tenant, endpoints: endpoints, url: url, keyText: keyText, concurrency: concurrency,
+            fromStart: fromStart, kinds: erps, logPath: defaultLogPath(url), logger: logger, started: started)
+    }
+
+    /// The demo flow on every simulated ERP (or those in `kinds`): one connection each, a full master-data sync,
+    /// then one poll of JAGGAER per connection, drained to the end; the report checks each ERP.
+    static func runFlow(
+        tenant: DemoTenant, endpoints: SimulatorEndpoints, url: String, keyText: String, concurrency: Int,
+        fromStart: Bool = false, kinds: [String] = [], logPath: String?, logger: Logger,
+        started: ContinuousClock.Instant, customize: (inout Connection) -> Void = { _ in }
+    ) async throws -> DemoReport {
+        let environment = ProcessInfo.processInfo.environment
         let masterKey = try MasterKey(base64: keyText)
         let store = try StateStores.open(url)
         // One runner per store, the demo included.
@@ -181,8 +219,21 @@ struct Demo: AsyncParsableCommand {
             throw RunnerLock.refusal(held)
         }
         lock.startRenewing(logger: logger) {}
-        let connection = endpoints.connection(id: "demo")
-        try await ConnectionStore(store: store, vault: Vault(masterKey: masterKey)).save(connection)
+        // One connection per simulated ERP, all reading the same JAGGAER tenant.
+        var connections: [(connection: Connection, erp: SimulatorEndpoints.ERP)] = []
+        for erp in endpoints.erps where kinds.isEmpty || kinds.contains(erp.kind) {
+            var connection = try endpoints.connection(id: SimulatorEndpoints.connectionId(erp), erp: erp)
+            customize(&connection)
+            try await ConnectionStore(store: store, vault: Vault(masterKey: masterKey)).save(connection)
+            connections.append((connection, erp))
+        }
+        guard !connections.isEmpty else {
+            await lock.release()
+            try await store.close()
+            throw ValidationError(
+                "--erp \(kinds.joined(separator: ",")) names no simulated ERP; there are \(endpoints.erps.map(\.kind).joined(separator: ", "))"
+            )
+        }
 
         var childEnvironment = environment
         childEnvironment["MLC_STATE"] = url
@@ -192,32 +243,35 @@ struct Demo: AsyncParsableCommand {
             store: store,
             options: .init(
                 binDirectory: functionsDirectory(), environment: childEnvironment, concurrency: concurrency,
-                logPath: defaultLogPath(url), maxAttempts: connection.flow.maxAttempts, baseBackoff: .milliseconds(500),
-                maxBackoff: .seconds(10)),
+                logPath: logPath, maxAttempts: connections[0].connection.flow.maxAttempts,
+                baseBackoff: .milliseconds(500), maxBackoff: .seconds(10)),
             logger: logger
         )
         let syncStarted = ContinuousClock.now
-        try await runner.submit(Schedules.syncEvent(connection: connection.id, full: true))
+        for (connection, _) in connections {
+            try await runner.submit(Schedules.syncEvent(connection: connection.id, full: true))
+        }
         try await runner.drain(waitForDelayed: true, deadline: Date().addingTimeInterval(300))
         let syncElapsed = ContinuousClock.now - syncStarted
-        let countersBefore = try await SimulatorControl(endpoints: endpoints).counters()
+        let control = SimulatorControl(endpoints: endpoints)
+        let countersBefore = try await control.counters()
 
         let flowStarted = ContinuousClock.now
-        try await runner.submit(Schedules.pollEvent(connection: connection.id, fromStart: fromStart))
-        try await runner.drain(waitForDelayed: true, deadline: Date().addingTimeInterval(900))
+        for (connection, _) in connections {
+            try await runner.submit(Schedules.pollEvent(connection: connection.id, fromStart: fromStart))
+        }
+        try await runner.drain(waitForDelayed: true, deadline: Date().addingTimeInterval(1800))
         let flowElapsed = ContinuousClock.now - flowStarted
 
-        let control = SimulatorControl(endpoints: endpoints)
-        let countersAfter = try await control.counters()
-        let purchaseInvoices = try await control.purchaseInvoices()
-        let summary = try await DemoSummary.build(
+        let report = try await DemoReport.build(
             tenant: tenant,
             store: store,
-            keys: try StateKeys(connection: connection.id),
+            connections: connections,
+            run: await runner.summary,
             stats: await runner.stats,
             pending: try await runner.pending(),
-            counters: countersAfter.subtracting(countersBefore),
-            purchaseInvoices: purchaseInvoices,
+            counters: try await control.counters().subtracting(countersBefore),
+            control: control,
             timings: .init(
                 totalMs: Int((ContinuousClock.now - started).timeInterval * 1000),
                 syncMs: Int(syncElapsed.timeInterval * 1000),
@@ -227,7 +281,7 @@ struct Demo: AsyncParsableCommand {
         )
         await lock.release()
         try await store.close()
-        return summary
+        return report
     }
 
     static func sqlitePath(_ url: String) -> String? {
@@ -259,21 +313,18 @@ struct SimulatorControl {
 
     func counters() async throws -> Counters {
         var merged: [String: Int] = [:]
-        for base in [endpoints.jaggaer.baseURL, endpoints.entra.authorityURL, endpoints.businessCentral.baseURL] {
+        for base in [endpoints.jaggaer.baseURL, endpoints.entra.authorityURL] + endpoints.erps.map(\.baseURL) {
             let data = try await get(base.trimmingTrailingSlash + "/_sim/counters")
             merged.merge(try JSONCoding.decode([String: Int].self, from: data)) { $0 + $1 }
         }
         return Counters(values: merged)
     }
 
-    /// Every purchase invoice in the simulated BC, as JSON objects.
-    func purchaseInvoices() async throws -> [JSONValue] {
-        let data = try await get(
-            endpoints.businessCentral.baseURL.trimmingTrailingSlash + "/_sim/data/purchaseInvoices")
-        let value = try JSONCoding.decode(JSONValue.self, from: data)
-        if case .array(let items) = value { return items }
-        if case .array(let items)? = value["value"] { return items }
-        return []
+    /// Every supplier invoice a simulated ERP holds, in the shape every ERP simulator gives.
+    func documents(_ erp: SimulatorEndpoints.ERP) async throws -> [SimulatedDocument] {
+        struct Page: Decodable { var value: [SimulatedDocument] }
+        let data = try await get(erp.baseURL.trimmingTrailingSlash + "/_sim/erp/documents")
+        return try JSONCoding.decode(Page.self, from: data).value
     }
 
     struct Counters: Sendable, Codable {

@@ -91,7 +91,9 @@ package struct DemoTenant: Sendable {
     }
 
     /// The outcome the rules in the type's documentation give for `invoice` against `company`.
-    package static func expectedOutcome(of invoice: SimJSON, in company: BCCompanyData) -> Outcome {
+    package static func expectedOutcome(
+        of invoice: SimJSON, in company: BCCompanyData, maxVendorInvoiceNumberLength: Int = 35
+    ) -> Outcome {
         let header = invoice["header"]
         guard header?["workflowStatus"]?.stringValue == "Completed" else { return .notApproved }
         guard header?["invoiceType"]?.stringValue == "Invoice" else { return .review(reason: "type.unsupported") }
@@ -101,7 +103,9 @@ package struct DemoTenant: Sendable {
         }
         guard vendor.blocked != "All" else { return .review(reason: "vendor.blocked") }
         let vendorInvoiceNumber = header?["supplierInvoiceNumber"]?.stringValue ?? ""
-        guard vendorInvoiceNumber.count <= 35 else { return .review(reason: "invoice.number_too_long") }
+        guard vendorInvoiceNumber.count <= maxVendorInvoiceNumberLength else {
+            return .review(reason: "invoice.number_too_long")
+        }
         let lines = invoice["lineList"]?["invoiceLine"]?.arrayValue ?? []
         let segments = lines.map(Self.segments(of:))
         for line in segments {
@@ -145,6 +149,19 @@ package struct DemoTenant: Sendable {
                     }
                 }
             }
+        }
+        return result
+    }
+
+    /// The expected outcomes in an ERP whose supplier invoice number is at most `maxVendorInvoiceNumberLength`
+    /// characters (35 in BC, longer in SAP Business One and Acumatica): every other rule is the same everywhere,
+    /// since each simulated ERP is seeded with the same company.
+    package func expectations(maxVendorInvoiceNumberLength: Int) -> [Int: Outcome] {
+        var result: [Int: Outcome] = [:]
+        for invoice in jaggaerInvoices {
+            guard let id = invoice["header"]?["invoiceId"]?.intValue else { continue }
+            result[id] = Self.expectedOutcome(
+                of: invoice, in: businessCentral, maxVendorInvoiceNumberLength: maxVendorInvoiceNumberLength)
         }
         return result
     }

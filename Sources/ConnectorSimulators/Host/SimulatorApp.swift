@@ -82,6 +82,11 @@ extension SimulatorApp {
         case ("POST", "/_sim/counters/reset"):
             counters.reset()
             return .empty(204)
+        case ("GET", "/_sim/erp/documents"):
+            guard let erp = self as? any SimulatedERP else {
+                return controlError("\(name) is not an ERP", status: 404)
+            }
+            return .json(200, erp.documentsJSON)
         case ("GET", "/_sim/faults"):
             return .json(200, .array(faults.activeRules.map(\.json)))
         case ("POST", "/_sim/faults"):

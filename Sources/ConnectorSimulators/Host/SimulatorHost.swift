@@ -158,6 +158,29 @@ package final class SimulatorHost: Sendable {
         return merged
     }
 
+    /// The kinds of the simulated ERPs, in the order of `erps`.
+    package static let erpKinds = ["businessCentral"]
+
+    /// The simulated ERPs, each with the `erp.<kind>` block of a connection reaching it: what the demo, chaos and
+    /// bench run against, one connection per ERP.
+    package var erps: [SimulatedERPEndpoint] {
+        let credentials = tenant.credentials
+        return [
+            SimulatedERPEndpoint(
+                erp: businessCentral, baseURL: businessCentralBaseURL,
+                settings: .object(
+                    SimJSONObject([
+                        "tenantId": .string(credentials.entraTenantId),
+                        "environment": .string(credentials.businessCentralEnvironment),
+                        "clientId": .string(credentials.entraClientId),
+                        "clientSecret": .string(credentials.entraClientSecret),
+                        "authorityURL": .string(entraAuthorityURL),
+                        "apiBaseURL": .string(businessCentralBaseURL),
+                        "companyName": .string(credentials.companyName),
+                    ])))
+        ]
+    }
+
     /// Resets the counters of all three apps.
     package func resetCounters() {
         jaggaer.counters.reset()
@@ -201,6 +224,7 @@ package final class SimulatorHost: Sendable {
                         "companyId": .string(credentials.companyId),
                         "companyName": .string(credentials.companyName),
                     ])),
+                "erps": .array(erps.map(\.json)),
                 "tenant": .object(
                     SimJSONObject([
                         "seed": .number(String(tenant.seed)),
