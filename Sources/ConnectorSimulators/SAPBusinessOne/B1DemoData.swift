@@ -124,7 +124,8 @@ package enum B1DemoData {
                             "LineNum": .int(index), "AccountCode": .string(line.lineObjectNumber),
                             "ItemDescription": .string(line.description), "Quantity": .decimal(line.quantity),
                             "UnitPrice": .decimal(line.unitCost), "LineTotal": .decimal(lineTotal),
-                            "Currency": .string(invoice.currencyCode.isEmpty ? data.localCurrency : invoice.currencyCode),
+                            "Currency": .string(
+                                invoice.currencyCode.isEmpty ? data.localCurrency : invoice.currencyCode),
                             "LineStatus": .string("bost_Open"), "RemainingOpenQuantity": .decimal(line.quantity),
                         ])))
             }
@@ -156,7 +157,9 @@ package enum B1DemoData {
         return data
     }
 
-    private static func addPurchaseOrders(_ tenant: DemoTenant, codes: [Int: [String: String]], to data: inout B1CompanyData) {
+    private static func addPurchaseOrders(
+        _ tenant: DemoTenant, codes: [Int: [String: String]], to data: inout B1CompanyData
+    ) {
         var seen = Set<String>()
         let fallbackAccount = "60100"
         for invoice in tenant.jaggaerInvoices {

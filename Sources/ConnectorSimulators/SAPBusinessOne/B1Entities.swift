@@ -159,9 +159,9 @@ package struct B1CompanyData: Sendable {
         }
     }
 
-    package subscript(set: B1EntitySet) -> [SimJSONObject] {
+    package subscript(entitySet: B1EntitySet) -> [SimJSONObject] {
         get {
-            switch set {
+            switch entitySet {
             case .businessPartners: return businessPartners
             case .chartOfAccounts: return chartOfAccounts
             case .dimensions: return dimensions
@@ -172,7 +172,7 @@ package struct B1CompanyData: Sendable {
             }
         }
         set {
-            switch set {
+            switch entitySet {
             case .businessPartners: businessPartners = newValue
             case .chartOfAccounts: chartOfAccounts = newValue
             case .dimensions: dimensions = newValue

@@ -191,7 +191,9 @@ package final class B1Store: Sendable {
         guard let code = body["CardCode"]?.stringValue, !code.isEmpty else {
             throw B1Error.field("Code undefined [OCRD.CardCode]")
         }
-        guard code.count <= 50 else { throw B1Error.business("Value too long in property 'CardCode' of 'BusinessPartner'") }
+        guard code.count <= 50 else {
+            throw B1Error.business("Value too long in property 'CardCode' of 'BusinessPartner'")
+        }
         if let type = body["CardType"]?.stringValue, !["cSupplier", "cCustomer", "cLid"].contains(type) {
             throw B1Error.field("Enter valid value for property 'CardType' of 'BusinessPartner'")
         }
@@ -199,7 +201,8 @@ package final class B1Store: Sendable {
         return try write { data throws(B1Error) in
             guard data.businessPartner(code) == nil else {
                 throw B1Error(
-                    400, -2035, "This entry already exists in the following tables: 'Business Partner' (OCRD) (ODBC -2035)")
+                    400, -2035,
+                    "This entry already exists in the following tables: 'Business Partner' (OCRD) (ODBC -2035)")
             }
             var row = Self.businessPartner(
                 code: code, name: "", type: "cCustomer", currency: data.localCurrency, now: now)
@@ -283,7 +286,8 @@ package final class B1Store: Sendable {
             }
             // Re-validate the whole order as it would be stored; numbers and base links are kept.
             var input = merged
-            for field in ["DocEntry", "DocNum", "DocTotal", "DocumentStatus", "UpdateDate", "UpdateTime", "CreateDate"] {
+            for field in ["DocEntry", "DocNum", "DocTotal", "DocumentStatus", "UpdateDate", "UpdateTime", "CreateDate"]
+            {
                 input[field] = nil
             }
             var rebuilt = try Self.buildDocument(.purchaseOrders, input, data: &data, now: now, keepLineState: true)
@@ -422,11 +426,13 @@ package final class B1Store: Sendable {
             let row = "[line: \(position + 1)]"
             // A line copied from a purchase order takes the order line's values where it gives none.
             if let baseTypeValue = line["BaseType"], !baseTypeValue.isNull,
-                let baseType = baseTypeValue.intValue ?? decimal(baseTypeValue).map({ NSDecimalNumber(decimal: $0).intValue }),
+                let baseType = baseTypeValue.intValue
+                    ?? decimal(baseTypeValue).map({ NSDecimalNumber(decimal: $0).intValue }),
                 baseType != -1
             {
                 guard baseType == 22 else {
-                    throw B1Error.business("Base document type \(baseType) is not supported [\(lineTable).BaseType]\(row)")
+                    throw B1Error.business(
+                        "Base document type \(baseType) is not supported [\(lineTable).BaseType]\(row)")
                 }
                 guard let baseEntry = line["BaseEntry"]?.intValue,
                     let orderIndex = data.purchaseOrders.firstIndex(where: { $0["DocEntry"]?.intValue == baseEntry })
@@ -501,7 +507,9 @@ package final class B1Store: Sendable {
             let lineTotal: Decimal
             if let given = decimal(line["LineTotal"]) {
                 lineTotal = given
-                if line["UnitPrice"] == nil, quantity != 0 { line["UnitPrice"] = .decimal((given / quantity).rounded(scale: 6)) }
+                if line["UnitPrice"] == nil, quantity != 0 {
+                    line["UnitPrice"] = .decimal((given / quantity).rounded(scale: 6))
+                }
             } else {
                 let price = decimal(line["UnitPrice"] ?? line["Price"]) ?? 0
                 lineTotal = (quantity * price).rounded(scale: 2)

@@ -64,7 +64,9 @@ extension SAPBusinessOneSimulator {
                 let invoice = try store.pay(docEntry: docEntry, amount: B1Store.decimal(object["amount"]))
                 return .json(
                     200,
-                    .object(B1Render.row(invoice, schema: B1Schemas.document, select: nil, dateSuffix: configuration.dateSuffix)))
+                    .object(
+                        B1Render.row(
+                            invoice, schema: B1Schemas.document, select: nil, dateSuffix: configuration.dateSuffix)))
             case ("GET", "faults/fired"):
                 var object = SimJSONObject()
                 for (key, value) in faults.fired.sorted(by: { $0.key < $1.key }) { object[key] = .int(value) }
@@ -146,7 +148,8 @@ extension SAPBusinessOneSimulator {
     private func seed(_ object: SimJSONObject) throws -> SimResponse {
         let master: [B1EntitySet] = [.businessPartners, .chartOfAccounts, .dimensions, .profitCenters]
         for (key, _) in object where B1EntitySet(rawValue: key) == nil || key == "PurchaseInvoices" || key == "Drafts" {
-            throw SimulatorInputError("seed takes BusinessPartners, ChartOfAccounts, Dimensions, ProfitCenters, PurchaseOrders")
+            throw SimulatorInputError(
+                "seed takes BusinessPartners, ChartOfAccounts, Dimensions, ProfitCenters, PurchaseOrders")
         }
         for set in master {
             guard let rows = object[set.rawValue]?.arrayValue else { continue }
@@ -160,13 +163,19 @@ extension SAPBusinessOneSimulator {
             store.modify { data in
                 for row in objects {
                     let key = row[set.keyField].map { $0.intValue.map(String.init) ?? $0.stringValue ?? "" } ?? ""
-                    if let index = data.index(of: key, in: set) { data[set][index] = row } else { data[set].append(row) }
+                    if let index = data.index(of: key, in: set) {
+                        data[set][index] = row
+                    } else {
+                        data[set].append(row)
+                    }
                 }
             }
         }
         var entries: [SimJSON] = []
         for order in object["PurchaseOrders"]?.arrayValue ?? [] {
-            guard let value = order.objectValue else { throw SimulatorInputError("each PurchaseOrder must be an object") }
+            guard let value = order.objectValue else {
+                throw SimulatorInputError("each PurchaseOrder must be an object")
+            }
             let created = try store.createDocument(.purchaseOrders, value)
             entries.append(created["DocEntry"] ?? .null)
         }

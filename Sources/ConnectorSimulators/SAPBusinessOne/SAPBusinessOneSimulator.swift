@@ -1,4 +1,5 @@
 import Foundation
+import Logging
 import Synchronization
 
 /// The SAP Business One Service Layer for one company database, written from the reference (§2) only.
@@ -48,6 +49,25 @@ package final class SAPBusinessOneSimulator: Sendable {
         self.store = B1Store(clock: clock)
         self.sessions = B1Sessions(account: account, timeoutMinutes: sessionTimeoutMinutes, clock: clock)
         self.settings = Mutex(Settings())
+    }
+
+    /// Serves this simulator alone on a loopback port for the duration of `body` (tests that need no other system).
+    /// - Parameter body: gets the base URL `http://host:port` (the API is below `/b1s/v1` and `/b1s/v2`).
+    package func withServer<T>(
+        host: String = "127.0.0.1",
+        port: Int = 0,
+        logger: Logger = SimulatorHost.quietLogger,
+        _ body: (_ baseURL: String) async throws -> T
+    ) async throws -> T {
+        let server = try await RunningServer.start(app: self, host: host, port: port, logger: logger)
+        do {
+            let result = try await body(server.baseURL)
+            await server.stop()
+            return result
+        } catch {
+            await server.stop()
+            throw error
+        }
     }
 
     /// The current behaviour switches.
@@ -127,7 +147,8 @@ extension SAPBusinessOneSimulator: SimulatorApp {
 
     func notFound(_ request: SimRequest) -> SimResponse {
         let version: B1Version = request.path.hasPrefix("/b1s/v2") ? .v2 : .v1
-        return errorResponse(B1Error(404, -1000, "Resource not found for the segment '\(request.path)'."), version: version)
+        return errorResponse(
+            B1Error(404, -1000, "Resource not found for the segment '\(request.path)'."), version: version)
     }
 
     /// Ends every session (``FaultRule/Kind/expireSessions``, `expireTokens`, `POST /_sim/tokens/expire`).
@@ -242,7 +263,10 @@ private struct B1RequestContext {
             case .purchaseOrders, .purchaseInvoices, .drafts: row = try store.createDocument(set, body)
             default: throw methodNotAllowed()
             }
-            let key = row[set.keyField].map { value in value.intValue.map(String.init) ?? "'\(value.stringValue ?? "")'" }
+            let key = row[set.keyField].map { value in
+                value.intValue.map(String.init)
+                    ?? "'" + (value.stringValue ?? "").replacingOccurrences(of: "'", with: "''") + "'"
+            }
             let location = serviceRoot + set.rawValue + "(" + (key ?? "") + ")"
             if let prefer = request.header("Prefer"), prefer.lowercased().contains("return-no-content") {
                 return .empty(204, headers: [("Location", location), ("Preference-Applied", "return-no-content")])
@@ -275,7 +299,9 @@ private struct B1RequestContext {
         } catch {
             throw B1Error(400, -1000, "Invalid request body: \(error.description)")
         }
-        guard let object = value.objectValue else { throw B1Error(400, -1000, "The request body must be a JSON object.") }
+        guard let object = value.objectValue else {
+            throw B1Error(400, -1000, "The request body must be a JSON object.")
+        }
         return object
     }
 
@@ -315,7 +341,9 @@ private struct B1RequestContext {
         if let text = request.queryValue("$orderby"), !text.isEmpty {
             for raw in text.split(separator: ",") {
                 let parts = raw.split(separator: " ", omittingEmptySubsequences: true).map(String.init)
-                guard let field = parts.first, parts.count <= 2 else { throw B1Error.query("Invalid $orderby '\(text)'") }
+                guard let field = parts.first, parts.count <= 2 else {
+                    throw B1Error.query("Invalid $orderby '\(text)'")
+                }
                 guard schema.knows(field) else { throw B1Error.invalidProperty(field, of: schema.typeName) }
                 let direction = parts.count == 2 ? parts[1].lowercased() : "asc"
                 guard direction == "asc" || direction == "desc" else {
@@ -389,7 +417,8 @@ private struct B1RequestContext {
         if options.inlineCount { body[version.countKey] = .int(rows.count) }
         body["value"] = .array(page.map { .object(render($0, set: set, select: options.select)) })
         if window.count > page.count {
-            body[version.nextLinkKey] = .string(nextLink(set, skip: options.skip + page.count, top: options.top.map { $0 - page.count }))
+            body[version.nextLinkKey] = .string(
+                nextLink(set, skip: options.skip + page.count, top: options.top.map { $0 - page.count }))
         }
         var headers: [(name: String, value: String)] = []
         if size != settings.defaultPageSize, size != Int.max {
