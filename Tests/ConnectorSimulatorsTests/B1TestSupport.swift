@@ -183,8 +183,18 @@ func withB1Simulator<T>(
 }
 
 /// One HTTP/1.1 exchange over a plain socket, for what URLSession would hide or rewrite (`Expect: 100-continue`,
-/// repeated `Set-Cookie` fields). Sends `Connection: close` and reads until the server closes.
-func rawHTTP(base: String, request: String) throws -> (status: Int, head: [String], body: String) {
+/// repeated `Set-Cookie` fields). Sends `Connection: close` and reads until the server closes. The blocking socket
+/// calls run on a thread of their own: on the cooperative pool they could starve the server under test.
+func rawHTTP(base: String, request: String) async throws -> (status: Int, head: [String], body: String) {
+    try await withCheckedThrowingContinuation { continuation in
+        let thread = Thread {
+            continuation.resume(with: Result { try blockingHTTP(base: base, request: request) })
+        }
+        thread.start()
+    }
+}
+
+private func blockingHTTP(base: String, request: String) throws -> (status: Int, head: [String], body: String) {
     guard let url = URL(string: base), let port = url.port else { throw TestFailure("bad base \(base)") }
     #if canImport(Glibc)
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)

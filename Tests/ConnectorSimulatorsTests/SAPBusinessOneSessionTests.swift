@@ -19,7 +19,7 @@ struct SAPBusinessOneSessionTests {
 
             // Each cookie in its own Set-Cookie field; B1SESSION without Path (as the real one), ROUTEID with path=/.
             let body = #"{"CompanyDB":"SBOTEST","UserName":"manager","Password":"s3cret"}"#
-            let raw = try rawHTTP(
+            let raw = try await rawHTTP(
                 base: base,
                 request: "POST /b1s/v1/Login HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
                     + "Content-Length: \(body.utf8.count)\r\nConnection: close\r\n\r\n" + body)
@@ -126,7 +126,7 @@ struct SAPBusinessOneSessionTests {
             try await client.login()
             let body = b1InvoiceBody(cardCode: "V100", numAtCard: "EXP-1", lines: [b1Line()]).text
             let cookie = "B1SESSION=\(client.session ?? ""); ROUTEID=\(client.route ?? "")"
-            let raw = try rawHTTP(
+            let raw = try await rawHTTP(
                 base: base,
                 request: "POST /b1s/v1/PurchaseInvoices HTTP/1.1\r\nHost: 127.0.0.1\r\nCookie: \(cookie)\r\n"
                     + "Content-Type: application/json\r\nExpect: 100-continue\r\n"
