@@ -124,12 +124,17 @@ extension SAPBusinessOneSimulator: SimulatorApp {
         return RouteMatch(system: Self.system, endpoint: path.template, detail: path.version.rawValue)
     }
 
-    static let jsonContentType = "application/json;odata=minimalmetadata;charset=utf-8"
+    /// v1 answers with OData v3's content type, v2 with v4's.
+    static func contentType(_ version: B1Version) -> String {
+        version == .v1
+            ? "application/json;odata=minimalmetadata;charset=utf-8"
+            : "application/json;odata.metadata=minimal;charset=utf-8"
+    }
 
     func errorResponse(_ error: B1Error, version: B1Version, headers: [(name: String, value: String)] = [])
         -> SimResponse
     {
-        .json(error.status, error.body(version: version), headers: headers, contentType: Self.jsonContentType)
+        .json(error.status, error.body(version: version), headers: headers, contentType: Self.contentType(version))
     }
 
     func faultResponse(route: RouteMatch, status: Int, retryAfter: Int?, code: String?) -> SimResponse {
@@ -222,7 +227,7 @@ extension SAPBusinessOneSimulator: SimulatorApp {
                 ("Set-Cookie", "B1SESSION=\(session.id);HttpOnly;"),
                 ("Set-Cookie", "ROUTEID=\(session.routeId); path=/"),
             ],
-            contentType: Self.jsonContentType)
+            contentType: Self.contentType(path.version))
     }
 }
 
@@ -424,7 +429,7 @@ private struct B1RequestContext {
         if size != settings.defaultPageSize, size != Int.max {
             headers.append(("Preference-Applied", "odata.maxpagesize=\(size)"))
         }
-        return .json(200, .object(body), headers: headers, contentType: SAPBusinessOneSimulator.jsonContentType)
+        return .json(200, .object(body), headers: headers, contentType: SAPBusinessOneSimulator.contentType(version))
     }
 
     /// `Set?<the other options as sent>&$skip=N`, relative to the service root like the real Service Layer's.
@@ -460,7 +465,8 @@ private struct B1RequestContext {
         body[version.metadataKey] = .string(
             serviceRoot + "$metadata#" + set.rawValue + (version == .v1 ? "/@Element" : "/$entity"))
         for (key, value) in render(row, set: set, select: select) { body[key] = value }
-        return .json(status, .object(body), headers: extraHeaders, contentType: SAPBusinessOneSimulator.jsonContentType)
+        return .json(
+            status, .object(body), headers: extraHeaders, contentType: SAPBusinessOneSimulator.contentType(version))
     }
 
     func render(_ row: SimJSONObject, set: B1EntitySet, select: [String]?) -> SimJSONObject {
