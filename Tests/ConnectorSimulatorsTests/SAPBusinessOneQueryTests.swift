@@ -186,6 +186,11 @@ struct SAPBusinessOneQueryTests {
             let badProperty = try await client.send(
                 "POST", "BusinessPartners", .object(SimJSONObject(["CardCode": .string("X"), "Bogus": .int(1)])))
             #expect(badProperty.b1Message == "Property 'Bogus' of 'BusinessPartner' is invalid")
+            let slash = try await client.send(
+                "POST", "BusinessPartners",
+                .object(SimJSONObject(["CardCode": .string("A/B 1"), "CardType": .string("cSupplier")])))
+            #expect(slash.status == 201)
+            #expect(try await client.get("BusinessPartners('A%2FB%201')").json?["CardCode"]?.stringValue == "A/B 1")
             let noContent = try await client.send(
                 "POST", "BusinessPartners", .object(SimJSONObject(["CardCode": .string("V600")])),
                 headers: ["Prefer": "return-no-content"])

@@ -94,8 +94,11 @@ struct B1Path {
         return text
     }
 
-    static func parse(_ path: String) -> B1Path? {
-        let parts = path.split(separator: "/", omittingEmptySubsequences: true).map(String.init)
+    /// - Parameter rawPath: the path as sent (still percent-encoded), so that an encoded `/` in a key stays in it.
+    static func parse(_ rawPath: String) -> B1Path? {
+        let parts = rawPath.split(separator: "/", omittingEmptySubsequences: true).map {
+            SimRequest.percentDecode(String($0), plusIsSpace: false)
+        }
         guard parts.count >= 3, parts.count <= 4, parts[0] == "b1s", let version = B1Version(rawValue: parts[1])
         else { return nil }
         var segment = parts[2]
@@ -120,7 +123,7 @@ extension SAPBusinessOneSimulator: SimulatorApp {
     var name: String { "sap-business-one" }
 
     func route(_ request: SimRequest) -> RouteMatch? {
-        guard let path = B1Path.parse(request.path) else { return nil }
+        guard let path = B1Path.parse(request.rawPath) else { return nil }
         return RouteMatch(system: Self.system, endpoint: path.template, detail: path.version.rawValue)
     }
 
@@ -171,7 +174,7 @@ extension SAPBusinessOneSimulator: SimulatorApp {
     // MARK: Dispatch
 
     func handle(_ request: SimRequest, route: RouteMatch) async -> SimResponse {
-        guard let path = B1Path.parse(request.path) else { return notFound(request) }
+        guard let path = B1Path.parse(request.rawPath) else { return notFound(request) }
         if let expect = request.header("Expect"), expect.lowercased().contains("100-continue") {
             sessions.countExpectRefused()
             counters.increment("\(Self.system) refused Expect: 100-continue")
