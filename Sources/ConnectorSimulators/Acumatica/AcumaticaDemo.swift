@@ -109,7 +109,9 @@ extension DemoTenant {
         // Subaccounts: every combination of the segment values.
         let segmentValues: [[(code: String, name: String)]] = AcumaticaDemo.subaccountSegments.map { segment in
             guard let dimension = company.dimension(code: segment.dimension) else { return [] }
-            return company.dimensionValues.filter { $0.dimensionId == dimension.id }.map { ($0.code, $0.displayName) }
+            return company.dimensionValues.filter { $0.dimensionId == dimension.id }.map {
+                (code: $0.code, name: $0.displayName)
+            }
         }
         var combinations: [[(code: String, name: String)]] = [[]]
         for values in segmentValues {

@@ -205,6 +205,8 @@ private struct AcuFilterParser {
         return .message(400, "\(what) at position \(offset) in $filter '\(text)'.")
     }
 
+    private static func isDigit(_ scalar: Unicode.Scalar) -> Bool { (48...57).contains(scalar.value) }
+
     private static func isIdentifier(_ scalar: Unicode.Scalar) -> Bool {
         CharacterSet.alphanumerics.contains(scalar) || scalar == "_" || scalar == "/" || scalar == "."
     }
@@ -257,9 +259,9 @@ private struct AcuFilterParser {
             default:
                 break
             }
-            if scalar == "-" || ("0"..."9").contains(scalar) {
+            if scalar == "-" || Self.isDigit(scalar) {
                 var end = index + 1
-                while end < scalars.count, ("0"..."9").contains(scalars[end]) || scalars[end] == "." { end += 1 }
+                while end < scalars.count, Self.isDigit(scalars[end]) || scalars[end] == "." { end += 1 }
                 var literal = String(String.UnicodeScalarView(scalars[index..<end]))
                 // v3 type suffixes: 10m, 10M, 1.5d, 7L.
                 if end < scalars.count, "mMdDfFlL".unicodeScalars.contains(scalars[end]) { end += 1 }

@@ -24,9 +24,9 @@ extension AcumaticaSimulator {
         switch (request.method, route) {
         case ("POST", "seed"):
             let body = (try? request.jsonBody()) ?? .object(SimJSONObject())
-            let seed = UInt64(clamping: body["seed"]?.intValue ?? 42)
+            let seedValue = UInt64(clamping: body["seed"]?.intValue ?? 42)
             let invoices = body["invoices"]?.intValue ?? 300
-            seed(DemoTenant.generate(invoiceCount: invoices, seed: seed).acumatica)
+            seed(DemoTenant.generate(invoiceCount: invoices, seed: seedValue).acumatica)
             return .empty(204)
         case ("POST", "vendors"):
             guard let body = try? request.jsonBody(), let count = body["count"]?.intValue, count >= 0 else {
@@ -61,7 +61,7 @@ extension AcumaticaSimulator {
             } catch {
                 return Self.respond(error)
             }
-            return bill(type: type, referenceNbr: reference).map { .json(200, $0) } ?? .empty(204)
+            return bill(type: type, referenceNbr: reference).map { SimResponse.json(200, $0) } ?? .empty(204)
         case ("GET", "sessions"):
             let stats = sessionStats
             return .json(

@@ -192,6 +192,14 @@ extension AcumaticaSimulator: SimulatorApp {
 
     func handle(_ request: SimRequest, route: RouteMatch) async -> SimResponse {
         do {
+            return try dispatch(request, route: route)
+        } catch {
+            return Self.respond(error)
+        }
+    }
+
+    private func dispatch(_ request: SimRequest, route: RouteMatch) throws(AcuError) -> SimResponse {
+        do {
             switch route.endpoint {
             case "token": return try token(request)
             case "auth/login": return try login(request)
@@ -213,8 +221,6 @@ extension AcumaticaSimulator: SimulatorApp {
             let context = AcuRequestContext(
                 simulator: self, request: request, path: path, entity: entity, schema: schema, branch: branch)
             return try context.respond()
-        } catch {
-            return Self.respond(error)
         }
     }
 

@@ -359,7 +359,9 @@ package final class AcumaticaStore: Sendable {
         let previous = existing?.details["Details"] ?? []
         var touched = Set<Int>()
         for line in previous {
-            touched.formUnion(consume(&orders, line: line, quantity: -(line.decimal("Qty") ?? 0)))
+            if let changed = consume(&orders, line: line, quantity: -(line.decimal("Qty") ?? 0)) {
+                touched.insert(changed)
+            }
         }
         var lines = previous
         let accounts = state.records["Account"] ?? []
@@ -488,7 +490,9 @@ package final class AcumaticaStore: Sendable {
                 if let code = detail.string("Branch"), !branches.contains(where: { same($0.string("BranchID"), code) }) {
                     errors.add(detail: "Details", row: row, "Branch", "'Branch' cannot be found in the system.")
                 }
-                touched.formUnion(consume(&orders, line: detail, quantity: detail.decimal("Qty") ?? 0))
+                if let changed = consume(&orders, line: detail, quantity: detail.decimal("Qty") ?? 0) {
+                    touched.insert(changed)
+                }
                 if let index, !replaced {
                     lines[index] = detail
                     replaced = true

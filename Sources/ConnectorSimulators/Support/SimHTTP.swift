@@ -166,7 +166,7 @@ extension SimResponse {
             guard let fieldName = HTTPFields.Name(name) else { continue }
             if fieldName == .setCookie {
                 // Cookies cannot be folded into one comma-separated field (RFC 6265 §3).
-                fields.append(HTTPField(name: fieldName, value: value))
+                fields.append(HTTPFields.Element(name: fieldName, value: value))
             } else if let existing = fields[fieldName] {
                 fields[fieldName] = existing + ", " + value
             } else {
