@@ -194,7 +194,9 @@ extension DemoTenant {
                 detail["BilledQty"] = .decimal(0)
                 detail["OpenQty"] = .decimal(quantity)
                 lines.append(detail)
-                order.details["Details"] = lines.sorted { ($0["LineNbr"]?.intValue ?? 0) < ($1["LineNbr"]?.intValue ?? 0) }
+                order.details["Details"] = lines.sorted {
+                    ($0["LineNbr"]?.intValue ?? 0) < ($1["LineNbr"]?.intValue ?? 0)
+                }
                 order["OrderTotal"] = .decimal(
                     (order.details["Details"] ?? []).reduce(Decimal(0)) { $0 + ($1.decimal("ExtendedCost") ?? 0) })
                 orders[number] = order
