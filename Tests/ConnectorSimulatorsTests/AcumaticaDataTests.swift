@@ -302,6 +302,111 @@ struct AcumaticaDataTests {
         }
     }
 
+    @Test("PO upsert by PUT; bills by key path; deleting a linked detail gives the quantity back; AP preferences")
+    func ordersKeysAndPreferences() async throws {
+        try await withSimulators(tenant: smallTenant) { host in
+            let (token, _) = try await host.acumaticaTokens()
+            let vendor = smallTenant.openVendorNumber
+            let order = try await host.acu(
+                "PUT", "PurchaseOrder", auth: .bearer(token), query: "$expand=Details",
+                body: record(
+                    [("OrderType", .string("Normal")), ("OrderNbr", .string("J-0001")), ("VendorID", .string(vendor))],
+                    details: [
+                        record([
+                            ("Account", .string("60100")), ("OrderQty", .number("4")), ("UnitCost", .number("2.5")),
+                        ]),
+                        record([
+                            ("Account", .string("60200")), ("OrderQty", .number("1")), ("UnitCost", .number("100")),
+                        ]),
+                    ]))
+            #expect(order.status == 200)
+            let lines = try #require(order.json?["Details"]?.arrayValue)
+            #expect(lines.compactMap { $0["LineNbr"]?["value"]?.intValue } == [1, 2])
+            #expect(lines.first?["OpenQty"]?["value"]?.decimalValue == 4)
+            #expect(order.json?["OrderTotal"]?["value"]?.decimalValue == 110)
+            #expect(order.json?["Status"]?["value"]?.stringValue == "Open")
+
+            let linked = try await host.acu(
+                "PUT", "Bill", auth: .bearer(token), query: "$expand=Details",
+                body: record(
+                    [("Vendor", .string(vendor)), ("VendorRef", .string("J-BILL"))],
+                    details: [
+                        record([("POOrderNbr", .string("J-0001")), ("POLine", .int(1)), ("Qty", .number("3"))])
+                    ]))
+            #expect(linked.status == 200)
+            let reference = try #require(linked.json?["ReferenceNbr"]?["value"]?.stringValue)
+            let lineId = try #require(linked.json?["Details"]?.arrayValue?.first?["id"]?.stringValue)
+            #expect(linked.json?["Amount"]?["value"]?.decimalValue == Decimal(string: "7.5"))
+            let open = { () -> Decimal? in
+                host.acumatica.purchaseOrder(orderNbr: "J-0001")?["Details"]?.arrayValue?.first?["OpenQty"]?["value"]?
+                    .decimalValue
+            }
+            #expect(open() == 1)
+            let refused = try await host.acu(
+                "PUT", "Bill", auth: .bearer(token),
+                body: record(
+                    [("Vendor", .string(vendor)), ("VendorRef", .string("J-BAD"))],
+                    details: [
+                        record([("POOrderNbr", .string("J-0001")), ("POLine", .int(1)), ("Qty", .number("1"))]),
+                        record([("Account", .string("00000")), ("Amount", .number("1"))]),
+                    ]))
+            #expect(refused.status == 422)
+            #expect(open() == 1, "a refused bill consumes nothing")
+
+            let byKeys = try await host.acu(
+                "GET", "Bill/Bill/\(reference)", auth: .bearer(token), query: "$expand=Details")
+            #expect(byKeys.json?["VendorRef"]?["value"]?.stringValue == "J-BILL")
+            #expect(byKeys.json?["Details"]?.arrayValue?.count == 1)
+
+            let removed = try await host.acu(
+                "PUT", "Bill", auth: .bearer(token), query: "$expand=Details",
+                body: .object(
+                    SimJSONObject([
+                        "Type": wrapped(.string("Bill")), "ReferenceNbr": wrapped(.string(reference)),
+                        "Details": .array([
+                            .object(SimJSONObject(["id": .string(lineId), "delete": .bool(true)])),
+                            record([("Account", .string("60300")), ("Amount", .number("9"))]),
+                        ]),
+                    ])))
+            #expect(removed.status == 200)
+            #expect(removed.json?["Details"]?.arrayValue?.count == 1)
+            #expect(removed.json?["Amount"]?["value"]?.decimalValue == 9)
+            #expect(open() == 4, "the deleted line's quantity is open again")
+
+            host.acumatica.updateOptions {
+                $0.closedPeriods = ["102026"]
+                $0.rejectDuplicateVendorRef = true
+            }
+            let closed = try await host.acu(
+                "PUT", "Bill", auth: .bearer(token),
+                body: record(
+                    [("Vendor", .string(vendor)), ("VendorRef", .string("OLD-1")), ("Date", .string("2026-10-15"))],
+                    details: [record([("Account", .string("60100")), ("Amount", .number("1"))])]))
+            #expect(closed.status == 422)
+            #expect(closed.json?["PostPeriod"]?["error"] != nil)
+            let duplicate = try await host.acu(
+                "PUT", "Bill", auth: .bearer(token),
+                body: record(
+                    [("Vendor", .string(vendor)), ("VendorRef", .string("j-bill"))],
+                    details: [record([("Account", .string("60100")), ("Amount", .number("1"))])]))
+            #expect(duplicate.status == 422)
+            #expect(duplicate.json?["VendorRef"]?["error"] != nil)
+            let blocked = try await host.acu(
+                "PUT", "Bill", auth: .bearer(token),
+                body: record(
+                    [
+                        (
+                            "Vendor",
+                            .string(smallTenant.businessCentral.vendors.first { $0.blocked == "All" }?.number ?? "")
+                        ),
+                        ("VendorRef", .string("HOLD-1")),
+                    ],
+                    details: [record([("Account", .string("60100")), ("Amount", .number("1"))])]))
+            #expect(blocked.status == 422)
+            #expect(blocked.json?["Vendor"]?["error"]?.stringValue?.contains("Hold") == true)
+        }
+    }
+
     @Test("Approve needs the bill off hold; paying it (admin) closes it with balance 0 and a newer stamp")
     func approveAndPay() async throws {
         try await withSimulators(tenant: smallTenant) { host in
