@@ -3,13 +3,14 @@ import ConnectorSimulators
 import Foundation
 import Logging
 
-/// `mlc-simulators`: runs the JAGGAER ONE, Microsoft Entra ID, Business Central and SAP Business One simulators.
+/// `mlc-simulators`: runs the JAGGAER ONE, Microsoft Entra ID, Business Central, SAP Business One and Acumatica
+/// simulators.
 @main
 struct MLCSimulators: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "mlc-simulators",
         abstract:
-            "Simulated JAGGAER ONE, Microsoft Entra ID, Business Central and SAP Business One APIs for ml-connector.",
+            "Simulated JAGGAER ONE, Microsoft Entra ID, Business Central, SAP Business One and Acumatica APIs for ml-connector.",
         subcommands: [Serve.self],
         defaultSubcommand: Serve.self
     )
@@ -45,6 +46,12 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "SAP Business One session timeout in minutes (SessionTimeout).")
     var b1SessionTimeout: Int = 30
 
+    @Option(help: "Acumatica port; 0 picks a free one.")
+    var acumaticaPort: Int = 0
+
+    @Option(help: "Acumatica API requests per minute the licence allows; 0 = no limit (trial licence).")
+    var acumaticaRequestsPerMinute: Int = 0
+
     @Option(help: "Lifetime in seconds of Keycloak and Entra access tokens.")
     var tokenLifetime: Int = 300
 
@@ -58,7 +65,10 @@ struct Serve: AsyncParsableCommand {
         guard invoices >= 0 else { throw ValidationError("--invoices must not be negative") }
         guard tokenLifetime > 0 else { throw ValidationError("--token-lifetime must be positive") }
         guard b1SessionTimeout > 0 else { throw ValidationError("--b1-session-timeout must be positive") }
-        for port in [jaggaerPort, entraPort, bcPort, b1Port] where !(0...65_535).contains(port) {
+        guard acumaticaRequestsPerMinute >= 0 else {
+            throw ValidationError("--acumatica-requests-per-minute must not be negative")
+        }
+        for port in [jaggaerPort, entraPort, bcPort, b1Port, acumaticaPort] where !(0...65_535).contains(port) {
             throw ValidationError("ports must be between 0 and 65535")
         }
         guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("unknown --log-level \(logLevel)") }
@@ -78,6 +88,9 @@ struct Serve: AsyncParsableCommand {
         let options = SimulatorHost.Options(
             host: host, jaggaerPort: jaggaerPort, entraPort: entraPort, businessCentralPort: bcPort,
             sapBusinessOnePort: b1Port, sapBusinessOneSessionTimeout: b1SessionTimeout,
+            acumaticaPort: acumaticaPort,
+            acumatica: AcumaticaOptions(
+                requestsPerMinute: acumaticaRequestsPerMinute > 0 ? acumaticaRequestsPerMinute : nil),
             jaggaerTokenLifetime: tokenLifetime, entraTokenLifetime: tokenLifetime, rateLimit: rateLimit,
             logger: logger)
         let simulators = try await SimulatorHost.start(tenant: tenant, options: options)

@@ -2,8 +2,8 @@ import Foundation
 import Logging
 
 /// Runs the simulated systems — JAGGAER ONE with its Keycloak, Microsoft Entra ID, Business Central, the SAP
-/// Business One Service Layer — each as its own Hummingbird application on its own loopback port, seeded from a
-/// ``DemoTenant``.
+/// Business One Service Layer, Acumatica — each as its own Hummingbird application on its own loopback port, seeded
+/// from a ``DemoTenant``.
 ///
 /// ```swift
 /// try await withSimulators(tenant: .generate()) { host in
@@ -21,6 +21,9 @@ package final class SimulatorHost: Sendable {
         package var sapBusinessOnePort: Int
         /// `SessionTimeout` of Service Layer sessions, in minutes.
         package var sapBusinessOneSessionTimeout: Int
+        package var acumaticaPort: Int
+        /// Acumatica's tunables (deployed endpoint versions, licence limits, UNCONFIRMED behaviours).
+        package var acumatica: AcumaticaOptions
         /// Keycloak (JAGGAER) token lifetime in seconds.
         package var jaggaerTokenLifetime: Int
         /// Entra token lifetime in seconds (`expires_in`).
@@ -39,6 +42,8 @@ package final class SimulatorHost: Sendable {
             businessCentralPort: Int = 0,
             sapBusinessOnePort: Int = 0,
             sapBusinessOneSessionTimeout: Int = 30,
+            acumaticaPort: Int = 0,
+            acumatica: AcumaticaOptions = AcumaticaOptions(),
             jaggaerTokenLifetime: Int = 300,
             entraTokenLifetime: Int = 3599,
             rateLimit: Int = 6_000,
@@ -52,6 +57,8 @@ package final class SimulatorHost: Sendable {
             self.businessCentralPort = businessCentralPort
             self.sapBusinessOnePort = sapBusinessOnePort
             self.sapBusinessOneSessionTimeout = sapBusinessOneSessionTimeout
+            self.acumaticaPort = acumaticaPort
+            self.acumatica = acumatica
             self.jaggaerTokenLifetime = jaggaerTokenLifetime
             self.entraTokenLifetime = entraTokenLifetime
             self.rateLimit = rateLimit
@@ -73,12 +80,14 @@ package final class SimulatorHost: Sendable {
     package let entra: EntraSimulator
     package let businessCentral: BusinessCentralSimulator
     package let sapBusinessOne: SAPBusinessOneSimulator
+    package let acumatica: AcumaticaSimulator
     package let clock: SimulatorClock
 
     private let jaggaerServer: RunningServer
     private let entraServer: RunningServer
     private let businessCentralServer: RunningServer
     private let sapBusinessOneServer: RunningServer
+    private let acumaticaServer: RunningServer
 
     /// `http://127.0.0.1:PORT` of JAGGAER (API under `/j1p/api/public/...`, Keycloak under `/auth/realms/...`).
     package var jaggaerBaseURL: String { jaggaerServer.baseURL }
@@ -94,6 +103,12 @@ package final class SimulatorHost: Sendable {
     package var businessCentralAPIURL: String {
         "\(businessCentralServer.baseURL)/v2.0/\(entra.tenantId)/\(businessCentral.environmentName)/api/v2.0"
     }
+    /// The Acumatica instance URL (identity under `/identity/connect/token`, API under `/entity/...`).
+    package var acumaticaBaseURL: String { acumaticaServer.baseURL }
+    /// The first deployed endpoint's base URL, e.g. `{instance}/entity/Default/24.200.001`.
+    package var acumaticaEndpointURL: String {
+        "\(acumaticaServer.baseURL)/entity/\(acumatica.options.endpoints.first ?? "Default/24.200.001")"
+    }
 
     /// The Service Layer host; the API is at `{base}/b1s/v1` and `{base}/b1s/v2`.
     package var sapBusinessOneBaseURL: String { sapBusinessOneServer.baseURL }
@@ -106,16 +121,18 @@ package final class SimulatorHost: Sendable {
         entra: EntraSimulator,
         businessCentral: BusinessCentralSimulator,
         sapBusinessOne: SAPBusinessOneSimulator,
+        acumatica: AcumaticaSimulator,
         clock: SimulatorClock,
-        servers: (RunningServer, RunningServer, RunningServer, RunningServer)
+        servers: (RunningServer, RunningServer, RunningServer, RunningServer, RunningServer)
     ) {
         self.tenant = tenant
         self.jaggaer = jaggaer
         self.entra = entra
         self.businessCentral = businessCentral
         self.sapBusinessOne = sapBusinessOne
+        self.acumatica = acumatica
         self.clock = clock
-        (jaggaerServer, entraServer, businessCentralServer, sapBusinessOneServer) = servers
+        (jaggaerServer, entraServer, businessCentralServer, sapBusinessOneServer, acumaticaServer) = servers
     }
 
     /// Seeds the systems from `tenant` and starts them.
@@ -143,6 +160,10 @@ package final class SimulatorHost: Sendable {
             account: B1DemoData.account(for: tenant), sessionTimeoutMinutes: options.sapBusinessOneSessionTimeout,
             clock: options.clock)
         sapBusinessOne.store.seed(B1DemoData.company(from: tenant))
+        let acumaticaDemo = tenant.acumatica
+        let acumatica = AcumaticaSimulator(
+            access: acumaticaDemo.access, options: options.acumatica, clock: options.clock)
+        acumatica.seed(acumaticaDemo)
 
         var started: [RunningServer] = []
         do {
@@ -159,19 +180,23 @@ package final class SimulatorHost: Sendable {
             started.append(
                 try await RunningServer.start(
                     app: sapBusinessOne, host: options.host, port: options.sapBusinessOnePort, logger: options.logger))
+            started.append(
+                try await RunningServer.start(
+                    app: acumatica, host: options.host, port: options.acumaticaPort, logger: options.logger))
         } catch {
             for server in started { await server.stop() }
             throw error
         }
         return SimulatorHost(
             tenant: tenant, jaggaer: jaggaer, entra: entra, businessCentral: businessCentral,
-            sapBusinessOne: sapBusinessOne, clock: options.clock,
-            servers: (started[0], started[1], started[2], started[3]))
+            sapBusinessOne: sapBusinessOne, acumatica: acumatica, clock: options.clock,
+            servers: (started[0], started[1], started[2], started[3], started[4]))
     }
 
     /// Stops all servers and waits for them to close.
     package func shutdown() async {
         await sapBusinessOneServer.stop()
+        await acumaticaServer.stop()
         await businessCentralServer.stop()
         await entraServer.stop()
         await jaggaerServer.stop()
@@ -183,6 +208,7 @@ package final class SimulatorHost: Sendable {
         merged.merge(entra.counters.snapshot()) { $0 + $1 }
         merged.merge(businessCentral.counters.snapshot()) { $0 + $1 }
         merged.merge(sapBusinessOne.counters.snapshot()) { $0 + $1 }
+        merged.merge(acumatica.counters.snapshot()) { $0 + $1 }
         return merged
     }
 
@@ -215,6 +241,7 @@ package final class SimulatorHost: Sendable {
         entra.counters.reset()
         businessCentral.counters.reset()
         sapBusinessOne.counters.reset()
+        acumatica.counters.reset()
     }
 
     /// Clears the fault rules of all apps.
@@ -223,6 +250,7 @@ package final class SimulatorHost: Sendable {
         entra.faults.clear()
         businessCentral.faults.clear()
         sapBusinessOne.faults.clear()
+        acumatica.faults.clear()
     }
 
     /// The JSON object the `mlc-simulators serve` command prints: URLs and the tenant's credentials.
@@ -263,6 +291,19 @@ package final class SimulatorHost: Sendable {
                         "companyDB": .string(sapBusinessOne.sessions.account.companyDB),
                         "userName": .string(sapBusinessOne.sessions.account.userName),
                         "password": .string(sapBusinessOne.sessions.account.password),
+                    ])),
+                "acumatica": .object(
+                    SimJSONObject([
+                        "instanceURL": .string(acumaticaBaseURL),
+                        "tokenURL": .string(acumaticaBaseURL + "/identity/connect/token"),
+                        "endpoints": .array(acumatica.options.endpoints.map { .string($0) }),
+                        "tenant": .string(acumatica.access.tenant),
+                        "branch": .string(acumatica.access.branches.first ?? ""),
+                        "username": .string(acumatica.access.username),
+                        "password": .string(acumatica.access.password),
+                        "clientId": .string(acumatica.access.clientId),
+                        "clientSecret": .string(acumatica.access.clientSecret),
+                        "scope": .string("api offline_access"),
                     ])),
                 "tenant": .object(
                     SimJSONObject([
