@@ -3,12 +3,12 @@ import ConnectorSimulators
 import Foundation
 import Logging
 
-/// `mlc-simulators`: runs the JAGGAER ONE, Microsoft Entra ID and Business Central simulators.
+/// `mlc-simulators`: runs the JAGGAER ONE, Microsoft Entra ID, Business Central and Acumatica simulators.
 @main
 struct MLCSimulators: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "mlc-simulators",
-        abstract: "Simulated JAGGAER ONE, Microsoft Entra ID and Business Central APIs for ml-connector.",
+        abstract: "Simulated JAGGAER ONE, Microsoft Entra ID, Business Central and Acumatica APIs for ml-connector.",
         subcommands: [Serve.self],
         defaultSubcommand: Serve.self
     )
@@ -17,7 +17,7 @@ struct MLCSimulators: AsyncParsableCommand {
 struct Serve: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract:
-            "Start all three simulators, print one JSON object with their URLs and credentials, run until SIGINT/SIGTERM."
+            "Start all simulators, print one JSON object with their URLs and credentials, run until SIGINT/SIGTERM."
     )
 
     @Option(help: "Number of JAGGAER invoices in the demo tenant.")
@@ -38,6 +38,12 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Business Central port; 0 picks a free one.")
     var bcPort: Int = 0
 
+    @Option(help: "Acumatica port; 0 picks a free one.")
+    var acumaticaPort: Int = 0
+
+    @Option(help: "Acumatica API requests per minute the licence allows; 0 = no limit (trial licence).")
+    var acumaticaRequestsPerMinute: Int = 0
+
     @Option(help: "Lifetime in seconds of Keycloak and Entra access tokens.")
     var tokenLifetime: Int = 300
 
@@ -50,7 +56,10 @@ struct Serve: AsyncParsableCommand {
     func validate() throws {
         guard invoices >= 0 else { throw ValidationError("--invoices must not be negative") }
         guard tokenLifetime > 0 else { throw ValidationError("--token-lifetime must be positive") }
-        for port in [jaggaerPort, entraPort, bcPort] where !(0...65_535).contains(port) {
+        guard acumaticaRequestsPerMinute >= 0 else {
+            throw ValidationError("--acumatica-requests-per-minute must not be negative")
+        }
+        for port in [jaggaerPort, entraPort, bcPort, acumaticaPort] where !(0...65_535).contains(port) {
             throw ValidationError("ports must be between 0 and 65535")
         }
         guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("unknown --log-level \(logLevel)") }
@@ -69,6 +78,9 @@ struct Serve: AsyncParsableCommand {
         let tenant = DemoTenant.generate(invoiceCount: invoices, seed: seed)
         let options = SimulatorHost.Options(
             host: host, jaggaerPort: jaggaerPort, entraPort: entraPort, businessCentralPort: bcPort,
+            acumaticaPort: acumaticaPort,
+            acumatica: AcumaticaOptions(
+                requestsPerMinute: acumaticaRequestsPerMinute > 0 ? acumaticaRequestsPerMinute : nil),
             jaggaerTokenLifetime: tokenLifetime, entraTokenLifetime: tokenLifetime, rateLimit: rateLimit,
             logger: logger)
         let simulators = try await SimulatorHost.start(tenant: tenant, options: options)

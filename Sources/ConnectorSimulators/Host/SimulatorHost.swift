@@ -1,8 +1,8 @@
 import Foundation
 import Logging
 
-/// Runs the three simulated systems — JAGGAER ONE with its Keycloak, Microsoft Entra ID, Business Central — each
-/// as its own Hummingbird application on its own loopback port, seeded from a ``DemoTenant``.
+/// Runs the simulated systems — JAGGAER ONE with its Keycloak, Microsoft Entra ID, Business Central, Acumatica —
+/// each as its own Hummingbird application on its own loopback port, seeded from a ``DemoTenant``.
 ///
 /// ```swift
 /// try await withSimulators(tenant: .generate()) { host in
@@ -16,6 +16,9 @@ package final class SimulatorHost: Sendable {
         package var jaggaerPort: Int
         package var entraPort: Int
         package var businessCentralPort: Int
+        package var acumaticaPort: Int
+        /// Acumatica's tunables (deployed endpoint versions, licence limits, UNCONFIRMED behaviours).
+        package var acumatica: AcumaticaOptions
         /// Keycloak (JAGGAER) token lifetime in seconds.
         package var jaggaerTokenLifetime: Int
         /// Entra token lifetime in seconds (`expires_in`).
@@ -32,6 +35,8 @@ package final class SimulatorHost: Sendable {
             jaggaerPort: Int = 0,
             entraPort: Int = 0,
             businessCentralPort: Int = 0,
+            acumaticaPort: Int = 0,
+            acumatica: AcumaticaOptions = AcumaticaOptions(),
             jaggaerTokenLifetime: Int = 300,
             entraTokenLifetime: Int = 3599,
             rateLimit: Int = 6_000,
@@ -43,6 +48,8 @@ package final class SimulatorHost: Sendable {
             self.jaggaerPort = jaggaerPort
             self.entraPort = entraPort
             self.businessCentralPort = businessCentralPort
+            self.acumaticaPort = acumaticaPort
+            self.acumatica = acumatica
             self.jaggaerTokenLifetime = jaggaerTokenLifetime
             self.entraTokenLifetime = entraTokenLifetime
             self.rateLimit = rateLimit
@@ -63,11 +70,13 @@ package final class SimulatorHost: Sendable {
     package let jaggaer: JaggaerSimulator
     package let entra: EntraSimulator
     package let businessCentral: BusinessCentralSimulator
+    package let acumatica: AcumaticaSimulator
     package let clock: SimulatorClock
 
     private let jaggaerServer: RunningServer
     private let entraServer: RunningServer
     private let businessCentralServer: RunningServer
+    private let acumaticaServer: RunningServer
 
     /// `http://127.0.0.1:PORT` of JAGGAER (API under `/j1p/api/public/...`, Keycloak under `/auth/realms/...`).
     package var jaggaerBaseURL: String { jaggaerServer.baseURL }
@@ -83,24 +92,32 @@ package final class SimulatorHost: Sendable {
     package var businessCentralAPIURL: String {
         "\(businessCentralServer.baseURL)/v2.0/\(entra.tenantId)/\(businessCentral.environmentName)/api/v2.0"
     }
+    /// The Acumatica instance URL (identity under `/identity/connect/token`, API under `/entity/...`).
+    package var acumaticaBaseURL: String { acumaticaServer.baseURL }
+    /// The first deployed endpoint's base URL, e.g. `{instance}/entity/Default/24.200.001`.
+    package var acumaticaEndpointURL: String {
+        "\(acumaticaServer.baseURL)/entity/\(acumatica.options.endpoints.first ?? "Default/24.200.001")"
+    }
 
     private init(
         tenant: DemoTenant,
         jaggaer: JaggaerSimulator,
         entra: EntraSimulator,
         businessCentral: BusinessCentralSimulator,
+        acumatica: AcumaticaSimulator,
         clock: SimulatorClock,
-        servers: (RunningServer, RunningServer, RunningServer)
+        servers: (RunningServer, RunningServer, RunningServer, RunningServer)
     ) {
         self.tenant = tenant
         self.jaggaer = jaggaer
         self.entra = entra
         self.businessCentral = businessCentral
+        self.acumatica = acumatica
         self.clock = clock
-        (jaggaerServer, entraServer, businessCentralServer) = servers
+        (jaggaerServer, entraServer, businessCentralServer, acumaticaServer) = servers
     }
 
-    /// Seeds the three systems from `tenant` and starts them.
+    /// Seeds the systems from `tenant` and starts them.
     /// - Throws: when a port cannot be bound; nothing is left running then.
     package static func start(tenant: DemoTenant, options: Options = Options()) async throws -> SimulatorHost {
         let credentials = tenant.credentials
@@ -121,6 +138,10 @@ package final class SimulatorHost: Sendable {
             tokens: entra.tokens, clock: options.clock, rateLimit: options.rateLimit,
             rateWindow: options.rateLimitWindow)
         businessCentral.store.seed(tenant.businessCentral)
+        let acumaticaDemo = tenant.acumatica
+        let acumatica = AcumaticaSimulator(
+            access: acumaticaDemo.access, options: options.acumatica, clock: options.clock)
+        acumatica.seed(acumaticaDemo)
 
         var started: [RunningServer] = []
         do {
@@ -134,42 +155,49 @@ package final class SimulatorHost: Sendable {
                 try await RunningServer.start(
                     app: businessCentral, host: options.host, port: options.businessCentralPort, logger: options.logger)
             )
+            started.append(
+                try await RunningServer.start(
+                    app: acumatica, host: options.host, port: options.acumaticaPort, logger: options.logger))
         } catch {
             for server in started { await server.stop() }
             throw error
         }
         return SimulatorHost(
-            tenant: tenant, jaggaer: jaggaer, entra: entra, businessCentral: businessCentral, clock: options.clock,
-            servers: (started[0], started[1], started[2]))
+            tenant: tenant, jaggaer: jaggaer, entra: entra, businessCentral: businessCentral, acumatica: acumatica,
+            clock: options.clock, servers: (started[0], started[1], started[2], started[3]))
     }
 
-    /// Stops all three servers and waits for them to close.
+    /// Stops all servers and waits for them to close.
     package func shutdown() async {
+        await acumaticaServer.stop()
         await businessCentralServer.stop()
         await entraServer.stop()
         await jaggaerServer.stop()
     }
 
-    /// Request counts of all three apps, keyed `"<system> <METHOD> <template>"`.
+    /// Request counts of all apps, keyed `"<system> <METHOD> <template>"`.
     package var counters: [String: Int] {
         var merged = jaggaer.counters.snapshot()
         merged.merge(entra.counters.snapshot()) { $0 + $1 }
         merged.merge(businessCentral.counters.snapshot()) { $0 + $1 }
+        merged.merge(acumatica.counters.snapshot()) { $0 + $1 }
         return merged
     }
 
-    /// Resets the counters of all three apps.
+    /// Resets the counters of all apps.
     package func resetCounters() {
         jaggaer.counters.reset()
         entra.counters.reset()
         businessCentral.counters.reset()
+        acumatica.counters.reset()
     }
 
-    /// Clears the fault rules of all three apps.
+    /// Clears the fault rules of all apps.
     package func clearFaults() {
         jaggaer.faults.clear()
         entra.faults.clear()
         businessCentral.faults.clear()
+        acumatica.faults.clear()
     }
 
     /// The JSON object the `mlc-simulators serve` command prints: URLs and the tenant's credentials.
@@ -200,6 +228,19 @@ package final class SimulatorHost: Sendable {
                         "environment": .string(credentials.businessCentralEnvironment),
                         "companyId": .string(credentials.companyId),
                         "companyName": .string(credentials.companyName),
+                    ])),
+                "acumatica": .object(
+                    SimJSONObject([
+                        "instanceURL": .string(acumaticaBaseURL),
+                        "tokenURL": .string(acumaticaBaseURL + "/identity/connect/token"),
+                        "endpoints": .array(acumatica.options.endpoints.map { .string($0) }),
+                        "tenant": .string(acumatica.access.tenant),
+                        "branch": .string(acumatica.access.branches.first ?? ""),
+                        "username": .string(acumatica.access.username),
+                        "password": .string(acumatica.access.password),
+                        "clientId": .string(acumatica.access.clientId),
+                        "clientSecret": .string(acumatica.access.clientSecret),
+                        "scope": .string("api offline_access"),
                     ])),
                 "tenant": .object(
                     SimJSONObject([
