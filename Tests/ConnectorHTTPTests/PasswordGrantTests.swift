@@ -172,7 +172,10 @@ struct PasswordGrantTests {
         #expect(try await one.token().value == "access-3")
         #expect(server.grants == ["password", "refresh_token", "refresh_token"])
         // Sealed at rest: neither token appears in the store's bytes.
-        for key in [TokenCache(store: store, keys: keys, sealer: vault).key("acumatica"), keys.key("token", "acumatica-refresh")] {
+        for key in [
+            TokenCache(store: store, keys: keys, sealer: vault).key("acumatica"),
+            keys.key("token", "acumatica-refresh"),
+        ] {
             let raw = try #require(try await store.get(key))
             let text = String(decoding: raw.data, as: UTF8.self)
             #expect(!text.contains("access-") && !text.contains("refresh-"))
@@ -241,7 +244,9 @@ struct PasswordGrantTests {
             #expect(error.message.contains("user name or password"))
             #expect(!error.message.contains(wrong), "the echoed password is masked: \(error.message)")
         }
-        #expect(SecretRedactor.scrub("x \(PasswordGrantServer.clientSecret) y").contains(PasswordGrantServer.clientSecret) == false)
+        #expect(
+            SecretRedactor.scrub("x \(PasswordGrantServer.clientSecret) y").contains(PasswordGrantServer.clientSecret)
+                == false)
         await server.stop()
         await transport.shutdown()
     }
