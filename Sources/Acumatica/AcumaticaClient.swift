@@ -141,15 +141,6 @@ package struct AcumaticaClient: Sendable {
         try await get(instanceURL + "/entity")
     }
 
-    /// `POST {instanceURL}/entity/auth/logout` (cookie sessions).
-    package func logout() async throws {
-        let request = HTTPRequest(
-            method: "POST", url: instanceURL + "/entity/auth/logout", headers: [("Accept", "application/json")],
-            timeout: timeout, idempotent: true)
-        let response = try await transport.send(request)
-        guard response.isSuccess || response.status == 401 else { throw Self.error(response, request: request) }
-    }
-
     // MARK: Answers
 
     func send(_ request: HTTPRequest) async throws -> HTTPResponse {

@@ -1,6 +1,7 @@
 import ConnectorCore
 import ConnectorHTTP
 import Foundation
+import OData
 
 extension ERPConstraints {
     /// Acumatica: `VendorRef` is 40 characters, a detail's `TransactionDescription` 256 (UNCONFIRMED for every
@@ -60,9 +61,62 @@ package struct AcumaticaModule: ERPModule {
                     return "signed in as \(username) (OAuth password grant, refresh token kept)"
                 })
         case .cookie:
-            throw ConnectorError(
-                .unsupported, "\(prefix).authentication cookie needs the cookie session provider, not in this build yet"
-            )
+            let instance = settings.instanceURL.trimmingTrailingSlash
+            let sessions = CookieSessionProvider(
+                configuration: .init(
+                    name: AcumaticaSettings.kind,
+                    signInRequest: {
+                        try AcumaticaSession.signInRequest(
+                            instanceURL: instance, username: settings.username, password: password,
+                            tenant: settings.tenant, branch: settings.branch)
+                    },
+                    signOutRequest: { AcumaticaSession.signOutRequest(instanceURL: instance) },
+                    isExpired: AcumaticaSession.isExpired),
+                transport: paced, cache: SessionCache(environment.tokenCache), clock: environment.clock,
+                logger: environment.logger)
+            let client = AcumaticaClient(
+                instanceURL: settings.instanceURL, entityRoot: settings.entityRoot,
+                transport: SessionAuthTransport(base: paced, sessions: sessions), clock: environment.clock,
+                timeout: environment.timeout)
+            let username = settings.username
+            let tenant = settings.tenant.map { " to tenant \($0)" } ?? ""
+            return AcumaticaConnector(
+                client: client, settings: settings, logger: environment.logger,
+                signIn: {
+                    _ = try await sessions.signIn()
+                    return "signed in as \(username)\(tenant) (cookie session)"
+                },
+                // The last process of the connection out sends `auth/logout`: an API-user session left open holds a
+                // licence slot until it times out.
+                signOut: { await sessions.close() })
         }
+    }
+}
+
+/// Acumatica's cookie sign-in (reference §3.2): `POST /entity/auth/login` with the user, tenant and branch (204 and
+/// session cookies), `POST /entity/auth/logout` at the end; a 401 means the session is gone.
+package enum AcumaticaSession {
+    package static func signInRequest(
+        instanceURL: String, username: String, password: Secret, tenant: String?, branch: String?
+    ) throws -> HTTPRequest {
+        var body: [String: String] = ["name": username, "password": password.value]
+        if let tenant, !tenant.isEmpty { body["tenant"] = tenant }
+        if let branch, !branch.isEmpty { body["branch"] = branch }
+        return HTTPRequest(
+            method: "POST", url: instanceURL + "/entity/auth/login",
+            headers: [("Content-Type", "application/json"), ("Accept", "application/json")],
+            body: try JSONCoding.encode(body), timeout: .seconds(30), idempotent: true)
+    }
+
+    package static func signOutRequest(instanceURL: String) -> HTTPRequest {
+        HTTPRequest(
+            method: "POST", url: instanceURL + "/entity/auth/logout", headers: [("Accept", "application/json")],
+            timeout: .seconds(30), idempotent: true)
+    }
+
+    /// The shared toolkit's rule for Acumatica cookie sessions (401 = not signed in).
+    package static func isExpired(_ response: HTTPResponse) -> Bool {
+        ODataErrorRules.acumaticaCookieSession.outcome(for: ODataErrors.parse(response.body), status: response.status)
+            == .sessionExpired
     }
 }

@@ -315,4 +315,31 @@ struct AcumaticaSimulatorTests {
             #expect(refused.first?.fix?.contains("username") == true)
         }
     }
+
+    @Test("cookie sign-in: one session for the batch, a lost session signed in again once, logout at close")
+    func cookieSession() async throws {
+        try await AcumaticaRig.with { rig in
+            let settings = rig.settings(authentication: .cookie)
+            let erp = try rig.connector(settings)
+            _ = try await erp.vendors(after: nil, pageSize: 5)
+            _ = try await erp.accounts(after: nil, pageSize: 5)
+            var sessions = try await rig.sessions
+            #expect(sessions["logins"] == .number(1))
+            #expect(sessions["open"] == .number(1))
+            // The server ends every session (idle timeout, restart): the next request signs in once and is replayed.
+            _ = try await rig.http.send(
+                HTTPRequest(method: "POST", url: rig.host.acumaticaBaseURL + "/_sim/tokens/expire"))
+            _ = try await erp.vendors(after: nil, pageSize: 5)
+            sessions = try await rig.sessions
+            #expect(sessions["logins"] == .number(2))
+            await erp.close()
+            sessions = try await rig.sessions
+            #expect(sessions["logouts"] == .number(1), "\(sessions)")
+            #expect(sessions["open"] == .number(0), "no API-user session is left holding a licence slot")
+            // The fit report signs in with the cookie method too.
+            let checks = await (try rig.connector(settings)).fitChecks()
+            #expect(checks.first?.detail.contains("cookie session") == true)
+            #expect(checks.filter { $0.outcome == .fail }.isEmpty, "\(checks)")
+        }
+    }
 }
