@@ -170,7 +170,8 @@ struct AcumaticaAuthTests {
             let message = try #require(missing.json?["message"]?.stringValue)
             #expect(message.contains("/entity/Default/22.200.001/Vendor"))
             #expect(!missing.text.contains("24.200.001"), "the deployed versions are not listed")
-            let otherEndpoint = try await HTTP.get(host.acumaticaBaseURL + "/entity/Custom/24.200.001/Vendor", token: token)
+            let otherEndpoint = try await HTTP.get(
+                host.acumaticaBaseURL + "/entity/Custom/24.200.001/Vendor", token: token)
             #expect(otherEndpoint.status == 404)
             host.acumatica.updateOptions { $0.endpoints = ["Default/25.200.001"] }
             let retired = try await HTTP.get(host.acumaticaBaseURL + "/entity/Default/24.200.001/Vendor", token: token)

@@ -69,7 +69,8 @@ struct AcumaticaDataTests {
             parser.timeZone = TimeZone(secondsFromGMT: 3 * 3600)
             let since = parser.string(from: stampDate.addingTimeInterval(-3600))
             #expect(since.contains("+03:00"))
-            let encoded = "LastModifiedDateTime%20gt%20datetimeoffset'"
+            let encoded =
+                "LastModifiedDateTime%20gt%20datetimeoffset'"
                 + since.replacingOccurrences(of: ":", with: "%3A").replacingOccurrences(of: "+", with: "%2B") + "'"
             let recent = try await host.acu("GET", "Vendor", auth: .bearer(token), query: "$filter=" + encoded)
             #expect(recent.status == 200)
@@ -147,7 +148,9 @@ struct AcumaticaDataTests {
             let vendor = smallTenant.openVendorNumber
             let body = record(
                 [("Vendor", .string(vendor)), ("VendorRef", .string("INV-PUT-1")), ("Date", .string("2026-11-10"))],
-                details: [record([("Account", .string("60100")), ("Qty", .number("2")), ("UnitCost", .number("10.25"))])])
+                details: [
+                    record([("Account", .string("60100")), ("Qty", .number("2")), ("UnitCost", .number("10.25"))])
+                ])
             let created = try await host.acu("PUT", "Bill", auth: .bearer(token), query: "$expand=Details", body: body)
             #expect(created.status == 200)
             let json = try #require(created.json)
@@ -166,7 +169,8 @@ struct AcumaticaDataTests {
             let update = try await host.acu(
                 "PUT", "Bill", auth: .bearer(token), query: "$expand=Details",
                 body: record([
-                    ("Type", .string("Bill")), ("ReferenceNbr", .string(reference)), ("Description", .string("Updated")),
+                    ("Type", .string("Bill")), ("ReferenceNbr", .string(reference)),
+                    ("Description", .string("Updated")),
                     ("Hold", .bool(false)),
                 ]))
             #expect(update.json?["Description"]?["value"]?.stringValue == "Updated")
@@ -181,20 +185,28 @@ struct AcumaticaDataTests {
 
             let missing = try await host.acu(
                 "PUT", "Bill", auth: .bearer(token),
-                body: record([("Type", .string("Bill")), ("ReferenceNbr", .string("999999")), ("Vendor", .string(vendor))]),
+                body: record([
+                    ("Type", .string("Bill")), ("ReferenceNbr", .string("999999")), ("Vendor", .string(vendor)),
+                ]),
                 headers: ["If-Match": "*"])
             #expect(missing.status == 412)
             let matched = try await host.acu(
                 "PUT", "Bill", auth: .bearer(token),
-                body: record([("Type", .string("Bill")), ("ReferenceNbr", .string(reference)), ("Description", .string("If-Match"))]),
+                body: record([
+                    ("Type", .string("Bill")), ("ReferenceNbr", .string(reference)),
+                    ("Description", .string("If-Match")),
+                ]),
                 headers: ["If-Match": "*"])
             #expect(matched.status == 200)
             let patched = try await host.acu(
                 "PATCH", "Bill", auth: .bearer(token),
-                body: record([("Type", .string("Bill")), ("ReferenceNbr", .string(reference)), ("Description", .string("Patched"))]))
+                body: record([
+                    ("Type", .string("Bill")), ("ReferenceNbr", .string(reference)),
+                    ("Description", .string("Patched")),
+                ]))
             #expect(patched.json?["Description"]?["value"]?.stringValue == "Patched")
             #expect(patched.json?["VendorRef"]?["value"]?.stringValue == "INV-PUT-1b")
-            let count = host.acumatica.store.records("Bill").count
+            let count = host.acumatica.count("Bill")
             #expect(count == 4)
 
             let refused = try await host.acu(
@@ -204,20 +216,30 @@ struct AcumaticaDataTests {
                     details: [
                         record([("Account", .string("60100")), ("Amount", .number("5"))]),
                         record([("Account", .string("99999")), ("Amount", .number("5"))]),
-                        record([("Account", .string("60100")), ("Subaccount", .string("99999-ADM-10100")), ("Amount", .number("5"))]),
+                        record([
+                            ("Account", .string("60100")), ("Subaccount", .string("99999-ADM-10100")),
+                            ("Amount", .number("5")),
+                        ]),
                     ]))
             #expect(refused.status == 422)
             let rows = try #require(refused.json?["Details"]?.arrayValue)
             #expect(rows[1]["Account"]?["error"]?.stringValue?.contains("cannot be found") == true)
             #expect(rows[2]["Subaccount"]?["error"] != nil)
             #expect(rows[0]["Account"]?["error"] == nil)
-            #expect(host.acumatica.store.records("Bill").count == count, "a refused bill leaves nothing")
+            #expect(host.acumatica.count("Bill") == count, "a refused bill leaves nothing")
             let segmented = try await host.acu(
                 "PUT", "Bill", auth: .bearer(token), query: "$expand=Details",
                 body: record(
                     [("Vendor", .string(vendor)), ("VendorRef", .string("SUB-1"))],
-                    details: [record([("Account", .string("60100")), ("Subaccount", .string("19900ADM10100")), ("Amount", .number("5"))])]))
-            #expect(segmented.json?["Details"]?.arrayValue?.first?["Subaccount"]?["value"]?.stringValue == "19900-ADM-10100")
+                    details: [
+                        record([
+                            ("Account", .string("60100")), ("Subaccount", .string("19900ADM10100")),
+                            ("Amount", .number("5")),
+                        ])
+                    ]))
+            #expect(
+                segmented.json?["Details"]?.arrayValue?.first?["Subaccount"]?["value"]?.stringValue == "19900-ADM-10100"
+            )
         }
     }
 
@@ -240,9 +262,12 @@ struct AcumaticaDataTests {
                     "PUT", "Bill", auth: .bearer(token), query: "$expand=Details",
                     body: record([("Vendor", .string(vendor)), ("VendorRef", .string(ref))], details: [record(detail)]))
             }
-            let otherVendor = try await link(smallTenant.otherActiveVendor(than: po.vendor), line: firstLine.line, ref: "X1")
+            let otherVendor = try await link(
+                smallTenant.otherActiveVendor(than: po.vendor), line: firstLine.line, ref: "X1")
             #expect(otherVendor.status == 422)
-            #expect(otherVendor.json?["Details"]?.arrayValue?.first?["POOrderNbr"]?["error"]?.stringValue?.contains("another vendor") == true)
+            #expect(
+                otherVendor.json?["Details"]?.arrayValue?.first?["POOrderNbr"]?["error"]?.stringValue?.contains(
+                    "another vendor") == true)
             let noLine = try await link(po.vendor, line: 99, ref: "X2")
             #expect(noLine.status == 422)
             #expect(noLine.json?["Details"]?.arrayValue?.first?["POLine"]?["error"] != nil)
@@ -271,7 +296,9 @@ struct AcumaticaDataTests {
             let closed = try #require(host.acumatica.purchaseOrder(orderNbr: po.poNumber))
             #expect(closed["Status"]?["value"]?.stringValue == "Closed")
             let notOpen = try await link(po.vendor, line: firstLine.line, ref: "PO-CLOSED")
-            #expect(notOpen.json?["Details"]?.arrayValue?.first?["POOrderNbr"]?["error"]?.stringValue?.contains("Open") == true)
+            #expect(
+                notOpen.json?["Details"]?.arrayValue?.first?["POOrderNbr"]?["error"]?.stringValue?.contains("Open")
+                    == true)
         }
     }
 
@@ -305,7 +332,8 @@ struct AcumaticaDataTests {
             #expect(paid.status == 200)
             let read = try await host.acu(
                 "GET", "Bill", auth: .bearer(token),
-                query: "$filter=" + encodeFilter("Vendor eq '\(smallTenant.openVendorNumber)' and VendorRef eq 'PAY-1'"))
+                query: "$filter=" + encodeFilter("Vendor eq '\(smallTenant.openVendorNumber)' and VendorRef eq 'PAY-1'")
+            )
             let bill = try #require(read.json?.arrayValue?.first)
             #expect(bill["Status"]?["value"]?.stringValue == "Closed")
             #expect(bill["Balance"]?["value"]?.decimalValue == 0)
@@ -328,7 +356,9 @@ struct AcumaticaDataTests {
                     let order = host.acumatica.purchaseOrder(orderNbr: number)
                     #expect(order?["VendorID"]?["value"]?.stringValue == vendor, "PO \(number)")
                     let lines = order?["Details"]?.arrayValue ?? []
-                    #expect(lines.contains { $0["LineNbr"]?["value"]?.intValue == Int(lineText) }, "PO \(number)/\(lineText)")
+                    #expect(
+                        lines.contains { $0["LineNbr"]?["value"]?.intValue == Int(lineText) },
+                        "PO \(number)/\(lineText)")
                 }
             }
         }

@@ -194,7 +194,9 @@ extension DemoTenant {
                 detail["BilledQty"] = .decimal(0)
                 detail["OpenQty"] = .decimal(quantity)
                 lines.append(detail)
-                order.details["Details"] = lines.sorted { ($0["LineNbr"]?.intValue ?? 0) < ($1["LineNbr"]?.intValue ?? 0) }
+                order.details["Details"] = lines.sorted {
+                    ($0["LineNbr"]?.intValue ?? 0) < ($1["LineNbr"]?.intValue ?? 0)
+                }
                 order["OrderTotal"] = .decimal(
                     (order.details["Details"] ?? []).reduce(Decimal(0)) { $0 + ($1.decimal("ExtendedCost") ?? 0) })
                 orders[number] = order
@@ -253,14 +255,17 @@ extension AcumaticaSimulator {
         store.seed(demo.records)
     }
 
-    /// Adds `count` active vendors `\(prefix)00001`…, each modified one millisecond after the previous one.
-    package func addVendors(count: Int, prefix: String = "BULK") {
+    /// Adds `count` active vendors `\(prefix)00000`, `\(prefix)00001`, … (continuing after vendors already added
+    /// with the same prefix), each modified one millisecond after the previous one.
+    /// - Returns: their `VendorID`s.
+    @discardableResult
+    package func addVendors(count: Int, prefix: String = "BULK") -> [String] {
         let now = clock.now()
-        let existing = store.records("Vendor").count
+        let offset = store.records("Vendor").filter { $0.string("VendorID")?.hasPrefix(prefix) == true }.count
         let records = (0..<max(count, 0)).map { index -> AcuRecord in
             var record = AcuRecord()
-            record["VendorID"] = .string(prefix + String(format: "%05d", existing + index + 1))
-            record["VendorName"] = .string("Bulk vendor \(existing + index + 1)")
+            record["VendorID"] = .string(prefix + String(format: "%05d", offset + index))
+            record["VendorName"] = .string("Bulk vendor \(offset + index)")
             record["Status"] = .string("Active")
             record["CurrencyID"] = .string("USD")
             record["CreatedDateTime"] = .string(AcuTime.format(now))
@@ -268,5 +273,6 @@ extension AcumaticaSimulator {
             return record
         }
         store.append("Vendor", records)
+        return records.compactMap { $0.string("VendorID") }
     }
 }

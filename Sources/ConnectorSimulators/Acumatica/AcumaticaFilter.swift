@@ -297,7 +297,8 @@ private struct AcuFilterParser {
                 case "guid":
                     tokens.append((.literal(.string(value)), start))
                 default:
-                    throw AcuError.message(400, "Unknown literal type '\(word)' at position \(start) in $filter '\(text)'.")
+                    throw AcuError.message(
+                        400, "Unknown literal type '\(word)' at position \(start) in $filter '\(text)'.")
                 }
                 continue
             }

@@ -195,7 +195,8 @@ final class AcumaticaIdentity: Sendable {
                 state.stats.refusedByLicence += 1
                 return .licence
             }
-            let session = Session(id: Self.random(24).lowercased(), auth: Self.random(64), branch: chosen, lastUsed: now)
+            let session = Session(
+                id: Self.random(24).lowercased(), auth: Self.random(64), branch: chosen, lastUsed: now)
             state.sessions[session.auth] = session
             state.stats.logins += 1
             return .session(session)
@@ -259,7 +260,8 @@ final class AcumaticaIdentity: Sendable {
                 else { return .error("invalid_scope", "") }
                 let scopeText = scope.joined(separator: " ")
                 let token = Self.random(48)
-                state.tokens[token] = Token(expires: now.addingTimeInterval(options.accessTokenLifetime), scope: scopeText)
+                state.tokens[token] = Token(
+                    expires: now.addingTimeInterval(options.accessTokenLifetime), scope: scopeText)
                 state.stats.tokensIssued += 1
                 var refresh: String?
                 if scope.contains("offline_access") {

@@ -88,7 +88,8 @@ struct AcuInput: Sendable {
             throw bad()
         case .decimal:
             if case .number = value { return value }
-            if let text = value.stringValue, let decimal = Decimal(string: text, locale: Locale(identifier: "en_US_POSIX"))
+            if let text = value.stringValue,
+                let decimal = Decimal(string: text, locale: Locale(identifier: "en_US_POSIX"))
             {
                 return .decimal(decimal)
             }
@@ -140,7 +141,8 @@ struct AcuFieldErrors: Sendable {
         }
         // UNCONFIRMED wording of the record-level summary.
         object["error"] = .string(
-            "\(updating ? "Updating" : "Inserting") '\(entity)' record raised at least one error. Please review the errors.")
+            "\(updating ? "Updating" : "Inserting") '\(entity)' record raised at least one error. Please review the errors."
+        )
         return .object(object)
     }
 }

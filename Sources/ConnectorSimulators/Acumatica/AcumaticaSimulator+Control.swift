@@ -44,7 +44,8 @@ extension AcumaticaSimulator {
             return allBills()
         case ("POST", "bills/pay"):
             guard let body = try? request.jsonBody() else {
-                return controlError("expected {\"type\": \"Bill\", \"referenceNbr\": \"…\"} or {\"vendor\",\"vendorRef\"}")
+                return controlError(
+                    "expected {\"type\": \"Bill\", \"referenceNbr\": \"…\"} or {\"vendor\",\"vendorRef\"}")
             }
             var type = body["type"]?.stringValue ?? "Bill"
             var reference = body["referenceNbr"]?.stringValue
@@ -84,7 +85,8 @@ extension AcumaticaSimulator {
             guard let body = try? request.jsonBody(), let url = body["url"]?.stringValue else {
                 return controlError("expected {\"url\": …, \"headerName\": …, \"headerValue\": …}")
             }
-            configurePush(url: url, headerName: body["headerName"]?.stringValue, headerValue: body["headerValue"]?.stringValue)
+            configurePush(
+                url: url, headerName: body["headerName"]?.stringValue, headerValue: body["headerValue"]?.stringValue)
             return .empty(204)
         case ("POST", "push"):
             guard let body = try? request.jsonBody(), let query = body["Query"]?.stringValue else {

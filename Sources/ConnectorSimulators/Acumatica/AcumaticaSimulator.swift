@@ -26,7 +26,8 @@ package final class AcumaticaSimulator: Sendable {
         self.clock = clock
         self.identity = AcumaticaIdentity(access: access, clock: clock)
         self.store = AcumaticaStore(options: options, clock: clock)
-        self.rateLimiter = SlidingWindowRateLimiter(limit: options.requestsPerMinute ?? Int.max, window: 60, clock: clock)
+        self.rateLimiter = SlidingWindowRateLimiter(
+            limit: options.requestsPerMinute ?? Int.max, window: 60, clock: clock)
         self.push = AcumaticaPush(counters: counters)
     }
 
@@ -45,6 +46,9 @@ package final class AcumaticaSimulator: Sendable {
 
     /// Cookie sessions currently open (not idle past the timeout).
     package var openSessions: Int { identity.openSessions(idleTimeout: options.sessionIdleTimeout) }
+
+    /// How many records an entity has (`Bill`, `Vendor`, …).
+    package func count(_ entity: String) -> Int { store.records(entity).count }
 
     /// Bills with this vendor and vendor reference.
     package func billCount(vendor: String, vendorRef: String) -> Int {
@@ -156,7 +160,9 @@ extension AcumaticaSimulator: SimulatorApp {
             // UNCONFIRMED wording of the licence refusal; the status is documented (reference §3.7).
             return Self.respond(
                 AcuError.message(
-                    429, code ?? "The request has been declined because the API request limit of the license has been exceeded.",
+                    429,
+                    code
+                        ?? "The request has been declined because the API request limit of the license has been exceeded.",
                     headers: headers))
         default:
             var error = AcuError.exception(status, code ?? "Simulated failure (HTTP \(status)).")
@@ -213,7 +219,8 @@ extension AcumaticaSimulator: SimulatorApp {
             let branch = try authenticate(request)
             if options.requestsPerMinute != nil, rateLimiter.admit("licence") != nil {
                 throw AcuError.message(
-                    429, "The request has been declined because the API request limit of the license has been exceeded.")
+                    429, "The request has been declined because the API request limit of the license has been exceeded."
+                )
             }
             guard let entity = path.entity, let schema = AcuEntitySchema.all[entity] else {
                 throw Self.noResource(request)
@@ -284,7 +291,8 @@ extension AcumaticaSimulator: SimulatorApp {
             throw AcuError.message(400, "The request body must be a JSON object with name and password.")
         }
         let tenant = fields["tenant"] ?? fields["company"]
-        switch identity.login(name: name, password: password, tenant: tenant, branch: fields["branch"], options: options)
+        switch identity.login(
+            name: name, password: password, tenant: tenant, branch: fields["branch"], options: options)
         {
         case .session(let session):
             let locale = fields["locale"].flatMap { $0.isEmpty ? nil : $0 } ?? "en-US"
@@ -338,7 +346,9 @@ private struct AcuRequestContext {
         switch (request.method, path.rest.count) {
         case ("GET", 0): return try list()
         case ("GET", _): return try single()
-        case ("PUT", 0): return try write(mode: request.header("If-Match")?.trimmingCharacters(in: .whitespaces) == "*" ? .updateOnly : .put)
+        case ("PUT", 0):
+            return try write(
+                mode: request.header("If-Match")?.trimmingCharacters(in: .whitespaces) == "*" ? .updateOnly : .put)
         case ("PATCH", 0): return try write(mode: .patch)
         case ("POST", 1): return try action(path.rest[0])
         default:
@@ -355,7 +365,8 @@ private struct AcuRequestContext {
             for item in expand.split(separator: ",").map({ $0.trimmingCharacters(in: .whitespaces) }) {
                 let head = String(item.split(separator: "/").first ?? "")
                 guard schema.detail(head) != nil else {
-                    throw AcuError.message(400, "The entity '\(entity)' has no detail or linked entity named '\(head)'.")
+                    throw AcuError.message(
+                        400, "The entity '\(entity)' has no detail or linked entity named '\(head)'.")
                 }
                 projection.expand.insert(head)
             }
@@ -406,7 +417,9 @@ private struct AcuRequestContext {
         let top = try integer("$top")
         var rows = store.records(entity)
         if let condition {
-            rows = rows.filter { condition.matches($0, schema: schema, caseInsensitive: options.caseInsensitiveFilters) }
+            rows = rows.filter {
+                condition.matches($0, schema: schema, caseInsensitive: options.caseInsensitiveFilters)
+            }
         }
         var window = Array(rows.dropFirst(skip))
         if let top { window = Array(window.prefix(top)) }

@@ -246,7 +246,8 @@ package final class AcumaticaStore: Sendable {
                 let next = (lines.compactMap { $0["LineNbr"]?.intValue }.max() ?? 0) + 1
                 detail["LineNbr"] = .int(next)
             }
-            detail["LineType"] = detail["LineType"] ?? .string(detail.string("InventoryID") == nil ? "Non-Stock" : "Goods for IN")
+            detail["LineType"] =
+                detail["LineType"] ?? .string(detail.string("InventoryID") == nil ? "Non-Stock" : "Goods for IN")
             guard let quantity = detail.decimal("OrderQty"), quantity > 0 else {
                 errors.add(detail: "Details", row: row, "OrderQty", "'Order Qty.' must be greater than 0.")
                 continue
@@ -283,16 +284,21 @@ package final class AcumaticaStore: Sendable {
         _ state: inout State, input: AcuInput, existing: AcuRecord?, branch: String?, now: Date
     ) throws(AcuError) -> AcuRecord {
         let options = state.options
-        if let existing, let status = existing.string("Status"), !["On Hold", "Balanced", "Pending Approval"].contains(status)
+        if let existing, let status = existing.string("Status"),
+            !["On Hold", "Balanced", "Pending Approval"].contains(status)
         {
             // UNCONFIRMED wording; released documents cannot be edited.
             throw AcuError.exception(500, "The document has been released and cannot be edited (status \(status)).")
         }
         var errors = AcuFieldErrors()
         var bill = existing ?? AcuRecord()
-        apply(input, to: &bill, except: existing == nil ? ["ReferenceNbr", "Status", "Amount", "Balance"] : [
-            "Type", "ReferenceNbr", "Status", "Amount", "Balance",
-        ])
+        apply(
+            input, to: &bill,
+            except: existing == nil
+                ? ["ReferenceNbr", "Status", "Amount", "Balance"]
+                : [
+                    "Type", "ReferenceNbr", "Status", "Amount", "Balance",
+                ])
         if existing == nil {
             let type = bill.string("Type") ?? "Bill"
             bill["Type"] = .string(type)
@@ -317,7 +323,8 @@ package final class AcumaticaStore: Sendable {
         } else {
             errors.add("Vendor", "'Vendor' cannot be empty.")
         }
-        if options.rejectDuplicateVendorRef, let reference = bill.string("VendorRef"), let vendorID = bill.string("Vendor")
+        if options.rejectDuplicateVendorRef, let reference = bill.string("VendorRef"),
+            let vendorID = bill.string("Vendor")
         {
             let duplicate = (state.records["Bill"] ?? []).contains {
                 $0.id != bill.id && same($0.string("Vendor"), vendorID) && same($0.string("VendorRef"), reference)
@@ -487,7 +494,8 @@ package final class AcumaticaStore: Sendable {
                     }
                 }
                 if detail["Branch"] == nil { detail["Branch"] = bill["BranchID"] }
-                if let code = detail.string("Branch"), !branches.contains(where: { same($0.string("BranchID"), code) }) {
+                if let code = detail.string("Branch"), !branches.contains(where: { same($0.string("BranchID"), code) })
+                {
                     errors.add(detail: "Details", row: row, "Branch", "'Branch' cannot be found in the system.")
                 }
                 if let changed = consume(&orders, line: detail, quantity: detail.decimal("Qty") ?? 0) {
@@ -575,7 +583,8 @@ package final class AcumaticaStore: Sendable {
     func releaseBill(type: String, referenceNbr: String) throws(AcuError) {
         try changeBill(type: type, referenceNbr: referenceNbr) { bill throws(AcuError) in
             guard bill.string("Status") == "Balanced" else {
-                throw AcuError.exception(500, "Only a balanced document can be released (status \(bill.string("Status") ?? "")).")
+                throw AcuError.exception(
+                    500, "Only a balanced document can be released (status \(bill.string("Status") ?? "")).")
             }
             bill["Status"] = .string("Open")
         }
@@ -609,7 +618,9 @@ package final class AcumaticaStore: Sendable {
 
     /// Bills with this vendor and vendor reference (case-insensitive), for tests.
     func bills(vendor: String, vendorRef: String) -> [AcuRecord] {
-        records("Bill").filter { Self.same($0.string("Vendor"), vendor) && Self.same($0.string("VendorRef"), vendorRef) }
+        records("Bill").filter {
+            Self.same($0.string("Vendor"), vendor) && Self.same($0.string("VendorRef"), vendorRef)
+        }
     }
 
     /// The next push `TimeStamp`: .NET ticks of now, strictly increasing.
