@@ -120,9 +120,7 @@ struct AcumaticaTestBackend: ERPTestBackend {
     }
 
     func addVendors(count: Int, prefix: String) async throws -> [String] {
-        let answer = try await rig.admin("POST", "vendors", #"{"count":\#(count),"prefix":"\#(prefix)"}"#)
-        let total = try #require(answer["vendors"].flatMap { if case .number(let n) = $0 { Int("\(n)") } else { nil } })
-        return (0..<count).map { prefix + String(format: "%05d", total - count + $0 + 1) }
+        rig.host.acumatica.addVendors(count: count, prefix: prefix)
     }
 
     func documentCount(vendor: String, vendorInvoiceNumber: String) async throws -> Int {
