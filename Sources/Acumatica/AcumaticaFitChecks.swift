@@ -3,7 +3,7 @@ import Foundation
 
 /// "See if we fit" on Acumatica: sign-in, the endpoint version deployed on the instance, and read permission with
 /// a sample count of every entity the flows use; each failure with what to change where.
-struct AcumaticaFitChecks {
+package struct AcumaticaFitChecks {
     let connector: AcumaticaConnector
 
     var system: String { connector.system }
@@ -83,34 +83,7 @@ struct AcumaticaFitChecks {
         let wanted = "\(settings.endpointName)/\(settings.endpointVersion)"
         let pointer = "Web Service Endpoints (SM207060)"
         do {
-            let site = try await connector.client.siteInfo()
-            let endpoints = site.endpoints ?? []
-            let build = site.version?.acumaticaBuildVersion.map { " (Acumatica build \($0))" } ?? ""
-            if endpoints.contains(where: {
-                $0.name.caseInsensitiveCompare(settings.endpointName) == .orderedSame
-                    && $0.version == settings.endpointVersion
-            }) {
-                return FitCheck(
-                    system: system, check: "endpoint version", outcome: .pass,
-                    detail: "the instance serves \(wanted)\(build)")
-            }
-            let sameName = endpoints.filter {
-                $0.name.caseInsensitiveCompare(settings.endpointName) == .orderedSame
-            }.map(\.version).sorted()
-            let fix: String
-            if !sameName.isEmpty {
-                fix =
-                    "Set erp.acumatica.endpointVersion to one the instance serves: \(sameName.joined(separator: ", ")) (fields differ between versions; see \(pointer))"
-            } else if !endpoints.isEmpty {
-                let all = endpoints.map { "\($0.name)/\($0.version)" }.sorted()
-                fix =
-                    "Set erp.acumatica.endpointName and endpointVersion to one the instance serves: \(all.prefix(12).joined(separator: ", "))"
-            } else {
-                fix = "Look up the endpoint name and version on \(pointer)"
-            }
-            return FitCheck(
-                system: system, check: "endpoint version", outcome: .fail,
-                detail: "the instance does not serve \(wanted)\(build)", fix: fix)
+            return Self.endpointVerdict(try await connector.client.siteInfo(), settings: settings)
         } catch {
             // No endpoint list: try the endpoint itself.
             let advice = { (error: ConnectorError) -> String? in
@@ -123,5 +96,38 @@ struct AcumaticaFitChecks {
                 return "the instance answers under \(wanted) (it lists no endpoints at /entity)"
             }
         }
+    }
+
+    /// Whether the instance's endpoint list (`GET /entity`) has the pinned endpoint; if not, which to try.
+    package static func endpointVerdict(_ site: AcumaticaSiteInfo, settings: AcumaticaSettings) -> FitCheck {
+        let system = "acumatica"
+        let wanted = "\(settings.endpointName)/\(settings.endpointVersion)"
+        let pointer = "Web Service Endpoints (SM207060)"
+        let endpoints = site.endpoints ?? []
+        let build = site.version?.acumaticaBuildVersion.map { " (Acumatica build \($0))" } ?? ""
+        if endpoints.contains(where: {
+            $0.name.caseInsensitiveCompare(settings.endpointName) == .orderedSame
+                && $0.version == settings.endpointVersion
+        }) {
+            return FitCheck(
+                system: system, check: "endpoint version", outcome: .pass,
+                detail: "the instance serves \(wanted)\(build)")
+        }
+        let sameName = endpoints.filter { $0.name.caseInsensitiveCompare(settings.endpointName) == .orderedSame }
+            .map(\.version).sorted()
+        let fix: String
+        if !sameName.isEmpty {
+            fix =
+                "Set erp.acumatica.endpointVersion to one the instance serves: \(sameName.joined(separator: ", ")) (fields differ between versions; see \(pointer))"
+        } else if !endpoints.isEmpty {
+            let all = endpoints.map { "\($0.name)/\($0.version)" }.sorted()
+            fix =
+                "Set erp.acumatica.endpointName and endpointVersion to one the instance serves: \(all.prefix(12).joined(separator: ", "))"
+        } else {
+            fix = "Look up the endpoint name and version on \(pointer)"
+        }
+        return FitCheck(
+            system: system, check: "endpoint version", outcome: .fail,
+            detail: "the instance does not serve \(wanted)\(build)", fix: fix)
     }
 }

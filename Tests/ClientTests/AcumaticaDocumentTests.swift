@@ -169,4 +169,34 @@ struct AcumaticaDocumentTests {
         #expect(decoded.purchaseOrderNumberField == "OrderNbr")
         #expect(throws: Never.self) { try decoded.validate(prefix: "erp.acumatica") }
     }
+
+    @Test("an endpoint version the instance does not serve is named, with the versions it does serve")
+    func endpointVerdict() throws {
+        // The shape of `GET /entity` in Acumatica's integration guide.
+        let site = try JSONDecoder().decode(
+            AcumaticaSiteInfo.self,
+            from: Data(
+                #"""
+                {"version": {"acumaticaBuildVersion": "25.093.0036", "databaseVersion": "25.093.0036"},
+                 "endpoints": [
+                   {"name": "Default", "version": "20.200.001", "href": "/testdata/entity/Default/20.200.001/"},
+                   {"name": "eCommerce", "version": "20.200.001", "href": "/testdata/entity/eCommerce/20.200.001/"},
+                   {"name": "Default", "version": "23.200.001", "href": "/testdata/entity/Default/23.200.001/"},
+                   {"name": "MANUFACTURING", "version": "21.200.001", "href": "/testdata/entity/MANUFACTURING/21.200.001/"}
+                 ]}
+                """#.utf8))
+        let missing = AcumaticaFitChecks.endpointVerdict(site, settings: settings())
+        #expect(missing.outcome == .fail)
+        #expect(missing.detail.contains("Default/24.200.001") && missing.detail.contains("25.093.0036"))
+        let fix = try #require(missing.fix)
+        #expect(fix.contains("20.200.001, 23.200.001"), "\(fix)")
+        #expect(!fix.contains("MANUFACTURING"), "only versions of the same endpoint are suggested")
+        var deployed = settings()
+        deployed.endpointVersion = "23.200.001"
+        #expect(AcumaticaFitChecks.endpointVerdict(site, settings: deployed).outcome == .pass)
+        var other = settings()
+        other.endpointName = "Custom"
+        let unknown = AcumaticaFitChecks.endpointVerdict(site, settings: other)
+        #expect(unknown.fix?.contains("MANUFACTURING/21.200.001") == true)
+    }
 }

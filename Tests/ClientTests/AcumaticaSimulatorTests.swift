@@ -146,11 +146,15 @@ struct AcumaticaTestBackend: ERPTestBackend {
 
 @Suite("Acumatica adapter against its simulator", .serialized, .timeLimit(.minutes(5)))
 struct AcumaticaSimulatorTests {
-    @Test("Acumatica passes the adapter conformance suite (OAuth password grant)")
+    @Test("Acumatica passes the adapter conformance suite, with OAuth and with cookie sign-in")
     func conformance() async throws {
         let rig = try await AcumaticaRig.start()
         do {
             try await ERPConformance.run({ try rig.connector() }, backend: AcumaticaTestBackend(rig: rig))
+            // The same behaviour with cookie sign-in: a persistent 401 is still a configuration error after the
+            // session provider's one sign-in and replay.
+            let cookie = rig.settings(authentication: .cookie)
+            try await ERPConformance.run({ try rig.connector(cookie) }, backend: AcumaticaTestBackend(rig: rig))
             await rig.stop()
         } catch {
             await rig.stop()
