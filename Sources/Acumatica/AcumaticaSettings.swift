@@ -47,6 +47,12 @@ package struct AcumaticaSettings: ERPConnectionSettings {
     package var subaccountSeparator: String
     /// The dimension whose value is a detail line's `Branch`, when branches are coded per line.
     package var branchDimension: String?
+    /// The PurchaseOrder field that holds JAGGAER's PO number (`OrderNbr` when Acumatica's orders carry JAGGAER's
+    /// numbers, else e.g. `VendorRef`), used to link bill lines to purchase-order lines.
+    package var purchaseOrderNumberField: String
+    /// The Bill actions run after the bill is taken off hold, in order (reference §3.4): `Release` (its name is
+    /// UNCONFIRMED, hence a setting); `["Approve", "Release"]` where an approval map holds bills for approval.
+    package var postActions: [String]
 
     package init(
         instanceURL: String, endpointName: String = "Default", endpointVersion: String = "24.200.001",
@@ -54,7 +60,8 @@ package struct AcumaticaSettings: ERPConnectionSettings {
         clientId: String? = nil, clientSecret: SecretField? = nil, username: String, password: SecretField,
         scope: String = "api offline_access", requestsPerMinute: Int = 50, billType: String = "Bill",
         creditMemoType: String = "Debit Adj.", purchaseOrderType: String = "Normal",
-        subaccountSegments: [String] = [], subaccountSeparator: String = "-", branchDimension: String? = nil
+        subaccountSegments: [String] = [], subaccountSeparator: String = "-", branchDimension: String? = nil,
+        purchaseOrderNumberField: String = "OrderNbr", postActions: [String] = ["Release"]
     ) {
         self.instanceURL = instanceURL
         self.endpointName = endpointName
@@ -74,12 +81,14 @@ package struct AcumaticaSettings: ERPConnectionSettings {
         self.subaccountSegments = subaccountSegments
         self.subaccountSeparator = subaccountSeparator
         self.branchDimension = branchDimension
+        self.purchaseOrderNumberField = purchaseOrderNumberField
+        self.postActions = postActions
     }
 
     private enum CodingKeys: String, CodingKey, CaseIterable {
         case instanceURL, endpointName, endpointVersion, tenant, branch, authentication, clientId, clientSecret
         case username, password, scope, requestsPerMinute, billType, creditMemoType, purchaseOrderType
-        case subaccountSegments, subaccountSeparator, branchDimension
+        case subaccountSegments, subaccountSeparator, branchDimension, purchaseOrderNumberField, postActions
     }
 
     package static var settingKeys: [String] { CodingKeys.allCases.map(\.stringValue) }
@@ -117,6 +126,9 @@ package struct AcumaticaSettings: ERPConnectionSettings {
         subaccountSeparator =
             try c.decodeIfPresent(String.self, forKey: .subaccountSeparator) ?? d.subaccountSeparator
         branchDimension = try c.decodeIfPresent(String.self, forKey: .branchDimension)
+        purchaseOrderNumberField =
+            try c.decodeIfPresent(String.self, forKey: .purchaseOrderNumberField) ?? d.purchaseOrderNumberField
+        postActions = try c.decodeIfPresent([String].self, forKey: .postActions) ?? d.postActions
     }
 
     /// `{instanceURL}/entity/{endpointName}/{endpointVersion}`.
@@ -191,6 +203,28 @@ extension AcumaticaSettings {
         }
         for segment in subaccountSegments where segment.isEmpty {
             throw ConnectorError(.connectionInvalid, "\(prefix).subaccountSegments must name dimensions")
+        }
+        if Set(subaccountSegments).count != subaccountSegments.count {
+            throw ConnectorError(.connectionInvalid, "\(prefix).subaccountSegments names a dimension twice")
+        }
+        if let branchDimension, branchDimension.isEmpty || subaccountSegments.contains(branchDimension) {
+            throw ConnectorError(
+                .connectionInvalid,
+                "\(prefix).branchDimension must name a dimension that is not also a subaccount segment")
+        }
+        let plainName = { (name: String) in
+            !name.isEmpty && name.count <= 100 && name.first?.isLetter == true
+                && name.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "_") }
+        }
+        guard plainName(purchaseOrderNumberField) else {
+            throw ConnectorError(
+                .connectionInvalid,
+                "\(prefix).purchaseOrderNumberField must be a PurchaseOrder field name such as OrderNbr or VendorRef")
+        }
+        for action in postActions where !plainName(action) {
+            throw ConnectorError(
+                .connectionInvalid,
+                "\(prefix).postActions must list Bill action names such as Approve or Release")
         }
     }
 }
