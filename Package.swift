@@ -34,6 +34,7 @@ let functions = [
 let erps = [
     "BusinessCentral",
     "Acumatica",
+    "SAPBusinessOne",
 ]
 
 let package = Package(
