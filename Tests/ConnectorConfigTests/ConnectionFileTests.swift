@@ -1,5 +1,6 @@
 import ConnectorConfig
 import ConnectorCore
+import ConnectorRuntime
 import ConnectorSecurity
 import ConnectorTesting
 import Foundation
@@ -55,6 +56,9 @@ func loadError(_ yaml: String, json: Bool = false) -> String {
 
 @Suite("Connection files")
 struct ConnectionFileTests {
+    /// Connection files name their ERP by kind: make every ERP of the build known first.
+    init() { Systems.bootstrap() }
+
     @Test("a valid file loads, bare numbers read as text where text is expected")
     func valid() throws {
         let connection = try load(connectionYAML())
@@ -165,7 +169,7 @@ struct ConnectionFileTests {
                 == "acme.yaml: flow.maxAttempts must be a whole number")
         #expect(
             loadError(connectionYAML(replacing: [("kind: businessCentral", "kind: sap")]))
-                .contains("erp.kind is \"sap\"; this build supports businessCentral"))
+                .contains("erp.kind is \"sap\"; this build supports acumatica, businessCentral"))
         #expect(
             loadError(connectionYAML(replacing: [("vendors: {\"279765\": \"V10000\"}", "vendors: {\"279765\": [a]}")]))
                 .contains("mapping.vendors.279765 must be a single value"))

@@ -1,5 +1,7 @@
+import BusinessCentral
 import ConnectorConfig
 import ConnectorCore
+import ConnectorRuntime
 import ConnectorSecurity
 import ConnectorTesting
 import Foundation
@@ -20,6 +22,9 @@ func prepareError(_ yaml: String, vault: Vault? = nil, environment: [String: Str
 
 @Suite("Connection validation")
 struct ConnectionValidationTests {
+    /// Connection files name their ERP by kind: make every ERP of the build known first.
+    init() { Systems.bootstrap() }
+
     @Test(
         "numbers out of range are refused naming the key and the accepted range",
         arguments: [
@@ -150,7 +155,7 @@ struct ConnectionValidationTests {
         let other = Vault(masterKey: try MasterKey(base64: MasterKey.generate()))
         let connection = try load(connectionYAML())
         let sealed = try other.sealSecrets(of: connection, environment: [:])
-        guard case .sealed(let value) = sealed.erp.businessCentral!.clientSecret else {
+        guard case .sealed(let value) = try sealed.erp.typed(BusinessCentralSettings.self).clientSecret else {
             Issue.record("not sealed")
             return
         }
@@ -168,9 +173,8 @@ struct ConnectionValidationTests {
         var connection = try load(connectionYAML())
         connection.notifications = NotificationSettings(
             publicURL: "https://hooks.acme.example",
-            businessCentral: BusinessCentralNotifications(clientState: .plain(Secret("0123456789abcdef0123"))),
-            acumatica: AcumaticaPushNotifications(
-                headerValue: .plain(Secret("0123456789abcdef0123")), queries: ["Q": "vendors"]))
+            BusinessCentralNotifications(clientState: .plain(Secret("0123456789abcdef0123"))),
+            kind: BusinessCentralSettings.kind)
         connection.flow.pollStartFrom = Date(timeIntervalSince1970: 1_700_000_000)
         connection.jaggaer.requestsPerMinute = 100
         let sealed = try ConnectionStore.prepare(connection, vault: vault, environment: [:])
@@ -212,13 +216,14 @@ struct ConnectionValidationTests {
             #expect(rows[key] == nil, "\(key) appears twice")
             rows[key] = String(line)
         }
+        Systems.bootstrap()
         let paths = Set(Connection.settingPaths)
         #expect(paths.count > 50)
         for path in paths.sorted() { #expect(rows[path] != nil, "README lacks \(path)") }
         for key in rows.keys.sorted() {
             #expect(paths.contains(key), "README documents \(key), which is not a setting")
         }
-        for (path, range, _) in ConnectionValidator.ranges {
+        for (path, range) in ConnectionValidator.registeredRanges {
             #expect(
                 rows[path]?.contains("\(range.lowerBound) to \(range.upperBound)") == true,
                 "README's row of \(path) should state \(range.lowerBound) to \(range.upperBound)")

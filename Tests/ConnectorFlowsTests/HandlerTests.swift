@@ -31,8 +31,7 @@ final class FlowRig: Sendable {
                 clientSecret: .plain(Secret(credentials.jaggaerClientSecret)), pageSize: 10
             ),
             erp: ERPSettings(
-                kind: .businessCentral,
-                businessCentral: BusinessCentralSettings(
+                BusinessCentralSettings(
                     tenantId: credentials.entraTenantId, environment: credentials.businessCentralEnvironment,
                     clientId: credentials.entraClientId, clientSecret: .plain(Secret(credentials.entraClientSecret)),
                     authorityURL: host.entraAuthorityURL, apiBaseURL: host.businessCentralBaseURL,

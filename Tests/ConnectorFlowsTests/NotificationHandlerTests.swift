@@ -1,5 +1,8 @@
+import Acumatica
+import BusinessCentral
 import ConnectorCore
 import ConnectorFlows
+import ConnectorHTTP
 import ConnectorSecurity
 import ConnectorTesting
 import Foundation
@@ -14,22 +17,32 @@ struct NotificationHandlerTests {
     static let previousClientState = "bc-old-client-state-9876543210"
     static let headerSecret = "acu-header-secret-0123456789"
 
-    static func connection() -> Connection {
-        Connection(
-            id: "hooks",
-            jaggaer: JaggaerSettings(baseURL: "https://x.jaggaer.com", clientId: "c", clientSecret: .sealed("s")),
+    /// A Business Central connection with webhooks, or (for `acumatica`) an Acumatica one with push notifications.
+    static func connection(for system: String = "businessCentral") -> Connection {
+        let jaggaer = JaggaerSettings(baseURL: "https://x.jaggaer.com", clientId: "c", clientSecret: .sealed("s"))
+        if system == AcumaticaSettings.kind {
+            return Connection(
+                id: "hooks", jaggaer: jaggaer,
+                erp: ERPSettings(
+                    AcumaticaSettings(
+                        instanceURL: "https://acme.acumatica.com", authentication: .cookie, username: "u",
+                        password: .sealed("p"))),
+                notifications: NotificationSettings(
+                    publicURL: "https://hooks.example.com",
+                    AcumaticaPushNotifications(
+                        headerName: "X-Hook-Secret", headerValue: .sealed("y"),
+                        queries: ["MLC-Vendors": "vendors", "MLC-Accounts": "accounts"]),
+                    kind: AcumaticaSettings.kind))
+        }
+        return Connection(
+            id: "hooks", jaggaer: jaggaer,
             erp: ERPSettings(
-                kind: .businessCentral,
-                businessCentral: BusinessCentralSettings(
+                BusinessCentralSettings(
                     tenantId: "t", environment: "production", clientId: "c", clientSecret: .sealed("s"),
                     companyId: companyId)),
             notifications: NotificationSettings(
-                publicURL: "https://hooks.example.com",
-                businessCentral: BusinessCentralNotifications(clientState: .sealed("x")),
-                acumatica: AcumaticaPushNotifications(
-                    headerName: "X-Hook-Secret", headerValue: .sealed("y"),
-                    queries: ["MLC-Vendors": "vendors", "MLC-Accounts": "accounts"]))
-        )
+                publicURL: "https://hooks.example.com", BusinessCentralNotifications(clientState: .sealed("x")),
+                kind: BusinessCentralSettings.kind))
     }
 
     static func handler(store: InMemoryStateStore = InMemoryStateStore(), connection: Connection = connection())
@@ -38,11 +51,11 @@ struct NotificationHandlerTests {
         let context = StepContext(
             store: store, keys: try StateKeys(connection: connection.id), connection: connection,
             clock: ManualClock(Date()), logger: Logger(label: "test"), owner: "test")
+        let acumatica = connection.erp.kind == AcumaticaSettings.kind
+        let module: any ERPModule = acumatica ? AcumaticaModule() : BusinessCentralModule()
         return NotificationHandler(
-            context: context,
-            secrets: NotificationSecrets(
-                businessCentralClientStates: [Secret(clientState), Secret(previousClientState)],
-                acumaticaHeaderValues: [Secret(headerSecret)]))
+            context: context, receiver: module.notifications,
+            secrets: acumatica ? [Secret(headerSecret)] : [Secret(clientState), Secret(previousClientState)])
     }
 
     static func event(_ request: WebhookRequest) throws -> CloudEvent {
@@ -71,7 +84,7 @@ struct NotificationHandlerTests {
     func handle(_ request: WebhookRequest, store: InMemoryStateStore = InMemoryStateStore()) async throws
         -> StepResult
     {
-        let handler = try Self.handler(store: store)
+        let handler = try Self.handler(store: store, connection: Self.connection(for: request.system))
         let event = try Self.event(request)
         return try await handler.handle(event, input: try event.decodeData(WebhookRequest.self))
     }
@@ -231,16 +244,32 @@ struct NotificationHandlerTests {
 
     @Test("A connection without the protocol's settings takes none of its requests")
     func notConfigured() async throws {
-        var connection = Self.connection()
-        connection.notifications = nil
-        let handler = try Self.handler(connection: connection)
         for system in ["businessCentral", "acumatica", "sap"] {
+            var connection = Self.connection(for: system)
+            connection.notifications = nil
+            let handler = try Self.handler(connection: connection)
             let event = try Self.event(
                 WebhookRequest(
                     system: system, method: "POST", body: Self.bcBody([(Self.clientState, Self.vendor(), "updated")])))
             await #expect(throws: ConnectorError.self) {
                 try await handler.handle(event, input: try event.decodeData(WebhookRequest.self))
             }
+        }
+    }
+
+    @Test("A request naming another ERP than the connection's is refused, whatever it carries")
+    func otherERP() async throws {
+        let handler = try Self.handler(connection: Self.connection(for: "businessCentral"))
+        let event = try Self.event(
+            WebhookRequest(
+                system: "acumatica", method: "POST", headers: ["x-hook-secret": Self.headerSecret],
+                body: #"{"Inserted":[{}],"Deleted":[],"Query":"MLC-Vendors","Id":"1"}"#))
+        do {
+            _ = try await handler.handle(event, input: try event.decodeData(WebhookRequest.self))
+            Issue.record("an Acumatica push to a Business Central connection was accepted")
+        } catch let error as ConnectorError {
+            #expect(error.code == NotificationHandler.Code.notConfigured)
+            #expect(error.kind == .badInput)
         }
     }
 

@@ -1,3 +1,4 @@
+import BusinessCentral
 import ConnectorCore
 import ConnectorFlows
 import ConnectorTesting
@@ -13,7 +14,14 @@ struct RenewSubscriptionsTests {
     final class FakeERP: ChangeSubscriptions {
         let state = Mutex<(subscriptions: [ChangeSubscription], calls: [String])>(([], []))
         let clock: ManualClock
-        init(clock: ManualClock) { self.clock = clock }
+        /// As the BC connector derives it from `notifications.businessCentral` (nil: not configured).
+        let subscriptionPlan: SubscriptionPlan?
+        init(clock: ManualClock, plan: SubscriptionPlan? = defaultPlan) {
+            self.clock = clock
+            self.subscriptionPlan = plan
+        }
+        static let defaultPlan = SubscriptionPlan(
+            system: "businessCentral", entitySets: ["vendors", "accounts"], renewBefore: 24 * 3600)
 
         var calls: [String] { state.withLock { $0.calls } }
         var all: [ChangeSubscription] { state.withLock { $0.subscriptions } }
@@ -63,13 +71,13 @@ struct RenewSubscriptionsTests {
             id: "renew",
             jaggaer: JaggaerSettings(baseURL: "https://x.jaggaer.com", clientId: "c", clientSecret: .sealed("s")),
             erp: ERPSettings(
-                kind: .businessCentral,
-                businessCentral: BusinessCentralSettings(
+                BusinessCentralSettings(
                     tenantId: "t", environment: "e", clientId: "c", clientSecret: .sealed("s"), companyName: "C")),
             notifications: NotificationSettings(
                 publicURL: "https://hooks.example.com/",
-                businessCentral: BusinessCentralNotifications(
-                    clientState: .sealed("x"), resources: ["vendors", "accounts"], renewBeforeHours: 24)))
+                BusinessCentralNotifications(
+                    clientState: .sealed("x"), resources: ["vendors", "accounts"], renewBeforeHours: 24),
+                kind: BusinessCentralSettings.kind))
         let store = InMemoryStateStore()
         let context = StepContext(
             store: store, keys: try StateKeys(connection: "renew"), connection: connection, clock: clock,
@@ -140,11 +148,13 @@ struct RenewSubscriptionsTests {
     @Test("Without notification settings the step does nothing")
     func notConfigured() async throws {
         let clock = ManualClock(Date())
-        let erp = FakeERP(clock: clock)
+        let erp = FakeERP(clock: clock, plan: nil)
         let connection = Connection(
             id: "renew",
             jaggaer: JaggaerSettings(baseURL: "https://x.jaggaer.com", clientId: "c", clientSecret: .sealed("s")),
-            erp: ERPSettings(kind: .businessCentral, businessCentral: nil))
+            erp: ERPSettings(
+                BusinessCentralSettings(
+                    tenantId: "t", environment: "e", clientId: "c", clientSecret: .sealed("s"), companyName: "C")))
         let context = StepContext(
             store: InMemoryStateStore(), keys: try StateKeys(connection: "renew"), connection: connection, clock: clock,
             logger: Logger(label: "test"), owner: "test")

@@ -1,3 +1,4 @@
+import BusinessCentral
 import ConnectorCore
 import ConnectorFlows
 import ConnectorRuntime
@@ -85,7 +86,9 @@ struct RuntimeConfigurationTests {
             let key = MasterKey.generate()
             let vault = Vault(masterKey: try MasterKey(base64: key))
             var connection = rig.connection
-            connection.erp.businessCentral?.clientSecret = .plain(Secret("sim~not-the-right-secret"))
+            var bc = try connection.erp.typed(BusinessCentralSettings.self)
+            bc.clientSecret = .plain(Secret("sim~not-the-right-secret"))
+            connection.erp = ERPSettings(bc)
             let state = "sqlite:" + directory.path + "/state.sqlite"
             let store = try StateStores.open(state, mode: .create)
             try await ConnectionStore(store: store, vault: vault).save(connection)

@@ -21,6 +21,7 @@ final class FakeERP: ERPConnector, Sendable {
 
     var system: String { "fake" }
     var constraints: ERPConstraints { .businessCentral }
+    var capabilities: ERPCapabilities { ERPCapabilities() }
 
     func add(vendor: String, number: String) {
         state.withLock {
@@ -74,8 +75,7 @@ struct WriteRecoveryTests {
             id: "fake",
             jaggaer: JaggaerSettings(baseURL: "https://x.jaggaer.com", clientId: "c", clientSecret: .sealed("s")),
             erp: ERPSettings(
-                kind: .businessCentral,
-                businessCentral: BusinessCentralSettings(
+                BusinessCentralSettings(
                     tenantId: "t", environment: "e", clientId: "c", clientSecret: .sealed("s"), companyId: "x")),
             flow: FlowSettings(ambiguousWriteSettleSeconds: 120)
         )

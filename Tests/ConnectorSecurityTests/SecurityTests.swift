@@ -1,4 +1,7 @@
+import Acumatica
+import BusinessCentral
 import ConnectorCore
+import ConnectorRuntime
 import ConnectorSecurity
 import ConnectorTesting
 import Foundation
@@ -6,6 +9,9 @@ import Testing
 
 @Suite("Vault, master key, connections and URL policy")
 struct SecurityTests {
+    /// Connection files name their ERP by kind: make every ERP of the build known first.
+    init() { Systems.bootstrap() }
+
     let key = try! MasterKey(base64: MasterKey.generate())
 
     @Test("sealed values open only with the same key and context")
@@ -61,8 +67,7 @@ struct SecurityTests {
                 baseURL: "https://prep-reg02.api.jaggaer.com", clientId: "c1",
                 clientSecret: .plain(Secret(jaggaerSecret))),
             erp: ERPSettings(
-                kind: .businessCentral,
-                businessCentral: BusinessCentralSettings(
+                BusinessCentralSettings(
                     tenantId: "00000000-0000-0000-0000-0000000000a1", environment: "production",
                     clientId: "00000000-0000-0000-0000-0000000000c2", clientSecret: .plain(Secret(bcSecret)),
                     companyName: "CRONUS")
@@ -88,33 +93,45 @@ struct SecurityTests {
         let store = InMemoryStateStore()
         let connections = ConnectionStore(store: store, vault: Vault(masterKey: key))
         func connection(
-            clientState: String, headerName: String = "X-Hook", publicURL: String = "https://hooks.acme.example"
+            clientState: String, headerName: String? = nil, publicURL: String = "https://hooks.acme.example"
         )
             -> Connection
         {
-            Connection(
+            let jaggaer = JaggaerSettings(
+                baseURL: "https://prep-reg02.api.jaggaer.com", clientId: "c1", clientSecret: .plain(Secret("j-secret")))
+            if let headerName {
+                // An Acumatica connection: its push notifications carry one configured header.
+                return Connection(
+                    id: "hooks-acumatica", jaggaer: jaggaer,
+                    erp: ERPSettings(
+                        AcumaticaSettings(
+                            instanceURL: "https://acme.acumatica.com", authentication: .cookie, username: "mlc",
+                            password: .plain(Secret("a-password")))),
+                    notifications: NotificationSettings(
+                        publicURL: publicURL,
+                        AcumaticaPushNotifications(
+                            headerName: headerName, headerValue: .plain(Secret(clientState)), queries: ["Q": "vendors"]),
+                        kind: AcumaticaSettings.kind))
+            }
+            return Connection(
                 id: "hooks",
-                jaggaer: JaggaerSettings(
-                    baseURL: "https://prep-reg02.api.jaggaer.com", clientId: "c1",
-                    clientSecret: .plain(Secret("j-secret"))),
+                jaggaer: jaggaer,
                 erp: ERPSettings(
-                    kind: .businessCentral,
-                    businessCentral: BusinessCentralSettings(
+                    BusinessCentralSettings(
                         tenantId: "00000000-0000-0000-0000-0000000000a1", environment: "production",
                         clientId: "00000000-0000-0000-0000-0000000000c2",
                         clientSecret: .plain(Secret("b-secret")),
                         companyName: "CRONUS")),
                 notifications: NotificationSettings(
                     publicURL: publicURL,
-                    businessCentral: BusinessCentralNotifications(
+                    BusinessCentralNotifications(
                         clientState: .plain(Secret(clientState)),
                         previousClientState: .plain(Secret("old-state-0123456789"))),
-                    acumatica: AcumaticaPushNotifications(
-                        headerName: headerName, headerValue: .plain(Secret("acumatica-header-0123456789")),
-                        queries: ["Q": "vendors"])))
+                    kind: BusinessCentralSettings.kind))
         }
         let good = "bc-client-state-\(UUID().uuidString.prefix(8))"
         try await connections.save(connection(clientState: good))
+        try await connections.save(connection(clientState: "acumatica-header-0123456789", headerName: "X-Hook"))
         for entry in try await store.scanAll(prefix: "") {
             let text = String(decoding: entry.value.data, as: UTF8.self)
             for secret in [good, "old-state-0123456789", "acumatica-header-0123456789"] {
@@ -123,14 +140,16 @@ struct SecurityTests {
         }
         let loaded = try await connections.load("hooks")
         #expect(try connections.secret(loaded, "notifications.businessCentral.clientState").value == good)
+        let acumatica = try await connections.load("hooks-acumatica")
         #expect(
-            try connections.secret(loaded, "notifications.acumatica.headerValue").value == "acumatica-header-0123456789"
-        )
+            try connections.secret(acumatica, "notifications.acumatica.headerValue").value
+                == "acumatica-header-0123456789")
         for bad in [
             connection(clientState: "short"), connection(clientState: String(repeating: "x", count: 251)),
             connection(clientState: "has spaces in the client state"),
             connection(clientState: good, headerName: "Content-Type"),
             connection(clientState: good, headerName: "Bad Header"),
+            connection(clientState: "short", headerName: "X-Hook"),
             connection(clientState: good, publicURL: "http://hooks.acme.example"),
             connection(clientState: good, publicURL: "https://user:pw@hooks.acme.example"),
         ] {
@@ -238,4 +257,16 @@ struct SecurityTests {
         }
         #expect(metadata?.message.contains("never allowed") == true)
     }
+}
+
+extension URLPolicy.System {
+    /// The services of the URL policy table above, as the ERP targets declare them.
+    static let businessCentral = URLPolicy.System(
+        name: "businessCentral", hostSuffixes: ["api.businesscentral.dynamics.com"])
+    static let entra = URLPolicy.System(
+        name: "entra",
+        hostSuffixes: [
+            "login.microsoftonline.com", "login.microsoftonline.us", "login.chinacloudapi.cn",
+            "login.partner.microsoftonline.cn",
+        ])
 }

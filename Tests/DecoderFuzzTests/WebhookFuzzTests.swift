@@ -1,5 +1,8 @@
+import Acumatica
+import BusinessCentral
 import ConnectorCore
 import ConnectorFlows
+import ConnectorHTTP
 import Foundation
 import Logging
 import PropertyBased
@@ -16,30 +19,45 @@ struct WebhookFuzzTests {
     static let acumaticaBody =
         #"{"Inserted":[{"VendorID":"V1","Name":"A"}],"Deleted":[{"VendorID":"V1","Name":"B"}],"Query":"MLC-Vendors","CompanyId":"Company","Id":"7c1d","TimeStamp":638000000000,"AdditionalInfo":{}}"#
 
-    static func handler(store: InMemoryStateStore) throws -> NotificationHandler {
-        let connection = Connection(
-            id: "fuzz",
-            jaggaer: JaggaerSettings(baseURL: "https://x.jaggaer.com", clientId: "c", clientSecret: .sealed("s")),
-            erp: ERPSettings(
-                kind: .businessCentral,
-                businessCentral: BusinessCentralSettings(
-                    tenantId: "t", environment: "e", clientId: "c", clientSecret: .sealed("s"),
-                    companyId: "5f6c8c2e-3b5c-4c34-9f0b-1a2b3c4d5e6f")),
-            notifications: NotificationSettings(
-                businessCentral: BusinessCentralNotifications(clientState: .sealed("x")),
-                acumatica: AcumaticaPushNotifications(headerValue: .sealed("y"), queries: ["MLC-Vendors": "vendors"])))
+    /// The step for a connection of the ERP the request names (a BC connection for any other name).
+    static func handler(store: InMemoryStateStore, system: String) throws -> NotificationHandler {
+        let jaggaer = JaggaerSettings(baseURL: "https://x.jaggaer.com", clientId: "c", clientSecret: .sealed("s"))
+        let connection: Connection
+        let module: any ERPModule
+        if system == AcumaticaSettings.kind {
+            module = AcumaticaModule()
+            connection = Connection(
+                id: "fuzz", jaggaer: jaggaer,
+                erp: ERPSettings(
+                    AcumaticaSettings(
+                        instanceURL: "https://x.acumatica.com", authentication: .cookie, username: "u",
+                        password: .sealed("p"))),
+                notifications: NotificationSettings(
+                    AcumaticaPushNotifications(headerValue: .sealed("y"), queries: ["MLC-Vendors": "vendors"]),
+                    kind: AcumaticaSettings.kind))
+        } else {
+            module = BusinessCentralModule()
+            connection = Connection(
+                id: "fuzz", jaggaer: jaggaer,
+                erp: ERPSettings(
+                    BusinessCentralSettings(
+                        tenantId: "t", environment: "e", clientId: "c", clientSecret: .sealed("s"),
+                        companyId: "5f6c8c2e-3b5c-4c34-9f0b-1a2b3c4d5e6f")),
+                notifications: NotificationSettings(
+                    BusinessCentralNotifications(clientState: .sealed("x")), kind: BusinessCentralSettings.kind))
+        }
         return NotificationHandler(
             context: StepContext(
                 store: store, keys: try StateKeys(connection: "fuzz"), connection: connection,
                 clock: SystemWallClock(), logger: Logger(label: "fuzz"), owner: "fuzz"),
-            secrets: NotificationSecrets(
-                businessCentralClientStates: [Secret(clientState)], acumaticaHeaderValues: [Secret(headerSecret)]))
+            receiver: module.notifications,
+            secrets: [Secret(system == AcumaticaSettings.kind ? headerSecret : clientState)])
     }
 
     static func check(_ request: WebhookRequest) async {
         let store = InMemoryStateStore()
         do {
-            let handler = try handler(store: store)
+            let handler = try handler(store: store, system: request.system)
             let event = CloudEvent(
                 source: "urn:fuzz", type: EventType.notificationReceived, data: try JSONValue(encoding: request),
                 connection: "fuzz")

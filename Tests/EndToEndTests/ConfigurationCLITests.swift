@@ -1,3 +1,4 @@
+import BusinessCentral
 import ConnectorConfig
 import ConnectorCore
 import ConnectorRuntime
@@ -8,6 +9,9 @@ import Testing
 
 @Suite("local-runner configuration errors", .serialized, .timeLimit(.minutes(10)))
 struct ConfigurationCLITests {
+    /// Connection files name their ERP by kind: make every ERP of the build known first.
+    init() { Systems.bootstrap() }
+
     static func yaml(id: String = "acme", bcSecret: String = "bc~secret-value", extra: String = "") -> String {
         """
         id: \(id)
@@ -81,7 +85,7 @@ struct ConfigurationCLITests {
         let other = Vault(masterKey: try MasterKey(base64: otherKey))
         let foreign = try other.sealSecrets(
             of: try ConnectionFile.decodeForTest(Self.yaml(id: "other")), environment: [:])
-        guard case .sealed(let sealed) = foreign.erp.businessCentral!.clientSecret else {
+        guard case .sealed(let sealed) = try foreign.erp.typed(BusinessCentralSettings.self).clientSecret else {
             Issue.record("not sealed")
             return
         }

@@ -1,3 +1,4 @@
+import BusinessCentral
 import ConnectorCore
 import ConnectorSecurity
 import ConnectorStateSQLite
@@ -23,8 +24,7 @@ struct ExecutableTests {
                 baseURL: "https://prep-reg02.api.jaggaer.com", clientId: "c",
                 clientSecret: .plain(Secret("jaggaer-secret-value"))),
             erp: ERPSettings(
-                kind: .businessCentral,
-                businessCentral: BusinessCentralSettings(
+                BusinessCentralSettings(
                     tenantId: "00000000-0000-0000-0000-0000000000a1", environment: "production",
                     clientId: "00000000-0000-0000-0000-0000000000c2",
                     clientSecret: .plain(Secret("bc-secret-value-xyz")), companyName: "CRONUS")

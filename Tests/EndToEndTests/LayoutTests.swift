@@ -56,9 +56,20 @@ struct LayoutTests {
     func registry() throws {
         let kinds = Systems.erps.map(\.kind)
         #expect(Set(kinds).count == kinds.count)
-        #expect(Set(kinds) == Set(ERPSettings.Kind.allCases))
-        for kind in ERPSettings.Kind.allCases {
+        Systems.bootstrap()
+        #expect(Set(kinds) == Set(ERPRegistry.kinds))
+        for kind in kinds {
             #expect(try Systems.erp(kind).kind == kind)
+        }
+        // Each ERP module lives in a target of its own, listed in Package.swift's `erps`.
+        let manifest = try String(
+            contentsOf: Binaries.repository.appendingPathComponent("Package.swift"), encoding: .utf8)
+        for module in Systems.erps {
+            let target = String(String(describing: type(of: module)).dropLast("Module".count))
+            #expect(manifest.contains("\"\(target)\","), "Package.swift's erps lacks \(target)")
+            #expect(
+                FileManager.default.fileExists(
+                    atPath: Binaries.repository.appendingPathComponent("Sources/\(target)").path))
         }
     }
 }

@@ -1,3 +1,4 @@
+import BusinessCentral
 import ConnectorCore
 import ConnectorSecurity
 import ConnectorSimulators
@@ -18,8 +19,7 @@ struct SharedLimitsTests {
                 baseURL: host.jaggaerBaseURL, tokenURL: host.jaggaerTokenURL, clientId: c.jaggaerClientId,
                 clientSecret: .plain(Secret(c.jaggaerClientSecret))),
             erp: ERPSettings(
-                kind: .businessCentral,
-                businessCentral: BusinessCentralSettings(
+                BusinessCentralSettings(
                     tenantId: c.entraTenantId, environment: c.businessCentralEnvironment, clientId: c.entraClientId,
                     clientSecret: .plain(Secret(secret)), authorityURL: host.entraAuthorityURL,
                     apiBaseURL: host.businessCentralBaseURL, companyId: c.companyId, requestsPerFiveMinutes: budget
