@@ -3,12 +3,13 @@ import ConnectorSimulators
 import Foundation
 import Logging
 
-/// `mlc-simulators`: runs the JAGGAER ONE, Microsoft Entra ID and Business Central simulators.
+/// `mlc-simulators`: runs the JAGGAER ONE, Microsoft Entra ID, Business Central and SAP Business One simulators.
 @main
 struct MLCSimulators: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "mlc-simulators",
-        abstract: "Simulated JAGGAER ONE, Microsoft Entra ID and Business Central APIs for ml-connector.",
+        abstract:
+            "Simulated JAGGAER ONE, Microsoft Entra ID, Business Central and SAP Business One APIs for ml-connector.",
         subcommands: [Serve.self],
         defaultSubcommand: Serve.self
     )
@@ -17,7 +18,7 @@ struct MLCSimulators: AsyncParsableCommand {
 struct Serve: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract:
-            "Start all three simulators, print one JSON object with their URLs and credentials, run until SIGINT/SIGTERM."
+            "Start all simulators, print one JSON object with their URLs and credentials, run until SIGINT/SIGTERM."
     )
 
     @Option(help: "Number of JAGGAER invoices in the demo tenant.")
@@ -38,6 +39,12 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Business Central port; 0 picks a free one.")
     var bcPort: Int = 0
 
+    @Option(help: "SAP Business One Service Layer port; 0 picks a free one.")
+    var b1Port: Int = 0
+
+    @Option(help: "SAP Business One session timeout in minutes (SessionTimeout).")
+    var b1SessionTimeout: Int = 30
+
     @Option(help: "Lifetime in seconds of Keycloak and Entra access tokens.")
     var tokenLifetime: Int = 300
 
@@ -50,7 +57,8 @@ struct Serve: AsyncParsableCommand {
     func validate() throws {
         guard invoices >= 0 else { throw ValidationError("--invoices must not be negative") }
         guard tokenLifetime > 0 else { throw ValidationError("--token-lifetime must be positive") }
-        for port in [jaggaerPort, entraPort, bcPort] where !(0...65_535).contains(port) {
+        guard b1SessionTimeout > 0 else { throw ValidationError("--b1-session-timeout must be positive") }
+        for port in [jaggaerPort, entraPort, bcPort, b1Port] where !(0...65_535).contains(port) {
             throw ValidationError("ports must be between 0 and 65535")
         }
         guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("unknown --log-level \(logLevel)") }
@@ -69,6 +77,7 @@ struct Serve: AsyncParsableCommand {
         let tenant = DemoTenant.generate(invoiceCount: invoices, seed: seed)
         let options = SimulatorHost.Options(
             host: host, jaggaerPort: jaggaerPort, entraPort: entraPort, businessCentralPort: bcPort,
+            sapBusinessOnePort: b1Port, sapBusinessOneSessionTimeout: b1SessionTimeout,
             jaggaerTokenLifetime: tokenLifetime, entraTokenLifetime: tokenLifetime, rateLimit: rateLimit,
             logger: logger)
         let simulators = try await SimulatorHost.start(tenant: tenant, options: options)

@@ -6,6 +6,8 @@ import Logging
 struct RouteMatch: Sendable {
     var system: String
     var endpoint: String
+    /// App-specific detail the app needs to shape a fault reply (SAP Business One: the API version `v1`/`v2`).
+    var detail: String? = nil
 }
 
 /// One simulated system (or pair of systems on one host) served by one Hummingbird application.
@@ -63,7 +65,7 @@ extension SimulatorApp {
         case .latency:
             try? await Task.sleep(for: .milliseconds(fault.latencyMs))
             return (await handle(request, route: route), false)
-        case .expireTokens:
+        case .expireTokens, .expireSessions:
             expireTokens()
             return (await handle(request, route: route), false)
         case .dropBeforeCommit:

@@ -1,8 +1,9 @@
 import Foundation
 import Logging
 
-/// Runs the three simulated systems — JAGGAER ONE with its Keycloak, Microsoft Entra ID, Business Central — each
-/// as its own Hummingbird application on its own loopback port, seeded from a ``DemoTenant``.
+/// Runs the simulated systems — JAGGAER ONE with its Keycloak, Microsoft Entra ID, Business Central, the SAP
+/// Business One Service Layer — each as its own Hummingbird application on its own loopback port, seeded from a
+/// ``DemoTenant``.
 ///
 /// ```swift
 /// try await withSimulators(tenant: .generate()) { host in
@@ -16,6 +17,10 @@ package final class SimulatorHost: Sendable {
         package var jaggaerPort: Int
         package var entraPort: Int
         package var businessCentralPort: Int
+        /// SAP Business One Service Layer port.
+        package var sapBusinessOnePort: Int
+        /// `SessionTimeout` of Service Layer sessions, in minutes.
+        package var sapBusinessOneSessionTimeout: Int
         /// Keycloak (JAGGAER) token lifetime in seconds.
         package var jaggaerTokenLifetime: Int
         /// Entra token lifetime in seconds (`expires_in`).
@@ -32,6 +37,8 @@ package final class SimulatorHost: Sendable {
             jaggaerPort: Int = 0,
             entraPort: Int = 0,
             businessCentralPort: Int = 0,
+            sapBusinessOnePort: Int = 0,
+            sapBusinessOneSessionTimeout: Int = 30,
             jaggaerTokenLifetime: Int = 300,
             entraTokenLifetime: Int = 3599,
             rateLimit: Int = 6_000,
@@ -43,6 +50,8 @@ package final class SimulatorHost: Sendable {
             self.jaggaerPort = jaggaerPort
             self.entraPort = entraPort
             self.businessCentralPort = businessCentralPort
+            self.sapBusinessOnePort = sapBusinessOnePort
+            self.sapBusinessOneSessionTimeout = sapBusinessOneSessionTimeout
             self.jaggaerTokenLifetime = jaggaerTokenLifetime
             self.entraTokenLifetime = entraTokenLifetime
             self.rateLimit = rateLimit
@@ -63,11 +72,13 @@ package final class SimulatorHost: Sendable {
     package let jaggaer: JaggaerSimulator
     package let entra: EntraSimulator
     package let businessCentral: BusinessCentralSimulator
+    package let sapBusinessOne: SAPBusinessOneSimulator
     package let clock: SimulatorClock
 
     private let jaggaerServer: RunningServer
     private let entraServer: RunningServer
     private let businessCentralServer: RunningServer
+    private let sapBusinessOneServer: RunningServer
 
     /// `http://127.0.0.1:PORT` of JAGGAER (API under `/j1p/api/public/...`, Keycloak under `/auth/realms/...`).
     package var jaggaerBaseURL: String { jaggaerServer.baseURL }
@@ -84,23 +95,30 @@ package final class SimulatorHost: Sendable {
         "\(businessCentralServer.baseURL)/v2.0/\(entra.tenantId)/\(businessCentral.environmentName)/api/v2.0"
     }
 
+    /// The Service Layer host; the API is at `{base}/b1s/v1` and `{base}/b1s/v2`.
+    package var sapBusinessOneBaseURL: String { sapBusinessOneServer.baseURL }
+    /// The Service Layer v2 root (`…/b1s/v2`).
+    package var sapBusinessOneServiceURL: String { sapBusinessOneServer.baseURL + "/b1s/v2" }
+
     private init(
         tenant: DemoTenant,
         jaggaer: JaggaerSimulator,
         entra: EntraSimulator,
         businessCentral: BusinessCentralSimulator,
+        sapBusinessOne: SAPBusinessOneSimulator,
         clock: SimulatorClock,
-        servers: (RunningServer, RunningServer, RunningServer)
+        servers: (RunningServer, RunningServer, RunningServer, RunningServer)
     ) {
         self.tenant = tenant
         self.jaggaer = jaggaer
         self.entra = entra
         self.businessCentral = businessCentral
+        self.sapBusinessOne = sapBusinessOne
         self.clock = clock
-        (jaggaerServer, entraServer, businessCentralServer) = servers
+        (jaggaerServer, entraServer, businessCentralServer, sapBusinessOneServer) = servers
     }
 
-    /// Seeds the three systems from `tenant` and starts them.
+    /// Seeds the systems from `tenant` and starts them.
     /// - Throws: when a port cannot be bound; nothing is left running then.
     package static func start(tenant: DemoTenant, options: Options = Options()) async throws -> SimulatorHost {
         let credentials = tenant.credentials
@@ -121,6 +139,10 @@ package final class SimulatorHost: Sendable {
             tokens: entra.tokens, clock: options.clock, rateLimit: options.rateLimit,
             rateWindow: options.rateLimitWindow)
         businessCentral.store.seed(tenant.businessCentral)
+        let sapBusinessOne = SAPBusinessOneSimulator(
+            account: B1DemoData.account(for: tenant), sessionTimeoutMinutes: options.sapBusinessOneSessionTimeout,
+            clock: options.clock)
+        sapBusinessOne.store.seed(B1DemoData.company(from: tenant))
 
         var started: [RunningServer] = []
         do {
@@ -134,42 +156,50 @@ package final class SimulatorHost: Sendable {
                 try await RunningServer.start(
                     app: businessCentral, host: options.host, port: options.businessCentralPort, logger: options.logger)
             )
+            started.append(
+                try await RunningServer.start(
+                    app: sapBusinessOne, host: options.host, port: options.sapBusinessOnePort, logger: options.logger))
         } catch {
             for server in started { await server.stop() }
             throw error
         }
         return SimulatorHost(
-            tenant: tenant, jaggaer: jaggaer, entra: entra, businessCentral: businessCentral, clock: options.clock,
-            servers: (started[0], started[1], started[2]))
+            tenant: tenant, jaggaer: jaggaer, entra: entra, businessCentral: businessCentral,
+            sapBusinessOne: sapBusinessOne, clock: options.clock,
+            servers: (started[0], started[1], started[2], started[3]))
     }
 
-    /// Stops all three servers and waits for them to close.
+    /// Stops all servers and waits for them to close.
     package func shutdown() async {
+        await sapBusinessOneServer.stop()
         await businessCentralServer.stop()
         await entraServer.stop()
         await jaggaerServer.stop()
     }
 
-    /// Request counts of all three apps, keyed `"<system> <METHOD> <template>"`.
+    /// Request counts of all apps, keyed `"<system> <METHOD> <template>"`.
     package var counters: [String: Int] {
         var merged = jaggaer.counters.snapshot()
         merged.merge(entra.counters.snapshot()) { $0 + $1 }
         merged.merge(businessCentral.counters.snapshot()) { $0 + $1 }
+        merged.merge(sapBusinessOne.counters.snapshot()) { $0 + $1 }
         return merged
     }
 
-    /// Resets the counters of all three apps.
+    /// Resets the counters of all apps.
     package func resetCounters() {
         jaggaer.counters.reset()
         entra.counters.reset()
         businessCentral.counters.reset()
+        sapBusinessOne.counters.reset()
     }
 
-    /// Clears the fault rules of all three apps.
+    /// Clears the fault rules of all apps.
     package func clearFaults() {
         jaggaer.faults.clear()
         entra.faults.clear()
         businessCentral.faults.clear()
+        sapBusinessOne.faults.clear()
     }
 
     /// The JSON object the `mlc-simulators serve` command prints: URLs and the tenant's credentials.
@@ -200,6 +230,15 @@ package final class SimulatorHost: Sendable {
                         "environment": .string(credentials.businessCentralEnvironment),
                         "companyId": .string(credentials.companyId),
                         "companyName": .string(credentials.companyName),
+                    ])),
+                "sapBusinessOne": .object(
+                    SimJSONObject([
+                        "baseURL": .string(sapBusinessOneBaseURL),
+                        "serviceURL": .string(sapBusinessOneServiceURL),
+                        "serviceURLv1": .string(sapBusinessOneBaseURL + "/b1s/v1"),
+                        "companyDB": .string(sapBusinessOne.sessions.account.companyDB),
+                        "userName": .string(sapBusinessOne.sessions.account.userName),
+                        "password": .string(sapBusinessOne.sessions.account.password),
                     ])),
                 "tenant": .object(
                     SimJSONObject([

@@ -9,7 +9,7 @@ import Synchronization
 /// `{"kind":"status","status":429,"retryAfter":2,"method":"POST","endpoint":"purchaseInvoices","count":3}`,
 /// `{"kind":"latency","latencyMs":250,"pathPrefix":"/v2.0/","probability":0.5,"seed":7}`,
 /// `{"kind":"dropAfterCommit","method":"POST","endpoint":"purchaseInvoices","count":1}`,
-/// `{"kind":"dropBeforeCommit"}`, `{"kind":"expireTokens","count":1}`.
+/// `{"kind":"dropBeforeCommit"}`, `{"kind":"expireTokens","count":1}`, `{"kind":"expireSessions","count":1}`.
 package struct FaultRule: Sendable, Equatable {
     /// What the rule does to a matching request.
     package enum Kind: String, Sendable, CaseIterable {
@@ -23,10 +23,13 @@ package struct FaultRule: Sendable, Equatable {
         case dropAfterCommit
         /// Invalidate every token issued so far, then handle the request normally.
         case expireTokens
+        /// End every open session (SAP Business One Service Layer), then handle the request normally: the request
+        /// itself then meets an expired session. Apps without sessions treat it like `expireTokens`.
+        case expireSessions
     }
 
     package var kind: Kind
-    /// `bc`, `entra`, `jaggaer` or `keycloak`; nil matches any system served by the app.
+    /// `bc`, `entra`, `jaggaer`, `keycloak` or `sapBusinessOne`; nil matches any system served by the app.
     package var system: String?
     /// HTTP method (case-insensitive); nil matches any.
     package var method: String?
@@ -132,6 +135,16 @@ package struct FaultRule: Sendable, Equatable {
         count: Int? = 1
     ) -> FaultRule {
         FaultRule(kind: .expireTokens, system: system, method: method, endpoint: endpoint, count: count)
+    }
+
+    /// End all sessions when a matching request arrives (SAP Business One).
+    package static func expireSessions(
+        system: String? = nil,
+        method: String? = nil,
+        endpoint: String? = nil,
+        count: Int? = 1
+    ) -> FaultRule {
+        FaultRule(kind: .expireSessions, system: system, method: method, endpoint: endpoint, count: count)
     }
 
     func matches(system: String, method: String, endpoint: String, path: String) -> Bool {

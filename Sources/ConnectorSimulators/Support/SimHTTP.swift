@@ -164,7 +164,10 @@ extension SimResponse {
         var fields = HTTPFields()
         for (name, value) in headers {
             guard let fieldName = HTTPFields.Name(name) else { continue }
-            if let existing = fields[fieldName] {
+            if fieldName == .setCookie {
+                // Cookies cannot be folded into one line (their dates contain commas): one field each.
+                fields.append(HTTPFields.Element(name: fieldName, value: value))
+            } else if let existing = fields[fieldName] {
                 fields[fieldName] = existing + ", " + value
             } else {
                 fields[fieldName] = value
