@@ -195,7 +195,11 @@ package struct SAPBusinessOneConnector: ERPConnector {
             let draft: B1Document = try await client.entity(
                 "/Drafts" + (try client.key(entry)), select: Self.documentSelect)
         else {
-            throw ConnectorError(.upstreamRejected, kind: .rejected, "SAP Business One has no draft \(entry)")
+            // The Service Layer may remove a draft once it became a document (which one it does is UNCONFIRMED).
+            throw ConnectorError(
+                .upstreamRejected, kind: .rejected,
+                "SAP Business One no longer has draft \(entry): it was posted or deleted in B1; look for the A/P invoice there"
+            )
         }
         if draft.DocumentStatus != "bost_Close" {
             struct Params: Encodable {
