@@ -87,6 +87,8 @@ final class B1Rig: Sendable {
 /// The Service Layer simulator as the conformance suite's backend.
 struct SAPBusinessOneTestBackend: ERPTestBackend {
     let rig: B1Rig
+    /// Where the connector creates invoices (`Drafts`, or `PurchaseInvoices` with `draftMode: invoice`).
+    var createEndpoint = "Drafts"
     var simulator: SAPBusinessOneSimulator { rig.host.sapBusinessOne }
 
     func activeVendor() async throws -> String {
@@ -113,7 +115,8 @@ struct SAPBusinessOneTestBackend: ERPTestBackend {
 
     func dropNextCreateAfterCommit() async throws {
         simulator.faults.add(
-            FaultRule(kind: .dropAfterCommit, system: "sapBusinessOne", method: "POST", endpoint: "Drafts", count: 1))
+            FaultRule(
+                kind: .dropAfterCommit, system: "sapBusinessOne", method: "POST", endpoint: createEndpoint, count: 1))
     }
 
     func failReads(status: Int) async throws {
@@ -129,11 +132,20 @@ struct SAPBusinessOneTestBackend: ERPTestBackend {
 
 @Suite("SAP Business One adapter against the Service Layer simulator", .serialized, .timeLimit(.minutes(5)))
 struct SAPBusinessOneTests {
-    @Test("SAP Business One passes the adapter conformance suite against its simulator")
-    func conformance() async throws {
-        try await B1Rig.start().run { rig in
+    @Test(
+        "SAP Business One passes the adapter conformance suite against its simulator",
+        arguments: [
+            ("v1", SAPBusinessOneSettings.DraftMode.draft), ("v2", .draft), ("v1", .invoice),
+        ])
+    func conformance(version: String, mode: SAPBusinessOneSettings.DraftMode) async throws {
+        try await B1Rig.start {
+            $0.serviceLayerURL = $0.serviceLayerURL.replacingOccurrences(of: "/b1s/v1", with: "/b1s/\(version)")
+            $0.draftMode = mode
+        }.run { rig in
             try await ERPConformance.run(
-                { try rig.connector() }, backend: SAPBusinessOneTestBackend(rig: rig))
+                { try rig.connector() },
+                backend: SAPBusinessOneTestBackend(
+                    rig: rig, createEndpoint: mode == .draft ? "Drafts" : "PurchaseInvoices"))
         }
     }
 
