@@ -54,6 +54,51 @@ package enum B1DemoData {
         return result
     }
 
+    /// The outcome of a JAGGAER invoice against this company, by the rules of ``DemoTenant`` read for B1: the vendor
+    /// must be a supplier that is not frozen, the vendor reference fits `NumAtCard` (100 characters, so the long
+    /// numbers that BC refuses are drafted here), accounts must be postable (not title, control or frozen), each
+    /// segment value must be a centre of its dimension under ``centerCode(dimension:value:in:)``, and a draft or
+    /// invoice with the same `CardCode` + `NumAtCard` means ``DemoTenant/Outcome/alreadyInERP``.
+    package static func expectedOutcome(of invoice: SimJSON, in company: B1CompanyData, tenant: DemoTenant)
+        -> DemoTenant.Outcome
+    {
+        let header = invoice["header"]
+        guard header?["workflowStatus"]?.stringValue == "Completed" else { return .notApproved }
+        guard header?["invoiceType"]?.stringValue == "Invoice" else { return .review(reason: "type.unsupported") }
+        let cardCode = header?["supplier"]?["supplierNumber"]?.stringValue ?? ""
+        guard let partner = company.businessPartner(cardCode), partner["CardType"]?.stringValue == "cSupplier" else {
+            return .review(reason: "vendor.unmapped")
+        }
+        guard partner["Frozen"]?.stringValue != "tYES" else { return .review(reason: "vendor.blocked") }
+        let numAtCard = header?["supplierInvoiceNumber"]?.stringValue ?? ""
+        guard numAtCard.count <= 100 else { return .review(reason: "invoice.number_too_long") }
+        let segments = (invoice["lineList"]?["invoiceLine"]?.arrayValue ?? []).map(DemoTenant.segments(of:))
+        for line in segments where company.account(line["Account"] ?? "") == nil {
+            return .review(reason: "account.unmapped")
+        }
+        for line in segments {
+            guard let account = company.account(line["Account"] ?? "") else { continue }
+            if account["ActiveAccount"]?.stringValue != "tYES" || account["ControlAccount"]?.stringValue == "tYES"
+                || account["FrozenFor"]?.stringValue == "tYES"
+            {
+                return .review(reason: "account.blocked")
+            }
+        }
+        for line in segments {
+            for (segment, dimension, _) in segmentDimensions {
+                guard let value = line[segment], !value.isEmpty else { continue }
+                let code = centerCode(dimension: dimension, value: value, in: tenant)
+                guard company.profitCenter(code)?["InWhichDimension"]?.intValue == dimension else {
+                    return .review(reason: "dimension.unmapped")
+                }
+            }
+        }
+        let exists = (company.drafts + company.purchaseInvoices).contains {
+            $0["CardCode"]?.stringValue == cardCode && $0["NumAtCard"]?.stringValue == numAtCard
+        }
+        return exists ? .alreadyInERP : .drafted
+    }
+
     /// Builds the company.
     package static func company(from tenant: DemoTenant) -> B1CompanyData {
         let bc = tenant.businessCentral

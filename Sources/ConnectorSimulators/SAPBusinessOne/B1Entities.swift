@@ -194,15 +194,18 @@ package struct B1CompanyData: Sendable {
         }
     }
 
-    func businessPartner(_ code: String) -> SimJSONObject? {
+    /// The business partner with this `CardCode`.
+    package func businessPartner(_ code: String) -> SimJSONObject? {
         businessPartners.first { $0["CardCode"]?.stringValue == code }
     }
 
-    func account(_ code: String) -> SimJSONObject? {
+    /// The G/L account with this `Code`.
+    package func account(_ code: String) -> SimJSONObject? {
         chartOfAccounts.first { $0["Code"]?.stringValue == code }
     }
 
-    func profitCenter(_ code: String) -> SimJSONObject? {
+    /// The profit centre (distribution rule) with this `CenterCode`.
+    package func profitCenter(_ code: String) -> SimJSONObject? {
         profitCenters.first { $0["CenterCode"]?.stringValue == code }
     }
 

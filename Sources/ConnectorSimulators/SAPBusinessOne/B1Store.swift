@@ -275,6 +275,9 @@ package final class B1Store: Sendable {
                         var existing = lines[position].objectValue
                     {
                         for (key, value) in line { existing[key] = value }
+                        if line["LineTotal"] == nil, line["Quantity"] != nil || line["UnitPrice"] != nil {
+                            existing["LineTotal"] = nil  // recomputed from the new quantity or price
+                        }
                         lines[position] = .object(existing)
                     } else {
                         var fresh = line
