@@ -54,14 +54,15 @@ final class B1Rig: Sendable {
         await host.shutdown()
     }
 
-    func connector(owner: String = "test-\(UUID().uuidString.prefix(6))") throws -> any ERPConnector {
+    func runtime(owner: String = "test-\(UUID().uuidString.prefix(6))") throws -> ConnectionRuntime {
         let context = StepContext(
             store: store, keys: try StateKeys(connection: connection.id), connection: connection, clock: clock,
             logger: Logger(label: "test"), owner: owner
         )
         return try ConnectionRuntime(context: context, vault: vault, http: http, counter: RequestCounter())
-            .erpConnector()
     }
+
+    func connector() throws -> any ERPConnector { try runtime().erpConnector() }
 
     var sessions: B1Sessions.Stats { host.sapBusinessOne.sessions.stats }
 
@@ -239,6 +240,29 @@ struct SAPBusinessOneTests {
             #expect(try await backend.documentCount(vendor: vendor, vendorInvoiceNumber: number) == 0)
             #expect(erp.capabilities.requiresPurchaseOrderInERP)
             #expect(erp.capabilities.purchaseOrderLineLinks)
+        }
+    }
+
+    @Test("the write step sends an invoice whose PO is not in B1 to review, naming the PO")
+    func writeStepReview() async throws {
+        try await B1Rig.start().run { rig in
+            let runtime = try rig.runtime()
+            let erp = try runtime.erpConnector()
+            let backend = SAPBusinessOneTestBackend(rig: rig)
+            let vendor = try await backend.activeVendor()
+            let number = "REVIEW-\(UUID().uuidString.prefix(6))"
+            var invoice = ERPConformanceSample.invoice(
+                vendor: vendor, number: number, account: try await backend.expenseAccount())
+            invoice.lines[0].poNumber = "PO-NOT-YET-0815"
+            invoice.poNumbers = ["PO-NOT-YET-0815"]
+            let event = CloudEvent(
+                id: UUID().uuidString, source: "urn:test", type: EventType.invoiceMapped,
+                data: try JSONValue(encoding: invoice), connection: rig.connection.id, recordid: invoice.recordId)
+            let result = try await WriteInvoiceHandler(context: runtime.context, erp: erp).handle(event, input: invoice)
+            #expect(result.status == .needsReview)
+            #expect(result.review?.reasons.contains { $0.message.contains("PO-NOT-YET-0815") } == true)
+            #expect(try await backend.documentCount(vendor: vendor, vendorInvoiceNumber: number) == 0)
+            await erp.close()
         }
     }
 
