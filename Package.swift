@@ -11,6 +11,7 @@ let log = Target.Dependency.product(name: "Logging", package: "swift-log")
 let ahc = Target.Dependency.product(name: "AsyncHTTPClient", package: "async-http-client")
 let nioCore = Target.Dependency.product(name: "NIOCore", package: "swift-nio")
 let nioHTTP1 = Target.Dependency.product(name: "NIOHTTP1", package: "swift-nio")
+let nioSSL = Target.Dependency.product(name: "NIOSSL", package: "swift-nio-ssl")
 let crypto = Target.Dependency.product(name: "Crypto", package: "swift-crypto")
 let grdb = Target.Dependency.product(name: "GRDB", package: "GRDB.swift")
 let argumentParser = Target.Dependency.product(name: "ArgumentParser", package: "swift-argument-parser")
@@ -50,6 +51,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-crypto", from: "4.5.2"),
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
+        // Already in the graph through AsyncHTTPClient; named to trust a customer's CA for on-premises servers.
+        .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.6"),
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
@@ -63,7 +66,7 @@ let package = Package(
         .target(name: "ConnectorSecurity", dependencies: ["ConnectorCore", crypto], swiftSettings: swiftSettings),
         .target(
             name: "ConnectorHTTP",
-            dependencies: ["ConnectorCore", "ConnectorSecurity", ahc, nioCore, nioHTTP1, log],
+            dependencies: ["ConnectorCore", "ConnectorSecurity", ahc, nioCore, nioHTTP1, nioSSL, log],
             swiftSettings: swiftSettings
         ),
         .target(name: "OData", dependencies: ["ConnectorCore", "ConnectorHTTP"], swiftSettings: swiftSettings),
@@ -156,7 +159,7 @@ let package = Package(
                 name: "ConnectorHTTPTests",
                 dependencies: [
                     "ConnectorCore", "ConnectorHTTP", "ConnectorSecurity", "ConnectorTesting", "ConnectorSimulators",
-                    hummingbird, nioCore,
+                    hummingbird, nioCore, nioHTTP1, nioSSL, .product(name: "NIOPosix", package: "swift-nio"),
                 ],
                 swiftSettings: swiftSettings
             ),

@@ -3,6 +3,7 @@ import ConnectorCore
 import Foundation
 import NIOCore
 import NIOHTTP1
+import NIOSSL
 
 /// The default transport: AsyncHTTPClient on SwiftNIO. Redirects are never followed (an API that redirects to
 /// another host must not receive our bearer token), every call has a deadline, bodies are capped.
@@ -13,14 +14,52 @@ package final class AsyncHTTPClientTransport: HTTPTransport {
     private let client: HTTPClient
     private let maxResponseBytes: Int
 
-    package init(connectTimeout: Duration = .seconds(10), maxResponseBytes: Int = 64 * 1024 * 1024) {
+    package convenience init(connectTimeout: Duration = .seconds(10), maxResponseBytes: Int = 64 * 1024 * 1024) {
+        self.init(tls: nil, connectTimeout: connectTimeout, maxResponseBytes: maxResponseBytes)
+    }
+
+    /// `trustedCertificates`: PEM CA certificates of a customer's on-premises servers, trusted *in addition to*
+    /// the system's roots (`network.trustedCertificates`). Verification is never turned off.
+    package convenience init(
+        trustedCertificates: [String], connectTimeout: Duration = .seconds(10),
+        maxResponseBytes: Int = 64 * 1024 * 1024
+    ) throws {
+        var tls: TLSConfiguration?
+        if !trustedCertificates.isEmpty {
+            var configuration = TLSConfiguration.makeClientConfiguration()
+            configuration.certificateVerification = .fullVerification
+            configuration.additionalTrustRoots = [.certificates(try Self.certificates(trustedCertificates))]
+            tls = configuration
+        }
+        self.init(tls: tls, connectTimeout: connectTimeout, maxResponseBytes: maxResponseBytes)
+    }
+
+    private init(tls: TLSConfiguration?, connectTimeout: Duration, maxResponseBytes: Int) {
         var configuration = HTTPClient.Configuration(
+            tlsConfiguration: tls,
             redirectConfiguration: .disallow,
             timeout: .init(connect: .nanoseconds(Int64(connectTimeout.timeInterval * 1e9)), read: .seconds(120))
         )
         configuration.connectionPool.idleTimeout = .seconds(30)
         client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
         self.maxResponseBytes = maxResponseBytes
+    }
+
+    /// The certificates of PEM texts; a configuration error naming the entry that does not parse.
+    package static func certificates(_ pems: [String]) throws -> [NIOSSLCertificate] {
+        var result: [NIOSSLCertificate] = []
+        for (index, pem) in pems.enumerated() {
+            do {
+                let parsed = try NIOSSLCertificate.fromPEMBytes(Array(pem.utf8))
+                guard !parsed.isEmpty else { throw NIOSSLError.failedToLoadCertificate }
+                result += parsed
+            } catch {
+                throw ConnectorError(
+                    .connectionInvalid,
+                    "network.trustedCertificates[\(index)] is not a PEM certificate (-----BEGIN CERTIFICATE----- …)")
+            }
+        }
+        return result
     }
 
     package func send(_ request: HTTPRequest) async throws -> HTTPResponse {

@@ -11,6 +11,8 @@ package protocol ERPModule: Sendable {
     var settingsType: any ERPConnectionSettings.Type { get }
     /// The receiver of the ERP's change notifications (nil: it pushes none; the scheduled sync is the only path).
     var notifications: (any ChangeNotificationReceiver)? { get }
+    /// Whether the ERP's webhooks are subscriptions ml-connector must keep renewing (`renew-bc-subscription`).
+    var keepsSubscriptions: Bool { get }
     /// Field limits of the ERP's documents, checked while mapping.
     var constraints: ERPConstraints { get }
     var capabilities: ERPCapabilities { get }
@@ -21,7 +23,6 @@ package protocol ERPModule: Sendable {
 extension ERPModule {
     package var kind: String { settingsType.kind }
     package var notifications: (any ChangeNotificationReceiver)? { nil }
-    /// Whether the ERP's webhooks are subscriptions ml-connector must keep renewing (`renew-bc-subscription`).
     package var keepsSubscriptions: Bool { false }
 }
 

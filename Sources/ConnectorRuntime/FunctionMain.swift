@@ -38,11 +38,21 @@ package enum FunctionMain {
         let masterKey = try MasterKey.fromEnvironment(environment)
         // A step never creates a store: a missing one is a configuration error, not an empty installation.
         let store = try StateStores.open(StateStores.url(from: environment), mode: .readWrite)
-        let http = AsyncHTTPClientTransport()
+        let vault = Vault(masterKey: masterKey)
+        let connection: Connection
+        let http: AsyncHTTPClientTransport
+        do {
+            connection = try await ConnectionStore(store: store, vault: vault).load(connectionId)
+            // The connection's own CA certificates (on-premises servers) join the system's roots for its requests.
+            http = try AsyncHTTPClientTransport(trustedCertificates: connection.network.trustedCertificates)
+        } catch {
+            try? await store.close()
+            throw error
+        }
         do {
             let outcome = try await run(
-                handler, event: event, input: input, connectionId: connectionId, store: store,
-                vault: Vault(masterKey: masterKey), http: http, clock: clock, started: started, make: make)
+                handler, event: event, input: input, connection: connection, store: store,
+                vault: vault, http: http, clock: clock, started: started, make: make)
             await http.shutdown()
             try? await store.close()
             return outcome
@@ -57,7 +67,7 @@ package enum FunctionMain {
         _ handler: H.Type,
         event: CloudEvent,
         input: H.Input,
-        connectionId: String,
+        connection: Connection,
         store: any StateStore,
         vault: Vault,
         http: AsyncHTTPClientTransport,
@@ -65,7 +75,6 @@ package enum FunctionMain {
         started: ContinuousClock.Instant,
         make: @Sendable (ConnectionRuntime) throws -> H
     ) async throws -> StepDriver.Outcome {
-        let connection = try await ConnectionStore(store: store, vault: vault).load(connectionId)
         let keys = try StateKeys(connection: connection.id)
         var logger = Logger(label: "mlc.\(H.step)")
         logger[metadataKey: "step"] = "\(H.step)"

@@ -177,6 +177,17 @@ package enum ConnectionValidator {
         ] where !path.hasPrefix("/") || path.contains("?") || path.contains("#") {
             throw ConnectorError(.connectionInvalid, "\(name) must be a path starting with / (no query)")
         }
+        for (index, pem) in connection.network.trustedCertificates.enumerated() {
+            let body = pem.trimmingCharacters(in: .whitespacesAndNewlines)
+            guard body.hasPrefix("-----BEGIN CERTIFICATE-----"), body.hasSuffix("-----END CERTIFICATE-----"),
+                body.count <= 64 * 1024
+            else {
+                throw ConnectorError(
+                    .connectionInvalid,
+                    "network.trustedCertificates[\(index)] must be a CA certificate in PEM form (-----BEGIN CERTIFICATE----- … -----END CERTIFICATE-----); a private key or any other PEM is refused"
+                )
+            }
+        }
         let prefix = "erp.\(connection.erp.kind)"
         for endpoint in connection.erp.settings.endpoints {
             try policy.check(endpoint.url, system: URLPolicy.System(endpoint), setting: "\(prefix).\(endpoint.label)")

@@ -60,6 +60,9 @@ package struct ConnectorError: Error, Sendable, CustomStringConvertible {
         package static let upstreamRejected: Code = "upstream.rejected"
         package static let upstreamMalformed: Code = "upstream.malformed"
         package static let ambiguousWrite: Code = "erp.ambiguous_write"
+        /// An invoice line references a purchase order the ERP does not have (yet): the invoice waits in review,
+        /// naming the PO, instead of landing unlinked.
+        package static let purchaseOrderNotFound: Code = "erp.po_not_found"
         /// The ERP cannot do what was asked (see its capabilities): a configuration matter, not a retry.
         package static let unsupported: Code = "erp.unsupported"
         /// The ERP session (SAP Business One `B1SESSION`, an Acumatica cookie session) expired or is unknown to the
@@ -115,7 +118,7 @@ package struct ConnectorError: Error, Sendable, CustomStringConvertible {
             .sessionExpired:
             .temporary
         case .upstreamUnavailable: .unavailable
-        case .upstreamRejected, .upstreamMalformed, .httpStatus: .rejected
+        case .upstreamRejected, .upstreamMalformed, .httpStatus, .purchaseOrderNotFound: .rejected
         default: .internalError
         }
     }

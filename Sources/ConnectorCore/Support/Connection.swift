@@ -416,8 +416,9 @@ package struct FlowSettings: Sendable, Codable, Hashable, SettingsSection {
     package var maxAttempts: Int
     /// Longest `Retry-After` a step waits for in-process; longer waits go back to the runner as `retry`.
     package var retryAfterCapSeconds: Int
-    /// After an ambiguous create (no answer), how long to wait before trusting "not found in the ERP".
-    package var ambiguousWriteSettleSeconds: Int
+    /// After an ambiguous create (no answer), how long to wait before trusting "not found in the ERP"; nil: the
+    /// ERP's own (`ERPCapabilities.ambiguousWriteSettle`: 540 s for BC online, which cancels after 8 minutes).
+    package var ambiguousWriteSettleSeconds: Int?
     /// Seconds between master-data syncs in `local-runner run`.
     package var masterDataIntervalSeconds: Int
 
@@ -427,7 +428,7 @@ package struct FlowSettings: Sendable, Codable, Hashable, SettingsSection {
         pollStartFrom: Date? = nil,
         maxAttempts: Int = 5,
         retryAfterCapSeconds: Int = 30,
-        ambiguousWriteSettleSeconds: Int = 540,
+        ambiguousWriteSettleSeconds: Int? = nil,
         masterDataIntervalSeconds: Int = 3600
     ) {
         self.pollIntervalSeconds = pollIntervalSeconds
@@ -455,8 +456,7 @@ package struct FlowSettings: Sendable, Codable, Hashable, SettingsSection {
         pollStartFrom = try c.decodeIfPresent(Date.self, forKey: .pollStartFrom)
         maxAttempts = try c.decodeIfPresent(Int.self, forKey: .maxAttempts) ?? d.maxAttempts
         retryAfterCapSeconds = try c.decodeIfPresent(Int.self, forKey: .retryAfterCapSeconds) ?? d.retryAfterCapSeconds
-        ambiguousWriteSettleSeconds =
-            try c.decodeIfPresent(Int.self, forKey: .ambiguousWriteSettleSeconds) ?? d.ambiguousWriteSettleSeconds
+        ambiguousWriteSettleSeconds = try c.decodeIfPresent(Int.self, forKey: .ambiguousWriteSettleSeconds)
         masterDataIntervalSeconds =
             try c.decodeIfPresent(Int.self, forKey: .masterDataIntervalSeconds) ?? d.masterDataIntervalSeconds
     }
@@ -471,14 +471,24 @@ package struct NetworkSettings: Sendable, Codable, Hashable, SettingsSection {
     package var allowedHosts: [String]
     /// Seconds a single HTTP request may take.
     package var requestTimeoutSeconds: Int
+    /// PEM CA certificates of the customer's on-premises servers (a B1 Service Layer, a self-hosted Acumatica),
+    /// trusted in addition to the system's roots for this connection only. Certificate verification is never
+    /// turned off: a server whose certificate chains to neither is refused.
+    package var trustedCertificates: [String]
 
-    package init(allowHTTP: Bool = false, allowedHosts: [String] = [], requestTimeoutSeconds: Int = 60) {
+    package init(
+        allowHTTP: Bool = false, allowedHosts: [String] = [], requestTimeoutSeconds: Int = 60,
+        trustedCertificates: [String] = []
+    ) {
         self.allowHTTP = allowHTTP
         self.allowedHosts = allowedHosts
         self.requestTimeoutSeconds = requestTimeoutSeconds
+        self.trustedCertificates = trustedCertificates
     }
 
-    private enum CodingKeys: String, CodingKey, CaseIterable { case allowHTTP, allowedHosts, requestTimeoutSeconds }
+    private enum CodingKeys: String, CodingKey, CaseIterable {
+        case allowHTTP, allowedHosts, requestTimeoutSeconds, trustedCertificates
+    }
     private enum RetiredKeys: String, CodingKey { case allowInsecureHTTP }
     package static var settingKeys: [String] { CodingKeys.allCases.map(\.stringValue) }
 
@@ -493,6 +503,7 @@ package struct NetworkSettings: Sendable, Codable, Hashable, SettingsSection {
         allowHTTP = try c.decodeIfPresent(Bool.self, forKey: .allowHTTP) ?? false
         allowedHosts = try c.decodeIfPresent([String].self, forKey: .allowedHosts) ?? []
         requestTimeoutSeconds = try c.decodeIfPresent(Int.self, forKey: .requestTimeoutSeconds) ?? 60
+        trustedCertificates = try c.decodeIfPresent([String].self, forKey: .trustedCertificates) ?? []
         // Connections stored by earlier versions carry `allowInsecureHTTP`: true still permits http, but no host
         // beyond the systems' own domains until the connection is added again with `allowedHosts`.
         let retired = try decoder.container(keyedBy: RetiredKeys.self)
@@ -506,6 +517,7 @@ package struct NetworkSettings: Sendable, Codable, Hashable, SettingsSection {
         try c.encode(allowHTTP, forKey: .allowHTTP)
         try c.encode(allowedHosts, forKey: .allowedHosts)
         try c.encode(requestTimeoutSeconds, forKey: .requestTimeoutSeconds)
+        if !trustedCertificates.isEmpty { try c.encode(trustedCertificates, forKey: .trustedCertificates) }
     }
 }
 

@@ -28,7 +28,9 @@ package struct WriteInvoiceHandler: StepHandler {
         self.context = context
         self.erp = erp
         self.claimLease = claimLease
-        self.settle = settle ?? .seconds(context.connection.flow.ambiguousWriteSettleSeconds)
+        self.settle =
+            settle ?? context.connection.flow.ambiguousWriteSettleSeconds.map { .seconds($0) }
+            ?? erp.capabilities.ambiguousWriteSettle
     }
 
     package static func recordId(for event: CloudEvent) -> String {
@@ -196,7 +198,10 @@ package struct WriteInvoiceHandler: StepHandler {
         // The request did not create anything: free the claim so a later attempt starts clean.
         _ = try await ledger.release(dedupKey, version: version)
         if error.kind == .rejected {
-            return review(invoice, ReviewReason("erp.rejected", error.message))
+            // An ERP-specific reason (a purchase order not in the ERP, …) keeps its code, so the review list says
+            // exactly what is missing; anything else the ERP refused is `erp.rejected`.
+            let code = Self.specificReviewCodes.contains(error.code) ? error.code.rawValue : "erp.rejected"
+            return review(invoice, ReviewReason(code, error.message))
         }
         throw error
     }
@@ -236,6 +241,9 @@ package struct WriteInvoiceHandler: StepHandler {
             detail: ["note": note, "erpId": entry.document?.id ?? "", "erpNumber": entry.document?.number ?? ""]
         )
     }
+
+    /// Refusals that name what a person must fix, kept as their own review reason.
+    static let specificReviewCodes: Set<ConnectorError.Code> = [.purchaseOrderNotFound]
 
     private func review(_ invoice: MappedInvoice, _ reason: ReviewReason) -> StepResult {
         StepResult(
