@@ -3,12 +3,6 @@ import ConnectorHTTP
 import Foundation
 import OData
 
-extension ConnectorError.Code {
-    /// An invoice line names a purchase order that SAP Business One does not hold (yet): B1 links invoice lines
-    /// to the PO's `DocEntry`/`LineNum`, so the invoice waits for review until the PO is there.
-    package static let purchaseOrderNotFound: ConnectorError.Code = "erp.po_not_found"
-}
-
 /// SAP Business One as an `ERPConnector`: an invoice becomes a document draft (`Drafts`, `oPurchaseInvoices`) or,
 /// with `draftMode: invoice`, an A/P invoice, created in one request (atomic in B1); lines that reference a
 /// JAGGAER PO are linked to the B1 PO's lines (`BaseType` 22, `BaseEntry`, `BaseLine`).

@@ -261,6 +261,7 @@ struct SAPBusinessOneTests {
             let result = try await WriteInvoiceHandler(context: runtime.context, erp: erp).handle(event, input: invoice)
             #expect(result.status == .needsReview)
             #expect(result.review?.reasons.contains { $0.message.contains("PO-NOT-YET-0815") } == true)
+            #expect(result.review?.reasons.map(\.code) == ["erp.po_not_found"])
             #expect(try await backend.documentCount(vendor: vendor, vendorInvoiceNumber: number) == 0)
             await erp.close()
         }
