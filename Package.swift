@@ -35,6 +35,7 @@ let functions = [
 let erps = [
     "BusinessCentral",
     "Acumatica",
+    "SAPBusinessOne",
 ]
 
 let package = Package(

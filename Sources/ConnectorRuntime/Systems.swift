@@ -2,6 +2,7 @@ import Acumatica
 import BusinessCentral
 import ConnectorCore
 import ConnectorHTTP
+import SAPBusinessOne
 
 /// The registry of systems this build supports. Adding an ERP is its target (client, adapter, settings,
 /// constraints, notifications) plus one line in `erps`; nothing else names an ERP.
@@ -9,6 +10,7 @@ package enum Systems {
     package static let erps: [any ERPModule] = [
         BusinessCentralModule(),
         AcumaticaModule(),
+        SAPBusinessOneModule(),
     ]
 
     /// Makes every ERP's settings known to connection decoding. Every entry point calls it first; it is cheap and

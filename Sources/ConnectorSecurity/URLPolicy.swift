@@ -11,9 +11,12 @@ package struct URLPolicy: Sendable {
     package struct System: Sendable, Hashable {
         package var name: String
         package var hostSuffixes: [String]
-        package init(name: String, hostSuffixes: [String]) {
+        /// Only hosts listed in `network.allowedHosts` (an on-premises ERP with no domain of its own).
+        package var requiresListedHost: Bool
+        package init(name: String, hostSuffixes: [String], requiresListedHost: Bool = false) {
             self.name = name
             self.hostSuffixes = hostSuffixes
+            self.requiresListedHost = requiresListedHost
         }
 
         /// JAGGAER's production host shape is UNCONFIRMED (test tenants use `*.api.jaggaer.com`), so any
@@ -23,7 +26,9 @@ package struct URLPolicy: Sendable {
         package static let other = System(name: "other", hostSuffixes: [])
 
         package init(_ endpoint: ERPEndpoint) {
-            self.init(name: endpoint.service, hostSuffixes: endpoint.hostSuffixes)
+            self.init(
+                name: endpoint.service, hostSuffixes: endpoint.hostSuffixes,
+                requiresListedHost: endpoint.requiresListedHost)
         }
     }
 
@@ -89,6 +94,11 @@ package struct URLPolicy: Sendable {
         if host.isPrivateOrLocal {
             throw reject(
                 "points at the private or loopback host \(host.text); allowed only when network.allowedHosts lists it")
+        }
+        if system.requiresListedHost {
+            throw reject(
+                "has the host \(host.text), which is not listed; \(system.name) runs on the customer's own server, so list its host (or host:port) in network.allowedHosts"
+            )
         }
         let suffixes = system.hostSuffixes
         if !suffixes.isEmpty, !suffixes.contains(where: { host.text == $0 || host.text.hasSuffix("." + $0) }) {

@@ -41,12 +41,19 @@ package struct ERPEndpoint: Sendable, Hashable {
     /// Host suffixes of the cloud service (`api.businesscentral.dynamics.com`); empty when any public host may
     /// serve it (an on-premises or hosted ERP: the customer's own server).
     package var hostSuffixes: [String]
+    /// Whether the host must be listed in `network.allowedHosts` whatever it is (an on-premises ERP such as SAP
+    /// Business One, which has no cloud domain of its own): with empty `hostSuffixes`, no public host is
+    /// accepted just because it is public.
+    package var requiresListedHost: Bool
 
-    package init(label: String, url: String, service: String, hostSuffixes: [String]) {
+    package init(
+        label: String, url: String, service: String, hostSuffixes: [String], requiresListedHost: Bool = false
+    ) {
         self.label = label
         self.url = url
         self.service = service
         self.hostSuffixes = hostSuffixes
+        self.requiresListedHost = requiresListedHost
     }
 }
 
