@@ -279,7 +279,8 @@ struct Chaos: AsyncParsableCommand {
         let reviewed = Set(review.map(\.recordId))
         let deadRecords = Set(dead.compactMap(\.recordId))
         var expectedDrafts = 0
-        let expectations = tenant.expectations(maxVendorInvoiceNumberLength: erp.maxVendorInvoiceNumberLength)
+        let expectations = tenant.expectations(
+            maxVendorInvoiceNumberLength: erp.maxVendorInvoiceNumberLength, takesCreditMemos: erp.takesCreditMemos)
         for (id, expected) in expectations.sorted(by: { $0.key < $1.key }) {
             let recordId = "jaggaer-invoice-\(id)"
             let status = try await audit.status(recordId: recordId)

@@ -30,8 +30,11 @@ struct SimulatorEndpoints: Codable, Sendable {
         var baseURL: String
         var counterPrefix: String
         var maxVendorInvoiceNumberLength: Int
+        var takesCreditMemos: Bool?
         /// The `erp.<kind>` block of a connection file.
         var settings: JSONValue
+        /// `mapping.dimensionValues` this ERP's copy of the demo company needs.
+        var dimensionValues: [String: [String: String]]?
     }
     var jaggaer: Jaggaer
     var entra: Entra
@@ -50,7 +53,9 @@ struct SimulatorEndpoints: Codable, Sendable {
                 kind: endpoint.erp.kind, name: endpoint.erp.displayName, baseURL: endpoint.baseURL,
                 counterPrefix: endpoint.erp.counterPrefix,
                 maxVendorInvoiceNumberLength: endpoint.erp.maxVendorInvoiceNumberLength,
-                settings: (try? JSONCoding.decode(JSONValue.self, from: Data(endpoint.settings.serialized()))) ?? .null)
+                takesCreditMemos: endpoint.erp.takesCreditMemos,
+                settings: (try? JSONCoding.decode(JSONValue.self, from: Data(endpoint.settings.serialized()))) ?? .null,
+                dimensionValues: endpoint.dimensionValues)
         }
     }
 
@@ -109,6 +114,7 @@ struct SimulatorEndpoints: Codable, Sendable {
                     SegmentDimensionRule(segment: "Financial_Unit", dimension: "DEPARTMENT"),
                     SegmentDimensionRule(segment: "Program", dimension: "PROGRAM"),
                 ],
+                dimensionValues: erp.dimensionValues ?? [:],
                 taxAccount: "22500",
                 chargesAccount: "62300",
                 discountAccount: "54800",

@@ -168,7 +168,9 @@ struct DemoSummary: Codable, Sendable {
 
         var mismatches: [String] = []
         var approved = 0
-        let expectations = tenant.expectations(maxVendorInvoiceNumberLength: erp.maxVendorInvoiceNumberLength)
+        let expectations = tenant.expectations(
+            maxVendorInvoiceNumberLength: erp.maxVendorInvoiceNumberLength,
+            takesCreditMemos: erp.takesCreditMemos ?? false)
         for (id, expected) in expectations.sorted(by: { $0.key < $1.key }) {
             let recordId = SupplierInvoice.recordId(source: "jaggaer", sourceId: String(id))
             let actual = statuses[recordId]

@@ -115,11 +115,15 @@ package struct AcumaticaConnector: ERPConnector {
     }
 
     /// The `PUT Bill` body: every field wrapped, on hold, details with account, segmented subaccount, branch,
-    /// quantity, cost and PO link. A negative total is a credit memo (`creditMemoType`, amounts made positive).
+    /// quantity, cost and PO link. A credit memo (or a negative total) is written as `creditMemoType`, amounts
+    /// made positive.
     package static func bill(for invoice: MappedInvoice, settings: AcumaticaSettings, links: [Int: POLink] = [:]) throws
         -> JSONValue
     {
-        let credit = invoice.expectedTotal < 0
+        let credit = invoice.kind == .creditMemo || invoice.expectedTotal < 0
+        // A credit memo given with negative amounts is written with the signs turned (an adjustment's amounts are
+        // positive); one given with positive amounts keeps them.
+        let flip = invoice.expectedTotal < 0
         var header: [String: JSONValue] = [
             "Type": AcumaticaBody.wrap(credit ? settings.creditMemoType : settings.billType),
             "Vendor": AcumaticaBody.wrap(invoice.vendorNumber),
@@ -137,7 +141,7 @@ package struct AcumaticaConnector: ERPConnector {
         for (index, line) in invoice.lines.enumerated() {
             var quantity = line.quantity
             var unitCost = line.unitCost
-            if credit {
+            if flip {
                 if quantity < 0 { quantity = -quantity } else { unitCost = -unitCost }
             }
             var detail: [String: JSONValue] = [

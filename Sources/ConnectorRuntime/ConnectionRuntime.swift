@@ -5,6 +5,7 @@ import ConnectorSecurity
 import Foundation
 import Jaggaer
 import Logging
+import Synchronization
 
 /// Everything a step needs for one connection, built from the stored connection: HTTP stacks per system
 /// (count → rate limit → retry → bearer auth), token providers sharing the store's token cache, the clients and
@@ -14,6 +15,8 @@ package struct ConnectionRuntime: Sendable {
     package let counter: RequestCounter
     package let http: AsyncHTTPClientTransport
     private let vault: Vault
+    /// The ERP connectors handed out, closed (B1 `Logout`, Acumatica `auth/logout`) when the invocation ends.
+    private let opened = OpenedConnectors()
 
     package init(context: StepContext, vault: Vault, http: AsyncHTTPClientTransport, counter: RequestCounter) throws {
         self.context = context
@@ -110,7 +113,18 @@ package struct ConnectionRuntime: Sendable {
     }
 
     package func erpConnector() throws -> any ERPConnector {
-        try erpModule().connector(environment)
+        let connector = try erpModule().connector(environment)
+        opened.list.withLock { $0.append(connector) }
+        return connector
+    }
+
+    /// Ends the ERP sessions this invocation opened; called once the step is done, whatever its outcome.
+    package func close() async {
+        let connectors = opened.list.withLock { opened in
+            defer { opened.removeAll() }
+            return opened
+        }
+        for connector in connectors { await connector.close() }
     }
 
     /// The document limits of the connection's ERP (for mapping, which talks to no ERP).
@@ -135,4 +149,9 @@ package struct ConnectionRuntime: Sendable {
     package func changeSubscriptions() throws -> (any ChangeSubscriptions)? {
         try erpConnector() as? any ChangeSubscriptions
     }
+}
+
+/// The connectors an invocation opened (shared by the copies of its `ConnectionRuntime`).
+final class OpenedConnectors: Sendable {
+    let list = Mutex<[any ERPConnector]>([])
 }

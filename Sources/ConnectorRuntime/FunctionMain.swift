@@ -95,7 +95,9 @@ package enum FunctionMain {
         var outcome: StepDriver.Outcome
         do {
             outcome = .init(result: try await stepHandler.handle(event, input: input))
+            await runtime.close()
         } catch {
+            await runtime.close()
             let wrapped = ConnectorError.wrap(error)
             if wrapped.kind == .badInput || wrapped.kind == .configuration {
                 // Not audited (nothing about the record happened), but the requests made on the way (a refused

@@ -117,6 +117,12 @@ package struct MappedInvoice: Sendable, Codable, Hashable {
     /// The total the draft must come to (from the procurement system).
     package var expectedTotal: Decimal
     package var poNumbers: [String]
+    /// An invoice, or a credit memo (written where the ERP has a document for it: Acumatica `Debit Adj.`).
+    package var kind: DocumentKind
+
+    package enum DocumentKind: String, Sendable, Codable, Hashable {
+        case invoice, creditMemo
+    }
 
     package init(
         recordId: String,
@@ -133,7 +139,8 @@ package struct MappedInvoice: Sendable, Codable, Hashable {
         headerDimensions: [DimensionAssignment],
         lines: [MappedLine],
         expectedTotal: Decimal,
-        poNumbers: [String]
+        poNumbers: [String],
+        kind: DocumentKind = .invoice
     ) {
         self.recordId = recordId
         self.source = source
@@ -150,6 +157,33 @@ package struct MappedInvoice: Sendable, Codable, Hashable {
         self.lines = lines
         self.expectedTotal = expectedTotal
         self.poNumbers = poNumbers
+        self.kind = kind
+    }
+
+    private enum CodingKeys: String, CodingKey {
+        case recordId, source, sourceId, sourceUpdatedAt, vendorNumber, vendorInvoiceNumber, invoiceDate, dueDate
+        case postingDate, currencyCode, sourceCurrency, headerDimensions, lines, expectedTotal, poNumbers, kind
+    }
+
+    /// Events written before `kind` existed are invoices.
+    package init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        recordId = try c.decode(String.self, forKey: .recordId)
+        source = try c.decode(String.self, forKey: .source)
+        sourceId = try c.decode(String.self, forKey: .sourceId)
+        sourceUpdatedAt = try c.decodeIfPresent(Date.self, forKey: .sourceUpdatedAt)
+        vendorNumber = try c.decode(String.self, forKey: .vendorNumber)
+        vendorInvoiceNumber = try c.decode(String.self, forKey: .vendorInvoiceNumber)
+        invoiceDate = try c.decode(LocalDate.self, forKey: .invoiceDate)
+        dueDate = try c.decodeIfPresent(LocalDate.self, forKey: .dueDate)
+        postingDate = try c.decodeIfPresent(LocalDate.self, forKey: .postingDate)
+        currencyCode = try c.decodeIfPresent(String.self, forKey: .currencyCode)
+        sourceCurrency = try c.decodeIfPresent(String.self, forKey: .sourceCurrency)
+        headerDimensions = try c.decode([DimensionAssignment].self, forKey: .headerDimensions)
+        lines = try c.decode([MappedLine].self, forKey: .lines)
+        expectedTotal = try c.decode(Decimal.self, forKey: .expectedTotal)
+        poNumbers = try c.decode([String].self, forKey: .poNumbers)
+        kind = try c.decodeIfPresent(DocumentKind.self, forKey: .kind) ?? .invoice
     }
 }
 

@@ -310,13 +310,14 @@ package struct InvoiceMapper: Sendable {
                 vendorInvoiceNumber: vendorInvoiceNumber,
                 invoiceDate: invoiceDate,
                 dueDate: invoice.dueDate,
-                postingDate: nil,
+                postingDate: invoice.accountingDate,
                 currencyCode: currencyCode,
                 sourceCurrency: invoice.currency,
                 headerDimensions: [],
                 lines: lines,
                 expectedTotal: computed,
-                poNumbers: Array(Set(invoice.lines.compactMap(\.poNumber))).sorted()
+                poNumbers: Array(Set(invoice.lines.compactMap(\.poNumber))).sorted(),
+                kind: invoice.kind == .creditMemo ? .creditMemo : .invoice
             )
         )
     }

@@ -5,7 +5,8 @@ import Foundation
 ///
 /// ## Expected outcome of each JAGGAER invoice (``expectedOutcome(of:in:)``), first rule that applies wins
 /// 1. `header.workflowStatus` is not `Completed` → ``Outcome/notApproved`` (not for the ERP yet).
-/// 2. `header.invoiceType` is not `Invoice` (e.g. `Credit memo`) → `review("type.unsupported")`.
+/// 2. `header.invoiceType` is not `Invoice` (e.g. `Credit memo`, in an ERP without a credit-memo document) →
+///    `review("type.unsupported")`.
 /// 3. `header.supplier.supplierNumber` is no BC vendor `number` → `review("vendor.unmapped")`.
 /// 4. that vendor is `blocked` `All` → `review("vendor.blocked")` (`Payment` blocks payments only: drafted).
 /// 5. `header.supplierInvoiceNumber` is longer than 35 characters (BC's `vendorInvoiceNumber` limit) →
@@ -92,11 +93,15 @@ package struct DemoTenant: Sendable {
 
     /// The outcome the rules in the type's documentation give for `invoice` against `company`.
     package static func expectedOutcome(
-        of invoice: SimJSON, in company: BCCompanyData, maxVendorInvoiceNumberLength: Int = 35
+        of invoice: SimJSON, in company: BCCompanyData, maxVendorInvoiceNumberLength: Int = 35,
+        takesCreditMemos: Bool = false
     ) -> Outcome {
         let header = invoice["header"]
         guard header?["workflowStatus"]?.stringValue == "Completed" else { return .notApproved }
-        guard header?["invoiceType"]?.stringValue == "Invoice" else { return .review(reason: "type.unsupported") }
+        let type = header?["invoiceType"]?.stringValue
+        guard type == "Invoice" || (takesCreditMemos && type?.lowercased() == "credit memo") else {
+            return .review(reason: "type.unsupported")
+        }
         let supplierNumber = header?["supplier"]?["supplierNumber"]?.stringValue ?? ""
         guard let vendor = company.vendors.first(where: { $0.number == supplierNumber }) else {
             return .review(reason: "vendor.unmapped")
@@ -156,12 +161,13 @@ package struct DemoTenant: Sendable {
     /// The expected outcomes in an ERP whose supplier invoice number is at most `maxVendorInvoiceNumberLength`
     /// characters (35 in BC, longer in SAP Business One and Acumatica): every other rule is the same everywhere,
     /// since each simulated ERP is seeded with the same company.
-    package func expectations(maxVendorInvoiceNumberLength: Int) -> [Int: Outcome] {
+    package func expectations(maxVendorInvoiceNumberLength: Int, takesCreditMemos: Bool = false) -> [Int: Outcome] {
         var result: [Int: Outcome] = [:]
         for invoice in jaggaerInvoices {
             guard let id = invoice["header"]?["invoiceId"]?.intValue else { continue }
             result[id] = Self.expectedOutcome(
-                of: invoice, in: businessCentral, maxVendorInvoiceNumberLength: maxVendorInvoiceNumberLength)
+                of: invoice, in: businessCentral, maxVendorInvoiceNumberLength: maxVendorInvoiceNumberLength,
+                takesCreditMemos: takesCreditMemos)
         }
         return result
     }

@@ -39,6 +39,8 @@ package protocol SimulatedERP: Sendable {
     var counters: RequestCounters { get }
     /// The longest supplier invoice number the ERP takes (the demo tenant's number-length rule).
     var maxVendorInvoiceNumberLength: Int { get }
+    /// Whether its adapter writes credit memos (Acumatica `Debit Adj.`) instead of sending them to review.
+    var takesCreditMemos: Bool { get }
     /// Every supplier invoice it holds now, drafts included.
     func documents() -> [SimulatedDocument]
     /// Random faults over every endpoint the flow uses, each rule with its own seed: server errors, 429s, latency,
@@ -47,6 +49,8 @@ package protocol SimulatedERP: Sendable {
 }
 
 extension SimulatedERP {
+    package var takesCreditMemos: Bool { false }
+
     /// `GET /_sim/erp/documents`: the documents as JSON.
     var documentsJSON: SimJSON {
         .object(
@@ -84,11 +88,17 @@ package struct SimulatedERPEndpoint: Sendable {
     package var baseURL: String
     /// The `erp.<kind>` block of a connection file reaching it, credentials in plain text.
     package var settings: SimJSON
+    /// `mapping.dimensionValues` a connection needs for this ERP's copy of the demo company (dimension code →
+    /// segment value → the ERP's value code), where its codes differ from the segment values.
+    package var dimensionValues: [String: [String: String]]
 
-    package init(erp: any SimulatedERP, baseURL: String, settings: SimJSON) {
+    package init(
+        erp: any SimulatedERP, baseURL: String, settings: SimJSON, dimensionValues: [String: [String: String]] = [:]
+    ) {
         self.erp = erp
         self.baseURL = baseURL
         self.settings = settings
+        self.dimensionValues = dimensionValues
     }
 
     package var json: SimJSON {
@@ -99,7 +109,20 @@ package struct SimulatedERPEndpoint: Sendable {
                 "baseURL": .string(baseURL),
                 "counterPrefix": .string(erp.counterPrefix),
                 "maxVendorInvoiceNumberLength": .int(erp.maxVendorInvoiceNumberLength),
+                "takesCreditMemos": .bool(erp.takesCreditMemos),
                 "settings": settings,
+                "dimensionValues": .object(
+                    SimJSONObject(
+                        pairs: dimensionValues.sorted { $0.key < $1.key }.map { dimension, values in
+                            (
+                                dimension,
+                                SimJSON.object(
+                                    SimJSONObject(
+                                        pairs: values.sorted { $0.key < $1.key }.map {
+                                            ($0.key, SimJSON.string($0.value))
+                                        }))
+                            )
+                        })),
             ]))
     }
 }

@@ -213,7 +213,7 @@ package final class SimulatorHost: Sendable {
     }
 
     /// The kinds of the simulated ERPs, in the order of `erps`.
-    package static let erpKinds = ["businessCentral"]
+    package static let erpKinds = ["businessCentral", "sapBusinessOne", "acumatica"]
 
     /// The simulated ERPs, each with the `erp.<kind>` block of a connection reaching it: what the demo, chaos and
     /// bench run against, one connection per ERP.
@@ -231,7 +231,41 @@ package final class SimulatorHost: Sendable {
                         "authorityURL": .string(entraAuthorityURL),
                         "apiBaseURL": .string(businessCentralBaseURL),
                         "companyName": .string(credentials.companyName),
-                    ])))
+                    ]))),
+            SimulatedERPEndpoint(
+                erp: sapBusinessOne, baseURL: sapBusinessOneBaseURL,
+                settings: .object(
+                    SimJSONObject([
+                        "serviceLayerURL": .string(sapBusinessOneServiceURL),
+                        "companyDB": .string(sapBusinessOne.sessions.account.companyDB),
+                        "username": .string(sapBusinessOne.sessions.account.userName),
+                        "password": .string(sapBusinessOne.sessions.account.password),
+                        "costingCodes": .object(
+                            SimJSONObject(
+                                pairs: B1DemoData.segmentDimensions.map {
+                                    (
+                                        $0.code,
+                                        SimJSON.string($0.dimension == 1 ? "CostingCode" : "CostingCode\($0.dimension)")
+                                    )
+                                })),
+                    ])),
+                dimensionValues: B1DemoData.dimensionValueMapping(tenant)),
+            SimulatedERPEndpoint(
+                erp: acumatica, baseURL: acumaticaBaseURL,
+                settings: .object(
+                    SimJSONObject([
+                        "instanceURL": .string(acumaticaBaseURL),
+                        "tenant": .string(acumatica.access.tenant),
+                        "authentication": .string("oauth"),
+                        "clientId": .string(acumatica.access.clientId),
+                        "clientSecret": .string(acumatica.access.clientSecret),
+                        "username": .string(acumatica.access.username),
+                        "password": .string(acumatica.access.password),
+                        // The simulator's licence has no per-minute limit; the connection's budget is the pace.
+                        "requestsPerMinute": .int(6000),
+                        "subaccountSegments": .array(
+                            AcumaticaDemo.subaccountSegments.map { .string($0.dimension) }),
+                    ]))),
         ]
     }
 

@@ -33,6 +33,19 @@ package enum B1DemoData {
         ("Fund", 1, "FUND"), ("Financial_Unit", 2, "DEPARTMENT"), ("Program", 3, "PROGRAM"),
     ]
 
+    /// The `mapping.dimensionValues` a connection to this demo needs: per dimension code, the values whose profit
+    /// centre got a different code (`PROGRAM`: `40100` → `P40100`).
+    package static func dimensionValueMapping(_ tenant: DemoTenant) -> [String: [String: String]] {
+        var result: [String: [String: String]] = [:]
+        let codes = centerCodes(tenant)
+        for (_, dimension, code) in segmentDimensions {
+            for (value, center) in codes[dimension] ?? [:] where value != center {
+                result[code, default: [:]][value] = center
+            }
+        }
+        return result
+    }
+
     /// The profit centre code of a demo dimension value (see the type's documentation).
     package static func centerCode(dimension: Int, value: String, in tenant: DemoTenant) -> String {
         centerCodes(tenant)[dimension]?[value] ?? value
