@@ -17,6 +17,8 @@ package struct SAPBusinessOneModule: ERPModule {
     package init() {}
 
     package var settingsType: any ERPConnectionSettings.Type { SAPBusinessOneSettings.self }
+    /// Webhooks are optional (FP 2602+, `notifications.sapBusinessOne`); polling stays the default.
+    package var notifications: (any ChangeNotificationReceiver)? { SAPBusinessOneWebhookReceiver() }
     package let constraints: ERPConstraints = .sapBusinessOne
     package var capabilities: ERPCapabilities { Self.capabilities(nil) }
 

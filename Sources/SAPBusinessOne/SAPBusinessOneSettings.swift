@@ -129,6 +129,9 @@ package struct SAPBusinessOneSettings: ERPConnectionSettings {
 }
 
 extension SAPBusinessOneSettings {
+    /// Optional webhooks (FP 2602+), `notifications.sapBusinessOne`.
+    package static var notificationsType: (any ERPNotificationSettings.Type)? { SAPBusinessOneNotifications.self }
+
     package static var ranges: [(key: String, range: ClosedRange<Int>)] {
         [("requestsPerMinute", 1...100_000), ("pageSize", 1...1000)]
     }

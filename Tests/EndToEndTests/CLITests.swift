@@ -270,14 +270,23 @@ struct OperatorToolTests {
 
 @Suite("Fault injection", .serialized, .timeLimit(.minutes(15)))
 struct FaultInjectionTests {
-    @Test("random faults, step crashes at every recovery point and runner kills: nothing duplicated, nothing lost")
+    @Test(
+        "random faults, step crashes at every recovery point and runner kills, on every ERP: nothing duplicated, nothing lost"
+    )
     func chaos() async throws {
         let run = try await Binaries.run(
             "local-runner",
-            ["chaos", "--scenarios", "2", "--invoices", "50", "--seed", "101", "--json"],
+            ["chaos", "--scenarios", "1", "--invoices", "50", "--seed", "101", "--json"],
             environment: ["PATH": "/usr/bin:/bin", "MLC_FUNCTIONS_BIN": Binaries.directory.path]
         )
         struct Report: Decodable {
+            struct Scenario: Decodable {
+                var erp: String
+                var httpFaults: [String: Int]
+                var stepCrashes: [String: Int]
+                var passed: Bool
+            }
+            var scenarios: [Scenario]
             var faultsInjected: Int
             var duplicates: Int
             var lost: Int
@@ -288,6 +297,12 @@ struct FaultInjectionTests {
         #expect(report.duplicates == 0)
         #expect(report.lost == 0)
         #expect(report.faultsInjected > 50, "the harness really injected faults")
+        #expect(Set(report.scenarios.map(\.erp)) == ["businessCentral", "sapBusinessOne", "acumatica"])
+        for scenario in report.scenarios {
+            #expect(scenario.passed, "\(scenario.erp)")
+            #expect(
+                scenario.httpFaults.values.reduce(0, +) > 10, "\(scenario.erp): its own faults were injected too")
+        }
         #expect(run.exitCode == 0)
     }
 }
