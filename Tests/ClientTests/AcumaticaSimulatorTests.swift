@@ -303,10 +303,10 @@ struct AcumaticaSimulatorTests {
             let version = try #require(undeployed.first { $0.check == "endpoint version" })
             #expect(version.outcome == .fail)
             #expect(version.detail.contains("99.200.001"), "\(version.detail)")
-            // The instance lists its endpoints at GET /entity (reference §3.1's guide): then the fix names the
-            // versions to try; without that list it points at Web Service Endpoints.
+            // The instance lists its endpoints at GET /entity (reference §3.1's guide): the fix names the versions
+            // it serves.
             let fix = version.fix ?? ""
-            #expect(fix.contains("24.200.001") || fix.contains("SM207060"), "\(fix)")
+            #expect(fix.contains("24.200.001") && fix.contains("23.200.001"), "\(fix)")
             #expect(undeployed.count == 2, "nothing is read under an endpoint that is not there")
 
             var wrong = rig.settings()

@@ -129,6 +129,7 @@ extension AcumaticaSimulator: SimulatorApp {
         case "/identity/connect/token": return RouteMatch(system: "acumatica", endpoint: "token")
         case "/entity/auth/login": return RouteMatch(system: "acumatica", endpoint: "auth/login")
         case "/entity/auth/logout": return RouteMatch(system: "acumatica", endpoint: "auth/logout")
+        case "/entity", "/entity/": return RouteMatch(system: "acumatica", endpoint: "entity")
         default: break
         }
         guard let path = AcuPath.parse(request.path) else { return nil }
@@ -210,6 +211,7 @@ extension AcumaticaSimulator: SimulatorApp {
             case "token": return try token(request)
             case "auth/login": return try login(request)
             case "auth/logout": return logout(request)
+            case "entity": return try endpointList(request)
             default: break
             }
             guard let path = AcuPath.parse(request.path) else { throw Self.noResource(request) }
@@ -232,6 +234,28 @@ extension AcumaticaSimulator: SimulatorApp {
     }
 
     /// Bearer token or cookie session; returns the session's branch (nil for bearer tokens).
+    /// `GET /entity`: the build and every web-service endpoint the instance serves (signed-in callers only).
+    private func endpointList(_ request: SimRequest) throws(AcuError) -> SimResponse {
+        guard request.method == "GET" else { throw Self.noResource(request) }
+        _ = try authenticate(request)
+        let endpoints: [SimJSON] = options.endpoints.compactMap { entry in
+            let parts = entry.split(separator: "/", maxSplits: 1).map(String.init)
+            guard parts.count == 2 else { return nil }
+            return .object(
+                SimJSONObject([
+                    "name": .string(parts[0]), "version": .string(parts[1]),
+                    "href": .string("/entity/\(parts[0])/\(parts[1])/"),
+                ]))
+        }
+        return .json(
+            200,
+            .object(
+                SimJSONObject([
+                    "version": .object(SimJSONObject(["acumaticaBuildVersion": .string("24.200.0123")])),
+                    "endpoints": .array(endpoints),
+                ])))
+    }
+
     private func authenticate(_ request: SimRequest) throws(AcuError) -> String? {
         if let authorization = request.header("Authorization"), authorization.lowercased().hasPrefix("bearer ") {
             let token = String(authorization.dropFirst(7)).trimmingCharacters(in: .whitespaces)
