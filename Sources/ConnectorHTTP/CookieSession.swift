@@ -358,34 +358,17 @@ package actor CookieSessionProvider {
     /// Store cache, else a sign-in under the cross-process lease, else wait for whoever holds the lease.
     private func obtain() async throws -> CookieSession {
         guard let cache else { return try await fetch() }
-        let deadline = clock.now().addingTimeInterval(configuration.waitForOtherSignIn.timeInterval)
-        let lease = Lease(
-            store: cache.store, key: cache.keys.key("lease", "session-\(configuration.name)"), owner: owner)
-        while true {
-            if let cached = try? await cache.load(configuration.name) { return cached }
-            if try await lease.acquire(ttl: configuration.leaseTTL, now: clock.now()) {
-                do {
-                    // Someone may have signed in between our read and taking the lease.
-                    if let again = try? await cache.load(configuration.name) {
-                        try? await lease.release()
-                        return again
-                    }
-                    let session = try await fetch()
-                    try await cache.save(configuration.name, session)
-                    try? await lease.release()
-                    return session
-                } catch {
-                    try? await lease.release()
-                    throw error
-                }
-            }
-            guard clock.now() < deadline else {
-                throw ConnectorError(
-                    .authFailed, kind: .temporary,
-                    "waited too long for another process to sign in to \(configuration.name)")
-            }
-            try await clock.sleep(for: .milliseconds(100))
-        }
+        return try await SharedRenewal.obtain(
+            lease: Lease(
+                store: cache.store, key: cache.keys.key("lease", "session-\(configuration.name)"), owner: owner),
+            ttl: configuration.leaseTTL, wait: configuration.waitForOtherSignIn, clock: clock,
+            what: "sign in to \(configuration.name)",
+            load: { try? await cache.load(configuration.name) }, isFresh: { _ in true }, isUsable: { _ in true },
+            renew: {
+                let session = try await fetch()
+                try await cache.save(configuration.name, session)
+                return session
+            })
     }
 
     private func fetch() async throws -> CookieSession {

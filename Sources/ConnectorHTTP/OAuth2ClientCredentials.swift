@@ -108,36 +108,16 @@ package final class OAuth2ClientCredentialsProvider: TokenProvider {
     /// Store cache, else a refresh under the cross-process lease, else wait for whoever holds the lease.
     private func obtain() async throws -> AccessToken {
         guard let cache else { return try await fetch() }
-        let deadline = clock.now().addingTimeInterval(configuration.waitForOtherRefresh.timeInterval)
-        let lease = Lease(store: cache.store, key: cache.keys.key("lease", "token-\(configuration.name)"), owner: owner)
-        while true {
-            let cached = try? await cache.load(configuration.name)
-            if let cached, isFresh(cached) { return cached }
-            if try await lease.acquire(ttl: configuration.leaseTTL, now: clock.now()) {
-                do {
-                    // Someone may have refreshed between our read and taking the lease.
-                    if let again = try? await cache.load(configuration.name), isFresh(again) {
-                        try? await lease.release()
-                        return again
-                    }
-                    let token = try await fetch()
-                    try await cache.save(configuration.name, token, now: clock.now())
-                    try? await lease.release()
-                    return token
-                } catch {
-                    try? await lease.release()
-                    throw error
-                }
-            }
-            // Another process is refreshing. A still-valid token can be used meanwhile.
-            if let cached, isUsable(cached) { return cached }
-            guard clock.now() < deadline else {
-                throw ConnectorError(
-                    .authFailed, kind: .temporary,
-                    "waited too long for another process to refresh the \(configuration.name) token")
-            }
-            try await clock.sleep(for: .milliseconds(100))
-        }
+        return try await SharedRenewal.obtain(
+            lease: Lease(store: cache.store, key: cache.keys.key("lease", "token-\(configuration.name)"), owner: owner),
+            ttl: configuration.leaseTTL, wait: configuration.waitForOtherRefresh, clock: clock,
+            what: "refresh the \(configuration.name) token",
+            load: { try? await cache.load(configuration.name) }, isFresh: isFresh, isUsable: isUsable,
+            renew: {
+                let token = try await fetch()
+                try await cache.save(configuration.name, token, now: clock.now())
+                return token
+            })
     }
 
     private func fetch() async throws -> AccessToken {

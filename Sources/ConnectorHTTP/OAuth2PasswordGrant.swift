@@ -106,33 +106,11 @@ package final class OAuth2PasswordGrantProvider: TokenProvider {
     /// Store cache, else a renewal under the cross-process lease, else wait for whoever holds the lease.
     private func obtain() async throws -> AccessToken {
         guard let cache else { return try await renew() }
-        let deadline = clock.now().addingTimeInterval(configuration.waitForOtherRefresh.timeInterval)
-        let lease = Lease(store: cache.store, key: cache.keys.key("lease", "token-\(accessName)"), owner: owner)
-        while true {
-            let cached = try? await cache.load(accessName)
-            if let cached, isFresh(cached) { return cached }
-            if try await lease.acquire(ttl: configuration.leaseTTL, now: clock.now()) {
-                do {
-                    if let again = try? await cache.load(accessName), isFresh(again) {
-                        try? await lease.release()
-                        return again
-                    }
-                    let token = try await renew()
-                    try? await lease.release()
-                    return token
-                } catch {
-                    try? await lease.release()
-                    throw error
-                }
-            }
-            if let cached, isUsable(cached) { return cached }
-            guard clock.now() < deadline else {
-                throw ConnectorError(
-                    .authFailed, kind: .temporary,
-                    "waited too long for another process to refresh the \(configuration.name) token")
-            }
-            try await clock.sleep(for: .milliseconds(100))
-        }
+        return try await SharedRenewal.obtain(
+            lease: Lease(store: cache.store, key: cache.keys.key("lease", "token-\(accessName)"), owner: owner),
+            ttl: configuration.leaseTTL, wait: configuration.waitForOtherRefresh, clock: clock,
+            what: "refresh the \(configuration.name) token",
+            load: { try? await cache.load(accessName) }, isFresh: isFresh, isUsable: isUsable, renew: renew)
     }
 
     /// The refresh token if there is one (read again from the store: another process may have rotated it), else

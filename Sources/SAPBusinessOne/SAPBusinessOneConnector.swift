@@ -196,7 +196,10 @@ package struct SAPBusinessOneConnector: ERPConnector {
             )
         }
         if draft.DocumentStatus != "bost_Close" {
+            // The Service Layer's own field names.
+            // swift-format-ignore: AlwaysUseLowerCamelCase
             struct Params: Encodable {
+                // swift-format-ignore: AlwaysUseLowerCamelCase
                 struct Document: Encodable { var DocEntry: Int }
                 var Document: Document
             }

@@ -1,3 +1,6 @@
+// The models mirror the Service Layer's field names (`CardCode`, `DocEntry`) so they decode as B1 writes them.
+// swift-format-ignore-file: AlwaysUseLowerCamelCase
+
 import ConnectorCore
 import Foundation
 
