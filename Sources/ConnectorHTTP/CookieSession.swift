@@ -219,7 +219,8 @@ package actor CookieSessionProvider {
                 signInError ?? { response, request in
                     let error = UpstreamError.from(
                         response, request: request, system: name, code: nil,
-                        message: String(decoding: response.body.prefix(500), as: UTF8.self))
+                        // Whole: `UpstreamError` scrubs secrets before it cuts the excerpt, so none is cut in half.
+                        message: String(decoding: response.body.prefix(64 * 1024), as: UTF8.self))
                     return ConnectorError(
                         error.code == .upstreamRejected ? .authRejected : error.code, kind: error.kind,
                         "sign-in failed: \(error.message)", retryAt: error.retryAt, httpStatus: error.httpStatus)
