@@ -1,7 +1,8 @@
 import ConnectorCore
 import Foundation
 
-/// JAGGAER sends booleans as strings (`"false"`); accept strings, JSON booleans and 0/1.
+/// JAGGAER sends booleans as strings (`"false"`); accept strings, JSON booleans and the numbers 0 and 1. Anything
+/// else is bad input, never read as one or the other.
 package struct LenientBool: Decodable, Sendable, Hashable {
     package var value: Bool
     package init(_ value: Bool) { self.value = value }
@@ -13,17 +14,20 @@ package struct LenientBool: Decodable, Sendable, Hashable {
             switch text.trimmingCharacters(in: .whitespaces).lowercased() {
             case "true", "yes", "y", "1": value = true
             case "false", "no", "n", "0", "": value = false
-            default: throw DecodingError.dataCorruptedError(in: c, debugDescription: "not a boolean")
+            default:
+                throw DecodingError.dataCorruptedError(in: c, debugDescription: "not a boolean")
             }
-        } else if let number = try? c.decode(Int.self) {
-            value = number != 0
+        } else if let number = try? c.decode(Int.self), number == 0 || number == 1 {
+            value = number == 1
         } else {
             throw DecodingError.dataCorruptedError(in: c, debugDescription: "not a boolean")
         }
     }
 }
 
-/// Money and quantities arrive as bare JSON numbers (sometimes as strings); kept as exact `Decimal`.
+/// Money and quantities arrive as bare JSON numbers (sometimes as strings); kept as exact `Decimal`. A string must
+/// be a plain decimal number (`"1000.00"`, `"-12.5"`): grouping separators, currency signs, exponents or trailing
+/// text (`"1,000.00"`, `"12 USD"`) are bad input, never read as a different number.
 package struct LenientDecimal: Decodable, Sendable, Hashable {
     package var value: Decimal
     package init(_ value: Decimal) { self.value = value }
@@ -31,11 +35,15 @@ package struct LenientDecimal: Decodable, Sendable, Hashable {
         let c = try decoder.singleValueContainer()
         if let number = try? c.decode(Decimal.self) {
             value = number
-        } else if let text = try? c.decode(String.self),
-            let number = Decimal(
-                string: text.trimmingCharacters(in: .whitespaces), locale: Locale(identifier: "en_US_POSIX")),
-            !text.trimmingCharacters(in: .whitespaces).isEmpty
-        {
+        } else if let text = try? c.decode(String.self) {
+            guard let number = Self.exact(text) else {
+                // The value is not echoed (descriptions never carry input values).
+                throw DecodingError.dataCorruptedError(
+                    in: c,
+                    debugDescription:
+                        "not an exact decimal number (digits with an optional sign and decimal point; no grouping, currency or exponent)"
+                )
+            }
             value = number
         } else {
             throw DecodingError.dataCorruptedError(in: c, debugDescription: "not a number")
@@ -44,6 +52,24 @@ package struct LenientDecimal: Decodable, Sendable, Hashable {
             throw DecodingError.dataCorruptedError(in: c, debugDescription: "not a finite number")
         }
     }
+
+    /// The number a plain decimal string states exactly (optional sign, digits, optional fraction), or nil.
+    package static func exact(_ text: String) -> Decimal? {
+        let trimmed = text.trimmingCharacters(in: .whitespaces)
+        var rest = Substring(trimmed)
+        if rest.first == "-" { rest = rest.dropFirst() }
+        let parts = rest.split(separator: ".", maxSplits: 1, omittingEmptySubsequences: false)
+        guard let whole = parts.first, !whole.isEmpty, whole.allSatisfy(\.isASCIIDigitCharacter) else { return nil }
+        if parts.count == 2 {
+            guard !parts[1].isEmpty, parts[1].allSatisfy(\.isASCIIDigitCharacter) else { return nil }
+        }
+        guard let number = Decimal(string: trimmed, locale: Locale(identifier: "en_US_POSIX")) else { return nil }
+        return number
+    }
+}
+
+extension Character {
+    fileprivate var isASCIIDigitCharacter: Bool { ("0"..."9").contains(self) }
 }
 
 /// Identifiers that may arrive as numbers or strings (`"poLineNumber": "1"`, `"invoiceId": 2526304`).
@@ -104,8 +130,17 @@ package struct JaggaerInvoiceHeader: Decodable, Sendable {
     package var handlingCharge: LenientDecimal?
     package var discountAmount: LenientDecimal?
     package var total: JaggaerMoney?
+    /// The tax figures behind `taxCharge1`: `currentTax` (what `taxCharge1` carries), and, where the tenant keeps
+    /// them, the supplier's own `supplierTax` and the tax engine's `engineTax`.
+    package var tax1HeaderChargeDetail: TaxChargeDetail?
     package var customFieldValueSetList: CustomFieldValueSetList?
     package var splittableFieldSetGroupList: SplittableFieldSetGroupList?
+
+    package struct TaxChargeDetail: Decodable, Sendable {
+        package var currentTax: LenientDecimal?
+        package var supplierTax: LenientDecimal?
+        package var engineTax: LenientDecimal?
+    }
 
     package struct Terms: Decodable, Sendable {
         package var standardPaymentTermsCode: String?

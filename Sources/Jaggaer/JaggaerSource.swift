@@ -84,11 +84,23 @@ package struct JaggaerSource: ProcurementSource {
         try Self.convert(try await client.invoice(id: id))
     }
 
-    /// JAGGAER invoice → ERP-neutral invoice. Missing money or quantities are an error, never guessed.
+    /// JAGGAER invoice → ERP-neutral invoice. Missing money or quantities, and dates that are not dates, are an
+    /// error naming the field, never guessed. Amounts keep the sign JAGGAER gives them (credit memos are negative);
+    /// the mapping turns a credit memo into a document with positive amounts.
     package static func convert(_ invoice: JaggaerInvoice) throws -> SupplierInvoice {
         let header = invoice.header
         let id = header.invoiceId.value
+        func date(_ text: String?, _ field: String) throws -> LocalDate? {
+            guard let text, !text.trimmingCharacters(in: .whitespaces).isEmpty else { return nil }
+            guard let value = LocalDate(parsing: text) else {
+                throw ConnectorError(
+                    .upstreamMalformed,
+                    "JAGGAER invoice \(id) header.\(field) is not a valid date or RFC 3339 date-time")
+            }
+            return value
+        }
         var lines: [SupplierInvoiceLine] = []
+        var lineTax: Decimal? = 0
         for (index, line) in invoice.lines.enumerated() {
             let number = line.lineNumber.flatMap { Int($0.value) } ?? (index + 1)
             guard let quantity = line.quantity?.value else {
@@ -96,6 +108,11 @@ package struct JaggaerSource: ProcurementSource {
             }
             guard let unitPrice = line.unitPrice?.amount else {
                 throw ConnectorError(.upstreamMalformed, "JAGGAER invoice \(id) line \(number) has no unit price")
+            }
+            if line.taxCharge1 == nil && line.taxCharge2 == nil {
+                lineTax = nil
+            } else if let sum = lineTax {
+                lineTax = sum + (line.taxCharge1?.value ?? 0) + (line.taxCharge2?.value ?? 0)
             }
             let splits = line.splittableFieldSetGroupList?.maxSplits ?? 0
             lines.append(
@@ -130,9 +147,9 @@ package struct JaggaerSource: ProcurementSource {
             workflowStatus: header.workflowStatus,
             paymentStatus: header.paymentStatus,
             isPOInvoice: isPO,
-            invoiceDate: header.invoiceDate.flatMap(LocalDate.init(parsing:)),
-            dueDate: header.dueDate.flatMap(LocalDate.init(parsing:)),
-            accountingDate: header.accountingDate.flatMap(LocalDate.init(parsing:)),
+            invoiceDate: try date(header.invoiceDate, "invoiceDate"),
+            dueDate: try date(header.dueDate, "dueDate"),
+            accountingDate: try date(header.accountingDate, "accountingDate"),
             supplier: SupplierRef(
                 sourceId: header.supplier?.id?.value,
                 number: header.supplier?.supplierNumber?.value,
@@ -143,6 +160,9 @@ package struct JaggaerSource: ProcurementSource {
             currency: header.total?.currency,
             total: header.total?.value?.value,
             taxTotal: (header.taxCharge1?.value ?? 0) + (header.taxCharge2?.value ?? 0),
+            currentTax: header.tax1HeaderChargeDetail?.currentTax?.value ?? header.taxCharge1?.value,
+            supplierTax: header.tax1HeaderChargeDetail?.supplierTax?.value,
+            lineTaxTotal: invoice.lines.isEmpty ? nil : lineTax,
             shippingCharge: header.shippingCharge?.value ?? 0,
             handlingCharge: header.handlingCharge?.value ?? 0,
             discountAmount: header.discountAmount?.value ?? 0,

@@ -18,7 +18,9 @@ package struct LocalDate: Sendable, Hashable, Comparable, Codable, CustomStringC
         self.day = day
     }
 
-    /// Parses `YYYY-MM-DD`, also the date part of an RFC 3339 date-time (JAGGAER sends dates as midnight UTC).
+    /// Parses `YYYY-MM-DD`, also the date part of an RFC 3339 date-time. A date-time keeps the day as written
+    /// (`2024-03-01T23:30:00-08:00` is March 1st, not the UTC day it falls on): the document's date is the one its
+    /// author stated, whatever the offset.
     package init?(parsing text: String) {
         let datePart = text.prefix(10)
         let parts = datePart.split(separator: "-", omittingEmptySubsequences: false)
@@ -26,10 +28,9 @@ package struct LocalDate: Sendable, Hashable, Comparable, Codable, CustomStringC
             let y = Int(parts[0]), let m = Int(parts[1]), let d = Int(parts[2])
         else { return nil }
         if text.count > 10 {
-            // A date-time: the calendar date is taken in UTC, where JAGGAER anchors its dates.
-            guard let date = Timestamp.parse(text) else { return nil }
-            self.init(utcDayOf: date)
-            return
+            // A date-time must be a valid one; its date part is the day.
+            let separator = text[text.index(text.startIndex, offsetBy: 10)]
+            guard separator == "T" || separator == "t", Timestamp.parse(text) != nil else { return nil }
         }
         self.init(year: y, month: m, day: d)
     }

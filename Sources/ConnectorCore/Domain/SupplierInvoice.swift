@@ -83,9 +83,19 @@ package struct SupplierInvoice: Sendable, Codable, Hashable {
     package var businessUnit: String?
     package var paymentTermsCode: String?
     package var currency: String?
-    /// Header total as the procurement system states it.
+    /// Header total as the procurement system states it (absent in some real payloads: then nothing states what
+    /// the lines must come to, and the invoice goes to review rather than being written unchecked).
     package var total: Decimal?
+    /// All tax the header carries as its current figure (JAGGAER `taxCharge1` + `taxCharge2`; `taxCharge1` equals
+    /// `tax1HeaderChargeDetail.currentTax`).
     package var taxTotal: Decimal
+    /// The current figure of the first tax (JAGGAER `tax1HeaderChargeDetail.currentTax`, else `taxCharge1`).
+    package var currentTax: Decimal?
+    /// The supplier's own figure of the first tax (JAGGAER `tax1HeaderChargeDetail.supplierTax`), when stated; it
+    /// can differ from the current one.
+    package var supplierTax: Decimal?
+    /// The sum of the tax the lines state, when every line states it (a cross-check of the header's tax).
+    package var lineTaxTotal: Decimal?
     package var shippingCharge: Decimal
     package var handlingCharge: Decimal
     package var discountAmount: Decimal
@@ -112,6 +122,9 @@ package struct SupplierInvoice: Sendable, Codable, Hashable {
         currency: String?,
         total: Decimal?,
         taxTotal: Decimal = 0,
+        currentTax: Decimal? = nil,
+        supplierTax: Decimal? = nil,
+        lineTaxTotal: Decimal? = nil,
         shippingCharge: Decimal = 0,
         handlingCharge: Decimal = 0,
         discountAmount: Decimal = 0,
@@ -137,6 +150,9 @@ package struct SupplierInvoice: Sendable, Codable, Hashable {
         self.currency = currency
         self.total = total
         self.taxTotal = taxTotal
+        self.currentTax = currentTax
+        self.supplierTax = supplierTax
+        self.lineTaxTotal = lineTaxTotal
         self.shippingCharge = shippingCharge
         self.handlingCharge = handlingCharge
         self.discountAmount = discountAmount

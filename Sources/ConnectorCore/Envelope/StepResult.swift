@@ -116,10 +116,41 @@ package struct ReviewReason: Sendable, Codable, Hashable {
     package var code: String
     package var message: String
     package var field: String?
-    package init(_ code: String, _ message: String, field: String? = nil) {
+    /// The master-data record this reason waits for (a vendor, account or dimension value missing or unusable in
+    /// the ERP): once a sync brings it in usable, the record is sent through its step again without a person.
+    package var awaits: AwaitedCode?
+    package init(_ code: String, _ message: String, field: String? = nil, awaits: AwaitedCode? = nil) {
         self.code = code
         self.message = message
         self.field = field
+        self.awaits = awaits
+    }
+}
+
+/// A master-data code a review item waits for: what kind of record, and its code in the ERP.
+package struct AwaitedCode: Sendable, Codable, Hashable, CustomStringConvertible {
+    package enum Kind: String, Sendable, Codable, Hashable {
+        case vendor, account, dimension, dimensionValue
+    }
+
+    package var kind: Kind
+    package var code: String
+    /// For a dimension value: the dimension it belongs to.
+    package var dimension: String?
+
+    package init(_ kind: Kind, _ code: String, dimension: String? = nil) {
+        self.kind = kind
+        self.code = code
+        self.dimension = dimension
+    }
+
+    package var description: String {
+        switch kind {
+        case .vendor: "vendor \(code)"
+        case .account: "G/L account \(code)"
+        case .dimension: "dimension \(code)"
+        case .dimensionValue: "dimension value \(dimension ?? "?") \(code)"
+        }
     }
 }
 

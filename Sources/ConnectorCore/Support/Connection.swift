@@ -326,6 +326,13 @@ package struct MappingRules: Sendable, Codable, Hashable, SettingsSection {
     package var localCurrency: String?
     /// Largest difference between the coded lines and the JAGGAER total that is still accepted.
     package var totalTolerance: Decimal
+    /// Which tax figure is booked: JAGGAER's current tax (`taxCharge1`, the default) or the supplier's own
+    /// (`tax1HeaderChargeDetail.supplierTax`). An invoice whose two figures differ goes to review either way.
+    package var taxSource: TaxSource
+
+    package enum TaxSource: String, Sendable, Codable, Hashable, CaseIterable {
+        case current, supplier
+    }
 
     package init(
         accountSegment: String = "Account",
@@ -338,7 +345,8 @@ package struct MappingRules: Sendable, Codable, Hashable, SettingsSection {
         chargesAccount: String? = nil,
         discountAccount: String? = nil,
         localCurrency: String? = nil,
-        totalTolerance: Decimal = Decimal(string: "0.01")!
+        totalTolerance: Decimal = Decimal(string: "0.01")!,
+        taxSource: TaxSource = .current
     ) {
         self.accountSegment = accountSegment
         self.dimensions = dimensions
@@ -351,11 +359,13 @@ package struct MappingRules: Sendable, Codable, Hashable, SettingsSection {
         self.discountAccount = discountAccount
         self.localCurrency = localCurrency
         self.totalTolerance = totalTolerance
+        self.taxSource = taxSource
     }
 
     private enum CodingKeys: String, CodingKey, CaseIterable {
         case accountSegment, dimensions, vendors, accounts, dimensionValues, taxCodes, taxAccount, chargesAccount
         case discountAccount, localCurrency, totalTolerance
+        case taxSource
     }
 
     package static var settingKeys: [String] { CodingKeys.allCases.map(\.stringValue) }
@@ -378,6 +388,17 @@ package struct MappingRules: Sendable, Codable, Hashable, SettingsSection {
         discountAccount = try c.decodeIfPresent(String.self, forKey: .discountAccount)
         localCurrency = try c.decodeIfPresent(String.self, forKey: .localCurrency)
         totalTolerance = try c.decodeIfPresent(Decimal.self, forKey: .totalTolerance) ?? d.totalTolerance
+        if let source = try c.decodeIfPresent(String.self, forKey: .taxSource) {
+            guard let value = TaxSource(rawValue: source) else {
+                throw DecodingError.dataCorruptedError(
+                    forKey: .taxSource, in: c,
+                    debugDescription:
+                        "mapping.taxSource must be current or supplier, not \(source.prefix(40).debugDescription)")
+            }
+            taxSource = value
+        } else {
+            taxSource = d.taxSource
+        }
     }
 }
 

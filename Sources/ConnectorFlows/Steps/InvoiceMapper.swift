@@ -22,8 +22,10 @@ package struct InvoiceMapper: Sendable {
         case review([ReviewReason])
     }
 
-    package func map(_ invoice: SupplierInvoice) async throws -> Outcome {
-        var reasons: [ReviewReason] = []
+    package func map(_ captured: SupplierInvoice) async throws -> Outcome {
+        // A credit memo is written as a credit document with positive amounts; a negative invoice never is.
+        let (invoice, signReasons) = Self.documentSigns(captured)
+        var reasons: [ReviewReason] = signReasons
         var accountCache: [String: GLAccount?] = [:]
         var dimensionCache: [String: ERPDimension?] = [:]
 
@@ -43,18 +45,23 @@ package struct InvoiceMapper: Sendable {
         func postable(_ number: String, field: String) async throws -> Bool {
             guard let found = try await account(number) else {
                 reasons.append(
-                    ReviewReason("account.unmapped", "G/L account \(number) does not exist in the ERP", field: field))
+                    ReviewReason(
+                        "account.unmapped", "G/L account \(number) does not exist in the ERP", field: field,
+                        awaits: AwaitedCode(.account, number)))
                 return false
             }
             if found.blocked {
                 reasons.append(
-                    ReviewReason("account.blocked", "G/L account \(number) is blocked in the ERP", field: field))
+                    ReviewReason(
+                        "account.blocked", "G/L account \(number) is blocked in the ERP", field: field,
+                        awaits: AwaitedCode(.account, number)))
                 return false
             }
             if !found.postable {
                 reasons.append(
                     ReviewReason(
-                        "account.not_postable", "G/L account \(number) does not accept direct postings", field: field))
+                        "account.not_postable", "G/L account \(number) does not accept direct postings", field: field,
+                        awaits: AwaitedCode(.account, number)))
                 return false
             }
             return true
@@ -105,7 +112,8 @@ package struct InvoiceMapper: Sendable {
                 if vendor.blocked == .all {
                     reasons.append(
                         ReviewReason(
-                            "vendor.blocked", "vendor \(vendorNumber) is blocked in the ERP", field: "supplier"))
+                            "vendor.blocked", "vendor \(vendorNumber) is blocked in the ERP", field: "supplier",
+                            awaits: AwaitedCode(.vendor, vendorNumber)))
                 }
             } else {
                 let via = rules.vendors[supplierNumber] == nil ? "" : " (mapped from supplier \(supplierNumber))"
@@ -113,7 +121,8 @@ package struct InvoiceMapper: Sendable {
                     ReviewReason(
                         "vendor.unmapped",
                         "supplier \(supplierNumber) (\(invoice.supplier.name ?? "no name")) has no vendor \(vendorNumber)\(via) in the ERP; add the vendor or a vendor mapping",
-                        field: "supplier"
+                        field: "supplier",
+                        awaits: AwaitedCode(.vendor, vendorNumber)
                     )
                 )
             }
@@ -130,6 +139,29 @@ package struct InvoiceMapper: Sendable {
                 ReviewReason(
                     "currency.missing", "the invoice states no currency and no local currency is configured",
                     field: "currency"))
+        }
+
+        // Tax: which figure is booked is the connection's choice; two figures that disagree need a person.
+        var bookedTax = invoice.taxTotal
+        if let current = invoice.currentTax, let supplier = invoice.supplierTax, current != supplier {
+            reasons.append(
+                ReviewReason(
+                    "tax.figures_differ",
+                    "the supplier states tax of \(supplier) but the invoice's current tax is \(current) (mapping.taxSource books the \(rules.taxSource.rawValue) figure)",
+                    field: "tax")
+            )
+        }
+        if rules.taxSource == .supplier {
+            if let supplier = invoice.supplierTax {
+                bookedTax = invoice.taxTotal - (invoice.currentTax ?? 0) + supplier
+            } else if invoice.taxTotal != 0 {
+                reasons.append(
+                    ReviewReason(
+                        "tax.supplier_missing",
+                        "mapping.taxSource books the supplier's tax, but the invoice states none (current tax \(invoice.taxTotal))",
+                        field: "tax")
+                )
+            }
         }
 
         // Lines.
@@ -176,7 +208,9 @@ package struct InvoiceMapper: Sendable {
                 let code = rules.dimensionValues[rule.dimension]?[value] ?? value
                 guard let known = try await dimension(rule.dimension) else {
                     reasons.append(
-                        ReviewReason("dimension.unknown", "the ERP has no dimension \(rule.dimension)", field: field))
+                        ReviewReason(
+                            "dimension.unknown", "the ERP has no dimension \(rule.dimension)", field: field,
+                            awaits: AwaitedCode(.dimension, rule.dimension)))
                     lineOK = false
                     continue
                 }
@@ -185,7 +219,7 @@ package struct InvoiceMapper: Sendable {
                         ReviewReason(
                             "dimension.unmapped",
                             "line \(line.lineNumber): \(rule.segment) \(value) is not a value of dimension \(rule.dimension)",
-                            field: field)
+                            field: field, awaits: AwaitedCode(.dimensionValue, code, dimension: rule.dimension))
                     )
                     lineOK = false
                     continue
@@ -193,7 +227,8 @@ package struct InvoiceMapper: Sendable {
                 if dimensionValue.blocked {
                     reasons.append(
                         ReviewReason(
-                            "dimension.blocked", "dimension value \(rule.dimension) \(code) is blocked", field: field))
+                            "dimension.blocked", "dimension value \(rule.dimension) \(code) is blocked", field: field,
+                            awaits: AwaitedCode(.dimensionValue, code, dimension: rule.dimension)))
                     lineOK = false
                     continue
                 }
@@ -222,13 +257,13 @@ package struct InvoiceMapper: Sendable {
         // draft comes to the same total as the approved invoice.
         let firstDimensions = lines.first?.dimensions ?? []
         var taxIncludedInLines = true
-        if invoice.taxTotal != 0 {
+        if bookedTax != 0 {
             if let taxAccount = rules.taxAccount {
                 if try await postable(taxAccount, field: "tax") {
                     lines.append(
                         MappedLine(
                             kind: .tax, sourceLineNumber: nil, description: "Tax stated by supplier",
-                            glAccount: taxAccount, quantity: 1, unitCost: invoice.taxTotal, dimensions: firstDimensions)
+                            glAccount: taxAccount, quantity: 1, unitCost: bookedTax, dimensions: firstDimensions)
                     )
                 }
             } else if !rules.taxCodes.isEmpty {
@@ -244,7 +279,7 @@ package struct InvoiceMapper: Sendable {
                 reasons.append(
                     ReviewReason(
                         "tax.unmapped",
-                        "the invoice carries tax of \(invoice.taxTotal) but neither mapping.taxAccount nor mapping.taxCodes is configured",
+                        "the invoice carries tax of \(bookedTax) but neither mapping.taxAccount nor mapping.taxCodes is configured",
                         field: "tax")
                 )
             }
@@ -284,17 +319,9 @@ package struct InvoiceMapper: Sendable {
         }
 
         let computed = lines.reduce(Decimal(0)) { $0 + $1.amount }
-        if reasons.isEmpty, let total = invoice.total {
-            let expected = taxIncludedInLines ? total : total - invoice.taxTotal
-            var difference = computed - expected
-            if difference < 0 { difference = -difference }
-            if difference > rules.totalTolerance {
-                reasons.append(
-                    ReviewReason(
-                        "total.mismatch", "the lines come to \(computed) but the approved invoice total is \(expected)",
-                        field: "total")
-                )
-            }
+        if reasons.isEmpty {
+            reasons += totalCheck(
+                invoice, computed: computed, bookedTax: bookedTax, taxIncludedInLines: taxIncludedInLines)
         }
 
         guard reasons.isEmpty, let invoiceDate = invoice.invoiceDate else {
@@ -320,6 +347,88 @@ package struct InvoiceMapper: Sendable {
                 kind: invoice.kind == .creditMemo ? .creditMemo : .invoice
             )
         )
+    }
+
+    /// The lines, tax and charges checked against what the invoice states: its total, or, where a real payload
+    /// leaves the total out, the review (the header's tax is still compared with the lines' for the message). A
+    /// document never comes to a negative figure.
+    func totalCheck(_ invoice: SupplierInvoice, computed: Decimal, bookedTax: Decimal, taxIncludedInLines: Bool)
+        -> [ReviewReason]
+    {
+        var reasons: [ReviewReason] = []
+        guard let total = invoice.total else {
+            var detail = ""
+            if let lineTax = invoice.lineTaxTotal, lineTax != invoice.taxTotal {
+                detail = "; the header's tax \(invoice.taxTotal) also differs from the lines' tax \(lineTax)"
+            }
+            reasons.append(
+                ReviewReason(
+                    "total.missing",
+                    "the invoice states no total, so nothing confirms what the coded lines, tax and charges come to (\(computed))\(detail)",
+                    field: "total")
+            )
+            return reasons
+        }
+        let expected = taxIncludedInLines ? total - invoice.taxTotal + bookedTax : total - invoice.taxTotal
+        var difference = computed - expected
+        if difference < 0 { difference = -difference }
+        if difference > rules.totalTolerance {
+            reasons.append(
+                ReviewReason(
+                    "total.mismatch", "the lines come to \(computed) but the approved invoice total is \(expected)",
+                    field: "total")
+            )
+        }
+        if computed < 0 {
+            reasons.append(
+                ReviewReason(
+                    "total.negative",
+                    "the \(invoice.kind == .creditMemo ? "credit memo" : "invoice") comes to \(computed); an ERP document is never written with a negative total",
+                    field: "total")
+            )
+        }
+        return reasons
+    }
+
+    /// A credit memo stated with negative amounts (as JAGGAER keeps them) turned into a credit document with
+    /// positive ones: quantities or unit prices, tax, charges, discount and total flip their sign together. One
+    /// stated positive is kept as it is. An invoice that comes to a negative total is a review, never a document.
+    static func documentSigns(_ invoice: SupplierInvoice) -> (SupplierInvoice, [ReviewReason]) {
+        let stated =
+            invoice.total
+            ?? (invoice.linesNetTotal + invoice.taxTotal + invoice.shippingCharge + invoice.handlingCharge
+                - invoice.discountAmount)
+        guard invoice.kind == .creditMemo else {
+            guard stated < 0, invoice.kind == .invoice else { return (invoice, []) }
+            return (
+                invoice,
+                [
+                    ReviewReason(
+                        "invoice.negative_total",
+                        "the invoice comes to \(stated): a negative amount is a credit, and the invoice is not typed as a credit memo",
+                        field: "total")
+                ]
+            )
+        }
+        guard stated < 0 else { return (invoice, []) }
+        var flipped = invoice
+        flipped.total = invoice.total.map { -$0 }
+        flipped.taxTotal = -invoice.taxTotal
+        flipped.currentTax = invoice.currentTax.map { -$0 }
+        flipped.supplierTax = invoice.supplierTax.map { -$0 }
+        flipped.lineTaxTotal = invoice.lineTaxTotal.map { -$0 }
+        flipped.shippingCharge = -invoice.shippingCharge
+        flipped.handlingCharge = -invoice.handlingCharge
+        flipped.discountAmount = -invoice.discountAmount
+        for index in flipped.lines.indices {
+            if flipped.lines[index].quantity < 0 {
+                flipped.lines[index].quantity = -flipped.lines[index].quantity
+            } else {
+                flipped.lines[index].unitPrice = -flipped.lines[index].unitPrice
+            }
+            flipped.lines[index].taxAmount = -flipped.lines[index].taxAmount
+        }
+        return (flipped, [])
     }
 
     static func truncate(_ text: String, _ limit: Int) -> String {

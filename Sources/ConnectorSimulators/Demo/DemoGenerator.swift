@@ -188,6 +188,7 @@ struct DemoGenerator {
         var tax: Decimal { lines.reduce(0) { $0 + $1.tax } }
         var total: Decimal { subtotal + tax + 0 + shipping + handling - discount }
         var approved: Bool { workflowStatus == "Completed" }
+        var isCreditMemo: Bool { invoiceType.lowercased() == "credit memo" }
     }
 
     // MARK: Build
@@ -507,14 +508,17 @@ struct DemoGenerator {
             header["splittableFieldSetGroupList"] = splittable(
                 first, template: sample["header"]?["splittableFieldSetGroupList"])
         }
-        header["taxCharge1"] = .decimal(invoice.tax)
+        // Real tenants keep a credit memo's amounts negative: total, tax, charges and the lines' prices.
+        let sign: Decimal = invoice.isCreditMemo ? -1 : 1
+        header["taxCharge1"] = .decimal(sign * invoice.tax)
         header["taxCharge2"] = .int(0)
-        header["shippingCharge"] = .decimal(invoice.shipping)
-        header["handlingCharge"] = .decimal(invoice.handling)
-        header["discountAmount"] = .decimal(invoice.discount)
+        header["shippingCharge"] = .decimal(sign * invoice.shipping)
+        header["handlingCharge"] = .decimal(sign * invoice.handling)
+        header["discountAmount"] = .decimal(sign * invoice.discount)
         header["tax1HeaderChargeDetail"] = .object(
-            SimJSONObject(["currentTax": .decimal(invoice.tax), "engineTax": .int(0)]))
-        header["total"] = .object(SimJSONObject(["currency": .string(currency), "value": .decimal(invoice.total)]))
+            SimJSONObject(["currentTax": .decimal(sign * invoice.tax), "engineTax": .int(0)]))
+        header["total"] = .object(
+            SimJSONObject(["currency": .string(currency), "value": .decimal(sign * invoice.total)]))
 
         var lines: [SimJSON] = []
         for (index, line) in invoice.lines.enumerated() {
@@ -539,9 +543,9 @@ struct DemoGenerator {
                 object["matchStatus"] = .string("Do Not Match")
             }
             object["quantity"] = .decimal(line.quantity)
-            object["unitPrice"] = .decimal(line.unitPrice)
+            object["unitPrice"] = .decimal(sign * line.unitPrice)
             object["taxable"] = .string(line.taxable ? "true" : "false")
-            object["taxCharge1"] = .decimal(line.tax)
+            object["taxCharge1"] = .decimal(sign * line.tax)
             object["splittableFieldSetGroupList"] = splittable(
                 line, template: lineTemplate["splittableFieldSetGroupList"])
             lines.append(.object(object))
