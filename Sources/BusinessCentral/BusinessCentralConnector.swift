@@ -54,9 +54,11 @@ package struct BusinessCentralConnector: ERPConnector {
             companyId: company, vendorNumber: vendorNumber, vendorInvoiceNumber: vendorInvoiceNumber
         )
         .map { ERPDocumentRef(system: system, id: $0.id, number: $0.number, status: $0.status) }
+            + (try await findCreditMemos(vendorNumber: vendorNumber, vendorInvoiceNumber: vendorInvoiceNumber))
     }
 
     package func createDraftInvoice(_ invoice: MappedInvoice) async throws -> ERPDocumentRef {
+        if invoice.kind == .creditMemo { return try await createDraftCreditMemo(invoice) }
         let company = try await companyId()
         let nestDimensions = settings.lineDimensions == .deepInsert
         let body = Self.document(for: invoice, nestDimensions: nestDimensions)

@@ -30,6 +30,13 @@ package struct BusinessCentralModule: ERPModule {
         ambiguousWriteSettle: .seconds(540)
     )
 
+    /// Credit memos are mapped only where the connection writes purchase credit memos.
+    package func constraints(for connection: Connection) throws -> ERPConstraints {
+        var constraints = self.constraints
+        constraints.supportsCreditMemos = try connection.erp.typed(BusinessCentralSettings.self).purchaseCreditMemos
+        return constraints
+    }
+
     package func connector(_ environment: SystemEnvironment) throws -> any ERPConnector {
         let settings = try environment.connection.erp.typed(BusinessCentralSettings.self)
         let tokens = OAuth2ClientCredentialsProvider(

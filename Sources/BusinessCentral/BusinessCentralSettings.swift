@@ -18,6 +18,9 @@ package struct BusinessCentralSettings: ERPConnectionSettings {
     package var requestsPerFiveMinutes: Int
     /// How line dimensions travel: nested in the deep insert (default) or one request per dimension afterwards.
     package var lineDimensions: LineDimensionMode
+    /// Whether credit memos are written as purchase credit memos (`purchaseCreditMemos` with
+    /// `vendorCreditMemoNumber`, which older builds of API v2.0 lack); off: credit memos wait in review.
+    package var purchaseCreditMemos: Bool
 
     package enum LineDimensionMode: String, Sendable, Codable, Hashable, CaseIterable {
         /// `dimensionSetLines` nested inside each deep-inserted line (multi-level deep insert: UNCONFIRMED in the
@@ -38,7 +41,8 @@ package struct BusinessCentralSettings: ERPConnectionSettings {
         companyId: String? = nil,
         companyName: String? = nil,
         requestsPerFiveMinutes: Int = 6000,
-        lineDimensions: LineDimensionMode = .deepInsert
+        lineDimensions: LineDimensionMode = .deepInsert,
+        purchaseCreditMemos: Bool = false
     ) {
         self.tenantId = tenantId
         self.environment = environment
@@ -51,11 +55,13 @@ package struct BusinessCentralSettings: ERPConnectionSettings {
         self.companyName = companyName
         self.requestsPerFiveMinutes = requestsPerFiveMinutes
         self.lineDimensions = lineDimensions
+        self.purchaseCreditMemos = purchaseCreditMemos
     }
 
     private enum CodingKeys: String, CodingKey, CaseIterable {
         case tenantId, environment, clientId, clientSecret, authorityURL, apiBaseURL, scope, companyId, companyName
         case requestsPerFiveMinutes, lineDimensions
+        case purchaseCreditMemos
     }
 
     package static var settingKeys: [String] { CodingKeys.allCases.map(\.stringValue) }
@@ -86,6 +92,7 @@ package struct BusinessCentralSettings: ERPConnectionSettings {
         } else {
             lineDimensions = d.lineDimensions
         }
+        purchaseCreditMemos = try c.decodeIfPresent(Bool.self, forKey: .purchaseCreditMemos) ?? d.purchaseCreditMemos
     }
 
     package var tokenURL: String { authorityURL.trimmingTrailingSlash + "/\(tenantId)/oauth2/v2.0/token" }

@@ -18,9 +18,12 @@ package protocol ERPModule: Sendable {
     var capabilities: ERPCapabilities { get }
     /// The connector for one invocation; building does no I/O (tokens are fetched on first use).
     func connector(_ environment: SystemEnvironment) throws -> any ERPConnector
+    /// The limits for one connection, where its settings change them (BC credit memos); `constraints` otherwise.
+    func constraints(for connection: Connection) throws -> ERPConstraints
 }
 
 extension ERPModule {
+    package func constraints(for connection: Connection) throws -> ERPConstraints { constraints }
     package var kind: String { settingsType.kind }
     package var notifications: (any ChangeNotificationReceiver)? { nil }
     package var keepsSubscriptions: Bool { false }

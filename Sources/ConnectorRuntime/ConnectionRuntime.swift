@@ -129,7 +129,7 @@ package struct ConnectionRuntime: Sendable {
 
     /// The document limits of the connection's ERP (for mapping, which talks to no ERP).
     package func erpConstraints() throws -> ERPConstraints {
-        try erpModule().constraints
+        try erpModule().constraints(for: connection)
     }
 
     /// The webhook shared secrets of the connection, current first.

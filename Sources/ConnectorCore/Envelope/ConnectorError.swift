@@ -65,6 +65,9 @@ package struct ConnectorError: Error, Sendable, CustomStringConvertible {
         package static let purchaseOrderNotFound: Code = "erp.po_not_found"
         /// The ERP cannot do what was asked (see its capabilities): a configuration matter, not a retry.
         package static let unsupported: Code = "erp.unsupported"
+        /// A credit memo for an ERP (or a connection) that has no credit document for it: it waits in review,
+        /// never written as a negative invoice.
+        package static let creditMemoUnsupported: Code = "erp.credit_memo_unsupported"
         /// The ERP session (SAP Business One `B1SESSION`, an Acumatica cookie session) expired or is unknown to the
         /// server: sign in again once and replay; unlike `auth.rejected` the credentials are not at fault.
         package static let sessionExpired: Code = "auth.session_expired"
@@ -118,7 +121,8 @@ package struct ConnectorError: Error, Sendable, CustomStringConvertible {
             .sessionExpired:
             .temporary
         case .upstreamUnavailable: .unavailable
-        case .upstreamRejected, .upstreamMalformed, .httpStatus, .purchaseOrderNotFound: .rejected
+        case .upstreamRejected, .upstreamMalformed, .httpStatus, .purchaseOrderNotFound, .creditMemoUnsupported:
+            .rejected
         default: .internalError
         }
     }

@@ -243,7 +243,7 @@ package struct WriteInvoiceHandler: StepHandler {
     }
 
     /// Refusals that name what a person must fix, kept as their own review reason.
-    static let specificReviewCodes: Set<ConnectorError.Code> = [.purchaseOrderNotFound]
+    static let specificReviewCodes: Set<ConnectorError.Code> = [.purchaseOrderNotFound, .creditMemoUnsupported]
 
     private func review(_ invoice: MappedInvoice, _ reason: ReviewReason) -> StepResult {
         StepResult(

@@ -11,6 +11,10 @@ package struct BCCompanyData: Sendable {
     package var dimensions: [BCDimension] = []
     package var dimensionValues: [BCDimensionValue] = []
     package var purchaseInvoices: [BCPurchaseInvoice] = []
+    /// Purchase credit memos (`purchaseCreditMemos`), drafts and posted.
+    package var purchaseCreditMemos: [BCPurchaseCreditMemo] = []
+    /// Next purchase credit memo number ("Purchase Credit Memo Nos.").
+    package var nextCreditMemoNumber = 104_001
     /// Foreign currencies set up in the company (the local currency is always accepted).
     package var currencies: Set<String> = ["EUR", "CAD", "GBP", "MXN"]
     /// Units of measure set up in the company.

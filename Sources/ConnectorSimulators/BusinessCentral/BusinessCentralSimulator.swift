@@ -361,6 +361,23 @@ private struct RequestContext {
                 else { throw recordNotFound("Purchase Line", keys[0]) }
                 return line.dimensionSetLines
             }
+        case ("GET", "purchaseCreditMemos"): return try collection(companyId) { $0.purchaseCreditMemos }
+        case ("POST", "purchaseCreditMemos"):
+            let options = try ODataQueryOptions.parse(request, entity: BCPurchaseCreditMemo.self)
+            let memo = try store.createCreditMemo(companyId: companyId, body: try jsonObjectBody())
+            let company = try store.read(companyId: companyId) { $0 }
+            let location = apiBase + "/companies(\(companyId))/purchaseCreditMemos(\(memo.id))"
+            return entityResponse(
+                memo, status: 201, options: options, company: company, extraHeaders: [("Location", location)])
+        case ("GET", "purchaseCreditMemos({id})"):
+            return try single(companyId) { $0.purchaseCreditMemos.first { $0.id == keys[0].lowercased() } }
+        case ("GET", "purchaseCreditMemos({id})/purchaseCreditMemoLines"):
+            return try collection(companyId) { company throws(BCError) in
+                guard let memo = company.purchaseCreditMemos.first(where: { $0.id == keys[0].lowercased() }) else {
+                    throw recordNotFound("Purchase Header", keys[0])
+                }
+                return memo.document.lines
+            }
         case ("POST", "purchaseInvoices({id})/Microsoft.NAV.post"):
             try store.postInvoice(companyId: companyId, id: keys[0])
             return .empty(204, headers: [("OData-Version", "4.0")])

@@ -10,7 +10,7 @@ package final class BusinessCentralStore: Sendable {
     }
 
     private let state = Mutex(State())
-    private let clock: SimulatorClock
+    let clock: SimulatorClock
     /// Told about every create, update and delete of a webhook-capable entity (the webhook subscriptions).
     private let observer = Mutex<(any BCChangeObserver)?>(nil)
 
@@ -210,7 +210,7 @@ package final class BusinessCentralStore: Sendable {
 
     // MARK: Writes
 
-    private func write<T>(
+    func write<T>(
         companyId: String,
         _ body: (inout BCCompanyData, _ nextVersion: () -> Int) throws(BCError) -> T
     ) throws(BCError) -> T {
@@ -238,7 +238,7 @@ package final class BusinessCentralStore: Sendable {
         return try result.get()
     }
 
-    private static func newId() -> String { UUID().uuidString.lowercased() }
+    static func newId() -> String { UUID().uuidString.lowercased() }
 
     private static func invoiceNotFound(_ id: String) -> BCError {
         BCError(
