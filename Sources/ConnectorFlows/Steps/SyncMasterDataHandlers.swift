@@ -45,9 +45,15 @@ package struct SyncVendorsHandler: StepHandler {
                 read: { try await erp.vendors(after: $0, pageSize: $1) }, key: \.number
             )
         }
+        // Mapping first: invoices waiting only for vendors (and codes) the ERP now has go through mapping again.
+        let requeued = try await ReviewRequeue(context: context).requeue(after: event, step: Self.step)
         return StepResult(
             status: .ok,
-            detail: ["vendors": String(sync.read), "mode": sync.full ? "full" : "delta", "total": String(sync.total)]
+            events: requeued,
+            detail: [
+                "vendors": String(sync.read), "mode": sync.full ? "full" : "delta", "total": String(sync.total),
+                "requeued": String(requeued.count),
+            ]
         )
     }
 }
@@ -88,9 +94,13 @@ package struct SyncAccountsHandler: StepHandler {
                 Dictionary(dimensions.map { ($0.code, $0) }, uniquingKeysWith: { first, _ in first }))
             return (sync, dimensions)
         }
+        // Mapping first: invoices waiting only for accounts and dimension values the ERP now has go through again.
+        let requeued = try await ReviewRequeue(context: context).requeue(after: event, step: Self.step)
         return StepResult(
             status: .ok,
+            events: requeued,
             detail: [
+                "requeued": String(requeued.count),
                 "accounts": String(sync.read), "dimensions": String(dimensions.count),
                 "dimensionValues": String(dimensions.reduce(0) { $0 + $1.values.count }),
                 "mode": sync.full ? "full" : "delta", "total": String(sync.total),
