@@ -269,7 +269,7 @@ struct Demo: AsyncParsableCommand {
         try await runner.drain(waitForDelayed: true, deadline: Date().addingTimeInterval(1800))
         let flowElapsed = ContinuousClock.now - flowStarted
 
-        let report = try await DemoReport.build(
+        var report = try await DemoReport.build(
             tenant: tenant,
             store: store,
             connections: connections,
@@ -285,6 +285,9 @@ struct Demo: AsyncParsableCommand {
             ),
             state: url
         )
+        report.mappingFirst = try await DemoLegMappingFirst.run(
+            tenant: tenant, runner: runner, store: store, connections: connections, endpoints: endpoints)
+        report.expectationsMet = report.expectationsMet && (report.mappingFirst?.met ?? true)
         await lock.release()
         try await store.close()
         return report

@@ -27,6 +27,8 @@ struct DemoReport: Codable, Sendable {
     var timings: Timings
     var stepInvocations: [String: Int]
     var retries: Int
+    /// The mapping-first leg (Business Central): an invoice blocked on a missing vendor drafted after the vendor sync.
+    var mappingFirst: DemoLegMappingFirst.Report?
 
     /// The summary of one ERP's connection.
     func summary(_ kind: String) -> DemoSummary? { connections.first { $0.erpKind == kind } }
@@ -95,6 +97,14 @@ struct DemoReport: Codable, Sendable {
         }
         line("Retries", retries)
         line("Still queued", pending)
+        if let leg = mappingFirst {
+            line(
+                "Mapping first (vendor \(leg.vendor))",
+                leg.note
+                    ?? (leg.met
+                        ? "waited on \(leg.waitedOn.joined(separator: ", ")), drafted after the vendor sync as \(leg.document ?? "?")"
+                        : "NOT MET: waited on \(leg.waitedOn), drafted after sync: \(leg.draftedAfterSync)"))
+        }
         Swift.print("")
         if expectationsMet {
             Swift.print(
