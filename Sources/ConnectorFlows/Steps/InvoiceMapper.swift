@@ -71,6 +71,12 @@ package struct InvoiceMapper: Sendable {
         switch invoice.kind {
         case .invoice: break
         case .creditMemo where constraints.supportsCreditMemos: break
+        case .creditMemo:
+            reasons.append(
+                ReviewReason(
+                    "type.unsupported",
+                    "credit memos are not written to this ERP, or not on this connection (where the ERP has a credit document, its connection setting turns it on); it is never written as a negative invoice",
+                    field: "invoiceType"))
         default:
             reasons.append(
                 ReviewReason(

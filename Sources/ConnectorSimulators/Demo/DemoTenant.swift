@@ -6,7 +6,8 @@ import Foundation
 /// ## Expected outcome of each JAGGAER invoice (``expectedOutcome(of:in:)``), first rule that applies wins
 /// 1. `header.workflowStatus` is not `Completed` → ``Outcome/notApproved`` (not for the ERP yet).
 /// 2. `header.invoiceType` is not `Invoice` (e.g. `Credit memo`, in an ERP without a credit-memo document) →
-///    `review("type.unsupported")`.
+///    `review("type.unsupported")`. Credit memos carry negative totals, tax, charges and prices, as real tenants
+///    keep them.
 /// 3. `header.supplier.supplierNumber` is no BC vendor `number` → `review("vendor.unmapped")`.
 /// 4. that vendor is `blocked` `All` → `review("vendor.blocked")` (`Payment` blocks payments only: drafted).
 /// 5. `header.supplierInvoiceNumber` is longer than 35 characters (BC's `vendorInvoiceNumber` limit) →
