@@ -27,6 +27,8 @@ struct DemoReport: Codable, Sendable {
     var timings: Timings
     var stepInvocations: [String: Int]
     var retries: Int
+    /// The purchase-order leg (JAGGAER POs into the ERPs that take them), when it ran.
+    var purchaseOrders: DemoPurchaseOrderLeg?
 
     /// The summary of one ERP's connection.
     func summary(_ kind: String) -> DemoSummary? { connections.first { $0.erpKind == kind } }
@@ -95,6 +97,7 @@ struct DemoReport: Codable, Sendable {
         }
         line("Retries", retries)
         line("Still queued", pending)
+        for text in purchaseOrders?.lines() ?? [] { Swift.print(text) }
         Swift.print("")
         if expectationsMet {
             Swift.print(
