@@ -143,6 +143,31 @@ struct PollCursorTests {
         }
     }
 
+    @Test("a list that shifts under every cycle stops the poll with a configuration error, not endless restarts")
+    func endlessShift() async throws {
+        let rig = try await FlowRig.start(invoices: 45)
+        do {
+            rig.host.jaggaer.listOptions.order = .lastUpdateDescending
+            let handler = try Self.handler(rig) { $0.jaggaer.listOrder = .unknown }
+            let ids = rig.tenant.expectations.keys.sorted()
+            var turn = 0
+            do {
+                _ = try await Self.drain(handler, rig) { _, _ in
+                    turn += 1
+                    _ = rig.host.jaggaer.invoices.update(invoiceId: ids[turn % ids.count]) { _ in }
+                }
+                Issue.record("the poll must stop")
+            } catch let error as ConnectorError {
+                #expect(error.exitCode == .config)
+                #expect(error.message.contains("jaggaer.listOrder"), "\(error.message)")
+            }
+            await rig.stop()
+        } catch {
+            await rig.stop()
+            throw error
+        }
+    }
+
     @Test("a list that ignores the changed-since filter under keyset paging is a configuration error")
     func ignoredFilter() async throws {
         let rig = try await FlowRig.start(invoices: 25)

@@ -15,6 +15,8 @@ struct ListPaging: Sendable {
     let namespace: String
 
     var keyset: Bool { order.allowsKeyset }
+    /// Restarts of one cycle before the shifting list is reported as a configuration error.
+    static let maxRestarts = 10
 
     /// Where the next page starts: from the keyset's `lastUpdate`, or at the offset in the window.
     ///
@@ -64,7 +66,7 @@ struct ListPaging: Sendable {
     func advance(
         _ cursor: InvoicePollCursor, page: InvoiceHeaderPage, headers: [InvoiceHeaderSummary], startAt: Int,
         restart: inout String?
-    ) -> (next: InvoicePollCursor, more: Bool) {
+    ) throws -> (next: InvoicePollCursor, more: Bool) {
         let pageSize = context.connection.jaggaer.pageSize
         let full = page.returned >= pageSize && page.returned > 0
         let more = full && (page.total.map { startAt - 1 + page.returned < $0 } ?? true)
@@ -74,11 +76,21 @@ struct ListPaging: Sendable {
             restart = "the cycle read \(distinct) distinct \(noun)s of \(total) listed"
         }
         var next = cursor
+        if startAt == 1, let answered = page.startAt { next.startAtDelta = answered - 1 }
         if let reason = restart {
             context.logger.warning(
                 "the \(noun) list shifted during a cycle; restarting the cycle from its window",
                 metadata: ["reason": "\(reason)"])
-            return (cursor.restarted(), true)
+            // A list that shifts under every cycle would keep the poll restarting without end (and exit 0 each
+            // time): after this many restarts it is a configuration matter, a stable order to ask for.
+            if (cursor.restarts ?? 0) >= Self.maxRestarts {
+                throw pagingError(
+                    "the \(noun) list shifted \(Self.maxRestarts + 1) times in one cycle (last: \(reason))",
+                    fix:
+                        "jaggaer.listOrder (with jaggaer.sortParameter and jaggaer.sortValue) to an order by lastUpdate"
+                )
+            }
+            return (next.restarted(), true)
         }
         if keyset {
             advanceKeyset(&next, page: page, headers: headers, startAt: startAt)
@@ -131,7 +143,7 @@ struct ListPaging: Sendable {
                 "the \(noun) list returned \(rows) rows for a page of \(settings.pageSize): it ignores the page-size parameter '\(settings.pageSizeParameter)'",
                 fix: "jaggaer.pageSizeParameter")
         }
-        if startAt > 1, page.startAt == 1 {
+        if startAt > 1, let answered = page.startAt, answered == 1 + (cursor.startAtDelta ?? 0) {
             throw pagingError(
                 "asked for startAt \(startAt), the \(noun) list answered with its first page: it ignores the start parameter '\(settings.startParameter)'",
                 fix: "jaggaer.startParameter")
@@ -200,7 +212,7 @@ struct ListPaging: Sendable {
     func shiftReason(_ page: InvoiceHeaderPage, startAt: Int, cursor: InvoicePollCursor, keyset: Bool)
         -> String?
     {
-        if let answered = page.startAt, answered != startAt {
+        if startAt > 1, let answered = page.startAt, answered - startAt != (cursor.startAtDelta ?? 0) {
             return "asked for startAt \(startAt), the list answered startAt \(answered)"
         }
         if !keyset, let before = cursor.cycleTotal, let total = page.total, total != before {

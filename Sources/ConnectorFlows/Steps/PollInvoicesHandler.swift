@@ -53,6 +53,9 @@ package struct InvoicePollCursor: Codable, Sendable, Hashable {
     package var sweepCoveredBefore: Date?
     package var reconciled: Int?
     package var lastSweepAt: Date?
+    /// The server's `startAt` minus the one asked for on a first page (0, or -1 for a list that counts from 0):
+    /// later pages are expected to answer with the same difference.
+    package var startAtDelta: Int?
 
     package init(
         windowFrom: Date?, nextStartAt: Int = 1, highWater: Date? = nil, cycle: Int = 1, recapture: Bool? = nil
@@ -229,7 +232,7 @@ package struct PollInvoicesHandler: StepHandler {
         if cursor.sweepCoveredBefore != nil { cursor.reconciled = (cursor.reconciled ?? 0) + reconciledHere }
 
         let cycleIds = try await paging.countDistinct(headers, malformed: malformed, cursor: &cursor)
-        let advanced = paging.advance(
+        let advanced = try paging.advance(
             cursor, page: page, headers: headers, startAt: startAt, restart: &restartReason)
         var next = advanced.next
         let more = advanced.more

@@ -165,7 +165,8 @@ package struct SyncPurchaseOrdersHandler: StepHandler {
         }
 
         let cycleIds = try await paging.countDistinct(headers, malformed: malformed, cursor: &cursor)
-        let advanced = paging.advance(cursor, page: page, headers: headers, startAt: startAt, restart: &restartReason)
+        let advanced = try paging.advance(
+            cursor, page: page, headers: headers, startAt: startAt, restart: &restartReason)
         var next = advanced.next
         let more = advanced.more
         if !more, restartReason == nil {
@@ -326,7 +327,13 @@ package struct PurchaseOrderMapper: Sendable {
         var vendorNumber = ""
         if let supplier = order.supplier.number, !supplier.isEmpty {
             vendorNumber = rules.vendors[supplier] ?? supplier
-            if try await masterData.vendors.get(vendorNumber) == nil {
+            if let vendor = try await masterData.vendors.get(vendorNumber) {
+                if vendor.blocked == .all {
+                    reasons.append(
+                        ReviewReason(
+                            "vendor.blocked", "vendor \(vendorNumber) is blocked in the ERP", field: "supplier"))
+                }
+            } else {
                 reasons.append(
                     ReviewReason(
                         "vendor.unmapped", "supplier \(supplier) has no vendor \(vendorNumber) in the ERP",
