@@ -143,6 +143,34 @@ struct PollCursorTests {
         }
     }
 
+    @Test("keyset paging through more rows at one lastUpdate than a page holds, while one of them changes")
+    func keysetTies() async throws {
+        let rig = try await FlowRig.start(invoices: 35)
+        do {
+            rig.host.jaggaer.listOptions.order = .lastUpdate
+            // Every invoice carries the same lastUpdate: a keyset on lastUpdate alone could not move past them.
+            let stamp = "2026-01-05T10:00:00.000Z"
+            for var invoice in rig.host.jaggaer.invoices.all {
+                invoice.setHeader("lastUpdate", .string(stamp))
+                try rig.host.jaggaer.invoices.upsert(invoice)
+            }
+            let handler = try Self.handler(rig) { $0.jaggaer.listOrder = .lastUpdate }
+            let approved = Set(
+                rig.tenant.expectations.filter { $0.value != .notApproved }.map { "jaggaer-invoice-\($0.key)" })
+            let (captured, details) = try await Self.drain(handler, rig) { page, ids in
+                if page == 1, let first = ids.first.flatMap({ Int($0.split(separator: "-").last ?? "") }) {
+                    _ = rig.host.jaggaer.invoices.update(invoiceId: first) { _ in }
+                }
+            }
+            #expect(approved.subtracting(captured).isEmpty, "\(details)")
+            #expect(details.contains { Int($0["startAt"] ?? "1") ?? 1 > 1 }, "stepped over the ties by offset")
+            await rig.stop()
+        } catch {
+            await rig.stop()
+            throw error
+        }
+    }
+
     @Test("a list that shifts under every cycle stops the poll with a configuration error, not endless restarts")
     func endlessShift() async throws {
         let rig = try await FlowRig.start(invoices: 45)

@@ -22,11 +22,21 @@ struct ListPaging: Sendable {
     ///
     /// The keyset asks from the first row at the key's `lastUpdate` and skips what it has read (rows at or before
     /// the key are re-read, costing no fetch), so a row that changes never shifts an unread one out of reach. Only
-    /// when a whole page shares one `lastUpdate` (`keyTies` ≥ page size) does it step over the ties by offset.
+    /// when a whole page shares one `lastUpdate` (`keyTies` ≥ page size) does it step over the ties by offset, and
+    /// then with half a page of overlap: a page that still begins at or before the key has no gap before it (see
+    /// ``inspect``).
     func position(_ cursor: InvoicePollCursor) -> (startAt: Int, updatedSince: Date?) {
         guard keyset else { return (cursor.nextStartAt, cursor.windowFrom) }
         let ties = cursor.keyTies ?? 0
-        return (ties >= context.connection.jaggaer.pageSize ? 1 + ties : 1, cursor.keyUpdatedAt ?? cursor.windowFrom)
+        let pageSize = context.connection.jaggaer.pageSize
+        let startAt = ties >= pageSize ? max(1, ties + 1 - tieOverlap) : 1
+        return (startAt, cursor.keyUpdatedAt ?? cursor.windowFrom)
+    }
+
+    /// Rows of overlap when stepping over ties by offset (none for pages of one row, which could not progress).
+    private var tieOverlap: Int {
+        let pageSize = context.connection.jaggaer.pageSize
+        return pageSize >= 2 ? max(1, pageSize / 2) : 0
     }
 
     /// Checks a page: throws the configuration error of a list that ignores its parameters; returns why the
@@ -37,6 +47,14 @@ struct ListPaging: Sendable {
     ) async throws -> String? {
         try checkPaging(page, headers: headers, startAt: startAt, updatedSince: updatedSince, cursor: cursor)
         if let reason = shiftReason(page, startAt: startAt, cursor: cursor, keyset: keyset) { return reason }
+        // Stepping over ties by offset, the page must reach back to the key; if it begins past it, rows before it
+        // left the ties (they changed) and an unread one may lie in between.
+        if keyset, startAt > 1, tieOverlap > 0, let keyDate = cursor.keyUpdatedAt, let keyId = cursor.keyId,
+            let first = headers.first, let firstDate = first.updatedAt,
+            Self.keyOrder((keyDate, keyId), (firstDate, first.id))
+        {
+            return "the page at \(startAt) begins past the cursor: rows at its lastUpdate changed"
+        }
         if !keyset, startAt > 1, let first = headers.first,
             try await context.store.get(cycleKey(cursor.cycleToken, first.id)) != nil
         {
