@@ -172,7 +172,9 @@ struct Demo: AsyncParsableCommand {
             if let simulators {
                 endpoints = try SimulatorEndpoints.load(simulators)
             } else {
-                let running = try await SimulatorHost.start(tenant: tenant)
+                // SAP Business One gets its purchase orders from JAGGAER, through the flow.
+                let running = try await SimulatorHost.start(
+                    tenant: tenant, options: .init(sapBusinessOnePurchaseOrders: false))
                 host = running
                 endpoints = SimulatorEndpoints(host: running, tenant: tenant)
             }
@@ -258,6 +260,7 @@ struct Demo: AsyncParsableCommand {
             try await runner.submit(Schedules.syncEvent(connection: connection.id, full: true))
         }
         try await runner.drain(waitForDelayed: true, deadline: Date().addingTimeInterval(300))
+        let purchaseOrders = try await DemoPurchaseOrderLeg.run(runner: runner, store: store, connections: connections)
         let syncElapsed = ContinuousClock.now - syncStarted
         let control = SimulatorControl(endpoints: endpoints)
         let countersBefore = try await control.counters()
@@ -288,6 +291,8 @@ struct Demo: AsyncParsableCommand {
         report.mappingFirst = try await DemoLegMappingFirst.run(
             tenant: tenant, runner: runner, store: store, connections: connections, endpoints: endpoints)
         report.expectationsMet = report.expectationsMet && (report.mappingFirst?.met ?? true)
+        report.purchaseOrders = purchaseOrders
+        report.expectationsMet = report.expectationsMet && purchaseOrders.expectationsMet
         await lock.release()
         try await store.close()
         return report

@@ -29,6 +29,8 @@ struct DemoReport: Codable, Sendable {
     var retries: Int
     /// The mapping-first leg (Business Central): an invoice blocked on a missing vendor drafted after the vendor sync.
     var mappingFirst: DemoLegMappingFirst.Report?
+    /// The purchase-order leg (JAGGAER POs into the ERPs that take them), when it ran.
+    var purchaseOrders: DemoPurchaseOrderLeg?
 
     /// The summary of one ERP's connection.
     func summary(_ kind: String) -> DemoSummary? { connections.first { $0.erpKind == kind } }
@@ -105,6 +107,7 @@ struct DemoReport: Codable, Sendable {
                         ? "waited on \(leg.waitedOn.joined(separator: ", ")), drafted after the vendor sync as \(leg.document ?? "?")"
                         : "NOT MET: waited on \(leg.waitedOn), drafted after sync: \(leg.draftedAfterSync)"))
         }
+        for text in purchaseOrders?.lines() ?? [] { Swift.print(text) }
         Swift.print("")
         if expectationsMet {
             Swift.print(

@@ -128,6 +128,13 @@ struct Run: AsyncParsableCommand {
                         try await runner.submit(Schedules.syncEvent(connection: connection))
                     }
                     try await runner.drain(waitForDelayed: true)
+                    // Purchase orders reach the ERP before the invoices that quote them.
+                    if !stop.requested {
+                        for connection in usableIds {
+                            try await runner.submit(Schedules.purchaseOrderEvent(connection: connection))
+                        }
+                        try await runner.drain(waitForDelayed: true)
+                    }
                     if !stop.requested {
                         for connection in usableIds {
                             try await runner.submit(Schedules.pollEvent(connection: connection))
@@ -353,6 +360,17 @@ struct Schedules {
         )
     }
 
+    /// `sync-purchase-orders`: JAGGAER purchase orders into the ERPs that take them, before invoices quote them.
+    static func purchaseOrderEvent(connection: String, fromStart: Bool = false) -> CloudEvent {
+        CloudEvent(
+            source: "urn:mlconnector:runner",
+            type: EventType.purchaseOrderSyncRequested,
+            data: fromStart ? .object(["fromStart": .bool(true)]) : .object([:]),
+            connection: connection,
+            flow: "purchaseorders"
+        )
+    }
+
     static func renewEvent(connection: String, force: Bool = false) -> CloudEvent {
         CloudEvent(
             source: "urn:mlconnector:runner",
@@ -369,6 +387,12 @@ struct Schedules {
             "runner/schedule/\(connection.id)/masterdata", every: connection.flow.masterDataIntervalSeconds, now: now)
         {
             events.append(Self.syncEvent(connection: connection.id))
+        }
+        if try await claim(
+            "runner/schedule/\(connection.id)/purchaseorders", every: connection.flow.purchaseOrderIntervalSeconds,
+            now: now)
+        {
+            events.append(Self.purchaseOrderEvent(connection: connection.id))
         }
         if try await claim(
             "runner/schedule/\(connection.id)/poll", every: connection.flow.pollIntervalSeconds, now: now)

@@ -24,6 +24,10 @@ struct RunSummary: Sendable, Codable {
         var invocations = 0
         /// Retries scheduled.
         var retries = 0
+        /// Invoices the poll's reconciliation sweeps found missed and captured (nil: no sweep ended).
+        var reconciled: Int?
+        /// JAGGAER purchase orders written to the ERP by `sync-purchase-orders`.
+        var purchaseOrdersWritten: Int?
 
         var failed: Bool { !deadLettered.isEmpty || !configurationErrors.isEmpty }
     }
@@ -60,6 +64,12 @@ struct RunSummary: Sendable, Codable {
             lines.append(
                 "  captured \(summary.captured), drafted \(summary.drafted), duplicates skipped \(summary.duplicates), in review \(summary.inReview.values.reduce(0, +)), dead-lettered \(summary.deadLettered.values.reduce(0, +))"
             )
+            if let reconciled = summary.reconciled {
+                lines.append("  reconciled: \(reconciled) missed")
+            }
+            if let written = summary.purchaseOrdersWritten {
+                lines.append("  purchase orders written to the ERP: \(written)")
+            }
             for (code, count) in summary.inReview.sorted(by: { $0.key < $1.key }) {
                 lines.append("  in review: \(code) ×\(count)")
             }

@@ -312,6 +312,14 @@ actor Runner {
             if result.status == .needsReview {
                 for reason in result.review?.reasons ?? [] { summary.inReview[reason.code, default: 0] += 1 }
             }
+            if item.function == "poll-jaggaer-invoices", let text = result.detail?["reconciled"],
+                let missed = text.split(separator: " ").first.flatMap({ Int($0) })
+            {
+                summary.reconciled = (summary.reconciled ?? 0) + missed
+            }
+            if item.function == "sync-purchase-orders", let written = result.detail?["written"].flatMap({ Int($0) }) {
+                summary.purchaseOrdersWritten = (summary.purchaseOrdersWritten ?? 0) + written
+            }
         }
     }
 

@@ -81,7 +81,11 @@ package struct ConnectionRuntime: Sendable {
                 startParameter: settings.startParameter,
                 pageSizeParameter: settings.pageSizeParameter,
                 updatedSinceParameter: settings.updatedSinceParameter,
-                statusParameter: settings.statusParameter
+                statusParameter: settings.statusParameter,
+                sortParameter: settings.sortParameter,
+                sortValue: settings.sortValue,
+                purchaseOrderList: settings.purchaseOrderListPath,
+                purchaseOrder: settings.purchaseOrderPath
             ),
             transport: BearerAuthTransport(base: plain(limiter: limiter), tokens: tokens),
             timeout: timeout
@@ -91,7 +95,9 @@ package struct ConnectionRuntime: Sendable {
 
     package func procurementSource() throws -> any ProcurementSource {
         let (client, tokens) = try jaggaer()
-        return JaggaerSource(client: client, approvedStatuses: connection.jaggaer.approvedStatuses, tokens: tokens)
+        return JaggaerSource(
+            client: client, approvedStatuses: connection.jaggaer.approvedStatuses, tokens: tokens,
+            listOrder: connection.jaggaer.listOrder)
     }
 
     /// The environment a system target builds its clients from.

@@ -118,6 +118,9 @@ package enum ConnectionValidator {
         ("flow.ambiguousWriteSettleSeconds", 0...86_400, { $0.flow.ambiguousWriteSettleSeconds }),
         ("flow.masterDataIntervalSeconds", 1...604_800, { $0.flow.masterDataIntervalSeconds }),
         ("network.requestTimeoutSeconds", 1...600, { $0.network.requestTimeoutSeconds }),
+        ("flow.reconcileIntervalSeconds", 0...2_592_000, { $0.flow.reconcileIntervalSeconds }),
+        ("flow.reconcileLookbackDays", 1...3650, { $0.flow.reconcileLookbackDays }),
+        ("flow.purchaseOrderIntervalSeconds", 1...604_800, { $0.flow.purchaseOrderIntervalSeconds }),
     ]
 
     /// The ranges of the connection's own whole-number settings: the core's and its ERP's.

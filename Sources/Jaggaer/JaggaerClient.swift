@@ -12,6 +12,11 @@ package struct JaggaerClient: Sendable {
         package var pageSizeParameter: String
         package var updatedSinceParameter: String
         package var statusParameter: String?
+        /// A sort the list is asked for (`jaggaer.sortParameter` = `jaggaer.sortValue`), when configured.
+        package var sortParameter: String?
+        package var sortValue: String?
+        package var purchaseOrderList: String
+        package var purchaseOrder: String
 
         package init(
             invoiceList: String = "/j1p/api/public/ji/v1/invoices",
@@ -19,7 +24,11 @@ package struct JaggaerClient: Sendable {
             startParameter: String = "startAt",
             pageSizeParameter: String = "maxRecords",
             updatedSinceParameter: String = "lastUpdateFrom",
-            statusParameter: String? = "workflowStatus"
+            statusParameter: String? = "workflowStatus",
+            sortParameter: String? = nil,
+            sortValue: String? = nil,
+            purchaseOrderList: String = "/j1p/api/public/po/v1/purchaseorders",
+            purchaseOrder: String = "/j1p/api/public/po/v1/purchaseorders/{id}"
         ) {
             self.invoiceList = invoiceList
             self.invoice = invoice
@@ -27,6 +36,10 @@ package struct JaggaerClient: Sendable {
             self.pageSizeParameter = pageSizeParameter
             self.updatedSinceParameter = updatedSinceParameter
             self.statusParameter = statusParameter
+            self.sortParameter = sortParameter
+            self.sortValue = sortValue
+            self.purchaseOrderList = purchaseOrderList
+            self.purchaseOrder = purchaseOrder
         }
     }
 
@@ -51,6 +64,7 @@ package struct JaggaerClient: Sendable {
         var query = [(paths.startParameter, String(startAt)), (paths.pageSizeParameter, String(pageSize))]
         if let updatedSince { query.append((paths.updatedSinceParameter, Timestamp.format(updatedSince))) }
         if let status, let name = paths.statusParameter { query.append((name, status)) }
+        if let name = paths.sortParameter, let value = paths.sortValue { query.append((name, value)) }
         let page: JaggaerInvoiceListPage = try await get(URLBuilder.url(baseURL, path: paths.invoiceList, query: query))
         if let code = page.returnCode?.value, code != "0" {
             throw ConnectorError(
@@ -67,7 +81,7 @@ package struct JaggaerClient: Sendable {
         return try await get(URLBuilder.url(baseURL, path: path))
     }
 
-    private func get<T: Decodable>(_ url: String) async throws -> T {
+    func get<T: Decodable>(_ url: String) async throws -> T {
         let request = HTTPRequest(method: "GET", url: url, headers: [("Accept", "application/json")], timeout: timeout)
         let response = try await transport.send(request)
         guard response.isSuccess else {

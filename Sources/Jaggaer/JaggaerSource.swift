@@ -9,11 +9,16 @@ package struct JaggaerSource: ProcurementSource {
     package let approvedStatuses: [String]
     /// The Keycloak token provider behind the client, for the sign-in check of the fit report.
     package let tokens: (any TokenProvider)?
+    package let listOrder: ProcurementListOrder
 
-    package init(client: JaggaerClient, approvedStatuses: [String], tokens: (any TokenProvider)? = nil) {
+    package init(
+        client: JaggaerClient, approvedStatuses: [String], tokens: (any TokenProvider)? = nil,
+        listOrder: ProcurementListOrder = .unknown
+    ) {
         self.client = client
         self.approvedStatuses = approvedStatuses
         self.tokens = tokens
+        self.listOrder = listOrder
     }
 
     /// JAGGAER's part of "see if we fit": Keycloak sign-in, then one page of approved invoices (a read only).
@@ -77,7 +82,9 @@ package struct JaggaerSource: ProcurementSource {
                 )
             }
         }
-        return InvoiceHeaderPage(items: items, returned: page.returned, total: page.total)
+        return InvoiceHeaderPage(
+            items: items, returned: page.returned, total: page.total,
+            startAt: page.startAt.map { NSDecimalNumber(decimal: $0.value).intValue })
     }
 
     package func invoice(id: String) async throws -> SupplierInvoice {

@@ -92,6 +92,8 @@ struct ClientSimulatorTests {
     func jaggaerPaging() async throws {
         let rig = try await ClientRig.start()
         do {
+            // Real tenants list by invoiceId; this tenant is set to list oldest change first.
+            rig.host.jaggaer.listOptions.order = .lastUpdate
             let client = rig.jaggaer()
             var headers: [JaggaerInvoiceHeader] = []
             var startAt = 1

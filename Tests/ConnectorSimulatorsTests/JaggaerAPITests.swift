@@ -54,11 +54,17 @@ struct JaggaerAPITests {
         }
     }
 
-    @Test("paging visits every invoice once, sorted by lastUpdate then invoiceId")
+    @Test("paging visits every invoice once, sorted by invoiceId as real tenants are, or by lastUpdate as set")
     func pagingAndSorting() async throws {
         try await withSimulators(tenant: smallTenant) { host in
             let token = try await host.jaggaerToken()
+            let byId = try await Self.allHeaders(host, token: token).compactMap { $0["invoiceId"]?.intValue }
+            #expect(byId.count == 60)
+            #expect(byId == byId.sorted())
+            let asked = try await Self.allHeaders(host, token: token, query: "&orderBy=lastUpdate")
+            host.jaggaer.listOptions.order = .lastUpdate
             let headers = try await Self.allHeaders(host, token: token)
+            #expect(asked == headers, "orderBy asks for the same order as the option")
             let ids = headers.compactMap { $0["invoiceId"]?.intValue }
             #expect(ids.count == 60)
             #expect(Set(ids).count == 60)
@@ -79,6 +85,7 @@ struct JaggaerAPITests {
     @Test("lastUpdateFrom is inclusive and workflowStatus filters exactly")
     func filters() async throws {
         try await withSimulators(tenant: smallTenant) { host in
+            host.jaggaer.listOptions.order = .lastUpdate
             let token = try await host.jaggaerToken()
             let all = try await Self.allHeaders(host, token: token, pageSize: 200)
             let pivot = try #require(all[30]["lastUpdate"]?.stringValue)
@@ -147,6 +154,7 @@ struct JaggaerAPITests {
     @Test("an update bumps lastUpdate, so a delta poll from the old cursor finds it")
     func updates() async throws {
         try await withSimulators(tenant: smallTenant) { host in
+            host.jaggaer.listOptions.order = .lastUpdate
             let token = try await host.jaggaerToken()
             let all = try await Self.allHeaders(host, token: token, pageSize: 200)
             let newest = try #require(all.last?["lastUpdate"]?.stringValue)
@@ -178,6 +186,81 @@ struct JaggaerAPITests {
             #expect(after.last?["invoiceId"]?.intValue == 3_000_001)
         }
     }
+
+    @Test("list items are sparse headers, as in real tenants: ids, numbers, dates, statuses, totals, supplier id")
+    func sparseHeaders() async throws {
+        try await withSimulators(tenant: smallTenant) { host in
+            let token = try await host.jaggaerToken()
+            let headers = try await Self.allHeaders(host, token: token)
+            for header in headers {
+                for absent in [
+                    "billTo", "shipTo", "remitTo", "terms", "splittableFieldSetGroupList", "customFieldValueSetList",
+                ] {
+                    #expect(header[absent] == nil, "\(absent)")
+                }
+                let supplierKeys = Set(header["supplier"]?.objectValue?.orderedKeys ?? [])
+                #expect(!supplierKeys.isEmpty && supplierKeys.isSubset(of: ["id", "supplierNumber"]))
+                #expect(header["lastUpdate"] != nil)
+            }
+        }
+    }
+
+    @Test("paging faults and the control routes: order, ignored parameters, an invoice touched mid-cycle")
+    func listControl() async throws {
+        try await withSimulators(tenant: smallTenant) { host in
+            let token = try await host.jaggaerToken()
+            let base = host.jaggaerBaseURL
+            let set = try await HTTP.json(
+                "POST", base + "/_sim/jaggaer/list", token: nil,
+                body: .object(
+                    SimJSONObject(["order": .string("lastUpdate-desc"), "pagingFault": .string("ignoreStart")])))
+            #expect(set.status == 200)
+            let second = try await HTTP.get(base + Self.listURL + "?startAt=11&maxRecords=10", token: token)
+            #expect(second.json?["startAt"]?.intValue == 1, "the first page again")
+            let items = second.json?["jiinvoiceList"]?["jiinvoice"]?.arrayValue ?? []
+            let stamps = items.compactMap { $0["header"]?["lastUpdate"]?.stringValue }
+            #expect(stamps == stamps.sorted(by: >))
+            host.jaggaer.listOptions.pagingFault = .ignorePageSize
+            let big = try await HTTP.get(base + Self.listURL + "?maxRecords=3", token: token)
+            #expect(big.json?["returnedRecords"]?.intValue == JaggaerSimulator.defaultPageSize)
+            host.jaggaer.listOptions.pagingFault = JaggaerPagingFault.none
+
+            let last = try #require(stamps.first)
+            let id = try #require(items.last?["header"]?["invoiceId"]?.intValue)
+            let touched = try await HTTP.json(
+                "POST", base + "/_sim/invoices/touch", token: nil, body: .object(SimJSONObject(["invoiceId": .int(id)]))
+            )
+            #expect(touched.status == 200)
+            #expect((touched.json?["lastUpdate"]?.stringValue ?? "") > last)
+            let top = try await HTTP.get(base + Self.listURL + "?maxRecords=1", token: token)
+            let first = top.json?["jiinvoiceList"]?["jiinvoice"]?.arrayValue?.first
+            #expect(first?["header"]?["invoiceId"]?.intValue == id)
+        }
+    }
+
+    @Test("purchase orders: the invoices' PO numbers, listed like invoices, one PO with its lines")
+    func purchaseOrders() async throws {
+        try await withSimulators(tenant: smallTenant) { host in
+            let token = try await host.jaggaerToken()
+            let path = JaggaerSimulator.purchaseOrdersPath
+            let list = try await HTTP.get(host.jaggaerBaseURL + path + "?startAt=1&maxRecords=200", token: token)
+            #expect(list.status == 200)
+            let items = try #require(list.json?["purchaseOrderList"]?["purchaseOrder"]?.arrayValue)
+            #expect(list.json?["totRecords"]?.intValue == items.count)
+            let quoted = Set(
+                host.jaggaer.invoices.all.flatMap { $0["lineList"]?["invoiceLine"]?.arrayValue ?? [] }
+                    .compactMap { $0["poNumber"]?.stringValue })
+            #expect(Set(items.compactMap { $0["header"]?["purchaseOrderNumber"]?.stringValue }) == quoted)
+            let id = try #require(items.first?["header"]?["purchaseOrderId"]?.intValue)
+            let one = try await HTTP.get(host.jaggaerBaseURL + path + "/\(id)", token: token)
+            #expect(one.status == 200)
+            let lines = one.json?["lineList"]?["purchaseOrderLine"]?.arrayValue
+            #expect(lines?.isEmpty == false)
+            let missing = try await HTTP.get(host.jaggaerBaseURL + path + "/1", token: token)
+            #expect(missing.status == 404)
+        }
+    }
+
 }
 
 /// `reference/samples/jaggaer/invoice_sample.json`, found from this file's location (`Tests/<target>/` is three
@@ -186,4 +269,5 @@ let samplePath: String = {
     var url = URL(fileURLWithPath: #filePath)
     for _ in 0..<4 { url.deleteLastPathComponent() }
     return url.appendingPathComponent("shared/reference/samples/jaggaer/invoice_sample.json").path
+
 }()

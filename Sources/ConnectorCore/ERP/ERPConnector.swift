@@ -170,37 +170,3 @@ package struct ERPConstraints: Sendable, Hashable {
         self.supportsCreditMemos = supportsCreditMemos
     }
 }
-
-/// What a flow needs from the procurement system.
-package protocol ProcurementSource: Sendable {
-    var system: String { get }
-    /// One page of invoice headers changed at or after `updatedSince`.
-    func invoiceHeaders(startAt: Int, pageSize: Int, updatedSince: Date?) async throws -> InvoiceHeaderPage
-    /// One invoice with its lines, in the ERP-neutral model.
-    func invoice(id: String) async throws -> SupplierInvoice
-    /// The procurement side's part of the fit report.
-    func fitChecks() async -> [FitCheck]
-}
-
-package struct InvoiceHeaderSummary: Sendable, Hashable {
-    package var id: String
-    package var updatedAt: Date?
-    package var workflowStatus: String?
-    package init(id: String, updatedAt: Date?, workflowStatus: String?) {
-        self.id = id
-        self.updatedAt = updatedAt
-        self.workflowStatus = workflowStatus
-    }
-}
-
-package struct InvoiceHeaderPage: Sendable {
-    package var items: [Result<InvoiceHeaderSummary, ConnectorError>]
-    /// How many items the page carried (for paging), malformed ones included.
-    package var returned: Int
-    package var total: Int?
-    package init(items: [Result<InvoiceHeaderSummary, ConnectorError>], returned: Int, total: Int?) {
-        self.items = items
-        self.returned = returned
-        self.total = total
-    }
-}

@@ -177,6 +177,11 @@ package enum EventType {
     package static let subscriptionRenewRequested = "com.mlconnector.subscription.renew_requested"
     /// An operator asks whether a connection fits its systems (`local-runner ping`).
     package static let pingRequested = "com.mlconnector.ping.requested"
+    /// Read JAGGAER purchase orders changed since the cursor into the ERP (`sync-purchase-orders`).
+    package static let purchaseOrderSyncRequested = "com.mlconnector.purchaseorders.sync_requested"
+    package static let purchaseOrderSyncContinue = "com.mlconnector.purchaseorders.sync_continue"
+    /// One JAGGAER purchase order to write again (a retry from review).
+    package static let purchaseOrderDetected = "com.mlconnector.purchaseorder.detected"
 }
 
 extension DecodingError {

@@ -156,6 +156,16 @@ package struct JaggaerSettings: Sendable, Codable, Hashable, SettingsSection {
     package var approvedStatuses: [String]
     package var pageSize: Int
     package var requestsPerMinute: Int?
+    /// How the invoice list is ordered (UNCONFIRMED for JAGGAER): `lastUpdate` (ascending by lastUpdate then
+    /// invoiceId: the poll pages by keyset), `invoiceId`, `lastUpdate-desc` or `unknown` (paged by offset with
+    /// shift detection).
+    package var listOrder: ProcurementListOrder
+    /// Query parameter and value that ask the list for an order (e.g. `orderBy` = `lastUpdate`); both or neither.
+    package var sortParameter: String?
+    package var sortValue: String?
+    /// Purchase-order list and single-PO paths (UNCONFIRMED: JAGGAER has not published its PO export API).
+    package var purchaseOrderListPath: String
+    package var purchaseOrderPath: String
 
     package init(
         baseURL: String,
@@ -171,7 +181,12 @@ package struct JaggaerSettings: Sendable, Codable, Hashable, SettingsSection {
         statusParameter: String? = "workflowStatus",
         approvedStatuses: [String] = ["Completed"],
         pageSize: Int = 50,
-        requestsPerMinute: Int? = nil
+        requestsPerMinute: Int? = nil,
+        listOrder: ProcurementListOrder = .unknown,
+        sortParameter: String? = nil,
+        sortValue: String? = nil,
+        purchaseOrderListPath: String = "/j1p/api/public/po/v1/purchaseorders",
+        purchaseOrderPath: String = "/j1p/api/public/po/v1/purchaseorders/{id}"
     ) {
         self.baseURL = baseURL
         self.tokenURL = tokenURL
@@ -187,11 +202,17 @@ package struct JaggaerSettings: Sendable, Codable, Hashable, SettingsSection {
         self.approvedStatuses = approvedStatuses
         self.pageSize = pageSize
         self.requestsPerMinute = requestsPerMinute
+        self.listOrder = listOrder
+        self.sortParameter = sortParameter
+        self.sortValue = sortValue
+        self.purchaseOrderListPath = purchaseOrderListPath
+        self.purchaseOrderPath = purchaseOrderPath
     }
 
     private enum CodingKeys: String, CodingKey, CaseIterable {
         case baseURL, tokenURL, realm, clientId, clientSecret, invoiceListPath, invoicePath, startParameter
         case pageSizeParameter, updatedSinceParameter, statusParameter, approvedStatuses, pageSize, requestsPerMinute
+        case listOrder, sortParameter, sortValue, purchaseOrderListPath, purchaseOrderPath
     }
 
     package static var settingKeys: [String] { CodingKeys.allCases.map(\.stringValue) }
@@ -217,6 +238,23 @@ package struct JaggaerSettings: Sendable, Codable, Hashable, SettingsSection {
         approvedStatuses = try c.decodeIfPresent([String].self, forKey: .approvedStatuses) ?? d.approvedStatuses
         pageSize = try c.decodeIfPresent(Int.self, forKey: .pageSize) ?? d.pageSize
         requestsPerMinute = try c.decodeIfPresent(Int.self, forKey: .requestsPerMinute)
+        if let order = try c.decodeIfPresent(String.self, forKey: .listOrder) {
+            guard let value = ProcurementListOrder(rawValue: order) else {
+                let known = ProcurementListOrder.allCases.map(\.rawValue).joined(separator: ", ")
+                throw ConnectorError(.connectionInvalid, "jaggaer.listOrder must be one of \(known)")
+            }
+            listOrder = value
+        } else {
+            listOrder = d.listOrder
+        }
+        sortParameter = try c.decodeIfPresent(String.self, forKey: .sortParameter)
+        sortValue = try c.decodeIfPresent(String.self, forKey: .sortValue)
+        guard (sortParameter == nil) == (sortValue == nil) else {
+            throw ConnectorError(.connectionInvalid, "jaggaer.sortParameter and jaggaer.sortValue go together")
+        }
+        purchaseOrderListPath =
+            try c.decodeIfPresent(String.self, forKey: .purchaseOrderListPath) ?? d.purchaseOrderListPath
+        purchaseOrderPath = try c.decodeIfPresent(String.self, forKey: .purchaseOrderPath) ?? d.purchaseOrderPath
     }
 
     package var resolvedTokenURL: String {
@@ -442,6 +480,12 @@ package struct FlowSettings: Sendable, Codable, Hashable, SettingsSection {
     package var ambiguousWriteSettleSeconds: Int?
     /// Seconds between master-data syncs in `local-runner run`.
     package var masterDataIntervalSeconds: Int
+    /// Seconds between reconciliation sweeps of the invoice poll (0: never): a cycle that lists every invoice
+    /// changed in the last `reconcileLookbackDays` and captures any approved one not captured at that version.
+    package var reconcileIntervalSeconds: Int
+    package var reconcileLookbackDays: Int
+    /// Seconds between JAGGAER purchase-order syncs in `local-runner run`.
+    package var purchaseOrderIntervalSeconds: Int
 
     package init(
         pollIntervalSeconds: Int = 300,
@@ -450,7 +494,10 @@ package struct FlowSettings: Sendable, Codable, Hashable, SettingsSection {
         maxAttempts: Int = 5,
         retryAfterCapSeconds: Int = 30,
         ambiguousWriteSettleSeconds: Int? = nil,
-        masterDataIntervalSeconds: Int = 3600
+        masterDataIntervalSeconds: Int = 3600,
+        reconcileIntervalSeconds: Int = 86400,
+        reconcileLookbackDays: Int = 7,
+        purchaseOrderIntervalSeconds: Int = 900
     ) {
         self.pollIntervalSeconds = pollIntervalSeconds
         self.pollOverlapSeconds = pollOverlapSeconds
@@ -459,11 +506,15 @@ package struct FlowSettings: Sendable, Codable, Hashable, SettingsSection {
         self.retryAfterCapSeconds = retryAfterCapSeconds
         self.ambiguousWriteSettleSeconds = ambiguousWriteSettleSeconds
         self.masterDataIntervalSeconds = masterDataIntervalSeconds
+        self.reconcileIntervalSeconds = reconcileIntervalSeconds
+        self.reconcileLookbackDays = reconcileLookbackDays
+        self.purchaseOrderIntervalSeconds = purchaseOrderIntervalSeconds
     }
 
     private enum CodingKeys: String, CodingKey, CaseIterable {
         case pollIntervalSeconds, pollOverlapSeconds, pollStartFrom, maxAttempts, retryAfterCapSeconds
         case ambiguousWriteSettleSeconds, masterDataIntervalSeconds
+        case reconcileIntervalSeconds, reconcileLookbackDays, purchaseOrderIntervalSeconds
     }
 
     package static var settingKeys: [String] { CodingKeys.allCases.map(\.stringValue) }
@@ -480,6 +531,12 @@ package struct FlowSettings: Sendable, Codable, Hashable, SettingsSection {
         ambiguousWriteSettleSeconds = try c.decodeIfPresent(Int.self, forKey: .ambiguousWriteSettleSeconds)
         masterDataIntervalSeconds =
             try c.decodeIfPresent(Int.self, forKey: .masterDataIntervalSeconds) ?? d.masterDataIntervalSeconds
+        reconcileIntervalSeconds =
+            try c.decodeIfPresent(Int.self, forKey: .reconcileIntervalSeconds) ?? d.reconcileIntervalSeconds
+        reconcileLookbackDays =
+            try c.decodeIfPresent(Int.self, forKey: .reconcileLookbackDays) ?? d.reconcileLookbackDays
+        purchaseOrderIntervalSeconds =
+            try c.decodeIfPresent(Int.self, forKey: .purchaseOrderIntervalSeconds) ?? d.purchaseOrderIntervalSeconds
     }
 }
 

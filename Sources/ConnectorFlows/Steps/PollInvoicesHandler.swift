@@ -18,10 +18,18 @@ package struct PollRequest: Codable, Sendable, Hashable {
     }
 }
 
-/// Position of the JAGGAER invoice poll. A cycle reads every header changed at or after `windowFrom`, page by page
-/// (`nextStartAt`); the next cycle starts at the newest change seen minus the overlap, so records committed late
-/// with an earlier timestamp are read again. Re-reads are cheap: a header already captured at the same
-/// `lastUpdate` is skipped without fetching it.
+/// Position of the JAGGAER invoice poll. A cycle reads every header changed at or after `windowFrom`; the next
+/// cycle starts at the newest change seen minus the overlap, so records committed late with an earlier timestamp
+/// are read again. Re-reads are cheap: a header already captured at the same `lastUpdate` is skipped without
+/// fetching it.
+///
+/// How a cycle pages depends on the list's order (`jaggaer.listOrder`):
+/// - ascending by (lastUpdate, id): a keyset (`keyUpdatedAt`, `keyId`; `keyTies` rows at exactly `keyUpdatedAt`
+///   already read). A record that changes mid-cycle moves behind the keyset and is read again; none is skipped.
+/// - any other order: by offset (`nextStartAt`), watching for a shifted list (the first id of a page already read
+///   this cycle, the server's `startAt` not the one asked for, `totRecords` changing, fewer distinct ids read than
+///   listed): the cycle then restarts from its window.
+/// Every `reconcileIntervalSeconds` a cycle is a reconciliation sweep over the last `reconcileLookbackDays`.
 package struct InvoicePollCursor: Codable, Sendable, Hashable {
     package var windowFrom: Date?
     package var nextStartAt: Int
@@ -30,6 +38,24 @@ package struct InvoicePollCursor: Codable, Sendable, Hashable {
     /// Set for a cycle started with `fromStart`: capture every invoice again, even one already captured at the
     /// same version (replay; the dedup ledger keeps the ERP side exactly-once).
     package var recapture: Bool?
+    /// Keyset position of this cycle (lastUpdate order only).
+    package var keyUpdatedAt: Date?
+    package var keyId: String?
+    package var keyTies: Int?
+    /// Offset paging: restarts of this cycle, `totRecords` at its first page, the ids of its first page and the
+    /// number of distinct ids read so far.
+    package var restarts: Int?
+    package var cycleTotal: Int?
+    package var firstPageIds: [String]?
+    package var distinct: Int?
+    /// Set while this cycle is a reconciliation sweep: changes before `sweepCoveredBefore` had been read by
+    /// earlier cycles, so an approved one captured now was missed; `reconciled` counts them.
+    package var sweepCoveredBefore: Date?
+    package var reconciled: Int?
+    package var lastSweepAt: Date?
+    /// The server's `startAt` minus the one asked for on a first page (0, or -1 for a list that counts from 0):
+    /// later pages are expected to answer with the same difference.
+    package var startAtDelta: Int?
 
     package init(
         windowFrom: Date?, nextStartAt: Int = 1, highWater: Date? = nil, cycle: Int = 1, recapture: Bool? = nil
@@ -39,6 +65,23 @@ package struct InvoicePollCursor: Codable, Sendable, Hashable {
         self.highWater = highWater
         self.cycle = cycle
         self.recapture = recapture
+    }
+
+    /// Names this cycle (and restart) in the cycle's seen-id keys.
+    var cycleToken: String { "\(cycle).\(restarts ?? 0)" }
+
+    /// The same cycle from its window again (after a shifted page).
+    func restarted() -> InvoicePollCursor {
+        var next = self
+        next.nextStartAt = 1
+        next.keyUpdatedAt = nil
+        next.keyId = nil
+        next.keyTies = nil
+        next.restarts = (restarts ?? 0) + 1
+        next.cycleTotal = nil
+        next.firstPageIds = nil
+        next.distinct = nil
+        return next
     }
 }
 
@@ -72,6 +115,9 @@ package struct PollInvoicesHandler: StepHandler {
         var cursorBefore: Int64?
         var cursorAfter: InvoicePollCursor?
         var seen: [String: String]
+        /// Ids read on this page, marked as read in the cycle `cycleToken` (offset paging's shift detection).
+        var cycleIds: [String]?
+        var cycleToken: String?
     }
 
     package func handle(_ event: CloudEvent, input: PollRequest) async throws -> StepResult {
@@ -118,6 +164,7 @@ package struct PollInvoicesHandler: StepHandler {
     private func pollPage(_ event: CloudEvent, input: PollRequest, memoKey: String) async throws -> StepResult {
         let settings = context.connection.jaggaer
         let flow = context.connection.flow
+        let now = context.clock.now()
         let cursors = CursorStore<InvoicePollCursor>(store: context.store, keys: context.keys, name: Self.cursorName)
         let loaded = try await cursors.load()
         if event.type == EventType.pollContinue, let expected = input.cursorVersion, loaded?.version != expected {
@@ -127,16 +174,25 @@ package struct PollInvoicesHandler: StepHandler {
         if input.fromStart == true {
             cursor = InvoicePollCursor(
                 windowFrom: flow.pollStartFrom, cycle: (loaded?.cursor.cycle ?? 0) + 1, recapture: true)
+            cursor.lastSweepAt = loaded?.cursor.lastSweepAt
         }
 
+        let paging = ListPaging(context: context, order: source.listOrder, noun: "invoice", namespace: "poll-cycle")
+        let keyset = paging.keyset
+        let (startAt, updatedSince) = paging.position(cursor)
         let page = try await source.invoiceHeaders(
-            startAt: cursor.nextStartAt, pageSize: settings.pageSize, updatedSince: cursor.windowFrom)
+            startAt: startAt, pageSize: settings.pageSize, updatedSince: updatedSince)
+        let headers = page.items.compactMap { try? $0.get() }
+        var restartReason = try await paging.inspect(
+            page, headers: headers, startAt: startAt, updatedSince: updatedSince, cursor: cursor)
+
         var events: [CloudEvent] = []
         var seen: [String: String] = [:]
         var malformed = 0
         var notApproved = 0
         var alreadyCaptured = 0
         var sentToReview = 0
+        var reconciledHere = 0
         for item in page.items {
             let header: InvoiceHeaderSummary
             switch item {
@@ -161,40 +217,46 @@ package struct PollInvoicesHandler: StepHandler {
                 alreadyCaptured += 1
                 continue
             }
+            if seen[header.id] == version { continue }
             switch try await capture(header.id, version: version, from: event) {
             case .event(let captured): events.append(captured)
             case .review: sentToReview += 1
             }
             seen[header.id] = version
+            if let covered = cursor.sweepCoveredBefore, let updated = header.updatedAt, updated < covered {
+                reconciledHere += 1
+                context.logger.warning(
+                    "reconciliation found an invoice the poll had missed", metadata: ["invoiceId": "\(header.id)"])
+            }
         }
+        if cursor.sweepCoveredBefore != nil { cursor.reconciled = (cursor.reconciled ?? 0) + reconciledHere }
 
-        // Where the next invocation continues.
-        let more =
-            page.returned >= settings.pageSize && page.returned > 0
-            && (page.total.map { cursor.nextStartAt - 1 + page.returned < $0 } ?? true)
-        var next = cursor
-        if more {
-            next.nextStartAt += page.returned
-        } else {
-            let overlap = TimeInterval(flow.pollOverlapSeconds)
-            next.windowFrom = cursor.highWater.map { $0.addingTimeInterval(-overlap) } ?? cursor.windowFrom
-            next.nextStartAt = 1
-            next.cycle += 1
-            next.recapture = nil
-        }
+        let cycleIds = try await paging.countDistinct(headers, malformed: malformed, cursor: &cursor)
+        let advanced = try paging.advance(
+            cursor, page: page, headers: headers, startAt: startAt, restart: &restartReason)
+        var next = advanced.next
+        let more = advanced.more
+        var finished: [String: String] = [:]
+        if !more, restartReason == nil { finished = endCycle(&next, now: now) }
         var detail = [
             "captured": String(events.count),
             "alreadyCaptured": String(alreadyCaptured),
             "notApproved": String(notApproved),
             "malformed": String(malformed),
             "unreadable": String(sentToReview),
-            "startAt": String(cursor.nextStartAt),
+            "startAt": String(startAt),
             "cycle": String(cursor.cycle),
             "more": String(more),
+            "paging": keyset ? "keyset" : "offset",
         ]
         if let total = page.total { detail["total"] = String(total) }
+        if let restartReason { detail["restarted"] = restartReason }
+        if cursor.sweepCoveredBefore != nil { detail["sweep"] = "true" }
+        detail.merge(finished) { $1 }
         var result = StepResult(status: .ok, events: events, detail: detail)
-        let memo = Memo(result: result, cursorBefore: loaded?.version, cursorAfter: next, seen: seen)
+        let memo = Memo(
+            result: result, cursorBefore: loaded?.version, cursorAfter: next, seen: seen,
+            cycleIds: cycleIds.isEmpty ? nil : cycleIds, cycleToken: cursor.cycleToken)
         // Store the outcome first, then move the cursor: a crash in between is repaired on redelivery.
         if try await context.store.putIfAbsent(memoKey, json: memo, ttl: .seconds(7 * 86400)) == nil {
             // A concurrent delivery of the same event got there first: return its result.
@@ -224,17 +286,52 @@ package struct PollInvoicesHandler: StepHandler {
         return result
     }
 
+    /// Ends a cycle: the next starts at the newest change seen minus the overlap, or is a reconciliation sweep.
+    /// Returns what to report.
+    private func endCycle(_ next: inout InvoicePollCursor, now: Date) -> [String: String] {
+        let flow = context.connection.flow
+        var report: [String: String] = [:]
+        ListPaging.closeCycle(&next, overlapSeconds: flow.pollOverlapSeconds)
+        if next.sweepCoveredBefore != nil {
+            let missed = next.reconciled ?? 0
+            report["reconciled"] = "\(missed) missed"
+            if missed > 0 {
+                context.logger.warning(
+                    "reconciliation sweep captured invoices the poll had missed", metadata: ["missed": "\(missed)"])
+            }
+            next.sweepCoveredBefore = nil
+            next.reconciled = nil
+            next.lastSweepAt = now
+        } else if let last = next.lastSweepAt {
+            let interval = TimeInterval(flow.reconcileIntervalSeconds)
+            if interval > 0, now.timeIntervalSince(last) >= interval {
+                // The next cycle lists every invoice changed in the lookback range again.
+                let lookback = now.addingTimeInterval(-TimeInterval(flow.reconcileLookbackDays) * 86400)
+                next.sweepCoveredBefore = next.windowFrom ?? now
+                next.windowFrom = max(lookback, flow.pollStartFrom ?? lookback)
+                next.reconciled = 0
+                report["nextCycle"] = "reconciliation sweep"
+            }
+        } else {
+            next.lastSweepAt = now
+        }
+        return report
+    }
+
     /// Marks captured versions and moves the cursor (idempotent). Returns the new cursor version.
     @discardableResult
     private func finish(_ memo: Memo) async throws -> Int64? {
-        try await context.store.putAll(
-            try memo.seen.map { id, version in
-                (
-                    context.keys.key("seen", "jaggaer-invoice", id), try JSONCoding.encode(version),
-                    Duration.seconds(90 * 86400)
-                )
-            }
-        )
+        var marks = try memo.seen.map { id, version in
+            (
+                key: context.keys.key("seen", "jaggaer-invoice", id), value: try JSONCoding.encode(version),
+                ttl: Duration?.some(.seconds(90 * 86400))
+            )
+        }
+        if let token = memo.cycleToken {
+            marks += try ListPaging.marks(
+                context: context, namespace: "poll-cycle", token: token, ids: memo.cycleIds ?? [])
+        }
+        try await context.store.putAll(marks)
         guard let after = memo.cursorAfter else { return nil }
         let key = context.keys.key("cursor", Self.cursorName)
         if let before = memo.cursorBefore {

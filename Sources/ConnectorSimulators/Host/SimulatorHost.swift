@@ -22,6 +22,9 @@ package final class SimulatorHost: Sendable {
         /// `SessionTimeout` of Service Layer sessions, in minutes.
         package var sapBusinessOneSessionTimeout: Int
         package var acumaticaPort: Int
+        /// Seeds SAP Business One with the purchase orders the tenant's invoices quote; false: B1 starts without
+        /// them, and they come from JAGGAER's purchase orders through `sync-purchase-orders`.
+        package var sapBusinessOnePurchaseOrders: Bool
         /// Acumatica's tunables (deployed endpoint versions, licence limits, UNCONFIRMED behaviours).
         package var acumatica: AcumaticaOptions
         /// Keycloak (JAGGAER) token lifetime in seconds.
@@ -49,8 +52,10 @@ package final class SimulatorHost: Sendable {
             rateLimit: Int = 6_000,
             rateLimitWindow: TimeInterval = 300,
             clock: SimulatorClock = SimulatorClock(),
-            logger: Logger = SimulatorHost.quietLogger
+            logger: Logger = SimulatorHost.quietLogger,
+            sapBusinessOnePurchaseOrders: Bool = true
         ) {
+            self.sapBusinessOnePurchaseOrders = sapBusinessOnePurchaseOrders
             self.host = host
             self.jaggaerPort = jaggaerPort
             self.entraPort = entraPort
@@ -146,6 +151,9 @@ package final class SimulatorHost: Sendable {
         for invoice in tenant.jaggaerInvoices {
             try jaggaer.invoices.upsert(invoice)
         }
+        for order in JaggaerPurchaseOrderStore.documents(fromInvoices: tenant.jaggaerInvoices) {
+            try jaggaer.purchaseOrders.upsert(order)
+        }
         let entra = EntraSimulator(
             tenantId: credentials.entraTenantId,
             credentials: ClientCredentials(
@@ -159,7 +167,8 @@ package final class SimulatorHost: Sendable {
         let sapBusinessOne = SAPBusinessOneSimulator(
             account: B1DemoData.account(for: tenant), sessionTimeoutMinutes: options.sapBusinessOneSessionTimeout,
             clock: options.clock)
-        sapBusinessOne.store.seed(B1DemoData.company(from: tenant))
+        sapBusinessOne.store.seed(
+            B1DemoData.company(from: tenant, purchaseOrders: options.sapBusinessOnePurchaseOrders))
         let acumaticaDemo = tenant.acumatica
         let acumatica = AcumaticaSimulator(
             access: acumaticaDemo.access, options: options.acumatica, clock: options.clock)

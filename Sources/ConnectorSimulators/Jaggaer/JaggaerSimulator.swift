@@ -6,7 +6,8 @@ import Logging
 /// Endpoints (see `reference/jaggaer-b1-acumatica-apis.md` §1):
 /// - `POST /auth/realms/J1p-integrations/protocol/openid-connect/token` (counter `keycloak POST token`)
 /// - `GET /j1p/api/public/ji/v1/invoices` (counter `jaggaer GET invoices`) — path and query parameter names
-///   are UNCONFIRMED; this simulator implements `startAt`, `maxRecords`, `lastUpdateFrom`, `workflowStatus`.
+///   are UNCONFIRMED; this simulator implements `startAt`, `maxRecords`, `lastUpdateFrom`, `workflowStatus`,
+///   `orderBy`; items are sparse headers sorted by `invoiceId` unless ``listOptions`` say otherwise.
 /// - `GET /j1p/api/public/ji/v1/invoices/{invoiceId}` (counter `jaggaer GET invoices/{id}`)
 /// - control: `POST /_sim/invoices` (add/replace one invoice or an array; `"touch": true` in the query bumps
 ///   `lastUpdate`), plus the common `/_sim/*` routes.
@@ -24,6 +25,10 @@ package final class JaggaerSimulator: Sendable {
     package let counters = RequestCounters()
     package let faults = FaultInjector()
     package let clock: SimulatorClock
+    /// Order and paging faults of the list endpoints (see `JaggaerListing.swift`).
+    package let listOptions = JaggaerListOptions()
+    /// Purchase orders (see `JaggaerPurchaseOrders.swift`; the API is UNCONFIRMED).
+    package let purchaseOrders = JaggaerPurchaseOrderStore()
 
     package init(credentials: ClientCredentials, tokenLifetime: Int = 300, clock: SimulatorClock) {
         self.clock = clock
@@ -43,13 +48,15 @@ extension JaggaerSimulator: SimulatorApp {
         if path.hasPrefix(Self.invoicesPath + "/"), !path.dropFirst(Self.invoicesPath.count + 1).contains("/") {
             return RouteMatch(system: "jaggaer", endpoint: "invoices/{id}")
         }
-        return nil
+        return purchaseOrderRoute(path)
     }
 
     func handle(_ request: SimRequest, route: RouteMatch) async -> SimResponse {
         switch route.endpoint {
         case "token": return tokenEndpoint(request)
-        case "invoices": return authorized(request) ?? listInvoices(request)
+        case "invoices": return authorized(request) ?? listInvoicePage(request)
+        case "purchaseorders", "purchaseorders/{id}":
+            return authorized(request) ?? handlePurchaseOrders(request, route: route)
         default: return authorized(request) ?? getInvoice(request)
         }
     }
@@ -128,50 +135,6 @@ extension JaggaerSimulator: SimulatorApp {
         return apiError(401, "Missing bearer token", headers: [("WWW-Authenticate", "Bearer realm=\"\(Self.realm)\"")])
     }
 
-    private func listInvoices(_ request: SimRequest) -> SimResponse {
-        guard request.method == "GET" else { return apiError(405, "Method \(request.method) not allowed") }
-        var startAt = 1
-        var maxRecords = Self.defaultPageSize
-        if let text = request.queryValue("startAt") {
-            guard let value = Int(text), value >= 1 else {
-                return apiError(400, "startAt must be a positive integer (1-based)")
-            }
-            startAt = value
-        }
-        if let text = request.queryValue("maxRecords") {
-            guard let value = Int(text), value >= 1 else {
-                return apiError(400, "maxRecords must be a positive integer")
-            }
-            maxRecords = min(value, Self.maxPageSize)
-        }
-        var from: Date?
-        if let text = request.queryValue("lastUpdateFrom") {
-            guard let date = Timestamps.parseInstant(text) else {
-                return apiError(400, "lastUpdateFrom must be an ISO-8601 instant such as 2024-02-14T19:58:56.973Z")
-            }
-            from = date
-        }
-        let status = request.queryValue("workflowStatus")
-        let matching = invoices.all.filter { invoice in
-            if let from, JaggaerInvoiceStore.sortKey(of: invoice).lastUpdate < from { return false }
-            if let status, invoice["header"]?["workflowStatus"]?.stringValue != status { return false }
-            return true
-        }
-        let page = matching.dropFirst(startAt - 1).prefix(maxRecords)
-        let items: [SimJSON] = page.map { invoice in
-            .object(SimJSONObject(["header": invoice["header"] ?? .object(SimJSONObject())]))
-        }
-        let envelope = SimJSONObject([
-            "returnCode": .int(0),
-            "returnMessage": .string(""),
-            "totRecords": .int(matching.count),
-            "returnedRecords": .int(items.count),
-            "startAt": .int(startAt),
-            "jiinvoiceList": .object(SimJSONObject(["jiinvoice": .array(items)])),
-        ])
-        return .json(200, .object(envelope))
-    }
-
     private func getInvoice(_ request: SimRequest) -> SimResponse {
         guard request.method == "GET" else { return apiError(405, "Method \(request.method) not allowed") }
         let idText = request.path.split(separator: "/").last.map(String.init) ?? ""
@@ -204,6 +167,7 @@ extension JaggaerSimulator: SimulatorApp {
     func rotateCredentials(_ credentials: ClientCredentials) { tokens.rotate(to: credentials) }
 
     func control(_ request: SimRequest) async -> SimResponse? {
+        if let response = listControl(request) { return response }
         guard request.method == "POST", request.path == "/_sim/invoices" else { return nil }
         do {
             let body = try request.jsonBody()

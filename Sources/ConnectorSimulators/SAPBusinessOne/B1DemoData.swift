@@ -113,7 +113,9 @@ package enum B1DemoData {
     }
 
     /// Builds the company.
-    package static func company(from tenant: DemoTenant) -> B1CompanyData {
+    /// - Parameter purchaseOrders: false leaves the company without purchase orders, for a demo that brings them
+    ///   from JAGGAER through `sync-purchase-orders`.
+    package static func company(from tenant: DemoTenant, purchaseOrders: Bool = true) -> B1CompanyData {
         let bc = tenant.businessCentral
         var data = B1CompanyData()
         for vendor in bc.vendors {
@@ -168,7 +170,7 @@ package enum B1DemoData {
                     ]))
             }
         }
-        addPurchaseOrders(tenant, codes: codes, to: &data)
+        if purchaseOrders { addPurchaseOrders(tenant, codes: codes, to: &data) }
         for invoice in bc.purchaseInvoices {
             let set: B1EntitySet = invoice.status == "Draft" ? .drafts : .purchaseInvoices
             var lines: [SimJSON] = []
