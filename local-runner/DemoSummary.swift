@@ -27,6 +27,8 @@ struct DemoReport: Codable, Sendable {
     var timings: Timings
     var stepInvocations: [String: Int]
     var retries: Int
+    /// Controlled posting and PO matching in Business Central (issue 9), run after the main flow.
+    var businessCentralLegs: DemoLegBusinessCentral.Report?
 
     /// The summary of one ERP's connection.
     func summary(_ kind: String) -> DemoSummary? { connections.first { $0.erpKind == kind } }
@@ -95,10 +97,11 @@ struct DemoReport: Codable, Sendable {
         }
         line("Retries", retries)
         line("Still queued", pending)
+        if let legs = businessCentralLegs { DemoLegBusinessCentral.print(legs) }
         Swift.print("")
         if expectationsMet {
             Swift.print(
-                "Every invoice ended where the tenant expects it, in every ERP. Drafts stay drafts: nothing was posted."
+                "Every invoice ended where the tenant expects it, in every ERP. Drafts stay drafts: only the draft an operator approved was posted, once."
             )
         } else {
             Swift.print("MISMATCHES against the tenant's expected outcomes (see each connection above).")
@@ -170,7 +173,8 @@ struct DemoSummary: Codable, Sendable {
         var approved = 0
         let expectations = tenant.expectations(
             maxVendorInvoiceNumberLength: erp.maxVendorInvoiceNumberLength,
-            takesCreditMemos: erp.takesCreditMemos ?? false)
+            takesCreditMemos: erp.takesCreditMemos ?? false,
+            matchesPurchaseOrders: erp.matchesPurchaseOrders ?? false)
         for (id, expected) in expectations.sorted(by: { $0.key < $1.key }) {
             let recordId = SupplierInvoice.recordId(source: "jaggaer", sourceId: String(id))
             let actual = statuses[recordId]

@@ -177,6 +177,10 @@ package enum EventType {
     package static let subscriptionRenewRequested = "com.mlconnector.subscription.renew_requested"
     /// An operator asks whether a connection fits its systems (`local-runner ping`).
     package static let pingRequested = "com.mlconnector.ping.requested"
+    /// An operator (`local-runner approve`) or an approval system approved a written draft for posting.
+    package static let invoiceApproved = "com.mlconnector.invoice.approved"
+    /// `post-erp-invoice` posted an approved draft in the ERP.
+    package static let invoicePosted = "com.mlconnector.invoice.posted"
 }
 
 extension DecodingError {

@@ -421,6 +421,9 @@ package struct FlowSettings: Sendable, Codable, Hashable, SettingsSection {
     package var ambiguousWriteSettleSeconds: Int?
     /// Seconds between master-data syncs in `local-runner run`.
     package var masterDataIntervalSeconds: Int
+    /// Whether `post-erp-invoice` posts every written draft without an operator's approval. Off by default:
+    /// nothing reaches the ledger unreviewed unless the connection says so.
+    package var autoPost: Bool
 
     package init(
         pollIntervalSeconds: Int = 300,
@@ -429,7 +432,8 @@ package struct FlowSettings: Sendable, Codable, Hashable, SettingsSection {
         maxAttempts: Int = 5,
         retryAfterCapSeconds: Int = 30,
         ambiguousWriteSettleSeconds: Int? = nil,
-        masterDataIntervalSeconds: Int = 3600
+        masterDataIntervalSeconds: Int = 3600,
+        autoPost: Bool = false
     ) {
         self.pollIntervalSeconds = pollIntervalSeconds
         self.pollOverlapSeconds = pollOverlapSeconds
@@ -438,11 +442,13 @@ package struct FlowSettings: Sendable, Codable, Hashable, SettingsSection {
         self.retryAfterCapSeconds = retryAfterCapSeconds
         self.ambiguousWriteSettleSeconds = ambiguousWriteSettleSeconds
         self.masterDataIntervalSeconds = masterDataIntervalSeconds
+        self.autoPost = autoPost
     }
 
     private enum CodingKeys: String, CodingKey, CaseIterable {
         case pollIntervalSeconds, pollOverlapSeconds, pollStartFrom, maxAttempts, retryAfterCapSeconds
         case ambiguousWriteSettleSeconds, masterDataIntervalSeconds
+        case autoPost
     }
 
     package static var settingKeys: [String] { CodingKeys.allCases.map(\.stringValue) }
@@ -459,6 +465,7 @@ package struct FlowSettings: Sendable, Codable, Hashable, SettingsSection {
         ambiguousWriteSettleSeconds = try c.decodeIfPresent(Int.self, forKey: .ambiguousWriteSettleSeconds)
         masterDataIntervalSeconds =
             try c.decodeIfPresent(Int.self, forKey: .masterDataIntervalSeconds) ?? d.masterDataIntervalSeconds
+        autoPost = try c.decodeIfPresent(Bool.self, forKey: .autoPost) ?? d.autoPost
     }
 }
 

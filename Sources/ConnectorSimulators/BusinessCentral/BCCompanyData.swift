@@ -11,6 +11,8 @@ package struct BCCompanyData: Sendable {
     package var dimensions: [BCDimension] = []
     package var dimensionValues: [BCDimensionValue] = []
     package var purchaseInvoices: [BCPurchaseInvoice] = []
+    /// Purchase orders (read-only through the API here).
+    package var purchaseOrders: [BCPurchaseOrder] = []
     /// Foreign currencies set up in the company (the local currency is always accepted).
     package var currencies: Set<String> = ["EUR", "CAD", "GBP", "MXN"]
     /// Units of measure set up in the company.

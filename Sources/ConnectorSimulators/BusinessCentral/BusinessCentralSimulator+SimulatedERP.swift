@@ -6,6 +6,7 @@ extension BusinessCentralSimulator: SimulatedERP {
     package var counterPrefix: String { "bc" }
     /// `vendorInvoiceNumber` is Code[35].
     package var maxVendorInvoiceNumberLength: Int { 35 }
+    package var matchesPurchaseOrders: Bool { true }
 
     package func documents() -> [SimulatedDocument] {
         store.allPurchaseInvoices.map { entry in
