@@ -265,7 +265,8 @@ struct Bench: AsyncParsableCommand {
             let perInvoice = summary.http.erpRequestsPerWrittenInvoice
             let bar =
                 perInvoice.map {
-                    $0 <= Self.requestBar ? " (bar \(Self.requestBar): met)" : " (bar \(Self.requestBar): NOT met)"
+                    $0 <= Self.requestBar
+                        ? " (within the \(Self.requestBar) bar)" : " (above the \(Self.requestBar) bar)"
                 } ?? ""
             print(
                 "  \(summary.erpName): captured \(summary.captured), written \(summary.draftedThisRun), already in ERP \(summary.alreadyInERP), review \(summary.sentToReview), failed \(summary.failed); \(summary.http.erpRequestsPerWrittenInvoice.map { String(format: "%.2f", $0) } ?? "-") ERP requests per written invoice (\(summary.http.erpRequests) requests)\(bar)"

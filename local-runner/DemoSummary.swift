@@ -184,7 +184,8 @@ struct DemoSummary: Codable, Sendable {
                 ok = actual == nil
             case .drafted:
                 approved += 1
-                ok = actual?.state == .written
+                // A draft an operator approved since (the posting leg) is posted.
+                ok = actual?.state == .written || actual?.state == .posted
             case .alreadyInERP:
                 approved += 1
                 ok = actual?.state == .alreadyInERP
