@@ -36,9 +36,18 @@ struct Summary: Decodable {
 
 /// The whole demo report: one summary per simulated ERP.
 struct Report: Decodable {
+    /// The demo's Business Central posting leg.
+    struct Legs: Decodable {
+        var record: String?
+        var approvals: Int
+        var postRequests: Int
+        var recordState: String?
+        var expectationsMet: Bool
+    }
     var connections: [Summary]
     var expectationsMet: Bool
     var pending: Int
+    var businessCentralLegs: Legs?
 }
 
 @Suite("Full flows through the local runner", .serialized, .timeLimit(.minutes(15)))
@@ -123,10 +132,24 @@ struct FlowTests {
             #expect(batches >= 1 && batches <= 4, "\(first.http.byEndpoint)")
             #expect(singles <= 2, "\(first.http.byEndpoint)")
             #expect(first.http.erpRequests <= expectedDrafts + 6, "\(first.http.byEndpoint)")
+            // The posting leg: one draft approved, the approval delivered twice, one Microsoft.NAV.post.
+            let firstLegs = try #require(
+                try JSONDecoder().decode(Report.self, from: firstRun.stdout).businessCentralLegs)
+            #expect(firstLegs.approvals == 2)
+            #expect(firstLegs.postRequests == 1)
+            #expect(firstLegs.recordState == "posted")
+            #expect(firstLegs.expectationsMet)
+            #expect(host.businessCentral.store.allPurchaseInvoices.filter { $0.invoice.status == "Open" }.count == 2)
             let bcAfterFirst = host.businessCentral.store.allPurchaseInvoices.count
 
             // Same store, same systems: nothing new to capture, nothing booked.
-            let (second, _) = try await Self.demo(["--simulators", file, "--keep-state"], state: state, key: key)
+            let (second, secondRun) = try await Self.demo(
+                ["--simulators", file, "--keep-state"], state: state, key: key)
+            let secondLegs = try #require(
+                try JSONDecoder().decode(Report.self, from: secondRun.stdout).businessCentralLegs)
+            #expect(secondLegs.record == firstLegs.record)
+            #expect(secondLegs.postRequests == 0, "an approved draft is never posted twice")
+            #expect(secondLegs.expectationsMet)
             #expect(second.expectationsMet, "\(second.mismatches)")
             #expect(second.draftedThisRun == 0)
             #expect(second.captured == 0)
