@@ -30,6 +30,7 @@ let functions = [
     "renew-bc-subscription",
     "ping-connection",
     "sync-purchase-orders",
+    "post-erp-invoice",
 ]
 
 /// The ERPs of this build: one target each (`Sources/<name>`), listed once more in ConnectorRuntime/Systems.swift.

@@ -280,7 +280,8 @@ struct Chaos: AsyncParsableCommand {
         let deadRecords = Set(dead.compactMap(\.recordId))
         var expectedDrafts = 0
         let expectations = tenant.expectations(
-            maxVendorInvoiceNumberLength: erp.maxVendorInvoiceNumberLength, takesCreditMemos: erp.takesCreditMemos)
+            maxVendorInvoiceNumberLength: erp.maxVendorInvoiceNumberLength, takesCreditMemos: erp.takesCreditMemos,
+            matchesPurchaseOrders: erp.matchesPurchaseOrders)
         for (id, expected) in expectations.sorted(by: { $0.key < $1.key }) {
             let recordId = "jaggaer-invoice-\(id)"
             let status = try await audit.status(recordId: recordId)

@@ -31,6 +31,7 @@ struct SimulatorEndpoints: Codable, Sendable {
         var counterPrefix: String
         var maxVendorInvoiceNumberLength: Int
         var takesCreditMemos: Bool?
+        var matchesPurchaseOrders: Bool?
         /// The `erp.<kind>` block of a connection file.
         var settings: JSONValue
         /// `mapping.dimensionValues` this ERP's copy of the demo company needs.
@@ -54,6 +55,7 @@ struct SimulatorEndpoints: Codable, Sendable {
                 counterPrefix: endpoint.erp.counterPrefix,
                 maxVendorInvoiceNumberLength: endpoint.erp.maxVendorInvoiceNumberLength,
                 takesCreditMemos: endpoint.erp.takesCreditMemos,
+                matchesPurchaseOrders: endpoint.erp.matchesPurchaseOrders,
                 settings: (try? JSONCoding.decode(JSONValue.self, from: Data(endpoint.settings.serialized()))) ?? .null,
                 dimensionValues: endpoint.dimensionValues)
         }
@@ -293,6 +295,13 @@ struct Demo: AsyncParsableCommand {
         report.expectationsMet = report.expectationsMet && (report.mappingFirst?.met ?? true)
         report.purchaseOrders = purchaseOrders
         report.expectationsMet = report.expectationsMet && purchaseOrders.expectationsMet
+        if let bc = connections.first(where: { $0.erp.matchesPurchaseOrders == true }) {
+            let leg = try await DemoLegBusinessCentral.run(
+                runner: runner, store: store, tenant: tenant, connection: bc.connection,
+                summary: report.summary(bc.erp.kind), control: control)
+            report.businessCentralLegs = leg
+            report.expectationsMet = report.expectationsMet && leg.expectationsMet
+        }
         await lock.release()
         try await store.close()
         return report

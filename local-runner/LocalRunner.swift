@@ -15,7 +15,8 @@ struct LocalRunner: AsyncParsableCommand {
             the key in MLC_MASTER_KEY (create one with `local-runner keys generate`).
             """,
         subcommands: [
-            Demo.self, Run.self, Invoke.self, Keys.self, Connections.self, Audit.self, Review.self, DeadLetters.self,
+            Demo.self, Run.self, Invoke.self, Keys.self, Connections.self, Audit.self, Review.self, Approve.self,
+            DeadLetters.self,
             Replay.self, Ping.self, Functions.self, Bench.self, Chaos.self,
         ]
     )

@@ -393,6 +393,21 @@ package struct AcumaticaConnector: ERPConnector {
         return reference(try await client.record("Bill", id: document.id))
     }
 
+    /// A bill on hold or balanced (not released) is unposted; a released one (`Open`, `Closed`, …) is booked; nil
+    /// when Acumatica no longer has it (404).
+    package func documentState(_ document: ERPDocumentRef) async throws -> ERPDocumentState? {
+        do {
+            let bill = try await client.record("Bill", id: document.id)
+            if bill.bool("Hold") == true { return .draft }
+            switch bill.string("Status") {
+            case "On Hold", "Hold", "Balanced", "Pending Approval": return .draft
+            default: return .posted
+            }
+        } catch let error as ConnectorError where error.httpStatus == 404 {
+            return nil
+        }
+    }
+
     package func fitChecks() async -> [FitCheck] {
         await AcumaticaFitChecks(connector: self).run()
     }

@@ -72,6 +72,198 @@ package struct BusinessCentralClient: Sendable {
         return try await list(url)
     }
 
+    /// Purchase invoices holding any of several vendor invoice numbers: the natural-key lookup for a whole batch of
+    /// invoices in as few reads as the URL allows. BC turns a `$filter` into field filters, so an `or` may only
+    /// combine values of ONE field (reference §1.5): the filter names the numbers only, and the caller matches the
+    /// vendor. Each read's query stays within `maxFilterLength` characters once percent-encoded.
+    package func findPurchaseInvoices(companyId: String, vendorInvoiceNumbers: [String]) async throws
+        -> [BCPurchaseInvoice]
+    {
+        var found: [BCPurchaseInvoice] = []
+        for chunk in try Self.chunks(of: vendorInvoiceNumbers, field: "vendorInvoiceNumber") {
+            let url = URLBuilder.url(
+                apiRoot, path: try company(companyId) + "/purchaseInvoices",
+                query: [
+                    ("$filter", try ODataFilter.isIn("vendorInvoiceNumber", chunk).render(.businessCentral)),
+                    ("$select", "id,number,vendorInvoiceNumber,vendorId,vendorNumber,status"),
+                ])
+            found += try await list(url) as [BCPurchaseInvoice]
+        }
+        return found
+    }
+
+    /// The natural-key lookup of a batch of invoices and the purchase orders they name, in ONE request: a JSON
+    /// `$batch` (reference §1.6) of filtered reads, one per chunk of numbers (each an `or` over one field), at most
+    /// 100 operations per batch. An inner failure throws its own mapped error; an inner page with a next link is
+    /// followed with plain reads.
+    package func lookUp(companyId: String, vendorInvoiceNumbers: [String], purchaseOrderNumbers: [String])
+        async throws -> (invoices: [BCPurchaseInvoice], orders: [BCPurchaseOrder])
+    {
+        let base = try company(companyId)
+        var operations: [(url: String, order: Bool)] = []
+        for chunk in try Self.chunks(of: vendorInvoiceNumbers, field: "vendorInvoiceNumber") {
+            operations.append(
+                (
+                    URLBuilder.url(
+                        "", path: base + "/purchaseInvoices",
+                        query: [
+                            ("$filter", try ODataFilter.isIn("vendorInvoiceNumber", chunk).render(.businessCentral)),
+                            ("$select", "id,number,vendorInvoiceNumber,vendorId,vendorNumber,status"),
+                        ]), false
+                ))
+        }
+        for chunk in try Self.chunks(of: purchaseOrderNumbers, field: "number") {
+            operations.append(
+                (
+                    URLBuilder.url(
+                        "", path: base + "/purchaseOrders",
+                        query: [
+                            ("$filter", try ODataFilter.isIn("number", chunk).render(.businessCentral)),
+                            (
+                                "$select",
+                                "id,number,orderDate,vendorId,vendorNumber,status,fullyReceived,lastModifiedDateTime"
+                            ),
+                        ]), true
+                ))
+        }
+        var invoices: [BCPurchaseInvoice] = []
+        var orders: [BCPurchaseOrder] = []
+        var start = 0
+        while start < operations.count {
+            let slice = Array(operations[start..<min(start + 100, operations.count)])
+            let bodies = try await batchGET(slice.map(\.url))
+            for (operation, body) in zip(slice, bodies) {
+                if operation.order {
+                    orders += try await collection(body, as: BCPurchaseOrder.self)
+                } else {
+                    invoices += try await collection(body, as: BCPurchaseInvoice.self)
+                }
+            }
+            start += 100
+        }
+        return (invoices, orders)
+    }
+
+    /// One page's items, and every following page through its next link.
+    private func collection<T: Decodable & Sendable>(_ body: Data, as type: T.Type) async throws -> [T] {
+        let page: ODataCollection<T>
+        do {
+            page = try JSONCoding.decoder.decode(ODataCollection<T>.self, from: body)
+        } catch let error as DecodingError {
+            throw ConnectorError(
+                .upstreamMalformed, "Business Central sent an unreadable batch answer: \(error.safeDescription)")
+        }
+        guard let next = page.nextLink else { return page.value }
+        guard next.hasPrefix(apiRoot) else {
+            throw ConnectorError(.upstreamMalformed, "Business Central sent a next link to another address in a batch")
+        }
+        return page.value + (try await list(next) as [T])
+    }
+
+    private struct BatchRequest: Encodable {
+        struct Operation: Encodable {
+            var method: String
+            var id: String
+            var url: String
+            var headers: [String: String]
+        }
+        var requests: [Operation]
+    }
+
+    private struct BatchResponse: Decodable {
+        struct Operation: Decodable {
+            var id: String
+            var status: Int
+            var body: JSONValue?
+        }
+        var responses: [Operation]
+    }
+
+    /// GETs in one `POST $batch`; each operation's body, in order. URLs are relative to `api/v2.0/`.
+    func batchGET(_ relativeURLs: [String]) async throws -> [Data] {
+        let body = BatchRequest(
+            requests: relativeURLs.enumerated().map { index, url in
+                BatchRequest.Operation(
+                    method: "GET", id: String(index + 1),
+                    url: url.hasPrefix("/") ? String(url.dropFirst()) : url,
+                    headers: ["Accept": "application/json", "Prefer": "odata.maxpagesize=\(pageSize)"])
+            })
+        let request = HTTPRequest(
+            method: "POST", url: URLBuilder.url(apiRoot, path: "/$batch"),
+            headers: [("Content-Type", "application/json"), ("Accept", "application/json")],
+            body: try JSONCoding.encode(body), timeout: timeout, idempotent: true)
+        let answer: BatchResponse = try await send(request)
+        var bodies: [Data] = []
+        for index in relativeURLs.indices {
+            guard let operation = answer.responses.first(where: { $0.id == String(index + 1) }) else {
+                throw ConnectorError(
+                    .upstreamMalformed, "Business Central's batch answer has no response for operation \(index + 1)")
+            }
+            let data = try operation.body.map { try JSONCoding.encode($0) } ?? Data()
+            guard (200..<300).contains(operation.status) else {
+                let inner = HTTPRequest(
+                    method: "GET", url: URLBuilder.url(apiRoot, path: "/$batch"), timeout: timeout)
+                throw Self.error(HTTPResponse(status: operation.status, body: data), request: inner)
+            }
+            bodies.append(data)
+        }
+        return bodies
+    }
+
+    /// Purchase orders by number (`purchaseOrders`, API v2.0 only; no webhooks, so they are read when needed).
+    package func purchaseOrders(companyId: String, numbers: [String]) async throws -> [BCPurchaseOrder] {
+        var found: [BCPurchaseOrder] = []
+        for chunk in try Self.chunks(of: numbers, field: "number") {
+            let url = URLBuilder.url(
+                apiRoot, path: try company(companyId) + "/purchaseOrders",
+                query: [
+                    ("$filter", try ODataFilter.isIn("number", chunk).render(.businessCentral)),
+                    ("$select", "id,number,orderDate,vendorId,vendorNumber,status,fullyReceived,lastModifiedDateTime"),
+                ])
+            found += try await list(url) as [BCPurchaseOrder]
+        }
+        return found
+    }
+
+    /// Longest `$filter` value (percent-encoded) one read carries. BC online's URL limit is not documented
+    /// (UNCONFIRMED); 2,000 characters keeps the whole URL well under the 4,096 of common front ends.
+    static let maxFilterLength = 2000
+    /// Most values in one `or` chain.
+    static let maxFilterValues = 60
+
+    /// The distinct values split into chains whose encoded `field eq 'v' or …` stays within the limits.
+    static func chunks(of values: [String], field: String) throws -> [[String]] {
+        var seen = Set<String>()
+        var chunks: [[String]] = []
+        var current: [String] = []
+        var length = 0
+        for value in values where seen.insert(value).inserted {
+            let clause =
+                ODataQuery.encode([("f", try ODataFilter.eq(ODataField(field), value).render(.businessCentral))])
+                .count + 8  // " or " encoded
+            if !current.isEmpty, length + clause > maxFilterLength || current.count >= maxFilterValues {
+                chunks.append(current)
+                current = []
+                length = 0
+            }
+            current.append(value)
+            length += clause
+        }
+        if !current.isEmpty { chunks.append(current) }
+        return chunks
+    }
+
+    /// Posts a draft purchase invoice (`Microsoft.NAV.post`, 204 with no body). Not idempotent: the caller makes
+    /// sure it is sent once, and resolves an unanswered post by reading the invoice's status.
+    package func postPurchaseInvoice(companyId: String, id: String) async throws {
+        let url = URLBuilder.url(
+            apiRoot, path: try company(companyId) + "/purchaseInvoices(\(try Self.guid(id)))/Microsoft.NAV.post")
+        let request = HTTPRequest(
+            method: "POST", url: url, headers: [("Accept", "application/json")], timeout: timeout, idempotent: false)
+        let response = try await transport.send(request)
+        guard response.isSuccess else { throw Self.error(response, request: request) }
+    }
+
     package func purchaseInvoice(companyId: String, id: String) async throws -> BCPurchaseInvoice {
         let url = URLBuilder.url(apiRoot, path: try company(companyId) + "/purchaseInvoices(\(try Self.guid(id)))")
         return try await send(

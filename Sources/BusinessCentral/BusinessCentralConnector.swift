@@ -57,6 +57,90 @@ package struct BusinessCentralConnector: ERPConnector {
             + (try await findCreditMemos(vendorNumber: vendorNumber, vendorInvoiceNumber: vendorInvoiceNumber))
     }
 
+    /// One filtered read per bounded batch of vendor invoice numbers (an `or` over that one field, the only `or` BC
+    /// accepts), matched to each key's vendor here. BC keeps both fields as `Code` (upper case) and compares them
+    /// so, like the single lookup's `eq`.
+    package func findInvoices(keys: [InvoiceNaturalKey]) async throws -> [InvoiceNaturalKey: [ERPDocumentRef]] {
+        guard !keys.isEmpty else { return [:] }
+        let company = try await companyId()
+        let invoices = try await client.findPurchaseInvoices(
+            companyId: company, vendorInvoiceNumbers: keys.map(\.vendorInvoiceNumber))
+        return Self.match(keys, invoices, system: system)
+    }
+
+    /// Invoices and purchase orders in one `$batch` request.
+    package func lookUp(keys: [InvoiceNaturalKey], purchaseOrderNumbers: [String]) async throws
+        -> InvoiceBatchLookup
+    {
+        guard !keys.isEmpty || !purchaseOrderNumbers.isEmpty else {
+            return InvoiceBatchLookup(invoices: [:], orders: [])
+        }
+        let company = try await companyId()
+        let numbers = purchaseOrderNumbers.filter { !$0.isEmpty }
+        let read = try await client.lookUp(
+            companyId: company, vendorInvoiceNumbers: keys.map(\.vendorInvoiceNumber), purchaseOrderNumbers: numbers)
+        return InvoiceBatchLookup(
+            invoices: Self.match(keys, read.invoices, system: system),
+            orders: read.orders.compactMap { Self.order($0, wanted: numbers) })
+    }
+
+    static func match(_ keys: [InvoiceNaturalKey], _ invoices: [BCPurchaseInvoice], system: String)
+        -> [InvoiceNaturalKey: [ERPDocumentRef]]
+    {
+        var found: [InvoiceNaturalKey: [ERPDocumentRef]] = [:]
+        for key in keys {
+            found[key] = invoices.filter {
+                sameCode($0.vendorNumber, key.vendorNumber) && sameCode($0.vendorInvoiceNumber, key.vendorInvoiceNumber)
+            }
+            .map { ERPDocumentRef(system: system, id: $0.id, number: $0.number, status: $0.status) }
+        }
+        return found
+    }
+
+    static func order(_ order: BCPurchaseOrder, wanted: [String]) -> ERPPurchaseOrder? {
+        guard let source = wanted.first(where: { sameCode(order.number, $0) }) else { return nil }
+        return ERPPurchaseOrder(
+            sourceNumber: source, id: order.id, number: order.number, vendorNumber: order.vendorNumber ?? "",
+            open: order.status == "Open", lines: [])
+    }
+
+    static func sameCode(_ a: String?, _ b: String) -> Bool {
+        guard let a else { return false }
+        return a.uppercased() == b.uppercased()
+    }
+
+    /// Purchase orders by number: the JAGGAER PO number is the BC purchase order's `number`.
+    package func purchaseOrders(numbers: [String]) async throws -> [ERPPurchaseOrder] {
+        let wanted = numbers.filter { !$0.isEmpty }
+        guard !wanted.isEmpty else { return [] }
+        let company = try await companyId()
+        return try await client.purchaseOrders(companyId: company, numbers: wanted).compactMap {
+            Self.order($0, wanted: wanted)
+        }
+    }
+
+    /// `Microsoft.NAV.post` (204), then one read for the posted number and status. The draft's id survives
+    /// posting (reference §1.3). When that read fails the post still happened: the ref says `Open`.
+    package func postDraft(_ document: ERPDocumentRef) async throws -> ERPDocumentRef {
+        let company = try await companyId()
+        try await client.postPurchaseInvoice(companyId: company, id: document.id)
+        guard let posted = try? await client.purchaseInvoice(companyId: company, id: document.id) else {
+            return ERPDocumentRef(system: system, id: document.id, number: document.number, status: "Open")
+        }
+        return ERPDocumentRef(system: system, id: posted.id, number: posted.number, status: posted.status)
+    }
+
+    /// `Draft` is unposted; any other status (`Open`, `Paid`, `Canceled`, …) is booked. Nil on 404.
+    package func documentState(_ document: ERPDocumentRef) async throws -> ERPDocumentState? {
+        let company = try await companyId()
+        do {
+            let invoice = try await client.purchaseInvoice(companyId: company, id: document.id)
+            return invoice.status == "Draft" ? .draft : .posted
+        } catch let error as ConnectorError where error.httpStatus == 404 {
+            return nil
+        }
+    }
+
     package func createDraftInvoice(_ invoice: MappedInvoice) async throws -> ERPDocumentRef {
         if invoice.kind == .creditMemo { return try await createDraftCreditMemo(invoice) }
         let company = try await companyId()
@@ -85,7 +169,25 @@ package struct BusinessCentralConnector: ERPConnector {
     }
 
     /// The deep-insert body for a mapped invoice.
+    ///
+    /// The JAGGAER PO reference travels on the draft as a last `Comment` line (`JAGGAER PO 0000000121`): the v2
+    /// purchase invoice's `orderNumber` is read-only and its lines have no PO link (reference §1.2), so a comment
+    /// line is the one place a person posting the draft sees it.
     package static func document(for invoice: MappedInvoice, nestDimensions: Bool) -> BCPurchaseInvoiceCreate {
+        var document = lines(for: invoice, nestDimensions: nestDimensions)
+        let numbers = invoice.poNumbers.filter { !$0.isEmpty }
+        if !numbers.isEmpty {
+            let text = "JAGGAER PO " + numbers.joined(separator: ", ")
+            let limit = ERPConstraints.businessCentral.maxLineDescriptionLength
+            document.purchaseInvoiceLines.append(
+                .comment(
+                    sequence: (document.purchaseInvoiceLines.count + 1) * 10000,
+                    text.count <= limit ? text : String(text.prefix(limit - 1)) + "…"))
+        }
+        return document
+    }
+
+    static func lines(for invoice: MappedInvoice, nestDimensions: Bool) -> BCPurchaseInvoiceCreate {
         BCPurchaseInvoiceCreate(
             vendorNumber: invoice.vendorNumber,
             vendorInvoiceNumber: invoice.vendorInvoiceNumber,

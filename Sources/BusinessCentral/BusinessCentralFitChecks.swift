@@ -56,6 +56,21 @@ extension BusinessCentralConnector: FitChecking {
                 return "lookup by vendor and vendor invoice number works (\(found.count) match for a test key)"
             })
         checks.append(
+            await FitCheck.run(system, "read purchase orders (PO matching)", advice: Self.advice) {
+                let found = try await client.purchaseOrders(
+                    companyId: company, numbers: ["MLC-PING-\(UUID().uuidString.prefix(8))"])
+                return "lookup by number works (\(found.count) match for a test number)"
+            })
+        checks.append(
+            await FitCheck.run(system, "batch lookup ($batch)", advice: Self.advice) {
+                // How a page of invoices is looked up: one request for their natural keys and POs.
+                let test = "MLC-PING-\(UUID().uuidString.prefix(8))"
+                let read = try await client.lookUp(
+                    companyId: company, vendorInvoiceNumbers: [test], purchaseOrderNumbers: [test])
+                return
+                    "one $batch request answers a page's lookups (\(read.invoices.count + read.orders.count) matches for test keys)"
+            })
+        checks.append(
             FitCheck(
                 system: system, check: "create draft purchase invoices", outcome: .unchecked,
                 detail: "Business Central has no dry run for a create; the first draft proves it",

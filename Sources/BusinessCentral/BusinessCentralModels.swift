@@ -67,6 +67,18 @@ package struct BCPurchaseInvoice: Decodable, Sendable, Hashable {
     }
 }
 
+/// A purchase order (`purchaseOrders`, API v2.0): `status` is `Draft`, `In Review` or `Open`.
+package struct BCPurchaseOrder: Decodable, Sendable, Hashable {
+    package var id: String
+    package var number: String
+    package var orderDate: String?
+    package var vendorId: String?
+    package var vendorNumber: String?
+    package var status: String?
+    package var fullyReceived: Bool?
+    package var lastModifiedDateTime: Date?
+}
+
 /// The body of a deep insert: the invoice header with its lines (and, by default, each line's dimensions).
 package struct BCPurchaseInvoiceCreate: Encodable, Sendable, Hashable {
     package var vendorNumber: String
@@ -80,10 +92,11 @@ package struct BCPurchaseInvoiceCreate: Encodable, Sendable, Hashable {
     package struct Line: Encodable, Sendable, Hashable {
         package var sequence: Int
         package var lineType: String
-        package var lineObjectNumber: String
+        /// Nil (left out) on a `Comment` line, which carries no account, quantity or cost.
+        package var lineObjectNumber: String?
         package var description: String
-        package var quantity: Decimal
-        package var unitCost: Decimal
+        package var quantity: Decimal?
+        package var unitCost: Decimal?
         package var taxCode: String?
         package var dimensionSetLines: [DimensionSetLine]?
 
@@ -105,6 +118,17 @@ package struct BCPurchaseInvoiceCreate: Encodable, Sendable, Hashable {
             self.unitCost = unitCost
             self.taxCode = taxCode
             self.dimensionSetLines = dimensionSetLines
+        }
+
+        /// A `Comment` line: text only (the JAGGAER PO reference), no amount.
+        package static func comment(sequence: Int, _ text: String) -> Line {
+            var line = Line(
+                sequence: sequence, lineType: "Comment", lineObjectNumber: "", description: text, quantity: 0,
+                unitCost: 0, taxCode: nil, dimensionSetLines: nil)
+            line.lineObjectNumber = nil
+            line.quantity = nil
+            line.unitCost = nil
+            return line
         }
     }
 

@@ -25,9 +25,15 @@ package struct BusinessCentralModule: ERPModule {
         purchaseOrderLineLinks: false,
         creditMemos: false,
         vendorWrites: false,
+        // `Microsoft.NAV.post`, run by post-erp-invoice for approved drafts only.
+        postDrafts: true,
         changeNotifications: true,
         // An operation BC accepted is cancelled after 8 minutes at most.
-        ambiguousWriteSettle: .seconds(540)
+        ambiguousWriteSettle: .seconds(540),
+        // No PO line links in v2, so the write step checks the PO (number and vendor) before the draft is made.
+        matchesPurchaseOrders: true,
+        // `vendorInvoiceNumber eq 'a' or …` over a batch (an `or` on one field is what BC filters accept).
+        batchLookups: true
     )
 
     /// Credit memos are mapped only where the connection writes purchase credit memos.

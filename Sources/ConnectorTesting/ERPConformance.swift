@@ -68,6 +68,14 @@ package enum ERPConformance {
         #expect(
             try await erp.findInvoices(vendorNumber: vendor, vendorInvoiceNumber: long).isEmpty,
             "a number longer than the ERP's field is simply not there")
+        // The batch lookup (one request per page where the ERP can) answers exactly as the single lookups do.
+        let keys = [quoted, "O'Brien-ü-", injection, long].map {
+            InvoiceNaturalKey(vendorNumber: vendor, vendorInvoiceNumber: $0)
+        }
+        let batch = try await erp.lookUp(keys: keys, purchaseOrderNumbers: [])
+        #expect(Set(batch.invoices.keys) == Set(keys), "every key asked is answered")
+        #expect(batch.invoices[keys[0]]?.map(\.id) == [created.id])
+        #expect(keys.dropFirst().allSatisfy { batch.invoices[$0] == [] }, "no other key finds anything")
     }
 
     static func atomicCreate(_ make: Factory, _ backend: any ERPTestBackend) async throws {

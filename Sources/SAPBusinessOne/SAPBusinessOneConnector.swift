@@ -180,6 +180,19 @@ package struct SAPBusinessOneConnector: ERPConnector {
         return (entry, lineNum, order.orderType == "dDocument_Items")
     }
 
+    /// A draft still open is unposted; a closed draft (saved to a document) or an A/P invoice is booked; a draft the
+    /// Service Layer no longer has is nil (posted and removed, or deleted: which one is UNCONFIRMED).
+    package func documentState(_ document: ERPDocumentRef) async throws -> ERPDocumentState? {
+        if Self.docEntry(document.id, set: "PurchaseInvoices") != nil { return .posted }
+        guard let entry = Self.docEntry(document.id, set: "Drafts") else {
+            throw ConnectorError(.configInvalid, "\(document.id.prefix(40)) is not an SAP Business One draft")
+        }
+        let draft: B1Document? = try await client.entity(
+            "/Drafts" + (try client.key(entry)), select: Self.documentSelect)
+        guard let draft else { return nil }
+        return draft.DocumentStatus == "bost_Close" ? .posted : .draft
+    }
+
     package func postDraft(_ document: ERPDocumentRef) async throws -> ERPDocumentRef {
         guard let entry = Self.docEntry(document.id, set: "Drafts") else {
             if Self.docEntry(document.id, set: "PurchaseInvoices") != nil { return document }

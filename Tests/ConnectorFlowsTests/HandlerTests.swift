@@ -105,7 +105,11 @@ final class FlowRig: Sendable {
         }.count
     }
 
-    var drafted: [Int] { tenant.expectations.filter { $0.value == .drafted }.map(\.key).sorted() }
+    /// Drafted in BC, whose write step also checks each invoice's PO.
+    var drafted: [Int] {
+        tenant.expectations(maxVendorInvoiceNumberLength: 35, matchesPurchaseOrders: true)
+            .filter { $0.value == .drafted }.map(\.key).sorted()
+    }
     var creates: Int { host.counters["bc POST purchaseInvoices", default: 0] }
 }
 

@@ -149,4 +149,22 @@ struct DemoTenantTests {
         let empty = DemoTenant.generate(invoiceCount: 0)
         #expect(empty.jaggaerInvoices.isEmpty)
     }
+
+    @Test("BC holds a purchase order for every JAGGAER PO but two: one it lacks, one of another vendor")
+    func purchaseOrders() throws {
+        let tenant = Self.tenant
+        let unknown = try #require(tenant.injected["po.unknown"]?.first)
+        let otherVendor = try #require(tenant.injected["po.vendor_mismatch"]?.first)
+        let matching = tenant.expectations(maxVendorInvoiceNumberLength: 35, matchesPurchaseOrders: true)
+        #expect(matching[unknown] == .review(reason: "po.unknown"))
+        #expect(matching[otherVendor] == .review(reason: "po.vendor_mismatch"))
+        #expect(matching.filter { $0.value == .review(reason: "po.unknown") }.count == 1)
+        #expect(matching.filter { $0.value == .review(reason: "po.vendor_mismatch") }.count == 1)
+        // ERPs that do not match POs this way draft both, as before.
+        #expect(tenant.expectations[unknown] == .drafted)
+        #expect(tenant.expectations[otherVendor] == .drafted)
+        let numbers = Set(tenant.businessCentral.purchaseOrders.map(\.number))
+        #expect(numbers.count == tenant.businessCentral.purchaseOrders.count, "one order per number")
+        #expect(numbers.count > 100)
+    }
 }

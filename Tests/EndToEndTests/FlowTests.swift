@@ -36,9 +36,18 @@ struct Summary: Decodable {
 
 /// The whole demo report: one summary per simulated ERP.
 struct Report: Decodable {
+    /// The demo's Business Central posting leg.
+    struct Legs: Decodable {
+        var record: String?
+        var approvals: Int
+        var postRequests: Int
+        var recordState: String?
+        var expectationsMet: Bool
+    }
     var connections: [Summary]
     var expectationsMet: Bool
     var pending: Int
+    var businessCentralLegs: Legs?
 }
 
 @Suite("Full flows through the local runner", .serialized, .timeLimit(.minutes(15)))
@@ -95,9 +104,10 @@ struct FlowTests {
         do {
             let state = "sqlite:" + directory.path + "/state.sqlite"
             let key = MasterKey.generate()
-            let expectedDrafts = tenant.expectations.values.filter { $0 == .drafted }.count
-            let expectedReview = tenant.expectations.values.filter { if case .review = $0 { true } else { false } }
-                .count
+            // Business Central also checks each invoice's PO (number and vendor) before writing.
+            let expectations = tenant.expectations(maxVendorInvoiceNumberLength: 35, matchesPurchaseOrders: true)
+            let expectedDrafts = expectations.values.filter { $0 == .drafted }.count
+            let expectedReview = expectations.values.filter { if case .review = $0 { true } else { false } }.count
 
             let (first, firstRun) = try await Self.demo(["--simulators", file], state: state, key: key)
             #expect(firstRun.exitCode == 0)
@@ -111,16 +121,35 @@ struct FlowTests {
             // Nothing posts: every invoice the connector made is a draft (the one "Open" was posted by hand in the seed).
             #expect(first.erp.byStatus["Draft", default: 0] == expectedDrafts + 1)
             #expect(first.erp.byStatus["Open", default: 0] == 1)
-            // At most two BC requests per written invoice: the lookup and one deep insert.
+            #expect(first.reviewByReason["po.unknown", default: 0] >= 1)
+            #expect(first.reviewByReason["po.vendor_mismatch", default: 0] >= 1)
+            // One deep insert per written invoice, and the natural-key lookups (with the POs they name) in one
+            // `$batch` per page of invoices instead of one read per invoice.
             let creates = first.http.byEndpoint["bc POST purchaseInvoices", default: 0]
-            let lookups = first.http.byEndpoint["bc GET purchaseInvoices", default: 0]
+            let batches = first.http.byEndpoint["bc POST $batch", default: 0]
+            let singles = first.http.byEndpoint["bc GET purchaseInvoices", default: 0]
             #expect(creates == expectedDrafts)
-            #expect(lookups == expectedDrafts + 2)
-            #expect(first.http.erpRequests <= 2 * (expectedDrafts + 2))
+            #expect(batches >= 1 && batches <= 4, "\(first.http.byEndpoint)")
+            #expect(singles <= 2, "\(first.http.byEndpoint)")
+            #expect(first.http.erpRequests <= expectedDrafts + 6, "\(first.http.byEndpoint)")
+            // The posting leg: one draft approved, the approval delivered twice, one Microsoft.NAV.post.
+            let firstLegs = try #require(
+                try JSONDecoder().decode(Report.self, from: firstRun.stdout).businessCentralLegs)
+            #expect(firstLegs.approvals == 2)
+            #expect(firstLegs.postRequests == 1)
+            #expect(firstLegs.recordState == "posted")
+            #expect(firstLegs.expectationsMet)
+            #expect(host.businessCentral.store.allPurchaseInvoices.filter { $0.invoice.status == "Open" }.count == 2)
             let bcAfterFirst = host.businessCentral.store.allPurchaseInvoices.count
 
             // Same store, same systems: nothing new to capture, nothing booked.
-            let (second, _) = try await Self.demo(["--simulators", file, "--keep-state"], state: state, key: key)
+            let (second, secondRun) = try await Self.demo(
+                ["--simulators", file, "--keep-state"], state: state, key: key)
+            let secondLegs = try #require(
+                try JSONDecoder().decode(Report.self, from: secondRun.stdout).businessCentralLegs)
+            #expect(secondLegs.record == firstLegs.record)
+            #expect(secondLegs.postRequests == 0, "an approved draft is never posted twice")
+            #expect(secondLegs.expectationsMet)
             #expect(second.expectationsMet, "\(second.mismatches)")
             #expect(second.draftedThisRun == 0)
             #expect(second.captured == 0)

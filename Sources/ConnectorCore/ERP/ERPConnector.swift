@@ -16,6 +16,15 @@ package protocol ERPConnector: Sendable {
     /// Documents already in the ERP for a vendor's invoice number, drafts and posted ones: the natural key of a
     /// supplier invoice. The lookup must match the number exactly (quotes, unicode, the ERP's full length).
     func findInvoices(vendorNumber: String, vendorInvoiceNumber: String) async throws -> [ERPDocumentRef]
+    /// The natural-key lookup for several invoices at once (one filtered read per bounded batch where the ERP can):
+    /// every key asked for is in the answer, with no documents when the ERP has none. Default: one lookup per key.
+    func findInvoices(keys: [InvoiceNaturalKey]) async throws -> [InvoiceNaturalKey: [ERPDocumentRef]]
+    /// `findInvoices(keys:)` together with the purchase orders those invoices name (BC: both in one `$batch`
+    /// request). Default: the two reads one after the other (no PO read when no numbers are given).
+    func lookUp(keys: [InvoiceNaturalKey], purchaseOrderNumbers: [String]) async throws -> InvoiceBatchLookup
+    /// Where a document written by the connector stands now (`postDrafts`): how an unanswered post is resolved,
+    /// by reading, never by posting again blindly. Nil when the ERP no longer has the document.
+    func documentState(_ document: ERPDocumentRef) async throws -> ERPDocumentState?
     /// Creates an unposted draft (`capabilities.draftSemantics`). Must be atomic: either the whole document exists
     /// afterwards or nothing does. Lines that reference a purchase order are linked to it where the ERP can.
     func createDraftInvoice(_ invoice: MappedInvoice) async throws -> ERPDocumentRef
@@ -47,6 +56,25 @@ package protocol ERPConnector: Sendable {
 }
 
 extension ERPConnector {
+    package func findInvoices(keys: [InvoiceNaturalKey]) async throws -> [InvoiceNaturalKey: [ERPDocumentRef]] {
+        var found: [InvoiceNaturalKey: [ERPDocumentRef]] = [:]
+        for key in Set(keys) {
+            found[key] = try await findInvoices(
+                vendorNumber: key.vendorNumber, vendorInvoiceNumber: key.vendorInvoiceNumber)
+        }
+        return found
+    }
+    package func lookUp(keys: [InvoiceNaturalKey], purchaseOrderNumbers: [String]) async throws
+        -> InvoiceBatchLookup
+    {
+        let invoices = try await findInvoices(keys: keys)
+        let numbers = purchaseOrderNumbers.filter { !$0.isEmpty }
+        return InvoiceBatchLookup(
+            invoices: invoices, orders: numbers.isEmpty ? [] : try await purchaseOrders(numbers: numbers))
+    }
+    package func documentState(_ document: ERPDocumentRef) async throws -> ERPDocumentState? {
+        throw ERPUnsupported.error(system, "reading a document's posting state")
+    }
     package func purchaseOrders(numbers: [String]) async throws -> [ERPPurchaseOrder] {
         throw ERPUnsupported.error(system, "reading purchase orders")
     }
@@ -80,6 +108,34 @@ extension ERPConnector {
             if !page.hasMore { return (items, position) }
         }
     }
+}
+
+/// A supplier invoice's natural key in every ERP: the vendor and the vendor's own invoice number.
+package struct InvoiceNaturalKey: Sendable, Codable, Hashable, CustomStringConvertible {
+    package var vendorNumber: String
+    package var vendorInvoiceNumber: String
+    package init(vendorNumber: String, vendorInvoiceNumber: String) {
+        self.vendorNumber = vendorNumber
+        self.vendorInvoiceNumber = vendorInvoiceNumber
+    }
+    /// `vendor|number`, as the dedup ledger keeps it.
+    package var description: String { "\(vendorNumber)|\(vendorInvoiceNumber)" }
+}
+
+/// What one batch lookup found: each key's documents (every key asked is present) and the purchase orders.
+package struct InvoiceBatchLookup: Sendable {
+    package var invoices: [InvoiceNaturalKey: [ERPDocumentRef]]
+    package var orders: [ERPPurchaseOrder]
+    package init(invoices: [InvoiceNaturalKey: [ERPDocumentRef]], orders: [ERPPurchaseOrder]) {
+        self.invoices = invoices
+        self.orders = orders
+    }
+}
+
+/// Whether a document is still an unposted draft or is booked.
+package enum ERPDocumentState: String, Sendable, Codable, Hashable {
+    case draft
+    case posted
 }
 
 enum ERPUnsupported {
@@ -138,12 +194,20 @@ package struct ERPCapabilities: Sendable, Hashable {
     /// How long after an ambiguous create (no answer) the ERP may still commit it; a lookup's "not found" is
     /// trusted only after this (BC online cancels an operation after 8 minutes).
     package var ambiguousWriteSettle: Duration
+    /// Whether the write step checks the purchase orders an invoice names against the ERP's (read by number)
+    /// before writing: a PO the ERP does not have goes to review as `po.unknown`, one of another vendor as
+    /// `po.vendor_mismatch`. (ERPs that link lines to PO lines check this in their own create instead.)
+    package var matchesPurchaseOrders: Bool
+    /// Whether `findInvoices(keys:)` reads many keys in one request (BC: one filter over a batch of numbers), so
+    /// the write step looks up the natural keys of a page of invoices at once instead of one request each.
+    package var batchLookups: Bool
 
     package init(
         draftSemantics: String = "draft", purchaseOrderLineLinks: Bool = false,
         requiresPurchaseOrderInERP: Bool = false, creditMemos: Bool = false, vendorWrites: Bool = false,
         purchaseOrderWrites: Bool = false, paymentStatus: Bool = false, postDrafts: Bool = false,
-        changeNotifications: Bool = false, ambiguousWriteSettle: Duration = .seconds(540)
+        changeNotifications: Bool = false, ambiguousWriteSettle: Duration = .seconds(540),
+        matchesPurchaseOrders: Bool = false, batchLookups: Bool = false
     ) {
         self.draftSemantics = draftSemantics
         self.purchaseOrderLineLinks = purchaseOrderLineLinks
@@ -155,6 +219,8 @@ package struct ERPCapabilities: Sendable, Hashable {
         self.postDrafts = postDrafts
         self.changeNotifications = changeNotifications
         self.ambiguousWriteSettle = ambiguousWriteSettle
+        self.matchesPurchaseOrders = matchesPurchaseOrders
+        self.batchLookups = batchLookups
     }
 }
 

@@ -182,6 +182,10 @@ package enum EventType {
     package static let purchaseOrderSyncContinue = "com.mlconnector.purchaseorders.sync_continue"
     /// One JAGGAER purchase order to write again (a retry from review).
     package static let purchaseOrderDetected = "com.mlconnector.purchaseorder.detected"
+    /// An operator (`local-runner approve`) or an approval system approved a written draft for posting.
+    package static let invoiceApproved = "com.mlconnector.invoice.approved"
+    /// `post-erp-invoice` posted an approved draft in the ERP.
+    package static let invoicePosted = "com.mlconnector.invoice.posted"
 }
 
 extension DecodingError {

@@ -486,6 +486,9 @@ package struct FlowSettings: Sendable, Codable, Hashable, SettingsSection {
     package var reconcileLookbackDays: Int
     /// Seconds between JAGGAER purchase-order syncs in `local-runner run`.
     package var purchaseOrderIntervalSeconds: Int
+    /// Whether `post-erp-invoice` posts every written draft without an operator's approval. Off by default:
+    /// nothing reaches the ledger unreviewed unless the connection says so.
+    package var autoPost: Bool
 
     package init(
         pollIntervalSeconds: Int = 300,
@@ -497,7 +500,8 @@ package struct FlowSettings: Sendable, Codable, Hashable, SettingsSection {
         masterDataIntervalSeconds: Int = 3600,
         reconcileIntervalSeconds: Int = 86400,
         reconcileLookbackDays: Int = 7,
-        purchaseOrderIntervalSeconds: Int = 900
+        purchaseOrderIntervalSeconds: Int = 900,
+        autoPost: Bool = false
     ) {
         self.pollIntervalSeconds = pollIntervalSeconds
         self.pollOverlapSeconds = pollOverlapSeconds
@@ -509,12 +513,14 @@ package struct FlowSettings: Sendable, Codable, Hashable, SettingsSection {
         self.reconcileIntervalSeconds = reconcileIntervalSeconds
         self.reconcileLookbackDays = reconcileLookbackDays
         self.purchaseOrderIntervalSeconds = purchaseOrderIntervalSeconds
+        self.autoPost = autoPost
     }
 
     private enum CodingKeys: String, CodingKey, CaseIterable {
         case pollIntervalSeconds, pollOverlapSeconds, pollStartFrom, maxAttempts, retryAfterCapSeconds
         case ambiguousWriteSettleSeconds, masterDataIntervalSeconds
         case reconcileIntervalSeconds, reconcileLookbackDays, purchaseOrderIntervalSeconds
+        case autoPost
     }
 
     package static var settingKeys: [String] { CodingKeys.allCases.map(\.stringValue) }
@@ -537,6 +543,7 @@ package struct FlowSettings: Sendable, Codable, Hashable, SettingsSection {
             try c.decodeIfPresent(Int.self, forKey: .reconcileLookbackDays) ?? d.reconcileLookbackDays
         purchaseOrderIntervalSeconds =
             try c.decodeIfPresent(Int.self, forKey: .purchaseOrderIntervalSeconds) ?? d.purchaseOrderIntervalSeconds
+        autoPost = try c.decodeIfPresent(Bool.self, forKey: .autoPost) ?? d.autoPost
     }
 }
 

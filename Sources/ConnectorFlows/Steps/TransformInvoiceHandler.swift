@@ -12,9 +12,14 @@ package struct TransformInvoiceHandler: StepHandler {
     /// The ERP's document limits (from its module in the registry).
     package let constraints: ERPConstraints
 
-    package init(context: StepContext, constraints: ERPConstraints) {
+    /// Whether the ERP looks up natural keys in batches (`ERPCapabilities.batchLookups`): each mapped invoice's key
+    /// is then registered for the write step's next batch (``LookupBatch``).
+    package let batchLookups: Bool
+
+    package init(context: StepContext, constraints: ERPConstraints, batchLookups: Bool = false) {
         self.context = context
         self.constraints = constraints
+        self.batchLookups = batchLookups
     }
 
     package static func recordId(for event: CloudEvent) -> String {
@@ -60,6 +65,9 @@ package struct TransformInvoiceHandler: StepHandler {
         )
         switch try await mapper.map(invoice) {
         case .mapped(let mapped):
+            if batchLookups {
+                try await LookupBatch(store: context.store, keys: context.keys, clock: context.clock).register(mapped)
+            }
             let next = try event.next(
                 type: EventType.invoiceMapped,
                 source: EventSource.step(Self.step, connection: context.connection.id),

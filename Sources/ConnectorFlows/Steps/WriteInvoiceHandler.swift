@@ -101,8 +101,14 @@ package struct WriteInvoiceHandler: StepHandler {
 
         FailPoint.hit("write.claimed")
         // Ask the ERP first: the invoice may have been keyed by hand, or written by a request whose answer we lost.
-        let existing = try await erp.findInvoices(
-            vendorNumber: invoice.vendorNumber, vendorInvoiceNumber: invoice.vendorInvoiceNumber)
+        // A fresh claim (no delivery of ours has sent this invoice) may use the page's batch lookup; a claim taken
+        // over always asks for this invoice alone.
+        let lookups = LookupBatch(store: context.store, keys: context.keys, clock: context.clock)
+        let existing =
+            previousPhase == nil && erp.capabilities.batchLookups
+            ? try await lookups.documents(for: invoice, erp: erp)
+            : try await erp.findInvoices(
+                vendorNumber: invoice.vendorNumber, vendorInvoiceNumber: invoice.vendorInvoiceNumber)
         if existing.count > 1 {
             _ = try await ledger.release(dedupKey, version: version)
             return review(
@@ -129,7 +135,17 @@ package struct WriteInvoiceHandler: StepHandler {
             return duplicate(invoice, entry, note: "the ERP already had this vendor invoice number")
         }
 
-        // Nothing in the ERP: write it.
+        // Nothing in the ERP. Where the ERP cannot link lines to PO lines, its purchase orders are checked here:
+        // an invoice naming a PO the ERP does not have, or one of another vendor, waits in review.
+        if erp.capabilities.matchesPurchaseOrders, !invoice.poNumbers.isEmpty {
+            let orders = try await lookups.orders(invoice.poNumbers, erp: erp)
+            if let reason = Self.purchaseOrderProblem(invoice, orders: orders, system: erp.system) {
+                _ = try await ledger.release(dedupKey, version: version)
+                return review(invoice, reason)
+            }
+        }
+
+        // Write it.
         FailPoint.hit("write.looked-up")
         entry.phase = .requestSent
         entry.updatedAt = context.clock.now()
@@ -157,7 +173,29 @@ package struct WriteInvoiceHandler: StepHandler {
             try await context.store.put(ledger.key(dedupKey), json: entry)
         }
         FailPoint.hit("write.recorded")
+        try? await lookups.forget(LookupBatch.naturalKey(invoice))
         return written(invoice, document, event: event, recovered: false)
+    }
+
+    /// Why the ERP's purchase orders do not fit the invoice (`po.unknown`, `po.vendor_mismatch`), or nil.
+    static func purchaseOrderProblem(_ invoice: MappedInvoice, orders: [String: ERPPurchaseOrder?], system: String)
+        -> ReviewReason?
+    {
+        for number in invoice.poNumbers where !number.isEmpty {
+            guard let found = orders[number], let order = found else {
+                return ReviewReason(
+                    "po.unknown",
+                    "purchase order \(number.prefix(60)) is not in \(system); the invoice can be written once the PO is there",
+                    field: "poNumber")
+            }
+            if order.vendorNumber.uppercased() != invoice.vendorNumber.uppercased() {
+                return ReviewReason(
+                    "po.vendor_mismatch",
+                    "purchase order \(number.prefix(60)) belongs to vendor \(order.vendorNumber.prefix(40)) in \(system), not to the invoice's vendor \(invoice.vendorNumber.prefix(40))",
+                    field: "poNumber")
+            }
+        }
+        return nil
     }
 
     private func afterFailedCreate(
@@ -221,6 +259,22 @@ package struct WriteInvoiceHandler: StepHandler {
             time: context.clock.now()
         ) {
             events.append(next)
+        }
+        // `flow.autoPost`: the connection approves every draft it writes for post-erp-invoice (off by default).
+        if context.connection.flow.autoPost, erp.capabilities.postDrafts,
+            let approval = try? event.next(
+                type: EventType.invoiceApproved,
+                source: EventSource.step(Self.step, connection: context.connection.id),
+                data: InvoiceApproval(
+                    recordId: invoice.recordId, source: invoice.source, sourceId: invoice.sourceId,
+                    approvedBy: "flow.autoPost"),
+                recordid: invoice.recordId,
+                id: "\(invoice.recordId)/auto-approved",
+                time: context.clock.now()
+            )
+        {
+            events.append(approval)
+            detail["autoPost"] = "true"
         }
         return StepResult(
             status: .ok,

@@ -15,6 +15,8 @@ package struct BCCompanyData: Sendable {
     package var purchaseCreditMemos: [BCPurchaseCreditMemo] = []
     /// Next purchase credit memo number ("Purchase Credit Memo Nos.").
     package var nextCreditMemoNumber = 104_001
+    /// Purchase orders (read-only through the API here).
+    package var purchaseOrders: [BCPurchaseOrder] = []
     /// Foreign currencies set up in the company (the local currency is always accepted).
     package var currencies: Set<String> = ["EUR", "CAD", "GBP", "MXN"]
     /// Units of measure set up in the company.

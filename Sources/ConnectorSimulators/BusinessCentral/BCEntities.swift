@@ -565,3 +565,68 @@ package struct BCAddress: Sendable, Equatable {
 
     package init() {}
 }
+
+// MARK: Purchase order
+
+/// A purchase order (`purchaseOrders`, API v2.0 only; not on the webhook list). Read-only here: the demo company
+/// holds the orders its JAGGAER invoices name.
+package struct BCPurchaseOrder: BCEntity {
+    static let entityType = "Microsoft.NAV.purchaseOrder"
+    static let properties: [(name: String, type: ODataType)] = [
+        ("id", .guid), ("number", .string), ("orderDate", .date), ("postingDate", .date), ("vendorId", .guid),
+        ("vendorNumber", .string), ("vendorName", .string), ("payToVendorId", .guid),
+        ("payToVendorNumber", .string), ("currencyId", .guid), ("currencyCode", .string), ("purchaser", .string),
+        ("requestedReceiptDate", .date), ("totalAmountExcludingTax", .decimal), ("totalTaxAmount", .decimal),
+        ("totalAmountIncludingTax", .decimal), ("fullyReceived", .bool), ("status", .string),
+        ("lastModifiedDateTime", .dateTime),
+    ]
+    static let defaultOrder = ["number"]
+
+    package var id: String
+    package var number: String
+    package var orderDate: String
+    package var vendorId: String
+    package var vendorNumber: String
+    package var vendorName: String
+    /// Empty for the local currency.
+    package var currencyCode = ""
+    package var totalAmountExcludingTax: Decimal = 0
+    package var fullyReceived = false
+    /// `Draft`, `In Review` or `Open`.
+    package var status = "Open"
+    package var lastModified: Date
+    var rowVersion = 1
+
+    package init(
+        id: String, number: String, orderDate: String, vendorId: String, vendorNumber: String, vendorName: String,
+        lastModified: Date
+    ) {
+        self.id = id.lowercased()
+        self.number = number
+        self.orderDate = orderDate
+        self.vendorId = vendorId.lowercased()
+        self.vendorNumber = vendorNumber
+        self.vendorName = vendorName
+        self.lastModified = lastModified
+    }
+
+    func value(_ property: String) -> SimJSON {
+        switch property {
+        case "id": return .string(id)
+        case "number": return .string(number)
+        case "orderDate", "postingDate", "requestedReceiptDate": return .string(orderDate)
+        case "vendorId", "payToVendorId": return .string(vendorId)
+        case "vendorNumber", "payToVendorNumber": return .string(vendorNumber)
+        case "vendorName": return .string(vendorName)
+        case "currencyId": return .string(emptyGUID)
+        case "currencyCode": return .string(currencyCode.isEmpty ? BCCompanyData.localCurrency : currencyCode)
+        case "purchaser": return .string("")
+        case "totalAmountExcludingTax", "totalAmountIncludingTax": return .decimal(totalAmountExcludingTax)
+        case "totalTaxAmount": return .decimal(0)
+        case "fullyReceived": return .bool(fullyReceived)
+        case "status": return .string(status)
+        case "lastModifiedDateTime": return .string(Timestamps.millis(lastModified))
+        default: return .null
+        }
+    }
+}

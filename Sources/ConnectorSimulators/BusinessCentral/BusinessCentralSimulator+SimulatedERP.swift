@@ -6,6 +6,7 @@ extension BusinessCentralSimulator: SimulatedERP {
     package var counterPrefix: String { "bc" }
     /// `vendorInvoiceNumber` is Code[35].
     package var maxVendorInvoiceNumberLength: Int { 35 }
+    package var matchesPurchaseOrders: Bool { true }
 
     package func documents() -> [SimulatedDocument] {
         store.allPurchaseInvoices.map { entry in
@@ -30,6 +31,10 @@ extension BusinessCentralSimulator: SimulatedERP {
             chaosRule(.expireTokens, "bc", "GET", "purchaseInvoices", p / 4, seed: seed, salt: 8),
             chaosRule(.status, "bc", "GET", "vendors", p, seed: seed, salt: 9, status: 503),
             chaosRule(.status, "bc", "GET", "accounts", p, seed: seed, salt: 10, status: 504),
+            // The page's batch lookup (natural keys and POs in one `$batch`).
+            chaosRule(.status, "bc", "POST", "$batch", p, seed: seed, salt: 11, status: 500),
+            chaosRule(.status, "bc", "POST", "$batch", p / 2, seed: seed, salt: 12, status: 429, retryAfter: 1),
+            chaosRule(.latency, "bc", "POST", "$batch", p, seed: seed, salt: 13, latencyMs: 150),
         ]
     }
 }

@@ -199,11 +199,74 @@ extension BusinessCentralSimulator: SimulatorApp {
             if path.segments.first?.name == "subscriptions" {
                 return try await subscriptions(request, path: path)
             }
+            if path.segments.count == 1, path.segments.first?.name == "$batch" {
+                return try batch(request, path: path)
+            }
             let context = RequestContext(simulator: self, request: request, path: path)
             return try context.respond()
         } catch {
             return Self.errorResponse(error)
         }
+    }
+
+    /// `POST …/api/v2.0/$batch`, JSON batch format (reference §1.6): `{"requests":[{method,id,url,headers,body}]}`
+    /// answered with `{"responses":[{id,status,headers,body}]}`, each inner failure with its own status and error
+    /// body; at most 100 operations. Inner URLs are relative to `api/v2.0/`. Each operation is also counted as
+    /// `bc-batch <METHOD> <template>` (outside the `bc ` request counters: it is not an HTTP request of its own).
+    /// Without `Isolation: snapshot` each operation stands alone (no rollback of the others).
+    func batch(_ request: SimRequest, path: BCPath) throws(BCError) -> SimResponse {
+        guard request.method == "POST" else {
+            throw BCError(
+                405, "BadRequest_MethodNotAllowed", "'\(request.method)' requests for '$batch' are not allowed.")
+        }
+        guard let body = try? request.jsonBody(), let operations = body["requests"]?.arrayValue else {
+            throw BCError.badBody("Invalid Request Body: a JSON batch needs a 'requests' array")
+        }
+        guard operations.count <= 100 else {
+            // UNCONFIRMED code and wording; the limit of 100 operations is documented.
+            throw BCError(400, "BadRequest", "A batch request can contain at most 100 operations.")
+        }
+        let prefix = "/v2.0/" + (path.tenant.map { $0 + "/" } ?? "") + path.environment + "/api/v2.0/"
+        var responses: [SimJSON] = []
+        for operation in operations {
+            let id = operation["id"]?.stringValue ?? ""
+            let method = (operation["method"]?.stringValue ?? "GET").uppercased()
+            let url = operation["url"]?.stringValue ?? ""
+            let parts = url.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false).map(String.init)
+            let rawPath = prefix + (parts.first ?? "")
+            var headers = request.headers.filter { $0.name.lowercased() == "authorization" }
+            for (name, value) in operation["headers"]?.objectValue ?? SimJSONObject() {
+                if let text = value.stringValue { headers.append((name, text)) }
+            }
+            let innerBody = operation["body"].map { $0.serialized() } ?? []
+            let inner = SimRequest(
+                method: method, path: rawPath.removingPercentEncoding ?? rawPath, rawPath: rawPath,
+                rawQuery: parts.count > 1 ? parts[1] : "", headers: headers, body: innerBody,
+                authority: request.authority)
+            var response: SimResponse
+            if let innerPath = BCPath.parse(inner.path, query: inner.query) {
+                counters.increment("bc-batch \(method) \(innerPath.template)")
+                do {
+                    response = try RequestContext(simulator: self, request: inner, path: innerPath).respond()
+                } catch {
+                    response = Self.errorResponse(error)
+                }
+            } else {
+                response = Self.errorResponse(
+                    BCError(404, "BadRequest_NotFound", "Bad Request - Error in query syntax."))
+            }
+            var headerObject = SimJSONObject()
+            for (name, value) in response.headers { headerObject[name] = .string(value) }
+            responses.append(
+                .object(
+                    SimJSONObject([
+                        "id": .string(id), "status": .int(response.status), "headers": .object(headerObject),
+                        "body": response.body.isEmpty ? .null : ((try? SimJSON.parse(response.body)) ?? .null),
+                    ])))
+        }
+        return .json(
+            200, .object(SimJSONObject(["responses": .array(responses)])), headers: [("OData-Version", "4.0")],
+            contentType: Self.jsonContentType)
     }
 
     private func bearerToken(_ request: SimRequest) -> String? {
@@ -297,6 +360,9 @@ private struct RequestContext {
         case ("GET", "dimensionValues({id})"):
             return try single(companyId) { $0.dimensionValues.first { $0.id == keys[0].lowercased() } }
         case ("GET", "purchaseInvoices"): return try collection(companyId) { $0.purchaseInvoices }
+        case ("GET", "purchaseOrders"): return try collection(companyId) { $0.purchaseOrders }
+        case ("GET", "purchaseOrders({id})"):
+            return try single(companyId) { $0.purchaseOrders.first { $0.id == keys[0].lowercased() } }
         case ("POST", "purchaseInvoices"):
             let options = try ODataQueryOptions.parse(request, entity: BCPurchaseInvoice.self)
             let invoice = try store.createInvoice(companyId: companyId, body: try jsonObjectBody())
@@ -413,6 +479,7 @@ private struct RequestContext {
             "purchaseInvoices": ["GET", "POST"], "purchaseInvoices({id})": ["GET", "PATCH", "DELETE"],
             "purchaseInvoices({id})/purchaseInvoiceLines": ["GET", "POST"],
             "purchaseInvoices({id})/Microsoft.NAV.post": ["POST"], "companies": ["GET"], "companies({id})": ["GET"],
+            "purchaseOrders": ["GET"], "purchaseOrders({id})": ["GET"],
         ]
         if known[template] != nil {
             let set = path.entitySegments.last?.name ?? template

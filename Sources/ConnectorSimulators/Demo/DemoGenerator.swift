@@ -432,6 +432,33 @@ struct DemoGenerator {
             company.purchaseInvoices.append(document)
         }
 
+        // Business Central purchase orders: one per JAGGAER PO number, for the invoice's vendor, except two
+        // deliberate problems for the ERPs that match POs (BC): one PO BC does not have, one of another vendor.
+        var poUnknown: Int?
+        var poOtherVendor: Int?
+        var withPO = available.filter { invoices[$0].isPO }
+        if let i = take(from: &withPO) {
+            poUnknown = i
+            record("po.unknown", i)
+        }
+        if let i = take(from: &withPO) {
+            poOtherVendor = i
+            record("po.vendor_mismatch", i)
+        }
+        let otherVendor = company.vendors.first { $0.number == "V90001" }
+        for (index, invoice) in invoices.enumerated() where invoice.isPO && index != poUnknown {
+            let spec = suppliers[invoice.supplier]
+            guard var vendor = company.vendors.first(where: { $0.number == spec.number }) else { continue }
+            if index == poOtherVendor, let otherVendor { vendor = otherVendor }
+            var order = BCPurchaseOrder(
+                id: uuid(), number: invoice.poNumber,
+                orderDate: Timestamps.day(invoice.invoiceDate.addingTimeInterval(-14 * 86_400)), vendorId: vendor.id,
+                vendorNumber: vendor.number, vendorName: vendor.displayName, lastModified: created)
+            order.currencyCode = vendor.currencyCode
+            order.totalAmountExcludingTax = invoice.subtotal
+            company.purchaseOrders.append(order)
+        }
+
         let json = invoices.map { render($0, suppliers: suppliers) }
         var expectations: [Int: DemoTenant.Outcome] = [:]
         for document in json {

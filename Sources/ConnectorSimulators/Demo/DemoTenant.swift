@@ -93,9 +93,13 @@ package struct DemoTenant: Sendable {
     }
 
     /// The outcome the rules in the type's documentation give for `invoice` against `company`.
+    ///
+    /// With `matchesPurchaseOrders` (an ERP whose connector checks each invoice's PO before writing, as for BC),
+    /// a new invoice naming a PO number the company has no purchase order for goes to `review("po.unknown")`, and
+    /// one whose PO belongs to another vendor to `review("po.vendor_mismatch")`.
     package static func expectedOutcome(
         of invoice: SimJSON, in company: BCCompanyData, maxVendorInvoiceNumberLength: Int = 35,
-        takesCreditMemos: Bool = false
+        takesCreditMemos: Bool = false, matchesPurchaseOrders: Bool = false
     ) -> Outcome {
         let header = invoice["header"]
         guard header?["workflowStatus"]?.stringValue == "Completed" else { return .notApproved }
@@ -139,7 +143,17 @@ package struct DemoTenant: Sendable {
         let exists = company.purchaseInvoices.contains {
             $0.vendorNumber == vendor.number && $0.vendorInvoiceNumber == vendorInvoiceNumber
         }
-        return exists ? .alreadyInERP : .drafted
+        if exists { return .alreadyInERP }
+        if matchesPurchaseOrders {
+            let numbers = Set(lines.compactMap { $0["poNumber"]?.stringValue }.filter { !$0.isEmpty })
+            for number in numbers.sorted() {
+                guard let order = company.purchaseOrders.first(where: { $0.number == number }) else {
+                    return .review(reason: "po.unknown")
+                }
+                if order.vendorNumber != vendor.number { return .review(reason: "po.vendor_mismatch") }
+            }
+        }
+        return .drafted
     }
 
     /// `internalName` → `value` of a line's first `splittableFieldSetGroup` (the chart-of-accounts segments).
@@ -162,13 +176,15 @@ package struct DemoTenant: Sendable {
     /// The expected outcomes in an ERP whose supplier invoice number is at most `maxVendorInvoiceNumberLength`
     /// characters (35 in BC, longer in SAP Business One and Acumatica): every other rule is the same everywhere,
     /// since each simulated ERP is seeded with the same company.
-    package func expectations(maxVendorInvoiceNumberLength: Int, takesCreditMemos: Bool = false) -> [Int: Outcome] {
+    package func expectations(
+        maxVendorInvoiceNumberLength: Int, takesCreditMemos: Bool = false, matchesPurchaseOrders: Bool = false
+    ) -> [Int: Outcome] {
         var result: [Int: Outcome] = [:]
         for invoice in jaggaerInvoices {
             guard let id = invoice["header"]?["invoiceId"]?.intValue else { continue }
             result[id] = Self.expectedOutcome(
                 of: invoice, in: businessCentral, maxVendorInvoiceNumberLength: maxVendorInvoiceNumberLength,
-                takesCreditMemos: takesCreditMemos)
+                takesCreditMemos: takesCreditMemos, matchesPurchaseOrders: matchesPurchaseOrders)
         }
         return result
     }

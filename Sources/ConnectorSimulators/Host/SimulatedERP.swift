@@ -41,6 +41,9 @@ package protocol SimulatedERP: Sendable {
     var maxVendorInvoiceNumberLength: Int { get }
     /// Whether its adapter writes credit memos (Acumatica `Debit Adj.`) instead of sending them to review.
     var takesCreditMemos: Bool { get }
+    /// Whether its adapter checks each new invoice's purchase orders (number and vendor) against this ERP's before
+    /// writing (BC), so the demo tenant's PO problems go to review there.
+    var matchesPurchaseOrders: Bool { get }
     /// Every supplier invoice it holds now, drafts included.
     func documents() -> [SimulatedDocument]
     /// Random faults over every endpoint the flow uses, each rule with its own seed: server errors, 429s, latency,
@@ -50,6 +53,7 @@ package protocol SimulatedERP: Sendable {
 
 extension SimulatedERP {
     package var takesCreditMemos: Bool { false }
+    package var matchesPurchaseOrders: Bool { false }
 
     /// `GET /_sim/erp/documents`: the documents as JSON.
     var documentsJSON: SimJSON {
@@ -110,6 +114,7 @@ package struct SimulatedERPEndpoint: Sendable {
                 "counterPrefix": .string(erp.counterPrefix),
                 "maxVendorInvoiceNumberLength": .int(erp.maxVendorInvoiceNumberLength),
                 "takesCreditMemos": .bool(erp.takesCreditMemos),
+                "matchesPurchaseOrders": .bool(erp.matchesPurchaseOrders),
                 "settings": settings,
                 "dimensionValues": .object(
                     SimJSONObject(
