@@ -29,6 +29,7 @@ let functions = [
     "handle-erp-notification",
     "renew-bc-subscription",
     "ping-connection",
+    "sync-payment-status",
 ]
 
 /// The ERPs of this build: one target each (`Sources/<name>`), listed once more in ConnectorRuntime/Systems.swift.

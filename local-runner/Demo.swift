@@ -260,6 +260,7 @@ struct Demo: AsyncParsableCommand {
         try await runner.drain(waitForDelayed: true, deadline: Date().addingTimeInterval(300))
         let syncElapsed = ContinuousClock.now - syncStarted
         let control = SimulatorControl(endpoints: endpoints)
+        let jaggaerBeforeInvoices = try await DemoLegJaggaerWriter.counts(endpoints)
         let countersBefore = try await control.counters()
 
         let flowStarted = ContinuousClock.now
@@ -269,7 +270,7 @@ struct Demo: AsyncParsableCommand {
         try await runner.drain(waitForDelayed: true, deadline: Date().addingTimeInterval(1800))
         let flowElapsed = ContinuousClock.now - flowStarted
 
-        let report = try await DemoReport.build(
+        var report = try await DemoReport.build(
             tenant: tenant,
             store: store,
             connections: connections,
@@ -285,6 +286,12 @@ struct Demo: AsyncParsableCommand {
             ),
             state: url
         )
+        // After the report's counters: the payment leg's requests are not the invoice flow's.
+        let writerLeg = try await DemoLegJaggaerWriter.payments(
+            beforeInvoices: jaggaerBeforeInvoices, endpoints: endpoints, store: store, connections: connections,
+            runner: runner)
+        report.jaggaerWriter = writerLeg
+        report.expectationsMet = report.expectationsMet && writerLeg.expectationsMet
         await lock.release()
         try await store.close()
         return report

@@ -27,6 +27,8 @@ struct DemoReport: Codable, Sendable {
     var timings: Timings
     var stepInvocations: [String: Int]
     var retries: Int
+    /// Suppliers and coding values in JAGGAER before the invoices, and payment status back to JAGGAER.
+    var jaggaerWriter: DemoLegJaggaerWriter.Report?
 
     /// The summary of one ERP's connection.
     func summary(_ kind: String) -> DemoSummary? { connections.first { $0.erpKind == kind } }
@@ -95,6 +97,7 @@ struct DemoReport: Codable, Sendable {
         }
         line("Retries", retries)
         line("Still queued", pending)
+        if let jaggaerWriter { DemoLegJaggaerWriter.print(jaggaerWriter) }
         Swift.print("")
         if expectationsMet {
             Swift.print(

@@ -353,6 +353,16 @@ struct Schedules {
         )
     }
 
+    static func paymentStatusEvent(connection: String, fromStart: Bool = false) -> CloudEvent {
+        CloudEvent(
+            source: "urn:mlconnector:runner",
+            type: EventType.paymentStatusSyncRequested,
+            data: .object(fromStart ? ["fromStart": .bool(true)] : [:]),
+            connection: connection,
+            flow: "paymentstatus"
+        )
+    }
+
     static func renewEvent(connection: String, force: Bool = false) -> CloudEvent {
         CloudEvent(
             source: "urn:mlconnector:runner",
@@ -374,6 +384,15 @@ struct Schedules {
             "runner/schedule/\(connection.id)/poll", every: connection.flow.pollIntervalSeconds, now: now)
         {
             events.append(Self.pollEvent(connection: connection.id))
+        }
+        // Payment status flows back to JAGGAER where the ERP gives it and the connection writes to JAGGAER.
+        if connection.jaggaer.writer.enabled,
+            (try? Systems.erp(connection.erp.kind))?.capabilities.paymentStatus == true,
+            try await claim(
+                "runner/schedule/\(connection.id)/paymentstatus", every: connection.flow.paymentStatusIntervalSeconds,
+                now: now)
+        {
+            events.append(Self.paymentStatusEvent(connection: connection.id))
         }
         // Subscriptions last 3 days; the step renews only what expires within renewBeforeHours, so twice a day
         // leaves room for a day of failed attempts.

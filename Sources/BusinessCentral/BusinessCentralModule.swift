@@ -25,6 +25,8 @@ package struct BusinessCentralModule: ERPModule {
         purchaseOrderLineLinks: false,
         creditMemos: false,
         vendorWrites: false,
+        // purchaseInvoices whose status became Paid (BusinessCentralConnector+JaggaerSide.swift).
+        paymentStatus: true,
         changeNotifications: true,
         // An operation BC accepted is cancelled after 8 minutes at most.
         ambiguousWriteSettle: .seconds(540)

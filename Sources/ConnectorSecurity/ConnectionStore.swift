@@ -117,6 +117,7 @@ package enum ConnectionValidator {
         ("flow.retryAfterCapSeconds", 0...300, { $0.flow.retryAfterCapSeconds }),
         ("flow.ambiguousWriteSettleSeconds", 0...86_400, { $0.flow.ambiguousWriteSettleSeconds }),
         ("flow.masterDataIntervalSeconds", 1...604_800, { $0.flow.masterDataIntervalSeconds }),
+        ("flow.paymentStatusIntervalSeconds", 1...604_800, { $0.flow.paymentStatusIntervalSeconds }),
         ("network.requestTimeoutSeconds", 1...600, { $0.network.requestTimeoutSeconds }),
     ]
 

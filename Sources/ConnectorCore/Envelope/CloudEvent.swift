@@ -177,6 +177,8 @@ package enum EventType {
     package static let subscriptionRenewRequested = "com.mlconnector.subscription.renew_requested"
     /// An operator asks whether a connection fits its systems (`local-runner ping`).
     package static let pingRequested = "com.mlconnector.ping.requested"
+    /// Read the ERP's paid invoices and set their payment status in JAGGAER (`sync-payment-status`).
+    package static let paymentStatusSyncRequested = "com.mlconnector.paymentstatus.sync_requested"
 }
 
 extension DecodingError {

@@ -156,6 +156,8 @@ package struct JaggaerSettings: Sendable, Codable, Hashable, SettingsSection {
     package var approvedStatuses: [String]
     package var pageSize: Int
     package var requestsPerMinute: Int?
+    /// Writing suppliers, coding values and payment statuses into JAGGAER (paths UNCONFIRMED, all settings).
+    package var writer: JaggaerWriterSettings
 
     package init(
         baseURL: String,
@@ -171,7 +173,8 @@ package struct JaggaerSettings: Sendable, Codable, Hashable, SettingsSection {
         statusParameter: String? = "workflowStatus",
         approvedStatuses: [String] = ["Completed"],
         pageSize: Int = 50,
-        requestsPerMinute: Int? = nil
+        requestsPerMinute: Int? = nil,
+        writer: JaggaerWriterSettings = JaggaerWriterSettings()
     ) {
         self.baseURL = baseURL
         self.tokenURL = tokenURL
@@ -187,14 +190,19 @@ package struct JaggaerSettings: Sendable, Codable, Hashable, SettingsSection {
         self.approvedStatuses = approvedStatuses
         self.pageSize = pageSize
         self.requestsPerMinute = requestsPerMinute
+        self.writer = writer
     }
 
     private enum CodingKeys: String, CodingKey, CaseIterable {
         case baseURL, tokenURL, realm, clientId, clientSecret, invoiceListPath, invoicePath, startParameter
         case pageSizeParameter, updatedSinceParameter, statusParameter, approvedStatuses, pageSize, requestsPerMinute
+        case writer
     }
 
     package static var settingKeys: [String] { CodingKeys.allCases.map(\.stringValue) }
+    package static var nestedSections: [(key: String, isList: Bool, type: any SettingsSection.Type)] {
+        [("writer", false, JaggaerWriterSettings.self)]
+    }
 
     package init(from decoder: any Decoder) throws {
         try SettingsDecoding.checkKeys(decoder, known: Self.settingKeys)
@@ -217,6 +225,7 @@ package struct JaggaerSettings: Sendable, Codable, Hashable, SettingsSection {
         approvedStatuses = try c.decodeIfPresent([String].self, forKey: .approvedStatuses) ?? d.approvedStatuses
         pageSize = try c.decodeIfPresent(Int.self, forKey: .pageSize) ?? d.pageSize
         requestsPerMinute = try c.decodeIfPresent(Int.self, forKey: .requestsPerMinute)
+        writer = try c.decodeIfPresent(JaggaerWriterSettings.self, forKey: .writer) ?? d.writer
     }
 
     package var resolvedTokenURL: String {
@@ -421,6 +430,8 @@ package struct FlowSettings: Sendable, Codable, Hashable, SettingsSection {
     package var ambiguousWriteSettleSeconds: Int?
     /// Seconds between master-data syncs in `local-runner run`.
     package var masterDataIntervalSeconds: Int
+    /// Seconds between payment-status syncs (ERP → JAGGAER) in `local-runner run`.
+    package var paymentStatusIntervalSeconds: Int
 
     package init(
         pollIntervalSeconds: Int = 300,
@@ -429,7 +440,8 @@ package struct FlowSettings: Sendable, Codable, Hashable, SettingsSection {
         maxAttempts: Int = 5,
         retryAfterCapSeconds: Int = 30,
         ambiguousWriteSettleSeconds: Int? = nil,
-        masterDataIntervalSeconds: Int = 3600
+        masterDataIntervalSeconds: Int = 3600,
+        paymentStatusIntervalSeconds: Int = 3600
     ) {
         self.pollIntervalSeconds = pollIntervalSeconds
         self.pollOverlapSeconds = pollOverlapSeconds
@@ -438,11 +450,13 @@ package struct FlowSettings: Sendable, Codable, Hashable, SettingsSection {
         self.retryAfterCapSeconds = retryAfterCapSeconds
         self.ambiguousWriteSettleSeconds = ambiguousWriteSettleSeconds
         self.masterDataIntervalSeconds = masterDataIntervalSeconds
+        self.paymentStatusIntervalSeconds = paymentStatusIntervalSeconds
     }
 
     private enum CodingKeys: String, CodingKey, CaseIterable {
         case pollIntervalSeconds, pollOverlapSeconds, pollStartFrom, maxAttempts, retryAfterCapSeconds
         case ambiguousWriteSettleSeconds, masterDataIntervalSeconds
+        case paymentStatusIntervalSeconds
     }
 
     package static var settingKeys: [String] { CodingKeys.allCases.map(\.stringValue) }
@@ -459,6 +473,8 @@ package struct FlowSettings: Sendable, Codable, Hashable, SettingsSection {
         ambiguousWriteSettleSeconds = try c.decodeIfPresent(Int.self, forKey: .ambiguousWriteSettleSeconds)
         masterDataIntervalSeconds =
             try c.decodeIfPresent(Int.self, forKey: .masterDataIntervalSeconds) ?? d.masterDataIntervalSeconds
+        paymentStatusIntervalSeconds =
+            try c.decodeIfPresent(Int.self, forKey: .paymentStatusIntervalSeconds) ?? d.paymentStatusIntervalSeconds
     }
 }
 

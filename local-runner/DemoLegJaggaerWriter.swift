@@ -1,0 +1,157 @@
+import ConnectorCore
+import ConnectorHTTP
+import Foundation
+
+/// The demo's JAGGAER-writer legs: vendors and accounts reach JAGGAER (as suppliers and coding values) before any
+/// invoice is polled, and an invoice paid in the ERP shows as paid in JAGGAER after `sync-payment-status`.
+enum DemoLegJaggaerWriter {
+    /// What the simulated JAGGAER tenant holds from the ERP side (its `GET /_sim/jaggaer/writes` counts).
+    struct Counts: Codable, Sendable, Hashable {
+        var suppliers: Int
+        var activeSuppliers: Int
+        var codingValues: Int
+        var activeCodingValues: Int
+        var paymentStatuses: Int
+    }
+
+    /// One connection's payment leg.
+    struct Payment: Codable, Sendable {
+        var connection: String
+        var erpKind: String
+        /// Why the leg did not run for this ERP (its simulator offers no way to pay an invoice), or nil.
+        var skipped: String?
+        var jaggaerInvoiceId: String?
+        var vendorInvoiceNumber: String?
+        /// What the step said (`updated`, `unchanged`, …).
+        var step: [String: String]?
+        /// The payment status JAGGAER shows afterwards, read back from the simulator.
+        var jaggaerPaymentStatus: String?
+    }
+
+    struct Report: Codable, Sendable {
+        /// Before the first invoice poll, right after the master-data sync.
+        var beforeInvoices: Counts
+        var payments: [Payment]
+        var problems: [String]
+        var expectationsMet: Bool
+    }
+
+    private static func request(_ method: String, _ url: String, body: JSONValue? = nil) async throws -> HTTPResponse {
+        let transport = AsyncHTTPClientTransport()
+        do {
+            let response = try await transport.send(
+                HTTPRequest(
+                    method: method, url: url, headers: [("Content-Type", "application/json")],
+                    body: try body.map { try JSONCoding.encode($0) }, timeout: .seconds(30)))
+            await transport.shutdown()
+            return response
+        } catch {
+            await transport.shutdown()
+            throw error
+        }
+    }
+
+    private static func writes(_ endpoints: SimulatorEndpoints) async throws -> JSONValue {
+        let response = try await request(
+            "GET", endpoints.jaggaer.baseURL.trimmingTrailingSlash + "/_sim/jaggaer/writes")
+        guard response.isSuccess else {
+            throw ConnectorError(.upstreamUnavailable, "the JAGGAER simulator's writes answered \(response.status)")
+        }
+        return try JSONCoding.decode(JSONValue.self, from: response.body)
+    }
+
+    /// The JAGGAER simulator's counts now.
+    static func counts(_ endpoints: SimulatorEndpoints) async throws -> Counts {
+        guard let counts = try await writes(endpoints)["counts"] else {
+            throw ConnectorError(.upstreamMalformed, "the JAGGAER simulator's writes have no counts")
+        }
+        return try counts.decode(Counts.self)
+    }
+
+    /// Pays one invoice ml-connector drafted in each simulated ERP that can be told to (Business Central), runs
+    /// `sync-payment-status` for those connections, and reads the status back from JAGGAER.
+    static func payments(
+        beforeInvoices: Counts, endpoints: SimulatorEndpoints, store: any StateStore,
+        connections: [(connection: Connection, erp: SimulatorEndpoints.ERP)], runner: Runner
+    ) async throws -> Report {
+        var payments: [Payment] = []
+        var problems: [String] = []
+        if beforeInvoices.suppliers == 0 { problems.append("no supplier reached JAGGAER before the invoices") }
+        if beforeInvoices.activeCodingValues == 0 {
+            problems.append("no coding value reached JAGGAER before the invoices")
+        }
+        var paid: [(index: Int, connection: String)] = []
+        for (connection, erp) in connections {
+            var payment = Payment(connection: connection.id, erpKind: erp.kind)
+            let keys = try StateKeys(connection: connection.id)
+            // The first invoice this connection wrote (recorded in the dedup ledger), in a stable order.
+            let written = try await DedupLedger(store: store, keys: keys).all()
+                .filter {
+                    $0.entry.phase == .recorded && !$0.entry.foundExisting && $0.key.hasPrefix("invoice/jaggaer/")
+                }
+                .sorted { $0.key < $1.key }
+            guard let first = written.first else {
+                payment.skipped = "no invoice was written"
+                payments.append(payment)
+                continue
+            }
+            let natural = first.entry.naturalKey.split(separator: "|", maxSplits: 1).map(String.init)
+            let response = try await request(
+                "POST", erp.baseURL.trimmingTrailingSlash + "/_sim/erp/pay",
+                body: .object([
+                    "vendorNumber": .string(natural.first ?? ""), "vendorInvoiceNumber": .string(natural.last ?? ""),
+                ]))
+            guard response.isSuccess else {
+                payment.skipped = "the \(erp.name) simulator cannot pay an invoice (HTTP \(response.status))"
+                payments.append(payment)
+                continue
+            }
+            payment.jaggaerInvoiceId = String(first.key.dropFirst("invoice/jaggaer/".count))
+            payment.vendorInvoiceNumber = natural.last
+            try await runner.submit(Schedules.paymentStatusEvent(connection: connection.id))
+            paid.append((payments.count, connection.id))
+            payments.append(payment)
+        }
+        guard !paid.isEmpty else {
+            problems.append("no simulated ERP could pay an invoice")
+            return Report(
+                beforeInvoices: beforeInvoices, payments: payments, problems: problems, expectationsMet: false)
+        }
+        try await runner.drain(waitForDelayed: true, deadline: Date().addingTimeInterval(300))
+        let after = try await writes(endpoints)
+        for (index, connectionId) in paid {
+            let keys = try StateKeys(connection: connectionId)
+            let audit = AuditLog(store: store, keys: keys)
+            if let entry = try await audit.entries(recordId: "paymentstatus").last {
+                payments[index].step = entry.detail
+            }
+            let id = payments[index].jaggaerInvoiceId ?? ""
+            let status = after["paymentStatuses"]?[id]?["paymentStatus"]?.stringValue
+            payments[index].jaggaerPaymentStatus = status
+            if status != "Paid" {
+                problems.append(
+                    "\(payments[index].erpKind): invoice \(id) was paid in the ERP but JAGGAER shows \(status ?? "no payment status")"
+                )
+            }
+        }
+        return Report(
+            beforeInvoices: beforeInvoices, payments: payments, problems: problems, expectationsMet: problems.isEmpty)
+    }
+
+    static func print(_ report: Report) {
+        Swift.print("")
+        Swift.print(
+            "JAGGAER before invoices: \(report.beforeInvoices.suppliers) suppliers (\(report.beforeInvoices.activeSuppliers) active), \(report.beforeInvoices.codingValues) coding values (\(report.beforeInvoices.activeCodingValues) active)"
+        )
+        for payment in report.payments {
+            if let skipped = payment.skipped {
+                Swift.print("  payment status, \(payment.erpKind): not shown (\(skipped))")
+            } else {
+                Swift.print(
+                    "  payment status, \(payment.erpKind): invoice \(payment.jaggaerInvoiceId ?? "?") paid in the ERP → JAGGAER shows \(payment.jaggaerPaymentStatus ?? "nothing") (step: \(payment.step?["updated"] ?? "?") updated, \(payment.step?["unchanged"] ?? "?") unchanged)"
+                )
+            }
+        }
+        for problem in report.problems { Swift.print("  PROBLEM: \(problem)") }
+    }
+}
