@@ -47,13 +47,19 @@ struct JaggaerWriterFlowTests {
             #expect(supplier["name"]?.stringValue == vendor.displayName)
             #expect(supplier["active"]?.boolValue == (vendor.blocked != "All"))
 
-            // Replays, delta and full: nothing is sent again.
+            // Replays, a delta and the daily full sync: nothing is sent again.
             let quiet = try await Self.vendors(rig).handle(try Self.syncEvent(rig), input: .init())
             #expect(quiet.detail?["pushed"] == "0")
-            let full = try await Self.vendors(rig).handle(try Self.syncEvent(rig, full: true), input: .init(full: true))
-            #expect(full.detail?["pushed"] == "0")
-            #expect(full.detail?["unchanged"] == String(count))
+            rig.clock.advance(by: 25 * 3600)
+            let daily = try await Self.vendors(rig).handle(try Self.syncEvent(rig), input: .init())
+            #expect(daily.detail?["mode"] == "full")
+            #expect(daily.detail?["pushed"] == "0")
+            #expect(daily.detail?["unchanged"] == String(count))
             #expect(Self.supplierPuts(rig) == count)
+            // A full sync someone asks for sends everything again; JAGGAER's upserts change nothing.
+            let full = try await Self.vendors(rig).handle(try Self.syncEvent(rig, full: true), input: .init(full: true))
+            #expect(full.detail?["pushed"] == String(count))
+            #expect(Self.supplierPuts(rig) == 2 * count)
             #expect(writes.changes == count)
 
             // One renamed vendor: only it is sent.
@@ -64,15 +70,16 @@ struct JaggaerWriterFlowTests {
             let delta = try await Self.vendors(rig).handle(try Self.syncEvent(rig), input: .init())
             #expect(delta.detail?["pushed"] == "1")
             #expect(writes.supplier(vendor.number)?["name"]?.stringValue == "Renamed Supplies Ltd")
-            #expect(Self.supplierPuts(rig) == count + 1)
+            #expect(Self.supplierPuts(rig) == 2 * count + 1)
 
             // A vendor removed from the ERP stays in JAGGAER, inactive, after the next full sync.
             let removed = try #require(rig.tenant.businessCentral.vendors.last)
             _ = try rig.host.businessCentral.store.deleteVendor(
                 companyId: rig.tenant.credentials.companyId, number: removed.number)
-            let after = try await Self.vendors(rig).handle(
-                try Self.syncEvent(rig, full: true), input: .init(full: true))
-            #expect(after.detail?["pushed"] == "1")
+            rig.clock.advance(by: 25 * 3600)
+            let after = try await Self.vendors(rig).handle(try Self.syncEvent(rig), input: .init())
+            #expect(after.detail?["mode"] == "full")
+            #expect(after.detail?["pushed"] == "1", "\(after.detail ?? [:])")
             #expect(writes.supplier(removed.number)?["active"]?.boolValue == false)
             #expect(writes.supplierCount == count)
             await rig.stop()
@@ -145,8 +152,7 @@ struct JaggaerWriterFlowTests {
             let value = try #require(rig.tenant.businessCentral.dimensionValues.first { $0.dimensionId == fund.id })
             #expect(writes.codingValue(segment: "Fund", code: value.code)?["active"]?.boolValue == true)
 
-            let again = try await Self.accounts(rig).handle(
-                try Self.syncEvent(rig, full: true), input: .init(full: true))
+            let again = try await Self.accounts(rig).handle(try Self.syncEvent(rig), input: .init())
             #expect(again.detail?["pushed"] == "0")
 
             // An account blocked in the ERP turns inactive in JAGGAER.

@@ -5,15 +5,20 @@ import Foundation
 /// Writes records into the procurement system through a `ProcurementSink`, remembering a digest of what it sent
 /// per record (`pushed/<kind>/<key>`), so a record whose content is unchanged is not sent again and a replay
 /// changes nothing. The digest is stored only after the sink accepted the record.
+///
+/// `force` sends every record whatever its digest (a full sync someone asked for: it realigns a procurement system
+/// that lost or changed records behind the connector's back; each send is an idempotent upsert).
 package struct ProcurementPush: Sendable {
     package let sink: any ProcurementSink
     package let store: any StateStore
     package let keys: StateKeys
+    package let force: Bool
 
-    package init(sink: any ProcurementSink, store: any StateStore, keys: StateKeys) {
+    package init(sink: any ProcurementSink, store: any StateStore, keys: StateKeys, force: Bool = false) {
         self.sink = sink
         self.store = store
         self.keys = keys
+        self.force = force
     }
 
     /// What one batch of pushes did.
@@ -42,7 +47,7 @@ package struct ProcurementPush: Sendable {
         _ kind: String, id: String, content: some Encodable, counts: inout Counts, send: () async throws -> Void
     ) async throws -> Bool {
         let digest = try digest(content)
-        if let stored = try await store.get(key(kind, id), as: String.self), stored.value == digest {
+        if !force, let stored = try await store.get(key(kind, id), as: String.self), stored.value == digest {
             counts.unchanged += 1
             return false
         }

@@ -19,7 +19,8 @@ package struct MasterDataSyncRequest: Codable, Sendable, Hashable {
 ///
 /// A delta sync pushes each page, then stores it and moves the cursor; a full sync pushes every vendor and makes
 /// the ones gone from the ERP inactive. A push that fails fails the step with the cursor where it was, so the
-/// next run reads the same vendors again; records whose content was pushed before are not sent twice.
+/// next run reads the same vendors again. Records whose content was pushed before are not sent twice, except by a
+/// full sync someone asked for (`full: true`), which sends everything again to realign JAGGAER.
 package struct SyncVendorsHandler: StepHandler {
     package typealias Input = MasterDataSyncRequest
     package static let step = "sync-vendors"
@@ -41,7 +42,10 @@ package struct SyncVendorsHandler: StepHandler {
     package func handle(_ event: CloudEvent, input: MasterDataSyncRequest) async throws -> StepResult {
         guard input.includes("vendors") else { return StepResult(status: .ok, detail: ["skipped": "not asked for"]) }
         let masterData = MasterData(store: context.store, keys: context.keys)
-        let push = sink.map { ProcurementPush(sink: $0, store: context.store, keys: context.keys) }
+        // A full sync someone asked for sends everything again; the scheduled ones send what changed.
+        let push = sink.map {
+            ProcurementPush(sink: $0, store: context.store, keys: context.keys, force: input.full == true)
+        }
         var pushed = ProcurementPush.Counts()
         let sync = try await masterData.tracking(
             "vendors", event: event, maxAttempts: context.connection.flow.maxAttempts, now: context.clock.now()
@@ -89,7 +93,10 @@ package struct SyncAccountsHandler: StepHandler {
     package func handle(_ event: CloudEvent, input: MasterDataSyncRequest) async throws -> StepResult {
         guard input.includes("accounts") else { return StepResult(status: .ok, detail: ["skipped": "not asked for"]) }
         let masterData = MasterData(store: context.store, keys: context.keys)
-        let push = sink.map { ProcurementPush(sink: $0, store: context.store, keys: context.keys) }
+        // A full sync someone asked for sends everything again; the scheduled ones send what changed.
+        let push = sink.map {
+            ProcurementPush(sink: $0, store: context.store, keys: context.keys, force: input.full == true)
+        }
         let segment = context.connection.mapping.accountSegment
         var pushed = ProcurementPush.Counts()
         let (sync, dimensions) = try await masterData.tracking(
