@@ -347,7 +347,8 @@ struct Schedules {
         CloudEvent(
             source: "urn:mlconnector:runner",
             type: EventType.masterDataSyncRequested,
-            data: .object(full ? ["full": .bool(true)] : [:]),
+            // An operator's full sync also re-sends every record to JAGGAER (`resend`), to realign it.
+            data: .object(full ? ["full": .bool(true), "resend": .bool(true)] : [:]),
             connection: connection,
             flow: "masterdata"
         )

@@ -14,7 +14,7 @@ import Testing
 @Suite("Writing to JAGGAER from the sync steps", .serialized, .timeLimit(.minutes(5)))
 struct JaggaerWriterFlowTests {
     static func syncEvent(_ rig: FlowRig, full: Bool? = nil) throws -> CloudEvent {
-        try rig.event(EventType.masterDataSyncRequested, data: MasterDataSyncRequest(full: full))
+        try rig.event(EventType.masterDataSyncRequested, data: MasterDataSyncRequest(full: full, resend: full))
     }
 
     static func vendors(_ rig: FlowRig) throws -> SyncVendorsHandler {
@@ -57,7 +57,8 @@ struct JaggaerWriterFlowTests {
             #expect(daily.detail?["unchanged"] == String(count))
             #expect(Self.supplierPuts(rig) == count)
             // A full sync someone asks for sends everything again; JAGGAER's upserts change nothing.
-            let full = try await Self.vendors(rig).handle(try Self.syncEvent(rig, full: true), input: .init(full: true))
+            let full = try await Self.vendors(rig).handle(
+                try Self.syncEvent(rig, full: true), input: .init(full: true, resend: true))
             #expect(full.detail?["pushed"] == String(count))
             #expect(Self.supplierPuts(rig) == 2 * count)
             #expect(writes.changes == count)

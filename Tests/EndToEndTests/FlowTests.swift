@@ -39,6 +39,25 @@ struct Report: Decodable {
     var connections: [Summary]
     var expectationsMet: Bool
     var pending: Int
+    var jaggaerWriter: WriterLeg?
+}
+
+/// The demo's JAGGAER-writer leg (DemoLegJaggaerWriter.Report).
+struct WriterLeg: Decodable {
+    struct Counts: Decodable {
+        var suppliers: Int
+        var activeCodingValues: Int
+    }
+    struct Payment: Decodable {
+        var erpKind: String
+        var skipped: String?
+        var step: [String: String]?
+        var jaggaerPaymentStatus: String?
+    }
+    var beforeInvoices: Counts
+    var payments: [Payment]
+    var problems: [String]
+    var expectationsMet: Bool
 }
 
 @Suite("Full flows through the local runner", .serialized, .timeLimit(.minutes(15)))
@@ -81,6 +100,12 @@ struct FlowTests {
                 "demo printed no summary (exit \(run.exitCode)): \(run.text.prefix(500)) \(run.stderr.suffix(2000))")
             throw CancellationError()
         }
+        // Vendors and accounts reached JAGGAER before the invoices; a paid BC invoice shows as paid in JAGGAER.
+        let writer = report.jaggaerWriter
+        #expect(writer?.expectationsMet == true, "\(writer?.problems ?? ["no JAGGAER-writer leg"])")
+        #expect((writer?.beforeInvoices.suppliers ?? 0) > 0)
+        #expect((writer?.beforeInvoices.activeCodingValues ?? 0) > 0)
+        #expect(writer?.payments.first { $0.erpKind == "businessCentral" }?.jaggaerPaymentStatus == "Paid")
         for other in report.connections where other.erpKind != "businessCentral" {
             #expect(other.expectationsMet, "\(other.erpKind): \(other.mismatches)")
             #expect(other.erp.duplicateNaturalKeys == 0, "\(other.erpKind)")
@@ -118,9 +143,15 @@ struct FlowTests {
             #expect(lookups == expectedDrafts + 2)
             #expect(first.http.erpRequests <= 2 * (expectedDrafts + 2))
             let bcAfterFirst = host.businessCentral.store.allPurchaseInvoices.count
+            let firstLeg = try JSONDecoder().decode(Report.self, from: firstRun.stdout).jaggaerWriter
+            #expect(firstLeg?.payments.first { $0.erpKind == "businessCentral" }?.step?["updated"] == "1")
 
             // Same store, same systems: nothing new to capture, nothing booked.
-            let (second, _) = try await Self.demo(["--simulators", file, "--keep-state"], state: state, key: key)
+            let (second, secondRun) = try await Self.demo(
+                ["--simulators", file, "--keep-state"], state: state, key: key)
+            // The same invoice paid again: JAGGAER already shows it, nothing is sent.
+            let secondLeg = try JSONDecoder().decode(Report.self, from: secondRun.stdout).jaggaerWriter
+            #expect(secondLeg?.payments.first { $0.erpKind == "businessCentral" }?.step?["updated"] == "0")
             #expect(second.expectationsMet, "\(second.mismatches)")
             #expect(second.draftedThisRun == 0)
             #expect(second.captured == 0)

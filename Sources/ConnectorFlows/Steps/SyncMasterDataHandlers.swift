@@ -6,9 +6,13 @@ package struct MasterDataSyncRequest: Codable, Sendable, Hashable {
     package var full: Bool?
     /// Only these kinds (`vendors`, `accounts`); all when absent. Change notifications name the kind they saw.
     package var kinds: [String]?
-    package init(full: Bool? = nil, kinds: [String]? = nil) {
+    /// Send every record to the procurement system again, whatever was sent before (an operator's full sync that
+    /// realigns JAGGAER; each send is an idempotent upsert). Scheduled and notified syncs send what changed.
+    package var resend: Bool?
+    package init(full: Bool? = nil, kinds: [String]? = nil, resend: Bool? = nil) {
         self.full = full
         self.kinds = kinds
+        self.resend = resend
     }
 
     func includes(_ kind: String) -> Bool { kinds?.contains(kind) ?? true }
@@ -19,8 +23,8 @@ package struct MasterDataSyncRequest: Codable, Sendable, Hashable {
 ///
 /// A delta sync pushes each page, then stores it and moves the cursor; a full sync pushes every vendor and makes
 /// the ones gone from the ERP inactive. A push that fails fails the step with the cursor where it was, so the
-/// next run reads the same vendors again. Records whose content was pushed before are not sent twice, except by a
-/// full sync someone asked for (`full: true`), which sends everything again to realign JAGGAER.
+/// next run reads the same vendors again. Records whose content was pushed before are not sent twice, except when
+/// the request says `resend` (an operator's full sync, which realigns JAGGAER).
 package struct SyncVendorsHandler: StepHandler {
     package typealias Input = MasterDataSyncRequest
     package static let step = "sync-vendors"
@@ -42,9 +46,8 @@ package struct SyncVendorsHandler: StepHandler {
     package func handle(_ event: CloudEvent, input: MasterDataSyncRequest) async throws -> StepResult {
         guard input.includes("vendors") else { return StepResult(status: .ok, detail: ["skipped": "not asked for"]) }
         let masterData = MasterData(store: context.store, keys: context.keys)
-        // A full sync someone asked for sends everything again; the scheduled ones send what changed.
         let push = sink.map {
-            ProcurementPush(sink: $0, store: context.store, keys: context.keys, force: input.full == true)
+            ProcurementPush(sink: $0, store: context.store, keys: context.keys, force: input.resend == true)
         }
         var pushed = ProcurementPush.Counts()
         let sync = try await masterData.tracking(
@@ -93,9 +96,8 @@ package struct SyncAccountsHandler: StepHandler {
     package func handle(_ event: CloudEvent, input: MasterDataSyncRequest) async throws -> StepResult {
         guard input.includes("accounts") else { return StepResult(status: .ok, detail: ["skipped": "not asked for"]) }
         let masterData = MasterData(store: context.store, keys: context.keys)
-        // A full sync someone asked for sends everything again; the scheduled ones send what changed.
         let push = sink.map {
-            ProcurementPush(sink: $0, store: context.store, keys: context.keys, force: input.full == true)
+            ProcurementPush(sink: $0, store: context.store, keys: context.keys, force: input.resend == true)
         }
         let segment = context.connection.mapping.accountSegment
         var pushed = ProcurementPush.Counts()
