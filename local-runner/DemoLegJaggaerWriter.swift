@@ -68,6 +68,26 @@ enum DemoLegJaggaerWriter {
         return try counts.decode(Counts.self)
     }
 
+    /// How a simulated ERP is told that a drafted document was paid: Business Central's `/_sim/erp/pay` (posts the
+    /// draft and pays it), Acumatica's `bills/pay` (releases and closes the bill). SAP Business One's drafts are not
+    /// invoices until someone posts them, so there is nothing to pay.
+    static func payControl(_ kind: String, natural: [String], document: ERPDocumentRef?) -> (String, JSONValue)? {
+        switch kind {
+        case "businessCentral":
+            return (
+                "/_sim/erp/pay",
+                .object([
+                    "vendorNumber": .string(natural.first ?? ""), "vendorInvoiceNumber": .string(natural.last ?? ""),
+                ])
+            )
+        case "acumatica":
+            guard let number = document?.number else { return nil }
+            return ("/_sim/acumatica/bills/pay", .object(["type": .string("Bill"), "referenceNbr": .string(number)]))
+        default:
+            return nil
+        }
+    }
+
     /// Pays one invoice ml-connector drafted in each simulated ERP that can be told to (Business Central), runs
     /// `sync-payment-status` for those connections, and reads the status back from JAGGAER.
     static func payments(
@@ -97,11 +117,13 @@ enum DemoLegJaggaerWriter {
                 continue
             }
             let natural = first.entry.naturalKey.split(separator: "|", maxSplits: 1).map(String.init)
-            let response = try await request(
-                "POST", erp.baseURL.trimmingTrailingSlash + "/_sim/erp/pay",
-                body: .object([
-                    "vendorNumber": .string(natural.first ?? ""), "vendorInvoiceNumber": .string(natural.last ?? ""),
-                ]))
+            guard let (path, body) = payControl(erp.kind, natural: natural, document: first.entry.document) else {
+                payment.skipped =
+                    "the demo has no way to pay a drafted \(erp.name) document (B1 drafts are not invoices)"
+                payments.append(payment)
+                continue
+            }
+            let response = try await request("POST", erp.baseURL.trimmingTrailingSlash + path, body: body)
             guard response.isSuccess else {
                 let message = String(decoding: response.body, as: UTF8.self)
                 if response.status == 404, message.contains("no purchase invoice") {
@@ -136,6 +158,13 @@ enum DemoLegJaggaerWriter {
             let id = payments[index].jaggaerInvoiceId ?? ""
             let status = after["paymentStatuses"]?[id]?["paymentStatus"]?.stringValue
             payments[index].jaggaerPaymentStatus = status
+            // The same JAGGAER invoice may have been set by another connection: this one's step must have seen it too.
+            let seen =
+                (Int(payments[index].step?["updated"] ?? "") ?? 0)
+                + (Int(payments[index].step?["unchanged"] ?? "") ?? 0)
+            if seen == 0 {
+                problems.append("\(payments[index].erpKind): sync-payment-status did not see the paid invoice \(id)")
+            }
             if status != "Paid" {
                 problems.append(
                     "\(payments[index].erpKind): invoice \(id) was paid in the ERP but JAGGAER shows \(status ?? "no payment status")"
