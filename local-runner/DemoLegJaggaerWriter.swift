@@ -102,6 +102,7 @@ enum DemoLegJaggaerWriter {
         }
         var paid: [(index: Int, connection: String)] = []
         var stale = 0
+        var attempted = 0
         for (connection, erp) in connections {
             var payment = Payment(connection: connection.id, erpKind: erp.kind)
             let keys = try StateKeys(connection: connection.id)
@@ -123,10 +124,10 @@ enum DemoLegJaggaerWriter {
                 payments.append(payment)
                 continue
             }
+            attempted += 1
             let response = try await request("POST", erp.baseURL.trimmingTrailingSlash + path, body: body)
             guard response.isSuccess else {
-                let message = String(decoding: response.body, as: UTF8.self)
-                if response.status == 404, message.contains("no purchase invoice") {
+                if response.status == 404 {
                     // A kept store with new simulators: the ERP no longer holds what the store says was written.
                     payment.skipped = "\(erp.name) no longer holds the invoice the store recorded (new simulators?)"
                     stale += 1
@@ -143,9 +144,11 @@ enum DemoLegJaggaerWriter {
             payments.append(payment)
         }
         guard !paid.isEmpty else {
-            if stale == 0 { problems.append("no simulated ERP could pay an invoice") }
+            // Only a problem when an ERP that can be paid failed for another reason than a stale store.
+            if attempted > stale { problems.append("no simulated ERP could pay an invoice") }
             return Report(
-                beforeInvoices: beforeInvoices, payments: payments, problems: problems, expectationsMet: false)
+                beforeInvoices: beforeInvoices, payments: payments, problems: problems,
+                expectationsMet: problems.isEmpty)
         }
         try await runner.drain(waitForDelayed: true, deadline: Date().addingTimeInterval(300))
         let after = try await writes(endpoints)
