@@ -31,6 +31,7 @@ let functions = [
     "ping-connection",
     "sync-purchase-orders",
     "post-erp-invoice",
+    "sync-payment-status",
 ]
 
 /// The ERPs of this build: one target each (`Sources/<name>`), listed once more in ConnectorRuntime/Systems.swift.

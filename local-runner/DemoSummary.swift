@@ -33,6 +33,8 @@ struct DemoReport: Codable, Sendable {
     var purchaseOrders: DemoPurchaseOrderLeg?
     /// Controlled posting and PO matching in Business Central (issue 9), run after the main flow.
     var businessCentralLegs: DemoLegBusinessCentral.Report?
+    /// Suppliers and coding values in JAGGAER before the invoices, and payment status back to JAGGAER.
+    var jaggaerWriter: DemoLegJaggaerWriter.Report?
 
     /// The summary of one ERP's connection.
     func summary(_ kind: String) -> DemoSummary? { connections.first { $0.erpKind == kind } }
@@ -111,6 +113,7 @@ struct DemoReport: Codable, Sendable {
         }
         for text in purchaseOrders?.lines() ?? [] { Swift.print(text) }
         if let legs = businessCentralLegs { DemoLegBusinessCentral.print(legs) }
+        if let jaggaerWriter { DemoLegJaggaerWriter.print(jaggaerWriter) }
         Swift.print("")
         if expectationsMet {
             Swift.print(

@@ -354,7 +354,8 @@ struct Schedules {
         CloudEvent(
             source: "urn:mlconnector:runner",
             type: EventType.masterDataSyncRequested,
-            data: .object(full ? ["full": .bool(true)] : [:]),
+            // An operator's full sync also re-sends every record to JAGGAER (`resend`), to realign it.
+            data: .object(full ? ["full": .bool(true), "resend": .bool(true)] : [:]),
             connection: connection,
             flow: "masterdata"
         )
@@ -368,6 +369,16 @@ struct Schedules {
             data: fromStart ? .object(["fromStart": .bool(true)]) : .object([:]),
             connection: connection,
             flow: "purchaseorders"
+        )
+    }
+
+    static func paymentStatusEvent(connection: String, fromStart: Bool = false) -> CloudEvent {
+        CloudEvent(
+            source: "urn:mlconnector:runner",
+            type: EventType.paymentStatusSyncRequested,
+            data: .object(fromStart ? ["fromStart": .bool(true)] : [:]),
+            connection: connection,
+            flow: "paymentstatus"
         )
     }
 
@@ -398,6 +409,15 @@ struct Schedules {
             "runner/schedule/\(connection.id)/poll", every: connection.flow.pollIntervalSeconds, now: now)
         {
             events.append(Self.pollEvent(connection: connection.id))
+        }
+        // Payment status flows back to JAGGAER where the ERP gives it and the connection writes to JAGGAER.
+        if connection.jaggaer.writer.enabled,
+            (try? Systems.erp(connection.erp.kind))?.capabilities.paymentStatus == true,
+            try await claim(
+                "runner/schedule/\(connection.id)/paymentstatus", every: connection.flow.paymentStatusIntervalSeconds,
+                now: now)
+        {
+            events.append(Self.paymentStatusEvent(connection: connection.id))
         }
         // Subscriptions last 3 days; the step renews only what expires within renewBeforeHours, so twice a day
         // leaves room for a day of failed attempts.

@@ -43,7 +43,9 @@ package struct BusinessCentralClient: Sendable {
         try await list(
             entityURL(
                 companyId, "vendors", modifiedSince: modifiedSince,
-                select: "id,number,displayName,blocked,currencyCode,taxRegistrationNumber,lastModifiedDateTime"))
+                select:
+                    "id,number,displayName,blocked,currencyCode,taxRegistrationNumber,lastModifiedDateTime,addressLine1,addressLine2,city,state,country,postalCode"
+            ))
     }
 
     package func accounts(companyId: String, modifiedSince: Date? = nil) async throws -> [BCAccount] {

@@ -246,7 +246,8 @@ package struct BusinessCentralConnector: ERPConnector {
                 currencyCode: vendor.currencyCode.flatMap { $0.isEmpty ? nil : $0 },
                 taxRegistrationNumber: vendor.taxRegistrationNumber,
                 erpId: vendor.id,
-                lastModified: vendor.lastModifiedDateTime
+                lastModified: vendor.lastModifiedDateTime,
+                address: Self.address(vendor)
             )
         }
     }

@@ -16,6 +16,12 @@ package struct BCVendor: Decodable, Sendable, Hashable {
     package var currencyCode: String?
     package var taxRegistrationNumber: String?
     package var lastModifiedDateTime: Date?
+    package var addressLine1: String?
+    package var addressLine2: String?
+    package var city: String?
+    package var state: String?
+    package var country: String?
+    package var postalCode: String?
 }
 
 package struct BCAccount: Decodable, Sendable, Hashable {

@@ -93,6 +93,16 @@ package struct ConnectionRuntime: Sendable {
         return (client, tokens)
     }
 
+    /// The JAGGAER writer (suppliers, coding values, payment status), or nil when `jaggaer.writer.enabled` is false.
+    /// It shares the invoice client's token, rate limit and retries.
+    package func procurementSink() throws -> (any ProcurementSink)? {
+        let settings = connection.jaggaer
+        guard settings.writer.enabled else { return nil }
+        let client = try jaggaer().client
+        return JaggaerWriter(
+            baseURL: settings.baseURL, settings: settings.writer, transport: client.transport, timeout: timeout)
+    }
+
     package func procurementSource() throws -> any ProcurementSource {
         let (client, tokens) = try jaggaer()
         return JaggaerSource(

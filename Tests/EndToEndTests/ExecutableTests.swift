@@ -10,6 +10,7 @@ import Testing
 struct ExecutableTests {
     static let functions = [
         "poll-jaggaer-invoices", "transform-invoice", "write-erp-invoice", "sync-vendors", "sync-accounts",
+        "sync-payment-status",
     ]
 
     /// A store holding one connection (pointing at hosts that are never called here).

@@ -48,6 +48,25 @@ struct Report: Decodable {
     var expectationsMet: Bool
     var pending: Int
     var businessCentralLegs: Legs?
+    var jaggaerWriter: WriterLeg?
+}
+
+/// The demo's JAGGAER-writer leg (DemoLegJaggaerWriter.Report).
+struct WriterLeg: Decodable {
+    struct Counts: Decodable {
+        var suppliers: Int
+        var activeCodingValues: Int
+    }
+    struct Payment: Decodable {
+        var erpKind: String
+        var skipped: String?
+        var step: [String: String]?
+        var jaggaerPaymentStatus: String?
+    }
+    var beforeInvoices: Counts
+    var payments: [Payment]
+    var problems: [String]
+    var expectationsMet: Bool
 }
 
 @Suite("Full flows through the local runner", .serialized, .timeLimit(.minutes(15)))
@@ -90,6 +109,12 @@ struct FlowTests {
                 "demo printed no summary (exit \(run.exitCode)): \(run.text.prefix(500)) \(run.stderr.suffix(2000))")
             throw CancellationError()
         }
+        // Vendors and accounts reached JAGGAER before the invoices; a paid BC invoice shows as paid in JAGGAER.
+        let writer = report.jaggaerWriter
+        #expect(writer?.expectationsMet == true, "\(writer?.problems ?? ["no JAGGAER-writer leg"])")
+        #expect((writer?.beforeInvoices.suppliers ?? 0) > 0)
+        #expect((writer?.beforeInvoices.activeCodingValues ?? 0) > 0)
+        #expect(writer?.payments.first { $0.erpKind == "businessCentral" }?.jaggaerPaymentStatus == "Paid")
         for other in report.connections where other.erpKind != "businessCentral" {
             #expect(other.expectationsMet, "\(other.erpKind): \(other.mismatches)")
             #expect(other.erp.duplicateNaturalKeys == 0, "\(other.erpKind)")
@@ -141,6 +166,8 @@ struct FlowTests {
             #expect(firstLegs.expectationsMet)
             #expect(host.businessCentral.store.allPurchaseInvoices.filter { $0.invoice.status == "Open" }.count == 2)
             let bcAfterFirst = host.businessCentral.store.allPurchaseInvoices.count
+            let firstLeg = try JSONDecoder().decode(Report.self, from: firstRun.stdout).jaggaerWriter
+            #expect(firstLeg?.payments.first { $0.erpKind == "businessCentral" }?.step?["updated"] == "1")
 
             // Same store, same systems: nothing new to capture, nothing booked.
             let (second, secondRun) = try await Self.demo(
@@ -150,6 +177,9 @@ struct FlowTests {
             #expect(secondLegs.record == firstLegs.record)
             #expect(secondLegs.postRequests == 0, "an approved draft is never posted twice")
             #expect(secondLegs.expectationsMet)
+            // The same invoice paid again: JAGGAER already shows it, nothing is sent.
+            let secondLeg = try JSONDecoder().decode(Report.self, from: secondRun.stdout).jaggaerWriter
+            #expect(secondLeg?.payments.first { $0.erpKind == "businessCentral" }?.step?["updated"] == "0")
             #expect(second.expectationsMet, "\(second.mismatches)")
             #expect(second.draftedThisRun == 0)
             #expect(second.captured == 0)

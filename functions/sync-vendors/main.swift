@@ -2,5 +2,5 @@ import ConnectorFlows
 import ConnectorRuntime
 
 await FunctionMain.run(SyncVendorsHandler.self) { runtime in
-    SyncVendorsHandler(context: runtime.context, erp: try runtime.erpConnector())
+    SyncVendorsHandler(context: runtime.context, erp: try runtime.erpConnector(), sink: try runtime.procurementSink())
 }

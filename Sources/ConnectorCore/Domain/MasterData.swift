@@ -12,6 +12,10 @@ package struct Vendor: Sendable, Codable, Hashable {
     package var taxRegistrationNumber: String?
     package var erpId: String?
     package var lastModified: Date?
+    /// The vendor's postal address, where the ERP gives it (pushed to the procurement system's supplier).
+    package var address: PostalAddress?
+    /// The vendor's payment terms code (`Net 30`), where the ERP gives it.
+    package var paymentTermsCode: String?
 
     package init(
         number: String,
@@ -20,7 +24,9 @@ package struct Vendor: Sendable, Codable, Hashable {
         currencyCode: String? = nil,
         taxRegistrationNumber: String? = nil,
         erpId: String? = nil,
-        lastModified: Date? = nil
+        lastModified: Date? = nil,
+        address: PostalAddress? = nil,
+        paymentTermsCode: String? = nil
     ) {
         self.number = number
         self.name = name
@@ -29,6 +35,33 @@ package struct Vendor: Sendable, Codable, Hashable {
         self.taxRegistrationNumber = taxRegistrationNumber
         self.erpId = erpId
         self.lastModified = lastModified
+        self.address = address
+        self.paymentTermsCode = paymentTermsCode
+    }
+}
+
+/// A postal address as ERPs keep a vendor's: up to two street lines, city, state, postal code, ISO country.
+package struct PostalAddress: Sendable, Codable, Hashable {
+    package var lines: [String]
+    package var city: String?
+    package var state: String?
+    package var postalCode: String?
+    package var country: String?
+
+    package init(
+        lines: [String], city: String? = nil, state: String? = nil, postalCode: String? = nil, country: String? = nil
+    ) {
+        self.lines = lines
+        self.city = city
+        self.state = state
+        self.postalCode = postalCode
+        self.country = country
+    }
+
+    /// Nil when every part is empty (ERPs send empty strings for unset fields).
+    package var nonEmpty: PostalAddress? {
+        let parts = lines + [city, state, postalCode, country].compactMap { $0 }
+        return parts.allSatisfy({ $0.trimmingCharacters(in: .whitespaces).isEmpty }) ? nil : self
     }
 }
 

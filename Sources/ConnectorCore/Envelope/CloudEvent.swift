@@ -186,6 +186,8 @@ package enum EventType {
     package static let invoiceApproved = "com.mlconnector.invoice.approved"
     /// `post-erp-invoice` posted an approved draft in the ERP.
     package static let invoicePosted = "com.mlconnector.invoice.posted"
+    /// Read the ERP's paid invoices and set their payment status in JAGGAER (`sync-payment-status`).
+    package static let paymentStatusSyncRequested = "com.mlconnector.paymentstatus.sync_requested"
 }
 
 extension DecodingError {

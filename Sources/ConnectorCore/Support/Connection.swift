@@ -166,6 +166,8 @@ package struct JaggaerSettings: Sendable, Codable, Hashable, SettingsSection {
     /// Purchase-order list and single-PO paths (UNCONFIRMED: JAGGAER has not published its PO export API).
     package var purchaseOrderListPath: String
     package var purchaseOrderPath: String
+    /// Writing suppliers, coding values and payment statuses into JAGGAER (paths UNCONFIRMED, all settings).
+    package var writer: JaggaerWriterSettings
 
     package init(
         baseURL: String,
@@ -186,7 +188,8 @@ package struct JaggaerSettings: Sendable, Codable, Hashable, SettingsSection {
         sortParameter: String? = nil,
         sortValue: String? = nil,
         purchaseOrderListPath: String = "/j1p/api/public/po/v1/purchaseorders",
-        purchaseOrderPath: String = "/j1p/api/public/po/v1/purchaseorders/{id}"
+        purchaseOrderPath: String = "/j1p/api/public/po/v1/purchaseorders/{id}",
+        writer: JaggaerWriterSettings = JaggaerWriterSettings()
     ) {
         self.baseURL = baseURL
         self.tokenURL = tokenURL
@@ -207,15 +210,20 @@ package struct JaggaerSettings: Sendable, Codable, Hashable, SettingsSection {
         self.sortValue = sortValue
         self.purchaseOrderListPath = purchaseOrderListPath
         self.purchaseOrderPath = purchaseOrderPath
+        self.writer = writer
     }
 
     private enum CodingKeys: String, CodingKey, CaseIterable {
         case baseURL, tokenURL, realm, clientId, clientSecret, invoiceListPath, invoicePath, startParameter
         case pageSizeParameter, updatedSinceParameter, statusParameter, approvedStatuses, pageSize, requestsPerMinute
         case listOrder, sortParameter, sortValue, purchaseOrderListPath, purchaseOrderPath
+        case writer
     }
 
     package static var settingKeys: [String] { CodingKeys.allCases.map(\.stringValue) }
+    package static var nestedSections: [(key: String, isList: Bool, type: any SettingsSection.Type)] {
+        [("writer", false, JaggaerWriterSettings.self)]
+    }
 
     package init(from decoder: any Decoder) throws {
         try SettingsDecoding.checkKeys(decoder, known: Self.settingKeys)
@@ -255,6 +263,7 @@ package struct JaggaerSettings: Sendable, Codable, Hashable, SettingsSection {
         purchaseOrderListPath =
             try c.decodeIfPresent(String.self, forKey: .purchaseOrderListPath) ?? d.purchaseOrderListPath
         purchaseOrderPath = try c.decodeIfPresent(String.self, forKey: .purchaseOrderPath) ?? d.purchaseOrderPath
+        writer = try c.decodeIfPresent(JaggaerWriterSettings.self, forKey: .writer) ?? d.writer
     }
 
     package var resolvedTokenURL: String {
@@ -489,6 +498,8 @@ package struct FlowSettings: Sendable, Codable, Hashable, SettingsSection {
     /// Whether `post-erp-invoice` posts every written draft without an operator's approval. Off by default:
     /// nothing reaches the ledger unreviewed unless the connection says so.
     package var autoPost: Bool
+    /// Seconds between payment-status syncs (ERP → JAGGAER) in `local-runner run`.
+    package var paymentStatusIntervalSeconds: Int
 
     package init(
         pollIntervalSeconds: Int = 300,
@@ -501,7 +512,8 @@ package struct FlowSettings: Sendable, Codable, Hashable, SettingsSection {
         reconcileIntervalSeconds: Int = 86400,
         reconcileLookbackDays: Int = 7,
         purchaseOrderIntervalSeconds: Int = 900,
-        autoPost: Bool = false
+        autoPost: Bool = false,
+        paymentStatusIntervalSeconds: Int = 3600
     ) {
         self.pollIntervalSeconds = pollIntervalSeconds
         self.pollOverlapSeconds = pollOverlapSeconds
@@ -514,6 +526,7 @@ package struct FlowSettings: Sendable, Codable, Hashable, SettingsSection {
         self.reconcileLookbackDays = reconcileLookbackDays
         self.purchaseOrderIntervalSeconds = purchaseOrderIntervalSeconds
         self.autoPost = autoPost
+        self.paymentStatusIntervalSeconds = paymentStatusIntervalSeconds
     }
 
     private enum CodingKeys: String, CodingKey, CaseIterable {
@@ -521,6 +534,7 @@ package struct FlowSettings: Sendable, Codable, Hashable, SettingsSection {
         case ambiguousWriteSettleSeconds, masterDataIntervalSeconds
         case reconcileIntervalSeconds, reconcileLookbackDays, purchaseOrderIntervalSeconds
         case autoPost
+        case paymentStatusIntervalSeconds
     }
 
     package static var settingKeys: [String] { CodingKeys.allCases.map(\.stringValue) }
@@ -544,6 +558,8 @@ package struct FlowSettings: Sendable, Codable, Hashable, SettingsSection {
         purchaseOrderIntervalSeconds =
             try c.decodeIfPresent(Int.self, forKey: .purchaseOrderIntervalSeconds) ?? d.purchaseOrderIntervalSeconds
         autoPost = try c.decodeIfPresent(Bool.self, forKey: .autoPost) ?? d.autoPost
+        paymentStatusIntervalSeconds =
+            try c.decodeIfPresent(Int.self, forKey: .paymentStatusIntervalSeconds) ?? d.paymentStatusIntervalSeconds
     }
 }
 

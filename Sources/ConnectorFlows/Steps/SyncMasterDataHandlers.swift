@@ -6,18 +6,25 @@ package struct MasterDataSyncRequest: Codable, Sendable, Hashable {
     package var full: Bool?
     /// Only these kinds (`vendors`, `accounts`); all when absent. Change notifications name the kind they saw.
     package var kinds: [String]?
-    package init(full: Bool? = nil, kinds: [String]? = nil) {
+    /// Send every record to the procurement system again, whatever was sent before (an operator's full sync that
+    /// realigns JAGGAER; each send is an idempotent upsert). Scheduled and notified syncs send what changed.
+    package var resend: Bool?
+    package init(full: Bool? = nil, kinds: [String]? = nil, resend: Bool? = nil) {
         self.full = full
         self.kinds = kinds
+        self.resend = resend
     }
 
     func includes(_ kind: String) -> Bool { kinds?.contains(kind) ?? true }
 }
 
-/// `sync-vendors`: ERP vendors into the connection's master-data tables, which the mapping checks codes against.
+/// `sync-vendors`: ERP vendors into the connection's master-data tables, which the mapping checks codes against,
+/// and on into JAGGAER as suppliers through the `ProcurementSink` (when the connection writes to JAGGAER).
 ///
-/// Scope today: the ERP → store half. Pushing vendors on to JAGGAER waits for JAGGAER's supplier API, which is not
-/// publicly documented (UNCONFIRMED; see the reference notes).
+/// A delta sync pushes each page, then stores it and moves the cursor; a full sync pushes every vendor and makes
+/// the ones gone from the ERP inactive. A push that fails fails the step with the cursor where it was, so the
+/// next run reads the same vendors again. Records whose content was pushed before are not sent twice, except when
+/// the request says `resend` (an operator's full sync, which realigns JAGGAER).
 package struct SyncVendorsHandler: StepHandler {
     package typealias Input = MasterDataSyncRequest
     package static let step = "sync-vendors"
@@ -25,10 +32,13 @@ package struct SyncVendorsHandler: StepHandler {
 
     package let context: StepContext
     package let erp: any ERPConnector
+    /// Where vendors are pushed (JAGGAER); nil: the ERP → store half only.
+    package let sink: (any ProcurementSink)?
 
-    package init(context: StepContext, erp: any ERPConnector) {
+    package init(context: StepContext, erp: any ERPConnector, sink: (any ProcurementSink)? = nil) {
         self.context = context
         self.erp = erp
+        self.sink = sink
     }
 
     package static func recordId(for event: CloudEvent) -> String { "masterdata/vendors" }
@@ -36,32 +46,38 @@ package struct SyncVendorsHandler: StepHandler {
     package func handle(_ event: CloudEvent, input: MasterDataSyncRequest) async throws -> StepResult {
         guard input.includes("vendors") else { return StepResult(status: .ok, detail: ["skipped": "not asked for"]) }
         let masterData = MasterData(store: context.store, keys: context.keys)
+        let push = sink.map {
+            ProcurementPush(sink: $0, store: context.store, keys: context.keys, force: input.resend == true)
+        }
+        var pushed = ProcurementPush.Counts()
         let sync = try await masterData.tracking(
             "vendors", event: event, maxAttempts: context.connection.flow.maxAttempts, now: context.clock.now()
         ) {
             try await MasterDataSync.refresh(
                 "vendors", table: masterData.vendors, masterData: masterData, requestedFull: input.full,
                 now: context.clock.now(),
-                read: { try await erp.vendors(after: $0, pageSize: $1) }, key: \.number
+                read: { try await erp.vendors(after: $0, pageSize: $1) }, key: \.number,
+                onPage: { vendors in try await push?.suppliers(vendors, counts: &pushed) },
+                onRemoved: { vendors in try await push?.deactivateSuppliers(vendors, counts: &pushed) }
             )
+        }
+        var detail = ["vendors": String(sync.read), "mode": sync.full ? "full" : "delta", "total": String(sync.total)]
+        if let sink {
+            detail["pushedTo"] = sink.system
+            detail["pushed"] = String(pushed.sent)
+            detail["unchanged"] = String(pushed.unchanged)
         }
         // Mapping first: invoices waiting only for vendors (and codes) the ERP now has go through mapping again.
         let requeued = try await ReviewRequeue(context: context).requeue(after: event, step: Self.step)
-        return StepResult(
-            status: .ok,
-            events: requeued,
-            detail: [
-                "vendors": String(sync.read), "mode": sync.full ? "full" : "delta", "total": String(sync.total),
-                "requeued": String(requeued.count),
-            ]
-        )
+        detail["requeued"] = String(requeued.count)
+        return StepResult(status: .ok, events: requeued, detail: detail)
     }
 }
 
-/// `sync-accounts`: the ERP's chart of accounts and dimensions (with their values) into the master-data tables.
-///
-/// Scope today: the ERP → store half (the mapping tables). Pushing accounts as JAGGAER coding values waits for
-/// JAGGAER's import API, which is not publicly documented (UNCONFIRMED).
+/// `sync-accounts`: the ERP's chart of accounts and dimensions (with their values) into the master-data tables,
+/// and on into JAGGAER as coding values through the `ProcurementSink`: posting accounts under the mapping's account
+/// segment (blocked ones inactive), dimension values under the segment their dimension maps to. Checkpointed like
+/// `sync-vendors`.
 package struct SyncAccountsHandler: StepHandler {
     package typealias Input = MasterDataSyncRequest
     package static let step = "sync-accounts"
@@ -69,10 +85,13 @@ package struct SyncAccountsHandler: StepHandler {
 
     package let context: StepContext
     package let erp: any ERPConnector
+    /// Where coding values are pushed (JAGGAER); nil: the ERP → store half only.
+    package let sink: (any ProcurementSink)?
 
-    package init(context: StepContext, erp: any ERPConnector) {
+    package init(context: StepContext, erp: any ERPConnector, sink: (any ProcurementSink)? = nil) {
         self.context = context
         self.erp = erp
+        self.sink = sink
     }
 
     package static func recordId(for event: CloudEvent) -> String { "masterdata/accounts" }
@@ -80,38 +99,55 @@ package struct SyncAccountsHandler: StepHandler {
     package func handle(_ event: CloudEvent, input: MasterDataSyncRequest) async throws -> StepResult {
         guard input.includes("accounts") else { return StepResult(status: .ok, detail: ["skipped": "not asked for"]) }
         let masterData = MasterData(store: context.store, keys: context.keys)
+        let push = sink.map {
+            ProcurementPush(sink: $0, store: context.store, keys: context.keys, force: input.resend == true)
+        }
+        let segment = context.connection.mapping.accountSegment
+        var pushed = ProcurementPush.Counts()
         let (sync, dimensions) = try await masterData.tracking(
             "accounts", event: event, maxAttempts: context.connection.flow.maxAttempts, now: context.clock.now()
         ) {
             let sync = try await MasterDataSync.refresh(
                 "accounts", table: masterData.accounts, masterData: masterData, requestedFull: input.full,
                 now: context.clock.now(),
-                read: { try await erp.accounts(after: $0, pageSize: $1) }, key: \.number
+                read: { try await erp.accounts(after: $0, pageSize: $1) }, key: \.number,
+                onPage: { accounts in try await push?.accounts(accounts, segment: segment, counts: &pushed) },
+                onRemoved: { accounts in
+                    try await push?.accounts(accounts, segment: segment, removed: true, counts: &pushed)
+                }
             )
             // Dimensions have no change stamp on their values: always read whole.
             let dimensions = try await erp.dimensions()
+            if let push {
+                let previous = try await masterData.dimensions.all().map(\.value)
+                try await push.dimensions(
+                    dimensions, previous: previous, rules: context.connection.mapping.dimensions, counts: &pushed)
+            }
             try await masterData.dimensions.replaceAll(
                 Dictionary(dimensions.map { ($0.code, $0) }, uniquingKeysWith: { first, _ in first }))
             return (sync, dimensions)
         }
+        var detail = [
+            "accounts": String(sync.read), "dimensions": String(dimensions.count),
+            "dimensionValues": String(dimensions.reduce(0) { $0 + $1.values.count }),
+            "mode": sync.full ? "full" : "delta", "total": String(sync.total),
+        ]
+        if let sink {
+            detail["pushedTo"] = sink.system
+            detail["pushed"] = String(pushed.sent)
+            detail["unchanged"] = String(pushed.unchanged)
+        }
         // Mapping first: invoices waiting only for accounts and dimension values the ERP now has go through again.
         let requeued = try await ReviewRequeue(context: context).requeue(after: event, step: Self.step)
-        return StepResult(
-            status: .ok,
-            events: requeued,
-            detail: [
-                "requeued": String(requeued.count),
-                "accounts": String(sync.read), "dimensions": String(dimensions.count),
-                "dimensionValues": String(dimensions.reduce(0) { $0 + $1.values.count }),
-                "mode": sync.full ? "full" : "delta", "total": String(sync.total),
-            ]
-        )
+        detail["requeued"] = String(requeued.count)
+        return StepResult(status: .ok, events: requeued, detail: detail)
     }
 }
 
 enum MasterDataSync {
     /// Reads one kind of master data from the ERP (whole, or changed since the last sync) into its table and
-    /// records the sync state. Returns how many records were read, the table's size and the mode.
+    /// records the sync state. Returns how many records were read, the table's size and the mode. `onPage` sees
+    /// every page before it is stored; `onRemoved` the records a full read no longer finds, before they go.
     static func refresh<Record: Codable & Sendable>(
         _ kind: String,
         table: MappingTable<Record>,
@@ -120,7 +156,9 @@ enum MasterDataSync {
         now: Date,
         pageSize: Int = 200,
         read: (ChangeCursor?, Int) async throws -> ChangePage<Record>,
-        key: (Record) -> String
+        key: (Record) -> String,
+        onPage: ([Record]) async throws -> Void = { _ in },
+        onRemoved: ([Record]) async throws -> Void = { _ in }
     ) async throws -> (read: Int, total: Int, full: Bool) {
         let previous = try await masterData.syncState(kind)
         let full = needsFull(previous, requested: requestedFull, now: now)
@@ -130,6 +168,9 @@ enum MasterDataSync {
         while true {
             let page = try await read(cursor, pageSize)
             count += page.items.count
+            // Pushed on (to JAGGAER) before the page is stored and the cursor moves: a failed push leaves the cursor
+            // where it was, so the page is read and pushed again next time.
+            try await onPage(page.items)
             if full {
                 // A full read replaces the table at the end (deleted records drop out), so it is kept whole.
                 for record in page.items { everything[key(record)] = record }
@@ -145,7 +186,11 @@ enum MasterDataSync {
             cursor = page.next ?? cursor
             if !page.hasMore { break }
         }
-        if full { try await table.replaceAll(everything) }
+        if full {
+            let removed = try await table.all().filter { everything[$0.key] == nil }.map(\.value)
+            if !removed.isEmpty { try await onRemoved(removed) }
+            try await table.replaceAll(everything)
+        }
         let total = full ? everything.count : try await table.all().count
         try await masterData.setSyncState(
             kind,

@@ -161,6 +161,7 @@ extension BusinessCentralSimulator: SimulatorApp {
 
     func control(_ request: SimRequest) async -> SimResponse? {
         if request.path.hasPrefix("/_sim/bc/") { return webhookControl(request) }
+        if let response = paymentControl(request) { return response }
         switch (request.method, request.path) {
         case ("GET", "/_sim/data/purchaseInvoices"):
             let items: [SimJSON] = store.allPurchaseInvoices.compactMap { entry in

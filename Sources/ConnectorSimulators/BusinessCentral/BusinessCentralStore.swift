@@ -452,3 +452,36 @@ package final class BusinessCentralStore: Sendable {
         report([invoiceChange(companyId, posted, .updated)])
     }
 }
+
+// MARK: Payments (simulator control)
+
+extension BusinessCentralStore {
+    /// Pays a purchase invoice in full, as a payment journal applied to it would: a draft is posted first (a
+    /// posted-series number, status `Open`), then the status becomes `Paid`; `lastModifiedDateTime` moves and
+    /// webhook subscribers hear of the change. The id stays the same (it survives posting, reference §1.3).
+    /// - Returns: the paid invoice.
+    /// - Throws: ``BCError`` 404 when there is no such invoice, 400 when it is cancelled.
+    package func markPaid(companyId: String, id: String) throws(BCError) -> BCPurchaseInvoice {
+        let now = clock.now()
+        let paid = try write(companyId: companyId) { company, nextVersion throws(BCError) in
+            guard let index = company.invoiceIndex(id: id) else { throw Self.invoiceNotFound(id) }
+            var invoice = company.purchaseInvoices[index]
+            guard invoice.status == "Draft" || invoice.status == "Open" || invoice.status == "Paid" else {
+                throw BCError(
+                    400, "Application_DialogException",
+                    "Purchase invoice \(invoice.number) has status \(invoice.status) and cannot be paid.")
+            }
+            if invoice.status == "Draft" {
+                invoice.number = String(company.nextPostedNumber)
+                company.nextPostedNumber += 1
+            }
+            invoice.status = "Paid"
+            invoice.lastModified = now
+            invoice.rowVersion = nextVersion()
+            company.purchaseInvoices[index] = invoice
+            return invoice
+        }
+        report([invoiceChange(companyId, paid, .updated)])
+        return paid
+    }
+}

@@ -20,6 +20,8 @@ package final class JaggaerSimulator: Sendable {
     package static let defaultPageSize = 50
 
     package let invoices: JaggaerInvoiceStore
+    /// Suppliers, coding values and payment statuses written by the ERP side (JaggaerSimulator+Writes.swift).
+    package let writes = JaggaerWriteStore()
     /// Keycloak's tokens for the JAGGAER API.
     package let tokens: TokenRegistry
     package let counters = RequestCounters()
@@ -45,6 +47,7 @@ extension JaggaerSimulator: SimulatorApp {
             request.path.count > 1 && request.path.hasSuffix("/") ? String(request.path.dropLast()) : request.path
         if path == Self.tokenPath { return RouteMatch(system: "keycloak", endpoint: "token") }
         if path == Self.invoicesPath { return RouteMatch(system: "jaggaer", endpoint: "invoices") }
+        if let write = writeRoute(request) { return write }
         if path.hasPrefix(Self.invoicesPath + "/"), !path.dropFirst(Self.invoicesPath.count + 1).contains("/") {
             return RouteMatch(system: "jaggaer", endpoint: "invoices/{id}")
         }
@@ -57,6 +60,8 @@ extension JaggaerSimulator: SimulatorApp {
         case "invoices": return authorized(request) ?? listInvoicePage(request)
         case "purchaseorders", "purchaseorders/{id}":
             return authorized(request) ?? handlePurchaseOrders(request, route: route)
+        case let endpoint where Self.isWriteEndpoint(endpoint):
+            return authorized(request) ?? handleWrite(request, route: route)
         default: return authorized(request) ?? getInvoice(request)
         }
     }
@@ -168,6 +173,7 @@ extension JaggaerSimulator: SimulatorApp {
 
     func control(_ request: SimRequest) async -> SimResponse? {
         if let response = listControl(request) { return response }
+        if let response = writesControl(request) { return response }
         guard request.method == "POST", request.path == "/_sim/invoices" else { return nil }
         do {
             let body = try request.jsonBody()

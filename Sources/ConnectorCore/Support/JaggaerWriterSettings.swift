@@ -1,0 +1,121 @@
+import Foundation
+
+/// `jaggaer.writer`: how suppliers, coding values and payment statuses are written into JAGGAER ONE.
+///
+/// JAGGAER has not published these APIs (UNCONFIRMED, reference §1.10): the defaults follow the documented invoice
+/// API's conventions (`/j1p/api/public/ji/v1/…`, the same Keycloak bearer token, JSON bodies, the
+/// `returnCode`/`returnMessage` envelope), and every path and field name is a setting so a tenant's real names can
+/// be set without a code change. Each call is a `PUT` of the whole record to its own path: an upsert by key.
+package struct JaggaerWriterSettings: Sendable, Codable, Hashable, SettingsSection {
+    /// Whether the master-data syncs and `sync-payment-status` write to JAGGAER at all (off: they only fill the
+    /// connection's mapping tables, and payment status is not synced).
+    package var enabled: Bool
+    /// `PUT` path of one supplier; `{number}` is the ERP vendor number.
+    package var supplierPath: String
+    /// `PUT` path of one coding value; `{segment}` is the JAGGAER segment, `{code}` the value.
+    package var codingValuePath: String
+    /// `PUT` path of one invoice's payment status; `{id}` is the JAGGAER invoice id.
+    package var paymentStatusPath: String
+    /// Body field names of a supplier, overriding the defaults by logical name (see `supplierFieldDefaults`).
+    package var supplierFields: [String: String]
+    /// Body field names of a coding value (see `codingFieldDefaults`).
+    package var codingFields: [String: String]
+    /// Body field names of a payment status (see `paymentStatusFieldDefaults`).
+    package var paymentStatusFields: [String: String]
+    /// JAGGAER's payment status value per ERP state (`paid`, `partiallyPaid`, `unpaid`).
+    package var paymentStatusValues: [String: String]
+
+    package static let supplierFieldDefaults: [String: String] = [
+        "number": "supplierNumber", "name": "name", "active": "active", "paymentHold": "paymentHold",
+        "taxId": "taxId", "currency": "currency", "paymentTerms": "paymentTermsCode", "address": "address",
+    ]
+    package static let codingFieldDefaults: [String: String] = [
+        "segment": "segmentName", "code": "code", "name": "description", "active": "active",
+    ]
+    package static let paymentStatusFieldDefaults: [String: String] = [
+        "status": "paymentStatus", "amount": "invoiceAmount", "paidAmount": "paidAmount", "paidAt": "paymentDate",
+        "reference": "erpReference",
+    ]
+    package static let paymentStatusValueDefaults: [String: String] = [
+        "paid": "Paid", "partiallyPaid": "Partially Paid", "unpaid": "Payable",
+    ]
+
+    package init(
+        enabled: Bool = true,
+        supplierPath: String = "/j1p/api/public/ji/v1/suppliers/{number}",
+        codingValuePath: String = "/j1p/api/public/ji/v1/accountingcodes/{segment}/{code}",
+        paymentStatusPath: String = "/j1p/api/public/ji/v1/invoices/{id}/paymentstatus",
+        supplierFields: [String: String] = [:],
+        codingFields: [String: String] = [:],
+        paymentStatusFields: [String: String] = [:],
+        paymentStatusValues: [String: String] = [:]
+    ) {
+        self.enabled = enabled
+        self.supplierPath = supplierPath
+        self.codingValuePath = codingValuePath
+        self.paymentStatusPath = paymentStatusPath
+        self.supplierFields = supplierFields
+        self.codingFields = codingFields
+        self.paymentStatusFields = paymentStatusFields
+        self.paymentStatusValues = paymentStatusValues
+    }
+
+    private enum CodingKeys: String, CodingKey, CaseIterable {
+        case enabled, supplierPath, codingValuePath, paymentStatusPath, supplierFields, codingFields
+        case paymentStatusFields, paymentStatusValues
+    }
+
+    package static var settingKeys: [String] { CodingKeys.allCases.map(\.stringValue) }
+
+    package init(from decoder: any Decoder) throws {
+        try SettingsDecoding.checkKeys(decoder, known: Self.settingKeys)
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        let d = JaggaerWriterSettings()
+        enabled = try c.decodeIfPresent(Bool.self, forKey: .enabled) ?? d.enabled
+        supplierPath = try c.decodeIfPresent(String.self, forKey: .supplierPath) ?? d.supplierPath
+        codingValuePath = try c.decodeIfPresent(String.self, forKey: .codingValuePath) ?? d.codingValuePath
+        paymentStatusPath = try c.decodeIfPresent(String.self, forKey: .paymentStatusPath) ?? d.paymentStatusPath
+        for (key, path, placeholders) in [
+            (CodingKeys.supplierPath, supplierPath, ["{number}"]),
+            (.codingValuePath, codingValuePath, ["{segment}", "{code}"]),
+            (.paymentStatusPath, paymentStatusPath, ["{id}"]),
+        ] where !path.hasPrefix("/") || placeholders.contains(where: { !path.contains($0) }) {
+            throw ConnectorError(
+                .connectionInvalid,
+                "\(SettingsDecoding.path(decoder.codingPath, key.stringValue)) must start with / and hold \(placeholders.joined(separator: " and "))"
+            )
+        }
+        func names(_ key: CodingKeys, _ defaults: [String: String]) throws -> [String: String] {
+            let given = try c.decodeIfPresent([String: String].self, forKey: key) ?? [:]
+            for (name, field) in given.sorted(by: { $0.key < $1.key }) {
+                let path = SettingsDecoding.path(decoder.codingPath, "\(key.stringValue).\(name)")
+                guard defaults[name] != nil else {
+                    throw ConnectorError(
+                        .connectionInvalid,
+                        "\(SettingsDecoding.path(decoder.codingPath, key.stringValue)) has no field \(String(name.prefix(40)).debugDescription); it takes \(defaults.keys.sorted().joined(separator: ", "))"
+                    )
+                }
+                guard !field.trimmingCharacters(in: .whitespaces).isEmpty else {
+                    throw ConnectorError(.connectionInvalid, "\(path) must name a field")
+                }
+            }
+            return given
+        }
+        supplierFields = try names(.supplierFields, Self.supplierFieldDefaults)
+        codingFields = try names(.codingFields, Self.codingFieldDefaults)
+        paymentStatusFields = try names(.paymentStatusFields, Self.paymentStatusFieldDefaults)
+        paymentStatusValues = try names(.paymentStatusValues, Self.paymentStatusValueDefaults)
+    }
+
+    /// The field name of a supplier's logical field.
+    package func supplierField(_ name: String) -> String {
+        supplierFields[name] ?? Self.supplierFieldDefaults[name] ?? name
+    }
+    package func codingField(_ name: String) -> String { codingFields[name] ?? Self.codingFieldDefaults[name] ?? name }
+    package func paymentStatusField(_ name: String) -> String {
+        paymentStatusFields[name] ?? Self.paymentStatusFieldDefaults[name] ?? name
+    }
+    package func paymentStatusValue(_ state: ERPPaymentStatus.State) -> String {
+        paymentStatusValues[state.rawValue] ?? Self.paymentStatusValueDefaults[state.rawValue] ?? state.rawValue
+    }
+}

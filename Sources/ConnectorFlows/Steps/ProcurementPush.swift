@@ -1,0 +1,146 @@
+import ConnectorCore
+import ConnectorSecurity
+import Foundation
+
+/// Writes records into the procurement system through a `ProcurementSink`, remembering a digest of what it sent
+/// per record (`pushed/<kind>/<key>`), so a record whose content is unchanged is not sent again and a replay
+/// changes nothing. The digest is stored only after the sink accepted the record.
+///
+/// `force` sends every record whatever its digest (a full sync someone asked for: it realigns a procurement system
+/// that lost or changed records behind the connector's back; each send is an idempotent upsert).
+package struct ProcurementPush: Sendable {
+    package let sink: any ProcurementSink
+    package let store: any StateStore
+    package let keys: StateKeys
+    package let force: Bool
+
+    package init(sink: any ProcurementSink, store: any StateStore, keys: StateKeys, force: Bool = false) {
+        self.sink = sink
+        self.store = store
+        self.keys = keys
+        self.force = force
+    }
+
+    /// What one batch of pushes did.
+    package struct Counts: Sendable, Hashable {
+        package var sent = 0
+        package var unchanged = 0
+        package init() {}
+        package static func + (lhs: Counts, rhs: Counts) -> Counts {
+            var sum = lhs
+            sum.sent += rhs.sent
+            sum.unchanged += rhs.unchanged
+            return sum
+        }
+    }
+
+    private func key(_ kind: String, _ id: String) -> String { keys.key("pushed", kind, id) }
+
+    /// The digest of a record as the sink would send it now.
+    package func digest(_ content: some Encodable) throws -> String {
+        ContentDigest.sha256Hex(Data(sink.revision.utf8) + Data([0]) + (try JSONCoding.encode(content)))
+    }
+
+    /// Sends the record unless the same content was sent before; returns whether it was sent.
+    @discardableResult
+    package func push(
+        _ kind: String, id: String, content: some Encodable, counts: inout Counts, send: () async throws -> Void
+    ) async throws -> Bool {
+        let digest = try digest(content)
+        if !force, let stored = try await store.get(key(kind, id), as: String.self), stored.value == digest {
+            counts.unchanged += 1
+            return false
+        }
+        try await send()
+        try await store.put(key(kind, id), json: digest)
+        counts.sent += 1
+        return true
+    }
+
+    /// Whether a record of this kind was ever sent.
+    package func wasPushed(_ kind: String, id: String) async throws -> Bool {
+        try await store.get(key(kind, id), as: String.self) != nil
+    }
+
+    // MARK: Master data
+
+    /// A vendor as it is compared: without the ERP's change stamp and internal id, which JAGGAER never sees.
+    static func content(_ vendor: Vendor) -> Vendor {
+        var copy = vendor
+        copy.lastModified = nil
+        copy.erpId = nil
+        return copy
+    }
+
+    package func suppliers(_ vendors: [Vendor], counts: inout Counts) async throws {
+        for vendor in vendors {
+            try await push("suppliers", id: vendor.number, content: Self.content(vendor), counts: &counts) {
+                try await sink.upsertSupplier(vendor)
+            }
+        }
+    }
+
+    /// Vendors gone from the ERP stay in JAGGAER as inactive suppliers (old documents keep pointing at them).
+    package func deactivateSuppliers(_ vendors: [Vendor], counts: inout Counts) async throws {
+        var inactive: [Vendor] = []
+        for var vendor in vendors {
+            guard try await wasPushed("suppliers", id: vendor.number) else { continue }
+            vendor.blocked = .all
+            inactive.append(vendor)
+        }
+        try await suppliers(inactive, counts: &counts)
+    }
+
+    /// Posting accounts become active coding values of the account segment; blocked or no longer postable accounts
+    /// that were pushed before become inactive; headings and totals are never pushed.
+    package func accounts(_ accounts: [GLAccount], segment: String, removed: Bool = false, counts: inout Counts)
+        async throws
+    {
+        for account in accounts {
+            let active = !removed && account.postable && !account.blocked
+            let value = CodingValue(
+                kind: .account, segment: segment, code: account.number, name: account.name, active: active)
+            let id = "\(segment)/\(account.number)"
+            if !active {
+                guard try await wasPushed("coding", id: id) else { continue }
+            }
+            try await push("coding", id: id, content: value, counts: &counts) {
+                try await sink.upsertCodingValue(value)
+            }
+        }
+    }
+
+    /// Dimension values become coding values of the JAGGAER segment the mapping rules tie to their dimension (the
+    /// dimension code itself when no rule names it); values gone from the ERP become inactive.
+    package func dimensions(
+        _ dimensions: [ERPDimension], previous: [ERPDimension], rules: [SegmentDimensionRule], counts: inout Counts
+    ) async throws {
+        func segment(_ dimension: String) -> String {
+            rules.first { $0.dimension.caseInsensitiveCompare(dimension) == .orderedSame }?.segment ?? dimension
+        }
+        var current: Set<String> = []
+        for dimension in dimensions {
+            for value in dimension.values {
+                let coding = CodingValue(
+                    kind: .dimensionValue, segment: segment(dimension.code), code: value.code, name: value.name,
+                    active: !value.blocked)
+                current.insert("\(coding.segment)/\(coding.code)")
+                try await push("coding", id: "\(coding.segment)/\(coding.code)", content: coding, counts: &counts) {
+                    try await sink.upsertCodingValue(coding)
+                }
+            }
+        }
+        for dimension in previous {
+            for value in dimension.values where !current.contains("\(segment(dimension.code))/\(value.code)") {
+                let coding = CodingValue(
+                    kind: .dimensionValue, segment: segment(dimension.code), code: value.code, name: value.name,
+                    active: false)
+                let id = "\(coding.segment)/\(coding.code)"
+                guard try await wasPushed("coding", id: id) else { continue }
+                try await push("coding", id: id, content: coding, counts: &counts) {
+                    try await sink.upsertCodingValue(coding)
+                }
+            }
+        }
+    }
+}

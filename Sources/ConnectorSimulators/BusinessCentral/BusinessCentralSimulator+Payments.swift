@@ -1,0 +1,36 @@
+import Foundation
+
+// `POST /_sim/erp/pay` `{"vendorNumber", "vendorInvoiceNumber", "companyId"?}` or `{"id", "companyId"?}`: pays a
+// purchase invoice in full (a draft is posted first), as a payment applied in Business Central would. The reply is
+// the invoice as the API shows it. For tests and the demo's payment-status leg.
+extension BusinessCentralSimulator {
+    func paymentControl(_ request: SimRequest) -> SimResponse? {
+        guard request.method == "POST", request.path == "/_sim/erp/pay" else { return nil }
+        let usage =
+            "expected {\"vendorNumber\": \"…\", \"vendorInvoiceNumber\": \"…\"} or {\"id\": \"…\"}, with an optional \"companyId\""
+        guard let body = try? request.jsonBody(), body.objectValue != nil else { return controlError(usage) }
+        let companyId =
+            body["companyId"]?.stringValue.flatMap { store.resolveCompany($0) }
+            ?? store.companies.first?.company.id
+        guard let companyId, let company = store.company(id: companyId) else {
+            return controlError("unknown company", status: 404)
+        }
+        let id: String?
+        if let given = body["id"]?.stringValue {
+            id = given
+        } else if let vendor = body["vendorNumber"]?.stringValue,
+            let number = body["vendorInvoiceNumber"]?.stringValue
+        {
+            id = company.purchaseInvoices.first { $0.vendorNumber == vendor && $0.vendorInvoiceNumber == number }?.id
+            if id == nil { return controlError("no purchase invoice \(number) of vendor \(vendor)", status: 404) }
+        } else {
+            return controlError(usage)
+        }
+        do throws(BCError) {
+            let paid = try store.markPaid(companyId: companyId, id: id ?? "")
+            return .json(200, .object(paid.json(select: nil, expand: [], company: company)))
+        } catch {
+            return controlError(error.message, status: error.status)
+        }
+    }
+}

@@ -1,0 +1,226 @@
+import Foundation
+import Synchronization
+
+/// What a simulated JAGGAER ONE tenant was told by the ERP side: suppliers, coding values (accounting codes per
+/// segment) and invoice payment statuses, each kept as the last body accepted for its key.
+///
+/// The APIs behind them are not public (UNCONFIRMED, reference §1.10); the simulator follows the conventions of the
+/// documented invoice API (`/j1p/api/public/ji/v1/…`, bearer token, JSON, the `returnCode`/`returnMessage`
+/// envelope) and validates bodies strictly: required fields, JSON types, and no field it does not know.
+package final class JaggaerWriteStore: Sendable {
+    private struct State {
+        var suppliers: [String: SimJSON] = [:]
+        var codingValues: [String: SimJSON] = [:]
+        var paymentStatuses: [String: SimJSON] = [:]
+        /// Writes that changed something (a replay of the same body changes nothing and is not counted).
+        var changes = 0
+    }
+
+    private let state = Mutex(State())
+
+    package init() {}
+
+    /// What an upsert did.
+    package enum Outcome: String, Sendable {
+        case created = "Created"
+        case updated = "Updated"
+        case unchanged = "Unchanged"
+    }
+
+    private static func upsert(_ map: inout [String: SimJSON], _ key: String, _ body: SimJSON, _ changes: inout Int)
+        -> Outcome
+    {
+        guard let existing = map[key] else {
+            map[key] = body
+            changes += 1
+            return .created
+        }
+        if existing.structurallyEquals(body) { return .unchanged }
+        map[key] = body
+        changes += 1
+        return .updated
+    }
+
+    func upsertSupplier(number: String, _ body: SimJSON) -> Outcome {
+        state.withLock { Self.upsert(&$0.suppliers, number, body, &$0.changes) }
+    }
+
+    func upsertCodingValue(segment: String, code: String, _ body: SimJSON) -> Outcome {
+        state.withLock { Self.upsert(&$0.codingValues, "\(segment)/\(code)", body, &$0.changes) }
+    }
+
+    func setPaymentStatus(invoiceId: Int, _ body: SimJSON) -> Outcome {
+        state.withLock { Self.upsert(&$0.paymentStatuses, String(invoiceId), body, &$0.changes) }
+    }
+
+    /// One supplier as last written.
+    package func supplier(_ number: String) -> SimJSON? { state.withLock { $0.suppliers[number] } }
+    /// One coding value as last written.
+    package func codingValue(segment: String, code: String) -> SimJSON? {
+        state.withLock { $0.codingValues["\(segment)/\(code)"] }
+    }
+    /// One invoice's payment status as last written.
+    package func paymentStatus(invoiceId: Int) -> SimJSON? {
+        state.withLock { $0.paymentStatuses[String(invoiceId)] }
+    }
+
+    package var supplierCount: Int { state.withLock { $0.suppliers.count } }
+    package var codingValueCount: Int { state.withLock { $0.codingValues.count } }
+    package var paymentStatusCount: Int { state.withLock { $0.paymentStatuses.count } }
+    /// Writes that changed something since the start.
+    package var changes: Int { state.withLock { $0.changes } }
+
+    /// `GET /_sim/jaggaer/writes`: everything written, sorted by key, with counts.
+    var json: SimJSON {
+        state.withLock { state in
+            func sorted(_ map: [String: SimJSON]) -> SimJSON {
+                .object(SimJSONObject(pairs: map.keys.sorted().map { ($0, map[$0] ?? .null) }))
+            }
+            return .object(
+                SimJSONObject([
+                    "counts": .object(
+                        SimJSONObject([
+                            "suppliers": .int(state.suppliers.count),
+                            "activeSuppliers": .int(
+                                state.suppliers.values.filter { $0["active"]?.boolValue == true }.count),
+                            "codingValues": .int(state.codingValues.count),
+                            "activeCodingValues": .int(
+                                state.codingValues.values.filter { $0["active"]?.boolValue == true }.count),
+                            "paymentStatuses": .int(state.paymentStatuses.count),
+                            "changes": .int(state.changes),
+                        ])),
+                    "suppliers": sorted(state.suppliers),
+                    "codingValues": sorted(state.codingValues),
+                    "paymentStatuses": sorted(state.paymentStatuses),
+                ]))
+        }
+    }
+}
+
+/// Strict checks of the bodies the write endpoints take. Each returns the problem, or nil when the body is valid.
+enum JaggaerWriteValidation {
+    static let paymentStatuses: Set<String> = ["Payable", "InProcess", "Partially Paid", "Paid"]
+
+    enum FieldType {
+        case string, nonEmptyString, bool, number, instant, object
+    }
+
+    /// Checks `body` is an object with exactly the known fields, the required ones present, each of its type.
+    static func check(_ body: SimJSON, required: [String: FieldType], optional: [String: FieldType]) -> String? {
+        guard let object = body.objectValue else { return "the body must be a JSON object" }
+        for (name, _) in object where required[name] == nil && optional[name] == nil {
+            return "Unrecognized field \"\(name)\""
+        }
+        for name in required.keys.sorted() where object[name] == nil || object[name]?.isNull == true {
+            return "\(name) is required"
+        }
+        for (name, value) in object {
+            guard let type = required[name] ?? optional[name] else { continue }
+            if let problem = typeProblem(name, value, type) { return problem }
+        }
+        return nil
+    }
+
+    static func typeProblem(_ name: String, _ value: SimJSON, _ type: FieldType) -> String? {
+        switch type {
+        case .string:
+            return value.stringValue == nil ? "\(name) must be a string" : nil
+        case .nonEmptyString:
+            guard let text = value.stringValue, !text.trimmingCharacters(in: .whitespaces).isEmpty else {
+                return "\(name) must be a non-empty string"
+            }
+            return nil
+        case .bool:
+            // JAGGAER sends string booleans in its own payloads; writes here take JSON booleans only.
+            return value.boolValue == nil ? "\(name) must be a JSON boolean" : nil
+        case .number:
+            return value.decimalValue == nil ? "\(name) must be a JSON number" : nil
+        case .instant:
+            guard let text = value.stringValue, Timestamps.parseInstant(text) != nil else {
+                return "\(name) must be an ISO-8601 instant"
+            }
+            return nil
+        case .object:
+            return value.objectValue == nil ? "\(name) must be an object" : nil
+        }
+    }
+
+    static func supplier(_ body: SimJSON, number: String) -> String? {
+        if let problem = check(
+            body,
+            required: ["supplierNumber": .nonEmptyString, "name": .nonEmptyString, "active": .bool],
+            optional: [
+                "paymentHold": .bool, "taxId": .string, "currency": .string, "paymentTermsCode": .string,
+                "address": .object,
+            ])
+        {
+            return problem
+        }
+        if body["supplierNumber"]?.stringValue != number {
+            return "supplierNumber does not match the supplier in the path"
+        }
+        if let currency = body["currency"]?.stringValue,
+            currency.count != 3 || !currency.allSatisfy({ $0.isASCII && $0.isUppercase })
+        {
+            return "currency must be an ISO 4217 code such as USD"
+        }
+        if let address = body["address"] {
+            if let problem = check(
+                address, required: [:],
+                optional: [
+                    "addressLineList": .object, "city": .string, "state": .string, "postalCode": .string,
+                    "isoCountryCode": .string,
+                ])
+            {
+                return "address: \(problem)"
+            }
+            if let list = address["addressLineList"] {
+                guard list.objectValue?.count == 1, let lines = list["addressLine"]?.arrayValue else {
+                    return "address.addressLineList must be {\"addressLine\": [...]}"
+                }
+                for line in lines {
+                    if let problem = check(
+                        line, required: ["lineNumber": .number, "addressLine": .string], optional: [:])
+                    {
+                        return "address.addressLineList.addressLine: \(problem)"
+                    }
+                }
+            }
+            if let country = address["isoCountryCode"]?.stringValue, country.count != 2 {
+                return "address.isoCountryCode must be a 2-letter ISO 3166 code"
+            }
+        }
+        return nil
+    }
+
+    static func codingValue(_ body: SimJSON, segment: String, code: String) -> String? {
+        if let problem = check(
+            body,
+            required: ["segmentName": .nonEmptyString, "code": .nonEmptyString, "active": .bool],
+            optional: ["description": .string])
+        {
+            return problem
+        }
+        if body["segmentName"]?.stringValue != segment || body["code"]?.stringValue != code {
+            return "segmentName and code must match the path"
+        }
+        return nil
+    }
+
+    static func paymentStatus(_ body: SimJSON) -> String? {
+        if let problem = check(
+            body,
+            required: ["paymentStatus": .nonEmptyString],
+            optional: [
+                "invoiceAmount": .number, "paidAmount": .number, "paymentDate": .instant, "erpReference": .string,
+            ])
+        {
+            return problem
+        }
+        guard let status = body["paymentStatus"]?.stringValue, paymentStatuses.contains(status) else {
+            return "paymentStatus must be one of \(paymentStatuses.sorted().joined(separator: ", "))"
+        }
+        if let paid = body["paidAmount"]?.decimalValue, paid < 0 { return "paidAmount must not be negative" }
+        return nil
+    }
+}
