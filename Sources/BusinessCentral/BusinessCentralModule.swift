@@ -25,10 +25,10 @@ package struct BusinessCentralModule: ERPModule {
         purchaseOrderLineLinks: false,
         creditMemos: false,
         vendorWrites: false,
-        // `Microsoft.NAV.post`, run by post-erp-invoice for approved drafts only.
-        postDrafts: true,
         // purchaseInvoices whose status became Paid (BusinessCentralConnector+JaggaerSide.swift).
         paymentStatus: true,
+        // `Microsoft.NAV.post`, run by post-erp-invoice for approved drafts only.
+        postDrafts: true,
         changeNotifications: true,
         // An operation BC accepted is cancelled after 8 minutes at most.
         ambiguousWriteSettle: .seconds(540),
