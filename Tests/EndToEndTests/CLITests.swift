@@ -230,9 +230,14 @@ struct OperatorToolTests {
                 tenant.jaggaerInvoices.first { $0["header"]?["invoiceId"]?.intValue == invoiceId }?["header"]?[
                     "supplier"]?["supplierNumber"]?.stringValue
             )
+            // BC checks the invoice's PO: the mapping names the vendor of that PO (any open vendor without one).
+            let invoice = tenant.jaggaerInvoices.first { $0["header"]?["invoiceId"]?.intValue == invoiceId }
+            let poNumber = invoice?["lineList"]?["invoiceLine"]?.arrayValue?.first?["poNumber"]?.stringValue
+            let poVendor = tenant.businessCentral.purchaseOrders.first { $0.number == poNumber }?.vendorNumber
             let target = try #require(
-                tenant.businessCentral.vendors.first { $0.blocked.trimmingCharacters(in: .whitespaces).isEmpty }
-            ).number
+                poVendor
+                    ?? tenant.businessCentral.vendors.first { $0.blocked.trimmingCharacters(in: .whitespaces).isEmpty }?
+                    .number)
             yaml = yaml.replacingOccurrences(
                 of: "  localCurrency: USD\n",
                 with: "  localCurrency: USD\n  vendors: {\"\(supplier)\": \"\(target)\"}\n")

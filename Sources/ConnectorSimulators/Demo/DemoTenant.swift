@@ -71,7 +71,7 @@ package struct DemoTenant: Sendable {
     package let jaggaerInvoices: [SimJSON]
     /// The BC company: vendors, chart of accounts, dimensions, and the two hand-keyed invoices.
     package let businessCentral: BCCompanyData
-    /// Expected outcome per JAGGAER `invoiceId`.
+    /// Expected outcome per JAGGAER `invoiceId` in Business Central (which checks each invoice's PO before writing).
     package let expectations: [Int: Outcome]
     /// The invoice ids deliberately given each problem (keys are the reason codes, plus `alreadyInERP`,
     /// `apostrophe` and `injection` for the tricky supplier invoice numbers).
