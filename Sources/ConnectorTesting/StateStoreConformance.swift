@@ -344,7 +344,8 @@ package enum StateStoreConformance {
         #expect(try await a.acquire(ttl: .seconds(30), now: Date()), "an expired lease is free")
 
         let queue = WorkQueue(store: store)
-        let base = Date()
+        // Whole seconds: dates round-trip through JSON at millisecond precision.
+        let base = Date(timeIntervalSince1970: Date().timeIntervalSince1970.rounded(.down))
         let event = CloudEvent(source: "s", type: "t", data: nil, connection: "acme")
         let late = WorkItem(function: "f", event: event, notBefore: base.addingTimeInterval(60), enqueuedAt: base)
         let early = WorkItem(function: "g", event: event, notBefore: base, enqueuedAt: base)
