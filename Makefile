@@ -2,7 +2,8 @@
 # Each target installs the system packages it needs on a fresh Debian machine (idempotent).
 
 SWIFT ?= swift
-APT_PACKAGES := libsqlite3-dev
+# libhiredis-dev: the Redis store's C client; redis-server: the Redis suites start their own on loopback.
+APT_PACKAGES := libsqlite3-dev libhiredis-dev redis-server
 SUDO := $(shell if [ "$$(id -u)" != "0" ] && command -v sudo >/dev/null 2>&1; then echo sudo; fi)
 BIN := .build/debug
 RELEASE_BIN := .build/release

@@ -66,6 +66,10 @@ let package = Package(
     targets: [
         .target(name: "ConnectorCore", dependencies: [log], swiftSettings: swiftSettings),
         .target(name: "ConnectorStateSQLite", dependencies: ["ConnectorCore", grdb], swiftSettings: swiftSettings),
+        // Redis through Debian's C client (no Swift Redis client in the package mirror).
+        .systemLibrary(name: "CHiredis", pkgConfig: "hiredis", providers: [.apt(["libhiredis-dev"])]),
+        .target(
+            name: "ConnectorStateRedis", dependencies: ["ConnectorCore", "CHiredis"], swiftSettings: swiftSettings),
         .target(name: "ConnectorSecurity", dependencies: ["ConnectorCore", crypto], swiftSettings: swiftSettings),
         .target(
             name: "ConnectorHTTP",
@@ -91,7 +95,7 @@ let package = Package(
                 name: "ConnectorRuntime",
                 dependencies: [
                     "ConnectorCore", "ConnectorSecurity", "ConnectorHTTP", "ConnectorFlows", "ConnectorStateSQLite",
-                    log,
+                    "ConnectorStateRedis", log,
                     // The systems, listed once in Systems.swift.
                     "Jaggaer",
                 ] + erps.map { .target(name: $0) },
@@ -150,7 +154,7 @@ let package = Package(
             ),
             .testTarget(
                 name: "ConnectorStateTests",
-                dependencies: ["ConnectorCore", "ConnectorStateSQLite", "ConnectorTesting"],
+                dependencies: ["ConnectorCore", "ConnectorStateSQLite", "ConnectorStateRedis", "ConnectorTesting"],
                 swiftSettings: swiftSettings
             ),
             .testTarget(

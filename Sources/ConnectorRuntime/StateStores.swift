@@ -1,10 +1,12 @@
 import ConnectorCore
+import ConnectorStateRedis
 import ConnectorStateSQLite
 import Foundation
 
 /// Opens the store named by one URL (`MLC_STATE`): `sqlite:///absolute/path.sqlite` (the embedded default),
-/// `sqlite:relative/path.sqlite`, or a plain file path. Anything else is refused (exit 78) with the accepted
-/// forms, so a typo never turns into an empty store somewhere unexpected.
+/// `sqlite:relative/path.sqlite`, a plain file path, or `redis://[[user]:password@]host[:port][/db]` (a shared
+/// Redis server). Anything else is refused (exit 78) with the accepted forms, so a typo never turns into an empty
+/// store somewhere unexpected. Messages about a URL never show its password.
 package enum StateStores {
     package static let defaultPath = ".mlc/state.sqlite"
 
@@ -15,7 +17,13 @@ package enum StateStores {
     }
 
     package static let acceptedForms =
-        "sqlite:///absolute/path/state.sqlite, sqlite:relative/path/state.sqlite, or a plain file path"
+        "sqlite:///absolute/path/state.sqlite, sqlite:relative/path/state.sqlite, a plain file path, or redis://[:password@]host:port/db"
+
+    /// Where a store URL points.
+    package enum Location: Sendable, Equatable {
+        case sqlite(path: String)
+        case redis(RedisEndpoint)
+    }
 
     package static func url(from environment: [String: String] = ProcessInfo.processInfo.environment) -> String {
         environment["MLC_STATE"].flatMap { $0.isEmpty ? nil : $0 } ?? "sqlite:\(defaultPath)"
@@ -23,9 +31,22 @@ package enum StateStores {
 
     /// The SQLite file a store URL names, or a configuration error saying what is accepted.
     package static func sqlitePath(_ url: String) throws -> String {
+        switch try location(url) {
+        case .sqlite(let path): return path
+        case .redis:
+            throw ConnectorError(
+                .configInvalid,
+                "MLC_STATE \(RedisEndpoint.masked(url).prefix(200).debugDescription) names a Redis store, not a SQLite file; use \(acceptedForms)"
+            )
+        }
+    }
+
+    /// The store a URL names, or a configuration error saying what is accepted.
+    package static func location(_ url: String) throws -> Location {
         func refuse(_ reason: String) -> ConnectorError {
             ConnectorError(
-                .configInvalid, "MLC_STATE \(url.prefix(200).debugDescription) \(reason); use \(acceptedForms)")
+                .configInvalid,
+                "MLC_STATE \(RedisEndpoint.masked(url).prefix(200).debugDescription) \(reason); use \(acceptedForms)")
         }
         guard url.unicodeScalars.allSatisfy({ $0.value >= 0x20 && $0.value != 0x7F }) else {
             throw refuse("has control characters")
@@ -53,25 +74,38 @@ package enum StateStores {
                         }
                     }
                     guard !rest.isEmpty, !rest.hasSuffix("/") else { throw refuse("needs a file path") }
-                    return rest
-                case "redis", "rediss", "postgres", "postgresql":
-                    throw ConnectorError(
-                        .configInvalid,
-                        "MLC_STATE uses \(scheme):, but this build has only the SQLite store (the Redis and PostgreSQL backends are not built yet); use \(acceptedForms)"
+                    return .sqlite(path: rest)
+                case "redis":
+                    do {
+                        return .redis(try RedisEndpoint.parse(url))
+                    } catch {
+                        throw refuse(error.reason)
+                    }
+                case "rediss":
+                    throw refuse(
+                        "uses rediss: (Redis over TLS), which this build does not speak yet; reach the server over a trusted network or a TLS tunnel and use redis:"
                     )
+                case "postgres", "postgresql":
+                    throw refuse("uses \(scheme):, but the PostgreSQL backend is not built yet")
                 default:
                     throw refuse("has the unknown scheme \(scheme.prefix(40)):")
                 }
             }
         }
         guard !url.isEmpty, !url.hasSuffix("/") else { throw refuse("needs a file path") }
-        return url
+        return .sqlite(path: url)
     }
 
     /// Opens a store. `.create` (the default, for `connections add`, the demo and benchmarks) makes a missing
     /// store; `.readWrite` and `.readOnly` refuse a missing one as a configuration error.
+    /// A Redis store is shared and always exists, so `mode` does not apply to it; its connection is made here
+    /// (blocking once, at step start) so a wrong address or password fails when the store is opened.
     package static func open(_ url: String, mode: Mode = .create) throws -> any StateStore {
-        let path = try sqlitePath(url)
+        let path: String
+        switch try location(url) {
+        case .sqlite(let sqlitePath): path = sqlitePath
+        case .redis(let endpoint): return try RedisStateStore(endpoint: endpoint)
+        }
         let sqliteMode: SQLiteStateStore.OpenMode =
             switch mode {
             case .create: .create

@@ -4,19 +4,31 @@ import Synchronization
 import Testing
 
 /// The behaviour every `StateStore` backend must show. Each backend's test suite calls `run` with a factory that
-/// opens a fresh, empty store using the given clock.
+/// opens a fresh, empty store using the given clock, and one that opens two clients (separate connections where the
+/// backend has them) on one fresh store.
 package enum StateStoreConformance {
     package typealias Factory = @Sendable (_ now: @escaping @Sendable () -> Date) async throws -> any StateStore
+    package typealias TwoClients = @Sendable () async throws -> (any StateStore, any StateStore)
 
-    package static func run(_ make: Factory) async throws {
+    /// Whose clock decides expiry: the factory's injected one (in-process stores), or the server's (a network
+    /// store ignores the injected clock; its expiry checks use short real TTLs instead).
+    package enum ExpiryClock: Sendable {
+        case injected, server
+    }
+
+    package static func run(_ make: Factory, twoClients: TwoClients, clock: ExpiryClock = .injected) async throws {
         try await basics(make)
         try await putIfAbsentAndCAS(make)
         try await versionsNeverRepeat(make)
-        try await expiry(make)
+        if clock == .injected { try await expiry(make) }
+        try await realExpiry(make)
         try await counters(make)
         try await scanning(make)
         try await concurrency(make)
         try await valuesAreBytes(make)
+        try await severalClients(twoClients)
+        try await putAllIsAllOrNothing(twoClients)
+        try await typedHelpers(make)
     }
 
     static func basics(_ make: Factory) async throws {
@@ -179,6 +191,178 @@ package enum StateStoreConformance {
         #expect(try await store.get("binary")?.data == bytes)
         try await store.put("empty", Data(), ttl: nil)
         #expect(try await store.get("empty")?.data == Data())
+        try await store.close()
+    }
+
+    /// Expiry by the store's own clock (a real, short TTL and a real wait): expired entries read as absent, skip out
+    /// of scans without shortening a page, and a later put or compare-and-swap replaces the TTL (or removes it).
+    static func realExpiry(_ make: Factory) async throws {
+        let store = try await make { Date() }
+        let before = Date()
+        try await store.put("t/short", Data("s".utf8), ttl: .milliseconds(300))
+        let expiresAt = try #require(try await store.get("t/short")?.expiresAt)
+        #expect(expiresAt > before.addingTimeInterval(-1) && expiresAt < before.addingTimeInterval(5))
+        // TTL replaced on put: a put without TTL makes it permanent; one with a long TTL extends it.
+        try await store.put("t/kept", Data("k".utf8), ttl: .milliseconds(300))
+        try await store.put("t/kept", Data("k2".utf8), ttl: nil)
+        #expect(try await store.get("t/kept")?.expiresAt == nil, "a put without TTL removes the old TTL")
+        try await store.put("t/extended", Data("e".utf8), ttl: .milliseconds(300))
+        try await store.put("t/extended", Data("e2".utf8), ttl: .seconds(60))
+        // TTL replaced on compare-and-swap, both ways.
+        let permanent = try await store.put("t/cas-gets-ttl", Data("p".utf8), ttl: nil)
+        #expect(
+            try await store.compareAndSwap(
+                "t/cas-gets-ttl", expectedVersion: permanent, newValue: Data("p2".utf8), ttl: .milliseconds(300))
+                != nil)
+        let temporary = try await store.put("t/cas-drops-ttl", Data("q".utf8), ttl: .milliseconds(300))
+        #expect(
+            try await store.compareAndSwap("t/cas-drops-ttl", expectedVersion: temporary, newValue: Data(), ttl: nil)
+                != nil)
+        // Expired entries between live ones must not shorten a scan page.
+        for index in 0..<6 {
+            try await store.put("t/page/\(index)", Data(), ttl: index.isMultiple(of: 2) ? .milliseconds(300) : nil)
+        }
+        let counter = try await store.increment("t/counter", by: 1, ttl: .milliseconds(300))
+        #expect(counter == 1)
+        try await Task.sleep(for: .milliseconds(900))
+        #expect(try await store.get("t/short") == nil, "expired by the store's clock")
+        #expect(try await store.get("t/kept")?.data == Data("k2".utf8))
+        #expect(try await store.get("t/extended")?.data == Data("e2".utf8))
+        #expect(try await store.get("t/cas-gets-ttl") == nil, "compare-and-swap set a TTL")
+        #expect(try await store.get("t/cas-drops-ttl")?.expiresAt == nil, "compare-and-swap removed the TTL")
+        #expect(try await store.increment("t/counter", by: 1, ttl: nil) == 1, "an expired counter starts again")
+        let page = try await store.scan(prefix: "t/page/", after: nil, limit: 2)
+        #expect(page.map(\.key) == ["t/page/1", "t/page/3"])
+        let rest = try await store.scan(prefix: "t/page/", after: page.last?.key, limit: 2)
+        #expect(rest.map(\.key) == ["t/page/5"], "a short last page")
+        #expect(try await store.scan(prefix: "t/page/", after: "t/page/5", limit: 2).isEmpty, "an empty page")
+        #expect(try await store.putIfAbsent("t/short", Data("again".utf8), ttl: nil) != nil)
+        #expect(try await store.delete("t/page/0") == false, "an expired key deletes as absent")
+        try await store.close()
+    }
+
+    /// Two clients on one store (separate connections where the backend has them) see each other's writes, claim
+    /// exactly once between them, and lose no compare-and-swap update.
+    static func severalClients(_ twoClients: TwoClients) async throws {
+        let (first, second) = try await twoClients()
+        let version = try await first.put("shared", Data("1".utf8), ttl: nil)
+        #expect(try await second.get("shared")?.version == version, "one client sees the other's write")
+        let wins = try await withThrowingTaskGroup(of: Int.self) { group in
+            for (index, store) in [first, second].enumerated() {
+                group.addTask {
+                    var won = 0
+                    for key in 0..<40
+                    where try await store.putIfAbsent("claim/\(key)", Data("\(index)".utf8), ttl: nil) != nil {
+                        won += 1
+                    }
+                    return won
+                }
+            }
+            return try await group.reduce(0, +)
+        }
+        #expect(wins == 40, "each key claimed exactly once across clients")
+        try await first.put("sum", JSONCoding.encode(0), ttl: nil)
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for store in [first, second] {
+                group.addTask {
+                    for _ in 0..<15 {
+                        try await store.update("sum", as: Int.self) { ($0 ?? 0) + 1 }
+                        _ = try await store.increment("hits", by: 1, ttl: nil)
+                    }
+                }
+            }
+            try await group.waitForAll()
+        }
+        #expect(try await second.get("sum", as: Int.self)?.value == 30)
+        #expect(try await first.get("hits")?.data == Data("30".utf8))
+        try await first.close()
+        try await second.close()
+    }
+
+    /// A reader on another client never sees half of a `putAll`.
+    static func putAllIsAllOrNothing(_ twoClients: TwoClients) async throws {
+        let (writer, reader) = try await twoClients()
+        let keys = (0..<20).map { "batch/\(String(format: "%02d", $0))" }
+        try await writer.putAll(keys.map { ($0, Data("0".utf8), nil) })
+        let rounds = 40
+        async let writes: Void = {
+            for round in 1...rounds {
+                try await writer.putAll(keys.map { ($0, Data("\(round)".utf8), nil) })
+            }
+        }()
+        var torn = 0
+        var reads = 0
+        var last = "0"
+        while last != "\(rounds)" {
+            let values = Set(try await reader.scan(prefix: "batch/", after: nil, limit: 100).map(\.value.data))
+            reads += 1
+            if values.count != 1 { torn += 1 }
+            last = values.first.map { String(decoding: $0, as: UTF8.self) } ?? last
+            if reads > 100_000 { break }
+        }
+        try await writes
+        #expect(torn == 0, "a reader saw a partly applied putAll \(torn) times in \(reads) reads")
+        #expect(try await reader.scan(prefix: "batch/", after: nil, limit: 100).count == keys.count)
+        try await writer.close()
+        try await reader.close()
+    }
+
+    /// The typed helpers on this backend: the dedup ledger, a lease, the work queue, a cursor.
+    static func typedHelpers(_ make: Factory) async throws {
+        let store = try await make { Date() }
+        let keys = try StateKeys(connection: "acme")
+        let ledger = DedupLedger(store: store, keys: keys)
+        let now = Date()
+        let entry = DedupLedger.Entry(
+            phase: .claimed, owner: "a", attempt: 1, claimedAt: now, updatedAt: now, leaseUntil: now, naturalKey: "V|1")
+        let claims = try await withThrowingTaskGroup(of: Bool.self) { group in
+            for owner in ["a", "b", "c", "d"] {
+                group.addTask {
+                    var mine = entry
+                    mine.owner = owner
+                    if case .acquired = try await ledger.claim("invoice/1", entry: mine) { return true }
+                    return false
+                }
+            }
+            return try await group.reduce(0) { $0 + ($1 ? 1 : 0) }
+        }
+        #expect(claims == 1, "the dedup ledger lets exactly one claimer in")
+        let claimed = try #require(try await ledger.load("invoice/1"))
+        var sent = claimed.entry
+        sent.phase = .requestSent
+        #expect(try await ledger.advance("invoice/1", from: claimed.version, to: sent) != nil)
+        #expect(try await ledger.advance("invoice/1", from: claimed.version, to: entry) == nil)
+        #expect(try await ledger.all().count == 1)
+
+        let a = Lease(store: store, key: "lease/x", owner: "a")
+        let b = Lease(store: store, key: "lease/x", owner: "b")
+        #expect(try await a.acquire(ttl: .seconds(30), now: Date()))
+        #expect(try await !b.acquire(ttl: .seconds(30), now: Date()))
+        try await a.release()
+        #expect(try await b.acquire(ttl: .milliseconds(200), now: Date()))
+        try await Task.sleep(for: .milliseconds(500))
+        #expect(try await a.acquire(ttl: .seconds(30), now: Date()), "an expired lease is free")
+
+        let queue = WorkQueue(store: store)
+        // Whole seconds: dates round-trip through JSON at millisecond precision.
+        let base = Date(timeIntervalSince1970: Date().timeIntervalSince1970.rounded(.down))
+        let event = CloudEvent(source: "s", type: "t", data: nil, connection: "acme")
+        let late = WorkItem(function: "f", event: event, notBefore: base.addingTimeInterval(60), enqueuedAt: base)
+        let early = WorkItem(function: "g", event: event, notBefore: base, enqueuedAt: base)
+        try await queue.enqueue(late)
+        try await queue.enqueue(early)
+        #expect(try await queue.due(now: base, limit: 10).map(\.function) == ["g"])
+        #expect(try await queue.due(now: base.addingTimeInterval(61), limit: 10).map(\.function) == ["g", "f"])
+        try await queue.complete(early)
+        #expect(try await queue.all().map(\.function) == ["f"])
+
+        let cursors = CursorStore<String>(store: store, keys: keys, name: "poll")
+        #expect(try await cursors.save("one", expectedVersion: nil))
+        #expect(try await !cursors.save("other", expectedVersion: nil), "a second first save loses")
+        let cursor = try #require(try await cursors.load())
+        #expect(try await cursors.save("two", expectedVersion: cursor.version))
+        #expect(try await !cursors.save("stale", expectedVersion: cursor.version))
+        #expect(try await cursors.load()?.cursor == "two")
         try await store.close()
     }
 

@@ -3,6 +3,7 @@ import ConnectorCore
 import ConnectorFlows
 import ConnectorRuntime
 import ConnectorSecurity
+import ConnectorStateRedis
 import ConnectorTesting
 import Foundation
 import Testing
@@ -29,6 +30,34 @@ struct RuntimeConfigurationTests {
         #expect(try StateStores.sqlitePath("sqlite:.mlc/state.sqlite") == ".mlc/state.sqlite")
         #expect(try StateStores.sqlitePath("/var/lib/mlc/state.sqlite") == "/var/lib/mlc/state.sqlite")
         #expect(try StateStores.sqlitePath("state.sqlite") == "state.sqlite")
+    }
+
+    @Test(
+        "redis:// opens the Redis store; rediss:, postgres: and malformed Redis URLs are refused without the password")
+    func redisStateURLs() async throws {
+        #expect(
+            try StateStores.location("redis://:pw@cache:6380/2")
+                == .redis(RedisEndpoint(host: "cache", port: 6380, database: 2, password: "pw")))
+        for url in [
+            "rediss://:hunter2@cache:6380/0", "redis://:hunter2@cache:6380/db", "postgres://u:hunter2@db/mlc",
+            "redis://:hunter2@",
+        ] {
+            let error = #expect(throws: ConnectorError.self, "\(url)") { try StateStores.location(url) }
+            #expect(error?.exitCode == .config)
+            #expect(error?.message.contains("hunter2") == false, "\(error?.message ?? "")")
+            #expect(error?.message.contains("redis://[:password@]host:port/db") == true)
+        }
+        let server = try RedisServerProcess()
+        defer { server.stop() }
+        let store = try StateStores.open(server.url(database: 1), mode: .readWrite)
+        let version = try await store.put("k", Data("v".utf8), ttl: nil)
+        let reopened = try StateStores.open(server.url(database: 1), mode: .readOnly)
+        #expect(try await reopened.get("k")?.version == version)
+        try await store.close()
+        try await reopened.close()
+        server.stop()
+        let refused = #expect(throws: ConnectorError.self) { try StateStores.open(server.url()) }
+        #expect(refused?.message.contains("Redis store at 127.0.0.1:\(server.port)/0") == true)
     }
 
     @Test("only .create makes a store; .readWrite and .readOnly refuse a missing one and create nothing")

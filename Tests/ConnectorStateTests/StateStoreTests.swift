@@ -1,4 +1,5 @@
 import ConnectorCore
+import ConnectorStateRedis
 import ConnectorStateSQLite
 import ConnectorTesting
 import Foundation
@@ -8,15 +9,23 @@ import Testing
 struct StateStoreTests {
     @Test("in-memory store")
     func inMemory() async throws {
-        try await StateStoreConformance.run { now in InMemoryStateStore(now: now) }
+        try await StateStoreConformance.run(
+            { now in InMemoryStateStore(now: now) },
+            twoClients: {
+                let store = InMemoryStateStore()
+                return (store, store)
+            })
     }
 
     @Test("SQLite store (real files)")
     func sqlite() async throws {
         let directory = try TemporaryDirectory()
-        try await StateStoreConformance.run { now in
-            try SQLiteStateStore(path: directory.path + "/\(UUID().uuidString).sqlite", now: now)
-        }
+        try await StateStoreConformance.run(
+            { now in try SQLiteStateStore(path: directory.path + "/\(UUID().uuidString).sqlite", now: now) },
+            twoClients: {
+                let path = directory.path + "/\(UUID().uuidString).sqlite"
+                return (try SQLiteStateStore(path: path), try SQLiteStateStore(path: path))
+            })
     }
 
     @Test("SQLite: several connections to one file (as several processes) claim exactly once")

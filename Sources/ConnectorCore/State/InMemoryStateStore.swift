@@ -40,6 +40,18 @@ package final class InMemoryStateStore: StateStore {
         }
     }
 
+    /// All items under one lock: no reader sees part of the batch.
+    package func putAll(_ items: [(key: String, value: Data, ttl: Duration?)]) async throws {
+        let time = now()
+        state.withLock { state in
+            for item in items {
+                state.lastVersion += 1
+                state.entries[item.key] = StoredValue(
+                    data: item.value, version: state.lastVersion, expiresAt: expiry(item.ttl, from: time))
+            }
+        }
+    }
+
     package func putIfAbsent(_ key: String, _ value: Data, ttl: Duration?) async throws -> Int64? {
         let time = now()
         return state.withLock { state in

@@ -1,0 +1,311 @@
+import ConnectorCore
+import Foundation
+
+/// A `StateStore` on a Redis server, for steps running as many processes on many machines.
+///
+/// Layout under a namespace `ns` (default `mlc`): each entry is a hash `ns:k:<key>` with fields `d` (the bytes),
+/// `v` (its version) and `x` (expiry, Unix milliseconds, when it has one); `ns:index` is a sorted set of all keys
+/// (score 0, so `ZRANGEBYLEX` walks them in byte order) for prefix scans; `ns:version` is the store-wide version
+/// counter. Every write is one Lua script that takes the next version, writes the hash, sets the server-side expiry
+/// (`PEXPIREAT`, so entries expire by the server's clock) and maintains the index, atomically. Expired keys vanish
+/// on their own; their index members are removed lazily by the next scan that meets them.
+///
+/// Versions come from one `INCR` inside the same script: no extra round trip, and a deleted and re-created key can
+/// never get an old version back (no ABA for compare-and-swap), exactly as the protocol promises for every backend.
+package final class RedisStateStore: StateStore {
+    private let connection: RedisConnection
+    private let namespace: String
+    package var endpoint: RedisEndpoint { connection.endpoint }
+
+    /// Connects to `endpoint` now (blocking the caller once, at step start), so a wrong address or password fails
+    /// when the store is opened. `namespace` separates several stores on one server (tests use one each).
+    package init(endpoint: RedisEndpoint, namespace: String = "mlc", commandTimeout: Duration = .seconds(15)) throws {
+        connection = RedisConnection(endpoint: endpoint, commandTimeout: commandTimeout)
+        self.namespace = namespace
+        try connection.connectNow()
+    }
+
+    private var indexKey: String { namespace + ":index" }
+    private var versionKey: String { namespace + ":version" }
+    private var entryPrefix: String { namespace + ":k:" }
+    private func entryKey(_ key: String) -> String { entryPrefix + key }
+
+    private static func ttlArgument(_ ttl: Duration?) -> Data {
+        guard let ttl else { return Data() }
+        let parts = ttl.components
+        let milliseconds = max(1, parts.seconds * 1000 + parts.attoseconds / 1_000_000_000_000_000)
+        return Data(String(milliseconds).utf8)
+    }
+
+    // MARK: - Scripts
+
+    /// Shared by the write scripts: `write(entryKey, indexKey, versionKey, key, data, ttlMilliseconds)`.
+    private static let prelude = """
+        local function write(entry, index, counter, key, data, ttl)
+            local version = redis.call('INCR', counter)
+            redis.call('DEL', entry)
+            redis.call('HSET', entry, 'd', data, 'v', string.format('%d', version))
+            if ttl ~= '' then
+                local now = redis.call('TIME')
+                local at = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000) + tonumber(ttl)
+                local text = string.format('%d', at)
+                redis.call('HSET', entry, 'x', text)
+                redis.call('PEXPIREAT', entry, text)
+            end
+            redis.call('ZADD', index, 0, key)
+            return version
+        end
+
+        """
+
+    /// KEYS: entry, index, counter. ARGV: key, data, ttl.
+    private static let putScript = prelude + "return write(KEYS[1], KEYS[2], KEYS[3], ARGV[1], ARGV[2], ARGV[3])"
+
+    private static let putIfAbsentScript =
+        prelude + """
+            if redis.call('EXISTS', KEYS[1]) == 1 then return false end
+            return write(KEYS[1], KEYS[2], KEYS[3], ARGV[1], ARGV[2], ARGV[3])
+            """
+
+    /// ARGV[4]: the expected version.
+    private static let compareAndSwapScript =
+        prelude + """
+            local current = redis.call('HGET', KEYS[1], 'v')
+            if not current or current ~= ARGV[4] then return false end
+            return write(KEYS[1], KEYS[2], KEYS[3], ARGV[1], ARGV[2], ARGV[3])
+            """
+
+    /// KEYS: entry, index. ARGV: key, expected version or ''.
+    private static let deleteScript = """
+        if ARGV[2] ~= '' then
+            local current = redis.call('HGET', KEYS[1], 'v')
+            if not current or current ~= ARGV[2] then return 0 end
+        end
+        local removed = redis.call('DEL', KEYS[1])
+        redis.call('ZREM', KEYS[2], ARGV[1])
+        return removed
+        """
+
+    /// KEYS: entry, index, counter. ARGV: key, delta, ttl. The counter's text is the entry's data, so `HINCRBY`
+    /// checks it is an integer and refuses a 64-bit overflow; an existing counter keeps its expiry.
+    private static let incrementScript =
+        prelude + """
+            if redis.call('EXISTS', KEYS[1]) == 0 then
+                local version = write(KEYS[1], KEYS[2], KEYS[3], ARGV[1], '0', ARGV[3])
+            end
+            local ok, err = pcall(redis.call, 'HINCRBY', KEYS[1], 'd', ARGV[2])
+            if not ok then
+                local text = tostring(err and (err.err or err) or 'error')
+                if string.find(text, 'overflow', 1, true) then return redis.error_reply('MLC overflow') end
+                return redis.error_reply('MLC notinteger')
+            end
+            redis.call('HSET', KEYS[1], 'v', string.format('%d', redis.call('INCR', KEYS[3])))
+            return redis.call('HGET', KEYS[1], 'd')
+            """
+
+    /// KEYS: index. ARGV: min, max, limit, entry prefix. Walks the index in byte order from `min`, skipping (and
+    /// removing) members whose entry expired, until `limit` live entries are found. Returns key, data, version,
+    /// expiry ('' for none) for each.
+    private static let scanScript = """
+        local found = {}
+        local count = 0
+        local limit = tonumber(ARGV[3])
+        local from = ARGV[1]
+        while count < limit do
+            local batch = math.max(limit - count, 16)
+            local members = redis.call('ZRANGEBYLEX', KEYS[1], from, ARGV[2], 'LIMIT', 0, batch)
+            for _, member in ipairs(members) do
+                local fields = redis.call('HMGET', ARGV[4] .. member, 'd', 'v', 'x')
+                if fields[1] then
+                    found[#found + 1] = member
+                    found[#found + 1] = fields[1]
+                    found[#found + 1] = fields[2]
+                    found[#found + 1] = fields[3] or ''
+                    count = count + 1
+                    if count >= limit then break end
+                else
+                    redis.call('ZREM', KEYS[1], member)
+                end
+            end
+            if #members < batch then break end
+            from = '(' .. members[#members]
+        end
+        return found
+        """
+
+    /// KEYS: index, counter, then one entry per item. ARGV: key, data, ttl per item. One script: all or nothing
+    /// for every reader (Redis runs a script alone), and one round trip.
+    private static let putAllScript =
+        prelude + """
+            for i = 3, #KEYS do
+                local base = (i - 3) * 3
+                write(KEYS[i], KEYS[1], KEYS[2], ARGV[base + 1], ARGV[base + 2], ARGV[base + 3])
+            end
+            return #KEYS - 2
+            """
+
+    // MARK: - Replies
+
+    private func failure(_ message: String, _ operation: String, _ key: String) -> ConnectorError {
+        if message.contains("MLC notinteger") {
+            return ConnectorError(.stateCorrupt, "\(key) does not hold an integer counter")
+        }
+        if message.contains("MLC overflow") { return ConnectorError(.stateCorrupt, "counter \(key) overflowed") }
+        if message.hasPrefix("NOAUTH") || message.hasPrefix("WRONGPASS") {
+            return ConnectorError(
+                .stateUnavailable, kind: .configuration,
+                "the Redis store at \(endpoint) wants a password for \(operation); check the password in MLC_STATE")
+        }
+        // A loading, busy, full or read-only server is worth retrying; other errors keep the code's default kind.
+        let passing = ["LOADING", "BUSY", "OOM", "READONLY", "MASTERDOWN", "TRYAGAIN"].contains {
+            message.hasPrefix($0)
+        }
+        let kind: ConnectorError.Kind? = passing ? .temporary : nil
+        return ConnectorError(
+            .stateUnavailable, kind: kind,
+            "the Redis store at \(endpoint) failed \(operation) of \(key.prefix(200)): \(message.prefix(200))")
+    }
+
+    private func run(_ operation: String, _ key: String, _ script: String, keys: [String], arguments: [Data])
+        async throws -> RedisReply
+    {
+        let reply = try await connection.evaluate(script, keys: keys, arguments: arguments)
+        if case .error(let message) = reply { throw failure(message, operation, key) }
+        return reply
+    }
+
+    private func unexpected(_ reply: RedisReply, _ operation: String) -> ConnectorError {
+        ConnectorError(
+            .stateCorrupt, "the Redis store at \(endpoint) answered \(operation) with an unexpected reply")
+    }
+
+    private func version(_ reply: RedisReply, _ operation: String) throws -> Int64? {
+        switch reply {
+        case .integer(let version): return version
+        case .null: return nil
+        default: throw unexpected(reply, operation)
+        }
+    }
+
+    private static func integer(_ data: Data?) -> Int64? {
+        data.flatMap { Int64(String(decoding: $0, as: UTF8.self)) }
+    }
+
+    private static func expiry(_ data: Data?) -> Date? {
+        guard let milliseconds = integer(data) else { return nil }
+        return Date(timeIntervalSince1970: TimeInterval(milliseconds) / 1000)
+    }
+
+    // MARK: - StateStore
+
+    package func get(_ key: String) async throws -> StoredValue? {
+        let reply = try await connection.command(
+            ["HMGET", entryKey(key), "d", "v", "x"].map { Data($0.utf8) })
+        switch reply {
+        case .array(let fields) where fields.count == 3:
+            guard case .string(let data) = fields[0] else { return nil }
+            guard case .string(let versionText) = fields[1], let version = Self.integer(versionText) else {
+                throw unexpected(reply, "a read")
+            }
+            let expiry: Date? =
+                if case .string(let text) = fields[2] { Self.expiry(text) } else { nil }
+            return StoredValue(data: data, version: version, expiresAt: expiry)
+        case .error(let message): throw failure(message, "a read", key)
+        default: throw unexpected(reply, "a read")
+        }
+    }
+
+    @discardableResult
+    package func put(_ key: String, _ value: Data, ttl: Duration?) async throws -> Int64 {
+        let reply = try await run(
+            "a write", key, Self.putScript, keys: [entryKey(key), indexKey, versionKey],
+            arguments: [Data(key.utf8), value, Self.ttlArgument(ttl)])
+        guard let version = try version(reply, "a write") else { throw unexpected(reply, "a write") }
+        return version
+    }
+
+    package func putIfAbsent(_ key: String, _ value: Data, ttl: Duration?) async throws -> Int64? {
+        let reply = try await run(
+            "a claim", key, Self.putIfAbsentScript, keys: [entryKey(key), indexKey, versionKey],
+            arguments: [Data(key.utf8), value, Self.ttlArgument(ttl)])
+        return try version(reply, "a claim")
+    }
+
+    package func compareAndSwap(_ key: String, expectedVersion: Int64, newValue: Data, ttl: Duration?) async throws
+        -> Int64?
+    {
+        let reply = try await run(
+            "a compare-and-swap", key, Self.compareAndSwapScript, keys: [entryKey(key), indexKey, versionKey],
+            arguments: [Data(key.utf8), newValue, Self.ttlArgument(ttl), Data(String(expectedVersion).utf8)])
+        return try version(reply, "a compare-and-swap")
+    }
+
+    @discardableResult
+    package func delete(_ key: String) async throws -> Bool {
+        let reply = try await run(
+            "a delete", key, Self.deleteScript, keys: [entryKey(key), indexKey], arguments: [Data(key.utf8), Data()])
+        return try version(reply, "a delete").map { $0 > 0 } ?? false
+    }
+
+    package func delete(_ key: String, expectedVersion: Int64) async throws -> Bool {
+        let reply = try await run(
+            "a delete", key, Self.deleteScript, keys: [entryKey(key), indexKey],
+            arguments: [Data(key.utf8), Data(String(expectedVersion).utf8)])
+        return try version(reply, "a delete").map { $0 > 0 } ?? false
+    }
+
+    package func increment(_ key: String, by delta: Int64, ttl: Duration?) async throws -> Int64 {
+        let reply = try await run(
+            "an increment", key, Self.incrementScript, keys: [entryKey(key), indexKey, versionKey],
+            arguments: [Data(key.utf8), Data(String(delta).utf8), Self.ttlArgument(ttl)])
+        guard case .string(let text) = reply, let value = Self.integer(text) else {
+            throw unexpected(reply, "an increment")
+        }
+        return value
+    }
+
+    package func scan(prefix: String, after: String?, limit: Int) async throws -> [StoredEntry] {
+        guard limit > 0 else { return [] }
+        var minimum = "[" + prefix
+        if let after, !Array(after.utf8).lexicographicallyPrecedes(Array(prefix.utf8)) {
+            minimum = "(" + after
+        }
+        // No UTF-8 key contains the byte 0xFF, so every key with the prefix sorts before prefix + 0xFF.
+        var maximum = Data("[".utf8) + Data(prefix.utf8)
+        maximum.append(0xFF)
+        let reply = try await run(
+            "a scan", prefix, Self.scanScript, keys: [indexKey],
+            arguments: [
+                Data(minimum.utf8), prefix.isEmpty ? Data("+".utf8) : maximum, Data(String(limit).utf8),
+                Data(entryPrefix.utf8),
+            ])
+        guard case .array(let items) = reply, items.count % 4 == 0 else { throw unexpected(reply, "a scan") }
+        var entries: [StoredEntry] = []
+        entries.reserveCapacity(items.count / 4)
+        for start in stride(from: 0, to: items.count, by: 4) {
+            guard case .string(let key) = items[start], case .string(let data) = items[start + 1],
+                case .string(let versionText) = items[start + 2], let version = Self.integer(versionText)
+            else { throw unexpected(reply, "a scan") }
+            let expiry: Date? = if case .string(let text) = items[start + 3] { Self.expiry(text) } else { nil }
+            entries.append(
+                StoredEntry(
+                    key: String(decoding: key, as: UTF8.self),
+                    value: StoredValue(data: data, version: version, expiresAt: expiry)))
+        }
+        return entries
+    }
+
+    package func putAll(_ items: [(key: String, value: Data, ttl: Duration?)]) async throws {
+        guard !items.isEmpty else { return }
+        var arguments: [Data] = []
+        arguments.reserveCapacity(items.count * 3)
+        for item in items { arguments += [Data(item.key.utf8), item.value, Self.ttlArgument(item.ttl)] }
+        _ = try await run(
+            "a batch write", items[0].key, Self.putAllScript,
+            keys: [indexKey, versionKey] + items.map { entryKey($0.key) }, arguments: arguments)
+    }
+
+    package func close() async throws {
+        await connection.close()
+    }
+}
