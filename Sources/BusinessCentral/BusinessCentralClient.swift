@@ -44,8 +44,16 @@ package struct BusinessCentralClient: Sendable {
             entityURL(
                 companyId, "vendors", modifiedSince: modifiedSince,
                 select:
-                    "id,number,displayName,blocked,currencyCode,taxRegistrationNumber,lastModifiedDateTime,addressLine1,addressLine2,city,state,country,postalCode"
+                    "id,number,displayName,blocked,currencyCode,taxRegistrationNumber,lastModifiedDateTime,addressLine1,addressLine2,city,state,country,postalCode,paymentTermsId"
             ))
+    }
+
+    /// Every payment term of the company (a short list: one read, all pages followed).
+    package func paymentTerms(companyId: String) async throws -> [BCPaymentTerm] {
+        try await list(
+            URLBuilder.url(
+                apiRoot, path: try company(companyId) + "/paymentTerms",
+                query: [("$select", "id,code,displayName,dueDateCalculation")]))
     }
 
     package func accounts(companyId: String, modifiedSince: Date? = nil) async throws -> [BCAccount] {
@@ -97,12 +105,15 @@ package struct BusinessCentralClient: Sendable {
     /// The natural-key lookup of a batch of invoices and the purchase orders they name, in ONE request: a JSON
     /// `$batch` (reference §1.6) of filtered reads, one per chunk of numbers (each an `or` over one field), at most
     /// 100 operations per batch. An inner failure throws its own mapped error; an inner page with a next link is
-    /// followed with plain reads.
-    package func lookUp(companyId: String, vendorInvoiceNumbers: [String], purchaseOrderNumbers: [String])
-        async throws -> (invoices: [BCPurchaseInvoice], orders: [BCPurchaseOrder])
-    {
+    /// followed with plain reads. `vendorCreditMemoNumbers` adds reads of `purchaseCreditMemos` by
+    /// `vendorCreditMemoNumber` (where the connection writes credit memos, their numbers share the invoices' key).
+    package func lookUp(
+        companyId: String, vendorInvoiceNumbers: [String], purchaseOrderNumbers: [String],
+        vendorCreditMemoNumbers: [String] = []
+    ) async throws -> (invoices: [BCPurchaseInvoice], orders: [BCPurchaseOrder], creditMemos: [BCPurchaseCreditMemo]) {
+        enum Read { case invoices, orders, creditMemos }
         let base = try company(companyId)
-        var operations: [(url: String, order: Bool)] = []
+        var operations: [(url: String, read: Read)] = []
         for chunk in try Self.chunks(of: vendorInvoiceNumbers, field: "vendorInvoiceNumber") {
             operations.append(
                 (
@@ -111,7 +122,21 @@ package struct BusinessCentralClient: Sendable {
                         query: [
                             ("$filter", try ODataFilter.isIn("vendorInvoiceNumber", chunk).render(.businessCentral)),
                             ("$select", "id,number,vendorInvoiceNumber,vendorId,vendorNumber,status"),
-                        ]), false
+                        ]), .invoices
+                ))
+        }
+        for chunk in try Self.chunks(of: vendorCreditMemoNumbers, field: "vendorCreditMemoNumber") {
+            operations.append(
+                (
+                    URLBuilder.url(
+                        "", path: base + "/purchaseCreditMemos",
+                        query: [
+                            (
+                                "$filter",
+                                try ODataFilter.isIn("vendorCreditMemoNumber", chunk).render(.businessCentral)
+                            ),
+                            ("$select", "id,number,vendorCreditMemoNumber,vendorId,vendorNumber,status"),
+                        ]), .creditMemos
                 ))
         }
         for chunk in try Self.chunks(of: purchaseOrderNumbers, field: "number") {
@@ -125,25 +150,26 @@ package struct BusinessCentralClient: Sendable {
                                 "$select",
                                 "id,number,orderDate,vendorId,vendorNumber,status,fullyReceived,lastModifiedDateTime"
                             ),
-                        ]), true
+                        ]), .orders
                 ))
         }
         var invoices: [BCPurchaseInvoice] = []
         var orders: [BCPurchaseOrder] = []
+        var creditMemos: [BCPurchaseCreditMemo] = []
         var start = 0
         while start < operations.count {
             let slice = Array(operations[start..<min(start + 100, operations.count)])
             let bodies = try await batchGET(slice.map(\.url))
             for (operation, body) in zip(slice, bodies) {
-                if operation.order {
-                    orders += try await collection(body, as: BCPurchaseOrder.self)
-                } else {
-                    invoices += try await collection(body, as: BCPurchaseInvoice.self)
+                switch operation.read {
+                case .invoices: invoices += try await collection(body, as: BCPurchaseInvoice.self)
+                case .orders: orders += try await collection(body, as: BCPurchaseOrder.self)
+                case .creditMemos: creditMemos += try await collection(body, as: BCPurchaseCreditMemo.self)
                 }
             }
             start += 100
         }
-        return (invoices, orders)
+        return (invoices, orders, creditMemos)
     }
 
     /// One page's items, and every following page through its next link.

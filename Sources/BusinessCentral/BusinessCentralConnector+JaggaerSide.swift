@@ -64,8 +64,8 @@ extension BusinessCentralClient {
 }
 
 extension BusinessCentralConnector {
-    /// A vendor's address as JAGGAER's supplier gets it; nil when BC has none. (Payment terms are not read yet:
-    /// BC gives `paymentTermsId`, a GUID of the `paymentTerms` entity, which would need one more read per sync.)
+    /// A vendor's address as JAGGAER's supplier gets it; nil when BC has none. (Payment terms: see
+    /// BusinessCentralPaymentTerms.swift.)
     static func address(_ vendor: BCVendor) -> PostalAddress? {
         func value(_ text: String?) -> String? {
             guard let text = text?.trimmingCharacters(in: .whitespaces), !text.isEmpty else { return nil }

@@ -13,6 +13,8 @@ package struct BusinessCentralConnector: ERPConnector {
     package let tokens: (any TokenProvider)?
     /// The connection's webhook settings (`notifications.businessCentral`), when it has them.
     package let notifications: BusinessCentralNotifications?
+    /// Payment-term codes by id, read once per connector instance (BusinessCentralPaymentTerms.swift).
+    let paymentTerms = BusinessCentralPaymentTermCodes()
 
     package init(
         client: BusinessCentralClient, settings: BusinessCentralSettings, store: any StateStore, keys: StateKeys,
@@ -27,7 +29,11 @@ package struct BusinessCentralConnector: ERPConnector {
     }
 
     package var system: String { "businessCentral" }
-    package var constraints: ERPConstraints { .businessCentral }
+    package var constraints: ERPConstraints {
+        var constraints = ERPConstraints.businessCentral
+        constraints.supportsCreditMemos = settings.purchaseCreditMemos
+        return constraints
+    }
 
     /// The company id from the connection, or looked up once by name and kept in the store.
     package func companyId() async throws -> String {
@@ -63,9 +69,15 @@ package struct BusinessCentralConnector: ERPConnector {
     package func findInvoices(keys: [InvoiceNaturalKey]) async throws -> [InvoiceNaturalKey: [ERPDocumentRef]] {
         guard !keys.isEmpty else { return [:] }
         let company = try await companyId()
-        let invoices = try await client.findPurchaseInvoices(
-            companyId: company, vendorInvoiceNumbers: keys.map(\.vendorInvoiceNumber))
-        return Self.match(keys, invoices, system: system)
+        let numbers = keys.map(\.vendorInvoiceNumber)
+        let invoices = try await client.findPurchaseInvoices(companyId: company, vendorInvoiceNumbers: numbers)
+        var found = Self.match(keys, invoices, system: system)
+        if settings.purchaseCreditMemos {
+            // Like the single lookup: a credit memo holding the key is a duplicate too.
+            let memos = try await client.findPurchaseCreditMemos(companyId: company, vendorCreditMemoNumbers: numbers)
+            found.merge(Self.matchCreditMemos(keys, memos, system: system), uniquingKeysWith: +)
+        }
+        return found
     }
 
     /// Invoices and purchase orders in one `$batch` request.
@@ -77,10 +89,15 @@ package struct BusinessCentralConnector: ERPConnector {
         }
         let company = try await companyId()
         let numbers = purchaseOrderNumbers.filter { !$0.isEmpty }
+        let invoiceNumbers = keys.map(\.vendorInvoiceNumber)
+        // With purchase credit memos on, the same `$batch` reads them by `vendorCreditMemoNumber`, as the single
+        // lookup does: a hand-keyed credit memo must be found before a second one is written.
         let read = try await client.lookUp(
-            companyId: company, vendorInvoiceNumbers: keys.map(\.vendorInvoiceNumber), purchaseOrderNumbers: numbers)
+            companyId: company, vendorInvoiceNumbers: invoiceNumbers, purchaseOrderNumbers: numbers,
+            vendorCreditMemoNumbers: settings.purchaseCreditMemos ? invoiceNumbers : [])
         return InvoiceBatchLookup(
-            invoices: Self.match(keys, read.invoices, system: system),
+            invoices: Self.match(keys, read.invoices, system: system).merging(
+                Self.matchCreditMemos(keys, read.creditMemos, system: system), uniquingKeysWith: +),
             orders: read.orders.compactMap { Self.order($0, wanted: numbers) })
     }
 
@@ -238,7 +255,9 @@ package struct BusinessCentralConnector: ERPConnector {
 
     func listVendors(changedSince: Date?) async throws -> [Vendor] {
         let company = try await companyId()
-        return try await client.vendors(companyId: company, modifiedSince: changedSince).map { vendor in
+        let vendors = try await client.vendors(companyId: company, modifiedSince: changedSince)
+        let termCodes = try await paymentTermCodes(for: vendors, companyId: company)
+        return vendors.map { vendor in
             Vendor(
                 number: vendor.number,
                 name: vendor.displayName ?? vendor.number,
@@ -247,7 +266,8 @@ package struct BusinessCentralConnector: ERPConnector {
                 taxRegistrationNumber: vendor.taxRegistrationNumber,
                 erpId: vendor.id,
                 lastModified: vendor.lastModifiedDateTime,
-                address: Self.address(vendor)
+                address: Self.address(vendor),
+                paymentTermsCode: Self.paymentTermsCode(vendor, codes: termCodes)
             )
         }
     }
@@ -290,7 +310,7 @@ package struct BusinessCentralConnector: ERPConnector {
         }
     }
 
-    package var capabilities: ERPCapabilities { BusinessCentralModule().capabilities }
+    package var capabilities: ERPCapabilities { BusinessCentralModule.capabilities(settings) }
 }
 
 extension BusinessCentralConnector: ChangeSubscriptions {

@@ -65,10 +65,13 @@ extension BusinessCentralConnector: FitChecking {
             await FitCheck.run(system, "batch lookup ($batch)", advice: Self.advice) {
                 // How a page of invoices is looked up: one request for their natural keys and POs.
                 let test = "MLC-PING-\(UUID().uuidString.prefix(8))"
+                // With purchase credit memos on, the batch also filters `purchaseCreditMemos` by
+                // `vendorCreditMemoNumber`, which proves the tenant's API build has that field.
                 let read = try await client.lookUp(
-                    companyId: company, vendorInvoiceNumbers: [test], purchaseOrderNumbers: [test])
-                return
-                    "one $batch request answers a page's lookups (\(read.invoices.count + read.orders.count) matches for test keys)"
+                    companyId: company, vendorInvoiceNumbers: [test], purchaseOrderNumbers: [test],
+                    vendorCreditMemoNumbers: settings.purchaseCreditMemos ? [test] : [])
+                let matches = read.invoices.count + read.orders.count + read.creditMemos.count
+                return "one $batch request answers a page's lookups (\(matches) matches for test keys)"
             })
         checks.append(
             FitCheck(

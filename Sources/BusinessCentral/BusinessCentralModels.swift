@@ -22,6 +22,17 @@ package struct BCVendor: Decodable, Sendable, Hashable {
     package var state: String?
     package var country: String?
     package var postalCode: String?
+    /// The vendor's payment terms (a `paymentTerms` id; empty or the all-zero GUID when none).
+    package var paymentTermsId: String?
+}
+
+/// A payment term (`paymentTerms`, API v2.0 resource `paymentTerm`): the code behind `paymentTermsId`.
+package struct BCPaymentTerm: Decodable, Sendable, Hashable {
+    package var id: String
+    package var code: String
+    package var displayName: String?
+    /// A BC date formula such as `30D` or `1M`.
+    package var dueDateCalculation: String?
 }
 
 package struct BCAccount: Decodable, Sendable, Hashable {

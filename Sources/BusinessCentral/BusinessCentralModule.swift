@@ -19,24 +19,33 @@ package struct BusinessCentralModule: ERPModule {
     package var notifications: (any ChangeNotificationReceiver)? { BusinessCentralWebhooks() }
     package var keepsSubscriptions: Bool { true }
     package let constraints: ERPConstraints = .businessCentral
-    package let capabilities = ERPCapabilities(
-        draftSemantics: "unposted purchase invoice (status Draft)",
-        // BC v2 purchase invoice lines carry no PO line link.
-        purchaseOrderLineLinks: false,
-        creditMemos: false,
-        vendorWrites: false,
-        // purchaseInvoices whose status became Paid (BusinessCentralConnector+JaggaerSide.swift).
-        paymentStatus: true,
-        // `Microsoft.NAV.post`, run by post-erp-invoice for approved drafts only.
-        postDrafts: true,
-        changeNotifications: true,
-        // An operation BC accepted is cancelled after 8 minutes at most.
-        ambiguousWriteSettle: .seconds(540),
-        // No PO line links in v2, so the write step checks the PO (number and vendor) before the draft is made.
-        matchesPurchaseOrders: true,
-        // `vendorInvoiceNumber eq 'a' or …` over a batch (an `or` on one field is what BC filters accept).
-        batchLookups: true
-    )
+    package var capabilities: ERPCapabilities { Self.capabilities(nil) }
+
+    /// What BC does for a connection: purchase credit memos and PO matching follow its settings
+    /// (`purchaseCreditMemos`, off by default; `purchaseOrderMatching`, on by default).
+    package static func capabilities(_ settings: BusinessCentralSettings?) -> ERPCapabilities {
+        ERPCapabilities(
+            draftSemantics: "unposted purchase invoice (status Draft)",
+            // BC v2 purchase invoice lines carry no PO line link.
+            purchaseOrderLineLinks: false,
+            // `purchaseCreditMemos` (BusinessCentralCreditMemos.swift), where the connection turns them on.
+            creditMemos: settings?.purchaseCreditMemos ?? false,
+            vendorWrites: false,
+            // purchaseInvoices whose status became Paid (BusinessCentralConnector+JaggaerSide.swift).
+            paymentStatus: true,
+            // `Microsoft.NAV.post`, run by post-erp-invoice for approved drafts only.
+            postDrafts: true,
+            changeNotifications: true,
+            // An operation BC accepted is cancelled after 8 minutes at most.
+            ambiguousWriteSettle: .seconds(540),
+            // No PO line links in v2, so the write step checks the PO (number and vendor) before the draft is made;
+            // off where the tenant's purchase orders are not kept in BC (`purchaseOrderMatching: false`), or every
+            // PO invoice would wait in review as "PO unknown".
+            matchesPurchaseOrders: settings?.purchaseOrderMatching ?? true,
+            // `vendorInvoiceNumber eq 'a' or …` over a batch (an `or` on one field is what BC filters accept).
+            batchLookups: true
+        )
+    }
 
     /// Credit memos are mapped only where the connection writes purchase credit memos.
     package func constraints(for connection: Connection) throws -> ERPConstraints {

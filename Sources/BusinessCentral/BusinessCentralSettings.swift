@@ -21,6 +21,9 @@ package struct BusinessCentralSettings: ERPConnectionSettings {
     /// Whether credit memos are written as purchase credit memos (`purchaseCreditMemos` with
     /// `vendorCreditMemoNumber`, which older builds of API v2.0 lack); off: credit memos wait in review.
     package var purchaseCreditMemos: Bool
+    /// Whether an invoice's JAGGAER PO is checked against BC's `purchaseOrders` (number and vendor) before the draft
+    /// is written. Off for a tenant whose purchase orders are not kept in BC.
+    package var purchaseOrderMatching: Bool
 
     package enum LineDimensionMode: String, Sendable, Codable, Hashable, CaseIterable {
         /// `dimensionSetLines` nested inside each deep-inserted line (multi-level deep insert: UNCONFIRMED in the
@@ -42,7 +45,8 @@ package struct BusinessCentralSettings: ERPConnectionSettings {
         companyName: String? = nil,
         requestsPerFiveMinutes: Int = 6000,
         lineDimensions: LineDimensionMode = .deepInsert,
-        purchaseCreditMemos: Bool = false
+        purchaseCreditMemos: Bool = false,
+        purchaseOrderMatching: Bool = true
     ) {
         self.tenantId = tenantId
         self.environment = environment
@@ -56,12 +60,14 @@ package struct BusinessCentralSettings: ERPConnectionSettings {
         self.requestsPerFiveMinutes = requestsPerFiveMinutes
         self.lineDimensions = lineDimensions
         self.purchaseCreditMemos = purchaseCreditMemos
+        self.purchaseOrderMatching = purchaseOrderMatching
     }
 
     private enum CodingKeys: String, CodingKey, CaseIterable {
         case tenantId, environment, clientId, clientSecret, authorityURL, apiBaseURL, scope, companyId, companyName
         case requestsPerFiveMinutes, lineDimensions
         case purchaseCreditMemos
+        case purchaseOrderMatching
     }
 
     package static var settingKeys: [String] { CodingKeys.allCases.map(\.stringValue) }
@@ -93,6 +99,8 @@ package struct BusinessCentralSettings: ERPConnectionSettings {
             lineDimensions = d.lineDimensions
         }
         purchaseCreditMemos = try c.decodeIfPresent(Bool.self, forKey: .purchaseCreditMemos) ?? d.purchaseCreditMemos
+        purchaseOrderMatching =
+            try c.decodeIfPresent(Bool.self, forKey: .purchaseOrderMatching) ?? d.purchaseOrderMatching
     }
 
     package var tokenURL: String { authorityURL.trimmingTrailingSlash + "/\(tenantId)/oauth2/v2.0/token" }

@@ -13,6 +13,8 @@ package struct BCCompanyData: Sendable {
     package var purchaseInvoices: [BCPurchaseInvoice] = []
     /// Purchase credit memos (`purchaseCreditMemos`), drafts and posted.
     package var purchaseCreditMemos: [BCPurchaseCreditMemo] = []
+    /// Payment terms (`paymentTerms`), the codes behind a vendor's `paymentTermsId`.
+    package var paymentTerms: [BCPaymentTerm]
     /// Next purchase credit memo number ("Purchase Credit Memo Nos.").
     package var nextCreditMemoNumber = 104_001
     /// Purchase orders (read-only through the API here).
@@ -30,7 +32,10 @@ package struct BCCompanyData: Sendable {
     /// Next posted purchase invoice number ("Posted Invoice Nos."): posting renumbers the invoice, as BC does.
     package var nextPostedNumber = 109_001
 
-    package init(company: BCCompany) { self.company = company }
+    package init(company: BCCompany) {
+        self.company = company
+        self.paymentTerms = BCPaymentTerm.standard(createdAt: company.createdAt)
+    }
 
     func vendor(id: String) -> BCVendor? { vendors.first { $0.id == id.lowercased() } }
     func vendor(number: String) -> BCVendor? { vendors.first { $0.number == number } }

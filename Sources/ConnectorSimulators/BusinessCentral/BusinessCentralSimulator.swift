@@ -346,6 +346,9 @@ private struct RequestContext {
         case ("GET", "vendors"): return try collection(companyId) { $0.vendors }
         case ("GET", "vendors({id})"):
             return try single(companyId) { $0.vendors.first { $0.id == keys[0].lowercased() } }
+        case ("GET", "paymentTerms"): return try collection(companyId) { $0.paymentTerms }
+        case ("GET", "paymentTerms({id})"):
+            return try single(companyId) { $0.paymentTerms.first { $0.id == keys[0].lowercased() } }
         case ("GET", "accounts"): return try collection(companyId) { $0.accounts }
         case ("GET", "accounts({id})"):
             return try single(companyId) { $0.accounts.first { $0.id == keys[0].lowercased() } }
@@ -481,6 +484,7 @@ private struct RequestContext {
             "purchaseInvoices({id})/purchaseInvoiceLines": ["GET", "POST"],
             "purchaseInvoices({id})/Microsoft.NAV.post": ["POST"], "companies": ["GET"], "companies({id})": ["GET"],
             "purchaseOrders": ["GET"], "purchaseOrders({id})": ["GET"],
+            "paymentTerms": ["GET"], "paymentTerms({id})": ["GET"],
         ]
         if known[template] != nil {
             let set = path.entitySegments.last?.name ?? template

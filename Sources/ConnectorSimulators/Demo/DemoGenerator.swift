@@ -249,7 +249,10 @@ struct DemoGenerator {
             vendor.currencyCode = spec.currency == "USD" ? "" : spec.currency
             vendor.blocked = spec.blocked
             vendor.taxLiable = rng.chance(0.3)
-            vendor.paymentTermsId = uuid()
+            // The generator's random stream stays as it was (one id drawn here before terms were modelled).
+            _ = uuid()
+            let terms = company.paymentTerms.filter { ["30 DAYS", "1M(8D)"].contains($0.code) }
+            vendor.paymentTermsId = terms[company.vendors.count % terms.count].id
             company.vendors.append(vendor)
         }
         for (index, name) in ["Fabrikam Facilities", "Adatum Corporation", "Litware Logistics", "Tailspin Toys"]
