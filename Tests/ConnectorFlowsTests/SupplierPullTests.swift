@@ -164,4 +164,29 @@ struct SupplierPullTests {
             }
         }
     }
+
+    @Test("a supplier B1 refuses goes to review with the reason, is kept and tried again; the others go on")
+    func refusedToReview() async throws {
+        try await B1Rig.start().run { rig in
+            let writes = rig.host.jaggaer.writes
+            // C20001 is a customer in B1: it cannot become a supplier.
+            writes.editSupplierInJaggaer(Self.supplier("C20001", name: "A Customer Already"), at: Date())
+            writes.editSupplierInJaggaer(Self.supplier("JB-OK1", name: "Fine Supplier"), at: Date())
+            let first = try await Self.sync(rig)
+            #expect(first["pulledReview"] == "1", "\(first)")
+            #expect(first["pulledWritten"] == "1", "\(first)")
+            #expect(try await Self.partner(rig, "JB-OK1") != nil)
+            let keys = try StateKeys(connection: rig.connection.id)
+            let review = try #require(
+                try await ReviewQueue(store: rig.store, keys: keys).get("suppliers/C20001"))
+            #expect(review.reasons.first?.code == "vendor.rejected")
+            #expect(review.reasons.first?.message.contains("not a supplier") == true)
+            #expect(review.event.type == EventType.masterDataSyncRequested)
+            // Kept: the next run tries it again although the cursor has moved past it.
+            let second = try await Self.sync(rig)
+            #expect(second["pulledReview"] == "1", "\(second)")
+            #expect(second["pulledWritten"] == "0", "\(second)")
+            #expect(try await Self.partner(rig, "C20001")?["CardType"] as? String == "cCustomer")
+        }
+    }
 }

@@ -33,8 +33,11 @@ struct SupplierPull {
     func run(_ event: CloudEvent, masterData: MasterData) async throws -> Counts {
         var counts = Counts()
         let store = context.store
+        // Kept refusals first; the same content coming again in the list (its stamp is inclusive) is not tried twice.
+        var retried: [String: String] = [:]
         for entry in try await store.scanAll(prefix: context.keys.prefix("pull-pending")) {
             let vendor = try JSONCoding.decode(Vendor.self, from: entry.value.data)
+            retried[vendor.number] = try push.digest(ProcurementPush.content(vendor))
             try await apply(vendor, event: event, counts: &counts)
         }
         let previous = try await masterData.syncState(Self.kind)
@@ -42,7 +45,12 @@ struct SupplierPull {
         while true {
             let page = try await sink.suppliers(after: cursor, pageSize: 100)
             counts.read += page.items.count
-            for vendor in page.items { try await apply(vendor, event: event, counts: &counts) }
+            for vendor in page.items {
+                if let digest = retried[vendor.number], digest == (try push.digest(ProcurementPush.content(vendor))) {
+                    continue
+                }
+                try await apply(vendor, event: event, counts: &counts)
+            }
             cursor = page.next ?? cursor
             let now = context.clock.now()
             try await masterData.setSyncState(
