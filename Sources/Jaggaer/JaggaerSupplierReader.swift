@@ -111,11 +111,12 @@ extension JaggaerWriter {
                     lines.append((position, text))
                 }
             }
-            address = PostalAddress(
-                lines: lines.sorted { $0.0 < $1.0 }.map(\.1), city: object["city"]?.stringValue,
-                state: object["state"]?.stringValue, postalCode: object["postalCode"]?.stringValue,
-                country: object["isoCountryCode"]?.stringValue
-            ).nonEmpty
+            address =
+                PostalAddress(
+                    lines: lines.sorted { $0.0 < $1.0 }.map(\.1), city: object["city"]?.stringValue,
+                    state: object["state"]?.stringValue, postalCode: object["postalCode"]?.stringValue,
+                    country: object["isoCountryCode"]?.stringValue
+                ).nonEmpty
         }
         return Vendor(
             number: number, name: name,

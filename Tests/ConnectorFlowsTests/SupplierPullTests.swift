@@ -78,7 +78,9 @@ struct SupplierPullTests {
             #expect(second.currencyCode == "USD")
             #expect(second.taxRegistrationNumber == "TX-JR002")
             #expect(second.paymentTermsCode == "Net 30")
-            #expect(second.address == PostalAddress(lines: ["1 Harbour Road"], city: "Leith", postalCode: "EH6 6AA", country: "GB"))
+            #expect(
+                second.address
+                    == PostalAddress(lines: ["1 Harbour Road"], city: "Leith", postalCode: "EH6 6AA", country: "GB"))
             #expect(second.lastModified != nil)
 
             // From the cursor: only the newest (the stamp is inclusive), then a later edit.

@@ -84,7 +84,8 @@ struct SupplierPull {
             ]
             try await store.put(pendingKey, json: supplier)
             let retry = CloudEvent(
-                id: "\(recordId)-retry", source: EventSource.step(SyncVendorsHandler.step, connection: context.connection.id),
+                id: "\(recordId)-retry",
+                source: EventSource.step(SyncVendorsHandler.step, connection: context.connection.id),
                 type: EventType.masterDataSyncRequested, time: context.clock.now(),
                 data: try JSONValue(encoding: MasterDataSyncRequest(kinds: ["vendors"])),
                 connection: event.connection, flow: event.flow, recordid: recordId, causationid: event.id)

@@ -46,7 +46,8 @@ extension JaggaerSimulator {
     }
 
     static func isWriteEndpoint(_ endpoint: String) -> Bool {
-        ["suppliers", "suppliers/{number}", "accountingcodes/{segment}/{code}", "invoices/{id}/paymentstatus"].contains(endpoint)
+        ["suppliers", "suppliers/{number}", "accountingcodes/{segment}/{code}", "invoices/{id}/paymentstatus"].contains(
+            endpoint)
     }
 
     private func writeError(_ status: Int, _ message: String) -> SimResponse {
