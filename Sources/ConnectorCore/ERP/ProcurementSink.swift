@@ -17,6 +17,20 @@ package protocol ProcurementSink: Sendable {
     func upsertCodingValue(_ value: CodingValue) async throws
     /// Sets the payment status of one procurement invoice (by the procurement system's own invoice id).
     func setPaymentStatus(_ update: PaymentStatusUpdate) async throws
+
+    /// Whether suppliers changed in the procurement system are read back (for ERPs that take vendor writes).
+    var pullsSuppliers: Bool { get }
+    /// Suppliers changed in the procurement system at or after `cursor` (all when nil), one page at a time, as
+    /// vendors (`lastModified` = the procurement system's change time). The cursor is the sink's own; a stamp is
+    /// inclusive, so the last records of a page can come again (the flow skips content it already has).
+    func suppliers(after cursor: ChangeCursor?, pageSize: Int) async throws -> ChangePage<Vendor>
+}
+
+extension ProcurementSink {
+    package var pullsSuppliers: Bool { false }
+    package func suppliers(after cursor: ChangeCursor?, pageSize: Int) async throws -> ChangePage<Vendor> {
+        throw ConnectorError(.unsupported, "\(system) does not list its suppliers")
+    }
 }
 
 /// One value of a procurement coding segment: a posting G/L account under the account segment, or a dimension

@@ -24,10 +24,20 @@ package struct JaggaerWriterSettings: Sendable, Codable, Hashable, SettingsSecti
     package var paymentStatusFields: [String: String]
     /// JAGGAER's payment status value per ERP state (`paid`, `partiallyPaid`, `unpaid`).
     package var paymentStatusValues: [String: String]
+    /// Whether `sync-vendors` also reads suppliers changed in JAGGAER and upserts them into an ERP that takes
+    /// vendor writes (`capabilities.vendorWrites`, e.g. SAP Business One), under the ERP's conflict rule.
+    package var pullSuppliers: Bool
+    /// `GET` path of the supplier list (UNCONFIRMED): paged with `start` and filtered with
+    /// `flt=LASTMODTIME>=yyyyMMddHHmmss` like the documented `ja/v1/companyprofiles` list (reference §1.5), each
+    /// item in the supplier body's shape plus its change stamp (`supplierFields.lastModified`).
+    package var supplierListPath: String
+    /// The list envelope's array of suppliers (`returnCompanyData`, as the `ja` supplier list names it).
+    package var supplierListKey: String
 
     package static let supplierFieldDefaults: [String: String] = [
         "number": "supplierNumber", "name": "name", "active": "active", "paymentHold": "paymentHold",
         "taxId": "taxId", "currency": "currency", "paymentTerms": "paymentTermsCode", "address": "address",
+        "lastModified": "lastModTime",
     ]
     package static let codingFieldDefaults: [String: String] = [
         "segment": "segmentName", "code": "code", "name": "description", "active": "active",
@@ -48,7 +58,10 @@ package struct JaggaerWriterSettings: Sendable, Codable, Hashable, SettingsSecti
         supplierFields: [String: String] = [:],
         codingFields: [String: String] = [:],
         paymentStatusFields: [String: String] = [:],
-        paymentStatusValues: [String: String] = [:]
+        paymentStatusValues: [String: String] = [:],
+        pullSuppliers: Bool = true,
+        supplierListPath: String = "/j1p/api/public/ji/v1/suppliers",
+        supplierListKey: String = "returnCompanyData"
     ) {
         self.enabled = enabled
         self.supplierPath = supplierPath
@@ -58,11 +71,15 @@ package struct JaggaerWriterSettings: Sendable, Codable, Hashable, SettingsSecti
         self.codingFields = codingFields
         self.paymentStatusFields = paymentStatusFields
         self.paymentStatusValues = paymentStatusValues
+        self.pullSuppliers = pullSuppliers
+        self.supplierListPath = supplierListPath
+        self.supplierListKey = supplierListKey
     }
 
     private enum CodingKeys: String, CodingKey, CaseIterable {
         case enabled, supplierPath, codingValuePath, paymentStatusPath, supplierFields, codingFields
         case paymentStatusFields, paymentStatusValues
+        case pullSuppliers, supplierListPath, supplierListKey
     }
 
     package static var settingKeys: [String] { CodingKeys.allCases.map(\.stringValue) }
@@ -75,6 +92,18 @@ package struct JaggaerWriterSettings: Sendable, Codable, Hashable, SettingsSecti
         supplierPath = try c.decodeIfPresent(String.self, forKey: .supplierPath) ?? d.supplierPath
         codingValuePath = try c.decodeIfPresent(String.self, forKey: .codingValuePath) ?? d.codingValuePath
         paymentStatusPath = try c.decodeIfPresent(String.self, forKey: .paymentStatusPath) ?? d.paymentStatusPath
+        pullSuppliers = try c.decodeIfPresent(Bool.self, forKey: .pullSuppliers) ?? d.pullSuppliers
+        supplierListPath = try c.decodeIfPresent(String.self, forKey: .supplierListPath) ?? d.supplierListPath
+        supplierListKey = try c.decodeIfPresent(String.self, forKey: .supplierListKey) ?? d.supplierListKey
+        guard supplierListPath.hasPrefix("/"), !supplierListPath.contains("?") else {
+            throw ConnectorError(
+                .connectionInvalid,
+                "\(SettingsDecoding.path(decoder.codingPath, "supplierListPath")) must start with / and hold no query")
+        }
+        guard !supplierListKey.trimmingCharacters(in: .whitespaces).isEmpty else {
+            throw ConnectorError(
+                .connectionInvalid, "\(SettingsDecoding.path(decoder.codingPath, "supplierListKey")) must name a field")
+        }
         for (key, path, placeholders) in [
             (CodingKeys.supplierPath, supplierPath, ["{number}"]),
             (.codingValuePath, codingValuePath, ["{segment}", "{code}"]),

@@ -57,6 +57,17 @@ package struct ProcurementPush: Sendable {
         return true
     }
 
+    /// The digest stored for a record (what was last sent, or what both sides were last seen to agree on).
+    package func storedDigest(_ kind: String, id: String) async throws -> String? {
+        try await store.get(key(kind, id), as: String.self)?.value
+    }
+
+    /// Records that the procurement system holds this content (a record read from it and written into the ERP), so
+    /// the ERP's copy coming back is not sent again.
+    package func remember(_ kind: String, id: String, digest: String) async throws {
+        try await store.put(key(kind, id), json: digest)
+    }
+
     /// Whether a record of this kind was ever sent.
     package func wasPushed(_ kind: String, id: String) async throws -> Bool {
         try await store.get(key(kind, id), as: String.self) != nil
@@ -65,15 +76,44 @@ package struct ProcurementPush: Sendable {
     // MARK: Master data
 
     /// A vendor as it is compared: without the ERP's change stamp and internal id, which JAGGAER never sees.
+    /// Empty texts count as absent, as the supplier body leaves them out, so a supplier read back from the
+    /// procurement system compares equal to the vendor that was sent.
     static func content(_ vendor: Vendor) -> Vendor {
         var copy = vendor
         copy.lastModified = nil
         copy.erpId = nil
+        func text(_ value: String?) -> String? { value.flatMap { $0.isEmpty ? nil : $0 } }
+        copy.currencyCode = text(vendor.currencyCode)
+        copy.taxRegistrationNumber = text(vendor.taxRegistrationNumber)
+        copy.paymentTermsCode = text(vendor.paymentTermsCode)
+        copy.address = vendor.address?.nonEmpty.map { address in
+            var trimmed = address
+            trimmed.lines = address.lines.filter { !$0.isEmpty }
+            trimmed.city = text(address.city)
+            trimmed.state = text(address.state)
+            trimmed.postalCode = text(address.postalCode)
+            trimmed.country = text(address.country)
+            return trimmed
+        }
         return copy
     }
 
+    /// The vendor with what the ERP's vendor model lacks taken from the supplier last read from the procurement
+    /// system (kept by the JAGGAER → ERP pull): the address and payment terms when the ERP gives none, and a
+    /// payment hold the ERP cannot express. Without a kept copy (the vendor was born in the ERP) it is unchanged.
+    package func merged(_ vendor: Vendor) async throws -> Vendor {
+        guard let copy = try await store.get(keys.key("pulled", "suppliers", vendor.number), as: Vendor.self)?.value
+        else { return vendor }
+        var merged = vendor
+        if vendor.address?.nonEmpty == nil { merged.address = copy.address }
+        if vendor.paymentTermsCode?.isEmpty ?? true { merged.paymentTermsCode = copy.paymentTermsCode }
+        if vendor.blocked == .none, copy.blocked == .payment { merged.blocked = .payment }
+        return merged
+    }
+
     package func suppliers(_ vendors: [Vendor], counts: inout Counts) async throws {
-        for vendor in vendors {
+        for original in vendors {
+            let vendor = try await merged(original)
             try await push("suppliers", id: vendor.number, content: Self.content(vendor), counts: &counts) {
                 try await sink.upsertSupplier(vendor)
             }

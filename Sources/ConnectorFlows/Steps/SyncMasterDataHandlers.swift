@@ -50,10 +50,17 @@ package struct SyncVendorsHandler: StepHandler {
             ProcurementPush(sink: $0, store: context.store, keys: context.keys, force: input.resend == true)
         }
         var pushed = ProcurementPush.Counts()
+        var pulled: SupplierPull.Counts?
         let sync = try await masterData.tracking(
             "vendors", event: event, maxAttempts: context.connection.flow.maxAttempts, now: context.clock.now()
         ) {
-            try await MasterDataSync.refresh(
+            // JAGGAER → ERP first, so the ERP's conflict rule decides a record changed on both sides before the
+            // ERP's version is pushed on; what was just written comes back below as "unchanged".
+            if let sink, let push, sink.pullsSuppliers, erp.capabilities.vendorWrites {
+                pulled = try await SupplierPull(context: context, erp: erp, sink: sink, push: push)
+                    .run(event, masterData: masterData)
+            }
+            return try await MasterDataSync.refresh(
                 "vendors", table: masterData.vendors, masterData: masterData, requestedFull: input.full,
                 now: context.clock.now(),
                 read: { try await erp.vendors(after: $0, pageSize: $1) }, key: \.number,
@@ -66,6 +73,14 @@ package struct SyncVendorsHandler: StepHandler {
             detail["pushedTo"] = sink.system
             detail["pushed"] = String(pushed.sent)
             detail["unchanged"] = String(pushed.unchanged)
+        }
+        if let pulled {
+            detail["pulledFrom"] = sink?.system
+            detail["pulled"] = String(pulled.read)
+            detail["pulledWritten"] = String(pulled.written)
+            detail["pulledKept"] = String(pulled.kept)
+            detail["pulledEchoes"] = String(pulled.echoes)
+            detail["pulledReview"] = String(pulled.review)
         }
         // Mapping first: invoices waiting only for vendors (and codes) the ERP now has go through mapping again.
         let requeued = try await ReviewRequeue(context: context).requeue(after: event, step: Self.step)

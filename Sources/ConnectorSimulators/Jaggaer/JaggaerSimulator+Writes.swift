@@ -6,6 +6,10 @@ import Foundation
 // - `PUT|GET /j1p/api/public/ji/v1/invoices/{id}/paymentstatus` (counter `jaggaer PUT invoices/{id}/paymentstatus`);
 //   setting it also shows in the invoice's `header.paymentStatus` (its `lastUpdate` is left as it was, so a
 //   status set by the ERP side does not send the invoice round the poll again).
+// - `GET /j1p/api/public/ji/v1/suppliers?start=N&flt=LASTMODTIME>=yyyyMMddHHmmss` (counter `jaggaer GET suppliers`):
+//   the supplier list in the `ja/v1/companyprofiles` shape (reference §1.5: `start` 1-based, `totRecords`,
+//   `returnedRecords`, `startAt`, items under `returnCompanyData`), each item the supplier as written plus
+//   `lastModTime` (`yyyyMMddHHmmss`, UTC); suppliers created in JAGGAER (`writes.editSupplierInJaggaer`) included.
 // - control: `GET /_sim/jaggaer/writes` (everything written, with counts).
 // Every write answers `{"returnCode": 0, "returnMessage": "Created" | "Updated" | "Unchanged"}`.
 extension JaggaerSimulator {
@@ -26,6 +30,9 @@ extension JaggaerSimulator {
     func writeRoute(_ request: SimRequest) -> RouteMatch? {
         let parts = Self.segments(request)
         let path = "/" + parts.dropFirst().prefix(6).joined(separator: "/")
+        if path == Self.suppliersPath, parts.count == 7 {
+            return RouteMatch(system: "jaggaer", endpoint: "suppliers")
+        }
         if path == Self.suppliersPath, parts.count == 8, !parts[7].isEmpty {
             return RouteMatch(system: "jaggaer", endpoint: "suppliers/{number}")
         }
@@ -39,7 +46,8 @@ extension JaggaerSimulator {
     }
 
     static func isWriteEndpoint(_ endpoint: String) -> Bool {
-        ["suppliers/{number}", "accountingcodes/{segment}/{code}", "invoices/{id}/paymentstatus"].contains(endpoint)
+        ["suppliers", "suppliers/{number}", "accountingcodes/{segment}/{code}", "invoices/{id}/paymentstatus"].contains(
+            endpoint)
     }
 
     private func writeError(_ status: Int, _ message: String) -> SimResponse {
@@ -55,6 +63,7 @@ extension JaggaerSimulator {
     /// Handles an authorized request to a write endpoint.
     func handleWrite(_ request: SimRequest, route: RouteMatch) -> SimResponse {
         let parts = Self.segments(request)
+        if route.endpoint == "suppliers" { return supplierList(request) }
         guard request.method == "PUT" || request.method == "GET" else {
             return writeError(405, "Method \(request.method) not allowed")
         }
@@ -72,7 +81,7 @@ extension JaggaerSimulator {
                 return writes.supplier(number).map { .json(200, $0) } ?? writeError(404, "Supplier \(number) not found")
             }
             if let problem = JaggaerWriteValidation.supplier(body, number: number) { return writeError(400, problem) }
-            return accepted(writes.upsertSupplier(number: number, body))
+            return accepted(writes.upsertSupplier(number: number, body, at: clock.now()))
         case "accountingcodes/{segment}/{code}":
             let (segment, code) = (parts[7], parts[8])
             guard let body else {
@@ -101,6 +110,66 @@ extension JaggaerSimulator {
             }
             return accepted(outcome)
         }
+    }
+
+    /// Page size of the supplier list (the server's; the `ja` list takes no size parameter).
+    static let supplierPageSize = 25
+
+    /// `GET …/suppliers`: strict about its query (`start`, `flt` with `LASTMODTIME>=` only).
+    private func supplierList(_ request: SimRequest) -> SimResponse {
+        guard request.method == "GET" else { return writeError(405, "Method \(request.method) not allowed") }
+        for item in request.query where !["start", "flt"].contains(item.name) {
+            return writeError(400, "Unknown parameter \(item.name)")
+        }
+        var start = 1
+        if let text = request.queryValue("start") {
+            guard let value = Int(text), value >= 1 else { return writeError(400, "start must be 1 or more") }
+            start = value
+        }
+        var since: Date?
+        if let filter = request.queryValue("flt") {
+            let prefix = "LASTMODTIME>="
+            guard filter.hasPrefix(prefix), let date = Self.stamp(String(filter.dropFirst(prefix.count))) else {
+                return writeError(400, "flt must be LASTMODTIME>=yyyyMMddHHmmss")
+            }
+            since = date
+        }
+        let all = writes.suppliers(since: since)
+        let page = all.dropFirst(start - 1).prefix(Self.supplierPageSize)
+        let items: [SimJSON] = page.map { entry in
+            var object = entry.body.objectValue ?? SimJSONObject()
+            object["lastModTime"] = .string(Self.stampText(entry.modified))
+            return .object(object)
+        }
+        return .json(
+            200,
+            .object(
+                SimJSONObject([
+                    "returnCode": .int(0), "returnMessage": .string(""), "totRecords": .int(all.count),
+                    "returnedRecords": .int(items.count), "startAt": .int(start),
+                    "returnCompanyData": .array(items),
+                ])))
+    }
+
+    static func stampText(_ date: Date) -> String {
+        var calendar = Calendar(identifier: .gregorian)
+        calendar.timeZone = TimeZone(identifier: "UTC") ?? .current
+        let c = calendar.dateComponents([.year, .month, .day, .hour, .minute, .second], from: date)
+        return String(
+            format: "%04d%02d%02d%02d%02d%02d", c.year ?? 0, c.month ?? 0, c.day ?? 0, c.hour ?? 0, c.minute ?? 0,
+            c.second ?? 0)
+    }
+
+    static func stamp(_ text: String) -> Date? {
+        guard text.count == 14, text.allSatisfy(\.isNumber) else { return nil }
+        let digits = Array(text)
+        func part(_ from: Int, _ length: Int) -> Int { Int(String(digits[from..<(from + length)])) ?? 0 }
+        var calendar = Calendar(identifier: .gregorian)
+        calendar.timeZone = TimeZone(identifier: "UTC") ?? .current
+        return calendar.date(
+            from: DateComponents(
+                year: part(0, 4), month: part(4, 2), day: part(6, 2), hour: part(8, 2), minute: part(10, 2),
+                second: part(12, 2)))
     }
 
     /// `GET /_sim/jaggaer/writes`.

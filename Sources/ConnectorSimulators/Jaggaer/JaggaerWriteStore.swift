@@ -12,6 +12,9 @@ package final class JaggaerWriteStore: Sendable {
         var suppliers: [String: SimJSON] = [:]
         var codingValues: [String: SimJSON] = [:]
         var paymentStatuses: [String: SimJSON] = [:]
+        /// When each supplier last changed (by a write from the ERP side or in JAGGAER itself): the list's
+        /// `lastModTime` and its `LASTMODTIME` filter.
+        var supplierModified: [String: Date] = [:]
         /// Writes that changed something (a replay of the same body changes nothing and is not counted).
         var changes = 0
     }
@@ -41,8 +44,35 @@ package final class JaggaerWriteStore: Sendable {
         return .updated
     }
 
-    func upsertSupplier(number: String, _ body: SimJSON) -> Outcome {
-        state.withLock { Self.upsert(&$0.suppliers, number, body, &$0.changes) }
+    func upsertSupplier(number: String, _ body: SimJSON, at now: Date) -> Outcome {
+        state.withLock {
+            let outcome = Self.upsert(&$0.suppliers, number, body, &$0.changes)
+            if outcome != .unchanged { $0.supplierModified[number] = now }
+            return outcome
+        }
+    }
+
+    /// A supplier created or edited by a JAGGAER user (not by the ERP side): not counted in `changes`. The body is
+    /// in the supplier write's shape (`supplierNumber`, `name`, `active`, …).
+    package func editSupplierInJaggaer(_ body: SimJSON, at now: Date) {
+        guard let number = body["supplierNumber"]?.stringValue else { return }
+        state.withLock {
+            $0.suppliers[number] = body
+            $0.supplierModified[number] = now
+        }
+    }
+
+    /// Suppliers changed at or after `since` (whole seconds, as the `LASTMODTIME` filter compares), by number.
+    func suppliers(since: Date?) -> [(number: String, body: SimJSON, modified: Date)] {
+        state.withLock { state in
+            state.suppliers.keys.sorted().compactMap { number in
+                let modified = state.supplierModified[number] ?? .distantPast
+                if let since, modified.timeIntervalSince1970.rounded(.down) < since.timeIntervalSince1970 {
+                    return nil
+                }
+                return state.suppliers[number].map { (number, $0, modified) }
+            }
+        }
     }
 
     func upsertCodingValue(segment: String, code: String, _ body: SimJSON) -> Outcome {
