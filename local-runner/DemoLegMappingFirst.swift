@@ -78,12 +78,15 @@ enum DemoLegMappingFirst {
             met: waitedOn.contains("vendor.unmapped") && drafted)
     }
 
-    /// A clean seeded invoice (drafted in Business Central, in USD) under the leg's new supplier and numbers.
+    /// A clean seeded invoice (drafted in Business Central, in USD, quoting no purchase order: a PO names its own
+    /// vendor, which the new supplier is not) under the leg's new supplier and numbers.
     static func template(_ tenant: DemoTenant) -> SimJSON? {
         let clean = tenant.jaggaerInvoices.first { invoice in
             guard let id = invoice["header"]?["invoiceId"]?.intValue else { return false }
+            let lines = invoice["lineList"]?["invoiceLine"]?.arrayValue ?? []
             return tenant.expectations[id] == .drafted
                 && invoice["header"]?["total"]?["currency"]?.stringValue == "USD"
+                && !lines.isEmpty && lines.allSatisfy { $0["poNumber"]?.stringValue == nil }
         }
         guard let clean, var document = clean.objectValue, var header = clean["header"]?.objectValue,
             var supplier = header["supplier"]?.objectValue
