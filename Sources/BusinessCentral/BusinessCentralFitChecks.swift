@@ -73,6 +73,15 @@ extension BusinessCentralConnector: FitChecking {
                 let matches = read.invoices.count + read.orders.count + read.creditMemos.count
                 return "one $batch request answers a page's lookups (\(matches) matches for test keys)"
             })
+        if settings.analyticsVendorLedgerEntries {
+            checks.append(
+                await FitCheck.run(system, "read vendor ledger entries (Analytics API)", advice: Self.advice) {
+                    // A posting date no entry has: proves the endpoint and the filter without reading the ledger.
+                    let rows = try await client.vendorLedgerRows(
+                        companyId: company, postedFrom: LocalDate(year: 9999, month: 12, day: 31))
+                    return "the Analytics API answers (\(rows.count) entries posted on 9999-12-31)"
+                })
+        }
         checks.append(
             FitCheck(
                 system: system, check: "create draft purchase invoices", outcome: .unchecked,
@@ -100,6 +109,10 @@ extension BusinessCentralConnector: FitChecking {
         if message.contains("AADSTS90002") || message.contains("AADSTS900023") {
             return
                 "Entra does not know this tenant: check erp.businessCentral.tenantId (a GUID or contoso.onmicrosoft.com)"
+        }
+        if message.contains("analyticsVendorLedgerEntries") {
+            return
+                "this environment does not serve the Analytics API: set erp.businessCentral.analyticsVendorLedgerEntries to false (payments then show once an invoice is Paid)"
         }
         if message.contains("no company named") {
             return "set erp.businessCentral.companyName to one of the companies listed, or give companyId"

@@ -24,6 +24,12 @@ package struct BusinessCentralSettings: ERPConnectionSettings {
     /// Whether an invoice's JAGGAER PO is checked against BC's `purchaseOrders` (number and vendor) before the draft
     /// is written. Off for a tenant whose purchase orders are not kept in BC.
     package var purchaseOrderMatching: Bool
+    /// Whether partial payments are read from the Analytics API's `vendorLedgerEntries` (which BC versions have it
+    /// is UNCONFIRMED); off: an invoice is unpaid until its status is `Paid`.
+    package var analyticsVendorLedgerEntries: Bool
+    /// How many days before the newest ledger posting date seen each payment-status run reads again (payments can
+    /// be posted back-dated).
+    package var vendorLedgerLookbackDays: Int
 
     package enum LineDimensionMode: String, Sendable, Codable, Hashable, CaseIterable {
         /// `dimensionSetLines` nested inside each deep-inserted line (multi-level deep insert: UNCONFIRMED in the
@@ -46,7 +52,9 @@ package struct BusinessCentralSettings: ERPConnectionSettings {
         requestsPerFiveMinutes: Int = 6000,
         lineDimensions: LineDimensionMode = .deepInsert,
         purchaseCreditMemos: Bool = false,
-        purchaseOrderMatching: Bool = true
+        purchaseOrderMatching: Bool = true,
+        analyticsVendorLedgerEntries: Bool = false,
+        vendorLedgerLookbackDays: Int = 7
     ) {
         self.tenantId = tenantId
         self.environment = environment
@@ -61,6 +69,8 @@ package struct BusinessCentralSettings: ERPConnectionSettings {
         self.lineDimensions = lineDimensions
         self.purchaseCreditMemos = purchaseCreditMemos
         self.purchaseOrderMatching = purchaseOrderMatching
+        self.analyticsVendorLedgerEntries = analyticsVendorLedgerEntries
+        self.vendorLedgerLookbackDays = vendorLedgerLookbackDays
     }
 
     private enum CodingKeys: String, CodingKey, CaseIterable {
@@ -68,6 +78,7 @@ package struct BusinessCentralSettings: ERPConnectionSettings {
         case requestsPerFiveMinutes, lineDimensions
         case purchaseCreditMemos
         case purchaseOrderMatching
+        case analyticsVendorLedgerEntries, vendorLedgerLookbackDays
     }
 
     package static var settingKeys: [String] { CodingKeys.allCases.map(\.stringValue) }
@@ -101,6 +112,10 @@ package struct BusinessCentralSettings: ERPConnectionSettings {
         purchaseCreditMemos = try c.decodeIfPresent(Bool.self, forKey: .purchaseCreditMemos) ?? d.purchaseCreditMemos
         purchaseOrderMatching =
             try c.decodeIfPresent(Bool.self, forKey: .purchaseOrderMatching) ?? d.purchaseOrderMatching
+        analyticsVendorLedgerEntries =
+            try c.decodeIfPresent(Bool.self, forKey: .analyticsVendorLedgerEntries) ?? d.analyticsVendorLedgerEntries
+        vendorLedgerLookbackDays =
+            try c.decodeIfPresent(Int.self, forKey: .vendorLedgerLookbackDays) ?? d.vendorLedgerLookbackDays
     }
 
     package var tokenURL: String { authorityURL.trimmingTrailingSlash + "/\(tenantId)/oauth2/v2.0/token" }
@@ -153,8 +168,16 @@ package struct BusinessCentralNotifications: ERPNotificationSettings {
 
 extension BusinessCentralSettings {
     package static var notificationsType: (any ERPNotificationSettings.Type)? { BusinessCentralNotifications.self }
-    package static var ranges: [(key: String, range: ClosedRange<Int>)] { [("requestsPerFiveMinutes", 1...100_000)] }
-    package func number(_ key: String) -> Int? { key == "requestsPerFiveMinutes" ? requestsPerFiveMinutes : nil }
+    package static var ranges: [(key: String, range: ClosedRange<Int>)] {
+        [("requestsPerFiveMinutes", 1...100_000), ("vendorLedgerLookbackDays", 0...366)]
+    }
+    package func number(_ key: String) -> Int? {
+        switch key {
+        case "requestsPerFiveMinutes": requestsPerFiveMinutes
+        case "vendorLedgerLookbackDays": vendorLedgerLookbackDays
+        default: nil
+        }
+    }
 
     package var secretFields: [(label: String, field: SecretField)] { [("clientSecret", clientSecret)] }
 

@@ -31,6 +31,10 @@ package struct BCCompanyData: Sendable {
     package var nextInvoiceNumber = 108_001
     /// Next posted purchase invoice number ("Posted Invoice Nos."): posting renumbers the invoice, as BC does.
     package var nextPostedNumber = 109_001
+    /// Vendor ledger entries of posted purchase invoices, with their detailed entries (Analytics API).
+    package var vendorLedgerEntries: [BCVendorLedgerEntry] = []
+    package var nextLedgerEntryNumber = 1
+    package var nextDetailedLedgerEntryNumber = 1
 
     package init(company: BCCompany) {
         self.company = company

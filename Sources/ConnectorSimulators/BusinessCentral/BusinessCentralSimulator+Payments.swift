@@ -1,8 +1,9 @@
 import Foundation
 
-// `POST /_sim/erp/pay` `{"vendorNumber", "vendorInvoiceNumber", "companyId"?}` or `{"id", "companyId"?}`: pays a
-// purchase invoice in full (a draft is posted first), as a payment applied in Business Central would. The reply is
-// the invoice as the API shows it. For tests and the demo's payment-status leg.
+// `POST /_sim/erp/pay` `{"vendorNumber", "vendorInvoiceNumber", "companyId"?, "amount"?}` or `{"id", …}`: pays a
+// purchase invoice (a draft is posted first), as a payment applied in Business Central would: in full, or `amount`
+// of it (a partial payment shows in the Analytics API's vendor ledger entries only). The reply is the invoice as the
+// API shows it. For tests and the demo's payment-status leg.
 extension BusinessCentralSimulator {
     func paymentControl(_ request: SimRequest) -> SimResponse? {
         guard request.method == "POST", request.path == "/_sim/erp/pay" else { return nil }
@@ -27,7 +28,8 @@ extension BusinessCentralSimulator {
             return controlError(usage)
         }
         do throws(BCError) {
-            let paid = try store.markPaid(companyId: companyId, id: id ?? "")
+            let amount = body["amount"].flatMap { $0.decimalValue }
+            let paid = try store.markPaid(companyId: companyId, id: id ?? "", amount: amount)
             return .json(200, .object(paid.json(select: nil, expand: [], company: company)))
         } catch {
             return controlError(error.message, status: error.status)

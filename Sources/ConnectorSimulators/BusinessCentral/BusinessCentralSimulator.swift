@@ -65,13 +65,26 @@ struct BCPath {
         parts.removeFirst()
         var tenant: String?
         let environment: String
-        if parts.count >= 3, parts[1] == "api", parts[2] == "v2.0" {
+        var analytics = false
+        // `…/api/v2.0/…` (the standard API) or `…/api/microsoft/analytics/v1.0/…` (the Analytics API).
+        func apiLength(at index: Int) -> Int? {
+            guard parts.count > index, parts[index] == "api" else { return nil }
+            if parts.count > index + 1, parts[index + 1] == "v2.0" { return 2 }
+            if parts.count > index + 3, parts[index + 1] == "microsoft", parts[index + 2] == "analytics",
+                parts[index + 3] == "v1.0"
+            {
+                analytics = true
+                return 4
+            }
+            return nil
+        }
+        if let length = apiLength(at: 1) {
             environment = parts[0]
-            parts.removeFirst(3)
-        } else if parts.count >= 4, parts[2] == "api", parts[3] == "v2.0" {
+            parts.removeFirst(1 + length)
+        } else if let length = apiLength(at: 2) {
             tenant = parts[0]
             environment = parts[1]
-            parts.removeFirst(4)
+            parts.removeFirst(2 + length)
         } else {
             return nil
         }
@@ -92,7 +105,8 @@ struct BCPath {
         {
             companyId = company
         }
-        let template = entitySegments.map { $0.key == nil ? $0.name : "\($0.name)({id})" }.joined(separator: "/")
+        var template = entitySegments.map { $0.key == nil ? $0.name : "\($0.name)({id})" }.joined(separator: "/")
+        if analytics { template = "analytics:" + template }
         return BCPath(
             tenant: tenant, environment: environment, segments: segments, companyId: companyId,
             entitySegments: entitySegments, template: template.isEmpty ? "/" : template)
@@ -195,8 +209,14 @@ extension BusinessCentralSimulator: SimulatorApp {
     // MARK: Dispatch
 
     func handle(_ request: SimRequest, route: RouteMatch) async -> SimResponse {
-        do {
+        do throws(BCError) {
             let path = try authorize(request)
+            if path.template.hasPrefix("analytics:") {
+                // The Analytics API is read-only and has no subscriptions or batches.
+                guard request.method == "GET", path.template == "analytics:vendorLedgerEntries" else {
+                    throw BCError(404, "BadRequest_NotFound", "Bad Request - Error in query syntax.")
+                }
+            }
             if path.segments.first?.name == "subscriptions" {
                 return try await subscriptions(request, path: path)
             }
@@ -431,6 +451,8 @@ private struct RequestContext {
                 else { throw recordNotFound("Purchase Line", keys[0]) }
                 return line.dimensionSetLines
             }
+        case ("GET", "analytics:vendorLedgerEntries"):
+            return try collection(companyId) { $0.vendorLedgerEntries.flatMap(\.rows) }
         case ("GET", "purchaseCreditMemos"): return try collection(companyId) { $0.purchaseCreditMemos }
         case ("POST", "purchaseCreditMemos"):
             let options = try ODataQueryOptions.parse(request, entity: BCPurchaseCreditMemo.self)

@@ -443,6 +443,7 @@ package final class BusinessCentralStore: Sendable {
             invoice.status = "Open"
             invoice.number = String(company.nextPostedNumber)
             company.nextPostedNumber += 1
+            company.openLedgerEntry(for: invoice, postingDate: Timestamps.day(now))
             invoice.lastModified = now
             invoice.rowVersion = nextVersion()
             company.purchaseInvoices[index] = invoice
@@ -461,7 +462,7 @@ extension BusinessCentralStore {
     /// webhook subscribers hear of the change. The id stays the same (it survives posting, reference §1.3).
     /// - Returns: the paid invoice.
     /// - Throws: ``BCError`` 404 when there is no such invoice, 400 when it is cancelled.
-    package func markPaid(companyId: String, id: String) throws(BCError) -> BCPurchaseInvoice {
+    package func markPaid(companyId: String, id: String, amount: Decimal? = nil) throws(BCError) -> BCPurchaseInvoice {
         let now = clock.now()
         let paid = try write(companyId: companyId) { company, nextVersion throws(BCError) in
             guard let index = company.invoiceIndex(id: id) else { throw Self.invoiceNotFound(id) }
@@ -471,13 +472,24 @@ extension BusinessCentralStore {
                     400, "Application_DialogException",
                     "Purchase invoice \(invoice.number) has status \(invoice.status) and cannot be paid.")
             }
+            if invoice.status == "Paid" { return invoice }
+            let day = Timestamps.day(now)
             if invoice.status == "Draft" {
                 invoice.number = String(company.nextPostedNumber)
                 company.nextPostedNumber += 1
+                invoice.status = "Open"
+                company.openLedgerEntry(for: invoice, postingDate: day)
+            } else if !company.vendorLedgerEntries.contains(where: { $0.documentNumber == invoice.number }) {
+                company.openLedgerEntry(for: invoice, postingDate: day)
             }
-            invoice.status = "Paid"
-            invoice.lastModified = now
-            invoice.rowVersion = nextVersion()
+            let remaining = try company.applyPayment(invoiceNumber: invoice.number, amount: amount, postingDate: day)
+            if remaining == 0 {
+                // Paid in full: the invoice's status follows its closed ledger entry. A partial payment changes the
+                // ledger only; the invoice stays `Open` and unmodified.
+                invoice.status = "Paid"
+                invoice.lastModified = now
+                invoice.rowVersion = nextVersion()
+            }
             company.purchaseInvoices[index] = invoice
             return invoice
         }
