@@ -84,9 +84,15 @@ final class WebhookGateway: Sendable {
         let event: CloudEvent
         let input: Data
         do {
-            event = CloudEvent(
+            var received = CloudEvent(
                 source: "urn:mlconnector:webhook-gateway", type: EventType.notificationReceived,
                 data: try JSONValue(encoding: request), connection: parts[1], flow: "notifications")
+            // A caller's W3C trace context continues in the step (an invalid one is ignored, as the spec says).
+            if let parent = headers["traceparent"], TraceContext(traceparent: parent) != nil {
+                received.traceparent = parent
+                received.tracestate = headers["tracestate"].map { String($0.prefix(512)) }
+            }
+            event = received
             input = try JSONCoding.encode(event)
         } catch {
             return .error(400, "webhook.malformed", "the request cannot be represented as an event")

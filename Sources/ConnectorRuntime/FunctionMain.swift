@@ -80,6 +80,10 @@ package enum FunctionMain {
         logger[metadataKey: "step"] = "\(H.step)"
         logger[metadataKey: "connection"] = "\(connection.id)"
         logger[metadataKey: "event"] = "\(event.id)"
+        let span = TraceContext.span(for: event)
+        logger[metadataKey: "trace_id"] = "\(span.traceId)"
+        logger[metadataKey: "span_id"] = "\(span.spanId)"
+        if let record = event.recordid { logger[metadataKey: "record"] = "\(record)" }
         let context = StepContext(
             store: store,
             keys: keys,
@@ -116,9 +120,12 @@ package enum FunctionMain {
             httpRequests: counter.total,
             durationMs: Int((ContinuousClock.now - started).timeInterval * 1000)
         )
+        // The events emitted continue this invocation's trace, with this span as their parent.
+        outcome.result.events = CloudEvent.traced(
+            outcome.result.events, in: span, tracestate: event.traceparent == nil ? nil : event.tracestate)
         FailPoint.hit("step.handled")
         if H.audits(outcome.result) {
-            try await record(H.self, event: event, outcome: outcome, context: context)
+            try await record(H.self, event: event, outcome: outcome, context: context, trace: span)
         }
         FailPoint.hit("step.audited")
         return outcome
@@ -126,7 +133,7 @@ package enum FunctionMain {
 
     /// Audit trail, record state and review queue for one invocation.
     private static func record<H: StepHandler>(
-        _ handler: H.Type, event: CloudEvent, outcome: StepDriver.Outcome, context: StepContext
+        _ handler: H.Type, event: CloudEvent, outcome: StepDriver.Outcome, context: StepContext, trace: TraceContext
     ) async throws {
         let result = outcome.result
         let audit = AuditLog(store: context.store, keys: context.keys)
@@ -147,7 +154,8 @@ package enum FunctionMain {
                 emitted: result.events.map { "\($0.type) \($0.id)" },
                 error: result.error,
                 reasons: result.review?.reasons,
-                detail: result.detail
+                detail: result.detail,
+                traceId: trace.traceId
             )
         )
         if let update = result.record {
@@ -179,7 +187,7 @@ package enum FunctionMain {
                     at: now, step: H.step, eventId: event.id, eventType: event.type, attempt: event.attempt,
                     status: .ok,
                     durationMs: 0, httpRequests: 0, input: nil, emitted: ["\(emitted.type) \(emitted.id)"], error: nil,
-                    reasons: nil, detail: ["note": "emitted by \(H.step)"]
+                    reasons: nil, detail: ["note": "emitted by \(H.step)"], traceId: trace.traceId
                 )
             )
             if emitted.type == EventType.invoiceCaptured {

@@ -150,6 +150,7 @@ struct CLITests {
                     var step: String
                     var status: String
                     var input: CloudEvent?
+                    var traceId: String?
                 }
                 var status: Status?
                 var entries: [Entry]
@@ -158,6 +159,14 @@ struct CLITests {
             #expect(trail.status?.state == "written")
             #expect(trail.entries.map(\.step) == ["poll-jaggaer-invoices", "transform-invoice", "write-erp-invoice"])
             let written = try #require(trail.entries.last?.input)
+            // One trace from the poll to the draft: each step continues the trace of the event it was given, and
+            // the events it emits name its own span as their parent.
+            let traceIds = Set(trail.entries.map(\.traceId))
+            #expect(traceIds.count == 1 && traceIds.first??.count == 32, "\(traceIds)")
+            let mapped = try #require(trail.entries[1].input.flatMap { $0.traceparent }.flatMap(TraceContext.init))
+            let toWrite = try #require(written.traceparent.flatMap(TraceContext.init))
+            #expect(mapped.traceId == trail.entries[0].traceId && toWrite.traceId == mapped.traceId)
+            #expect(mapped.spanId != toWrite.spanId, "each step is its own span")
 
             let replay = try await Binaries.run(
                 "local-runner", ["invoke", "write-erp-invoice"], stdin: try JSONCoding.encode(written),

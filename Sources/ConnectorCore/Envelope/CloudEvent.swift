@@ -4,7 +4,8 @@ import Foundation
 ///
 /// Extension attributes used by ml-connector: `connection` (which connection the event belongs to), `flow`,
 /// `attempt` (1-based delivery attempt), `recordid` (the business record the event is about, the key of its
-/// audit trail) and `causationid` (the id of the event that produced this one).
+/// audit trail) and `causationid` (the id of the event that produced this one); and the distributed tracing
+/// extension's `traceparent` / `tracestate` (W3C Trace Context, see ``TraceContext``).
 package struct CloudEvent: Sendable, Hashable {
     package static let specVersion = "1.0"
 
@@ -20,6 +21,11 @@ package struct CloudEvent: Sendable, Hashable {
     package var attempt: Int
     package var recordid: String?
     package var causationid: String?
+    /// W3C `traceparent` of the span that emitted the event; an invalid one is dropped when decoded (the spec's
+    /// rule: start a new trace rather than refuse the request).
+    package var traceparent: String?
+    /// W3C `tracestate`, carried along unchanged with a valid `traceparent` only.
+    package var tracestate: String?
 
     package init(
         id: String = UUID().uuidString.lowercased(),
@@ -91,7 +97,7 @@ extension CloudEvent: Codable {
     private enum CodingKeys: String, CodingKey {
         case specversion, id, source, type, time, subject, datacontenttype, data
         case dataBase64 = "data_base64"
-        case connection, flow, attempt, recordid, causationid
+        case connection, flow, attempt, recordid, causationid, traceparent, tracestate
     }
 
     package init(from decoder: any Decoder) throws {
@@ -139,6 +145,17 @@ extension CloudEvent: Codable {
         }
         recordid = try c.decodeIfPresent(String.self, forKey: .recordid)
         causationid = try c.decodeIfPresent(String.self, forKey: .causationid)
+        // Tracing is advisory: a malformed context is ignored (with its tracestate), never a reason to refuse.
+        let parent = (try? c.decodeIfPresent(String.self, forKey: .traceparent)).flatMap { $0 }
+        if let parent, TraceContext(traceparent: parent) != nil {
+            traceparent = parent
+            tracestate = (try? c.decodeIfPresent(String.self, forKey: .tracestate)).flatMap { $0 }.map {
+                String($0.prefix(512))
+            }
+        } else {
+            traceparent = nil
+            tracestate = nil
+        }
     }
 
     package func encode(to encoder: any Encoder) throws {
@@ -156,6 +173,8 @@ extension CloudEvent: Codable {
         try c.encode(attempt, forKey: .attempt)
         try c.encodeIfPresent(recordid, forKey: .recordid)
         try c.encodeIfPresent(causationid, forKey: .causationid)
+        try c.encodeIfPresent(traceparent, forKey: .traceparent)
+        try c.encodeIfPresent(tracestate, forKey: .tracestate)
     }
 }
 

@@ -40,6 +40,8 @@ package struct AuditEntry: Sendable, Codable, Hashable {
     package var error: StepResult.ErrorBody?
     package var reasons: [ReviewReason]?
     package var detail: [String: String]?
+    /// The W3C trace id of the invocation (the same for every step of a record's path through one trace).
+    package var traceId: String?
 
     package init(
         sequence: Int64 = 0,
@@ -55,7 +57,8 @@ package struct AuditEntry: Sendable, Codable, Hashable {
         emitted: [String],
         error: StepResult.ErrorBody?,
         reasons: [ReviewReason]?,
-        detail: [String: String]?
+        detail: [String: String]?,
+        traceId: String? = nil
     ) {
         self.sequence = sequence
         self.at = at
@@ -71,6 +74,7 @@ package struct AuditEntry: Sendable, Codable, Hashable {
         self.error = error
         self.reasons = reasons
         self.detail = detail
+        self.traceId = traceId
     }
 }
 
