@@ -62,6 +62,10 @@ let package = Package(
         // Already in the graph through Hummingbird; named for the servers' graceful shutdown.
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
         .package(url: "https://github.com/x-sheep/swift-property-based", from: "2.0.1"),
+        // The runner's metrics: recorded through swift-metrics (already in the graph through Hummingbird), served
+        // in Prometheus' text format.
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
     ],
     targets: [
         .target(name: "ConnectorCore", dependencies: [log], swiftSettings: swiftSettings),
@@ -126,6 +130,8 @@ let package = Package(
                     hummingbird,
                     serviceLifecycle,
                     nioCore,
+                    .product(name: "Metrics", package: "swift-metrics"),
+                    .product(name: "Prometheus", package: "swift-prometheus"),
                 ] + erps.map { .target(name: $0) },
                 path: "local-runner",
                 swiftSettings: swiftSettings,

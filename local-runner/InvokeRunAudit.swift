@@ -66,6 +66,12 @@ struct Run: AsyncParsableCommand {
             discussion:
                 "Paths are /webhooks/{connection}/{erp kind} (\(Systems.notificationSystems.joined(separator: ", "))); put TLS in front. Not with --once."
         )) var webhooks: String?
+    @Option(
+        help: ArgumentHelp(
+            "Serve Prometheus metrics at http://HOST:PORT/metrics (e.g. 127.0.0.1:9464).",
+            discussion:
+                "Step results and durations, HTTP requests by host and status, rate-limit waits, records by state, retries, dead letters and queue depth per step. Not with --once."
+        )) var metrics: String?
 
     func validate() throws {
         guard (1...64).contains(concurrency) else {
@@ -82,6 +88,11 @@ struct Run: AsyncParsableCommand {
             if once, webhooks != nil {
                 throw ConnectorError(.configInvalid, "--webhooks serves until stopped; it does not go with --once")
             }
+            if once, metrics != nil {
+                throw ConnectorError(.configInvalid, "--metrics serves until stopped; it does not go with --once")
+            }
+            let metricsAddress = try metrics.map { try Self.parseAddress($0, option: "--metrics") }
+            let runnerMetrics = metricsAddress == nil ? nil : RunnerMetrics()
             let masterKey = try MasterKey.fromEnvironment()
             let url = store.url()
             let state = try StateStores.open(url, mode: .readWrite)
@@ -113,7 +124,8 @@ struct Run: AsyncParsableCommand {
                 options: .init(
                     binDirectory: functionsDirectory(), environment: environment, concurrency: concurrency,
                     logPath: log ?? defaultLogPath(url), maxAttemptsByConnection: attempts,
-                    baseBackoff: .milliseconds(retryBaseMs), maxBackoff: .seconds(retryMaxSeconds)
+                    baseBackoff: .milliseconds(retryBaseMs), maxBackoff: .seconds(retryMaxSeconds),
+                    metrics: runnerMetrics
                 ),
                 logger: logger,
                 stop: stop.flag
@@ -146,7 +158,7 @@ struct Run: AsyncParsableCommand {
                 logger.info("runner started", metadata: ["connections": "\(usableIds.joined(separator: ","))"])
                 try await runForever(
                     runner: runner, state: state, usableIds: usableIds, vault: vault, environment: environment,
-                    url: url, stop: stop, logger: logger)
+                    url: url, stop: stop, logger: logger, metricsAddress: metricsAddress)
             }
             if lockLost.value {
                 await runner.reportConfiguration(
@@ -166,7 +178,7 @@ struct Run: AsyncParsableCommand {
 
     private func runForever(
         runner: Runner, state: any StateStore, usableIds: [String], vault: Vault, environment: [String: String],
-        url: String, stop: StopSignal, logger: Logger
+        url: String, stop: StopSignal, logger: Logger, metricsAddress: (String, Int)?
     ) async throws {
         let schedules = Schedules(store: state)
         let gateway = try webhooks.map { address in
@@ -179,9 +191,17 @@ struct Run: AsyncParsableCommand {
             )
         }
         let gatewayDown = ManagedFlag()
-        let gatewayGroup = gateway.map { gateway, host, port in
-            ServiceGroup(configuration: .init(services: [gateway.server(host: host, port: port)], logger: logger))
+        var services: [any Service] = []
+        if let (gateway, host, port) = gateway { services.append(gateway.server(host: host, port: port)) }
+        if let metrics = runner.options.metrics, let address = metricsAddress {
+            let steps = FunctionCatalog.all.map(\.name)
+            services.append(
+                metrics.server(host: address.0, port: address.1, logger: logger) {
+                    if let depths = try? await runner.queueDepths() { metrics.queueDepth(depths, steps: steps) }
+                })
         }
+        let gatewayGroup =
+            services.isEmpty ? nil : ServiceGroup(configuration: .init(services: services, logger: logger))
         try await withThrowingTaskGroup(of: Void.self) { group in
             if let gatewayGroup {
                 group.addTask {
@@ -190,7 +210,8 @@ struct Run: AsyncParsableCommand {
                     } catch is CancellationError {
                     } catch {
                         logger.error(
-                            "webhook gateway stopped", metadata: ["error": "\(String(describing: error).prefix(300))"])
+                            "webhook gateway or metrics server stopped",
+                            metadata: ["error": "\(String(describing: error).prefix(300))"])
                         gatewayDown.set()
                     }
                 }
@@ -210,22 +231,25 @@ struct Run: AsyncParsableCommand {
             await gatewayGroup?.triggerGracefulShutdown()
         }
         if gatewayDown.value {
-            throw ConnectorError(.configInvalid, "the webhook gateway could not serve on \(webhooks ?? "")")
+            throw ConnectorError(
+                .configInvalid,
+                "the webhook gateway or metrics server could not serve on \([webhooks, metrics].compactMap { $0 }.joined(separator: " / "))"
+            )
         }
         let pending = try await runner.pending()
         logger.info("runner stopping; pending items stay queued", metadata: ["pending": "\(pending)"])
     }
 
     /// `HOST:PORT` (IPv4 or a name) or `[IPv6]:PORT`.
-    static func parseAddress(_ text: String) throws -> (String, Int) {
+    static func parseAddress(_ text: String, option: String = "--webhooks") throws -> (String, Int) {
         guard let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]),
             (0...65535).contains(port)
         else {
-            throw ConnectorError(.configInvalid, "--webhooks expects HOST:PORT, e.g. 127.0.0.1:8787")
+            throw ConnectorError(.configInvalid, "\(option) expects HOST:PORT, e.g. 127.0.0.1:8787")
         }
         var host = String(text[..<colon])
         if host.hasPrefix("["), host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
-        guard !host.isEmpty else { throw ConnectorError(.configInvalid, "--webhooks expects HOST:PORT") }
+        guard !host.isEmpty else { throw ConnectorError(.configInvalid, "\(option) expects HOST:PORT") }
         return (host, port)
     }
 

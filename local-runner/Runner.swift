@@ -30,6 +30,8 @@ actor Runner {
         /// Longest an item may wait on another delivery or a dependency (`dedup.in_flight`) without spending an
         /// attempt; after that each further wait spends one, so every wait ends in a result or a dead letter.
         var maxWait: Duration = .seconds(900)
+        /// Prometheus metrics (`run --metrics`), when served.
+        var metrics: RunnerMetrics?
     }
 
     struct Stats: Sendable, Codable {
@@ -264,6 +266,8 @@ actor Runner {
         stats.byStatus[result?.status.rawValue ?? "crashed", default: 0] += 1
         stats.byFunctionStatus["\(item.function):\(result?.status.rawValue ?? "crashed")", default: 0] += 1
         account(item, result: result)
+        options.metrics?.stepFinished(
+            step: item.function, result: result, duration: .milliseconds(output.durationMs))
         if output.exitCode == 78, !output.signaled, let error = result?.error {
             reportConfiguration(connection: item.event.connection, code: error.code, message: error.message)
         }
@@ -324,6 +328,7 @@ actor Runner {
     }
 
     private func retry(_ item: WorkItem, result: StepResult?, exitCode: Int32, signaled: Bool) async throws {
+        options.metrics?.retried(step: item.function)
         let waiting = [ConnectorError.Code.inFlight.rawValue, ConnectorError.Code.httpRateLimited.rawValue]
         if let code = result?.error?.code, waiting.contains(code) {
             // Another delivery of the same record is at work, a create is settling, a dependency (master data) is
@@ -370,6 +375,7 @@ actor Runner {
     }
 
     private func deadLetter(_ item: WorkItem, error: StepResult.ErrorBody?, exitCode: Int32) async throws {
+        options.metrics?.deadLettered(step: item.function)
         let connectionId =
             item.event.connection.flatMap { (try? StateKeys(connection: $0)) != nil ? $0 : nil } ?? "_runner"
         let keys = try StateKeys(connection: connectionId)
@@ -406,5 +412,10 @@ actor Runner {
 
     func pending() async throws -> Int {
         try await queue.count()
+    }
+
+    /// Items waiting, by step.
+    func queueDepths() async throws -> [String: Int] {
+        try await queue.all().reduce(into: [:]) { depths, item in depths[item.function, default: 0] += 1 }
     }
 }

@@ -86,6 +86,8 @@ package struct TransportError: Error, Sendable, CustomStringConvertible {
 /// Counts HTTP exchanges of a process, for the step result's metrics.
 package final class RequestCounter: Sendable {
     private let counts = Mutex<[String: Int]>([:])
+    private let outcomes = Mutex<[String: Int]>([:])
+    private let waited = Mutex<Duration>(.zero)
 
     package init() {}
 
@@ -93,8 +95,27 @@ package final class RequestCounter: Sendable {
         counts.withLock { $0[host, default: 0] += 1 }
     }
 
+    /// How a request ended, by host and status (`200`, `429`, `5xx`…; `error` when no answer came).
+    package func record(host: String, outcome: String) {
+        outcomes.withLock { $0["\(host) \(outcome)", default: 0] += 1 }
+    }
+
+    /// Time spent waiting for the shared request budget (the rate limiter) before sending.
+    package func recordRateLimitWait(_ wait: Duration) {
+        waited.withLock { $0 += wait }
+    }
+
     package var total: Int { counts.withLock { $0.values.reduce(0, +) } }
     package var byHost: [String: Int] { counts.withLock { $0 } }
+    /// Requests by `"<host> <status>"`.
+    package var byOutcome: [String: Int] { outcomes.withLock { $0 } }
+    package var rateLimitWait: Duration { waited.withLock { $0 } }
+
+    /// A status as a metric label: the exact code for the ones that matter (200, 201, 204, 401, 404, 409, 429),
+    /// the class otherwise.
+    package static func label(status: Int) -> String {
+        [200, 201, 204, 400, 401, 403, 404, 409, 412, 429].contains(status) ? String(status) : "\(status / 100)xx"
+    }
 }
 
 /// Wraps a transport and counts every request sent through it.
@@ -108,8 +129,16 @@ package struct CountingTransport: HTTPTransport {
     }
 
     package func send(_ request: HTTPRequest) async throws -> HTTPResponse {
-        counter.record(host: URLComponents(string: request.url)?.host ?? "?")
-        return try await base.send(request)
+        let host = URLComponents(string: request.url)?.host ?? "?"
+        counter.record(host: host)
+        do {
+            let response = try await base.send(request)
+            counter.record(host: host, outcome: RequestCounter.label(status: response.status))
+            return response
+        } catch {
+            counter.record(host: host, outcome: "error")
+            throw error
+        }
     }
 }
 

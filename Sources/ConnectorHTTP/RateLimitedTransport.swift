@@ -9,18 +9,26 @@ package struct RateLimitedTransport: HTTPTransport {
     package let limiter: RateLimiter
     package let clock: any WallClock
     package let maxWait: Duration
+    /// Where the time waited for the budget is added up (the step's metrics), if anywhere.
+    package let counter: RequestCounter?
 
-    package init(base: any HTTPTransport, limiter: RateLimiter, clock: any WallClock, maxWait: Duration = .seconds(30))
-    {
+    package init(
+        base: any HTTPTransport, limiter: RateLimiter, clock: any WallClock, maxWait: Duration = .seconds(30),
+        counter: RequestCounter? = nil
+    ) {
         self.base = base
         self.limiter = limiter
         self.clock = clock
         self.maxWait = maxWait
+        self.counter = counter
     }
 
     package func send(_ request: HTTPRequest) async throws -> HTTPResponse {
         let wait = try await limiter.acquire(now: clock.now(), maxWait: maxWait)
-        if wait > .zero { try await clock.sleep(for: wait) }
+        if wait > .zero {
+            counter?.recordRateLimitWait(wait)
+            try await clock.sleep(for: wait)
+        }
         let response = try await base.send(request)
         if response.status == 429 {
             // The ERP's real limit is lower than the budget: every process of the connection slows down.

@@ -39,7 +39,7 @@ package struct ConnectionRuntime: Sendable {
         if let limiter {
             transport = RateLimitedTransport(
                 base: transport, limiter: limiter, clock: context.clock,
-                maxWait: .seconds(connection.flow.retryAfterCapSeconds))
+                maxWait: .seconds(connection.flow.retryAfterCapSeconds), counter: counter)
         }
         return RetryingTransport(base: transport, policy: retryPolicy, clock: context.clock, logger: context.logger)
     }

@@ -118,7 +118,9 @@ package enum FunctionMain {
         }
         outcome.result.metrics = .init(
             httpRequests: counter.total,
-            durationMs: Int((ContinuousClock.now - started).timeInterval * 1000)
+            durationMs: Int((ContinuousClock.now - started).timeInterval * 1000),
+            requests: counter.byOutcome.isEmpty ? nil : counter.byOutcome,
+            rateLimitWaitMs: counter.rateLimitWait > .zero ? Int(counter.rateLimitWait.timeInterval * 1000) : nil
         )
         // The events emitted continue this invocation's trace, with this span as their parent.
         outcome.result.events = CloudEvent.traced(

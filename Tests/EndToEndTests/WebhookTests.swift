@@ -101,7 +101,7 @@ struct WebhookTests {
         let log: String
         var runner: pid_t = 0
 
-        init(failpoints: String? = nil, bcTiming: String) async throws {
+        init(failpoints: String? = nil, bcTiming: String, extraArguments: [String] = []) async throws {
             host = try await SimulatorHost.start(tenant: tenant)
             directory = try TemporaryDirectory()
             state = "sqlite:" + directory.path + "/state.sqlite"
@@ -129,7 +129,7 @@ struct WebhookTests {
                     Binaries.directory.appendingPathComponent("local-runner").path,
                     arguments: [
                         "run", "--webhooks", "127.0.0.1:\(port)", "--retry-base-ms", "200", "--retry-max-seconds", "2",
-                    ],
+                    ] + extraArguments,
                     environment: runnerEnvironment.map { "\($0.key)=\($0.value)" }, stdin: "/dev/null",
                     stdout: "/dev/null", stderr: .append(log))
                 let gateway = self.gateway
@@ -164,6 +164,36 @@ struct WebhookTests {
             async throws -> Reply
         {
             try await WebhookTests.send(http, method, url, headers: headers, body: body)
+        }
+    }
+
+    @Test(
+        "run --metrics serves Prometheus metrics: step results and durations, HTTP requests, rate-limit waits, records, queue depth"
+    )
+    func prometheusMetrics() async throws {
+        let port = try Self.freePort()
+        let rig = try await Rig(
+            bcTiming: #"{"delaySeconds": 0.2, "retryDelaysSeconds": [0.2, 0.5, 1]}"#,
+            extraArguments: ["--metrics", "127.0.0.1:\(port)"])
+        do {
+            let url = "http://127.0.0.1:\(port)/metrics"
+            var text = ""
+            try await Self.eventually("sync-vendors and a poll in the metrics") {
+                text = (try? await rig.send("GET", url))?.body ?? ""
+                return text.contains(#"mlc_step_invocations_total{step="sync-vendors",status="ok"}"#)
+                    && text.contains(#"mlc_step_invocations_total{step="transform-invoice""#)
+            }
+            #expect(text.contains("# TYPE mlc_step_duration_seconds histogram"), "\(text.prefix(2000))")
+            #expect(text.contains(#"mlc_step_duration_seconds_bucket{step="sync-vendors",le="+Inf"}"#))
+            #expect(text.contains(#"mlc_http_requests_total{step="sync-vendors",host="127.0.0.1",status="200"}"#))
+            #expect(text.contains(#"mlc_queue_depth{step="write-erp-invoice"}"#))
+            #expect(text.contains(#"mlc_records_total{state="captured"}"#))
+            #expect(text.contains(#"mlc_rate_limit_wait_seconds_total{step="sync-vendors"}"#))
+            #expect(rig.stopRunner() == 0, "SIGTERM ends the runner and its metrics server cleanly")
+            await rig.stop()
+        } catch {
+            await rig.stop()
+            throw error
         }
     }
 

@@ -25,9 +25,17 @@ package struct StepResult: Sendable, Codable, Hashable {
     package struct Metrics: Sendable, Codable, Hashable {
         package var httpRequests: Int
         package var durationMs: Int
-        package init(httpRequests: Int = 0, durationMs: Int = 0) {
+        /// Requests by `"<host> <status>"` (`error` when no answer came), for the runner's Prometheus metrics.
+        package var requests: [String: Int]?
+        /// Time spent waiting for the shared request budget.
+        package var rateLimitWaitMs: Int?
+        package init(
+            httpRequests: Int = 0, durationMs: Int = 0, requests: [String: Int]? = nil, rateLimitWaitMs: Int? = nil
+        ) {
             self.httpRequests = httpRequests
             self.durationMs = durationMs
+            self.requests = requests
+            self.rateLimitWaitMs = rateLimitWaitMs
         }
     }
 
