@@ -197,6 +197,56 @@ struct HTTPAdapterTests {
         _ = adapter.stop()
     }
 
+    @Test("--dead-letters keeps a dead-lettered event in the store's dead-letter list and marks its record failed")
+    func deadLetterSink() async throws {
+        let directory = try TemporaryDirectory()
+        let path = directory.path + "/state.sqlite"
+        try await StateStores.open("sqlite:" + path, mode: .create).close()
+        let log = directory.path + "/dead-letters.log"
+        let pid = try ChildProcess.spawn(
+            Binaries.directory.appendingPathComponent("mlc-http-adapter").path,
+            arguments: ["--dead-letters", "--host", "127.0.0.1", "--port", "0"],
+            environment: ["PATH=/usr/bin:/bin", "MLC_STATE=sqlite:" + path], stdin: "/dev/null",
+            stdout: directory.path + "/dead-letters.out", stderr: .append(log))
+        var url: String?
+        for _ in 0..<400 where url == nil {
+            try await Task.sleep(for: .milliseconds(50))
+            url = ((try? String(contentsOfFile: log, encoding: .utf8)) ?? "").split(separator: "\n")
+                .first { $0.hasPrefix("mlc-http-adapter: listening on ") }
+                .map { String($0.dropFirst("mlc-http-adapter: listening on ".count)) }
+        }
+        let address = try #require(url)
+        let transport = AsyncHTTPClientTransport()
+        let answer = #"{"error":{"code":"erp.rejected","message":"vendor blocked","retryable":false},"exitCode":69}"#
+        let response = try await Self.post(
+            transport, address,
+            headers: [
+                ("ce-specversion", "1.0"), ("ce-id", "d-1"), ("ce-source", "urn:test"),
+                ("ce-type", EventType.invoiceMapped), ("ce-connection", "acme"), ("ce-recordid", "jaggaer-invoice-7"),
+                ("ce-knativeerrordest", "http://mlc-write-erp-invoice.mlc.svc.cluster.local"),
+                ("ce-knativeerrorcode", "422"), ("ce-knativeerrordata", Data(answer.utf8).base64EncodedString()),
+                ("content-type", "application/json"),
+            ],
+            body: #"{"invoice":{"id":"7"}}"#)
+        #expect(response.status == 202)
+        let malformed = try await Self.post(transport, address, headers: [], body: "{}")
+        #expect(malformed.status == 400)
+        await transport.shutdown()
+        kill(pid, SIGTERM)
+        var status: Int32 = 0
+        _ = waitpid(pid, &status, 0)
+
+        let store = try StateStores.open("sqlite:" + path)
+        let keys = try StateKeys(connection: "acme")
+        let letters = try await DeadLetterList(store: store, keys: keys).list()
+        #expect(letters.map(\.id) == ["write-erp-invoice-d-1"])
+        #expect(letters.first?.event.data == .object(["invoice": .object(["id": .string("7")])]))
+        #expect(letters.first?.error?.code == "erp.rejected" && letters.first?.exitCode == 69)
+        let record = try await AuditLog(store: store, keys: keys).status(recordId: "jaggaer-invoice-7")
+        #expect(record?.state == .failed && record?.lastStep == "write-erp-invoice")
+        try await store.close()
+    }
+
     @Test("the dead-letter record names the step, Knative's last answer and the step's own error")
     func deadLetter() throws {
         let event = CloudEvent(
