@@ -18,6 +18,7 @@ let argumentParser = Target.Dependency.product(name: "ArgumentParser", package: 
 let yams = Target.Dependency.product(name: "Yams", package: "Yams")
 let hummingbird = Target.Dependency.product(name: "Hummingbird", package: "hummingbird")
 let serviceLifecycle = Target.Dependency.product(name: "ServiceLifecycle", package: "swift-service-lifecycle")
+let httpTypes = Target.Dependency.product(name: "HTTPTypes", package: "swift-http-types")
 
 /// One executable per flow step; `functions/<name>/main.swift` only wires the handler.
 let functions = [
@@ -47,6 +48,7 @@ let package = Package(
     products: functions.map { .executable(name: $0, targets: [$0]) } + [
         .executable(name: "local-runner", targets: ["local-runner"]),
         .executable(name: "mlc-simulators", targets: ["mlc-simulators"]),
+        .executable(name: "mlc-http-adapter", targets: ["mlc-http-adapter"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
@@ -61,6 +63,8 @@ let package = Package(
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
         // Already in the graph through Hummingbird; named for the servers' graceful shutdown.
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+        // Already in the graph through Hummingbird; named for the Knative adapter's response headers.
+        .package(url: "https://github.com/apple/swift-http-types", from: "1.8.0"),
         .package(url: "https://github.com/x-sheep/swift-property-based", from: "2.0.1"),
         // The runner's metrics: recorded through swift-metrics (already in the graph through Hummingbird), served
         // in Prometheus' text format.
@@ -126,8 +130,8 @@ let package = Package(
                 name: "local-runner",
                 dependencies: [
                     "ConnectorCore", "ConnectorSecurity", "ConnectorHTTP", "ConnectorFlows", "ConnectorRuntime",
-                    "ConnectorStateSQLite", "ConnectorSimulators", "ConnectorConfig", argumentParser, yams, log,
-                    hummingbird,
+                    "ConnectorStateSQLite", "ConnectorSimulators", "ConnectorConfig", "KnativeAdapter", argumentParser,
+                    yams, log, hummingbird,
                     serviceLifecycle,
                     nioCore,
                     .product(name: "Metrics", package: "swift-metrics"),
@@ -143,6 +147,24 @@ let package = Package(
             .plugin(
                 name: "FunctionManifests", capability: .buildTool(), dependencies: ["FunctionManifestCodegen"],
                 path: "Plugins/FunctionManifests"),
+            .target(
+                name: "KnativeAdapter",
+                // Knative Eventing's HTTP front of a step: CloudEvents over HTTP in, the step's result out.
+                dependencies: [
+                    "ConnectorCore", "ConnectorRuntime", "ConnectorHTTP", hummingbird, httpTypes, serviceLifecycle,
+                    nioCore,
+                    log,
+                ],
+                swiftSettings: swiftSettings
+            ),
+            .executableTarget(
+                name: "mlc-http-adapter",
+                dependencies: [
+                    "KnativeAdapter", "ConnectorCore", "ConnectorRuntime", "ConnectorHTTP", argumentParser,
+                    serviceLifecycle, .product(name: "UnixSignals", package: "swift-service-lifecycle"), log,
+                ],
+                swiftSettings: swiftSettings
+            ),
             .executableTarget(
                 name: "mlc-simulators",
                 dependencies: ["ConnectorSimulators", argumentParser, log],
@@ -216,8 +238,8 @@ let package = Package(
                 dependencies: [
                     "ConnectorCore", "ConnectorSecurity", "ConnectorStateSQLite", "ConnectorRuntime",
                     "ConnectorSimulators",
-                    "ConnectorTesting", "ConnectorHTTP", "ConnectorConfig",
-                    "local-runner", "mlc-simulators",
+                    "ConnectorTesting", "ConnectorHTTP", "ConnectorConfig", "KnativeAdapter", yams,
+                    "local-runner", "mlc-simulators", "mlc-http-adapter",
                 ] + erps.map { .target(name: $0) }
                     + functions.map { .target(name: $0) },
                 swiftSettings: swiftSettings

@@ -11,6 +11,8 @@ struct FunctionSpec: Codable, Sendable, Hashable {
     var concurrency: Int
     var timeoutSeconds: Int
     var memoryMiB: Int
+    /// The manifest's `trigger.schedule` (how often the runner, or `local-runner schedule`, sends its event).
+    var schedule: String? = nil
 }
 
 enum FunctionCatalog {

@@ -17,7 +17,7 @@ struct LocalRunner: AsyncParsableCommand {
         subcommands: [
             Demo.self, Run.self, Invoke.self, Keys.self, Connections.self, Audit.self, Review.self, Approve.self,
             DeadLetters.self,
-            Replay.self, Ping.self, Functions.self, Bench.self, Chaos.self,
+            Replay.self, Ping.self, Functions.self, Schedule.self, Bench.self, Chaos.self,
         ]
     )
 
@@ -131,8 +131,23 @@ struct Functions: AsyncParsableCommand {
     @Flag(help: "Print an OpenFaaS stack (classic watchdog, one function per step).")
     var openfaas = false
 
+    @Flag(help: "Print the Knative manifests (broker, triggers, one Service per step running mlc-http-adapter).")
+    var knative = false
+
+    @Flag(help: "Print the KEDA manifests (one ScaledJob per step on its Redis stream, the schedule CronJob).")
+    var keda = false
+
     func run() async throws {
-        if openfaas {
+        if knative || keda {
+            let problems = InfraManifests.problems()
+            guard problems.isEmpty else {
+                fail(
+                    ConnectorError(
+                        .configInvalid, "the function manifests cannot be deployed: " + problems.joined(separator: "; ")
+                    ))
+            }
+            print(knative ? InfraManifests.knative() : InfraManifests.keda(), terminator: "")
+        } else if openfaas {
             print(Self.openFaaSStack(), terminator: "")
         } else if json {
             try printJSON(FunctionCatalog.all)

@@ -7,6 +7,7 @@ import Foundation
 struct Manifest: Decodable {
     struct Trigger: Decodable {
         var events: [String]
+        var schedule: String?
     }
     var name: String
     var trigger: Trigger
@@ -57,7 +58,8 @@ for path in arguments.dropFirst().sorted() {
                     emits: \(list(manifest.emits)),
                     concurrency: \(manifest.concurrency),
                     timeoutSeconds: \(manifest.timeoutSeconds),
-                    memoryMiB: \(manifest.memoryMiB)
+                    memoryMiB: \(manifest.memoryMiB),
+                    schedule: \(manifest.trigger.schedule.map(\.debugDescription) ?? "nil")
                 ),
         """)
 }

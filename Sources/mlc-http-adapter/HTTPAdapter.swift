@@ -1,0 +1,76 @@
+import ArgumentParser
+import ConnectorCore
+import ConnectorHTTP
+import ConnectorRuntime
+import Foundation
+import KnativeAdapter
+import Logging
+import ServiceLifecycle
+import UnixSignals
+
+/// Knative's HTTP front of one step executable (or, with `--dead-letters`, the broker's dead-letter sink).
+@main
+struct HTTPAdapter: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "mlc-http-adapter",
+        abstract: "Serves one step to Knative Eventing: a CloudEvent over HTTP in, the step's result as the answer.",
+        discussion: """
+            Each POST (binary or structured CloudEvent) runs the step once with the event on stdin. The first \
+            emitted event is the reply (binary mode); further ones are POSTed to K_SINK first. 400 = bad event \
+            (not retried), 422 = failed for good, 5xx = retry. Listens on $PORT (default 8080).
+            """
+    )
+
+    @Option(help: "The step executable to run (or MLC_STEP_EXECUTABLE).") var step: String?
+    @Option(help: "Seconds the step may run before it is killed (or MLC_STEP_TIMEOUT; default 300).") var timeout: Int?
+    @Flag(help: "Be the dead-letter sink: keep each event in the store's dead-letter list (MLC_STATE).")
+    var deadLetters = false
+    @Option(help: "Address to listen on.") var host = "0.0.0.0"
+    @Option(help: "Port (default $PORT, else 8080; 0 picks a free one).") var port: Int?
+
+    func run() async throws {
+        JSONLogHandler.bootstrap()
+        let logger = Logger(label: "mlc.http-adapter")
+        let environment = ProcessInfo.processInfo.environment
+        let port = self.port ?? environment["PORT"].flatMap { Int($0) } ?? 8080
+        guard (0...65535).contains(port) else { throw ValidationError("the port must be between 0 and 65535") }
+        let transport = AsyncHTTPClientTransport()
+        let handler: EventServer.Handler
+        var store: (any StateStore)?
+        if deadLetters {
+            let opened = try StateStores.open(StateStores.url(from: environment), mode: .readWrite)
+            store = opened
+            let sink = DeadLetterSink(store: opened, logger: logger)
+            handler = { headers, body in await sink.handle(headers: headers, body: body) }
+        } else {
+            guard let path = step ?? environment["MLC_STEP_EXECUTABLE"], !path.isEmpty else {
+                throw ValidationError("name the step executable with --step or MLC_STEP_EXECUTABLE")
+            }
+            let seconds = timeout ?? environment["MLC_STEP_TIMEOUT"].flatMap { Int($0) } ?? 300
+            guard seconds >= 1 else { throw ValidationError("the timeout must be at least 1 second") }
+            guard FileManager.default.isExecutableFile(atPath: path) else {
+                throw ValidationError("\(path) is not an executable file")
+            }
+            var sink: (@Sendable (CloudEvent) async throws -> Void)?
+            if let url = environment["K_SINK"], !url.isEmpty {
+                let sender = SinkSender(url: url, transport: transport)
+                sink = { event in try await sender.send(event) }
+            }
+            let adapter = StepAdapter(
+                executable: URL(fileURLWithPath: path), environment: environment, timeout: .seconds(seconds),
+                sink: sink, logger: logger)
+            handler = { headers, body in await adapter.handle(headers: headers, body: body) }
+        }
+        let host = self.host
+        let server = EventServer.service(
+            host: host, port: port, logger: logger,
+            onListening: { bound in
+                StandardError.write(Data("mlc-http-adapter: listening on http://\(host):\(bound)\n".utf8))
+            }, handler: handler)
+        let group = ServiceGroup(
+            configuration: .init(services: [server], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+        try await group.run()
+        await transport.shutdown()
+        try await store?.close()
+    }
+}

@@ -1,0 +1,269 @@
+import ConnectorCore
+import ConnectorHTTP
+import ConnectorRuntime
+import ConnectorTesting
+import Foundation
+import KnativeAdapter
+import Testing
+
+/// `mlc-http-adapter` as a black box on loopback, in front of a stand-in step (a shell script that keeps the event
+/// it was given on stdin and answers what its event type asks for), with a second adapter as the K_SINK.
+@Suite("mlc-http-adapter as a black box", .timeLimit(.minutes(2)))
+struct HTTPAdapterTests {
+    static func event(_ id: String, _ type: String) -> String {
+        #"{"specversion":"1.0","id":"\#(id)","source":"urn:test","type":"\#(type)","attempt":1}"#
+    }
+    /// The stand-in step: `test.two` emits two events, `test.none` none, `test.temporary` fails with 75 and a
+    /// retryAt, `test.refused` with 65, `test.crash` is killed; anything else emits one.
+    static let script = """
+        #!/bin/sh
+        input=$(cat)
+        printf '%s' "$input" > "$CAPTURE/$(date +%s%N).json"
+        emitted() { printf '{"specversion":"1.0","id":"%s","source":"urn:step","type":"com.mlconnector.test.%s","connection":"acme","recordid":"rec 1%%","attempt":1,"datacontenttype":"application/json","data":{"n":%s}}' "$1" "$2" "$3"; }
+        case "$input" in
+          *'"type":"test.two"'*) printf '{"status":"ok","events":[%s,%s],"metrics":{"httpRequests":0,"durationMs":1}}' "$(emitted e1 first 1)" "$(emitted e2 second 2)";;
+          *'"type":"test.none"'*) printf '{"status":"duplicate","events":[],"metrics":{"httpRequests":0,"durationMs":1}}';;
+          *'"type":"test.temporary"'*) printf '{"status":"retry","events":[],"retryAt":"2099-01-01T00:00:00.000Z","error":{"code":"http.timeout","message":"slow upstream","retryable":true},"metrics":{"httpRequests":1,"durationMs":1}}'; exit 75;;
+          *'"type":"test.refused"'*) printf '{"status":"failed","events":[],"error":{"code":"event.invalid","message":"no invoice in the event","retryable":false},"metrics":{"httpRequests":0,"durationMs":1}}'; exit 65;;
+          *'"type":"test.crash"'*) kill -9 $$;;
+          *) printf '{"status":"ok","events":[%s],"metrics":{"httpRequests":0,"durationMs":1}}' "$(emitted e0 only 0)";;
+        esac
+        """
+
+    /// A running adapter: its URL and the folder where its step keeps the events it got.
+    final class Adapter: Sendable {
+        let url: String
+        let pid: pid_t
+        let captures: String
+
+        init(directory: String, name: String, sink: String?) async throws {
+            captures = directory + "/\(name)-captures"
+            try FileManager.default.createDirectory(atPath: captures, withIntermediateDirectories: true)
+            let step = directory + "/\(name)-step.sh"
+            try HTTPAdapterTests.script.write(toFile: step, atomically: true, encoding: .utf8)
+            chmod(step, 0o755)
+            let log = directory + "/\(name).log"
+            var environment = ["PATH=/usr/bin:/bin", "CAPTURE=\(captures)", "MLC_LOG_LEVEL=info"]
+            if let sink { environment.append("K_SINK=\(sink)") }
+            pid = try ChildProcess.spawn(
+                Binaries.directory.appendingPathComponent("mlc-http-adapter").path,
+                arguments: ["--step", step, "--timeout", "10", "--host", "127.0.0.1", "--port", "0"],
+                environment: environment, stdin: "/dev/null", stdout: directory + "/\(name).out",
+                stderr: .append(log))
+            var found: String?
+            for _ in 0..<400 where found == nil {
+                try await Task.sleep(for: .milliseconds(50))
+                let text = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
+                found = text.split(separator: "\n").first { $0.hasPrefix("mlc-http-adapter: listening on ") }
+                    .map { String($0.dropFirst("mlc-http-adapter: listening on ".count)) }
+            }
+            url = try #require(
+                found, "the adapter did not start: \((try? String(contentsOfFile: log, encoding: .utf8)) ?? "")")
+        }
+
+        func stop() -> Int32 {
+            kill(pid, SIGTERM)
+            var status: Int32 = 0
+            _ = waitpid(pid, &status, 0)
+            return status
+        }
+
+        /// The events the step was given, oldest first.
+        func received() throws -> [CloudEvent] {
+            try FileManager.default.contentsOfDirectory(atPath: captures).sorted().map {
+                try JSONCoding.decode(
+                    CloudEvent.self, from: Data(contentsOf: URL(fileURLWithPath: captures + "/" + $0)))
+            }
+        }
+    }
+
+    static func post(
+        _ transport: AsyncHTTPClientTransport, _ url: String, headers: [(name: String, value: String)], body: String
+    ) async throws -> HTTPResponse {
+        try await transport.send(HTTPRequest(method: "POST", url: url, headers: headers, body: Data(body.utf8)))
+    }
+
+    static func errorCode(_ response: HTTPResponse) -> String? {
+        (try? JSONCoding.decode(JSONValue.self, from: response.body))?["error"]?["code"]?.stringValue
+    }
+
+    @Test("binary and structured events run the step; the first emitted event is the reply, the others go to K_SINK")
+    func delivery() async throws {
+        let directory = try TemporaryDirectory()
+        let sink = try await Adapter(directory: directory.path, name: "sink", sink: nil)
+        let adapter = try await Adapter(directory: directory.path, name: "step", sink: sink.url + "/")
+        let transport = AsyncHTTPClientTransport()
+
+        // Binary mode: attributes in ce- headers (percent-encoded), data in the body.
+        let binary = try await Self.post(
+            transport, adapter.url,
+            headers: [
+                ("ce-specversion", "1.0"), ("ce-id", "b-1"), ("ce-source", "urn:test"), ("ce-type", "test.one"),
+                ("ce-connection", "acme"), ("ce-attempt", "2"), ("ce-recordid", "inv%20%C3%A9"),
+                ("ce-time", "2026-12-03T07:00:00.123456789Z"), ("content-type", "application/json"),
+                ("ce-knativearrivaltime", "2026-12-03T07:00:00Z"),
+            ],
+            body: #"{"invoiceId":"42"}"#)
+        #expect(binary.status == 200)
+        #expect(binary.header("ce-type") == "com.mlconnector.test.only")
+        #expect(binary.header("ce-id") == "e0" && binary.header("ce-specversion") == "1.0")
+        #expect(binary.header("ce-recordid") == "rec%201%25", "percent-encoded as the HTTP binding asks")
+        #expect(binary.header("content-type") == "application/json")
+        #expect(String(decoding: binary.body, as: UTF8.self) == #"{"n":0}"#)
+        let given = try #require(try adapter.received().last)
+        #expect(given.id == "b-1" && given.type == "test.one" && given.connection == "acme" && given.attempt == 2)
+        #expect(given.recordid == "inv é")
+        #expect(given.data == .object(["invoiceId": .string("42")]))
+
+        // Structured mode: the whole event as the body; two emitted events: one reply, one to the sink.
+        let structured = try await Self.post(
+            transport, adapter.url, headers: [("content-type", "application/cloudevents+json; charset=utf-8")],
+            body: Self.event("s-1", "test.two"))
+        #expect(structured.status == 200)
+        #expect(structured.header("ce-type") == "com.mlconnector.test.first")
+        let forwarded = try sink.received()
+        #expect(forwarded.map(\.type) == ["com.mlconnector.test.second"])
+        #expect(forwarded.first?.recordid == "rec 1%" && forwarded.first?.connection == "acme")
+        #expect(forwarded.first?.data == .object(["n": .number(2)]))
+
+        let none = try await Self.post(
+            transport, adapter.url, headers: [("content-type", "application/cloudevents+json")],
+            body: Self.event("s-2", "test.none"))
+        #expect(none.status == 202 && none.body.isEmpty)
+
+        await transport.shutdown()
+        for process in [adapter, sink] {
+            let status = process.stop()
+            #expect((status & 0x7F) == 0 && ((status >> 8) & 0xFF) == 0, "stops cleanly on SIGTERM")
+        }
+    }
+
+    @Test("a malformed event is a 400 with a JSON error and never reaches the step; step failures map to 4xx/5xx")
+    func failures() async throws {
+        let directory = try TemporaryDirectory()
+        let adapter = try await Adapter(directory: directory.path, name: "step", sink: nil)
+        let transport = AsyncHTTPClientTransport()
+        let malformed: [([(name: String, value: String)], String)] = [
+            ([("content-type", "application/json")], #"{"invoiceId":"42"}"#),  // no ce- headers
+            ([("content-type", "application/cloudevents+json")], #"{"specversion":"1.0","id":"x"}"#),
+            ([("content-type", "application/cloudevents+json")], "not json"),
+            (
+                [("content-type", "application/cloudevents+json")],
+                #"{"specversion":"0.3","id":"x","source":"s","type":"t"}"#
+            ),
+            (
+                [
+                    ("ce-specversion", "1.0"), ("ce-id", "x"), ("ce-source", "s"), ("ce-type", "t"),
+                    ("content-type", "text/plain"),
+                ], "hello"
+            ),
+            (
+                [
+                    ("ce-specversion", "1.0"), ("ce-id", "x"), ("ce-source", "s"), ("ce-type", "t"),
+                    ("ce-attempt", "zero"),
+                ], ""
+            ),
+            ([("content-type", "application/cloudevents-batch+json")], "[]"),
+        ]
+        for (headers, body) in malformed {
+            let response = try await Self.post(transport, adapter.url, headers: headers, body: body)
+            #expect(response.status == 400, "\(headers) \(body)")
+            #expect(response.header("content-type") == "application/json")
+            #expect(Self.errorCode(response) == "event.malformed")
+        }
+        #expect(try adapter.received().isEmpty, "a malformed event never starts the step")
+
+        func deliver(_ type: String) async throws -> HTTPResponse {
+            try await Self.post(
+                transport, adapter.url, headers: [("content-type", "application/cloudevents+json")],
+                body: Self.event("f-\(type)", type))
+        }
+        let temporary = try await deliver("test.temporary")
+        #expect(temporary.status == 503)
+        #expect(Self.errorCode(temporary) == "http.timeout")
+        #expect(Int(temporary.header("retry-after") ?? "") ?? 0 > 1000, "the step's retryAt as Retry-After")
+        let crash = try await deliver("test.crash")
+        #expect(crash.status == 500)
+        #expect(Self.errorCode(crash) == "step.crashed")
+        let refused = try await deliver("test.refused")
+        #expect(refused.status == 400, "a refused event is not retried: Knative dead-letters it")
+        #expect(Self.errorCode(refused) == "event.invalid")
+        // Two emitted events and no K_SINK: failing is the only answer that drops nothing.
+        let noSink = try await deliver("test.two")
+        #expect(noSink.status == 500)
+        #expect(Self.errorCode(noSink) == "adapter.no_sink")
+
+        await transport.shutdown()
+        _ = adapter.stop()
+    }
+
+    @Test("--dead-letters keeps a dead-lettered event in the store's dead-letter list and marks its record failed")
+    func deadLetterSink() async throws {
+        let directory = try TemporaryDirectory()
+        let path = directory.path + "/state.sqlite"
+        try await StateStores.open("sqlite:" + path, mode: .create).close()
+        let log = directory.path + "/dead-letters.log"
+        let pid = try ChildProcess.spawn(
+            Binaries.directory.appendingPathComponent("mlc-http-adapter").path,
+            arguments: ["--dead-letters", "--host", "127.0.0.1", "--port", "0"],
+            environment: ["PATH=/usr/bin:/bin", "MLC_STATE=sqlite:" + path], stdin: "/dev/null",
+            stdout: directory.path + "/dead-letters.out", stderr: .append(log))
+        var url: String?
+        for _ in 0..<400 where url == nil {
+            try await Task.sleep(for: .milliseconds(50))
+            url = ((try? String(contentsOfFile: log, encoding: .utf8)) ?? "").split(separator: "\n")
+                .first { $0.hasPrefix("mlc-http-adapter: listening on ") }
+                .map { String($0.dropFirst("mlc-http-adapter: listening on ".count)) }
+        }
+        let address = try #require(url)
+        let transport = AsyncHTTPClientTransport()
+        let answer = #"{"error":{"code":"erp.rejected","message":"vendor blocked","retryable":false},"exitCode":69}"#
+        let response = try await Self.post(
+            transport, address,
+            headers: [
+                ("ce-specversion", "1.0"), ("ce-id", "d-1"), ("ce-source", "urn:test"),
+                ("ce-type", EventType.invoiceMapped), ("ce-connection", "acme"), ("ce-recordid", "jaggaer-invoice-7"),
+                ("ce-knativeerrordest", "http://mlc-write-erp-invoice.mlc.svc.cluster.local"),
+                ("ce-knativeerrorcode", "422"), ("ce-knativeerrordata", Data(answer.utf8).base64EncodedString()),
+                ("content-type", "application/json"),
+            ],
+            body: #"{"invoice":{"id":"7"}}"#)
+        #expect(response.status == 202)
+        let malformed = try await Self.post(transport, address, headers: [], body: "{}")
+        #expect(malformed.status == 400)
+        await transport.shutdown()
+        kill(pid, SIGTERM)
+        var status: Int32 = 0
+        _ = waitpid(pid, &status, 0)
+
+        let store = try StateStores.open("sqlite:" + path)
+        let keys = try StateKeys(connection: "acme")
+        let letters = try await DeadLetterList(store: store, keys: keys).list()
+        #expect(letters.map(\.id) == ["write-erp-invoice-d-1"])
+        #expect(letters.first?.event.data == .object(["invoice": .object(["id": .string("7")])]))
+        #expect(letters.first?.error?.code == "erp.rejected" && letters.first?.exitCode == 69)
+        let record = try await AuditLog(store: store, keys: keys).status(recordId: "jaggaer-invoice-7")
+        #expect(record?.state == .failed && record?.lastStep == "write-erp-invoice")
+        try await store.close()
+    }
+
+    @Test("the dead-letter record names the step, Knative's last answer and the step's own error")
+    func deadLetter() throws {
+        let event = CloudEvent(
+            source: "urn:test", type: EventType.invoiceMapped, data: .object([:]), connection: "acme",
+            recordid: "jaggaer-invoice-7")
+        let answer = #"{"error":{"code":"erp.rejected","message":"vendor blocked","retryable":false},"exitCode":69}"#
+        let letter = DeadLetterSink.letter(
+            for: event,
+            attributes: [
+                "knativeerrordest": "http://mlc-write-erp-invoice.mlc.svc.cluster.local",
+                "knativeerrorcode": "422", "knativeerrordata": Data(answer.utf8).base64EncodedString(),
+            ], at: Date())
+        #expect(letter.step == "write-erp-invoice")
+        #expect(letter.id == "write-erp-invoice-\(event.id)")
+        #expect(letter.error?.code == "erp.rejected" && letter.error?.message == "vendor blocked")
+        #expect(letter.exitCode == 69 && letter.recordId == "jaggaer-invoice-7")
+        let bare = DeadLetterSink.letter(for: event, attributes: ["knativeerrorcode": "400"], at: Date())
+        #expect(bare.step == "knative" && bare.exitCode == 65 && bare.error?.code == "knative.delivery_failed")
+    }
+}

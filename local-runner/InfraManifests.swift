@@ -1,0 +1,388 @@
+import ConnectorCore
+import Foundation
+
+/// The Kubernetes manifests of `infra/` generated from the function manifests (`local-runner functions --knative`,
+/// `--keda`), so the platforms route and scale exactly what `functions/*/function.json` declares. A test keeps the
+/// committed files equal to these and checks them against the manifests on its own.
+///
+/// Both variants run the image of `infra/Dockerfile` and read the store URL and the master key from the Secrets
+/// `mlc-state` (key `url`) and `mlc-master-key` (key `key`); nothing secret is written here.
+enum InfraManifests {
+    static let image = "ml-connector:latest"
+    static let broker = "mlc"
+    static let deadLetterService = "mlc-dead-letters"
+    static let scheduleJob = "mlc-schedule"
+
+    /// Event types that record an outcome (for the audit trail and for subscribers outside ml-connector) and that no
+    /// step consumes: the broker delivers them to no trigger. Any other emitted type must have a consumer.
+    static let outcomeEvents = [EventType.invoicePosted, EventType.invoiceWritten]
+
+    /// The event types `local-runner schedule` sends (the runner's `Schedules`): each must start a step whose
+    /// manifest has a `trigger.schedule`, and every such step must be started by one.
+    static let scheduledEvents = [
+        EventType.masterDataSyncRequested, EventType.purchaseOrderSyncRequested, EventType.pollRequested,
+        EventType.paymentStatusSyncRequested, EventType.subscriptionRenewRequested,
+    ]
+
+    /// The work queue's Redis Streams layout (ConnectorStateRedis `RedisWorkQueue`): namespace `mlc`, the runner's
+    /// queue `runner`, one stream per step read by the consumer group `workers`.
+    static func stream(_ step: String) -> String { "mlc:q:runner:\(step):s" }
+    static let consumerGroup = "workers"
+
+    /// Why the manifests cannot be deployed as they are; empty when they can.
+    static func problems(_ functions: [FunctionSpec] = FunctionCatalog.all) -> [String] {
+        var problems: [String] = []
+        let consumed = Set(functions.flatMap(\.events))
+        let emitted = Set(functions.flatMap(\.emits))
+        for type in emitted.subtracting(consumed).subtracting(outcomeEvents).sorted() {
+            let by = functions.filter { $0.emits.contains(type) }.map(\.name).joined(separator: ", ")
+            problems.append("\(type) is emitted by \(by) but no step consumes it")
+        }
+        for type in outcomeEvents where consumed.contains(type) || !emitted.contains(type) {
+            problems.append("the outcome \(type) must be emitted and consumed by no step")
+        }
+        let scheduled = Set(functions.filter { $0.schedule != nil }.map(\.name))
+        let started = Set(functions.filter { !Set($0.events).isDisjoint(with: scheduledEvents) }.map(\.name))
+        for name in scheduled.subtracting(started).sorted() {
+            problems.append("\(name) has a schedule but `local-runner schedule` sends none of its events")
+        }
+        for name in started.subtracting(scheduled).sorted() {
+            problems.append("\(name) is started by a schedule but its manifest declares none")
+        }
+        for function in functions {
+            for type in function.events where triggerName(function.name, type).count > 63 {
+                problems.append("the trigger name \(triggerName(function.name, type)) is longer than 63 characters")
+            }
+        }
+        return problems
+    }
+
+    static func triggerName(_ step: String, _ type: String) -> String {
+        let short = type.hasPrefix("com.mlconnector.") ? String(type.dropFirst("com.mlconnector.".count)) : type
+        return "mlc-\(step)-" + short.replacingOccurrences(of: ".", with: "-").replacingOccurrences(of: "_", with: "-")
+    }
+
+    /// How many items one KEDA job runs one after another: about ten minutes of the step's time, 1 to 20.
+    static func itemsPerJob(_ function: FunctionSpec) -> Int {
+        min(20, max(1, 600 / function.timeoutSeconds))
+    }
+
+    // MARK: - Knative
+
+    static func knative(_ functions: [FunctionSpec] = FunctionCatalog.all) -> String {
+        var documents: [[String]] = []
+        documents.append([
+            "apiVersion: eventing.knative.dev/v1",
+            "kind: Broker",
+            "metadata:",
+            "  name: \(broker)",
+            "  labels:",
+            "    app.kubernetes.io/part-of: ml-connector",
+            "  annotations:",
+            "    ml-connector/outcomes: \(quoted(outcomeEvents.sorted().joined(separator: ",")))",
+            "spec:",
+            "  delivery:",
+            "    # The local runner's policy: 5 attempts with exponential backoff from 2 s; then the dead-letter sink.",
+            "    retry: 4",
+            "    backoffPolicy: exponential",
+            "    backoffDelay: PT2S",
+            "    deadLetterSink:",
+            "      ref:",
+            "        apiVersion: serving.knative.dev/v1",
+            "        kind: Service",
+            "        name: \(deadLetterService)",
+        ])
+        documents.append(
+            knativeService(
+                name: deadLetterService, component: "dead-letters", arguments: ["--dead-letters"], memoryMiB: 64,
+                timeoutSeconds: 30, maxScale: 2, containerConcurrency: 0,
+                comment:
+                    "Keeps what Knative gives up on in the store's dead-letter list (local-runner dead-letters, replay)."
+            ))
+        documents.append(
+            sinkBinding(
+                name: "mlc-steps",
+                subject: [
+                    "    apiVersion: serving.knative.dev/v1",
+                    "    kind: Service",
+                    "    selector:",
+                    "      matchLabels:",
+                    "        app.kubernetes.io/component: step",
+                ], comment: "K_SINK for the adapters: the events a step emits after the first go to the broker."))
+        for function in functions {
+            documents.append(
+                knativeService(
+                    name: "mlc-\(function.name)", component: "step",
+                    arguments: [
+                        "--step", "/usr/local/bin/\(function.name)", "--timeout", "\(function.timeoutSeconds)",
+                    ],
+                    memoryMiB: function.memoryMiB + 32,
+                    // The adapter kills the step at its timeout and answers; Knative waits a little longer.
+                    timeoutSeconds: function.timeoutSeconds + 15, maxScale: function.concurrency,
+                    containerConcurrency: 1,
+                    annotations: [
+                        "ml-connector/consumes: \(quoted(function.events.joined(separator: ",")))",
+                        "ml-connector/emits: \(quoted(function.emits.joined(separator: ",")))",
+                    ]))
+            for type in function.events {
+                documents.append([
+                    "apiVersion: eventing.knative.dev/v1",
+                    "kind: Trigger",
+                    "metadata:",
+                    "  name: \(triggerName(function.name, type))",
+                    "  labels:",
+                    "    app.kubernetes.io/part-of: ml-connector",
+                    "    ml-connector/step: \(function.name)",
+                    "spec:",
+                    "  broker: \(broker)",
+                    "  filter:",
+                    "    attributes:",
+                    "      type: \(type)",
+                    "  subscriber:",
+                    "    ref:",
+                    "      apiVersion: serving.knative.dev/v1",
+                    "      kind: Service",
+                    "      name: mlc-\(function.name)",
+                ])
+            }
+        }
+        documents.append(scheduleCronJob(functions, comment: "Sends the due scheduled events to the broker (K_SINK)."))
+        documents.append(
+            sinkBinding(
+                name: scheduleJob,
+                subject: [
+                    "    apiVersion: batch/v1",
+                    "    kind: CronJob",
+                    "    name: \(scheduleJob)",
+                ], comment: "K_SINK for the schedule: with it, `local-runner schedule` posts to the broker."))
+        return render(documents, command: "--knative")
+    }
+
+    private static func knativeService(
+        name: String, component: String, arguments: [String], memoryMiB: Int, timeoutSeconds: Int, maxScale: Int,
+        containerConcurrency: Int, annotations: [String] = [], comment: String? = nil
+    ) -> [String] {
+        var lines = comment.map { ["# \($0)"] } ?? []
+        lines += [
+            "apiVersion: serving.knative.dev/v1",
+            "kind: Service",
+            "metadata:",
+            "  name: \(name)",
+            "  labels:",
+            "    app.kubernetes.io/part-of: ml-connector",
+            "    app.kubernetes.io/component: \(component)",
+        ]
+        if !annotations.isEmpty { lines += ["  annotations:"] + annotations.map { "    " + $0 } }
+        lines += [
+            "spec:",
+            "  template:",
+            "    metadata:",
+            "      annotations:",
+            "        autoscaling.knative.dev/min-scale: \"0\"",
+            "        autoscaling.knative.dev/max-scale: \(quoted(String(maxScale)))",
+            "    spec:",
+            "      containerConcurrency: \(containerConcurrency)",
+            "      timeoutSeconds: \(timeoutSeconds)",
+            "      containers:",
+            "        - name: adapter",
+            "          image: \(image)",
+            "          command:",
+            "            - /usr/local/bin/mlc-http-adapter",
+            "          args:",
+        ]
+        lines += arguments.map { "            - \(quoted($0))" }
+        lines += ["          ports:", "            - containerPort: 8080"]
+        lines += secretEnvironment(indent: "          ")
+        lines += [
+            "          resources:",
+            "            limits:",
+            "              memory: \(memoryMiB)Mi",
+        ]
+        return lines
+    }
+
+    private static func sinkBinding(name: String, subject: [String], comment: String) -> [String] {
+        [
+            "# \(comment)",
+            "apiVersion: sources.knative.dev/v1",
+            "kind: SinkBinding",
+            "metadata:",
+            "  name: \(name)",
+            "  labels:",
+            "    app.kubernetes.io/part-of: ml-connector",
+            "spec:",
+            "  subject:",
+        ] + subject + [
+            "  sink:",
+            "    ref:",
+            "      apiVersion: eventing.knative.dev/v1",
+            "      kind: Broker",
+            "      name: \(broker)",
+        ]
+    }
+
+    // MARK: - KEDA
+
+    static func keda(_ functions: [FunctionSpec] = FunctionCatalog.all) -> String {
+        var documents: [[String]] = []
+        documents.append([
+            "# The Redis of the store (infra/stores/redis.yaml): address and password from the Secret mlc-redis.",
+            "apiVersion: keda.sh/v1alpha1",
+            "kind: TriggerAuthentication",
+            "metadata:",
+            "  name: mlc-redis",
+            "  labels:",
+            "    app.kubernetes.io/part-of: ml-connector",
+            "spec:",
+            "  secretTargetRef:",
+            "    - parameter: address",
+            "      name: mlc-redis",
+            "      key: address",
+            "    - parameter: password",
+            "      name: mlc-redis",
+            "      key: password",
+        ])
+        for function in functions {
+            let items = itemsPerJob(function)
+            documents.append(
+                [
+                    "apiVersion: keda.sh/v1alpha1",
+                    "kind: ScaledJob",
+                    "metadata:",
+                    "  name: mlc-\(function.name)",
+                    "  labels:",
+                    "    app.kubernetes.io/part-of: ml-connector",
+                    "    app.kubernetes.io/component: step",
+                    "  annotations:",
+                    "    ml-connector/consumes: \(quoted(function.events.joined(separator: ",")))",
+                    "    ml-connector/emits: \(quoted(function.emits.joined(separator: ",")))",
+                    "spec:",
+                    "  pollingInterval: 10",
+                    "  maxReplicaCount: \(function.concurrency)",
+                    "  successfulJobsHistoryLimit: 3",
+                    "  failedJobsHistoryLimit: 10",
+                    "  scalingStrategy:",
+                    "    # The lag excludes items claimed by running jobs, which is what `accurate` expects.",
+                    "    strategy: accurate",
+                    "  jobTargetRef:",
+                    "    parallelism: 1",
+                    "    completions: 1",
+                    "    activeDeadlineSeconds: \(items * function.timeoutSeconds + 60)",
+                    "    # A failed item is queued again with backoff by the trigger itself; the Job is not rerun.",
+                    "    backoffLimit: 0",
+                    "    template:",
+                    "      metadata:",
+                    "        labels:",
+                    "          app.kubernetes.io/part-of: ml-connector",
+                    "          ml-connector/step: \(function.name)",
+                    "      spec:",
+                    "        restartPolicy: Never",
+                    "        containers:",
+                    "          - name: trigger",
+                    "            image: \(image)",
+                    "            command:",
+                    "              - /usr/local/bin/local-runner",
+                    "            args:",
+                    "              - trigger",
+                    "              - --step",
+                    "              - \(function.name)",
+                    "              - --max",
+                    "              - \(quoted(String(items)))",
+                ] + secretEnvironment(indent: "            ") + [
+                    "            resources:",
+                    "              limits:",
+                    "                memory: \(function.memoryMiB + 64)Mi",
+                    "  triggers:",
+                    "    - type: redis-streams",
+                    "      authenticationRef:",
+                    "        name: mlc-redis",
+                    "      metadata:",
+                    "        stream: \(quoted(stream(function.name)))",
+                    "        consumerGroup: \(consumerGroup)",
+                    "        # Entries not yet read by the group (XINFO GROUPS lag, Redis 7+): scales to zero.",
+                    "        lagCount: \(quoted(String(items)))",
+                    "        activationLagCount: \"0\"",
+                    "        databaseIndex: \"0\"",
+                ])
+        }
+        documents.append(
+            scheduleCronJob(functions, comment: "Puts the due scheduled events on the store's work queue (no K_SINK)."))
+        return render(documents, command: "--keda")
+    }
+
+    // MARK: - Shared
+
+    private static func scheduleCronJob(_ functions: [FunctionSpec], comment: String) -> [String] {
+        let scheduled = functions.filter { $0.schedule != nil }.map(\.name).sorted()
+        return
+            [
+                "# \(comment) Each connection's own intervals decide what is due (flow.pollIntervalSeconds and the others).",
+                "apiVersion: batch/v1",
+                "kind: CronJob",
+                "metadata:",
+                "  name: \(scheduleJob)",
+                "  labels:",
+                "    app.kubernetes.io/part-of: ml-connector",
+                "  annotations:",
+                "    ml-connector/starts: \(quoted(scheduled.joined(separator: ",")))",
+                "spec:",
+                "  schedule: \"* * * * *\"",
+                "  concurrencyPolicy: Forbid",
+                "  startingDeadlineSeconds: 120",
+                "  successfulJobsHistoryLimit: 1",
+                "  failedJobsHistoryLimit: 3",
+                "  jobTemplate:",
+                "    spec:",
+                "      backoffLimit: 0",
+                "      activeDeadlineSeconds: 55",
+                "      template:",
+                "        spec:",
+                "          restartPolicy: Never",
+                "          containers:",
+                "            - name: schedule",
+                "              image: \(image)",
+                "              command:",
+                "                - /usr/local/bin/local-runner",
+                "              args:",
+                "                - schedule",
+            ] + secretEnvironment(indent: "              ") + [
+                "              resources:",
+                "                limits:",
+                "                  memory: 128Mi",
+            ]
+    }
+
+    private static func secretEnvironment(indent: String) -> [String] {
+        [
+            "env:",
+            "  - name: MLC_STATE",
+            "    valueFrom:",
+            "      secretKeyRef:",
+            "        name: mlc-state",
+            "        key: url",
+            "  - name: MLC_MASTER_KEY",
+            "    valueFrom:",
+            "      secretKeyRef:",
+            "        name: mlc-master-key",
+            "        key: key",
+        ].map { indent + $0 }
+    }
+
+    /// A YAML double-quoted scalar (JSON string syntax is valid YAML).
+    private static func quoted(_ text: String) -> String {
+        var result = "\""
+        for scalar in text.unicodeScalars {
+            switch scalar {
+            case "\"": result += "\\\""
+            case "\\": result += "\\\\"
+            default: result.unicodeScalars.append(scalar)
+            }
+        }
+        return result + "\""
+    }
+
+    private static func render(_ documents: [[String]], command: String) -> String {
+        "# Generated by `local-runner functions \(command)` from functions/*/function.json; do not edit.\n"
+            + documents.map { "---\n" + $0.joined(separator: "\n") + "\n" }.joined()
+    }
+}
