@@ -160,6 +160,7 @@ struct Run: AsyncParsableCommand {
                     runner: runner, state: state, usableIds: usableIds, vault: vault, environment: environment,
                     url: url, stop: stop, logger: logger, metricsAddress: metricsAddress)
             }
+            if once, !stop.requested { await runner.purgeExpired() }
             if lockLost.value {
                 await runner.reportConfiguration(
                     connection: nil, code: "runner.lock_lost",
@@ -216,7 +217,13 @@ struct Run: AsyncParsableCommand {
                     }
                 }
             }
+            var nextPurge = ContinuousClock.now
             while !stop.requested, !gatewayDown.value {
+                if ContinuousClock.now >= nextPurge {
+                    // Retention: expired entries (audit entries past their connection's period among them) go daily.
+                    await runner.purgeExpired()
+                    nextPurge = ContinuousClock.now + .seconds(86_400)
+                }
                 for connection in try await Self.connections(state: state, ids: usableIds, vault: vault) {
                     for event in try await schedules.due(connection, now: Date()) {
                         try await runner.submit(event)

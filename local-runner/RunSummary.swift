@@ -39,6 +39,9 @@ struct RunSummary: Sendable, Codable {
     var pending = 0
     /// Set when a signal stopped the run before its queue was empty.
     var interrupted: String?
+    /// Expired entries (audit entries past `flow.auditRetentionDays`, spent claims, caches) removed from the store
+    /// by the runner's retention purge; nil when no purge ran.
+    var purged: Int?
 
     mutating func update(_ connection: String?, _ change: (inout ConnectionSummary) -> Void) {
         change(&connections[connection ?? "_runner", default: ConnectionSummary()])
@@ -87,6 +90,9 @@ struct RunSummary: Sendable, Codable {
             lines.append(
                 "\(poisonEntries) unreadable queue entr\(poisonEntries == 1 ? "y" : "ies") moved to the dead-letter list (`local-runner dead-letter list --connection _runner`)"
             )
+        }
+        if let purged, purged > 0 {
+            lines.append("retention: purged \(purged) expired entr\(purged == 1 ? "y" : "ies") from the store")
         }
         if pending > 0 { lines.append("\(pending) item(s) still queued; the next run picks them up") }
         if let interrupted { lines.append("stopped by \(interrupted); nothing lost, queued work stays in the store") }

@@ -414,6 +414,27 @@ actor Runner {
         try await queue.count()
     }
 
+    /// Removes expired entries from the store (in slices, so a large backlog never holds the store for long) and
+    /// counts them into the summary. A failure is logged, never fatal: expired entries are invisible anyway.
+    @discardableResult
+    func purgeExpired() async -> Int {
+        var total = 0
+        do {
+            while true {
+                let removed = try await store.purgeExpired(limit: 5_000)
+                total += removed
+                if removed < 5_000 { break }
+                await Task.yield()
+            }
+        } catch {
+            logger.warning(
+                "retention purge failed", metadata: ["error": "\(ConnectorError.wrap(error).message)"])
+        }
+        summary.purged = (summary.purged ?? 0) + total
+        if total > 0 { logger.info("retention purge", metadata: ["purged": "\(total)"]) }
+        return total
+    }
+
     /// Items waiting, by step.
     func queueDepths() async throws -> [String: Int] {
         try await queue.all().reduce(into: [:]) { depths, item in depths[item.function, default: 0] += 1 }

@@ -138,7 +138,9 @@ package enum FunctionMain {
         _ handler: H.Type, event: CloudEvent, outcome: StepDriver.Outcome, context: StepContext, trace: TraceContext
     ) async throws {
         let result = outcome.result
-        let audit = AuditLog(store: context.store, keys: context.keys)
+        let audit = AuditLog(
+            store: context.store, keys: context.keys,
+            retention: .seconds(Int64(context.connection.flow.auditRetentionDays) * 86_400))
         let recordId = result.record?.recordId ?? H.recordId(for: event)
         let now = context.clock.now()
         try await audit.append(

@@ -118,6 +118,7 @@ package enum ConnectionValidator {
         ("flow.ambiguousWriteSettleSeconds", 0...86_400, { $0.flow.ambiguousWriteSettleSeconds }),
         ("flow.masterDataIntervalSeconds", 1...604_800, { $0.flow.masterDataIntervalSeconds }),
         ("flow.paymentStatusIntervalSeconds", 1...604_800, { $0.flow.paymentStatusIntervalSeconds }),
+        ("flow.auditRetentionDays", 1...36_500, { $0.flow.auditRetentionDays }),
         ("network.requestTimeoutSeconds", 1...600, { $0.network.requestTimeoutSeconds }),
         ("flow.reconcileIntervalSeconds", 0...2_592_000, { $0.flow.reconcileIntervalSeconds }),
         ("flow.reconcileLookbackDays", 1...3650, { $0.flow.reconcileLookbackDays }),

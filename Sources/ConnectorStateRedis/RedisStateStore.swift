@@ -305,6 +305,40 @@ package final class RedisStateStore: StateStore {
             keys: [indexKey, versionKey] + items.map { entryKey($0.key) }, arguments: arguments)
     }
 
+    /// KEYS: index. ARGV: after ('' from the start), limit, entry prefix. Removes the index members whose entry the
+    /// server expired, among the next `limit` members; returns the number removed and the last member looked at.
+    private static let purgeScript = """
+        local from = ARGV[1] == '' and '-' or ('(' .. ARGV[1])
+        local members = redis.call('ZRANGEBYLEX', KEYS[1], from, '+', 'LIMIT', 0, tonumber(ARGV[2]))
+        local removed = 0
+        for _, member in ipairs(members) do
+            if redis.call('EXISTS', ARGV[3] .. member) == 0 then
+                redis.call('ZREM', KEYS[1], member)
+                removed = removed + 1
+            end
+        end
+        return {removed, members[#members] or ''}
+        """
+
+    /// Redis expires entries by itself (`PEXPIREAT`); what stays behind are their members in the key index. Walks
+    /// the whole index in slices of 500 and removes those, up to `limit`.
+    package func purgeExpired(limit: Int) async throws -> Int {
+        var removed = 0
+        var after = ""
+        while removed < limit {
+            let reply = try await run(
+                "a purge", "", Self.purgeScript, keys: [indexKey],
+                arguments: [Data(after.utf8), Data(String(min(500, limit - removed)).utf8), Data(entryPrefix.utf8)])
+            guard case .array(let items) = reply, items.count == 2, case .integer(let count) = items[0],
+                case .string(let last) = items[1]
+            else { throw unexpected(reply, "a purge") }
+            removed += Int(count)
+            if last.isEmpty { break }
+            after = String(decoding: last, as: UTF8.self)
+        }
+        return removed
+    }
+
     package func close() async throws {
         await connection.close()
     }

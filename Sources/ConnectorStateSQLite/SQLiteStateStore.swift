@@ -320,6 +320,18 @@ package final class SQLiteStateStore: StateStore {
         }
     }
 
+    package func purgeExpired(limit: Int) async throws -> Int {
+        let time = now().timeIntervalSince1970
+        let count = max(0, limit)
+        return try await write { db in
+            try db.execute(
+                sql:
+                    "DELETE FROM kv WHERE key IN (SELECT key FROM kv WHERE expires_at IS NOT NULL AND expires_at <= ? LIMIT ?)",
+                arguments: [time, count])
+            return db.changesCount
+        }
+    }
+
     package func close() async throws {
         try queue.close()
     }

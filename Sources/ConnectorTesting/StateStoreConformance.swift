@@ -22,6 +22,7 @@ package enum StateStoreConformance {
         try await versionsNeverRepeat(make)
         if clock == .injected { try await expiry(make) }
         try await realExpiry(make)
+        try await purging(make)
         try await counters(make)
         try await scanning(make)
         try await concurrency(make)
@@ -238,6 +239,24 @@ package enum StateStoreConformance {
         #expect(try await store.scan(prefix: "t/page/", after: "t/page/5", limit: 2).isEmpty, "an empty page")
         #expect(try await store.putIfAbsent("t/short", Data("again".utf8), ttl: nil) != nil)
         #expect(try await store.delete("t/page/0") == false, "an expired key deletes as absent")
+        try await store.close()
+    }
+
+    /// The retention purge removes expired entries for good (up to its limit), never a live one, and finds
+    /// nothing the second time.
+    static func purging(_ make: Factory) async throws {
+        let store = try await make { Date() }
+        for index in 0..<5 {
+            try await store.put("p/gone/\(index)", Data("x".utf8), ttl: .milliseconds(200))
+        }
+        try await store.put("p/kept", Data("k".utf8), ttl: nil)
+        try await store.put("p/later", Data("l".utf8), ttl: .seconds(60))
+        try await Task.sleep(for: .milliseconds(700))
+        #expect(try await store.purgeExpired(limit: 2) == 2, "the limit is kept")
+        #expect(try await store.purgeExpired(limit: 100) == 3)
+        #expect(try await store.purgeExpired(limit: 100) == 0, "nothing left to purge")
+        #expect(try await store.scan(prefix: "p/", after: nil, limit: 10).map(\.key) == ["p/kept", "p/later"])
+        #expect(try await store.putIfAbsent("p/gone/0", Data("again".utf8), ttl: nil) != nil)
         try await store.close()
     }
 

@@ -82,6 +82,31 @@ struct StateHelperTests {
         #expect(try await ledger.all().isEmpty)
     }
 
+    @Test("audit entries expire after the retention period, are purged, and a later entry never reuses a number")
+    func auditRetention() async throws {
+        let clock = ManualClock()
+        let store = InMemoryStateStore(now: clock.nowFunction)
+        let keys = try StateKeys(connection: "acme")
+        let audit = AuditLog(store: store, keys: keys, retention: .seconds(400 * 86_400))
+        func entry(_ step: String) -> AuditEntry {
+            AuditEntry(
+                at: clock.now(), step: step, eventId: "e", eventType: "t", attempt: 1, status: .ok, durationMs: 0,
+                httpRequests: 0, input: nil, emitted: [], error: nil, reasons: nil, detail: nil)
+        }
+        #expect(try await audit.append(recordId: "r", entry("first")) == 1)
+        clock.advance(by: 300 * 86_400)
+        #expect(try await audit.append(recordId: "r", entry("second")) == 2)
+        clock.advance(by: 101 * 86_400)
+        #expect(try await audit.entries(recordId: "r").map(\.step) == ["second"], "the first is past 400 days")
+        #expect(try await store.purgeExpired(limit: 100) == 1)
+        #expect(try await audit.append(recordId: "r", entry("third")) == 3)
+        #expect(try await audit.entries(recordId: "r").map(\.sequence) == [2, 3])
+        let forever = AuditLog(store: store, keys: keys)
+        _ = try await forever.append(recordId: "kept", entry("kept"))
+        clock.advance(by: 10_000 * 86_400)
+        #expect(try await forever.entries(recordId: "kept").count == 1, "no retention: kept")
+    }
+
     @Test("a lease excludes others until it expires or is released")
     func lease() async throws {
         let clock = ManualClock()

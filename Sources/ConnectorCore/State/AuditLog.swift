@@ -108,10 +108,14 @@ package struct RecordStatus: Sendable, Codable, Hashable {
 package struct AuditLog: Sendable {
     package let store: any StateStore
     package let keys: StateKeys
+    /// How long an entry is kept (`flow.auditRetentionDays`); nil: for good. The sequence counter never expires, so
+    /// a later entry never takes an earlier one's number.
+    package let retention: Duration?
 
-    package init(store: any StateStore, keys: StateKeys) {
+    package init(store: any StateStore, keys: StateKeys, retention: Duration? = nil) {
         self.store = store
         self.keys = keys
+        self.retention = retention
     }
 
     /// Appends an entry to the record's trail; returns its sequence number.
@@ -121,8 +125,8 @@ package struct AuditLog: Sendable {
         var entry = entry
         entry.sequence = sequence
         try await store.put(
-            keys.key("audit", recordId, String(format: "%012lld", sequence)), JSONCoding.encodeScrubbed(entry), ttl: nil
-        )
+            keys.key("audit", recordId, String(format: "%012lld", sequence)), JSONCoding.encodeScrubbed(entry),
+            ttl: retention)
         return sequence
     }
 

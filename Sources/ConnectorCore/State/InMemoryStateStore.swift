@@ -138,5 +138,15 @@ package final class InMemoryStateStore: StateStore {
         }
     }
 
+    package func purgeExpired(limit: Int) async throws -> Int {
+        let time = now()
+        return state.withLock { state in
+            let expired = state.entries.filter { entry in entry.value.expiresAt.map { $0 <= time } ?? false }
+                .map(\.key).sorted().prefix(max(0, limit))
+            for key in expired { state.entries[key] = nil }
+            return expired.count
+        }
+    }
+
     package func close() async throws {}
 }

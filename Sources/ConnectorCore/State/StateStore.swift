@@ -63,6 +63,11 @@ package protocol StateStore: Sendable {
     /// Writes several keys unconditionally, atomically where the backend can (one transaction, one sync).
     func putAll(_ items: [(key: String, value: Data, ttl: Duration?)]) async throws
 
+    /// Removes up to `limit` expired entries for good (rows past their expiry, index members of keys the server
+    /// expired) and returns how many went. Expired entries are already invisible; this reclaims their space. Run on
+    /// a schedule by the runner.
+    func purgeExpired(limit: Int) async throws -> Int
+
     /// Releases connections and files.
     func close() async throws
 }

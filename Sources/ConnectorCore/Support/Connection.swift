@@ -500,6 +500,8 @@ package struct FlowSettings: Sendable, Codable, Hashable, SettingsSection {
     package var autoPost: Bool
     /// Seconds between payment-status syncs (ERP → JAGGAER) in `local-runner run`.
     package var paymentStatusIntervalSeconds: Int
+    /// How long a record's audit entries are kept; then the store expires them.
+    package var auditRetentionDays: Int
 
     package init(
         pollIntervalSeconds: Int = 300,
@@ -513,7 +515,8 @@ package struct FlowSettings: Sendable, Codable, Hashable, SettingsSection {
         reconcileLookbackDays: Int = 7,
         purchaseOrderIntervalSeconds: Int = 900,
         autoPost: Bool = false,
-        paymentStatusIntervalSeconds: Int = 3600
+        paymentStatusIntervalSeconds: Int = 3600,
+        auditRetentionDays: Int = 400
     ) {
         self.pollIntervalSeconds = pollIntervalSeconds
         self.pollOverlapSeconds = pollOverlapSeconds
@@ -527,6 +530,7 @@ package struct FlowSettings: Sendable, Codable, Hashable, SettingsSection {
         self.purchaseOrderIntervalSeconds = purchaseOrderIntervalSeconds
         self.autoPost = autoPost
         self.paymentStatusIntervalSeconds = paymentStatusIntervalSeconds
+        self.auditRetentionDays = auditRetentionDays
     }
 
     private enum CodingKeys: String, CodingKey, CaseIterable {
@@ -535,6 +539,7 @@ package struct FlowSettings: Sendable, Codable, Hashable, SettingsSection {
         case reconcileIntervalSeconds, reconcileLookbackDays, purchaseOrderIntervalSeconds
         case autoPost
         case paymentStatusIntervalSeconds
+        case auditRetentionDays
     }
 
     package static var settingKeys: [String] { CodingKeys.allCases.map(\.stringValue) }
@@ -560,6 +565,7 @@ package struct FlowSettings: Sendable, Codable, Hashable, SettingsSection {
         autoPost = try c.decodeIfPresent(Bool.self, forKey: .autoPost) ?? d.autoPost
         paymentStatusIntervalSeconds =
             try c.decodeIfPresent(Int.self, forKey: .paymentStatusIntervalSeconds) ?? d.paymentStatusIntervalSeconds
+        auditRetentionDays = try c.decodeIfPresent(Int.self, forKey: .auditRetentionDays) ?? d.auditRetentionDays
     }
 }
 
