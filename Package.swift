@@ -18,6 +18,7 @@ let argumentParser = Target.Dependency.product(name: "ArgumentParser", package: 
 let yams = Target.Dependency.product(name: "Yams", package: "Yams")
 let hummingbird = Target.Dependency.product(name: "Hummingbird", package: "hummingbird")
 let serviceLifecycle = Target.Dependency.product(name: "ServiceLifecycle", package: "swift-service-lifecycle")
+let postgresNIO = Target.Dependency.product(name: "PostgresNIO", package: "postgres-nio")
 
 /// One executable per flow step; `functions/<name>/main.swift` only wires the handler.
 let functions = [
@@ -62,6 +63,7 @@ let package = Package(
         // Already in the graph through Hummingbird; named for the servers' graceful shutdown.
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
         .package(url: "https://github.com/x-sheep/swift-property-based", from: "2.0.1"),
+        .package(url: "https://github.com/vapor/postgres-nio", from: "1.33.2"),
     ],
     targets: [
         .target(name: "ConnectorCore", dependencies: [log], swiftSettings: swiftSettings),
@@ -70,6 +72,9 @@ let package = Package(
         .systemLibrary(name: "CHiredis", pkgConfig: "hiredis", providers: [.apt(["libhiredis-dev"])]),
         .target(
             name: "ConnectorStateRedis", dependencies: ["ConnectorCore", "CHiredis"], swiftSettings: swiftSettings),
+        .target(
+            name: "ConnectorStatePostgres", dependencies: ["ConnectorCore", postgresNIO, nioCore, nioSSL, log],
+            swiftSettings: swiftSettings),
         .target(name: "ConnectorSecurity", dependencies: ["ConnectorCore", crypto], swiftSettings: swiftSettings),
         .target(
             name: "ConnectorHTTP",
@@ -95,7 +100,7 @@ let package = Package(
                 name: "ConnectorRuntime",
                 dependencies: [
                     "ConnectorCore", "ConnectorSecurity", "ConnectorHTTP", "ConnectorFlows", "ConnectorStateSQLite",
-                    "ConnectorStateRedis", log,
+                    "ConnectorStateRedis", "ConnectorStatePostgres", log,
                     // The systems, listed once in Systems.swift.
                     "Jaggaer",
                 ] + erps.map { .target(name: $0) },
@@ -154,7 +159,10 @@ let package = Package(
             ),
             .testTarget(
                 name: "ConnectorStateTests",
-                dependencies: ["ConnectorCore", "ConnectorStateSQLite", "ConnectorStateRedis", "ConnectorTesting"],
+                dependencies: [
+                    "ConnectorCore", "ConnectorStateSQLite", "ConnectorStateRedis", "ConnectorStatePostgres",
+                    "ConnectorTesting",
+                ],
                 swiftSettings: swiftSettings
             ),
             .testTarget(
@@ -208,8 +216,8 @@ let package = Package(
             .testTarget(
                 name: "EndToEndTests",
                 dependencies: [
-                    "ConnectorCore", "ConnectorSecurity", "ConnectorStateSQLite", "ConnectorRuntime",
-                    "ConnectorSimulators",
+                    "ConnectorCore", "ConnectorSecurity", "ConnectorStateSQLite", "ConnectorStatePostgres",
+                    "ConnectorRuntime", "ConnectorSimulators",
                     "ConnectorTesting", "ConnectorHTTP", "ConnectorConfig",
                     "local-runner", "mlc-simulators",
                 ] + erps.map { .target(name: $0) }
