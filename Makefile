@@ -3,7 +3,9 @@
 
 SWIFT ?= swift
 # libhiredis-dev: the Redis store's C client; redis-server: the Redis suites start their own on loopback.
-APT_PACKAGES := libsqlite3-dev libhiredis-dev redis-server
+# postgresql: the PostgreSQL suites initdb and start their own server on loopback (Debian puts initdb and postgres
+# under /usr/lib/postgresql/<version>/bin; as root the tests run them as the package's `postgres` account).
+APT_PACKAGES := libsqlite3-dev libhiredis-dev redis-server postgresql
 SUDO := $(shell if [ "$$(id -u)" != "0" ] && command -v sudo >/dev/null 2>&1; then echo sudo; fi)
 BIN := .build/debug
 RELEASE_BIN := .build/release
