@@ -162,7 +162,7 @@ package final class PostgresStateStore: StateStore {
         }
     }
 
-    private struct TimedOut: Error {}
+    struct TimedOut: Error {}
 
     /// Runs `body`; past `timeout` closes the connection (which fails the query in flight) and throws `TimedOut`.
     private static func withDeadline<T: Sendable>(
@@ -603,8 +603,11 @@ final class PostgresLink: Sendable {
         )
     }
 
+    /// Whether `error` leaves the connection unusable: a deadline (which closed it), a connection-level failure, or a
+    /// server error of the connection-exception or operator-intervention classes. A statement the server refused
+    /// (a constraint, a bad value) keeps the connection.
     func isConnectionLost(_ error: any Error) -> Bool {
-        guard let psql = error as? PSQLError else { return error is CancellationError == false }
+        guard let psql = error as? PSQLError else { return error is PostgresStateStore.TimedOut }
         if let state = psql.serverInfo?[.sqlState] { return state.hasPrefix("08") || state.hasPrefix("57P") }
         return true
     }

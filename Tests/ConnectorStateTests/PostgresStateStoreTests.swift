@@ -80,6 +80,8 @@ struct PostgresStateStoreTests {
         #expect(try await store.get("big")?.data == Data(String(Int64.max).utf8), "a refused increment changes nothing")
         let nul = await #expect(throws: ConnectorError.self) { try await store.put("a\u{0}b", Data(), ttl: nil) }
         #expect(nul?.message.contains("without NUL") == true, "\(nul?.message ?? "")")
+        #expect(try await store.get("big") != nil)
+        #expect(store.connectionsMade == 1, "a statement the server refused keeps the connection")
         try await store.close()
     }
 
