@@ -60,4 +60,41 @@ struct PostgresFlowTests {
             throw error
         }
     }
+
+    @Test(
+        "the executables on a PostgreSQL URL: no table yet, a wrong password or a stopped server exit with a reason and no password"
+    )
+    func configurationFailures() async throws {
+        let server = try PostgresServerProcess()
+        defer { server.stop() }
+        try server.createDatabase("empty")
+        let key = MasterKey.generate()
+        let event = Data(
+            #"{"specversion":"1.0","id":"e-1","source":"urn:test","type":"com.mlconnector.poll.requested","data":{},"connection":"acme"}"#
+                .utf8)
+        let wrong = server.url(database: "empty").replacingOccurrences(of: server.password, with: "not-the-password")
+        let cases: [(state: String, exit: Int32, says: String)] = [
+            (server.url(database: "empty"), 78, "connections add"),
+            (wrong, 78, "refused the credentials"),
+        ]
+        for (state, exit, says) in cases {
+            let list = try await Binaries.run(
+                "local-runner", ["connections", "list"], environment: Binaries.environment(state: state, key: key))
+            let step = try await Binaries.run(
+                "poll-jaggaer-invoices", stdin: event, environment: Binaries.environment(state: state, key: key))
+            for run in [list, step] {
+                #expect(run.exitCode == exit, "\(run.stderr)")
+                let output = run.stderr + run.text
+                #expect(output.contains(says), "\(output)")
+                #expect(output.contains("PostgreSQL store at mlc@127.0.0.1:\(server.port)/empty"), "\(output)")
+                #expect(!output.contains(server.password) && !output.contains("not-the-password"), "\(output)")
+            }
+        }
+        server.stop()
+        let down = try await Binaries.run(
+            "poll-jaggaer-invoices", stdin: event,
+            environment: Binaries.environment(state: server.url(database: "empty"), key: key))
+        #expect(down.exitCode == 75, "a stopped server is temporary: \(down.stderr)")
+        #expect(!(down.stderr + down.text).contains(server.password))
+    }
 }
