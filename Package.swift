@@ -19,6 +19,7 @@ let yams = Target.Dependency.product(name: "Yams", package: "Yams")
 let hummingbird = Target.Dependency.product(name: "Hummingbird", package: "hummingbird")
 let serviceLifecycle = Target.Dependency.product(name: "ServiceLifecycle", package: "swift-service-lifecycle")
 let httpTypes = Target.Dependency.product(name: "HTTPTypes", package: "swift-http-types")
+let postgresNIO = Target.Dependency.product(name: "PostgresNIO", package: "postgres-nio")
 
 /// One executable per flow step; `functions/<name>/main.swift` only wires the handler.
 let functions = [
@@ -70,6 +71,7 @@ let package = Package(
         // in Prometheus' text format.
         .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
+        .package(url: "https://github.com/vapor/postgres-nio", from: "1.33.2"),
     ],
     targets: [
         .target(name: "ConnectorCore", dependencies: [log], swiftSettings: swiftSettings),
@@ -78,6 +80,9 @@ let package = Package(
         .systemLibrary(name: "CHiredis", pkgConfig: "hiredis", providers: [.apt(["libhiredis-dev"])]),
         .target(
             name: "ConnectorStateRedis", dependencies: ["ConnectorCore", "CHiredis"], swiftSettings: swiftSettings),
+        .target(
+            name: "ConnectorStatePostgres", dependencies: ["ConnectorCore", postgresNIO, nioCore, nioSSL, log],
+            swiftSettings: swiftSettings),
         .target(name: "ConnectorSecurity", dependencies: ["ConnectorCore", crypto], swiftSettings: swiftSettings),
         .target(
             name: "ConnectorHTTP",
@@ -103,7 +108,7 @@ let package = Package(
                 name: "ConnectorRuntime",
                 dependencies: [
                     "ConnectorCore", "ConnectorSecurity", "ConnectorHTTP", "ConnectorFlows", "ConnectorStateSQLite",
-                    "ConnectorStateRedis", log,
+                    "ConnectorStateRedis", "ConnectorStatePostgres", log,
                     // The systems, listed once in Systems.swift.
                     "Jaggaer",
                 ] + erps.map { .target(name: $0) },
@@ -182,7 +187,10 @@ let package = Package(
             ),
             .testTarget(
                 name: "ConnectorStateTests",
-                dependencies: ["ConnectorCore", "ConnectorStateSQLite", "ConnectorStateRedis", "ConnectorTesting"],
+                dependencies: [
+                    "ConnectorCore", "ConnectorStateSQLite", "ConnectorStateRedis", "ConnectorStatePostgres",
+                    "ConnectorTesting",
+                ],
                 swiftSettings: swiftSettings
             ),
             .testTarget(
@@ -236,8 +244,8 @@ let package = Package(
             .testTarget(
                 name: "EndToEndTests",
                 dependencies: [
-                    "ConnectorCore", "ConnectorSecurity", "ConnectorStateSQLite", "ConnectorRuntime",
-                    "ConnectorSimulators",
+                    "ConnectorCore", "ConnectorSecurity", "ConnectorStateSQLite", "ConnectorStatePostgres",
+                    "ConnectorRuntime", "ConnectorSimulators",
                     "ConnectorTesting", "ConnectorHTTP", "ConnectorConfig", "KnativeAdapter", yams,
                     "local-runner", "mlc-simulators", "mlc-http-adapter",
                 ] + erps.map { .target(name: $0) }

@@ -289,7 +289,8 @@ struct Demo: AsyncParsableCommand {
                 syncMs: Int(syncElapsed.timeInterval * 1000),
                 flowMs: Int(flowElapsed.timeInterval * 1000)
             ),
-            state: url
+            // Printed: a network store's password stays out of it.
+            state: StateStores.masked(url)
         )
         report.mappingFirst = try await DemoLegMappingFirst.run(
             tenant: tenant, runner: runner, store: store, connections: connections, endpoints: endpoints)

@@ -314,8 +314,12 @@ func defaultLogPath(_ stateURL: String) -> String {
         path = String(path.dropFirst(prefix.count))
         break
     }
-    // A network store (redis://) has no directory of its own: its logs go under .mlc/ in the working directory.
-    if case .redis = try? StateStores.location(stateURL) { path = StateStores.defaultPath }
+    // A network store (redis://, postgres://) has no directory of its own: its logs go under .mlc/ in the working
+    // directory.
+    switch try? StateStores.location(stateURL) {
+    case .redis, .postgres: path = StateStores.defaultPath
+    default: break
+    }
     let directory = URL(fileURLWithPath: path).deletingLastPathComponent().appendingPathComponent("logs")
     // Step logs name records and connections: readable by the store's owner only, like the store.
     try? FileManager.default.createDirectory(

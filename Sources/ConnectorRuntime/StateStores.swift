@@ -1,11 +1,13 @@
 import ConnectorCore
+import ConnectorStatePostgres
 import ConnectorStateRedis
 import ConnectorStateSQLite
 import Foundation
 
 /// Opens the store named by one URL (`MLC_STATE`): `sqlite:///absolute/path.sqlite` (the embedded default),
-/// `sqlite:relative/path.sqlite`, a plain file path, or `redis://[[user]:password@]host[:port][/db]` (a shared
-/// Redis server). Anything else is refused (exit 78) with the accepted forms, so a typo never turns into an empty
+/// `sqlite:relative/path.sqlite`, a plain file path, `redis://[[user]:password@]host[:port][/db]` (a shared
+/// Redis server), or `postgres://user[:password]@host[:port]/database` (`postgresql://` too; a shared PostgreSQL
+/// database). Anything else is refused (exit 78) with the accepted forms, so a typo never turns into an empty
 /// store somewhere unexpected. Messages about a URL never show its password.
 package enum StateStores {
     package static let defaultPath = ".mlc/state.sqlite"
@@ -17,13 +19,17 @@ package enum StateStores {
     }
 
     package static let acceptedForms =
-        "sqlite:///absolute/path/state.sqlite, sqlite:relative/path/state.sqlite, a plain file path, or redis://[:password@]host:port/db"
+        "sqlite:///absolute/path/state.sqlite, sqlite:relative/path/state.sqlite, a plain file path, redis://[:password@]host:port/db, or postgres://user:password@host:port/database"
 
     /// Where a store URL points.
     package enum Location: Sendable, Equatable {
         case sqlite(path: String)
         case redis(RedisEndpoint)
+        case postgres(PostgresEndpoint)
     }
+
+    /// The URL with any password replaced by `***`, for anything printed or logged about it.
+    package static func masked(_ url: String) -> String { RedisEndpoint.masked(url) }
 
     package static func url(from environment: [String: String] = ProcessInfo.processInfo.environment) -> String {
         environment["MLC_STATE"].flatMap { $0.isEmpty ? nil : $0 } ?? "sqlite:\(defaultPath)"
@@ -33,10 +39,10 @@ package enum StateStores {
     package static func sqlitePath(_ url: String) throws -> String {
         switch try location(url) {
         case .sqlite(let path): return path
-        case .redis:
+        case .redis, .postgres:
             throw ConnectorError(
                 .configInvalid,
-                "MLC_STATE \(RedisEndpoint.masked(url).prefix(200).debugDescription) names a Redis store, not a SQLite file; use \(acceptedForms)"
+                "MLC_STATE \(RedisEndpoint.masked(url).prefix(200).debugDescription) names a network store, not a SQLite file; use \(acceptedForms)"
             )
         }
     }
@@ -86,7 +92,11 @@ package enum StateStores {
                         "uses rediss: (Redis over TLS), which this build does not speak yet; reach the server over a trusted network or a TLS tunnel and use redis:"
                     )
                 case "postgres", "postgresql":
-                    throw refuse("uses \(scheme):, but the PostgreSQL backend is not built yet")
+                    do {
+                        return .postgres(try PostgresEndpoint.parse(url))
+                    } catch {
+                        throw refuse(error.reason)
+                    }
                 default:
                     throw refuse("has the unknown scheme \(scheme.prefix(40)):")
                 }
@@ -98,13 +108,23 @@ package enum StateStores {
 
     /// Opens a store. `.create` (the default, for `connections add`, the demo and benchmarks) makes a missing
     /// store; `.readWrite` and `.readOnly` refuse a missing one as a configuration error.
-    /// A Redis store is shared and always exists, so `mode` does not apply to it; its connection is made here
-    /// (blocking once, at step start) so a wrong address or password fails when the store is opened.
+    /// A Redis store is shared and always exists, so `mode` does not apply to it. A PostgreSQL store's table is
+    /// made by `.create` only; `.readWrite` and `.readOnly` refuse a database without it, and `.readOnly` opens a
+    /// read-only session. Network stores connect here (blocking once, at step start) so a wrong address, database or
+    /// password fails when the store is opened; the connection then serves the whole invocation.
     package static func open(_ url: String, mode: Mode = .create) throws -> any StateStore {
         let path: String
         switch try location(url) {
         case .sqlite(let sqlitePath): path = sqlitePath
         case .redis(let endpoint): return try RedisStateStore(endpoint: endpoint)
+        case .postgres(let endpoint):
+            let postgresMode: PostgresStateStore.OpenMode =
+                switch mode {
+                case .create: .create
+                case .readWrite: .readWrite
+                case .readOnly: .readOnly
+                }
+            return try PostgresStateStore(endpoint: endpoint, mode: postgresMode)
         }
         let sqliteMode: SQLiteStateStore.OpenMode =
             switch mode {

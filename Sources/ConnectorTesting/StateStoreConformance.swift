@@ -30,6 +30,7 @@ package enum StateStoreConformance {
         try await severalClients(twoClients)
         try await putAllIsAllOrNothing(twoClients)
         try await typedHelpers(make)
+        try await sharedRateLimiter(twoClients)
     }
 
     static func basics(_ make: Factory) async throws {
@@ -390,5 +391,39 @@ package enum StateStoreConformance {
         private let seconds = Mutex<TimeInterval>(1_800_000_000)
         func advance(_ delta: TimeInterval) { seconds.withLock { $0 += delta } }
         var now: @Sendable () -> Date { { [self] in Date(timeIntervalSince1970: self.seconds.withLock { $0 }) } }
+    }
+
+    /// One request budget shared by two clients: every reservation gets its own slot (none handed out twice, none
+    /// skipped), and a 429 counted through one client slows the pace the other one sees.
+    static func sharedRateLimiter(_ twoClients: TwoClients) async throws {
+        let (first, second) = try await twoClients()
+        let now = Date(timeIntervalSince1970: Date().timeIntervalSince1970.rounded(.down))
+        let limiters = [first, second].map { RateLimiter(store: $0, key: "limit/erp", limit: 10, window: .seconds(1)) }
+        let waits = try await withThrowingTaskGroup(of: [Duration].self) { group in
+            for limiter in limiters {
+                group.addTask {
+                    var waits: [Duration] = []
+                    for _ in 0..<10 { waits.append(try await limiter.acquire(now: now)) }
+                    return waits
+                }
+            }
+            return try await group.reduce([], +)
+        }
+        let milliseconds = waits.map {
+            Int($0.components.seconds * 1000 + $0.components.attoseconds / 1_000_000_000_000_000)
+        }
+        .sorted()
+        // 100 ms apart, give or take a millisecond of rounding (slots are seconds since 1970 in a Double).
+        let gaps = zip(milliseconds.dropFirst(), milliseconds).map { $0 - $1 }
+        #expect(milliseconds.count == 20 && milliseconds.first == 0, "\(milliseconds)")
+        #expect(gaps.allSatisfy { (99...101).contains($0) }, "one slot each, 100 ms apart: \(milliseconds)")
+        let slowed = try await limiters[0].penalize(now: now, retryAfter: nil)
+        #expect(slowed == 5, "a 429 without Retry-After halves the pace")
+        #expect(try await limiters[1].currentRate(now: now) == 5, "the other client sees the learned pace")
+        await #expect(throws: ConnectorError.self) {
+            _ = try await limiters[1].acquire(now: now, maxWait: .milliseconds(100))
+        }
+        try await first.close()
+        try await second.close()
     }
 }

@@ -3,6 +3,7 @@ import ConnectorCore
 import ConnectorFlows
 import ConnectorRuntime
 import ConnectorSecurity
+import ConnectorStatePostgres
 import ConnectorStateRedis
 import ConnectorTesting
 import Foundation
@@ -33,14 +34,13 @@ struct RuntimeConfigurationTests {
     }
 
     @Test(
-        "redis:// opens the Redis store; rediss:, postgres: and malformed Redis URLs are refused without the password")
+        "redis:// opens the Redis store; rediss: and malformed Redis URLs are refused without the password")
     func redisStateURLs() async throws {
         #expect(
             try StateStores.location("redis://:pw@cache:6380/2")
                 == .redis(RedisEndpoint(host: "cache", port: 6380, database: 2, password: "pw")))
         for url in [
-            "rediss://:hunter2@cache:6380/0", "redis://:hunter2@cache:6380/db", "postgres://u:hunter2@db/mlc",
-            "redis://:hunter2@",
+            "rediss://:hunter2@cache:6380/0", "redis://:hunter2@cache:6380/db", "redis://:hunter2@",
         ] {
             let error = #expect(throws: ConnectorError.self, "\(url)") { try StateStores.location(url) }
             #expect(error?.exitCode == .config)
@@ -58,6 +58,49 @@ struct RuntimeConfigurationTests {
         server.stop()
         let refused = #expect(throws: ConnectorError.self) { try StateStores.open(server.url()) }
         #expect(refused?.message.contains("Redis store at 127.0.0.1:\(server.port)/0") == true)
+    }
+
+    @Test(
+        "postgres:// and postgresql:// open the PostgreSQL store; malformed ones are refused without the password")
+    func postgresStateURLs() async throws {
+        #expect(
+            try StateStores.location("postgresql://mlc:pw@db:6543/state")
+                == .postgres(PostgresEndpoint(host: "db", port: 6543, database: "state", user: "mlc", password: "pw")))
+        for url in [
+            "postgres://u:hunter2@db", "postgres://:hunter2@db/mlc", "postgres://u:hunter2@db/mlc?sslmode=allow",
+            "postgres://u:hunter2@db/mlc?password=x", "postgresql://u:hunter2@db:99999/mlc",
+        ] {
+            let error = #expect(throws: ConnectorError.self, "\(url)") { try StateStores.location(url) }
+            #expect(error?.exitCode == .config)
+            #expect(error?.message.contains("hunter2") == false, "\(error?.message ?? "")")
+            #expect(error?.message.contains("postgres://user:password@host:port/database") == true)
+            #expect(throws: ConnectorError.self) { try StateStores.sqlitePath(url) }
+        }
+        let server = try PostgresServerProcess()
+        defer { server.stop() }
+        try server.createDatabase("runtime")
+        // A step (.readWrite) refuses a database where no store was created; .create (connections add) makes it.
+        let missing = #expect(throws: ConnectorError.self) {
+            try StateStores.open(server.url(database: "runtime"), mode: .readWrite)
+        }
+        #expect(missing?.exitCode == .config)
+        #expect(missing?.message.contains("connections add") == true, "\(missing?.message ?? "")")
+        let store = try StateStores.open(server.url(database: "runtime"), mode: .create)
+        let version = try await store.put("k", Data("v".utf8), ttl: nil)
+        let reopened = try StateStores.open(server.url(database: "runtime"), mode: .readOnly)
+        #expect(try await reopened.get("k")?.version == version)
+        await #expect(throws: ConnectorError.self) { try await reopened.put("k", Data(), ttl: nil) }
+        try await store.close()
+        try await reopened.close()
+        let wrong = server.url(database: "runtime").replacingOccurrences(of: server.password, with: "not-it")
+        let refused = #expect(throws: ConnectorError.self) { try StateStores.open(wrong) }
+        #expect(refused?.exitCode == .config)
+        #expect(refused?.message.contains("PostgreSQL store at mlc@127.0.0.1:\(server.port)/runtime") == true)
+        #expect(refused?.message.contains("not-it") == false)
+        server.stop()
+        let down = #expect(throws: ConnectorError.self) { try StateStores.open(server.url(database: "runtime")) }
+        #expect(down?.exitCode == .tempFail)
+        #expect(down?.message.contains(server.password) == false, "\(down?.message ?? "")")
     }
 
     @Test("only .create makes a store; .readWrite and .readOnly refuse a missing one and create nothing")
