@@ -39,6 +39,7 @@ let erps = [
     "BusinessCentral",
     "Acumatica",
     "SAPBusinessOne",
+    "DynamicsNAV",
 ]
 
 let package = Package(
