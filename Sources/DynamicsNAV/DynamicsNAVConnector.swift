@@ -319,20 +319,19 @@ package struct DynamicsNAVConnector: ERPConnector {
         let remaining = lines.dropFirst(ours.count) + [vendorLine]
         var written: [Int] = []
         var lost: ConnectorError?
-        for var line in remaining {
-            line["Line_No"] = .number(Decimal(next))
+        for line in remaining {
             do {
-                _ = try await client.create(settings.journalService, line)
-            } catch let error as ConnectorError where error.code == .ambiguousWrite {
-                lost = lost ?? error
-                let again = try await client.entity(journalLinePath(next))
-                if again == nil { _ = try await client.create(settings.journalService, line) }
+                if let error = try await insertJournalLine(line, document: document, at: &next) {
+                    lost = lost ?? error
+                }
             } catch let error as ConnectorError where error.kind == .rejected || error.kind == .badInput {
                 for number in written
                     + ours.compactMap({ $0.number("Line_No") }).map({ NSDecimalNumber(decimal: $0).intValue })
                 {
                     let path = try journalLinePath(number)
-                    if let row = try await client.entity(path), let etag = row.etag {
+                    if let row = try await client.entity(path), let etag = row.etag,
+                        row.text("Document_No") == document
+                    {
                         try await client.delete(path, etag: etag)
                     }
                 }
@@ -344,6 +343,44 @@ package struct DynamicsNAVConnector: ERPConnector {
         // Complete now; an answer lost on the way is still reported, and the write step's lookup finds the document.
         if let lost { throw lost }
         return journalRef(vendorLine.merging(["Document_No": .string(document)]) { _, new in new })
+    }
+
+    /// Inserts one journal line at `next`, or after the batch's last line when another writer took that number (the
+    /// batch is shared: other users and other invoices add lines too). A lost answer is resolved by reading the line
+    /// back (ours only if it carries our document number) and returned, so the caller reports it.
+    func insertJournalLine(_ line: NAVRecord, document: String, at next: inout Int) async throws -> ConnectorError? {
+        var lost: ConnectorError?
+        for _ in 0..<8 {
+            var body = line
+            body["Line_No"] = .number(Decimal(next))
+            do {
+                _ = try await client.create(settings.journalService, body)
+                return lost
+            } catch let error as ConnectorError where error.code == .ambiguousWrite {
+                lost = lost ?? error
+                guard let there = try await client.entity(journalLinePath(next)) else { continue }
+                if there.text("Document_No") == document, there["Account_No"] == body["Account_No"].map(Self.upper),
+                    there.number("Amount") == body.number("Amount")
+                {
+                    return lost
+                }
+            } catch let error as ConnectorError where error.message.contains("EntityWithSameKeyExists") {
+                // Taken by another writer between our read and our insert.
+            }
+            let top = try await client.list(
+                settings.journalService,
+                ODataQuery(filter: journalBatchFilter, select: ["Line_No"], orderBy: [("Line_No", .desc)], top: 1))
+            next = max(next, NSDecimalNumber(decimal: top.first?.number("Line_No") ?? 0).intValue) + Self.lineStep
+        }
+        throw ConnectorError(
+            .upstreamUnavailable, kind: .temporary,
+            "the journal batch \(settings.journalTemplate)/\(settings.journalBatch) kept taking the line numbers this invoice tried; try again"
+        )
+    }
+
+    static func upper(_ value: JSONValue) -> JSONValue {
+        if case .string(let text) = value { return .string(text.uppercased()) }
+        return value
     }
 
     func journalLinePath(_ lineNumber: Int) throws -> String {

@@ -117,6 +117,8 @@ package final class SimulatorHost: Sendable {
         "\(acumaticaServer.baseURL)/entity/\(acumatica.options.endpoints.first ?? "Default/24.200.001")"
     }
 
+    /// The NAV server (its `/_sim/...` control routes are under it).
+    package var dynamicsNAVBaseURL: String { dynamicsNAVServer.baseURL }
     /// The NAV server's OData V4 root (`{base}/DynamicsNAV110/ODataV4`).
     package var dynamicsNAVODataURL: String {
         "\(dynamicsNAVServer.baseURL)/\(dynamicsNAV.accessDetails.instance)/ODataV4"
@@ -292,7 +294,7 @@ package final class SimulatorHost: Sendable {
                         "subaccountSegments": .array(
                             AcumaticaDemo.subaccountSegments.map { .string($0.dimension) }),
                     ]))),
-            SimulatedERPEndpoint(erp: dynamicsNAV, baseURL: dynamicsNAVODataURL, settings: navSettings),
+            SimulatedERPEndpoint(erp: dynamicsNAV, baseURL: dynamicsNAVBaseURL, settings: navSettings),
         ]
     }
 
