@@ -350,3 +350,26 @@ struct UnusedTransport: HTTPTransport {
         throw ConnectorError(.internalError, "not used")
     }
 }
+
+@Suite("Dynamics NAV documents as the demo sees them", .serialized, .timeLimit(.minutes(2)))
+struct DynamicsNAVDocumentTests {
+    @Test("a hostile invoice number whose create answer was lost is one finished document, in upper case")
+    func hostileNumber() async throws {
+        try await NAVRig.start().run { rig in
+            let backend = DynamicsNAVTestBackend(rig: rig)
+            let erp = try rig.connector()
+            let vendor = try await backend.activeVendor()
+            let account = try await backend.expenseAccount()
+            let number = "x' or 1 eq 1"
+            try await backend.dropNextCreateAfterCommit()
+            await #expect(throws: ConnectorError.self) {
+                try await erp.createDraftInvoice(
+                    ERPConformanceSample.invoice(vendor: vendor, number: number, account: account))
+            }
+            #expect(try await erp.findInvoices(vendorNumber: vendor, vendorInvoiceNumber: number).count == 1)
+            let simulator = rig.host.dynamicsNAV
+            let keys = simulator.documents().map { "\($0.vendorNumber)|\($0.vendorInvoiceNumber)" }
+            #expect(keys.contains(simulator.naturalKey(vendor: vendor, number: number)), "\(keys)")
+        }
+    }
+}

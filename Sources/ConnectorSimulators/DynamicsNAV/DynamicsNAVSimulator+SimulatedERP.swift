@@ -10,8 +10,11 @@ extension DynamicsNAVSimulator: SimulatedERP {
     /// come from JAGGAER through `sync-purchase-orders`, so the demo tenant's PO problems (read against BC's
     /// orders) do not apply here.
     package var matchesPurchaseOrders: Bool { false }
+    /// `Vendor Invoice No.`, `External Document No.` and `No.` are Code fields, kept in upper case.
+    package var upperCasesNumbers: Bool { true }
 
-    /// Purchase invoices, and journal documents (by `Document_No`, counted once their vendor line is in).
+    /// Purchase invoices, journal documents (by `Document_No`, counted once their vendor line is in), and posted
+    /// invoices (vendor ledger entries).
     package func documents() -> [SimulatedDocument] {
         let company = accessDetails.company
         let headers = store.rows(company: company, table: "Purchase Header").filter {
@@ -37,7 +40,16 @@ extension DynamicsNAVSimulator: SimulatedERP {
                 lines: journal.filter { $0["Document_No"]?.stringValue == vendorLine["Document_No"]?.stringValue }.count
                     - 1, purchaseOrderLinkedLines: 0)
         }
-        return invoices + journals
+        // Posted invoices (the hand-keyed one, or what finance posted) are vendor ledger entries.
+        let posted = store.rows(company: company, table: "Vendor Ledger Entry").filter {
+            $0["Document_Type"]?.stringValue == "Invoice"
+        }.map { entry in
+            SimulatedDocument(
+                vendorNumber: entry["Vendor_No"]?.stringValue ?? "",
+                vendorInvoiceNumber: entry["External_Document_No"]?.stringValue ?? "", status: "Posted", draft: false,
+                lines: 0, purchaseOrderLinkedLines: 0)
+        }
+        return invoices + journals + posted
     }
 
     package func chaosFaults(probability p: Double, seed: UInt64) -> [FaultRule] {
@@ -58,6 +70,14 @@ extension DynamicsNAVSimulator: SimulatedERP {
             chaosRule(.status, system, "GET", "PurchaseOrder", p, seed: seed, salt: 51, status: 503),
             chaosRule(.status, system, "GET", "VendorCard", p, seed: seed, salt: 52, status: 503),
             chaosRule(.status, system, "GET", "$metadata", p / 2, seed: seed, salt: 53, status: 503),
+            chaosRule(
+                .status, system, "GET", "PurchaseInvoice({key})/PurchaseInvoicePurchLines", p, seed: seed, salt: 54,
+                status: 503),
+            chaosRule(.status, system, "GET", "PurchaseInvoice({key})", p, seed: seed, salt: 55, status: 502),
+            chaosRule(.latency, system, "GET", "PurchaseInvoice", p, seed: seed, salt: 56, latencyMs: 100),
+            chaosRule(
+                .status, system, "GET", "PurchaseOrder({key})/PurchaseOrderPurchLines", p, seed: seed, salt: 57,
+                status: 503),
         ]
     }
 }
