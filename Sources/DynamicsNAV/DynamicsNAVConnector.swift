@@ -169,6 +169,8 @@ package struct DynamicsNAVConnector: ERPConnector {
         let pending = Self.pendingReference(invoice.sourceId)
         var header: NAVRecord
         var ambiguous: ConnectorError?
+        // A header this call created has no lines yet: no need to read them.
+        var fresh = false
         let existing = try await purchaseInvoices(vendor: invoice.vendorNumber, number: invoice.vendorInvoiceNumber)
         if let done = existing.first(where: { !isPending($0) }) { return invoiceRef(done) }
         if let resumed = existing.first(where: { $0.text(settings.referenceField) == pending }) {
@@ -186,6 +188,7 @@ package struct DynamicsNAVConnector: ERPConnector {
             if let currency = invoice.currencyCode, !currency.isEmpty { body["Currency_Code"] = .string(currency) }
             do {
                 header = try await client.create(settings.purchaseInvoiceService, body)
+                fresh = true
             } catch let error as ConnectorError where error.code == .ambiguousWrite {
                 // Committed with the answer lost (the usual case): finish it now, then say it was ambiguous.
                 guard
@@ -205,7 +208,9 @@ package struct DynamicsNAVConnector: ERPConnector {
             settings.purchaseInvoiceService
             + (try client.key([("Document_Type", .string(Self.invoiceType)), ("No", .string(number))]))
         do {
-            if let lost = try await addLines(lines, under: headerPath + "/" + settings.purchaseInvoiceLines) {
+            if let lost = try await addLines(
+                lines, under: headerPath + "/" + settings.purchaseInvoiceLines, known: fresh ? [] : nil)
+            {
                 ambiguous = ambiguous ?? lost
             }
         } catch let error as ConnectorError where error.kind == .rejected || error.kind == .badInput {
@@ -225,9 +230,16 @@ package struct DynamicsNAVConnector: ERPConnector {
     /// Posts the lines the containment does not hold yet (by `Line_No`), in order; returns the first lost answer
     /// (resolved by reading), so the caller reports the write as ambiguous once the document is complete.
     @discardableResult
-    func addLines(_ lines: [NAVRecord], under path: String) async throws -> ConnectorError? {
+    func addLines(_ lines: [NAVRecord], under path: String, known: Set<Decimal>? = nil) async throws
+        -> ConnectorError?
+    {
         var lost: ConnectorError?
-        let present = Set(try await client.list(path, ODataQuery()).compactMap { $0.number("Line_No") })
+        let present: Set<Decimal>
+        if let known {
+            present = known
+        } else {
+            present = Set(try await client.list(path, ODataQuery()).compactMap { $0.number("Line_No") })
+        }
         for line in lines where !present.contains(line.number("Line_No") ?? -1) {
             do {
                 _ = try await client.create(path, line)
