@@ -41,6 +41,7 @@ let erps = [
     "BusinessCentral",
     "Acumatica",
     "SAPBusinessOne",
+    "DynamicsNAV",
 ]
 
 let package = Package(

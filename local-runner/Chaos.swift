@@ -294,7 +294,7 @@ struct Chaos: AsyncParsableCommand {
                 let invoice = tenant.jaggaerInvoices.first { $0["header"]?["invoiceId"]?.intValue == id }
                 let vendor = invoice?["header"]?["supplier"]?["supplierNumber"]?.stringValue ?? ""
                 let number = invoice?["header"]?["supplierInvoiceNumber"]?.stringValue ?? ""
-                if natural["\(vendor)|\(number)", default: 0] != 1 { missing.append(id) }
+                if natural[erp.naturalKey(vendor: vendor, number: number), default: 0] != 1 { missing.append(id) }
                 let wanted: RecordState = expected == .drafted ? .written : .alreadyInERP
                 if status?.state != wanted {
                     unaccounted.append(

@@ -16,6 +16,8 @@ package struct Vendor: Sendable, Codable, Hashable {
     package var address: PostalAddress?
     /// The vendor's payment terms code (`Net 30`), where the ERP gives it.
     package var paymentTermsCode: String?
+    /// The parent vendor's number, where the ERP keeps a vendor hierarchy (NAV: the field `parentVendorField`).
+    package var parentNumber: String?
 
     package init(
         number: String,
@@ -26,8 +28,10 @@ package struct Vendor: Sendable, Codable, Hashable {
         erpId: String? = nil,
         lastModified: Date? = nil,
         address: PostalAddress? = nil,
-        paymentTermsCode: String? = nil
+        paymentTermsCode: String? = nil,
+        parentNumber: String? = nil
     ) {
+        self.parentNumber = parentNumber
         self.number = number
         self.name = name
         self.blocked = blocked

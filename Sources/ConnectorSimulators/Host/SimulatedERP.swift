@@ -44,6 +44,8 @@ package protocol SimulatedERP: Sendable {
     /// Whether its adapter checks each new invoice's purchase orders (number and vendor) against this ERP's before
     /// writing (BC), so the demo tenant's PO problems go to review there.
     var matchesPurchaseOrders: Bool { get }
+    /// Whether it stores vendor and invoice numbers in upper case (NAV's Code fields).
+    var upperCasesNumbers: Bool { get }
     /// Every supplier invoice it holds now, drafts included.
     func documents() -> [SimulatedDocument]
     /// Random faults over every endpoint the flow uses, each rule with its own seed: server errors, 429s, latency,
@@ -54,6 +56,12 @@ package protocol SimulatedERP: Sendable {
 extension SimulatedERP {
     package var takesCreditMemos: Bool { false }
     package var matchesPurchaseOrders: Bool { false }
+    package var upperCasesNumbers: Bool { false }
+
+    /// `vendor|number` as the ERP holds a document for them, to compare with its ``documents()``.
+    package func naturalKey(vendor: String, number: String) -> String {
+        upperCasesNumbers ? "\(vendor.uppercased())|\(number.uppercased())" : "\(vendor)|\(number)"
+    }
 
     /// `GET /_sim/erp/documents`: the documents as JSON.
     var documentsJSON: SimJSON {

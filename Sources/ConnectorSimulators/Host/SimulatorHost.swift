@@ -86,6 +86,7 @@ package final class SimulatorHost: Sendable {
     package let businessCentral: BusinessCentralSimulator
     package let sapBusinessOne: SAPBusinessOneSimulator
     package let acumatica: AcumaticaSimulator
+    package let dynamicsNAV: DynamicsNAVSimulator
     package let clock: SimulatorClock
 
     private let jaggaerServer: RunningServer
@@ -93,6 +94,7 @@ package final class SimulatorHost: Sendable {
     private let businessCentralServer: RunningServer
     private let sapBusinessOneServer: RunningServer
     private let acumaticaServer: RunningServer
+    private let dynamicsNAVServer: RunningServer
 
     /// `http://127.0.0.1:PORT` of JAGGAER (API under `/j1p/api/public/...`, Keycloak under `/auth/realms/...`).
     package var jaggaerBaseURL: String { jaggaerServer.baseURL }
@@ -115,6 +117,13 @@ package final class SimulatorHost: Sendable {
         "\(acumaticaServer.baseURL)/entity/\(acumatica.options.endpoints.first ?? "Default/24.200.001")"
     }
 
+    /// The NAV server (its `/_sim/...` control routes are under it).
+    package var dynamicsNAVBaseURL: String { dynamicsNAVServer.baseURL }
+    /// The NAV server's OData V4 root (`{base}/DynamicsNAV110/ODataV4`).
+    package var dynamicsNAVODataURL: String {
+        "\(dynamicsNAVServer.baseURL)/\(dynamicsNAV.accessDetails.instance)/ODataV4"
+    }
+
     /// The Service Layer host; the API is at `{base}/b1s/v1` and `{base}/b1s/v2`.
     package var sapBusinessOneBaseURL: String { sapBusinessOneServer.baseURL }
     /// The Service Layer v2 root (`…/b1s/v2`).
@@ -128,8 +137,11 @@ package final class SimulatorHost: Sendable {
         sapBusinessOne: SAPBusinessOneSimulator,
         acumatica: AcumaticaSimulator,
         clock: SimulatorClock,
-        servers: (RunningServer, RunningServer, RunningServer, RunningServer, RunningServer)
+        servers: (RunningServer, RunningServer, RunningServer, RunningServer, RunningServer),
+        dynamicsNAV: DynamicsNAVSimulator, dynamicsNAVServer: RunningServer
     ) {
+        self.dynamicsNAV = dynamicsNAV
+        self.dynamicsNAVServer = dynamicsNAVServer
         self.tenant = tenant
         self.jaggaer = jaggaer
         self.entra = entra
@@ -173,6 +185,8 @@ package final class SimulatorHost: Sendable {
         let acumatica = AcumaticaSimulator(
             access: acumaticaDemo.access, options: options.acumatica, clock: options.clock)
         acumatica.seed(acumaticaDemo)
+        let dynamicsNAV = DynamicsNAVSimulator(access: NAVDemoData.access(for: tenant), clock: options.clock)
+        dynamicsNAV.store.addCompany(tenant.credentials.companyName, data: NAVDemoData.company(from: tenant))
 
         var started: [RunningServer] = []
         do {
@@ -192,6 +206,8 @@ package final class SimulatorHost: Sendable {
             started.append(
                 try await RunningServer.start(
                     app: acumatica, host: options.host, port: options.acumaticaPort, logger: options.logger))
+            started.append(
+                try await RunningServer.start(app: dynamicsNAV, host: options.host, port: 0, logger: options.logger))
         } catch {
             for server in started { await server.stop() }
             throw error
@@ -199,13 +215,15 @@ package final class SimulatorHost: Sendable {
         return SimulatorHost(
             tenant: tenant, jaggaer: jaggaer, entra: entra, businessCentral: businessCentral,
             sapBusinessOne: sapBusinessOne, acumatica: acumatica, clock: options.clock,
-            servers: (started[0], started[1], started[2], started[3], started[4]))
+            servers: (started[0], started[1], started[2], started[3], started[4]),
+            dynamicsNAV: dynamicsNAV, dynamicsNAVServer: started[5])
     }
 
     /// Stops all servers and waits for them to close.
     package func shutdown() async {
         await sapBusinessOneServer.stop()
         await acumaticaServer.stop()
+        await dynamicsNAVServer.stop()
         await businessCentralServer.stop()
         await entraServer.stop()
         await jaggaerServer.stop()
@@ -218,11 +236,12 @@ package final class SimulatorHost: Sendable {
         merged.merge(businessCentral.counters.snapshot()) { $0 + $1 }
         merged.merge(sapBusinessOne.counters.snapshot()) { $0 + $1 }
         merged.merge(acumatica.counters.snapshot()) { $0 + $1 }
+        merged.merge(dynamicsNAV.counters.snapshot()) { $0 + $1 }
         return merged
     }
 
     /// The kinds of the simulated ERPs, in the order of `erps`.
-    package static let erpKinds = ["businessCentral", "sapBusinessOne", "acumatica"]
+    package static let erpKinds = ["businessCentral", "sapBusinessOne", "acumatica", "dynamicsNAV"]
 
     /// The simulated ERPs, each with the `erp.<kind>` block of a connection reaching it: what the demo, chaos and
     /// bench run against, one connection per ERP.
@@ -275,6 +294,7 @@ package final class SimulatorHost: Sendable {
                         "subaccountSegments": .array(
                             AcumaticaDemo.subaccountSegments.map { .string($0.dimension) }),
                     ]))),
+            SimulatedERPEndpoint(erp: dynamicsNAV, baseURL: dynamicsNAVBaseURL, settings: navSettings),
         ]
     }
 
@@ -285,6 +305,7 @@ package final class SimulatorHost: Sendable {
         businessCentral.counters.reset()
         sapBusinessOne.counters.reset()
         acumatica.counters.reset()
+        dynamicsNAV.counters.reset()
     }
 
     /// Clears the fault rules of all apps.
@@ -294,6 +315,7 @@ package final class SimulatorHost: Sendable {
         businessCentral.faults.clear()
         sapBusinessOne.faults.clear()
         acumatica.faults.clear()
+        dynamicsNAV.faults.clear()
     }
 
     /// The JSON object the `mlc-simulators serve` command prints: URLs and the tenant's credentials.
