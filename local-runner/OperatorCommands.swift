@@ -82,7 +82,7 @@ func handOver(queueName: String, state: any StateStore) async throws -> Int {
         var copy = item
         copy.queueKey = nil
         try await shared.enqueue(copy)
-        try await own.complete(item)
+        try await own.remove(item)
         moved += 1
     }
     return moved
