@@ -68,7 +68,9 @@ struct Chaos: AsyncParsableCommand {
         var auditGaps: [String]
         var runnerRuns: Int
         var runnerKills: Int
+        /// Pull-mode processes killed, and items the others ran to an exit code.
         var triggerKills: Int = 0
+        var triggerItems: Int = 0
         var stepCrashes: [String: Int]
         var httpFaults: [String: Int]
         var passed: Bool
@@ -188,6 +190,7 @@ struct Chaos: AsyncParsableCommand {
             var runs = 0
             var kills = 0
             var triggerKills = 0
+            var triggerItems = 0
             let claimOptions = visibilitySeconds.map { ["--visibility-seconds", String($0)] } ?? []
             let workerOptions = workers.flatMap { ["--workers", $0] } + claimOptions
             while runs < maxRounds {
@@ -208,7 +211,9 @@ struct Chaos: AsyncParsableCommand {
                     seed: seed &* 7919 &+ UInt64(runs), log: directory.appendingPathComponent("trigger.log").path)
                 let (status, killed) = await Self.wait(pid, killAfter: killAfter)
                 pullers.cancel()
-                triggerKills += await pullers.value
+                let pulled = await pullers.value
+                triggerKills += pulled.killed
+                triggerItems += pulled.ran
                 if killed { kills += 1 }
                 // 0: all handled; 1: handled, some dead-lettered (verify checks they carry a reason).
                 if !killed, status == 0 || status == 1, try await Self.pending(url) == 0 { break }
@@ -229,6 +234,7 @@ struct Chaos: AsyncParsableCommand {
             report.runnerRuns = runs
             report.runnerKills = kills
             report.triggerKills = triggerKills
+            report.triggerItems = triggerItems
             let crashes = (try? String(contentsOfFile: crashLog, encoding: .utf8)) ?? ""
             for line in crashes.split(separator: "\n") {
                 report.stepCrashes[String(line.split(separator: " ").first ?? ""), default: 0] += 1
@@ -271,20 +277,22 @@ struct Chaos: AsyncParsableCommand {
     }
 
     /// `count` loops of `local-runner trigger --step write-erp-invoice --max 3` beside the runner, each process
-    /// killed with SIGKILL at a random moment with probability 0.3 (a dead pull worker: its claim runs out and the
+    /// killed with SIGKILL at a random moment with probability 0.5 (a dead pull worker: its claim runs out and the
     /// item is delivered again). Cancelling the task ends the loops (a trigger still running is killed too); its
-    /// value is how many were killed.
+    /// value is how many were killed and how many items the others ran.
     private static func startTriggers(
         _ count: Int, runner: URL, environment: [String: String], options: [String], seed: UInt64, log: String
-    ) -> Task<Int, Never> {
+    ) -> Task<(killed: Int, ran: Int), Never> {
         Task {
-            await withTaskGroup(of: Int.self) { group in
+            await withTaskGroup(of: (killed: Int, ran: Int).self) { group in
                 for slot in 0..<count {
                     group.addTask {
                         var rng = SplitMix64(seed: seed &+ UInt64(slot) &* 104_729)
                         var killed = 0
+                        var ran = 0
+                        let output = log + ".\(slot).out"
                         while !Task.isCancelled {
-                            let killAfter: Double? = rng.nextDouble() < 0.3 ? 0.1 + rng.nextDouble() * 1.5 : nil
+                            let killAfter: Double? = rng.nextDouble() < 0.5 ? 0.05 + rng.nextDouble() * 0.6 : nil
                             guard
                                 let pid = try? ChildProcess.spawn(
                                     runner.path,
@@ -293,16 +301,20 @@ struct Chaos: AsyncParsableCommand {
                                         "200", "--retry-max-seconds", "3",
                                     ] + options,
                                     environment: environment.map { "\($0.key)=\($0.value)" }, stdin: "/dev/null",
-                                    stdout: "/dev/null", stderr: .append(log))
-                            else { return killed }
+                                    stdout: output, stderr: .append(log))
+                            else { return (killed, ran) }
                             let (_, wasKilled) = await wait(pid, killAfter: killAfter, cancellable: true)
-                            if wasKilled { killed += 1 }
-                            try? await Task.sleep(for: .milliseconds(100))
+                            if wasKilled {
+                                killed += 1
+                            } else if let text = try? String(contentsOfFile: output, encoding: .utf8) {
+                                ran += text.components(separatedBy: "\"exitCode\"").count - 1
+                            }
+                            try? await Task.sleep(for: .milliseconds(50))
                         }
-                        return killed
+                        return (killed, ran)
                     }
                 }
-                return await group.reduce(0, +)
+                return await group.reduce((0, 0)) { ($0.0 + $1.killed, $0.1 + $1.ran) }
             }
         }
     }

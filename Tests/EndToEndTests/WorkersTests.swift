@@ -16,6 +16,7 @@ struct WorkersTests {
             var stepCrashes: [String: Int]
             var runnerKills: Int
             var triggerKills: Int
+            var triggerItems: Int
             var draftsInERP: Int
             var expectedDrafts: Int
             var passed: Bool
@@ -48,6 +49,8 @@ struct WorkersTests {
         let scenario = report.scenarios.first
         #expect(scenario?.stepCrashes.values.reduce(0, +) ?? 0 > 0, "step processes were killed")
         #expect(scenario.map { $0.draftsInERP == $0.expectedDrafts } == true)
+        #expect(scenario?.triggerItems ?? 0 > 0, "the pull-mode processes took part")
+        #expect(scenario?.triggerKills ?? 0 > 0, "some were killed holding claims")
         #expect(run.exitCode == 0)
     }
 
