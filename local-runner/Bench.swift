@@ -21,7 +21,7 @@ struct Bench: AsyncParsableCommand {
     @Option(help: "Write the results as JSON to this file too.") var output: String?
     @Option(help: "Workers per step for the scaling figure (repeatable; none with --scaling-workers 0).")
     var scalingWorkers: [Int] = [1, 2, 4]
-    @Option(help: "Latency per JAGGAER and BC request for the scaling figure (ms).") var scalingLatencyMs = 100
+    @Option(help: "Latency per Business Central request for the scaling figure (ms).") var scalingLatencyMs = 100
     @Option(help: "Invoices in the tenant of each scaling point.") var scalingInvoices = 60
 
     struct Result: Codable {

@@ -1,12 +1,13 @@
 import ConnectorCore
+import ConnectorHTTP
 import ConnectorRuntime
 import ConnectorSecurity
 import ConnectorSimulators
 import Foundation
 
 /// `make bench`'s per-step scaling figure: invoices per second through `local-runner run --once` with 1, 2 and 4
-/// workers of `transform-invoice` and `write-erp-invoice`, against a simulated Business Central (and JAGGAER) that
-/// answer every request after a fixed latency. Each point is a fresh tenant, simulators and SQLite store.
+/// workers of `transform-invoice` and `write-erp-invoice`, against a simulated Business Central that answers every
+/// request after a fixed latency (JAGGAER answers at once, so the figure is the ERP-bound steps'). Each point is a fresh tenant, simulators and SQLite store.
 enum WorkerScaling {
     struct Point: Codable {
         var workers: Int
@@ -37,7 +38,7 @@ enum WorkerScaling {
         do {
             try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
             let endpoints = SimulatorEndpoints(host: host, tenant: tenant)
-            if latencyMs > 0 { try await Bench.addLatency(latencyMs, endpoints: endpoints) }
+            if latencyMs > 0 { try await addLatency(latencyMs, erp: try endpoints.erp("businessCentral")) }
             let url = "sqlite:" + directory.appendingPathComponent("state.sqlite").path
             let key = MasterKey.generate()
             let connection = try endpoints.connection(id: "bench", erp: try endpoints.erp("businessCentral"))
@@ -92,10 +93,22 @@ enum WorkerScaling {
         }
     }
 
+    /// Latency on every request to the simulated ERP only: JAGGAER answers at once, so the capture keeps ahead and
+    /// the figure is the ERP-bound steps'.
+    static func addLatency(_ ms: Int, erp: SimulatorEndpoints.ERP) async throws {
+        let transport = AsyncHTTPClientTransport()
+        let rule = #"[{"kind":"latency","latencyMs":\#(ms),"count":1000000}]"#
+        _ = try await transport.send(
+            HTTPRequest(
+                method: "POST", url: erp.baseURL + "/_sim/faults", headers: [("Content-Type", "application/json")],
+                body: Data(rule.utf8)))
+        await transport.shutdown()
+    }
+
     static func report(_ points: [Point], latencyMs: Int) {
         print("")
         print(
-            "Per-step scaling (run --once --workers transform-invoice=N --workers write-erp-invoice=N; \(latencyMs) ms per JAGGAER and BC request):"
+            "Per-step scaling (run --once --workers transform-invoice=N --workers write-erp-invoice=N; \(latencyMs) ms per Business Central request):"
         )
         for point in points {
             let rate = point.invoicesPerSecond.map { String(format: "%.2f", $0) } ?? "-"
