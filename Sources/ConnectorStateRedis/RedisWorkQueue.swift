@@ -5,6 +5,25 @@ extension RedisStateStore: WorkQueueProviding {
     package func workQueueBackend(name: String) -> any WorkQueueBackend {
         RedisWorkQueue(store: self, name: name)
     }
+
+    /// The consumers the group of one step's lane knows (for checks and operators).
+    package func queueConsumers(name: String, step: String) async throws -> [String] {
+        let stream = namespace + ":q:" + name + ":" + step + ":s"
+        let reply = try await connection.command(
+            ["XINFO", "CONSUMERS", stream, RedisWorkQueue.group].map { Data($0.utf8) })
+        guard case .array(let consumers) = reply else { return [] }
+        return consumers.compactMap { consumer -> String? in
+            guard case .array(let fields) = consumer else { return nil }
+            for index in stride(from: 0, to: fields.count - 1, by: 2) {
+                if case .string(let key) = fields[index], key == Data("name".utf8),
+                    case .string(let value) = fields[index + 1]
+                {
+                    return String(decoding: value, as: UTF8.self)
+                }
+            }
+            return nil
+        }
+    }
 }
 
 /// The work queue on Redis Streams: per step a stream `ns:q:<name>:<step>:s` read by the consumer group `workers`
@@ -54,6 +73,12 @@ package struct RedisWorkQueue: WorkQueueBackend {
                 return 'z:' .. id
             end
             return 's:' .. redis.call('XADD', stream, '*', 'd', body)
+        end
+        -- A consumer that holds nothing is removed: every trigger process has a name of its own, and the group
+        -- would otherwise keep them all. XREADGROUP makes it again when it next reads.
+        local function tidy(stream, group, consumer)
+            local ok, mine = pcall(redis.call, 'XPENDING', stream, group, '-', '+', 1, consumer)
+            if ok and #mine == 0 then pcall(redis.call, 'XGROUP', 'DELCONSUMER', stream, group, consumer) end
         end
         local function current(stream, group, id, consumer, deliveries)
             local ok, p = pcall(redis.call, 'XPENDING', stream, group, id, id, 1)
@@ -105,6 +130,7 @@ package struct RedisWorkQueue: WorkQueueBackend {
                     end
                 end
             end
+            if #out == 0 then tidy(KEYS[1], ARGV[1], ARGV[2]) end
             return out
             """
 
@@ -114,6 +140,7 @@ package struct RedisWorkQueue: WorkQueueBackend {
             if not current(KEYS[1], ARGV[1], ARGV[2], ARGV[3], ARGV[4]) then return 0 end
             redis.call('XACK', KEYS[1], ARGV[1], ARGV[2])
             redis.call('XDEL', KEYS[1], ARGV[2])
+            tidy(KEYS[1], ARGV[1], ARGV[3])
             return 1
             """
 
@@ -124,6 +151,7 @@ package struct RedisWorkQueue: WorkQueueBackend {
             put(KEYS[1], KEYS[2], KEYS[3], ARGV[5], ARGV[6], ARGV[7])
             redis.call('XACK', KEYS[1], ARGV[1], ARGV[2])
             redis.call('XDEL', KEYS[1], ARGV[2])
+            tidy(KEYS[1], ARGV[1], ARGV[3])
             return 1
             """
 

@@ -16,7 +16,7 @@ package enum WorkQueueConformance {
         try await recoverAndLanes(make)
     }
 
-    static func item(_ step: String, _ index: Int, notBefore: Date = Date()) -> WorkItem {
+    package static func item(_ step: String, _ index: Int, notBefore: Date = Date()) -> WorkItem {
         WorkItem(
             function: step,
             event: CloudEvent(

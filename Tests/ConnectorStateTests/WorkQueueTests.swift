@@ -40,6 +40,16 @@ struct WorkQueueTests {
             #expect(first.backend is RedisWorkQueue)
             return (first, second)
         }
+        // Every consumer that ended holding nothing left the group (one trigger process = one consumer name).
+        let store = try RedisStateStore(endpoint: endpoint, namespace: "tidy")
+        let queue = WorkQueue(store: store)
+        try await queue.enqueue(WorkQueueConformance.item("sync-vendors", 1))
+        for name in ["t1", "t2", "t3"] {
+            let claims = try await queue.claim(step: "sync-vendors", consumer: name, limit: 1, visibility: .seconds(60))
+            for claim in claims { #expect(try await queue.ack(claim)) }
+        }
+        #expect(try await store.queueConsumers(name: "runner", step: "sync-vendors") == [])
+        try await store.close()
     }
 
     @Test("items an older version left in the single-lane layout move to their lanes; poison is handed over")
