@@ -31,7 +31,7 @@ struct WorkersTests {
         let run = try await Binaries.run(
             "local-runner",
             [
-                "chaos", "--scenarios", "1", "--invoices", "40", "--seed", "211", "--erp", "businessCentral",
+                "chaos", "--scenarios", "1", "--invoices", "40", "--seed", "5", "--erp", "businessCentral",
                 "--workers", "write-erp-invoice=4", "--workers", "transform-invoice=4", "--triggers", "2",
                 "--visibility-seconds", "8", "--json",
             ] + extra,
