@@ -19,6 +19,10 @@ struct Bench: AsyncParsableCommand {
     @Option(help: "Latency added to every JAGGAER and BC request (ms).") var latencyMs = 0
     @Option(help: "Step processes at once.") var concurrency = 6
     @Option(help: "Write the results as JSON to this file too.") var output: String?
+    @Option(help: "Workers per step for the scaling figure (repeatable; none with --scaling-workers 0).")
+    var scalingWorkers: [Int] = [1, 2, 4]
+    @Option(help: "Latency per Business Central request for the scaling figure (ms).") var scalingLatencyMs = 100
+    @Option(help: "Invoices in the tenant of each scaling point.") var scalingInvoices = 60
 
     struct Result: Codable {
         struct Start: Codable {
@@ -34,6 +38,8 @@ struct Bench: AsyncParsableCommand {
         var latencyMs: Int
         var concurrency: Int
         var machine: String
+        /// Invoices per second against workers per step (`BenchWorkers.swift`).
+        var scaling: [WorkerScaling.Point]?
     }
 
     func run() async throws {
@@ -84,10 +90,17 @@ struct Bench: AsyncParsableCommand {
                         environment: environment, repeats: repeats))
                 await host.shutdown()
 
+                let counts = scalingWorkers.filter { $0 > 0 }
+                let scaling =
+                    counts.isEmpty
+                    ? nil
+                    : try await WorkerScaling.measure(
+                        counts: counts, invoices: scalingInvoices, latencyMs: scalingLatencyMs)
                 let result = Result(
                     coldStart: starts, demo: summary, latencyMs: latencyMs, concurrency: concurrency,
-                    machine: Self.machine())
+                    machine: Self.machine(), scaling: scaling)
                 Self.report(result)
+                if let scaling { WorkerScaling.report(scaling, latencyMs: scalingLatencyMs) }
                 if let output {
                     let encoder = JSONCoding.encoder
                     encoder.outputFormatting.insert(.prettyPrinted)

@@ -28,6 +28,29 @@ struct Chaos: AsyncParsableCommand {
         name: .customLong("erp"),
         help: "Run the scenarios against these simulated ERPs (erp.kind, repeatable); default: every one.")
     var erps: [String] = []
+    @Option(help: "Instances of a step the runner runs at once, as STEP=N (repeatable; passed to `run --workers`).")
+    var workers: [String] = []
+    @Option(
+        help:
+            "Pull-mode workers beside the runner: this many `trigger --step write-erp-invoice` loops, killed at random too."
+    )
+    var triggers = 0
+    @Option(
+        help: "Claim visibility timeout of the runner and the triggers, in seconds (default: each step's timeout + 30)."
+    )
+    var visibilitySeconds: Int?
+    @Option(
+        name: .customLong("state-url"),
+        help: "Run the one scenario on this empty store (e.g. redis://127.0.0.1:6379/0) instead of a new SQLite file.")
+    var stateURL: String?
+
+    func validate() throws {
+        _ = try WorkerCounts.parse(workers)
+        guard (0...16).contains(triggers) else { throw ValidationError("--triggers must be between 0 and 16") }
+        if stateURL != nil, scenarios != 1 || erps.count != 1 {
+            throw ValidationError("--state-url takes one scenario on one --erp (each scenario needs an empty store)")
+        }
+    }
 
     struct ScenarioReport: Codable {
         var erp: String
@@ -45,6 +68,9 @@ struct Chaos: AsyncParsableCommand {
         var auditGaps: [String]
         var runnerRuns: Int
         var runnerKills: Int
+        /// Pull-mode processes killed, and items the others ran to an exit code.
+        var triggerKills: Int = 0
+        var triggerItems: Int = 0
         var stepCrashes: [String: Int]
         var httpFaults: [String: Int]
         var passed: Bool
@@ -130,7 +156,7 @@ struct Chaos: AsyncParsableCommand {
             }
         }
         do {
-            let url = "sqlite:" + directory.appendingPathComponent("state.sqlite").path
+            let url = stateURL ?? "sqlite:" + directory.appendingPathComponent("state.sqlite").path
             let key = MasterKey.generate()
             let endpoints = SimulatorEndpoints(host: host, tenant: tenant)
             var connection = try endpoints.connection(id: "chaos", erp: try endpoints.erp(kind))
@@ -138,7 +164,11 @@ struct Chaos: AsyncParsableCommand {
                 pollIntervalSeconds: 60, pollOverlapSeconds: 300, maxAttempts: 12, retryAfterCapSeconds: 3,
                 ambiguousWriteSettleSeconds: 2)
             connection.jaggaer.pageSize = 20
-            let store = try StateStores.open(url)
+            let store = try StateStores.open(url, mode: .create)
+            guard try await store.scan(prefix: "", after: nil, limit: 1).isEmpty else {
+                try await store.close()
+                throw ValidationError("the store named by --state-url is not empty; chaos needs an empty one")
+            }
             try await ConnectionStore(store: store, vault: Vault(masterKey: try MasterKey(base64: key))).save(
                 connection)
             try await store.close()
@@ -159,6 +189,10 @@ struct Chaos: AsyncParsableCommand {
 
             var runs = 0
             var kills = 0
+            var triggerKills = 0
+            var triggerItems = 0
+            let claimOptions = visibilitySeconds.map { ["--visibility-seconds", String($0)] } ?? []
+            let workerOptions = workers.flatMap { ["--workers", $0] } + claimOptions
             while runs < maxRounds {
                 runs += 1
                 let killAfter: Double? = rng.nextDouble() < 0.6 ? 0.3 + rng.nextDouble() * 3 : nil
@@ -166,13 +200,20 @@ struct Chaos: AsyncParsableCommand {
                     runner.path,
                     arguments: [
                         "run", "--once", "--concurrency", "4", "--retry-base-ms", "200", "--retry-max-seconds", "3",
-                    ],
+                    ] + workerOptions,
                     environment: environment.map { "\($0.key)=\($0.value)" },
                     stdin: "/dev/null",
                     stdout: "/dev/null",
                     stderr: .append(directory.appendingPathComponent("runner.log").path)
                 )
+                let pullers = Self.startTriggers(
+                    triggers, runner: runner, environment: environment, options: claimOptions,
+                    seed: seed &* 7919 &+ UInt64(runs), log: directory.appendingPathComponent("trigger.log").path)
                 let (status, killed) = await Self.wait(pid, killAfter: killAfter)
+                pullers.cancel()
+                let pulled = await pullers.value
+                triggerKills += pulled.killed
+                triggerItems += pulled.ran
                 if killed { kills += 1 }
                 // 0: all handled; 1: handled, some dead-lettered (verify checks they carry a reason).
                 if !killed, status == 0 || status == 1, try await Self.pending(url) == 0 { break }
@@ -181,7 +222,8 @@ struct Chaos: AsyncParsableCommand {
             host.clearFaults()
             environment["MLC_FAILPOINTS"] = nil
             let pid = try ChildProcess.spawn(
-                runner.path, arguments: ["run", "--once", "--retry-base-ms", "200", "--retry-max-seconds", "3"],
+                runner.path,
+                arguments: ["run", "--once", "--retry-base-ms", "200", "--retry-max-seconds", "3"] + claimOptions,
                 environment: environment.map { "\($0.key)=\($0.value)" }, stdin: "/dev/null", stdout: "/dev/null",
                 stderr: .append(directory.appendingPathComponent("runner.log").path)
             )
@@ -191,6 +233,8 @@ struct Chaos: AsyncParsableCommand {
             var report = try await verify(tenant: tenant, erp: target.erp, seeded: seeded, url: url, seed: seed)
             report.runnerRuns = runs
             report.runnerKills = kills
+            report.triggerKills = triggerKills
+            report.triggerItems = triggerItems
             let crashes = (try? String(contentsOfFile: crashLog, encoding: .utf8)) ?? ""
             for line in crashes.split(separator: "\n") {
                 report.stepCrashes[String(line.split(separator: " ").first ?? ""), default: 0] += 1
@@ -232,10 +276,59 @@ struct Chaos: AsyncParsableCommand {
         ])
     }
 
+    /// `count` loops of `local-runner trigger --step write-erp-invoice --max 3` beside the runner, each process
+    /// killed with SIGKILL at a random moment with probability 0.5 (a dead pull worker: its claim runs out and the
+    /// item is delivered again). Cancelling the task ends the loops (a trigger still running is killed too); its
+    /// value is how many were killed and how many items the others ran.
+    private static func startTriggers(
+        _ count: Int, runner: URL, environment: [String: String], options: [String], seed: UInt64, log: String
+    ) -> Task<(killed: Int, ran: Int), Never> {
+        Task {
+            await withTaskGroup(of: (killed: Int, ran: Int).self) { group in
+                for slot in 0..<count {
+                    group.addTask {
+                        var rng = SplitMix64(seed: seed &+ UInt64(slot) &* 104_729)
+                        var killed = 0
+                        var ran = 0
+                        let output = log + ".\(slot).out"
+                        while !Task.isCancelled {
+                            let killAfter: Double? = rng.nextDouble() < 0.5 ? 0.05 + rng.nextDouble() * 0.6 : nil
+                            guard
+                                let pid = try? ChildProcess.spawn(
+                                    runner.path,
+                                    arguments: [
+                                        "trigger", "--step", "write-erp-invoice", "--max", "3", "--retry-base-ms",
+                                        "200", "--retry-max-seconds", "3",
+                                    ] + options,
+                                    environment: environment.map { "\($0.key)=\($0.value)" }, stdin: "/dev/null",
+                                    stdout: output, stderr: .append(log))
+                            else { return (killed, ran) }
+                            let (_, wasKilled) = await wait(pid, killAfter: killAfter, cancellable: true)
+                            if wasKilled {
+                                killed += 1
+                            } else if let text = try? String(contentsOfFile: output, encoding: .utf8) {
+                                ran += text.components(separatedBy: "\"exitCode\"").count - 1
+                            }
+                            try? await Task.sleep(for: .milliseconds(50))
+                        }
+                        return (killed, ran)
+                    }
+                }
+                return await group.reduce((0, 0)) { ($0.0 + $1.killed, $0.1 + $1.ran) }
+            }
+        }
+    }
+
     /// Waits for the runner; kills it with SIGKILL after `killAfter` seconds if it is still running.
-    private static func wait(_ pid: pid_t, killAfter: Double?) async -> (Int32, Bool) {
+    private static func wait(_ pid: pid_t, killAfter: Double?, cancellable: Bool = false) async -> (Int32, Bool) {
         let deadline = ContinuousClock.now + .seconds(killAfter ?? 900)
         while true {
+            if cancellable, Task.isCancelled {
+                kill(pid, SIGKILL)
+                var status: Int32 = 0
+                _ = waitpid(pid, &status, 0)
+                return (137, true)
+            }
             var status: Int32 = 0
             let result = waitpid(pid, &status, WNOHANG)
             if result == pid {

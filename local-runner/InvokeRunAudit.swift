@@ -57,6 +57,14 @@ struct Run: AsyncParsableCommand {
     @Flag(help: "Schedule one sync and one poll per connection, run until the queue is empty, then exit.") var once =
         false
     @Option(help: "Step processes at once.") var concurrency = 6
+    @Option(
+        help: ArgumentHelp(
+            "Run N instances of a step at once against the shared queue, as STEP=N (repeatable).",
+            discussion:
+                "Default: each step's manifest concurrency. Raises --concurrency to the sum asked for when that is more.",
+            valueName: "step=N")) var workers: [String] = []
+    @Option(help: "Seconds a claimed item stays hidden from other consumers (default: the step's timeout + 30 s).")
+    var visibilitySeconds: Int?
     @Option(help: "Append the steps' log lines to this file (default: <state dir>/logs/steps.log).") var log: String?
     @Option(help: "First retry delay in milliseconds (doubles per attempt, with jitter).") var retryBaseMs = 2000
     @Option(help: "Longest retry delay in seconds.") var retryMaxSeconds = 300
@@ -79,6 +87,10 @@ struct Run: AsyncParsableCommand {
         }
         guard retryBaseMs >= 1, retryMaxSeconds >= 1 else {
             throw ValidationError("--retry-base-ms and --retry-max-seconds must be at least 1")
+        }
+        _ = try WorkerCounts.parse(workers)
+        if let visibilitySeconds, visibilitySeconds < 1 {
+            throw ValidationError("--visibility-seconds must be at least 1")
         }
     }
 
@@ -125,6 +137,7 @@ struct Run: AsyncParsableCommand {
                     binDirectory: functionsDirectory(), environment: environment, concurrency: concurrency,
                     logPath: log ?? defaultLogPath(url), maxAttemptsByConnection: attempts,
                     baseBackoff: .milliseconds(retryBaseMs), maxBackoff: .seconds(retryMaxSeconds),
+                    workers: try WorkerCounts.parse(workers), visibility: visibilitySeconds.map { .seconds($0) },
                     metrics: runnerMetrics
                 ),
                 logger: logger,

@@ -17,7 +17,7 @@ struct LocalRunner: AsyncParsableCommand {
         subcommands: [
             Demo.self, Run.self, Invoke.self, Keys.self, Connections.self, Audit.self, Review.self, Approve.self,
             DeadLetters.self,
-            Replay.self, Ping.self, Functions.self, Schedule.self, Bench.self, Chaos.self,
+            Replay.self, Ping.self, Functions.self, Schedule.self, Bench.self, Chaos.self, Trigger.self,
         ]
     )
 

@@ -77,12 +77,14 @@ func runNow(
 func handOver(queueName: String, state: any StateStore) async throws -> Int {
     let own = WorkQueue(store: state, name: queueName)
     let shared = WorkQueue(store: state)
+    // Items of steps abandoned by a stop are still claimed by this command's runner: nobody else works this queue.
+    try await own.recover(consumer: "runner")
     var moved = 0
     for item in try await own.all() {
         var copy = item
         copy.queueKey = nil
         try await shared.enqueue(copy)
-        try await own.complete(item)
+        try await own.remove(item)
         moved += 1
     }
     return moved

@@ -30,6 +30,14 @@ actor Runner {
         /// Longest an item may wait on another delivery or a dependency (`dedup.in_flight`) without spending an
         /// attempt; after that each further wait spends one, so every wait ends in a result or a dead letter.
         var maxWait: Duration = .seconds(900)
+        /// Instances of a step at once (`--workers step=N`), instead of its manifest's `concurrency`.
+        var workers: [String: Int] = [:]
+        /// How long a claim keeps an item from other consumers; nil: the step's timeout plus 30 s, so a claim
+        /// outlives its step process and runs out only when this runner died.
+        var visibility: Duration?
+        /// This runner's name in the queue. Only one runner works a store at a time (`RunnerLock`), so the claims
+        /// a previous one left (it was killed) are made claimable again when this one starts.
+        var consumer: String = "runner"
         /// Prometheus metrics (`run --metrics`), when served.
         var metrics: RunnerMetrics?
     }
@@ -56,6 +64,7 @@ actor Runner {
     private(set) var summary = RunSummary()
     private var running: [String: Int] = [:]
     private var reported = Set<String>()
+    private var prepared = false
 
     init(
         store: any StateStore, options: Options, logger: Logger, stop: ManagedFlag = ManagedFlag(),
@@ -102,37 +111,67 @@ actor Runner {
         }
     }
 
+    /// How many instances of `function` may run at once.
+    func limit(_ function: FunctionSpec) -> Int {
+        options.workers[function.name] ?? function.concurrency
+    }
+
+    func visibility(_ function: FunctionSpec) -> Duration {
+        options.visibility ?? .seconds(function.timeoutSeconds + 30)
+    }
+
+    /// Once per runner: items an older version left in the single-lane layout move to their steps' lanes, and the
+    /// claims a killed predecessor left are made claimable again (its steps ran to no result).
+    private func prepare() async throws {
+        guard !prepared else { return }
+        prepared = true
+        try await queue.adoptLegacyItems { location, raw, reason in
+            try await self.quarantine(location: location, raw: raw, reason: reason)
+        }
+        let recovered = try await queue.recover(consumer: options.consumer)
+        if recovered > 0 {
+            logger.info("claims of a stopped runner made claimable again", metadata: ["count": "\(recovered)"])
+        }
+    }
+
     /// Runs queue items until nothing is due and nothing is running. With `waitForDelayed`, also waits for items
     /// scheduled later (retries) up to `deadline`. A stop request ends it: no new step starts, the steps in flight
     /// get `stopGrace` to finish and are then abandoned (their items stay queued, so nothing is lost).
+    ///
+    /// Items are claimed per step (up to the step's worker count) from the shared queue, so other runners' workers
+    /// and `local-runner trigger` processes can work the same queue without running an item twice at once.
     func drain(waitForDelayed: Bool, deadline: Date = .distantFuture) async throws {
+        try await prepare()
+        let totalLimit = max(options.concurrency, options.workers.values.reduce(0, +))
         try await withThrowingTaskGroup(of: Wake.self) { group in
             var inFlight = 0
             var tickPending = false
-            var claimed = Set<String>()
             while true {
                 if stop.value {
                     try await abandon(group: &group, inFlight: inFlight)
                     return
                 }
-                let now = Date()
-                let due = try await queue.due(now: now, limit: options.concurrency * 4) { entry, reason in
-                    try await self.quarantine(entry, reason: reason)
-                }
                 var started = 0
-                for item in due where !claimed.contains(item.id) && inFlight < options.concurrency {
-                    let limit = FunctionCatalog.named(item.function)?.concurrency ?? 1
-                    guard running[item.function, default: 0] < limit else { continue }
-                    claimed.insert(item.id)
-                    running[item.function, default: 0] += 1
-                    inFlight += 1
-                    started += 1
-                    group.addTask {
-                        try await self.process(item)
-                        return .stepEnded
+                for function in FunctionCatalog.all where inFlight < totalLimit {
+                    let free = min(limit(function) - running[function.name, default: 0], totalLimit - inFlight)
+                    guard free > 0 else { continue }
+                    let claims = try await queue.claim(
+                        step: function.name, consumer: options.consumer, limit: free,
+                        visibility: visibility(function)
+                    ) { location, raw, reason in
+                        try await self.quarantine(location: location, raw: raw, reason: reason)
+                    }
+                    for claim in claims {
+                        running[function.name, default: 0] += 1
+                        inFlight += 1
+                        started += 1
+                        group.addTask {
+                            try await self.process(claim)
+                            return .stepEnded
+                        }
                     }
                 }
-                if inFlight > 0, started == 0 || inFlight >= options.concurrency {
+                if inFlight > 0, started == 0 || inFlight >= totalLimit {
                     // Wake when a step ends (its slot is refilled at once), or after 250 ms at the latest to notice
                     // a stop request while long steps run. One timer at a time.
                     if !tickPending {
@@ -150,16 +189,11 @@ actor Runner {
                     continue
                 }
                 if started > 0 { continue }
-                if inFlight == 0, !due.isEmpty, due.allSatisfy({ claimed.contains($0.id) }) {
-                    // Finished items that are still queued: their removal failed. Run them again (the steps are
-                    // idempotent) rather than wait forever.
-                    logger.error(
-                        "finished items are still queued; running them again", metadata: ["count": "\(due.count)"])
-                    claimed.subtract(due.map(\.id))
-                    continue
-                }
-                // Nothing running and nothing due now.
-                guard waitForDelayed, let next = try await queue.nextDue(), now < deadline else { return }
+                // Nothing running and nothing claimable now.
+                let now = Date()
+                guard waitForDelayed, let next = try await queue.nextDue(steps: FunctionCatalog.all.map(\.name)),
+                    now < deadline
+                else { return }
                 let wait = min(max(next.timeIntervalSince(now), 0.05), max(deadline.timeIntervalSince(now), 0))
                 // In slices, so a stop request is seen within a quarter of a second.
                 let until = Date().addingTimeInterval(wait)
@@ -194,50 +228,53 @@ actor Runner {
     }
 
     /// Keeps an unreadable queue entry whole in the runner's dead-letter list, so one bad entry can't stop the run.
-    private func quarantine(_ entry: StoredEntry, reason: String) async throws {
+    private func quarantine(location: String, raw data: Data, reason: String) async throws {
         let keys = try StateKeys(connection: "_runner")
-        let raw = String(data: entry.value.data, encoding: .utf8) ?? entry.value.data.base64EncodedString()
+        let raw = String(data: data, encoding: .utf8) ?? data.base64EncodedString()
         let event = CloudEvent(
             source: "urn:mlconnector:runner",
             type: "com.mlconnector.queue.unreadable",
             data: .object([
-                "queueKey": .string(entry.key),
+                "queueKey": .string(location),
                 "raw": .string(raw),
-                "encoding": .string(String(data: entry.value.data, encoding: .utf8) == nil ? "base64" : "utf8"),
+                "encoding": .string(String(data: data, encoding: .utf8) == nil ? "base64" : "utf8"),
             ]),
             connection: nil
         )
-        let id = "unreadable-" + (entry.key.split(separator: "/").last.map(String.init) ?? UUID().uuidString)
+        let id = "unreadable-" + (location.split(separator: "/").last.map(String.init) ?? UUID().uuidString)
         try await DeadLetterList(store: store, keys: keys).add(
             DeadLetter(
                 id: id, recordId: nil, step: "runner", event: event,
                 error: .init(
                     code: "runner.unreadable_entry",
-                    message: "queue entry \(entry.key) is not a work item: \(reason)", retryable: false),
+                    message: "queue entry \(location) is not a work item: \(reason)", retryable: false),
                 exitCode: 65, attempts: 0, at: Date()))
         summary.poisonEntries += 1
         logger.error(
             "unreadable queue entry moved to the dead-letter list",
-            metadata: ["key": "\(entry.key)", "deadLetter": "\(id)", "reason": "\(reason)"])
+            metadata: ["key": "\(location)", "deadLetter": "\(id)", "reason": "\(reason)"])
     }
 
     private func finished(_ item: WorkItem) {
         running[item.function, default: 1] -= 1
     }
 
-    /// Runs one item and settles it: route emitted events, then complete; or reschedule; or dead-letter.
+    /// Runs one claimed item and settles it: route emitted events, then ack; or release for a retry; or dead-letter.
     /// Configuration failures (78) are retried like temporary ones: a rotated secret can take minutes to reach
     /// every Entra region, and an operator can fix a connection while its events wait; after the last attempt
     /// they are dead-lettered, kept for replay.
-    private func process(_ item: WorkItem) async throws {
+    /// Returns the step's exit code (nil when it was abandoned by a stop).
+    @discardableResult
+    func process(_ claim: QueueClaim) async throws -> Int32? {
+        let item = claim.item
         defer { finished(item) }
         guard let spec = FunctionCatalog.named(item.function) else {
             try await deadLetter(
-                item,
+                claim,
                 error: .init(
                     code: "runner.unknown_function", message: "no function \(item.function)", retryable: false),
                 exitCode: 70)
-            return
+            return 70
         }
         let input = try JSONCoding.encode(item.event)
         let output: ChildProcess.Output
@@ -250,14 +287,15 @@ actor Runner {
                 timeout: .seconds(spec.timeoutSeconds)
             )
         } catch is CancellationError {
-            // Abandoned by a stop: the item stays queued as it is and runs again on the next start.
-            return
+            // Abandoned by a stop: the item stays claimed by this runner; the next start makes it claimable again
+            // (and any other consumer gets it once the claim runs out).
+            return nil
         } catch {
             logger.error(
                 "cannot start function",
                 metadata: ["function": "\(item.function)", "error": "\(ConnectorError.wrap(error).message)"])
-            try await retry(item, result: nil, exitCode: 70, signaled: false)
-            return
+            try await retry(claim, result: nil, exitCode: 70, signaled: false)
+            return 70
         }
         stats.invocations += 1
         stats.byFunction[item.function, default: 0] += 1
@@ -277,20 +315,31 @@ actor Runner {
             for event in result.events {
                 try await submit(event, notBefore: Date())
             }
-            try await queue.complete(item)
+            try await acknowledge(claim)
         case (false, 65, _):
             // A malformed event never gets better: dead-lettered at once, kept whole.
-            try await deadLetter(item, error: result?.error, exitCode: output.exitCode)
+            try await deadLetter(claim, error: result?.error, exitCode: output.exitCode)
         case (false, 78, let result?) where !Self.mayHeal(result.error?.code):
             // A configuration error that waiting can't fix (wrong master key, unknown connection, refused URL):
             // said once on the terminal above, kept whole for replay after the fix.
-            try await deadLetter(item, error: result.error, exitCode: 78)
+            try await deadLetter(claim, error: result.error, exitCode: 78)
         case (false, let code, let result?) where code != 78 && result.error?.retryable == false:
             // The upstream refused the request itself (a 400 that is not a throttle, a malformed answer): sending
             // it again changes nothing. Kept whole for replay once the cause is fixed.
-            try await deadLetter(item, error: result.error, exitCode: code)
+            try await deadLetter(claim, error: result.error, exitCode: code)
         default:
-            try await retry(item, result: result, exitCode: output.exitCode, signaled: output.signaled)
+            try await retry(claim, result: result, exitCode: output.exitCode, signaled: output.signaled)
+        }
+        return output.signaled ? 70 : output.exitCode
+    }
+
+    /// Logs when an ack or release found its delivery superseded: this runner's claim ran out while the step ran,
+    /// and another consumer holds the item now (it runs once more; the dedup ledger makes that harmless).
+    private func acknowledge(_ claim: QueueClaim) async throws {
+        if try await !queue.ack(claim) {
+            logger.warning(
+                "claim ran out before the step ended; another consumer has the item",
+                metadata: ["function": "\(claim.step)", "item": "\(claim.item.id)"])
         }
     }
 
@@ -327,7 +376,8 @@ actor Runner {
         }
     }
 
-    private func retry(_ item: WorkItem, result: StepResult?, exitCode: Int32, signaled: Bool) async throws {
+    private func retry(_ claim: QueueClaim, result: StepResult?, exitCode: Int32, signaled: Bool) async throws {
+        let item = claim.item
         options.metrics?.retried(step: item.function)
         let waiting = [ConnectorError.Code.inFlight.rawValue, ConnectorError.Code.httpRateLimited.rawValue]
         if let code = result?.error?.code, waiting.contains(code) {
@@ -337,8 +387,8 @@ actor Runner {
             let since = item.waitingSince ?? Date()
             if Date().timeIntervalSince(since) < options.maxWait.timeInterval {
                 let notBefore = result?.retryAt ?? Date().addingTimeInterval(2)
-                try await queue.reschedule(
-                    item, event: item.event, notBefore: max(notBefore, Date().addingTimeInterval(0.2)),
+                try await queue.release(
+                    claim, event: item.event, notBefore: max(notBefore, Date().addingTimeInterval(0.2)),
                     waitingSince: since)
                 return
             }
@@ -351,7 +401,7 @@ actor Runner {
                 ?? .init(
                     code: signaled ? "runner.crashed" : "runner.exit_\(exitCode)",
                     message: "step ended without a result (exit \(exitCode))", retryable: true)
-            try await deadLetter(item, error: error, exitCode: exitCode)
+            try await deadLetter(claim, error: error, exitCode: exitCode)
             return
         }
         var event = item.event
@@ -371,10 +421,11 @@ actor Runner {
                 "retryAt": "\(Timestamp.format(notBefore))",
             ]
         )
-        try await queue.reschedule(item, event: event, notBefore: notBefore, waitingSince: item.waitingSince)
+        try await queue.release(claim, event: event, notBefore: notBefore, waitingSince: item.waitingSince)
     }
 
-    private func deadLetter(_ item: WorkItem, error: StepResult.ErrorBody?, exitCode: Int32) async throws {
+    private func deadLetter(_ claim: QueueClaim, error: StepResult.ErrorBody?, exitCode: Int32) async throws {
+        let item = claim.item
         options.metrics?.deadLettered(step: item.function)
         let connectionId =
             item.event.connection.flatMap { (try? StateKeys(connection: $0)) != nil ? $0 : nil } ?? "_runner"
@@ -407,7 +458,24 @@ actor Runner {
                 "function": "\(item.function)", "event": "\(item.event.id)", "exit": "\(exitCode)",
                 "code": "\(error?.code ?? "-")", "error": "\(error?.message.prefix(300) ?? "-")",
             ])
-        try await queue.complete(item)
+        try await acknowledge(claim)
+    }
+
+    /// The pull-mode shape (`local-runner trigger`): claims items of one step one at a time, up to `max`, and runs
+    /// and settles each exactly as `drain` does. Returns each item's id and its step's exit code.
+    func trigger(step function: FunctionSpec, max: Int) async throws -> [(item: String, exitCode: Int32?)] {
+        var outcomes: [(item: String, exitCode: Int32?)] = []
+        while outcomes.count < max, !stop.value {
+            let claims = try await queue.claim(
+                step: function.name, consumer: options.consumer, limit: 1, visibility: visibility(function)
+            ) { location, raw, reason in
+                try await self.quarantine(location: location, raw: raw, reason: reason)
+            }
+            guard let claim = claims.first else { break }
+            running[function.name, default: 0] += 1
+            outcomes.append((claim.item.id, try await process(claim)))
+        }
+        return outcomes
     }
 
     func pending() async throws -> Int {

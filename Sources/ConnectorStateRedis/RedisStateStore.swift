@@ -13,8 +13,8 @@ import Foundation
 /// Versions come from one `INCR` inside the same script: no extra round trip, and a deleted and re-created key can
 /// never get an old version back (no ABA for compare-and-swap), exactly as the protocol promises for every backend.
 package final class RedisStateStore: StateStore {
-    private let connection: RedisConnection
-    private let namespace: String
+    let connection: RedisConnection
+    let namespace: String
     package var endpoint: RedisEndpoint { connection.endpoint }
 
     /// Connects to `endpoint` now (blocking the caller once, at step start), so a wrong address or password fails
@@ -146,7 +146,7 @@ package final class RedisStateStore: StateStore {
 
     // MARK: - Replies
 
-    private func failure(_ message: String, _ operation: String, _ key: String) -> ConnectorError {
+    func failure(_ message: String, _ operation: String, _ key: String) -> ConnectorError {
         if message.contains("MLC notinteger") {
             return ConnectorError(.stateCorrupt, "\(key) does not hold an integer counter")
         }

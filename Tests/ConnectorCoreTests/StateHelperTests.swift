@@ -1,6 +1,7 @@
 import ConnectorCore
 import ConnectorTesting
 import Foundation
+import Synchronization
 import Testing
 
 @Suite("Typed state helpers")
@@ -187,23 +188,42 @@ struct StateHelperTests {
         #expect(abs(after - max(before * 0.8, 6000.0 / 300 / 64)) < 0.0001, "\(before) → \(after)")
     }
 
-    @Test("the work queue returns due items oldest first and survives reschedule")
+    @Test("the generic work queue: claims by compare-and-swap, run out by the clock; a poison entry is handed over")
     func workQueue() async throws {
-        let store = InMemoryStateStore()
-        let queue = WorkQueue(store: store)
-        let base = Date(timeIntervalSince1970: 2_000_000)
+        let clock = ManualClock(Date(timeIntervalSince1970: 2_000_000))
+        let store = InMemoryStateStore(now: { clock.now() })
+        let queue = StoreWorkQueue(store: store, name: "runner", now: { clock.now() })
+        let base = clock.now()
         let event = CloudEvent(source: "s", type: "t", data: nil, connection: "acme")
         let late = WorkItem(function: "f", event: event, notBefore: base.addingTimeInterval(60), enqueuedAt: base)
-        let early = WorkItem(function: "g", event: event, notBefore: base, enqueuedAt: base)
+        let early = WorkItem(function: "f", event: event, notBefore: base, enqueuedAt: base)
         try await queue.enqueue(late)
         try await queue.enqueue(early)
-        #expect(try await queue.due(now: base, limit: 10).map(\.function) == ["g"])
-        #expect(try await queue.due(now: base.addingTimeInterval(61), limit: 10).map(\.function) == ["g", "f"])
-        try await queue.reschedule(early, event: event, notBefore: base.addingTimeInterval(120))
-        #expect(try await queue.count() == 2)
-        #expect(try await queue.nextDue() == base.addingTimeInterval(60))
-        try await queue.complete(late)
-        #expect(try await queue.all().map(\.function) == ["g"])
+        let none: QueueQuarantine = { location, _, _ in Issue.record("quarantined \(location)") }
+        let first = try await queue.claim(
+            step: "f", consumer: "a", limit: 10, visibility: .seconds(30), quarantine: none)
+        #expect(first.map(\.item.id) == [early.id])
+        #expect(try await queue.nextDue(step: "f") == base.addingTimeInterval(30), "the claim runs out first")
+        clock.advance(by: 31)
+        let again = try await queue.claim(
+            step: "f", consumer: "b", limit: 10, visibility: .seconds(30), quarantine: none)
+        #expect(again.map(\.item.id) == [early.id])
+        #expect(again.first?.deliveries == 2)
+        #expect(try await !queue.ack(try #require(first.first)), "a superseded delivery acks nothing")
+        #expect(try await queue.ack(try #require(again.first)))
+        #expect(try await queue.count(step: "f") == 1)
+        #expect(try await queue.nextDue(step: "f") == base.addingTimeInterval(60))
+
+        _ = try await store.put("queue/runner/f/000000000000001/poison", Data("{not json".utf8), ttl: nil)
+        let seen = Mutex<[String]>([])
+        clock.advance(by: 30)
+        let claims = try await queue.claim(step: "f", consumer: "a", limit: 10, visibility: .seconds(30)) {
+            location, raw, _ in
+            seen.withLock { $0.append(location + " " + String(decoding: raw, as: UTF8.self)) }
+        }
+        #expect(seen.withLock { $0 } == ["queue/runner/f/000000000000001/poison {not json"])
+        #expect(claims.map(\.item.id) == [late.id])
+        #expect(try await queue.count(step: nil) == 1, "the poison entry left the queue")
     }
 
     @Test("tokens are cached sealed and invalidated only when still current")

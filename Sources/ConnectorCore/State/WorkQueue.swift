@@ -1,16 +1,15 @@
 import Foundation
 
-/// The runner's persistent queue: every event waiting for a step, ordered by when it may run. An item leaves the
-/// queue only after its step's result (and the events it emitted) are stored, so a crash loses nothing; it may
-/// run twice, which the dedup ledger makes harmless.
+/// One event waiting for one step. An item leaves the queue only after its step's result (and the events it
+/// emitted) are stored, so a crash loses nothing; it may run twice, which the dedup ledger makes harmless.
 package struct WorkItem: Sendable, Codable, Hashable {
     package var id: String
     package var function: String
     package var event: CloudEvent
     package var notBefore: Date
     package var enqueuedAt: Date
-    /// Where the item sits in the store; set when it is written or read. Never recomputed from `notBefore`,
-    /// whose JSON round trip can move it by a fraction of a millisecond.
+    /// Where the item sits in its backend (a store key, a stream entry); set when it is written or read, never
+    /// recomputed from `notBefore`, whose JSON round trip can move it by a fraction of a millisecond.
     package var queueKey: String?
     /// Since when this item has been waiting on another delivery or a dependency without spending an attempt;
     /// the runner bounds that wait.
@@ -30,100 +29,183 @@ package struct WorkItem: Sendable, Codable, Hashable {
     }
 }
 
+/// One delivery of an item to one consumer. While the claim is live no other consumer gets the item; when the
+/// consumer dies, the claim runs out after its visibility timeout and the item is delivered again.
+package struct QueueClaim: Sendable, Hashable {
+    package var item: WorkItem
+    package var consumer: String
+    /// How many times the item has been handed out, this delivery included (1 on the first).
+    package var deliveries: Int
+    /// The backend's handle on this delivery; an ack or release with a handle whose delivery was superseded (the
+    /// claim ran out and someone else holds the item now) does nothing.
+    package var token: String
+
+    package init(item: WorkItem, consumer: String, deliveries: Int, token: String) {
+        self.item = item
+        self.consumer = consumer
+        self.deliveries = deliveries
+        self.token = token
+    }
+
+    package var step: String { item.function }
+}
+
+/// Called with a queue entry that is no work item (damaged, or written by something else): it must keep the bytes
+/// somewhere whole; the entry then leaves the queue, so one bad entry never stops it.
+package typealias QueueQuarantine = @Sendable (_ location: String, _ raw: Data, _ reason: String) async throws -> Void
+
+/// A work queue with claims, one lane per step: what the runner, its workers and the pull-mode `trigger` share.
+///
+/// Semantics every backend must honour (checked by `WorkQueueConformance`):
+/// - `claim` hands an item to one consumer at a time; an item is claimable when its `notBefore` has come and it is
+///   not claimed, or its claim is older than the `visibility` the new claimer passes (its holder is taken for dead;
+///   this is Redis' `XAUTOCLAIM` min-idle rule, so every consumer of a step should pass the same visibility: by
+///   default the step's timeout plus 30 s).
+/// - `ack` by the holder of the current delivery removes the item; `release` puts it back (changed, e.g. with the
+///   next attempt, and possibly later); both do nothing and return false for a superseded delivery.
+/// - `recover(consumer:)` makes every item that consumer holds claimable at once (a restarted runner's own claims).
+package protocol WorkQueueBackend: Sendable {
+    /// Adds an item to its step's lane (`item.function`), claimable from `item.notBefore`.
+    @discardableResult
+    func enqueue(_ item: WorkItem) async throws -> WorkItem
+
+    /// Claims up to `limit` claimable items of `step`, oldest first.
+    func claim(step: String, consumer: String, limit: Int, visibility: Duration, quarantine: QueueQuarantine)
+        async throws -> [QueueClaim]
+
+    /// Removes the item of a live (or run-out but not yet re-claimed) delivery.
+    func ack(_ claim: QueueClaim) async throws -> Bool
+
+    /// Puts the item back as `item` (same step), claimable from `notBefore`. Written before the old delivery goes,
+    /// so a crash in between leaves a duplicate (harmless), never a loss.
+    func release(_ claim: QueueClaim, as item: WorkItem, notBefore: Date) async throws -> Bool
+
+    /// Makes every item `consumer` holds claimable now; returns how many.
+    func recover(consumer: String) async throws -> Int
+
+    /// Items of one step (or every step), claimed or not.
+    func count(step: String?) async throws -> Int
+
+    /// Every item of one step (or every step) with `queueKey` set, claimed or not.
+    func items(step: String?) async throws -> [WorkItem]
+
+    /// Removes an item read by `items`, unless it is claimed now; returns whether it was removed.
+    func remove(_ item: WorkItem) async throws -> Bool
+
+    /// When `step` next has something to look at: the earliest `notBefore` of its waiting items, or when the
+    /// earliest live claim runs out (nil when the lane is empty).
+    func nextDue(step: String) async throws -> Date?
+}
+
+/// A store that implements the work queue natively (Redis Streams) instead of with the generic compare-and-swap
+/// claims of `StoreWorkQueue`.
+package protocol WorkQueueProviding: StateStore {
+    func workQueueBackend(name: String) -> any WorkQueueBackend
+}
+
+/// The runner's queue on a store: the store's native backend when it has one, else `StoreWorkQueue`.
 package struct WorkQueue: Sendable {
     package let store: any StateStore
-    package let prefix: String
+    package let name: String
+    package let backend: any WorkQueueBackend
 
     package init(store: any StateStore, name: String = "runner") {
         self.store = store
-        self.prefix = "queue/\(name)/"
+        self.name = name
+        if let native = store as? any WorkQueueProviding {
+            backend = native.workQueueBackend(name: name)
+        } else {
+            backend = StoreWorkQueue(store: store, name: name)
+        }
     }
 
-    private func newKey(_ item: WorkItem) -> String {
-        let millis = max(0, Int64((item.notBefore.timeIntervalSince1970 * 1000).rounded(.down)))
-        return prefix + String(format: "%015lld", millis) + "/" + item.id
+    /// Checks a step name: it names a lane (a key segment, a Redis key part).
+    package static func validate(step: String) throws {
+        guard let first = step.unicodeScalars.first, ("a"..."z").contains(first), step.count <= 100,
+            step.unicodeScalars.allSatisfy({ ("a"..."z").contains($0) || ("0"..."9").contains($0) || $0 == "-" })
+        else {
+            throw ConnectorError(
+                .configInvalid, "\(step.prefix(100).debugDescription) is no step name (lowercase letters, digits, -)")
+        }
     }
 
     @discardableResult
     package func enqueue(_ item: WorkItem) async throws -> WorkItem {
-        let key = newKey(item)
-        var stored = item
-        stored.queueKey = key
-        try await store.put(key, json: stored)
-        return stored
+        try Self.validate(step: item.function)
+        return try await backend.enqueue(item)
     }
 
-    private func decode(_ entry: StoredEntry) throws -> WorkItem {
-        var item = try JSONCoding.decode(WorkItem.self, from: entry.value.data)
-        item.queueKey = entry.key
-        return item
-    }
-
-    /// Items whose time has come, oldest first. An entry that does not decode (a poison entry: damaged, or
-    /// written by something else) never stops the queue: it is handed to `quarantine`, which keeps it whole
-    /// elsewhere, and then removed from the queue.
-    package func due(
-        now: Date, limit: Int,
-        quarantine: @Sendable (StoredEntry, String) async throws -> Void = { entry, _ in
-            throw ConnectorError(.stateCorrupt, "undecodable queue entry \(entry.key)")
+    package func claim(
+        step: String, consumer: String, limit: Int, visibility: Duration,
+        quarantine: @escaping QueueQuarantine = { location, _, _ in
+            throw ConnectorError(.stateCorrupt, "undecodable queue entry \(location)")
         }
-    ) async throws -> [WorkItem] {
-        var result: [WorkItem] = []
-        var after: String?
-        while result.count < limit {
-            let page = try await store.scan(prefix: prefix, after: after, limit: limit)
-            for entry in page {
-                let item: WorkItem
-                do {
-                    item = try decode(entry)
-                } catch {
-                    let reason =
-                        (error as? DecodingError)?.safeDescription ?? String(describing: type(of: error))
-                    try await quarantine(entry, reason)
-                    _ = try await store.delete(entry.key, expectedVersion: entry.value.version)
-                    continue
-                }
-                if item.notBefore > now { return result }
-                result.append(item)
-                if result.count == limit { return result }
-            }
-            guard page.count == limit, let last = page.last else { return result }
-            after = last.key
-        }
-        return result
+    ) async throws -> [QueueClaim] {
+        guard limit > 0 else { return [] }
+        try Self.validate(step: step)
+        return try await backend.claim(
+            step: step, consumer: consumer, limit: limit, visibility: visibility, quarantine: quarantine)
     }
 
-    package func all() async throws -> [WorkItem] {
-        try await store.scanAll(prefix: prefix).compactMap { try? decode($0) }
-    }
+    @discardableResult
+    package func ack(_ claim: QueueClaim) async throws -> Bool { try await backend.ack(claim) }
 
-    /// When the next item is due, if any (read from the key, so a damaged entry can't hide the time).
-    package func nextDue() async throws -> Date? {
-        guard let first = try await store.scan(prefix: prefix, after: nil, limit: 1).first else { return nil }
-        let stamp = first.key.dropFirst(prefix.count).prefix { $0 != "/" }
-        guard let millis = Int64(stamp) else { return Date() }
-        return Date(timeIntervalSince1970: Double(millis) / 1000)
-    }
-
-    package func complete(_ item: WorkItem) async throws {
-        try await store.delete(item.queueKey ?? newKey(item))
-    }
-
-    /// Puts the item back for a later attempt: the new entry is written before the old one goes, so a crash in
-    /// between leaves a duplicate (harmless), never a loss.
-    package func reschedule(_ item: WorkItem, event: CloudEvent, notBefore: Date, waitingSince: Date? = nil)
-        async throws
-    {
-        var next = item
+    /// Puts the claimed item back for a later attempt as a new item (new id) carrying `event`.
+    @discardableResult
+    package func release(
+        _ claim: QueueClaim, event: CloudEvent? = nil, notBefore: Date = Date(), waitingSince: Date? = nil
+    ) async throws -> Bool {
+        var next = claim.item
         next.id = UUID().uuidString.lowercased()
-        next.event = event
+        next.queueKey = nil
+        if let event { next.event = event }
         next.notBefore = notBefore
         next.waitingSince = waitingSince
-        try await enqueue(next)
-        try await store.delete(item.queueKey ?? newKey(item))
+        return try await backend.release(claim, as: next, notBefore: notBefore)
     }
 
-    package func count() async throws -> Int {
-        try await store.scanAll(prefix: prefix).count
+    @discardableResult
+    package func recover(consumer: String) async throws -> Int { try await backend.recover(consumer: consumer) }
+
+    package func count(step: String? = nil) async throws -> Int { try await backend.count(step: step) }
+
+    package func all(step: String? = nil) async throws -> [WorkItem] { try await backend.items(step: step) }
+
+    @discardableResult
+    package func remove(_ item: WorkItem) async throws -> Bool { try await backend.remove(item) }
+
+    package func nextDue(step: String) async throws -> Date? { try await backend.nextDue(step: step) }
+
+    /// The earliest `nextDue` over `steps`.
+    package func nextDue(steps: [String]) async throws -> Date? {
+        var earliest: Date?
+        for step in steps {
+            if let due = try await nextDue(step: step), earliest.map({ due < $0 }) ?? true { earliest = due }
+        }
+        return earliest
+    }
+
+    /// Moves items an older version left in the store (`queue/<name>/<millis>/<id>`, one lane for every step) into
+    /// their steps' lanes; an entry that is no work item goes to `quarantine`. Returns how many moved.
+    @discardableResult
+    package func adoptLegacyItems(quarantine: QueueQuarantine) async throws -> Int {
+        // Their keys start with the zero-padded time (a step name starts with a letter).
+        let prefix = "queue/\(name)/0"
+        var moved = 0
+        for entry in try await store.scanAll(prefix: prefix) {
+            do {
+                var item = try JSONCoding.decode(WorkItem.self, from: entry.value.data)
+                try Self.validate(step: item.function)
+                item.queueKey = nil
+                try await backend.enqueue(item)
+                moved += 1
+            } catch {
+                let reason =
+                    (error as? DecodingError)?.safeDescription ?? ConnectorError.wrap(error).message
+                try await quarantine(entry.key, entry.value.data, reason)
+            }
+            _ = try await store.delete(entry.key, expectedVersion: entry.value.version)
+        }
+        return moved
     }
 }

@@ -1,0 +1,170 @@
+import Foundation
+
+/// The work queue over any `StateStore` (SQLite, in memory): one key per item, `queue/<name>/<step>/<millis>/<id>`,
+/// so a prefix scan walks a step's lane in time order. A claim is written into the item's own entry with
+/// compare-and-swap on its version, so of two consumers racing for an item exactly one wins; it records the holder,
+/// a token for this delivery and when it was taken (by this machine's clock: the generic queue serves the stores one
+/// machine shares).
+package struct StoreWorkQueue: WorkQueueBackend {
+    package let store: any StateStore
+    package let prefix: String
+    let now: @Sendable () -> Date
+
+    package init(store: any StateStore, name: String, now: @escaping @Sendable () -> Date = { Date() }) {
+        self.store = store
+        self.prefix = "queue/\(name)/"
+        self.now = now
+    }
+
+    struct Held: Codable, Hashable {
+        var consumer: String
+        var token: String
+        /// When the item was claimed: the claim runs out once it is older than the next claimer's visibility.
+        var since: Date
+        /// When the claim runs out by its holder's own visibility (what `nextDue` reports).
+        var until: Date
+    }
+
+    /// What an entry holds: the item, its current claim and how often it was handed out.
+    struct Entry: Codable {
+        var item: WorkItem
+        var claim: Held?
+        var deliveries: Int
+    }
+
+    private func lane(_ step: String) -> String { prefix + step + "/" }
+
+    private func key(_ item: WorkItem) -> String {
+        let millis = max(0, Int64((item.notBefore.timeIntervalSince1970 * 1000).rounded(.down)))
+        return lane(item.function) + String(format: "%015lld", millis) + "/" + item.id
+    }
+
+    private func decode(_ stored: StoredEntry) throws -> Entry {
+        var entry = try JSONCoding.decode(Entry.self, from: stored.value.data)
+        entry.item.queueKey = stored.key
+        return entry
+    }
+
+    @discardableResult
+    package func enqueue(_ item: WorkItem) async throws -> WorkItem {
+        var stored = item
+        stored.queueKey = key(item)
+        try await store.put(stored.queueKey ?? "", json: Entry(item: stored, claim: nil, deliveries: 0))
+        return stored
+    }
+
+    package func claim(step: String, consumer: String, limit: Int, visibility: Duration, quarantine: QueueQuarantine)
+        async throws -> [QueueClaim]
+    {
+        var claims: [QueueClaim] = []
+        var after: String?
+        let pageSize = max(limit * 2, 32)
+        while claims.count < limit {
+            let time = now()
+            let page = try await store.scan(prefix: lane(step), after: after, limit: pageSize)
+            for stored in page {
+                let entry: Entry
+                do {
+                    entry = try decode(stored)
+                } catch {
+                    let reason = (error as? DecodingError)?.safeDescription ?? String(describing: type(of: error))
+                    try await quarantine(stored.key, stored.value.data, reason)
+                    _ = try await store.delete(stored.key, expectedVersion: stored.value.version)
+                    continue
+                }
+                // A millisecond of slack: `notBefore` comes back from JSON rounded to the nearest millisecond.
+                if entry.item.notBefore.timeIntervalSince(time) > 0.001 { return claims }
+                if let held = entry.claim, time.timeIntervalSince(held.since) < visibility.timeInterval { continue }
+                let token = UUID().uuidString.lowercased()
+                var next = entry
+                next.claim = Held(
+                    consumer: consumer, token: token, since: time,
+                    until: time.addingTimeInterval(visibility.timeInterval))
+                next.deliveries += 1
+                next.item.queueKey = nil
+                guard
+                    try await store.compareAndSwap(stored.key, expectedVersion: stored.value.version, json: next)
+                        != nil
+                else { continue }  // another consumer won it
+                claims.append(
+                    QueueClaim(item: entry.item, consumer: consumer, deliveries: next.deliveries, token: token))
+                if claims.count == limit { return claims }
+            }
+            guard page.count == pageSize, let last = page.last else { return claims }
+            after = last.key
+        }
+        return claims
+    }
+
+    /// The entry of a delivery when that delivery is still the current one.
+    private func current(_ claim: QueueClaim) async throws -> StoredEntry? {
+        guard let key = claim.item.queueKey, let stored = try await store.get(key),
+            let entry = try? JSONCoding.decode(Entry.self, from: stored.data), entry.claim?.token == claim.token
+        else { return nil }
+        return StoredEntry(key: key, value: stored)
+    }
+
+    package func ack(_ claim: QueueClaim) async throws -> Bool {
+        guard let stored = try await current(claim) else { return false }
+        return try await store.delete(stored.key, expectedVersion: stored.value.version)
+    }
+
+    package func release(_ claim: QueueClaim, as item: WorkItem, notBefore: Date) async throws -> Bool {
+        guard let stored = try await current(claim) else { return false }
+        var next = item
+        next.function = claim.item.function
+        next.notBefore = notBefore
+        try await enqueue(next)
+        // When it was re-claimed by someone else in between (our claim had run out), the copy we wrote is a
+        // harmless extra delivery.
+        _ = try await store.delete(stored.key, expectedVersion: stored.value.version)
+        return true
+    }
+
+    package func recover(consumer: String) async throws -> Int {
+        var recovered = 0
+        for stored in try await store.scanAll(prefix: prefix) {
+            guard var entry = try? decode(stored), entry.claim?.consumer == consumer else { continue }
+            entry.claim = nil
+            entry.item.queueKey = nil
+            if try await store.compareAndSwap(stored.key, expectedVersion: stored.value.version, json: entry) != nil {
+                recovered += 1
+            }
+        }
+        return recovered
+    }
+
+    package func count(step: String?) async throws -> Int {
+        try await store.scanAll(prefix: step.map(lane) ?? prefix).count
+    }
+
+    package func items(step: String?) async throws -> [WorkItem] {
+        try await store.scanAll(prefix: step.map(lane) ?? prefix).compactMap { try? decode($0).item }
+    }
+
+    package func remove(_ item: WorkItem) async throws -> Bool {
+        guard let key = item.queueKey, let stored = try await store.get(key) else { return false }
+        if let entry = try? JSONCoding.decode(Entry.self, from: stored.data), let held = entry.claim,
+            held.until > now()
+        {
+            return false
+        }
+        return try await store.delete(key, expectedVersion: stored.version)
+    }
+
+    package func nextDue(step: String) async throws -> Date? {
+        var earliest: Date?
+        var after: String?
+        while true {
+            let page = try await store.scan(prefix: lane(step), after: after, limit: 64)
+            for stored in page {
+                guard let entry = try? decode(stored) else { return now() }
+                if let limit = earliest, entry.item.notBefore >= limit { return earliest }
+                let due = entry.claim.map { max($0.until, entry.item.notBefore) } ?? entry.item.notBefore
+                if earliest.map({ due < $0 }) ?? true { earliest = due }
+            }
+            guard page.count == 64, let last = page.last else { return earliest }
+            after = last.key
+        }
+    }
+}

@@ -1,0 +1,399 @@
+import ConnectorCore
+import Foundation
+
+extension RedisStateStore: WorkQueueProviding {
+    package func workQueueBackend(name: String) -> any WorkQueueBackend {
+        RedisWorkQueue(store: self, name: name)
+    }
+
+    /// The consumers the group of one step's lane knows (for checks and operators).
+    package func queueConsumers(name: String, step: String) async throws -> [String] {
+        let stream = namespace + ":q:" + name + ":" + step + ":s"
+        let reply = try await connection.command(
+            ["XINFO", "CONSUMERS", stream, RedisWorkQueue.group].map { Data($0.utf8) })
+        guard case .array(let consumers) = reply else { return [] }
+        return consumers.compactMap { consumer -> String? in
+            guard case .array(let fields) = consumer else { return nil }
+            for index in stride(from: 0, to: fields.count - 1, by: 2) {
+                if case .string(let key) = fields[index], key == Data("name".utf8),
+                    case .string(let value) = fields[index + 1]
+                {
+                    return String(decoding: value, as: UTF8.self)
+                }
+            }
+            return nil
+        }
+    }
+}
+
+/// The work queue on Redis Streams: per step a stream `ns:q:<name>:<step>:s` read by the consumer group `workers`
+/// (`XREADGROUP` hands each entry to one consumer and keeps it in the group's pending list until `XACK`); a dead
+/// consumer's entries are taken over with `XAUTOCLAIM` once they sat idle longer than the visibility timeout.
+/// Delayed items wait in a sorted set `…:z` (member: the item id, score: `notBefore` in Unix milliseconds; bodies in
+/// the hash `…:p`) and are moved into the stream by the claim script when due. Every operation is one Lua script,
+/// so a move, a claim, an ack or a release is atomic, and time is the server's (`TIME`).
+package struct RedisWorkQueue: WorkQueueBackend {
+    let store: RedisStateStore
+    let base: String
+    static let group = "workers"
+
+    init(store: RedisStateStore, name: String) {
+        self.store = store
+        self.base = store.namespace + ":q:" + name
+    }
+
+    private var stepsKey: String { base + ":steps" }
+    private func keys(_ step: String) -> [String] {
+        let lane = base + ":" + step
+        return [lane + ":s", lane + ":z", lane + ":p"]
+    }
+
+    private static func milliseconds(_ date: Date) -> Data {
+        Data(String(max(0, Int64((date.timeIntervalSince1970 * 1000).rounded(.down)))).utf8)
+    }
+
+    private static func milliseconds(_ duration: Duration) -> Data {
+        let parts = duration.components
+        return Data(String(max(1, parts.seconds * 1000 + parts.attoseconds / 1_000_000_000_000_000)).utf8)
+    }
+
+    // MARK: - Scripts
+
+    /// Shared: `now()` in server milliseconds; `put(stream, delayed, bodies, id, body, notBefore)` adds an item to
+    /// the stream when due, else to the delayed set.
+    private static let prelude = """
+        local function now()
+            local t = redis.call('TIME')
+            return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+        end
+        local function put(stream, delayed, bodies, id, body, notBefore)
+            if tonumber(notBefore) > now() then
+                redis.call('HSET', bodies, id, body)
+                redis.call('ZADD', delayed, notBefore, id)
+                return 'z:' .. id
+            end
+            return 's:' .. redis.call('XADD', stream, '*', 'd', body)
+        end
+        -- A consumer that holds nothing is removed: every trigger process has a name of its own, and the group
+        -- would otherwise keep them all. XREADGROUP makes it again when it next reads.
+        local function tidy(stream, group, consumer)
+            local ok, mine = pcall(redis.call, 'XPENDING', stream, group, '-', '+', 1, consumer)
+            if ok and #mine == 0 then pcall(redis.call, 'XGROUP', 'DELCONSUMER', stream, group, consumer) end
+        end
+        local function current(stream, group, id, consumer, deliveries)
+            local ok, p = pcall(redis.call, 'XPENDING', stream, group, id, id, 1)
+            if not ok or #p == 0 then return false end
+            return p[1][2] == consumer and tonumber(p[1][4]) == tonumber(deliveries)
+        end
+
+        """
+
+    /// KEYS: stream, delayed, bodies, steps. ARGV: step, id, body, notBefore.
+    private static let enqueueScript =
+        prelude + """
+            redis.call('SADD', KEYS[4], ARGV[1])
+            return put(KEYS[1], KEYS[2], KEYS[3], ARGV[2], ARGV[3], ARGV[4])
+            """
+
+    /// KEYS: stream, delayed, bodies. ARGV: group, consumer, limit, visibility ms. Returns id, body, deliveries for
+    /// each claimed entry: first those taken over from dead consumers, then new ones.
+    private static let claimScript =
+        prelude + """
+            local due = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', now(), 'LIMIT', 0, 1000)
+            for _, id in ipairs(due) do
+                local body = redis.call('HGET', KEYS[3], id)
+                if body then redis.call('XADD', KEYS[1], '*', 'd', body) end
+                redis.call('HDEL', KEYS[3], id)
+                redis.call('ZREM', KEYS[2], id)
+            end
+            if redis.call('EXISTS', KEYS[1]) == 0 then return {} end
+            pcall(redis.call, 'XGROUP', 'CREATE', KEYS[1], ARGV[1], '0')
+            local limit = tonumber(ARGV[3])
+            local out = {}
+            local taken = redis.call('XAUTOCLAIM', KEYS[1], ARGV[1], ARGV[2], ARGV[4], '0-0', 'COUNT', limit)
+            for _, entry in ipairs(taken[2]) do
+                if entry[2] then
+                    local p = redis.call('XPENDING', KEYS[1], ARGV[1], entry[1], entry[1], 1)
+                    out[#out + 1] = entry[1]
+                    out[#out + 1] = entry[2][2]
+                    out[#out + 1] = tostring(p[1][4])
+                end
+            end
+            local room = limit - #out / 3
+            if room > 0 then
+                local read = redis.call('XREADGROUP', 'GROUP', ARGV[1], ARGV[2], 'COUNT', room, 'STREAMS', KEYS[1], '>')
+                if read then
+                    for _, entry in ipairs(read[1][2]) do
+                        out[#out + 1] = entry[1]
+                        out[#out + 1] = entry[2][2]
+                        out[#out + 1] = '1'
+                    end
+                end
+            end
+            if #out == 0 then tidy(KEYS[1], ARGV[1], ARGV[2]) end
+            return out
+            """
+
+    /// KEYS: stream. ARGV: group, id, consumer, deliveries.
+    private static let ackScript =
+        prelude + """
+            if not current(KEYS[1], ARGV[1], ARGV[2], ARGV[3], ARGV[4]) then return 0 end
+            redis.call('XACK', KEYS[1], ARGV[1], ARGV[2])
+            redis.call('XDEL', KEYS[1], ARGV[2])
+            tidy(KEYS[1], ARGV[1], ARGV[3])
+            return 1
+            """
+
+    /// KEYS: stream, delayed, bodies. ARGV: group, id, consumer, deliveries, new id, body, notBefore.
+    private static let releaseScript =
+        prelude + """
+            if not current(KEYS[1], ARGV[1], ARGV[2], ARGV[3], ARGV[4]) then return 0 end
+            put(KEYS[1], KEYS[2], KEYS[3], ARGV[5], ARGV[6], ARGV[7])
+            redis.call('XACK', KEYS[1], ARGV[1], ARGV[2])
+            redis.call('XDEL', KEYS[1], ARGV[2])
+            tidy(KEYS[1], ARGV[1], ARGV[3])
+            return 1
+            """
+
+    /// KEYS: stream. ARGV: group, consumer. Puts every entry the consumer holds back at the end of the stream as a
+    /// new entry, and removes the consumer.
+    private static let recoverScript = """
+        if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+        local ok, pending = pcall(redis.call, 'XPENDING', KEYS[1], ARGV[1], '-', '+', 100000, ARGV[2])
+        if not ok then return 0 end
+        local moved = 0
+        for _, p in ipairs(pending) do
+            local entry = redis.call('XRANGE', KEYS[1], p[1], p[1])
+            if #entry > 0 then
+                redis.call('XADD', KEYS[1], '*', 'd', entry[1][2][2])
+                moved = moved + 1
+            end
+            redis.call('XACK', KEYS[1], ARGV[1], p[1])
+            redis.call('XDEL', KEYS[1], p[1])
+        end
+        pcall(redis.call, 'XGROUP', 'DELCONSUMER', KEYS[1], ARGV[1], ARGV[2])
+        return moved
+        """
+
+    /// KEYS: stream, bodies. ARGV: group. Every item: queue key and body.
+    private static let itemsScript = """
+        local out = {}
+        for _, entry in ipairs(redis.call('XRANGE', KEYS[1], '-', '+')) do
+            out[#out + 1] = 's:' .. entry[1]
+            out[#out + 1] = entry[2][2]
+        end
+        local bodies = redis.call('HGETALL', KEYS[2])
+        for i = 1, #bodies, 2 do
+            out[#out + 1] = 'z:' .. bodies[i]
+            out[#out + 1] = bodies[i + 1]
+        end
+        return out
+        """
+
+    /// KEYS: stream, delayed, bodies. ARGV: group, kind ('s' or 'z'), id. An entry someone holds is not removed.
+    private static let removeScript = """
+        if ARGV[2] == 'z' then
+            redis.call('HDEL', KEYS[3], ARGV[3])
+            return redis.call('ZREM', KEYS[2], ARGV[3])
+        end
+        local ok, p = pcall(redis.call, 'XPENDING', KEYS[1], ARGV[1], ARGV[3], ARGV[3], 1)
+        if ok and #p > 0 then return 0 end
+        return redis.call('XDEL', KEYS[1], ARGV[3])
+        """
+
+    /// KEYS: stream, delayed. ARGV: group. Server milliseconds when the lane next needs a look, -1 when empty:
+    /// now with unread entries, in a second when all are held (their holders may die), else the first delayed one.
+    private static let nextDueScript =
+        prelude + """
+            local best = -1
+            local length = redis.call('XLEN', KEYS[1])
+            if length > 0 then
+                local pending = 0
+                local ok, p = pcall(redis.call, 'XPENDING', KEYS[1], ARGV[1])
+                if ok then pending = p[1] end
+                if length > pending then best = now() else best = now() + 1000 end
+            end
+            local first = redis.call('ZRANGE', KEYS[2], 0, 0, 'WITHSCORES')
+            if #first > 0 then
+                local score = tonumber(first[2])
+                if best < 0 or score < best then best = score end
+            end
+            return best
+            """
+
+    // MARK: - Calls
+
+    private func run(_ operation: String, _ step: String, _ script: String, keys: [String], arguments: [Data])
+        async throws -> RedisReply
+    {
+        let reply = try await store.connection.evaluate(script, keys: keys, arguments: arguments)
+        if case .error(let message) = reply { throw store.failure(message, operation, "the \(step) queue") }
+        return reply
+    }
+
+    private func unexpected(_ operation: String) -> ConnectorError {
+        ConnectorError(
+            .stateCorrupt, "the Redis store at \(store.endpoint) answered \(operation) with an unexpected reply")
+    }
+
+    private static func text(_ reply: RedisReply) -> String? {
+        if case .string(let data) = reply { return String(decoding: data, as: UTF8.self) }
+        return nil
+    }
+
+    private static func integer(_ reply: RedisReply) -> Int64? {
+        if case .integer(let value) = reply { return value }
+        return nil
+    }
+
+    @discardableResult
+    package func enqueue(_ item: WorkItem) async throws -> WorkItem {
+        var stored = item
+        stored.queueKey = nil
+        let reply = try await run(
+            "a queue write", item.function, Self.enqueueScript, keys: keys(item.function) + [stepsKey],
+            arguments: [
+                Data(item.function.utf8), Data(item.id.utf8), try JSONCoding.encode(stored),
+                Self.milliseconds(item.notBefore),
+            ])
+        guard let location = Self.text(reply) else { throw unexpected("a queue write") }
+        stored.queueKey = location
+        return stored
+    }
+
+    package func claim(step: String, consumer: String, limit: Int, visibility: Duration, quarantine: QueueQuarantine)
+        async throws -> [QueueClaim]
+    {
+        let reply = try await run(
+            "a claim", step, Self.claimScript, keys: keys(step),
+            arguments: [
+                Data(Self.group.utf8), Data(consumer.utf8), Data(String(limit).utf8), Self.milliseconds(visibility),
+            ])
+        guard case .array(let fields) = reply, fields.count % 3 == 0 else { throw unexpected("a claim") }
+        var claims: [QueueClaim] = []
+        for start in stride(from: 0, to: fields.count, by: 3) {
+            guard let id = Self.text(fields[start]), case .string(let body) = fields[start + 1],
+                let deliveries = Self.text(fields[start + 2]).flatMap(Int.init)
+            else { throw unexpected("a claim") }
+            let location = "s:" + id
+            do {
+                var item = try JSONCoding.decode(WorkItem.self, from: body)
+                item.queueKey = location
+                claims.append(QueueClaim(item: item, consumer: consumer, deliveries: deliveries, token: id))
+            } catch {
+                let reason = (error as? DecodingError)?.safeDescription ?? String(describing: type(of: error))
+                try await quarantine(base + ":" + step + ":s/" + id, body, reason)
+                _ = try await run(
+                    "an ack", step, Self.ackScript, keys: [keys(step)[0]],
+                    arguments: [
+                        Data(Self.group.utf8), Data(id.utf8), Data(consumer.utf8), Data(String(deliveries).utf8),
+                    ])
+            }
+        }
+        return claims
+    }
+
+    package func ack(_ claim: QueueClaim) async throws -> Bool {
+        let reply = try await run(
+            "an ack", claim.step, Self.ackScript, keys: [keys(claim.step)[0]],
+            arguments: [
+                Data(Self.group.utf8), Data(claim.token.utf8), Data(claim.consumer.utf8),
+                Data(String(claim.deliveries).utf8),
+            ])
+        guard let done = Self.integer(reply) else { throw unexpected("an ack") }
+        return done == 1
+    }
+
+    package func release(_ claim: QueueClaim, as item: WorkItem, notBefore: Date) async throws -> Bool {
+        var next = item
+        next.function = claim.step
+        next.notBefore = notBefore
+        next.queueKey = nil
+        let reply = try await run(
+            "a release", claim.step, Self.releaseScript, keys: keys(claim.step),
+            arguments: [
+                Data(Self.group.utf8), Data(claim.token.utf8), Data(claim.consumer.utf8),
+                Data(String(claim.deliveries).utf8), Data(next.id.utf8), try JSONCoding.encode(next),
+                Self.milliseconds(notBefore),
+            ])
+        guard let done = Self.integer(reply) else { throw unexpected("a release") }
+        return done == 1
+    }
+
+    private func steps() async throws -> [String] {
+        let reply = try await store.connection.command([Data("SMEMBERS".utf8), Data(stepsKey.utf8)])
+        switch reply {
+        case .array(let members): return members.compactMap(Self.text).sorted()
+        case .error(let message): throw store.failure(message, "a read", stepsKey)
+        default: throw unexpected("a read")
+        }
+    }
+
+    private func lanes(_ step: String?) async throws -> [String] {
+        if let step { return [step] }
+        return try await steps()
+    }
+
+    package func recover(consumer: String) async throws -> Int {
+        var moved = 0
+        for step in try await steps() {
+            let reply = try await run(
+                "a recovery", step, Self.recoverScript, keys: [keys(step)[0]],
+                arguments: [Data(Self.group.utf8), Data(consumer.utf8)])
+            moved += Int(Self.integer(reply) ?? 0)
+        }
+        return moved
+    }
+
+    package func count(step: String?) async throws -> Int {
+        var total = 0
+        for step in try await lanes(step) {
+            let lane = keys(step)
+            for command in [["XLEN", lane[0]], ["ZCARD", lane[1]]] {
+                let reply = try await store.connection.command(command.map { Data($0.utf8) })
+                if case .error(let message) = reply { throw store.failure(message, "a count", lane[0]) }
+                guard let value = Self.integer(reply) else { throw unexpected("a count") }
+                total += Int(value)
+            }
+        }
+        return total
+    }
+
+    package func items(step: String?) async throws -> [WorkItem] {
+        var all: [WorkItem] = []
+        for step in try await lanes(step) {
+            let lane = keys(step)
+            let reply = try await run(
+                "a queue read", step, Self.itemsScript, keys: [lane[0], lane[2]], arguments: [Data(Self.group.utf8)])
+            guard case .array(let fields) = reply, fields.count % 2 == 0 else { throw unexpected("a queue read") }
+            for start in stride(from: 0, to: fields.count, by: 2) {
+                guard case .string(let body) = fields[start + 1],
+                    var item = try? JSONCoding.decode(WorkItem.self, from: body)
+                else { continue }
+                item.queueKey = Self.text(fields[start])
+                all.append(item)
+            }
+        }
+        return all
+    }
+
+    package func remove(_ item: WorkItem) async throws -> Bool {
+        guard let location = item.queueKey, location.count > 2, location.hasPrefix("s:") || location.hasPrefix("z:")
+        else { return false }
+        let reply = try await run(
+            "a removal", item.function, Self.removeScript, keys: keys(item.function),
+            arguments: [
+                Data(Self.group.utf8), Data(location.prefix(1).utf8), Data(location.dropFirst(2).utf8),
+            ])
+        return (Self.integer(reply) ?? 0) > 0
+    }
+
+    package func nextDue(step: String) async throws -> Date? {
+        let lane = keys(step)
+        let reply = try await run(
+            "a queue read", step, Self.nextDueScript, keys: [lane[0], lane[1]], arguments: [Data(Self.group.utf8)])
+        guard let milliseconds = Self.integer(reply) else { throw unexpected("a queue read") }
+        guard milliseconds >= 0 else { return nil }
+        return Date(timeIntervalSince1970: Double(milliseconds) / 1000)
+    }
+}

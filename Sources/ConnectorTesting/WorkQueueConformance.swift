@@ -1,0 +1,155 @@
+import ConnectorCore
+import Foundation
+import Testing
+
+/// The behaviour every work queue backend must show (the generic one over SQLite and in-memory stores, Redis
+/// Streams), on real time with short visibility timeouts. `make` opens one fresh, empty queue twice: two clients
+/// (separate connections where the backend has them) of the same queue, as two worker processes would.
+package enum WorkQueueConformance {
+    package typealias Factory = @Sendable () async throws -> (WorkQueue, WorkQueue)
+
+    package static func run(_ make: Factory) async throws {
+        try await exclusiveClaims(make)
+        try await expiredClaimsAreRedelivered(make)
+        try await ackAndRelease(make)
+        try await delayedItemsWait(make)
+        try await recoverAndLanes(make)
+    }
+
+    package static func item(_ step: String, _ index: Int, notBefore: Date = Date()) -> WorkItem {
+        WorkItem(
+            function: step,
+            event: CloudEvent(
+                id: "event-\(index)", source: "urn:test", type: "com.mlconnector.test", data: .object([:]),
+                connection: "acme"),
+            notBefore: notBefore, enqueuedAt: Date())
+    }
+
+    /// Two consumers racing for 40 items never hold the same one, and together they get every one.
+    static func exclusiveClaims(_ make: Factory) async throws {
+        let (first, second) = try await make()
+        var ids = Set<String>()
+        for index in 0..<40 { ids.insert(try await first.enqueue(item("write-erp-invoice", index)).id) }
+        #expect(try await first.count(step: "write-erp-invoice") == 40)
+        let held = try await withThrowingTaskGroup(of: [QueueClaim].self) { group in
+            for (name, queue) in [("a", first), ("b", second), ("c", first), ("d", second)] {
+                group.addTask {
+                    var mine: [QueueClaim] = []
+                    while true {
+                        let claims = try await queue.claim(
+                            step: "write-erp-invoice", consumer: name, limit: 3, visibility: .seconds(60))
+                        if claims.isEmpty { return mine }
+                        mine += claims
+                    }
+                }
+            }
+            return try await group.reduce(into: [QueueClaim]()) { $0 += $1 }
+        }
+        let claimed = held.map(\.item.id)
+        #expect(claimed.count == 40, "every item claimed once: \(claimed.count)")
+        #expect(Set(claimed) == ids, "no item twice, none missing")
+        #expect(held.allSatisfy { $0.deliveries == 1 })
+        #expect(
+            try await second.claim(step: "write-erp-invoice", consumer: "e", limit: 10, visibility: .seconds(60))
+                .isEmpty, "claimed items are hidden")
+        #expect(try await first.count(step: "write-erp-invoice") == 40, "claimed items still count")
+        for claim in held { #expect(try await second.ack(claim)) }
+        #expect(try await first.count(step: "write-erp-invoice") == 0)
+        #expect(try await first.count() == 0)
+    }
+
+    /// A claim whose holder died runs out once it is older than the visibility timeout; the item goes to the next
+    /// claimer, and the dead holder's late ack does nothing.
+    static func expiredClaimsAreRedelivered(_ make: Factory) async throws {
+        let (first, second) = try await make()
+        let queued = try await first.enqueue(item("transform-invoice", 1))
+        let dead = try #require(
+            try await first.claim(step: "transform-invoice", consumer: "dead", limit: 5, visibility: .seconds(1)).first)
+        #expect(dead.item.id == queued.id)
+        #expect(
+            try await second.claim(step: "transform-invoice", consumer: "b", limit: 5, visibility: .seconds(1)).isEmpty)
+        try await Task.sleep(for: .milliseconds(1300))
+        let taken = try await second.claim(step: "transform-invoice", consumer: "b", limit: 5, visibility: .seconds(1))
+        #expect(taken.map(\.item.id) == [queued.id], "redelivered after the claim ran out")
+        #expect(taken.first?.deliveries == 2)
+        #expect(taken.first?.item.event.id == "event-1")
+        #expect(try await !first.ack(dead), "the dead holder's late ack does nothing")
+        #expect(try await !first.release(dead), "nor its release")
+        #expect(
+            try await first.claim(step: "transform-invoice", consumer: "c", limit: 5, visibility: .seconds(30)).isEmpty,
+            "the new claim is live")
+        #expect(try await second.ack(try #require(taken.first)))
+        #expect(try await !second.ack(try #require(taken.first)), "a second ack finds nothing")
+        #expect(try await first.count() == 0)
+    }
+
+    /// Ack removes; release makes the item claimable again (as changed), now or later.
+    static func ackAndRelease(_ make: Factory) async throws {
+        let (first, second) = try await make()
+        try await first.enqueue(item("sync-vendors", 1))
+        let claim = try #require(
+            try await first.claim(step: "sync-vendors", consumer: "a", limit: 1, visibility: .seconds(60)).first)
+        var next = claim.item.event
+        next.attempt = 2
+        #expect(try await first.release(claim, event: next))
+        let again = try #require(
+            try await second.claim(step: "sync-vendors", consumer: "b", limit: 1, visibility: .seconds(60)).first)
+        #expect(again.item.event.attempt == 2, "released as changed")
+        #expect(again.item.id != claim.item.id)
+        #expect(try await first.count(step: "sync-vendors") == 1, "a release moves, never copies")
+        #expect(try await second.release(again, notBefore: Date().addingTimeInterval(1.5)))
+        #expect(try await first.claim(step: "sync-vendors", consumer: "a", limit: 1, visibility: .seconds(60)).isEmpty)
+        #expect(try await first.count(step: "sync-vendors") == 1)
+        try await Task.sleep(for: .milliseconds(1700))
+        let later = try #require(
+            try await first.claim(step: "sync-vendors", consumer: "a", limit: 1, visibility: .seconds(60)).first)
+        #expect(later.item.event.attempt == 2)
+        #expect(try await first.ack(later))
+        #expect(try await second.count() == 0)
+    }
+
+    /// An item enqueued for later is not handed out before its time; `nextDue` says when.
+    static func delayedItemsWait(_ make: Factory) async throws {
+        let (first, second) = try await make()
+        let at = Date().addingTimeInterval(1.5)
+        try await first.enqueue(item("sync-accounts", 1, notBefore: at))
+        try await first.enqueue(item("sync-accounts", 2, notBefore: Date().addingTimeInterval(3600)))
+        #expect(
+            try await second.claim(step: "sync-accounts", consumer: "b", limit: 5, visibility: .seconds(60)).isEmpty)
+        let due = try #require(try await second.nextDue(step: "sync-accounts"))
+        #expect(abs(due.timeIntervalSince(at)) < 0.1, "next due \(due) vs \(at)")
+        #expect(try await second.nextDue(step: "sync-vendors") == nil, "an empty lane has nothing due")
+        try await Task.sleep(for: .milliseconds(1700))
+        let claims = try await second.claim(step: "sync-accounts", consumer: "b", limit: 5, visibility: .seconds(60))
+        #expect(claims.map(\.item.event.id) == ["event-1"], "only the item whose time came")
+        #expect(try await first.count(step: "sync-accounts") == 2)
+        let listed = try await first.all(step: "sync-accounts")
+        #expect(Set(listed.map(\.event.id)) == ["event-1", "event-2"])
+        let waiting = try #require(listed.first { $0.event.id == "event-2" })
+        #expect(try await first.remove(waiting), "an unclaimed item can be removed")
+        let held = try #require(listed.first { $0.event.id == "event-1" })
+        #expect(try await !first.remove(held), "a claimed one cannot")
+        #expect(try await second.ack(try #require(claims.first)))
+        #expect(try await first.count() == 0)
+    }
+
+    /// `recover` hands a stopped consumer's items back at once; steps are separate lanes.
+    static func recoverAndLanes(_ make: Factory) async throws {
+        let (first, second) = try await make()
+        for index in 0..<3 { try await first.enqueue(item("post-erp-invoice", index)) }
+        try await first.enqueue(item("sync-payment-status", 9))
+        let held = try await first.claim(
+            step: "post-erp-invoice", consumer: "runner", limit: 2, visibility: .seconds(600))
+        #expect(held.count == 2)
+        #expect(try await first.recover(consumer: "someone-else") == 0)
+        #expect(try await second.recover(consumer: "runner") == 2)
+        let all = try await second.claim(step: "post-erp-invoice", consumer: "b", limit: 10, visibility: .seconds(60))
+        #expect(all.count == 3, "the recovered items and the third")
+        #expect(Set(all.map(\.item.event.id)) == ["event-0", "event-1", "event-2"])
+        let other = try await second.claim(
+            step: "sync-payment-status", consumer: "b", limit: 10, visibility: .seconds(60))
+        #expect(other.map(\.item.event.id) == ["event-9"])
+        for claim in all + other { #expect(try await second.ack(claim)) }
+        #expect(try await first.count() == 0)
+    }
+}

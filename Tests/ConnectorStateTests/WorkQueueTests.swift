@@ -1,0 +1,73 @@
+import ConnectorCore
+import ConnectorStateRedis
+import ConnectorStateSQLite
+import ConnectorTesting
+import Foundation
+import Synchronization
+import Testing
+
+@Suite("Work queue with claims")
+struct WorkQueueTests {
+    @Test("in-memory store (generic compare-and-swap claims)")
+    func inMemory() async throws {
+        try await WorkQueueConformance.run {
+            let store = InMemoryStateStore()
+            return (WorkQueue(store: store), WorkQueue(store: store))
+        }
+    }
+
+    @Test("SQLite store (generic claims; two connections to one file, as two processes)")
+    func sqlite() async throws {
+        let directory = try TemporaryDirectory()
+        try await WorkQueueConformance.run {
+            let path = directory.path + "/\(UUID().uuidString).sqlite"
+            let first = WorkQueue(store: try SQLiteStateStore(path: path))
+            let second = WorkQueue(store: try SQLiteStateStore(path: path))
+            #expect(first.backend is StoreWorkQueue)
+            return (first, second)
+        }
+    }
+
+    @Test("Redis store (native: Streams, consumer groups, XAUTOCLAIM; two connections) on a real redis-server")
+    func redis() async throws {
+        let server = try RedisServerProcess()
+        defer { server.stop() }
+        let endpoint = RedisEndpoint(host: "127.0.0.1", port: server.port)
+        try await WorkQueueConformance.run {
+            let namespace = "q-\(UUID().uuidString)"
+            let first = WorkQueue(store: try RedisStateStore(endpoint: endpoint, namespace: namespace))
+            let second = WorkQueue(store: try RedisStateStore(endpoint: endpoint, namespace: namespace))
+            #expect(first.backend is RedisWorkQueue)
+            return (first, second)
+        }
+        // Every consumer that ended holding nothing left the group (one trigger process = one consumer name).
+        let store = try RedisStateStore(endpoint: endpoint, namespace: "tidy")
+        let queue = WorkQueue(store: store)
+        try await queue.enqueue(WorkQueueConformance.item("sync-vendors", 1))
+        for name in ["t1", "t2", "t3"] {
+            let claims = try await queue.claim(step: "sync-vendors", consumer: name, limit: 1, visibility: .seconds(60))
+            for claim in claims { #expect(try await queue.ack(claim)) }
+        }
+        #expect(try await store.queueConsumers(name: "runner", step: "sync-vendors") == [])
+        try await store.close()
+    }
+
+    @Test("items an older version left in the single-lane layout move to their lanes; poison is handed over")
+    func legacyAdoption() async throws {
+        let store = InMemoryStateStore()
+        let event = CloudEvent(source: "s", type: "t", data: nil, connection: "acme")
+        let old = WorkItem(function: "transform-invoice", event: event, notBefore: Date(), enqueuedAt: Date())
+        try await store.put("queue/runner/000000000000002/\(old.id)", json: old)
+        _ = try await store.put("queue/runner/000000000000001/poison", Data("{".utf8), ttl: nil)
+        let queue = WorkQueue(store: store)
+        let quarantined = Mutex<[String]>([])
+        let moved = try await queue.adoptLegacyItems { location, raw, _ in
+            quarantined.withLock { $0.append(location + " " + String(decoding: raw, as: UTF8.self)) }
+        }
+        #expect(moved == 1)
+        #expect(quarantined.withLock { $0 } == ["queue/runner/000000000000001/poison {"])
+        #expect(try await store.scanAll(prefix: "queue/runner/0").isEmpty)
+        let claims = try await queue.claim(step: "transform-invoice", consumer: "c", limit: 5, visibility: .seconds(9))
+        #expect(claims.map(\.item.id) == [old.id])
+    }
+}
