@@ -503,8 +503,10 @@ actor Runner {
         return total
     }
 
-    /// Items waiting, by step.
+    /// Items waiting (claimed or not), by step: one count per step's lane, native on Redis.
     func queueDepths() async throws -> [String: Int] {
-        try await queue.all().reduce(into: [:]) { depths, item in depths[item.function, default: 0] += 1 }
+        var depths: [String: Int] = [:]
+        for step in FunctionCatalog.all.map(\.name) { depths[step] = try await queue.count(step: step) }
+        return depths
     }
 }
