@@ -28,6 +28,8 @@ struct Schedule: AsyncParsableCommand {
         var skipped: [String]
         var sent: [String: Int]
         var to: String
+        /// Delayed items (retries) that became due and were moved where consumers and KEDA's stream scaler see them.
+        var promoted: Int?
     }
 
     func run() async throws {
@@ -71,6 +73,18 @@ struct Schedule: AsyncParsableCommand {
                     logger.error(
                         "cannot send a connection's scheduled events",
                         metadata: ["connection": "\(connection.id)", "error": "\(ConnectorError.wrap(error).message)"])
+                    failure = failure ?? error
+                }
+            }
+            if sender == nil {
+                // A retry waiting in the delayed set is invisible to KEDA's Redis Streams scaler until it is moved
+                // into its step's stream; with every worker scaled to zero nothing else would move it.
+                do {
+                    report.promoted = try await runner.queue.promoteDue()
+                } catch {
+                    logger.error(
+                        "cannot move due retries into the queue",
+                        metadata: ["error": "\(ConnectorError.wrap(error).message)"])
                     failure = failure ?? error
                 }
             }

@@ -95,6 +95,19 @@ package struct RedisWorkQueue: WorkQueueBackend {
             return put(KEYS[1], KEYS[2], KEYS[3], ARGV[2], ARGV[3], ARGV[4])
             """
 
+    /// KEYS: stream, delayed, bodies. Moves the due delayed items into the stream; returns how many.
+    private static let promoteScript =
+        prelude + """
+            local due = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', now(), 'LIMIT', 0, 1000)
+            for _, id in ipairs(due) do
+                local body = redis.call('HGET', KEYS[3], id)
+                if body then redis.call('XADD', KEYS[1], '*', 'd', body) end
+                redis.call('HDEL', KEYS[3], id)
+                redis.call('ZREM', KEYS[2], id)
+            end
+            return #due
+            """
+
     /// KEYS: stream, delayed, bodies. ARGV: group, consumer, limit, visibility ms. Returns id, body, deliveries for
     /// each claimed entry: first those taken over from dead consumers, then new ones.
     private static let claimScript =
@@ -341,6 +354,21 @@ package struct RedisWorkQueue: WorkQueueBackend {
                 "a recovery", step, Self.recoverScript, keys: [keys(step)[0]],
                 arguments: [Data(Self.group.utf8), Data(consumer.utf8)])
             moved += Int(Self.integer(reply) ?? 0)
+        }
+        return moved
+    }
+
+    package func promoteDue(step: String?) async throws -> Int {
+        var moved = 0
+        for step in try await lanes(step) {
+            while true {
+                let reply = try await run(
+                    "a promotion of due items", step, Self.promoteScript, keys: Array(keys(step).prefix(3)),
+                    arguments: [])
+                let count = Int(Self.integer(reply) ?? 0)
+                moved += count
+                if count < 1000 { break }
+            }
         }
         return moved
     }

@@ -49,6 +49,18 @@ struct WorkQueueTests {
             for claim in claims { #expect(try await queue.ack(claim)) }
         }
         #expect(try await store.queueConsumers(name: "runner", step: "sync-vendors") == [])
+        // A delayed retry moves into its stream once due, without a claim (what the KEDA schedule job does, so
+        // the stream scaler sees it); nothing moves before.
+        try await queue.enqueue(
+            WorkQueueConformance.item("write-erp-invoice", 2, notBefore: Date().addingTimeInterval(0.4)))
+        #expect(try await queue.promoteDue() == 0)
+        try await Task.sleep(for: .milliseconds(700))
+        #expect(try await queue.promoteDue(step: "write-erp-invoice") == 1)
+        #expect(try await queue.promoteDue() == 0)
+        #expect(try await queue.count(step: "write-erp-invoice") == 1, "moved, not lost or doubled")
+        let claimed = try await queue.claim(
+            step: "write-erp-invoice", consumer: "w", limit: 5, visibility: .seconds(60))
+        #expect(claimed.map(\.item.event.id) == ["event-2"])
         try await store.close()
     }
 

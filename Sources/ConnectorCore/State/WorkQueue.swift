@@ -95,6 +95,16 @@ package protocol WorkQueueBackend: Sendable {
     /// When `step` next has something to look at: the earliest `notBefore` of its waiting items, or when the
     /// earliest live claim runs out (nil when the lane is empty).
     func nextDue(step: String) async throws -> Date?
+
+    /// Moves the items that became due from a delayed holding area to where consumers (and a platform's scaler,
+    /// such as KEDA's Redis Streams lag) see them; returns how many moved. Claims do this too; a scheduler calls it
+    /// so a delayed retry wakes a scaled-to-zero step.
+    func promoteDue(step: String?) async throws -> Int
+}
+
+extension WorkQueueBackend {
+    /// Backends that keep delayed items with the others (the generic queue) have nothing to move.
+    package func promoteDue(step: String?) async throws -> Int { 0 }
 }
 
 /// A store that implements the work queue natively (Redis Streams) instead of with the generic compare-and-swap
@@ -175,6 +185,8 @@ package struct WorkQueue: Sendable {
     package func remove(_ item: WorkItem) async throws -> Bool { try await backend.remove(item) }
 
     package func nextDue(step: String) async throws -> Date? { try await backend.nextDue(step: step) }
+
+    package func promoteDue(step: String? = nil) async throws -> Int { try await backend.promoteDue(step: step) }
 
     /// The earliest `nextDue` over `steps`.
     package func nextDue(steps: [String]) async throws -> Date? {
