@@ -39,6 +39,7 @@ let erps = [
     "BusinessCentral",
     "Acumatica",
     "SAPBusinessOne",
+    "FinanceOperations",
 ]
 
 let package = Package(

@@ -2,6 +2,7 @@ import Acumatica
 import BusinessCentral
 import ConnectorCore
 import ConnectorHTTP
+import FinanceOperations
 import SAPBusinessOne
 
 /// The registry of systems this build supports. Adding an ERP is its target (client, adapter, settings,
@@ -11,6 +12,7 @@ package enum Systems {
         BusinessCentralModule(),
         AcumaticaModule(),
         SAPBusinessOneModule(),
+        FinanceOperationsModule(),
     ]
 
     /// Makes every ERP's settings known to connection decoding. Every entry point calls it first; it is cheap and

@@ -86,6 +86,7 @@ package final class SimulatorHost: Sendable {
     package let businessCentral: BusinessCentralSimulator
     package let sapBusinessOne: SAPBusinessOneSimulator
     package let acumatica: AcumaticaSimulator
+    package let financeOperations: FinanceOperationsSimulator
     package let clock: SimulatorClock
 
     private let jaggaerServer: RunningServer
@@ -93,6 +94,7 @@ package final class SimulatorHost: Sendable {
     private let businessCentralServer: RunningServer
     private let sapBusinessOneServer: RunningServer
     private let acumaticaServer: RunningServer
+    private let financeOperationsServer: RunningServer
 
     /// `http://127.0.0.1:PORT` of JAGGAER (API under `/j1p/api/public/...`, Keycloak under `/auth/realms/...`).
     package var jaggaerBaseURL: String { jaggaerServer.baseURL }
@@ -115,6 +117,9 @@ package final class SimulatorHost: Sendable {
         "\(acumaticaServer.baseURL)/entity/\(acumatica.options.endpoints.first ?? "Default/24.200.001")"
     }
 
+    /// The F&O environment URL (`{base}/data` is the OData service).
+    package var financeOperationsBaseURL: String { financeOperationsServer.baseURL }
+
     /// The Service Layer host; the API is at `{base}/b1s/v1` and `{base}/b1s/v2`.
     package var sapBusinessOneBaseURL: String { sapBusinessOneServer.baseURL }
     /// The Service Layer v2 root (`…/b1s/v2`).
@@ -127,9 +132,11 @@ package final class SimulatorHost: Sendable {
         businessCentral: BusinessCentralSimulator,
         sapBusinessOne: SAPBusinessOneSimulator,
         acumatica: AcumaticaSimulator,
+        financeOperations: (FinanceOperationsSimulator, RunningServer),
         clock: SimulatorClock,
         servers: (RunningServer, RunningServer, RunningServer, RunningServer, RunningServer)
     ) {
+        (self.financeOperations, financeOperationsServer) = financeOperations
         self.tenant = tenant
         self.jaggaer = jaggaer
         self.entra = entra
@@ -173,6 +180,10 @@ package final class SimulatorHost: Sendable {
         let acumatica = AcumaticaSimulator(
             access: acumaticaDemo.access, options: options.acumatica, clock: options.clock)
         acumatica.seed(acumaticaDemo)
+        let financeOperations = FinanceOperationsSimulator(
+            tokens: entra.tokens, registeredClients: [credentials.entraClientId], defaultCompany: FODemoData.company,
+            clock: options.clock)
+        FODemoData.seed(financeOperations.store, from: tenant)
 
         var started: [RunningServer] = []
         do {
@@ -192,13 +203,20 @@ package final class SimulatorHost: Sendable {
             started.append(
                 try await RunningServer.start(
                     app: acumatica, host: options.host, port: options.acumaticaPort, logger: options.logger))
+            started.append(
+                try await RunningServer.start(
+                    app: financeOperations, host: options.host, port: 0, logger: options.logger))
         } catch {
             for server in started { await server.stop() }
             throw error
         }
+        // F&O tokens are issued for the environment's own URL (`https://<host>/.default`).
+        financeOperations.setResource(started[5].baseURL)
+        entra.allowScope(started[5].baseURL + "/.default")
         return SimulatorHost(
             tenant: tenant, jaggaer: jaggaer, entra: entra, businessCentral: businessCentral,
-            sapBusinessOne: sapBusinessOne, acumatica: acumatica, clock: options.clock,
+            sapBusinessOne: sapBusinessOne, acumatica: acumatica,
+            financeOperations: (financeOperations, started[5]), clock: options.clock,
             servers: (started[0], started[1], started[2], started[3], started[4]))
     }
 
@@ -206,6 +224,7 @@ package final class SimulatorHost: Sendable {
     package func shutdown() async {
         await sapBusinessOneServer.stop()
         await acumaticaServer.stop()
+        await financeOperationsServer.stop()
         await businessCentralServer.stop()
         await entraServer.stop()
         await jaggaerServer.stop()
@@ -218,11 +237,12 @@ package final class SimulatorHost: Sendable {
         merged.merge(businessCentral.counters.snapshot()) { $0 + $1 }
         merged.merge(sapBusinessOne.counters.snapshot()) { $0 + $1 }
         merged.merge(acumatica.counters.snapshot()) { $0 + $1 }
+        merged.merge(financeOperations.counters.snapshot()) { $0 + $1 }
         return merged
     }
 
     /// The kinds of the simulated ERPs, in the order of `erps`.
-    package static let erpKinds = ["businessCentral", "sapBusinessOne", "acumatica"]
+    package static let erpKinds = ["businessCentral", "sapBusinessOne", "acumatica", "financeOperations"]
 
     /// The simulated ERPs, each with the `erp.<kind>` block of a connection reaching it: what the demo, chaos and
     /// bench run against, one connection per ERP.
@@ -275,6 +295,9 @@ package final class SimulatorHost: Sendable {
                         "subaccountSegments": .array(
                             AcumaticaDemo.subaccountSegments.map { .string($0.dimension) }),
                     ]))),
+            SimulatedERPEndpoint(
+                erp: financeOperations, baseURL: financeOperationsBaseURL,
+                settings: FODemoData.connectionSettings(host: self)),
         ]
     }
 
@@ -285,6 +308,7 @@ package final class SimulatorHost: Sendable {
         businessCentral.counters.reset()
         sapBusinessOne.counters.reset()
         acumatica.counters.reset()
+        financeOperations.counters.reset()
     }
 
     /// Clears the fault rules of all apps.
@@ -294,6 +318,7 @@ package final class SimulatorHost: Sendable {
         businessCentral.faults.clear()
         sapBusinessOne.faults.clear()
         acumatica.faults.clear()
+        financeOperations.faults.clear()
     }
 
     /// The JSON object the `mlc-simulators serve` command prints: URLs and the tenant's credentials.
