@@ -164,7 +164,7 @@ package struct FinanceOperationsConnector: ERPConnector {
             throw error
         }
         FailPoint.hit("fo.header-written")
-        guard try await complete(created, area: area, point: point, recovery: recovery) else {
+        guard try await complete(created, area: area, point: point, recovery: recovery, fresh: true) else {
             throw ConnectorError(.internalError, "the pending invoice was removed after a refused line")
         }
         return Self.reference(created)
@@ -174,16 +174,20 @@ package struct FinanceOperationsConnector: ERPConnector {
     /// a refused line made it remove the header (then the refusal is thrown from a create, swallowed by a lookup).
     /// Any other failure after the header exists is an ambiguous write: the header stays and the next lookup
     /// completes it.
-    func complete(_ header: FOVendorInvoiceHeader, area: String, point: RecoveryPoint, recovery: String) async throws
-        -> Bool
-    {
+    /// `fresh`: the header was created by this call, so it has no lines yet and they are not read.
+    func complete(
+        _ header: FOVendorInvoiceHeader, area: String, point: RecoveryPoint, recovery: String, fresh: Bool = false
+    ) async throws -> Bool {
         do {
-            let existing: [FOVendorInvoiceLine] = try await client.list(
-                Self.lineSet,
-                FinanceOperationsClient.scoped(
-                    ODataQuery(
-                        filter: .eq("HeaderReference", header.HeaderReference),
-                        select: ["dataAreaId", "HeaderReference", "InvoiceLineNumber"]), dataAreaId: area))
+            let existing: [FOVendorInvoiceLine] =
+                fresh
+                ? []
+                : try await client.list(
+                    Self.lineSet,
+                    FinanceOperationsClient.scoped(
+                        ODataQuery(
+                            filter: .eq("HeaderReference", header.HeaderReference),
+                            select: ["dataAreaId", "HeaderReference", "InvoiceLineNumber"]), dataAreaId: area))
             let have = Set(existing.map { NSDecimalNumber(decimal: $0.InvoiceLineNumber.value).intValue })
             for line in point.lines where !have.contains(line.number) {
                 guard case .object(var body) = line.body else { continue }

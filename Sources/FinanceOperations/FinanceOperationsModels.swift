@@ -1,4 +1,5 @@
 // swift-format-ignore-file: AlwaysUseLowerCamelCase
+
 // The names are F&O's OData field names, decoded as they are.
 import ConnectorCore
 import Foundation

@@ -228,3 +228,106 @@ struct FinanceOperationsTests {
         }
     }
 }
+
+@Suite("Finance and Operations simulator follows the reference", .serialized, .timeLimit(.minutes(2)))
+struct FinanceOperationsSimulatorTests {
+    func get(_ rig: FORig, _ path: String, token: String) async throws -> HTTPResponse {
+        try await rig.http.send(
+            HTTPRequest(
+                method: "GET", url: rig.host.financeOperationsBaseURL + path,
+                headers: [("Authorization", "Bearer \(token)"), ("Accept", "application/json")]))
+    }
+
+    func token(_ rig: FORig) -> String {
+        rig.host.entra.tokens.issue(
+            clientId: rig.tenant.credentials.entraClientId, audience: rig.host.financeOperationsBaseURL
+        ).token
+    }
+
+    @Test("keys name every key field; enums only in the namespace syntax; company scoping by cross-company")
+    func strictness() async throws {
+        try await FORig.start().run { rig in
+            let token = token(rig)
+            let vendor = try #require(rig.tenant.businessCentral.vendors.first).number
+            let partial = try await get(rig, "/data/VendorsV2(VendorAccountNumber='\(vendor)')", token: token)
+            #expect(partial.status == 400)
+            let full = try await get(
+                rig, "/data/VendorsV2(dataAreaId='usmf',VendorAccountNumber='\(vendor)')", token: token)
+            #expect(full.status == 200)
+            let plain = try await get(rig, "/data/MainAccounts?$filter=IsSuspended%20eq%20'Yes'", token: token)
+            #expect(plain.status == 400, "an enum compared with a string literal is refused")
+            let namespaced = try await get(
+                rig,
+                "/data/MainAccounts?$filter=IsSuspended%20eq%20Microsoft.Dynamics.DataEntities.NoYes'Yes'",
+                token: token)
+            #expect(namespaced.status == 200)
+            let inOperator = try await get(
+                rig, "/data/VendorsV2?$filter=VendorAccountNumber%20in%20('a','b')", token: token)
+            #expect(inOperator.status == 400, "`in` is not supported")
+            let defaultCompany = try await get(rig, "/data/VendorsV2?$filter=dataAreaId%20eq%20'usrt'", token: token)
+            #expect(String(decoding: defaultCompany.body, as: UTF8.self).contains("\"value\":[]"))
+            let otherCompany = try await get(
+                rig, "/data/VendorsV2?cross-company=true&$filter=dataAreaId%20eq%20'usrt'", token: token)
+            #expect(String(decoding: otherCompany.body, as: UTF8.self).contains("Retail supplier"))
+            let foreign = rig.host.entra.tokens.issue(
+                clientId: rig.tenant.credentials.entraClientId, audience: "https://api.businesscentral.dynamics.com"
+            ).token
+            #expect(try await get(rig, "/data/VendorsV2", token: foreign).status == 401, "a token for another resource")
+        }
+    }
+
+    @Test("over the budget: 429 with a Retry-After that grows while the client keeps sending")
+    func throttling() async throws {
+        try await FORig.start().run { rig in
+            rig.simulator.limit(requests: 2, window: 60)
+            let token = token(rig)
+            var waits: [Int] = []
+            for _ in 0..<4 {
+                let response = try await get(rig, "/data/DimensionAttributes", token: token)
+                if response.status == 429 { waits.append(Int(response.header("Retry-After") ?? "") ?? 0) }
+            }
+            #expect(waits.count == 2)
+            #expect(waits.count == 2 && waits[1] > waits[0] && waits[0] > 0, "\(waits)")
+        }
+    }
+}
+
+@Suite("Finance and Operations settings")
+struct FinanceOperationsSettingsTests {
+    func decode(_ json: String) throws -> FinanceOperationsSettings {
+        try JSONDecoder().decode(FinanceOperationsSettings.self, from: Data(json.utf8))
+    }
+
+    let base = """
+        "tenantId": "11111111-2222-3333-4444-555555555555", "clientId": "66666666-7777-8888-9999-000000000000",
+        "clientSecret": "s3cret-value", "environmentURL": "https://contoso.operations.dynamics.com"
+        """
+
+    @Test("the scope is the environment's own; an unknown setting is refused by name")
+    func scopeAndUnknownKeys() throws {
+        let settings = try decode("{\(base)}")
+        #expect(settings.effectiveScope == "https://contoso.operations.dynamics.com/.default")
+        #expect(settings.serviceRoot == "https://contoso.operations.dynamics.com/data")
+        try settings.validate(prefix: "erp.financeOperations")
+        #expect(throws: ConnectorError.self) { try decode("{\(base), \"dataAreaID\": \"usmf\"}") }
+        do {
+            _ = try decode("{\(base), \"dataAreaID\": \"usmf\"}")
+        } catch let error as ConnectorError {
+            #expect(error.message.contains("dataAreaId"), "\(error.message)")
+        }
+    }
+
+    @Test("an environment URL with /data, a bad legal entity or a foreign scope is refused")
+    func validation() throws {
+        let withPath = try decode(
+            "{\(base.replacingOccurrences(of: "dynamics.com\"", with: "dynamics.com/data\""))}")
+        #expect(throws: ConnectorError.self) { try withPath.validate(prefix: "erp.financeOperations") }
+        var settings = try decode("{\(base)}")
+        settings.dataAreaId = "us mf"
+        #expect(throws: ConnectorError.self) { try settings.validate(prefix: "erp.financeOperations") }
+        settings.dataAreaId = "usmf"
+        settings.scope = "https://contoso.operations.dynamics.com"
+        #expect(throws: ConnectorError.self) { try settings.validate(prefix: "erp.financeOperations") }
+        #expect(settings.endpoints.contains { $0.hostSuffixes == ["operations.dynamics.com"] })
+    }
+}
