@@ -112,6 +112,54 @@ package struct FinanceOperationsConnector: ERPConnector {
         return found
     }
 
+    /// The natural-key lookup of a page of invoices in one read per 40 numbers (`InvoiceNumber eq 'a' or …`, which
+    /// F&O filters take), matched exactly (number and vendor) here; found headers of ours are completed as above.
+    package func findInvoices(keys: [InvoiceNaturalKey]) async throws -> [InvoiceNaturalKey: [ERPDocumentRef]] {
+        guard !keys.isEmpty else { return [:] }
+        let area = try await dataAreaId()
+        let numbers = Array(Set(keys.map(\.vendorInvoiceNumber))).sorted()
+        var headers: [FOVendorInvoiceHeader] = []
+        for start in stride(from: 0, to: numbers.count, by: 40) {
+            let chunk = Array(numbers[start..<min(start + 40, numbers.count)])
+            headers += try await client.list(
+                Self.headerSet,
+                FinanceOperationsClient.scoped(
+                    ODataQuery(
+                        filter: .isIn("InvoiceNumber", chunk),
+                        select: ["dataAreaId", "HeaderReference", "InvoiceNumber", "VendorAccount"]),
+                    dataAreaId: area))
+        }
+        var found: [InvoiceNaturalKey: [ERPDocumentRef]] = [:]
+        for key in keys {
+            var documents: [ERPDocumentRef] = []
+            let recovery = recoveryKey(area, vendor: key.vendorNumber, number: key.vendorInvoiceNumber)
+            for header in Self.matching(headers, area: area, vendor: key.vendorNumber, number: key.vendorInvoiceNumber)
+            {
+                if let point = try await store.get(recovery, as: RecoveryPoint.self)?.value {
+                    do {
+                        guard try await complete(header, area: area, point: point, recovery: recovery) else { continue }
+                    } catch let error as ConnectorError where error.kind == .rejected {
+                        continue
+                    }
+                }
+                documents.append(Self.reference(header))
+            }
+            found[key] = documents
+        }
+        return found
+    }
+
+    /// The headers that hold exactly this key: F&O compares strings without regard to case (and reads `*` in an
+    /// `eq` as a wildcard), the natural key does not.
+    static func matching(_ headers: [FOVendorInvoiceHeader], area: String, vendor: String, number: String)
+        -> [FOVendorInvoiceHeader]
+    {
+        headers.filter {
+            $0.InvoiceNumber == number && ($0.VendorAccount ?? vendor).uppercased() == vendor.uppercased()
+                && $0.dataAreaId.lowercased() == area.lowercased()
+        }
+    }
+
     func findHeaders(area: String, vendor: String, number: String) async throws -> [FOVendorInvoiceHeader] {
         let filter = ODataFilter.eq("VendorAccount", vendor).and(.eq("InvoiceNumber", number))
         let headers: [FOVendorInvoiceHeader] = try await client.list(
@@ -120,11 +168,7 @@ package struct FinanceOperationsConnector: ERPConnector {
                 ODataQuery(
                     filter: filter, select: ["dataAreaId", "HeaderReference", "InvoiceNumber", "VendorAccount"]),
                 dataAreaId: area))
-        // The key is exact: F&O compares strings without regard to case, the natural key does not.
-        return headers.filter {
-            $0.InvoiceNumber == number && ($0.VendorAccount ?? vendor).uppercased() == vendor.uppercased()
-                && $0.dataAreaId.lowercased() == area.lowercased()
-        }
+        return Self.matching(headers, area: area, vendor: vendor, number: number)
     }
 
     static func reference(_ header: FOVendorInvoiceHeader) -> ERPDocumentRef {
@@ -294,6 +338,7 @@ package struct FinanceOperationsConnector: ERPConnector {
 
     // MARK: Purchase orders
 
+    /// Confirmed purchase orders by number (their lines expanded), for linking invoice lines.
     package func purchaseOrders(numbers: [String]) async throws -> [ERPPurchaseOrder] {
         let wanted = Array(Set(numbers.filter { !$0.isEmpty })).sorted()
         guard !wanted.isEmpty else { return [] }
@@ -304,11 +349,22 @@ package struct FinanceOperationsConnector: ERPConnector {
             let orders: [FOPurchaseOrder] = try await client.list(
                 "PurchaseOrderHeadersV2",
                 FinanceOperationsClient.scoped(
-                    ODataQuery(filter: .isIn("PurchaseOrderNumber", chunk), expand: ["PurchaseOrderLinesV2"]),
+                    ODataQuery(
+                        filter: ODataFilter.isIn("PurchaseOrderNumber", chunk).and(confirmed),
+                        expand: ["PurchaseOrderLinesV2"]),
                     dataAreaId: area))
             found += orders.compactMap { Self.order($0, wanted: chunk) }
         }
         return found
+    }
+
+    /// Confirmed purchase orders only (an unconfirmed one cannot be invoiced): the enum in F&O's namespace syntax.
+    var confirmed: ODataFilter {
+        .eq(
+            ODataField(settings.confirmedStatusField),
+            .enumMember(
+                type: "\(settings.enumNamespace).\(settings.confirmedStatusEnum)", member: settings.confirmedStatusValue
+            ))
     }
 
     static func order(_ order: FOPurchaseOrder, wanted: [String]) -> ERPPurchaseOrder? {

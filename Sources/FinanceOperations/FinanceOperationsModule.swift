@@ -25,7 +25,8 @@ package struct FinanceOperationsModule: ERPModule {
         // F&O documents no cancellation window for a create; two minutes before a lookup's "not found" is trusted.
         ambiguousWriteSettle: .seconds(120),
         matchesPurchaseOrders: false,
-        batchLookups: false
+        // `InvoiceNumber eq 'a' or …` over a page of invoices (FinanceOperationsConnector.findInvoices(keys:)).
+        batchLookups: true
     )
 
     package func connector(_ environment: SystemEnvironment) throws -> any ERPConnector {

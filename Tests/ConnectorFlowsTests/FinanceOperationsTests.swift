@@ -225,6 +225,11 @@ struct FinanceOperationsTests {
             _ = try await erp.createDraftInvoice(invoice)
             let document = try #require(rig.simulator.documents().first { $0.vendorInvoiceNumber == "PO-LINK-1" })
             #expect(document.purchaseOrderLinkedLines == 1)
+            // An order no longer confirmed is not linked to (the filter names the enum member in F&O's syntax).
+            var draft = order
+            draft["DocumentApprovalStatus"] = .string("Draft")
+            rig.simulator.store.upsert("PurchaseOrderHeadersV2", draft)
+            #expect(try await erp.purchaseOrders(numbers: [number]).isEmpty)
         }
     }
 }
