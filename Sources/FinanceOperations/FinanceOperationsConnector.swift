@@ -223,20 +223,18 @@ package struct FinanceOperationsConnector: ERPConnector {
         _ header: FOVendorInvoiceHeader, area: String, point: RecoveryPoint, recovery: String, fresh: Bool = false
     ) async throws -> Bool {
         do {
-            let existing: [FOVendorInvoiceLine] =
-                fresh
-                ? []
-                : try await client.list(
-                    Self.lineSet,
-                    FinanceOperationsClient.scoped(
-                        ODataQuery(
-                            filter: .eq("HeaderReference", header.HeaderReference),
-                            select: ["dataAreaId", "HeaderReference", "InvoiceLineNumber"]), dataAreaId: area))
-            let have = Set(existing.map { NSDecimalNumber(decimal: $0.InvoiceLineNumber.value).intValue })
+            let have = fresh ? [] : try await lineNumbers(header, area: area)
             for line in point.lines where !have.contains(line.number) {
                 guard case .object(var body) = line.body else { continue }
                 body["HeaderReference"] = .string(header.HeaderReference)
-                let _: FOVendorInvoiceLine = try await client.create(Self.lineSet, .object(body))
+                do {
+                    let _: FOVendorInvoiceLine = try await client.create(Self.lineSet, .object(body))
+                } catch let error as ConnectorError where error.kind == .rejected {
+                    // Another process completing the same header may have written this line a moment ago (F&O
+                    // refuses the second insert of a key): then it is there, and nothing was refused.
+                    if try await lineNumbers(header, area: area).contains(line.number) { continue }
+                    throw error
+                }
             }
         } catch let error as ConnectorError where error.kind == .rejected {
             try await remove(header, area: area, lines: point.lines.map(\.number))
@@ -250,6 +248,17 @@ package struct FinanceOperationsConnector: ERPConnector {
         }
         _ = try await store.delete(recovery)
         return true
+    }
+
+    /// The `InvoiceLineNumber`s a pending invoice has now.
+    func lineNumbers(_ header: FOVendorInvoiceHeader, area: String) async throws -> Set<Int> {
+        let existing: [FOVendorInvoiceLine] = try await client.list(
+            Self.lineSet,
+            FinanceOperationsClient.scoped(
+                ODataQuery(
+                    filter: .eq("HeaderReference", header.HeaderReference),
+                    select: ["dataAreaId", "HeaderReference", "InvoiceLineNumber"]), dataAreaId: area))
+        return Set(existing.map { NSDecimalNumber(decimal: $0.InvoiceLineNumber.value).intValue })
     }
 
     /// Removes a pending invoice a refused line left incomplete: its lines first, then the header.

@@ -172,6 +172,40 @@ struct FinanceOperationsTests {
         }
     }
 
+    @Test("two processes completing the same header at once leave one invoice with every line")
+    func concurrentCompletion() async throws {
+        try await FORig.start().run { rig in
+            let backend = FinanceOperationsTestBackend(rig: rig)
+            let vendor = try await backend.activeVendor()
+            let account = try await backend.expenseAccount()
+            var invoice = ERPConformanceSample.invoice(vendor: vendor, number: "RACE-1", account: account)
+            for index in 2...6 {
+                var line = invoice.lines[0]
+                line.description = "line \(index)"
+                invoice.lines.append(line)
+            }
+            // The first line's connection drops before F&O sees it: the header stands without lines.
+            rig.simulator.faults.add(
+                FaultRule(
+                    kind: .dropBeforeCommit, system: "fo", method: "POST", endpoint: "VendorInvoiceLines", count: 1)
+            )
+            let first = try rig.connector()
+            do {
+                _ = try await first.createDraftInvoice(invoice)
+                Issue.record("the create must report the missing lines")
+            } catch let error as ConnectorError {
+                #expect(error.code == .ambiguousWrite, "\(error)")
+            }
+            rig.simulator.faults.clear()
+            let second = try rig.connector()
+            async let a = first.findInvoices(vendorNumber: vendor, vendorInvoiceNumber: "RACE-1")
+            async let b = second.findInvoices(vendorNumber: vendor, vendorInvoiceNumber: "RACE-1")
+            let (foundA, foundB) = try await (a, b)
+            #expect(foundA.count == 1 && foundB.count == 1)
+            #expect(rig.simulator.documents().filter { $0.vendorInvoiceNumber == "RACE-1" }.map(\.lines) == [6])
+        }
+    }
+
     @Test("an app with a token but no F&O registration is reported as such, with the fix")
     func unregisteredApp() async throws {
         try await FORig.start().run { rig in

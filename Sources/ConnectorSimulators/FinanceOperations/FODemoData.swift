@@ -206,6 +206,10 @@ extension FinanceOperationsSimulator: SimulatedERP {
             chaosRule(.dropAfterCommit, "fo", "POST", "VendorInvoiceLines", p, seed: seed, salt: 64),
             chaosRule(.status, "fo", "POST", "VendorInvoiceLines", p, seed: seed, salt: 65, status: 503),
             chaosRule(.dropBeforeCommit, "fo", "POST", "VendorInvoiceLines", p / 2, seed: seed, salt: 66),
+            // Service protection between the header and its lines: 429 with Retry-After backs off.
+            chaosRule(
+                .status, "fo", "POST", "VendorInvoiceLines", p / 2, seed: seed, salt: 74, status: 429, retryAfter: 1),
+            chaosRule(.latency, "fo", "POST", "VendorInvoiceHeaders", p, seed: seed, salt: 75, latencyMs: 120),
             chaosRule(.status, "fo", "GET", "VendorInvoiceHeaders", p, seed: seed, salt: 67, status: 500),
             chaosRule(
                 .status, "fo", "GET", "VendorInvoiceHeaders", p / 2, seed: seed, salt: 68, status: 429, retryAfter: 1),
