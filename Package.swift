@@ -42,6 +42,7 @@ let erps = [
     "Acumatica",
     "SAPBusinessOne",
     "DynamicsNAV",
+    "FinanceOperations",
 ]
 
 let package = Package(

@@ -177,6 +177,7 @@ struct Chaos: AsyncParsableCommand {
             let crashLog = directory.appendingPathComponent("crashes.log").path
             let points = [
                 "write.claimed", "write.looked-up", "write.sent", "write.created", "write.recorded", "poll.memo-saved",
+                "fo.header-written",
                 "poll.cursor-moved", "step.handled", "step.audited",
             ]
             var environment = ProcessInfo.processInfo.environment

@@ -3,6 +3,7 @@ import BusinessCentral
 import ConnectorCore
 import ConnectorHTTP
 import DynamicsNAV
+import FinanceOperations
 import SAPBusinessOne
 
 /// The registry of systems this build supports. Adding an ERP is its target (client, adapter, settings,
@@ -13,6 +14,7 @@ package enum Systems {
         AcumaticaModule(),
         SAPBusinessOneModule(),
         DynamicsNAVModule(),
+        FinanceOperationsModule(),
     ]
 
     /// Makes every ERP's settings known to connection decoding. Every entry point calls it first; it is cheap and

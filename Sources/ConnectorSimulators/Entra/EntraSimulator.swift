@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 
 /// Microsoft Entra ID's v2.0 token endpoint for the client-credentials grant:
 /// `POST /{tenantId}/oauth2/v2.0/token` (counter `entra POST token`).
@@ -15,6 +16,11 @@ package final class EntraSimulator: Sendable {
     package let counters = RequestCounters()
     package let faults = FaultInjector()
     package let clock: SimulatorClock
+    /// Further resources the app may ask a token for (`https://<F&O environment>/.default`), besides BC's.
+    private let resources = Mutex<Set<String>>([])
+
+    /// Lets the app registration ask for `scope` (a resource's application ID URI + `/.default`).
+    package func allowScope(_ scope: String) { _ = resources.withLock { $0.insert(scope) } }
 
     /// - Parameters:
     ///   - tenantId: the directory (tenant) id accepted in the path (case-insensitive).
@@ -111,13 +117,13 @@ extension EntraSimulator: SimulatorApp {
             return entraError(
                 400, "invalid_request", code: 900144, "The request body must contain the following parameter: 'scope'.")
         }
-        guard scope == Self.businessCentralScope else {
+        guard scope == Self.businessCentralScope || resources.withLock({ $0.contains(scope) }) else {
             return entraError(
                 400, "invalid_scope", code: 1_002_012,
                 "The provided value for scope \(scope) is not valid. Client credential flows must have a scope value with /.default suffixed to the resource identifier (application ID URI)."
             )
         }
-        let issued = tokens.issue(clientId: clientId)
+        let issued = tokens.issue(clientId: clientId, audience: String(scope.dropLast("/.default".count)))
         let body = SimJSONObject([
             "token_type": .string("Bearer"),
             "expires_in": .int(issued.expiresIn),

@@ -87,6 +87,7 @@ package final class SimulatorHost: Sendable {
     package let sapBusinessOne: SAPBusinessOneSimulator
     package let acumatica: AcumaticaSimulator
     package let dynamicsNAV: DynamicsNAVSimulator
+    package let financeOperations: FinanceOperationsSimulator
     package let clock: SimulatorClock
 
     private let jaggaerServer: RunningServer
@@ -95,6 +96,7 @@ package final class SimulatorHost: Sendable {
     private let sapBusinessOneServer: RunningServer
     private let acumaticaServer: RunningServer
     private let dynamicsNAVServer: RunningServer
+    private let financeOperationsServer: RunningServer
 
     /// `http://127.0.0.1:PORT` of JAGGAER (API under `/j1p/api/public/...`, Keycloak under `/auth/realms/...`).
     package var jaggaerBaseURL: String { jaggaerServer.baseURL }
@@ -123,6 +125,8 @@ package final class SimulatorHost: Sendable {
     package var dynamicsNAVODataURL: String {
         "\(dynamicsNAVServer.baseURL)/\(dynamicsNAV.accessDetails.instance)/ODataV4"
     }
+    /// The F&O environment URL (`{base}/data` is the OData service).
+    package var financeOperationsBaseURL: String { financeOperationsServer.baseURL }
 
     /// The Service Layer host; the API is at `{base}/b1s/v1` and `{base}/b1s/v2`.
     package var sapBusinessOneBaseURL: String { sapBusinessOneServer.baseURL }
@@ -136,12 +140,14 @@ package final class SimulatorHost: Sendable {
         businessCentral: BusinessCentralSimulator,
         sapBusinessOne: SAPBusinessOneSimulator,
         acumatica: AcumaticaSimulator,
+        financeOperations: (FinanceOperationsSimulator, RunningServer),
         clock: SimulatorClock,
         servers: (RunningServer, RunningServer, RunningServer, RunningServer, RunningServer),
         dynamicsNAV: DynamicsNAVSimulator, dynamicsNAVServer: RunningServer
     ) {
         self.dynamicsNAV = dynamicsNAV
         self.dynamicsNAVServer = dynamicsNAVServer
+        (self.financeOperations, financeOperationsServer) = financeOperations
         self.tenant = tenant
         self.jaggaer = jaggaer
         self.entra = entra
@@ -187,6 +193,10 @@ package final class SimulatorHost: Sendable {
         acumatica.seed(acumaticaDemo)
         let dynamicsNAV = DynamicsNAVSimulator(access: NAVDemoData.access(for: tenant), clock: options.clock)
         dynamicsNAV.store.addCompany(tenant.credentials.companyName, data: NAVDemoData.company(from: tenant))
+        let financeOperations = FinanceOperationsSimulator(
+            tokens: entra.tokens, registeredClients: [credentials.entraClientId], defaultCompany: FODemoData.company,
+            clock: options.clock)
+        FODemoData.seed(financeOperations.store, from: tenant)
 
         var started: [RunningServer] = []
         do {
@@ -208,13 +218,20 @@ package final class SimulatorHost: Sendable {
                     app: acumatica, host: options.host, port: options.acumaticaPort, logger: options.logger))
             started.append(
                 try await RunningServer.start(app: dynamicsNAV, host: options.host, port: 0, logger: options.logger))
+            started.append(
+                try await RunningServer.start(
+                    app: financeOperations, host: options.host, port: 0, logger: options.logger))
         } catch {
             for server in started { await server.stop() }
             throw error
         }
+        // F&O tokens are issued for the environment's own URL (`https://<host>/.default`).
+        financeOperations.setResource(started[6].baseURL)
+        entra.allowScope(started[6].baseURL + "/.default")
         return SimulatorHost(
             tenant: tenant, jaggaer: jaggaer, entra: entra, businessCentral: businessCentral,
-            sapBusinessOne: sapBusinessOne, acumatica: acumatica, clock: options.clock,
+            sapBusinessOne: sapBusinessOne, acumatica: acumatica,
+            financeOperations: (financeOperations, started[6]), clock: options.clock,
             servers: (started[0], started[1], started[2], started[3], started[4]),
             dynamicsNAV: dynamicsNAV, dynamicsNAVServer: started[5])
     }
@@ -224,6 +241,7 @@ package final class SimulatorHost: Sendable {
         await sapBusinessOneServer.stop()
         await acumaticaServer.stop()
         await dynamicsNAVServer.stop()
+        await financeOperationsServer.stop()
         await businessCentralServer.stop()
         await entraServer.stop()
         await jaggaerServer.stop()
@@ -237,11 +255,14 @@ package final class SimulatorHost: Sendable {
         merged.merge(sapBusinessOne.counters.snapshot()) { $0 + $1 }
         merged.merge(acumatica.counters.snapshot()) { $0 + $1 }
         merged.merge(dynamicsNAV.counters.snapshot()) { $0 + $1 }
+        merged.merge(financeOperations.counters.snapshot()) { $0 + $1 }
         return merged
     }
 
     /// The kinds of the simulated ERPs, in the order of `erps`.
-    package static let erpKinds = ["businessCentral", "sapBusinessOne", "acumatica", "dynamicsNAV"]
+    package static let erpKinds = [
+        "businessCentral", "sapBusinessOne", "acumatica", "dynamicsNAV", "financeOperations",
+    ]
 
     /// The simulated ERPs, each with the `erp.<kind>` block of a connection reaching it: what the demo, chaos and
     /// bench run against, one connection per ERP.
@@ -295,6 +316,9 @@ package final class SimulatorHost: Sendable {
                             AcumaticaDemo.subaccountSegments.map { .string($0.dimension) }),
                     ]))),
             SimulatedERPEndpoint(erp: dynamicsNAV, baseURL: dynamicsNAVBaseURL, settings: navSettings),
+            SimulatedERPEndpoint(
+                erp: financeOperations, baseURL: financeOperationsBaseURL,
+                settings: FODemoData.connectionSettings(host: self)),
         ]
     }
 
@@ -306,6 +330,7 @@ package final class SimulatorHost: Sendable {
         sapBusinessOne.counters.reset()
         acumatica.counters.reset()
         dynamicsNAV.counters.reset()
+        financeOperations.counters.reset()
     }
 
     /// Clears the fault rules of all apps.
@@ -316,6 +341,7 @@ package final class SimulatorHost: Sendable {
         sapBusinessOne.faults.clear()
         acumatica.faults.clear()
         dynamicsNAV.faults.clear()
+        financeOperations.faults.clear()
     }
 
     /// The JSON object the `mlc-simulators serve` command prints: URLs and the tenant's credentials.

@@ -18,6 +18,8 @@ package final class TokenRegistry: Sendable {
     private struct Issued {
         var clientId: String
         var expiresAt: Date
+        /// The resource the token was issued for (the scope without `/.default`); nil: the provider's only one.
+        var audience: String? = nil
     }
 
     private let tokens = Mutex<[String: Issued]>([:])
@@ -61,13 +63,13 @@ package final class TokenRegistry: Sendable {
     package func knowsClient(_ clientId: String) -> Bool { acceptedCredentials.clientId == clientId }
 
     /// Issues a new random token for `clientId`.
-    package func issue(clientId: String) -> (token: String, expiresIn: Int) {
+    package func issue(clientId: String, audience: String? = nil) -> (token: String, expiresIn: Int) {
         let seconds = lifetime
         var generator = SystemRandomNumberGenerator()
         let raw = (0..<4).map { _ in String(generator.next(), radix: 16) }.joined()
         let token = "sim." + raw + "." + String(UInt32.random(in: 0...UInt32.max, using: &generator), radix: 36)
         let expiresAt = clock.now().addingTimeInterval(TimeInterval(seconds))
-        tokens.withLock { $0[token] = Issued(clientId: clientId, expiresAt: expiresAt) }
+        tokens.withLock { $0[token] = Issued(clientId: clientId, expiresAt: expiresAt, audience: audience) }
         issuedTotal.withLock { $0 += 1 }
         return (token, seconds)
     }
@@ -78,6 +80,15 @@ package final class TokenRegistry: Sendable {
         return tokens.withLock { map in
             guard let issued = map[token] else { return false }
             return issued.expiresAt > now
+        }
+    }
+
+    /// The client and audience of a valid token (nil when it is unknown or expired).
+    package func holder(of token: String) -> (clientId: String, audience: String?)? {
+        let now = clock.now()
+        return tokens.withLock { map in
+            guard let issued = map[token], issued.expiresAt > now else { return nil }
+            return (issued.clientId, issued.audience)
         }
     }
 

@@ -1,0 +1,59 @@
+import ConnectorCore
+import ConnectorHTTP
+import Foundation
+
+/// Dynamics 365 Finance & Operations (`/data` OData) as the registry sees it.
+package struct FinanceOperationsModule: ERPModule {
+    package init() {}
+
+    package var settingsType: any ERPConnectionSettings.Type { FinanceOperationsSettings.self }
+    package let constraints: ERPConstraints = .financeOperations
+    package var capabilities: ERPCapabilities { Self.capabilities }
+
+    package static let capabilities = ERPCapabilities(
+        draftSemantics: "pending vendor invoice (VendorInvoiceHeaders + VendorInvoiceLines), posted only in F&O",
+        // `PurchaseOrder` + `PurchLineNumber` on a line quoting a PO F&O has for the same vendor.
+        purchaseOrderLineLinks: true,
+        creditMemos: false,
+        vendorWrites: false,
+        // Vendor transactions over OData are UNCONFIRMED (reference §2.2).
+        paymentStatus: false,
+        // No documented OData post action: pending invoices are posted in F&O (reference §2.2).
+        postDrafts: false,
+        // Business events are not received yet: master data comes by the scheduled sync.
+        changeNotifications: false,
+        // F&O documents no cancellation window for a create; two minutes before a lookup's "not found" is trusted.
+        ambiguousWriteSettle: .seconds(120),
+        matchesPurchaseOrders: false,
+        // `InvoiceNumber eq 'a' or …` over a page of invoices (FinanceOperationsConnector.findInvoices(keys:)).
+        batchLookups: true
+    )
+
+    package func connector(_ environment: SystemEnvironment) throws -> any ERPConnector {
+        let settings = try environment.connection.erp.typed(FinanceOperationsSettings.self)
+        let tokens = OAuth2ClientCredentialsProvider(
+            configuration: .init(
+                name: "financeOperations",
+                tokenURL: settings.tokenURL,
+                clientId: settings.clientId,
+                clientSecret: try environment.secret(
+                    settings.clientSecret, label: "erp.financeOperations.clientSecret"),
+                scope: settings.effectiveScope
+            ),
+            transport: environment.transport(limiter: nil),
+            cache: environment.tokenCache,
+            clock: environment.clock,
+            logger: environment.logger
+        )
+        // One budget per environment for every process of the connection; a 429's Retry-After (which grows while
+        // the client keeps pressing) lowers it for all of them (reference §2.5).
+        let limiter = environment.limiter(
+            "financeOperations", limit: settings.requestsPerFiveMinutes, window: .seconds(300))
+        let client = FinanceOperationsClient(
+            serviceRoot: settings.serviceRoot,
+            transport: BearerAuthTransport(base: environment.transport(limiter: limiter), tokens: tokens),
+            timeout: environment.timeout)
+        return FinanceOperationsConnector(
+            client: client, settings: settings, store: environment.store, keys: environment.keys, tokens: tokens)
+    }
+}
