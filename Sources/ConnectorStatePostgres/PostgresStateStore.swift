@@ -36,6 +36,8 @@ package final class PostgresStateStore: StateStore {
     private let queryTimeout: Duration
 
     private var sequence: String { table + "_version" }
+    /// The work queue's table (see `PostgresWorkQueue`), made with the store's.
+    package var queueTable: String { table + "_queue" }
 
     /// Connects now (blocking the caller once, at step start), so a wrong address, database or password fails when
     /// the store is opened. `table` separates several stores in one database (tests use one each).
@@ -65,13 +67,16 @@ package final class PostgresStateStore: StateStore {
                 _ = try connection.query(createSchema, logger: link.logger).wait()
             case .readWrite, .readOnly:
                 let result = try connection.query(
-                    "SELECT to_regclass(\(table)) IS NOT NULL AND to_regclass(\(sequence)) IS NOT NULL",
+                    """
+                    SELECT to_regclass(\(table)) IS NOT NULL AND to_regclass(\(sequence)) IS NOT NULL
+                        AND to_regclass(\(queueTable)) IS NOT NULL
+                    """,
                     logger: link.logger
                 ).wait()
                 guard let row = result.rows.first, try row.decode(Bool.self) else {
                     throw ConnectorError(
                         .stateUnavailable, kind: .configuration,
-                        "the PostgreSQL store at \(endpoint) has no ml-connector table \(table) yet; `local-runner connections add --file <connection.yaml>` with this MLC_STATE creates it (check the database in MLC_STATE)"
+                        "the PostgreSQL store at \(endpoint) has no ml-connector tables \(table) and \(queueTable) yet; `local-runner connections add --file <connection.yaml>` with this MLC_STATE creates it (check the database in MLC_STATE)"
                     )
                 }
             }
@@ -113,6 +118,7 @@ package final class PostgresStateStore: StateStore {
             );
             CREATE INDEX IF NOT EXISTS \(unescaped: table)_expiry ON \(unescaped: table) (expires_at)
                 WHERE expires_at IS NOT NULL;
+            \(unescaped: PostgresWorkQueue.schema(table: queueTable))
         END $mlc$
         """
     }
@@ -145,7 +151,7 @@ package final class PostgresStateStore: StateStore {
         var value: StoredValue
     }
 
-    private func run(_ operation: String, _ key: String?, _ query: PostgresQuery) async throws -> PostgresQueryResult {
+    func run(_ operation: String, _ key: String?, _ query: PostgresQuery) async throws -> PostgresQueryResult {
         let connection: PostgresConnection
         do {
             connection = try await link.connection()
@@ -190,7 +196,7 @@ package final class PostgresStateStore: StateStore {
         }
     }
 
-    private func unexpected(_ operation: String) -> ConnectorError {
+    func unexpected(_ operation: String) -> ConnectorError {
         ConnectorError(
             .stateCorrupt, "the PostgreSQL store at \(endpoint) answered \(operation) with an unexpected row")
     }
@@ -434,7 +440,7 @@ package final class PostgresStateStore: StateStore {
             case "42501":
                 return make(
                     .configuration,
-                    "\(at) refused \(operation) (\(message)); the user in MLC_STATE needs SELECT, INSERT, UPDATE and DELETE on the store's table and USAGE on its sequence (CREATE on the schema to create them)"
+                    "\(at) refused \(operation) (\(message)); the user in MLC_STATE needs SELECT, INSERT, UPDATE and DELETE on the store's tables and USAGE on its sequence (CREATE on the schema to create them)"
                 )
             case "25006":
                 return make(
