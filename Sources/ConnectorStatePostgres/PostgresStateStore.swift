@@ -13,7 +13,8 @@ import Synchronization
 /// (`<table>_version`), so they grow across the whole store and a deleted and re-created key never gets an old
 /// version back (no ABA for compare-and-swap). Expiry is decided by the SERVER's clock (`now()`): every statement
 /// treats a row whose `expires_at` has passed as absent, and `purgeExpired()` (also run when a store is opened for
-/// writing) deletes such rows to reclaim space.
+/// writing) deletes such rows to reclaim space. The work queue has a table of its own, `<table>_queue`
+/// (`PostgresWorkQueue`), made and checked with this one.
 ///
 /// Every operation is ONE statement (an `INSERT … ON CONFLICT`, an `UPDATE … WHERE version = …`, a
 /// `DELETE … RETURNING`), so each is atomic on its own and needs no transaction spanning round trips; `putAll` is
@@ -76,7 +77,7 @@ package final class PostgresStateStore: StateStore {
                 guard let row = result.rows.first, try row.decode(Bool.self) else {
                     throw ConnectorError(
                         .stateUnavailable, kind: .configuration,
-                        "the PostgreSQL store at \(endpoint) has no ml-connector tables \(table) and \(queueTable) yet; `local-runner connections add --file <connection.yaml>` with this MLC_STATE creates it (check the database in MLC_STATE)"
+                        "the PostgreSQL store at \(endpoint) does not have both ml-connector tables, \(table) and \(queueTable), yet; `local-runner connections add --file <connection.yaml>` with this MLC_STATE creates them (check the database in MLC_STATE)"
                     )
                 }
             }
