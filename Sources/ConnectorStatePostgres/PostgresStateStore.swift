@@ -13,7 +13,8 @@ import Synchronization
 /// (`<table>_version`), so they grow across the whole store and a deleted and re-created key never gets an old
 /// version back (no ABA for compare-and-swap). Expiry is decided by the SERVER's clock (`now()`): every statement
 /// treats a row whose `expires_at` has passed as absent, and `purgeExpired()` (also run when a store is opened for
-/// writing) deletes such rows to reclaim space.
+/// writing) deletes such rows to reclaim space. The work queue has a table of its own, `<table>_queue`
+/// (`PostgresWorkQueue`), made and checked with this one.
 ///
 /// Every operation is ONE statement (an `INSERT … ON CONFLICT`, an `UPDATE … WHERE version = …`, a
 /// `DELETE … RETURNING`), so each is atomic on its own and needs no transaction spanning round trips; `putAll` is
@@ -36,6 +37,8 @@ package final class PostgresStateStore: StateStore {
     private let queryTimeout: Duration
 
     private var sequence: String { table + "_version" }
+    /// The work queue's table (see `PostgresWorkQueue`), made with the store's.
+    package var queueTable: String { table + "_queue" }
 
     /// Connects now (blocking the caller once, at step start), so a wrong address, database or password fails when
     /// the store is opened. `table` separates several stores in one database (tests use one each).
@@ -65,13 +68,16 @@ package final class PostgresStateStore: StateStore {
                 _ = try connection.query(createSchema, logger: link.logger).wait()
             case .readWrite, .readOnly:
                 let result = try connection.query(
-                    "SELECT to_regclass(\(table)) IS NOT NULL AND to_regclass(\(sequence)) IS NOT NULL",
+                    """
+                    SELECT to_regclass(\(table)) IS NOT NULL AND to_regclass(\(sequence)) IS NOT NULL
+                        AND to_regclass(\(queueTable)) IS NOT NULL
+                    """,
                     logger: link.logger
                 ).wait()
                 guard let row = result.rows.first, try row.decode(Bool.self) else {
                     throw ConnectorError(
                         .stateUnavailable, kind: .configuration,
-                        "the PostgreSQL store at \(endpoint) has no ml-connector table \(table) yet; `local-runner connections add --file <connection.yaml>` with this MLC_STATE creates it (check the database in MLC_STATE)"
+                        "the PostgreSQL store at \(endpoint) does not have both ml-connector tables, \(table) and \(queueTable), yet; `local-runner connections add --file <connection.yaml>` with this MLC_STATE creates them (check the database in MLC_STATE)"
                     )
                 }
             }
@@ -113,6 +119,7 @@ package final class PostgresStateStore: StateStore {
             );
             CREATE INDEX IF NOT EXISTS \(unescaped: table)_expiry ON \(unescaped: table) (expires_at)
                 WHERE expires_at IS NOT NULL;
+            \(unescaped: PostgresWorkQueue.schema(table: queueTable))
         END $mlc$
         """
     }
@@ -145,7 +152,7 @@ package final class PostgresStateStore: StateStore {
         var value: StoredValue
     }
 
-    private func run(_ operation: String, _ key: String?, _ query: PostgresQuery) async throws -> PostgresQueryResult {
+    func run(_ operation: String, _ key: String?, _ query: PostgresQuery) async throws -> PostgresQueryResult {
         let connection: PostgresConnection
         do {
             connection = try await link.connection()
@@ -190,7 +197,7 @@ package final class PostgresStateStore: StateStore {
         }
     }
 
-    private func unexpected(_ operation: String) -> ConnectorError {
+    func unexpected(_ operation: String) -> ConnectorError {
         ConnectorError(
             .stateCorrupt, "the PostgreSQL store at \(endpoint) answered \(operation) with an unexpected row")
     }
@@ -434,7 +441,7 @@ package final class PostgresStateStore: StateStore {
             case "42501":
                 return make(
                     .configuration,
-                    "\(at) refused \(operation) (\(message)); the user in MLC_STATE needs SELECT, INSERT, UPDATE and DELETE on the store's table and USAGE on its sequence (CREATE on the schema to create them)"
+                    "\(at) refused \(operation) (\(message)); the user in MLC_STATE needs SELECT, INSERT, UPDATE and DELETE on the store's tables and USAGE on its sequence (CREATE on the schema to create them)"
                 )
             case "25006":
                 return make(

@@ -142,6 +142,24 @@ package final class PostgresServerProcess: Sendable {
         }
     }
 
+    /// Runs SQL with `psql` (over TCP with the password), stopping at the first error: what a test writes behind a
+    /// store's back (a foreign row, an older schema).
+    package func psql(_ sql: String, database: String = "postgres") throws {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: binDirectory + "/psql")
+        process.arguments = [
+            "-h", "127.0.0.1", "-p", String(port), "-U", user, "-d", database, "-v", "ON_ERROR_STOP=1", "-q", "-c", sql,
+        ]
+        process.environment = ["PGPASSWORD": password, "PATH": "/usr/bin:/bin"]
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        process.waitUntilExit()
+        guard process.terminationStatus == 0 else {
+            throw Failure(description: "psql failed (\(process.terminationStatus)): \(sql.prefix(200))")
+        }
+    }
+
     /// Stops the server the way a crash would: SIGQUIT is PostgreSQL's immediate shutdown (every backend exits at
     /// once, every client connection drops, nothing is checkpointed); SIGKILL after five seconds. The data
     /// directory stays until the value is released, so `start()` can bring the same server back.

@@ -7,7 +7,7 @@ import Foundation
 import Testing
 
 /// Per-step scaling: several workers of a step on the shared queue (runner workers, pull-mode `trigger` processes),
-/// with step processes, runners and triggers killed at random, on SQLite and on Redis.
+/// with step processes, runners and triggers killed at random, on SQLite, Redis and PostgreSQL.
 @Suite("Per-step workers and pull mode", .serialized, .timeLimit(.minutes(20)))
 struct WorkersTests {
     struct Report: Decodable {
@@ -67,6 +67,15 @@ struct WorkersTests {
         let server = try RedisServerProcess()
         defer { server.stop() }
         let (report, run) = try await Self.chaos(["--state-url", server.url()])
+        Self.check(report, run)
+    }
+
+    @Test("PostgreSQL: the same, on a real server (native queue, FOR UPDATE SKIP LOCKED claims): 0 duplicates, 0 lost")
+    func postgresWorkers() async throws {
+        let server = try PostgresServerProcess()
+        defer { server.stop() }
+        try server.createDatabase("chaos")
+        let (report, run) = try await Self.chaos(["--state-url", server.url(database: "chaos")])
         Self.check(report, run)
     }
 

@@ -1,0 +1,73 @@
+import ConnectorCore
+import ConnectorStatePostgres
+import ConnectorTesting
+import Foundation
+import Synchronization
+import Testing
+
+@Suite("PostgreSQL work queue")
+struct PostgresWorkQueueTests {
+    @Test("the work queue conformance suite, native (FOR UPDATE SKIP LOCKED claims), two connections on a real server")
+    func conformance() async throws {
+        let server = try PostgresServerProcess()
+        defer { server.stop() }
+        let endpoint = PostgresStateStoreTests.endpoint(server)
+        try await WorkQueueConformance.run {
+            let table = PostgresStateStoreTests.table()
+            let first = try PostgresStateStore(endpoint: endpoint, table: table)
+            let second = try PostgresStateStore(endpoint: endpoint, table: table)
+            let queues = (WorkQueue(store: first), WorkQueue(store: second))
+            #expect(queues.0.backend is PostgresWorkQueue)
+            return queues
+        }
+    }
+
+    @Test(
+        "an undecodable row is quarantined whole and leaves the queue; queue names are separate; modes check the table")
+    func quarantineAndNames() async throws {
+        let server = try PostgresServerProcess()
+        defer { server.stop() }
+        try server.createDatabase("fresh")
+        let endpoint = PostgresStateStoreTests.endpoint(server, database: "fresh")
+        let store = try PostgresStateStore(endpoint: endpoint, mode: .create)
+        let runner = WorkQueue(store: store)
+        let other = WorkQueue(store: store, name: "other")
+        try await runner.enqueue(WorkQueueConformance.item("sync-vendors", 1))
+        try await other.enqueue(WorkQueueConformance.item("sync-vendors", 2))
+        // A row written by something else (not a work item), due before the good one.
+        try server.psql(
+            """
+            INSERT INTO mlc_state_queue (queue, step, item_id, body, not_before)
+            VALUES ('runner', 'sync-vendors', 'x', convert_to('{not json', 'UTF8'), now() - interval '1 minute')
+            """, database: "fresh")
+        #expect(try await runner.count(step: "sync-vendors") == 2)
+        let quarantined = Mutex<[String]>([])
+        let claims = try await runner.claim(step: "sync-vendors", consumer: "c", limit: 5, visibility: .seconds(30)) {
+            location, raw, _ in
+            quarantined.withLock { $0.append(location + " " + String(decoding: raw, as: UTF8.self)) }
+        }
+        #expect(claims.map(\.item.event.id) == ["event-1"], "only this queue's good item")
+        let moved = quarantined.withLock { $0 }
+        #expect(moved.count == 1)
+        #expect(moved.first?.hasPrefix("mlc_state_queue/runner/sync-vendors/") == true, "\(moved)")
+        #expect(moved.first?.hasSuffix(" {not json") == true, "kept whole: \(moved)")
+        #expect(try await runner.count() == 1, "the bad row left the queue")
+        #expect(try await other.count() == 1)
+        #expect(try await runner.ack(try #require(claims.first)))
+        try await store.close()
+
+        // A database that has the state table but not the queue's (made by an older version) is refused, with the
+        // command that creates it.
+        try server.psql("DROP TABLE mlc_state_queue", database: "fresh")
+        for mode in [PostgresStateStore.OpenMode.readWrite, .readOnly] {
+            let error = #expect(throws: ConnectorError.self) { try PostgresStateStore(endpoint: endpoint, mode: mode) }
+            #expect(error?.kind == .configuration)
+            #expect(error?.message.contains("mlc_state_queue") == true, "\(error?.message ?? "")")
+            #expect(error?.message.contains("connections add") == true, "\(error?.message ?? "")")
+        }
+        let recreated = try PostgresStateStore(endpoint: endpoint, mode: .create)
+        #expect(try await WorkQueue(store: recreated).count() == 0)
+        try await recreated.close()
+        #expect(throws: Never.self) { try PostgresStateStore(endpoint: endpoint, mode: .readWrite) }
+    }
+}
