@@ -86,7 +86,7 @@ extension RedisStateStore: RateLimiterProviding {
             arguments: [Data(budget.key.utf8), Data(operation.utf8)] + arguments)
     }
 
-    package func reserveRateSlot(_ budget: RateBudget, now: Double, maxWait: Double) async throws -> RateReservation {
+    package func reserveRateSlot(_ budget: RateBudget, now: Double, maxWait: Double) async throws -> RateReservation? {
         let reply = try await runLimiter(
             "acquire", budget,
             [
@@ -99,7 +99,7 @@ extension RedisStateStore: RateLimiterProviding {
         return outcome == Data("reserved".utf8) ? .reserved(wait: wait) : .refused(wait: wait)
     }
 
-    package func penalizeRate(_ budget: RateBudget, now: Double, retryAfter: Double?) async throws -> Double {
+    package func penalizeRate(_ budget: RateBudget, now: Double, retryAfter: Double?) async throws -> Double? {
         let reply = try await runLimiter(
             "penalty", budget,
             [

@@ -195,8 +195,10 @@ package struct RateLimiter: Sendable {
     /// round trip; elsewhere a read and a compare-and-swap, retried under contention.
     package func acquire(now: Date, maxWait: Duration = .seconds(3600)) async throws -> Duration {
         let nowSeconds = now.timeIntervalSince1970
-        if native, let provider = store as? any RateLimiterProviding {
-            switch try await provider.reserveRateSlot(budget, now: nowSeconds, maxWait: maxWait.timeInterval) {
+        if native, let provider = store as? any RateLimiterProviding,
+            let outcome = try await provider.reserveRateSlot(budget, now: nowSeconds, maxWait: maxWait.timeInterval)
+        {
+            switch outcome {
             case .reserved(let wait): return .milliseconds(Int64((wait * 1000).rounded(.up)))
             case .refused(let wait): throw refusal(wait: wait, now: now)
             }
@@ -218,8 +220,10 @@ package struct RateLimiter: Sendable {
     @discardableResult
     package func penalize(now: Date, retryAfter: Duration?) async throws -> Double {
         let nowSeconds = now.timeIntervalSince1970
-        if native, let provider = store as? any RateLimiterProviding {
-            return try await provider.penalizeRate(budget, now: nowSeconds, retryAfter: retryAfter?.timeInterval)
+        if native, let provider = store as? any RateLimiterProviding,
+            let rate = try await provider.penalizeRate(budget, now: nowSeconds, retryAfter: retryAfter?.timeInterval)
+        {
+            return rate
         }
         for _ in 0..<100 {
             let current = try await store.get(key)
@@ -269,9 +273,10 @@ package enum RateReservation: Sendable, Hashable {
 /// compute exactly `RateLimiter.reserve` and `RateLimiter.penalized` on the state `RateLimiter.decode` reads from
 /// the entry at `budget.key` (JSON `RateLimiter.State`, or the earlier bare slot), and write it back as that JSON
 /// through the store's ordinary entry (new version, expiry `budget.memory`), so the generic limiter and
-/// `currentRate` read the same state.
+/// `currentRate` read the same state. Either may answer nil for "not this time" (a stored state it does not read
+/// exactly as `decode` would, a race creating the entry): the generic read and compare-and-swap then runs instead.
 package protocol RateLimiterProviding: StateStore {
-    func reserveRateSlot(_ budget: RateBudget, now: Double, maxWait: Double) async throws -> RateReservation
+    func reserveRateSlot(_ budget: RateBudget, now: Double, maxWait: Double) async throws -> RateReservation?
     /// Returns the pace in force after the 429.
-    func penalizeRate(_ budget: RateBudget, now: Double, retryAfter: Double?) async throws -> Double
+    func penalizeRate(_ budget: RateBudget, now: Double, retryAfter: Double?) async throws -> Double?
 }
