@@ -112,7 +112,8 @@ extension PostgresStateStore: RateLimiterProviding {
                     """)
         let result = try await run("a rate limiter acquire", budget.key, PostgresQuery(unsafeSQL: sql, binds: bindings))
         guard let row = result.rows.first,
-            let (unreadable, refused, wait, written) = try? row.decode((Bool, Bool, Double, Int64).self)
+            let (unreadable, refused, wait, written) = try? row.decode((Bool, Bool, Double, Int64).self),
+            wait.isFinite
         else { throw unexpected("a rate limiter acquire") }
         if unreadable { return nil }
         if refused { return .refused(wait: wait) }
@@ -155,7 +156,8 @@ extension PostgresStateStore: RateLimiterProviding {
                     """)
         let result = try await run("a rate limiter penalty", budget.key, PostgresQuery(unsafeSQL: sql, binds: bindings))
         guard let row = result.rows.first,
-            let (unreadable, unchanged, rate, written) = try? row.decode((Bool, Bool, Double, Int64).self)
+            let (unreadable, unchanged, rate, written) = try? row.decode((Bool, Bool, Double, Int64).self),
+            rate.isFinite
         else { throw unexpected("a rate limiter penalty") }
         if unreadable { return nil }
         return unchanged || written == 1 ? rate : nil

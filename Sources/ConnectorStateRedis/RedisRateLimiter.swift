@@ -6,7 +6,8 @@ import Foundation
 /// `write` (next version, expiry, index), so one acquire is one round trip and never retries, however many
 /// processes share the budget. The state stays the JSON `RateLimiter.State` in the entry's `d` field, written with
 /// 17 significant digits so every Double survives the trip; the generic limiter and `currentRate` read it as is.
-/// Times are the caller's (as in the generic limiter), so every backend paces the same way.
+/// Times are the caller's (as in the generic limiter), so every backend paces the same way. A stored value other
+/// than that JSON or a bare slot number (written by something else) answers nil: the generic limiter runs, once.
 extension RedisStateStore: RateLimiterProviding {
     /// KEYS: entry, index, counter. ARGV: key, operation ('acquire' or 'penalize'), now, ceiling, floor, ttl
     /// (milliseconds), then for acquire: maxWait, probeInterval; for penalize: retryAfter ('' for none).
@@ -20,6 +21,9 @@ extension RedisStateStore: RateLimiterProviding {
             local function decode()
                 local data = redis.call('HGET', KEYS[1], 'd')
                 if not data then return {slot = now, rate = ceiling, changed = now} end
+                -- Only what this script and JSONEncoder write (no spaces, NaN, hex...), so cjson and tonumber read
+                -- it exactly as the generic decode does; anything else is left to the generic limiter.
+                if not string.find(data, '^[{}":,trcp%deE%.%+%-]+$') then return nil end
                 local ok, state = pcall(cjson.decode, data)
                 if ok and type(state) == 'table' and type(state.t) == 'number' and type(state.r) == 'number'
                     and type(state.c) == 'number' and state.r > 0
@@ -41,6 +45,7 @@ extension RedisStateStore: RateLimiterProviding {
                 write(KEYS[1], KEYS[2], KEYS[3], ARGV[1], text .. '}', ARGV[6])
             end
             local state = decode()
+            if not state then return 'other' end
             if ARGV[2] == 'acquire' then
                 local slot = math.max(state.slot, now)
                 local wait = slot - now
@@ -74,7 +79,8 @@ extension RedisStateStore: RateLimiterProviding {
 
     private static func double(_ reply: RedisReply) -> Double? {
         guard case .string(let data) = reply else { return nil }
-        return Double(String(decoding: data, as: UTF8.self))
+        // Never NaN or infinite: a wait becomes a Duration.
+        return Double(String(decoding: data, as: UTF8.self)).flatMap { $0.isFinite ? $0 : nil }
     }
 
     private func runLimiter(_ operation: String, _ budget: RateBudget, _ arguments: [Data]) async throws
@@ -93,6 +99,7 @@ extension RedisStateStore: RateLimiterProviding {
                 Self.text(now), Self.text(budget.ceiling), Self.text(budget.floor), Self.ttlArgument(budget.memory),
                 Self.text(maxWait), Self.text(budget.probeInterval),
             ])
+        if case .string(let text) = reply, text == Data("other".utf8) { return nil }
         guard case .array(let parts) = reply, parts.count == 2, case .string(let outcome) = parts[0],
             let wait = Self.double(parts[1])
         else { throw unexpected(reply, "a rate limiter acquire") }
@@ -106,6 +113,7 @@ extension RedisStateStore: RateLimiterProviding {
                 Self.text(now), Self.text(budget.ceiling), Self.text(budget.floor), Self.ttlArgument(budget.memory),
                 retryAfter.map(Self.text) ?? Data(),
             ])
+        if case .string(let text) = reply, text == Data("other".utf8) { return nil }
         guard let rate = Self.double(reply) else { throw unexpected(reply, "a rate limiter penalty") }
         return rate
     }

@@ -12,6 +12,7 @@ package enum RateLimiterConformance {
     package static func run(_ open: Open) async throws {
         try await matchesGeneric(open)
         try await sharedBudget(open)
+        try await foreignStates(open)
     }
 
     /// One step of the script both limiters follow.
@@ -159,5 +160,35 @@ package enum RateLimiterConformance {
         let next = try await fresh.acquire(now: idle)
         #expect(abs(next.timeInterval - 0.2) <= 0.0015, "still 5/s: \(next)")
         try await third.close()
+    }
+
+    /// A stored state written by something else (spaces, NaN, hex, garbage) is read exactly as the generic limiter
+    /// reads it (the native code may hand such a state to the generic path).
+    static func foreignStates(_ open: Open) async throws {
+        let now = Date(timeIntervalSince1970: 1_800_000_000)
+        let states = [
+            #"{ "t": 1800000001.5, "r": 4, "c": 1800000000 }"#, #"{"t":NaN,"r":4,"c":1800000000}"#,
+            #"{"t":1800000001.5,"r":4,"c":1800000000,"p":null}"#, #"{"t":1800000001.5,"r":-1,"c":1}"#,
+            "1800000003.25", " 1800000003", "0x6B49D200", "garbage", "",
+        ]
+        for (index, state) in states.enumerated() {
+            let name = "rl" + UUID().uuidString.prefix(8).lowercased()
+            let native = try await open(name)
+            let reference = InMemoryStateStore(now: { now })
+            var outcomes: [[Outcome]] = []
+            for store in [native, reference] as [any StateStore] {
+                try await store.put("limit/erp", Data(state.utf8), ttl: nil)
+                let limiter = RateLimiter(store: store, key: "limit/erp", limit: 10, window: .seconds(1))
+                outcomes.append(
+                    try await play(
+                        [
+                            .acquire(at: now.timeIntervalSince1970, maxWait: 3600),
+                            .penalize(at: now.timeIntervalSince1970 + 0.5, retryAfter: nil),
+                            .acquire(at: now.timeIntervalSince1970 + 0.5, maxWait: 3600),
+                        ], on: limiter))
+            }
+            #expect(outcomes[0] == outcomes[1], "state \(index) \(state.debugDescription)")
+            try await native.close()
+        }
     }
 }
