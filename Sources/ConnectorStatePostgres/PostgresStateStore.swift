@@ -35,6 +35,10 @@ package final class PostgresStateStore: StateStore {
     package let table: String
     private let link: PostgresLink
     private let queryTimeout: Duration
+    private let statementsSent = Atomic<Int>(0)
+    /// Statements this store has sent through its operations so far (each one network round trip), for
+    /// measurements.
+    package var roundTrips: Int { statementsSent.load(ordering: .relaxed) }
 
     private var sequence: String { table + "_version" }
     /// The work queue's table (see `PostgresWorkQueue`), made with the store's.
@@ -135,11 +139,11 @@ package final class PostgresStateStore: StateStore {
         """
     }
 
-    private var live: String { "(t.expires_at IS NULL OR t.expires_at > now())" }
-    private var expired: String { "(t.expires_at IS NOT NULL AND t.expires_at <= now())" }
-    private var nextVersion: String { "nextval('\(sequence)')" }
+    var live: String { "(t.expires_at IS NULL OR t.expires_at > now())" }
+    var expired: String { "(t.expires_at IS NOT NULL AND t.expires_at <= now())" }
+    var nextVersion: String { "nextval('\(sequence)')" }
 
-    private static func milliseconds(_ ttl: Duration?) -> Int64? {
+    static func milliseconds(_ ttl: Duration?) -> Int64? {
         guard let ttl else { return nil }
         let parts = ttl.components
         return max(1, parts.seconds * 1000 + parts.attoseconds / 1_000_000_000_000_000)
@@ -160,6 +164,7 @@ package final class PostgresStateStore: StateStore {
             throw Self.failure(error, endpoint: endpoint, operation: operation, key: key, connecting: true)
         }
         do {
+            statementsSent.add(1, ordering: .relaxed)
             return try await Self.withDeadline(queryTimeout, connection: connection) {
                 try await connection.query(query, logger: self.link.logger).get()
             }

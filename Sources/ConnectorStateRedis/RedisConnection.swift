@@ -127,6 +127,8 @@ final class RedisConnection: Sendable {
     private let queue: DispatchQueue
     private let context = Mutex(Context(pointer: nil))
     private let scriptSHAs = Mutex<[String: String]>([:])
+    /// Commands sent so far (each one round trip), for measurements.
+    let commandsSent = Atomic<Int>(0)
     private let connectTimeout: Duration
     private let commandTimeout: Duration
 
@@ -153,7 +155,8 @@ final class RedisConnection: Sendable {
 
     /// Runs one command on the connection's queue.
     func command(_ arguments: [Data]) async throws -> RedisReply {
-        try await withCheckedThrowingContinuation { continuation in
+        commandsSent.add(1, ordering: .relaxed)
+        return try await withCheckedThrowingContinuation { continuation in
             queue.async {
                 do {
                     let reply = try self.context.withLock { context in

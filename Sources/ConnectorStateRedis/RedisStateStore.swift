@@ -1,5 +1,6 @@
 import ConnectorCore
 import Foundation
+import Synchronization
 
 /// A `StateStore` on a Redis server, for steps running as many processes on many machines.
 ///
@@ -16,6 +17,8 @@ package final class RedisStateStore: StateStore {
     let connection: RedisConnection
     let namespace: String
     package var endpoint: RedisEndpoint { connection.endpoint }
+    /// Commands this client has sent to the server so far (each one network round trip), for measurements.
+    package var roundTrips: Int { connection.commandsSent.load(ordering: .relaxed) }
 
     /// Connects to `endpoint` now (blocking the caller once, at step start), so a wrong address or password fails
     /// when the store is opened. `namespace` separates several stores on one server (tests use one each).
@@ -25,12 +28,12 @@ package final class RedisStateStore: StateStore {
         try connection.connectNow()
     }
 
-    private var indexKey: String { namespace + ":index" }
-    private var versionKey: String { namespace + ":version" }
+    var indexKey: String { namespace + ":index" }
+    var versionKey: String { namespace + ":version" }
     private var entryPrefix: String { namespace + ":k:" }
-    private func entryKey(_ key: String) -> String { entryPrefix + key }
+    func entryKey(_ key: String) -> String { entryPrefix + key }
 
-    private static func ttlArgument(_ ttl: Duration?) -> Data {
+    static func ttlArgument(_ ttl: Duration?) -> Data {
         guard let ttl else { return Data() }
         let parts = ttl.components
         let milliseconds = max(1, parts.seconds * 1000 + parts.attoseconds / 1_000_000_000_000_000)
@@ -40,7 +43,7 @@ package final class RedisStateStore: StateStore {
     // MARK: - Scripts
 
     /// Shared by the write scripts: `write(entryKey, indexKey, versionKey, key, data, ttlMilliseconds)`.
-    private static let prelude = """
+    static let prelude = """
         local function write(entry, index, counter, key, data, ttl)
             local version = redis.call('INCR', counter)
             redis.call('DEL', entry)
@@ -166,7 +169,7 @@ package final class RedisStateStore: StateStore {
             "the Redis store at \(endpoint) failed \(operation) of \(key.prefix(200)): \(message.prefix(200))")
     }
 
-    private func run(_ operation: String, _ key: String, _ script: String, keys: [String], arguments: [Data])
+    func run(_ operation: String, _ key: String, _ script: String, keys: [String], arguments: [Data])
         async throws -> RedisReply
     {
         let reply = try await connection.evaluate(script, keys: keys, arguments: arguments)
@@ -174,7 +177,7 @@ package final class RedisStateStore: StateStore {
         return reply
     }
 
-    private func unexpected(_ reply: RedisReply, _ operation: String) -> ConnectorError {
+    func unexpected(_ reply: RedisReply, _ operation: String) -> ConnectorError {
         ConnectorError(
             .stateCorrupt, "the Redis store at \(endpoint) answered \(operation) with an unexpected reply")
     }

@@ -74,6 +74,9 @@ package struct RateLimiter: Sendable {
     package let window: Duration
     /// How long without a 429 before the pace is raised a step.
     package let probeInterval: Duration
+    /// Whether a store that runs the limiter natively (`RateLimiterProviding`) does so; false forces the generic
+    /// read and compare-and-swap (for comparisons).
+    package let native: Bool
 
     /// The shared state: next free slot, learned pace (requests per second), when the pace last changed and when
     /// the last 429 was counted.
@@ -92,13 +95,15 @@ package struct RateLimiter: Sendable {
     }
 
     package init(
-        store: any StateStore, key: String, limit: Int, window: Duration, probeInterval: Duration = .seconds(30)
+        store: any StateStore, key: String, limit: Int, window: Duration, probeInterval: Duration = .seconds(30),
+        native: Bool = true
     ) {
         self.store = store
         self.key = key
         self.limit = max(1, limit)
         self.window = window
         self.probeInterval = probeInterval
+        self.native = native
     }
 
     /// The configured ceiling in requests per second.
@@ -110,7 +115,7 @@ package struct RateLimiter: Sendable {
     package var interval: Double { 1 / ceiling }
 
     /// How long the learned pace is remembered after the last request.
-    static let memory: Duration = .seconds(86400)
+    package static let memory: Duration = .seconds(86400)
 
     func decode(_ stored: StoredValue?, now: Double) -> State {
         guard let stored else { return State(slot: now, rate: ceiling, changedAt: now) }
@@ -134,30 +139,75 @@ package struct RateLimiter: Sendable {
         return try await store.putIfAbsent(key, data, ttl: Self.memory) != nil
     }
 
+    /// The budget's parameters, as a store that runs the limiter natively needs them.
+    package var budget: RateBudget {
+        RateBudget(
+            key: key, ceiling: ceiling, floor: floor, probeInterval: probeInterval.timeInterval, memory: Self.memory)
+    }
+
+    /// One reservation on `state` at `now`: the state to write and the wait, or nil and the wait when it would
+    /// exceed `maxWait`. The native backends (`RateLimiterProviding`) compute exactly this, in the store.
+    package func reserve(_ state: State, now: Double, maxWait: Double) -> (next: State?, wait: Double) {
+        var state = state
+        let slot = max(state.slot, now)
+        let wait = slot - now
+        if wait > maxWait { return (nil, wait) }
+        // Probe back up: a quiet period at the learned pace earns a step towards the ceiling.
+        if state.rate < ceiling, now - state.changedAt >= probeInterval.timeInterval {
+            state.rate = min(ceiling, state.rate * 1.25)
+            state.changedAt = now
+        }
+        state.slot = slot + 1 / state.rate
+        return (state, wait)
+    }
+
+    /// One 429 counted on `state` at `now`: the state to write, or nil when nothing changes. See `penalize`.
+    package func penalized(_ state: State, now: Double, retryAfter: Double?) -> State? {
+        var state = state
+        if let penalizedAt = state.penalizedAt, now - penalizedAt < 2 {
+            // Part of a burst already counted; only a longer Retry-After still moves the slot.
+            guard let retryAfter, state.slot < now + retryAfter else { return nil }
+        } else {
+            // A 429 that names its wait is the server pacing us: honour the wait, slow down a little. One
+            // without is all there is to learn from: halve.
+            state.rate = max(floor, state.rate * (retryAfter == nil ? 0.5 : 0.8))
+            state.changedAt = now
+            state.penalizedAt = now
+        }
+        let coolDown = retryAfter ?? min(30, 4 / state.rate)
+        state.slot = max(state.slot, now + coolDown)
+        return state
+    }
+
+    private func refusal(wait: Double, now: Date) -> ConnectorError {
+        ConnectorError(
+            .httpRateLimited,
+            kind: .temporary,
+            "the shared request budget is used up; next slot in \(Int(wait.rounded(.up))) s",
+            retryAt: now.addingTimeInterval(wait)
+        )
+    }
+
     /// Reserves the next slot and returns how long to wait for it (zero when it is free now). When the wait
     /// would exceed `maxWait`, nothing is reserved and the wait is returned as a temporary failure with `retryAt`.
+    ///
+    /// On a store that runs the limiter natively (`RateLimiterProviding`: Redis, PostgreSQL) this is one atomic
+    /// round trip; elsewhere a read and a compare-and-swap, retried under contention.
     package func acquire(now: Date, maxWait: Duration = .seconds(3600)) async throws -> Duration {
         let nowSeconds = now.timeIntervalSince1970
+        if native, let provider = store as? any RateLimiterProviding,
+            let outcome = try await provider.reserveRateSlot(budget, now: nowSeconds, maxWait: maxWait.timeInterval)
+        {
+            switch outcome {
+            case .reserved(let wait): return .milliseconds(Int64((wait * 1000).rounded(.up)))
+            case .refused(let wait): throw refusal(wait: wait, now: now)
+            }
+        }
         for _ in 0..<100 {
             let current = try await store.get(key)
-            var state = decode(current, now: nowSeconds)
-            let slot = max(state.slot, nowSeconds)
-            let wait = slot - nowSeconds
-            if wait > maxWait.timeInterval {
-                throw ConnectorError(
-                    .httpRateLimited,
-                    kind: .temporary,
-                    "the shared request budget is used up; next slot in \(Int(wait.rounded(.up))) s",
-                    retryAt: now.addingTimeInterval(wait)
-                )
-            }
-            // Probe back up: a quiet period at the learned pace earns a step towards the ceiling.
-            if state.rate < ceiling, nowSeconds - state.changedAt >= probeInterval.timeInterval {
-                state.rate = min(ceiling, state.rate * 1.25)
-                state.changedAt = nowSeconds
-            }
-            state.slot = slot + 1 / state.rate
-            if try await write(state, over: current) {
+            let (next, wait) = reserve(decode(current, now: nowSeconds), now: nowSeconds, maxWait: maxWait.timeInterval)
+            guard let next else { throw refusal(wait: wait, now: now) }
+            if try await write(next, over: current) {
                 return .milliseconds(Int64((wait * 1000).rounded(.up)))
             }
         }
@@ -170,22 +220,18 @@ package struct RateLimiter: Sendable {
     @discardableResult
     package func penalize(now: Date, retryAfter: Duration?) async throws -> Double {
         let nowSeconds = now.timeIntervalSince1970
+        if native, let provider = store as? any RateLimiterProviding,
+            let rate = try await provider.penalizeRate(budget, now: nowSeconds, retryAfter: retryAfter?.timeInterval)
+        {
+            return rate
+        }
         for _ in 0..<100 {
             let current = try await store.get(key)
-            var state = decode(current, now: nowSeconds)
-            if let penalizedAt = state.penalizedAt, nowSeconds - penalizedAt < 2 {
-                // Part of a burst already counted; only a longer Retry-After still moves the slot.
-                guard let retryAfter, state.slot < nowSeconds + retryAfter.timeInterval else { return state.rate }
-            } else {
-                // A 429 that names its wait is the server pacing us: honour the wait, slow down a little. One
-                // without is all there is to learn from: halve.
-                state.rate = max(floor, state.rate * (retryAfter == nil ? 0.5 : 0.8))
-                state.changedAt = nowSeconds
-                state.penalizedAt = nowSeconds
+            let state = decode(current, now: nowSeconds)
+            guard let next = penalized(state, now: nowSeconds, retryAfter: retryAfter?.timeInterval) else {
+                return state.rate
             }
-            let coolDown = retryAfter?.timeInterval ?? min(30, 4 / state.rate)
-            state.slot = max(state.slot, nowSeconds + coolDown)
-            if try await write(state, over: current) { return state.rate }
+            if try await write(next, over: current) { return next.rate }
         }
         throw ConnectorError(.stateUnavailable, kind: .temporary, "too much contention on the rate limiter \(key)")
     }
@@ -194,4 +240,43 @@ package struct RateLimiter: Sendable {
     package func currentRate(now: Date) async throws -> Double {
         decode(try await store.get(key), now: now.timeIntervalSince1970).rate
     }
+}
+
+/// What a native rate limiter needs to know of one budget (see `RateLimiter`; rates in requests per second, times
+/// in seconds since 1970).
+package struct RateBudget: Sendable, Hashable {
+    package var key: String
+    package var ceiling: Double
+    package var floor: Double
+    package var probeInterval: Double
+    /// How long the state is kept after its last change.
+    package var memory: Duration
+
+    package init(key: String, ceiling: Double, floor: Double, probeInterval: Double, memory: Duration) {
+        self.key = key
+        self.ceiling = ceiling
+        self.floor = floor
+        self.probeInterval = probeInterval
+        self.memory = memory
+    }
+}
+
+/// The outcome of one native reservation: reserved with the wait until its slot, or refused (nothing reserved)
+/// because the wait would exceed the caller's limit.
+package enum RateReservation: Sendable, Hashable {
+    case reserved(wait: Double)
+    case refused(wait: Double)
+}
+
+/// A store that runs the shared rate limiter natively, each operation ONE atomic round trip (a Lua script on
+/// Redis, one statement on PostgreSQL) instead of a read and a compare-and-swap retried under contention. It must
+/// compute exactly `RateLimiter.reserve` and `RateLimiter.penalized` on the state `RateLimiter.decode` reads from
+/// the entry at `budget.key` (JSON `RateLimiter.State`, or the earlier bare slot), and write it back as that JSON
+/// through the store's ordinary entry (new version, expiry `budget.memory`), so the generic limiter and
+/// `currentRate` read the same state. Either may answer nil for "not this time" (a stored state it does not read
+/// exactly as `decode` would, a race creating the entry): the generic read and compare-and-swap then runs instead.
+package protocol RateLimiterProviding: StateStore {
+    func reserveRateSlot(_ budget: RateBudget, now: Double, maxWait: Double) async throws -> RateReservation?
+    /// Returns the pace in force after the 429.
+    func penalizeRate(_ budget: RateBudget, now: Double, retryAfter: Double?) async throws -> Double?
 }
