@@ -120,7 +120,9 @@ enum DemoLegJaggaerWriter {
             let natural = first.entry.naturalKey.split(separator: "|", maxSplits: 1).map(String.init)
             guard let (path, body) = payControl(erp.kind, natural: natural, document: first.entry.document) else {
                 payment.skipped =
-                    "the demo has no way to pay a drafted \(erp.name) document (B1 drafts are not invoices)"
+                    erp.kind == "sapBusinessOne"
+                    ? "the demo has no way to pay a drafted \(erp.name) document (B1 drafts are not invoices)"
+                    : "ml-connector reads no payment status from \(erp.name) yet"
                 payments.append(payment)
                 continue
             }
