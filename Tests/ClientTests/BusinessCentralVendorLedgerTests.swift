@@ -64,7 +64,9 @@ struct BusinessCentralVendorLedgerTests {
             #expect(partly.paidAmount == part && partly.amount == total)
             #expect(partly.vendorNumber == vendor.number && partly.vendorInvoiceNumber == "VLE-1")
             let plainSecond = try await plain.paymentStatuses(after: plainFirst.next, pageSize: 500)
-            #expect(status(plainSecond, id) == nil, "the invoice itself did not change: only the ledger shows it")
+            // The invoice itself did not change: without the ledger the payment is not seen (the invoice may be
+            // read again when its stamp is finer than the cursor's milliseconds, still as unpaid).
+            #expect(status(plainSecond, id).map { $0.state == .unpaid && $0.paidAmount == 0 } ?? true)
 
             _ = try sim.markPaid(companyId: rig.companyId, id: id)
             let third = try await erp.paymentStatuses(after: second.next, pageSize: 500)
