@@ -472,7 +472,14 @@ extension BusinessCentralStore {
                     400, "Application_DialogException",
                     "Purchase invoice \(invoice.number) has status \(invoice.status) and cannot be paid.")
             }
-            if invoice.status == "Paid" { return invoice }
+            if invoice.status == "Paid" {
+                // Paid already: nothing more is applied; the record is touched, as it always was here, so a feed
+                // reading by lastModifiedDateTime shows it again (the demo's second run relies on it).
+                invoice.lastModified = now
+                invoice.rowVersion = nextVersion()
+                company.purchaseInvoices[index] = invoice
+                return invoice
+            }
             let day = Timestamps.day(now)
             if invoice.status == "Draft" {
                 invoice.number = String(company.nextPostedNumber)
