@@ -102,17 +102,7 @@ package struct AcumaticaSettings: ERPConnectionSettings {
         endpointVersion = try c.decodeIfPresent(String.self, forKey: .endpointVersion) ?? d.endpointVersion
         tenant = try c.decodeIfPresent(String.self, forKey: .tenant)
         branch = try c.decodeIfPresent(String.self, forKey: .branch)
-        if let mode = try c.decodeIfPresent(String.self, forKey: .authentication) {
-            guard let parsed = Authentication(rawValue: mode) else {
-                throw ConnectorError(
-                    .connectionInvalid,
-                    "\(SettingsDecoding.path(decoder.codingPath, "authentication")) is \(mode.prefix(40).debugDescription); use \(Authentication.allCases.map(\.rawValue).joined(separator: " or "))"
-                )
-            }
-            authentication = parsed
-        } else {
-            authentication = d.authentication
-        }
+        authentication = try SettingsDecoding.choice(c, .authentication) ?? d.authentication
         clientId = try c.decodeIfPresent(String.self, forKey: .clientId)
         clientSecret = try c.decodeIfPresent(SecretField.self, forKey: .clientSecret)
         username = try c.decode(String.self, forKey: .username)

@@ -98,17 +98,7 @@ package struct BusinessCentralSettings: ERPConnectionSettings {
         companyName = try c.decodeIfPresent(String.self, forKey: .companyName)
         requestsPerFiveMinutes =
             try c.decodeIfPresent(Int.self, forKey: .requestsPerFiveMinutes) ?? d.requestsPerFiveMinutes
-        if let mode = try c.decodeIfPresent(String.self, forKey: .lineDimensions) {
-            guard let parsed = LineDimensionMode(rawValue: mode) else {
-                throw ConnectorError(
-                    .connectionInvalid,
-                    "\(SettingsDecoding.path(decoder.codingPath, "lineDimensions")) is \(mode.prefix(40).debugDescription); use \(LineDimensionMode.allCases.map(\.rawValue).joined(separator: " or "))"
-                )
-            }
-            lineDimensions = parsed
-        } else {
-            lineDimensions = d.lineDimensions
-        }
+        lineDimensions = try SettingsDecoding.choice(c, .lineDimensions) ?? d.lineDimensions
         purchaseCreditMemos = try c.decodeIfPresent(Bool.self, forKey: .purchaseCreditMemos) ?? d.purchaseCreditMemos
         purchaseOrderMatching =
             try c.decodeIfPresent(Bool.self, forKey: .purchaseOrderMatching) ?? d.purchaseOrderMatching

@@ -145,7 +145,7 @@ package struct DynamicsNAVSettings: ERPConnectionSettings {
         oDataURL = try c.decode(String.self, forKey: .oDataURL)
         company = try c.decodeIfPresent(String.self, forKey: .company)
         companyId = try c.decodeIfPresent(String.self, forKey: .companyId)
-        authentication = try Self.choice(c, .authentication, decoder) ?? d.authentication
+        authentication = try SettingsDecoding.choice(c, .authentication) ?? d.authentication
         username = try c.decodeIfPresent(String.self, forKey: .username)
         accessKey = try c.decodeIfPresent(SecretField.self, forKey: .accessKey)
         tokenURL = try c.decodeIfPresent(String.self, forKey: .tokenURL)
@@ -161,7 +161,7 @@ package struct DynamicsNAVSettings: ERPConnectionSettings {
         accountService = try text(.accountService, d.accountService)
         dimensionValueService = try text(.dimensionValueService, d.dimensionValueService)
         vendorLedgerService = try text(.vendorLedgerService, d.vendorLedgerService)
-        invoiceDocument = try Self.choice(c, .invoiceDocument, decoder) ?? d.invoiceDocument
+        invoiceDocument = try SettingsDecoding.choice(c, .invoiceDocument) ?? d.invoiceDocument
         journalTemplate = try text(.journalTemplate, d.journalTemplate)
         journalBatch = try text(.journalBatch, d.journalBatch)
         referenceField = try text(.referenceField, d.referenceField)
@@ -170,22 +170,9 @@ package struct DynamicsNAVSettings: ERPConnectionSettings {
         accountLineType = try text(.accountLineType, d.accountLineType)
         parentVendorField = try text(.parentVendorField, d.parentVendorField)
         vendorChangeField = try text(.vendorChangeField, d.vendorChangeField)
-        vendorConflictRule = try Self.choice(c, .vendorConflictRule, decoder) ?? d.vendorConflictRule
+        vendorConflictRule = try SettingsDecoding.choice(c, .vendorConflictRule) ?? d.vendorConflictRule
         requestsPerMinute = try c.decodeIfPresent(Int.self, forKey: .requestsPerMinute) ?? d.requestsPerMinute
         pageSize = try c.decodeIfPresent(Int.self, forKey: .pageSize) ?? d.pageSize
-    }
-
-    private static func choice<T: RawRepresentable & CaseIterable>(
-        _ c: KeyedDecodingContainer<CodingKeys>, _ key: CodingKeys, _ decoder: any Decoder
-    ) throws -> T? where T.RawValue == String {
-        guard let text = try c.decodeIfPresent(String.self, forKey: key) else { return nil }
-        guard let value = T(rawValue: text) else {
-            throw ConnectorError(
-                .connectionInvalid,
-                "\(SettingsDecoding.path(decoder.codingPath, key.stringValue)) is \(text.prefix(40).debugDescription); use \(T.allCases.map(\.rawValue).joined(separator: " or "))"
-            )
-        }
-        return value
     }
 
     /// The OData V4 root without a trailing slash.

@@ -91,27 +91,14 @@ package struct SAPBusinessOneSettings: ERPConnectionSettings {
         password = try c.decode(SecretField.self, forKey: .password)
         sessionTimeoutCodes =
             try c.decodeIfPresent([String].self, forKey: .sessionTimeoutCodes) ?? d.sessionTimeoutCodes
-        draftMode = try Self.choice(c, .draftMode, decoder) ?? d.draftMode
+        draftMode = try SettingsDecoding.choice(c, .draftMode) ?? d.draftMode
         purchaseOrderNumberField =
             try c.decodeIfPresent(String.self, forKey: .purchaseOrderNumberField) ?? d.purchaseOrderNumberField
         costingCodes = try c.decodeIfPresent([String: String].self, forKey: .costingCodes) ?? [:]
         requestsPerMinute = try c.decodeIfPresent(Int.self, forKey: .requestsPerMinute) ?? d.requestsPerMinute
-        vendorConflictRule = try Self.choice(c, .vendorConflictRule, decoder) ?? d.vendorConflictRule
+        vendorConflictRule = try SettingsDecoding.choice(c, .vendorConflictRule) ?? d.vendorConflictRule
         timeZone = try c.decodeIfPresent(String.self, forKey: .timeZone) ?? d.timeZone
         pageSize = try c.decodeIfPresent(Int.self, forKey: .pageSize) ?? d.pageSize
-    }
-
-    private static func choice<T: RawRepresentable & CaseIterable>(
-        _ c: KeyedDecodingContainer<CodingKeys>, _ key: CodingKeys, _ decoder: any Decoder
-    ) throws -> T? where T.RawValue == String {
-        guard let text = try c.decodeIfPresent(String.self, forKey: key) else { return nil }
-        guard let value = T(rawValue: text) else {
-            throw ConnectorError(
-                .connectionInvalid,
-                "\(SettingsDecoding.path(decoder.codingPath, key.stringValue)) is \(text.prefix(40).debugDescription); use \(T.allCases.map(\.rawValue).joined(separator: " or "))"
-            )
-        }
-        return value
     }
 
     /// The Service Layer root without a trailing slash.

@@ -56,20 +56,9 @@ package struct SAPBusinessOneNotifications: ERPNotificationSettings {
         let d = SAPBusinessOneNotifications(secret: .sealed(""))
         secret = try c.decode(SecretField.self, forKey: .secret)
         previousSecret = try c.decodeIfPresent(SecretField.self, forKey: .previousSecret)
-        func choice<T: RawRepresentable & CaseIterable>(_ key: CodingKeys, _ fallback: T) throws -> T
-        where T.RawValue == String {
-            guard let text = try c.decodeIfPresent(String.self, forKey: key) else { return fallback }
-            guard let value = T(rawValue: text) else {
-                throw ConnectorError(
-                    .connectionInvalid,
-                    "\(SettingsDecoding.path(decoder.codingPath, key.stringValue)) is \(text.prefix(40).debugDescription); use \(T.allCases.map(\.rawValue).joined(separator: " or "))"
-                )
-            }
-            return value
-        }
-        authentication = try choice(.authentication, d.authentication)
+        authentication = try SettingsDecoding.choice(c, .authentication) ?? d.authentication
         signatureHeader = try c.decodeIfPresent(String.self, forKey: .signatureHeader) ?? d.signatureHeader
-        signatureEncoding = try choice(.signatureEncoding, d.signatureEncoding)
+        signatureEncoding = try SettingsDecoding.choice(c, .signatureEncoding) ?? d.signatureEncoding
         objects = try c.decodeIfPresent([String: String].self, forKey: .objects) ?? d.objects
     }
 

@@ -51,6 +51,21 @@ package enum SettingsDecoding {
         decoder.userInfo[connectionFileKey] as? Bool == true
     }
 
+    /// A setting whose value must be one of an enum's raw values: nil when absent, and a value outside them refused
+    /// with its path and the choices (`erp.lineDimensions is "x"; use a or b`).
+    package static func choice<Value: RawRepresentable & CaseIterable, Key: CodingKey>(
+        _ container: KeyedDecodingContainer<Key>, _ key: Key
+    ) throws -> Value? where Value.RawValue == String {
+        guard let text = try container.decodeIfPresent(String.self, forKey: key) else { return nil }
+        guard let value = Value(rawValue: text) else {
+            let choices = Value.allCases.map(\.rawValue).joined(separator: " or ")
+            throw ConnectorError(
+                .connectionInvalid,
+                "\(path(container.codingPath, key.stringValue)) is \(text.prefix(40).debugDescription); use \(choices)")
+        }
+        return value
+    }
+
     /// `mapping.dimensions[1].segment` for a coding path (and an optional last key).
     package static func path(_ codingPath: [any CodingKey], _ last: String? = nil) -> String {
         var text = ""
