@@ -75,4 +75,20 @@ struct SAPBusinessOneConnectionFileTests {
             Issue.record("unexpected \(error)")
         }
     }
+    @Test("an enum-valued B1 setting outside its choices is refused with its path and the choices")
+    func outsideChoices() {
+        let yaml = b1ConnectionYAML.replacingOccurrences(
+            of: "vendorConflictRule: erpWins", with: "vendorConflictRule: erpwins")
+        do {
+            _ = try ConnectionFile.decode(Data(yaml.utf8), name: "acme.yaml", json: false)
+            Issue.record("a value outside the choices was accepted")
+        } catch let error as ConnectorError {
+            #expect(error.code == .connectionInvalid)
+            #expect(
+                error.message.contains(
+                    "erp.sapBusinessOne.vendorConflictRule is \"erpwins\"; use newestWins or erpWins"))
+        } catch {
+            Issue.record("unexpected \(error)")
+        }
+    }
 }
