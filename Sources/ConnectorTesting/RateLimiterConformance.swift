@@ -192,3 +192,36 @@ package enum RateLimiterConformance {
         }
     }
 }
+
+extension RateLimiterConformance {
+    /// Round trips per acquire (as the backend's own counter reports them) when `clients` stores opened by `open`
+    /// race `acquires` times each for one budget, native or through the generic compare-and-swap loop. With `warmUp`
+    /// each client first acquires twice on another key (a script loaded once per connection is not counted).
+    package static func roundTripsPerAcquire<Store: StateStore>(
+        clients: Int, acquires: Int, native: Bool, warmUp: Bool = false,
+        open: () throws -> Store, roundTrips: @escaping @Sendable (Store) -> Int
+    ) async throws -> Double {
+        let now = Date(timeIntervalSince1970: 1_800_000_000)
+        let stores = try (0..<clients).map { _ in try open() }
+        if warmUp {
+            for store in stores {
+                let limiter = RateLimiter(store: store, key: "warm", limit: 100, window: .seconds(1), native: native)
+                for _ in 0..<2 { _ = try await limiter.acquire(now: now) }
+            }
+        }
+        let before = stores.map(roundTrips).reduce(0, +)
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for store in stores {
+                group.addTask {
+                    let limiter = RateLimiter(
+                        store: store, key: "limit/erp", limit: 100, window: .seconds(1), native: native)
+                    for _ in 0..<acquires { _ = try await limiter.acquire(now: now) }
+                }
+            }
+            try await group.waitForAll()
+        }
+        let sent = stores.map(roundTrips).reduce(0, +) - before
+        for store in stores { try await store.close() }
+        return Double(sent) / Double(clients * acquires)
+    }
+}

@@ -23,21 +23,9 @@ struct PostgresRateLimiterTests {
         let now = Date(timeIntervalSince1970: 1_800_000_000)
         func measure(native: Bool, clients: Int, acquires: Int) async throws -> Double {
             let table = PostgresStateStoreTests.table()
-            let stores = try (0..<clients).map { _ in try PostgresStateStore(endpoint: endpoint, table: table) }
-            let before = stores.map(\.roundTrips).reduce(0, +)
-            try await withThrowingTaskGroup(of: Void.self) { group in
-                for store in stores {
-                    group.addTask {
-                        let limiter = RateLimiter(
-                            store: store, key: "limit/erp", limit: 100, window: .seconds(1), native: native)
-                        for _ in 0..<acquires { _ = try await limiter.acquire(now: now) }
-                    }
-                }
-                try await group.waitForAll()
-            }
-            let sent = stores.map(\.roundTrips).reduce(0, +) - before
-            for store in stores { try await store.close() }
-            return Double(sent) / Double(clients * acquires)
+            return try await RateLimiterConformance.roundTripsPerAcquire(
+                clients: clients, acquires: acquires, native: native,
+                open: { try PostgresStateStore(endpoint: endpoint, table: table) }, roundTrips: \.roundTrips)
         }
         let nativeAlone = try await measure(native: true, clients: 1, acquires: 100)
         let nativeShared = try await measure(native: true, clients: 4, acquires: 100)

@@ -22,29 +22,12 @@ struct RedisRateLimiterTests {
         let server = try RedisServerProcess()
         defer { server.stop() }
         let endpoint = RedisEndpoint(host: "127.0.0.1", port: server.port)
-        let now = Date(timeIntervalSince1970: 1_800_000_000)
+        // Warm up: each script is loaded once per connection (the first write and the next ones differ).
         func measure(native: Bool, clients: Int, acquires: Int) async throws -> Double {
             let namespace = "rt-\(UUID().uuidString)"
-            let stores = try (0..<clients).map { _ in try RedisStateStore(endpoint: endpoint, namespace: namespace) }
-            // Warm up: each script is loaded once per connection (the first write and the next ones differ).
-            for store in stores {
-                let limiter = RateLimiter(store: store, key: "warm", limit: 100, window: .seconds(1), native: native)
-                for _ in 0..<2 { _ = try await limiter.acquire(now: now) }
-            }
-            let before = stores.map(\.roundTrips).reduce(0, +)
-            try await withThrowingTaskGroup(of: Void.self) { group in
-                for store in stores {
-                    group.addTask {
-                        let limiter = RateLimiter(
-                            store: store, key: "limit/erp", limit: 100, window: .seconds(1), native: native)
-                        for _ in 0..<acquires { _ = try await limiter.acquire(now: now) }
-                    }
-                }
-                try await group.waitForAll()
-            }
-            let sent = stores.map(\.roundTrips).reduce(0, +) - before
-            for store in stores { try await store.close() }
-            return Double(sent) / Double(clients * acquires)
+            return try await RateLimiterConformance.roundTripsPerAcquire(
+                clients: clients, acquires: acquires, native: native, warmUp: true,
+                open: { try RedisStateStore(endpoint: endpoint, namespace: namespace) }, roundTrips: \.roundTrips)
         }
         let nativeAlone = try await measure(native: true, clients: 1, acquires: 200)
         let nativeShared = try await measure(native: true, clients: 4, acquires: 200)
