@@ -137,7 +137,8 @@ let package = Package(
                 name: "local-runner",
                 dependencies: [
                     "ConnectorCore", "ConnectorSecurity", "ConnectorHTTP", "ConnectorFlows", "ConnectorRuntime",
-                    "ConnectorStateSQLite", "ConnectorSimulators", "ConnectorConfig", "KnativeAdapter", argumentParser,
+                    "ConnectorStateSQLite", "ConnectorStatePostgres", "ConnectorSimulators", "ConnectorConfig",
+                    "KnativeAdapter", argumentParser,
                     yams, log, hummingbird,
                     serviceLifecycle,
                     nioCore,

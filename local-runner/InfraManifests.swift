@@ -1,4 +1,5 @@
 import ConnectorCore
+import ConnectorStatePostgres
 import Foundation
 
 /// The Kubernetes manifests of `infra/` generated from the function manifests (`local-runner functions --knative`,
@@ -28,6 +29,9 @@ enum InfraManifests {
     /// queue `runner`, one stream per step read by the consumer group `workers`.
     static func stream(_ step: String) -> String { "mlc:q:runner:\(step):s" }
     static let consumerGroup = "workers"
+
+    /// The PostgreSQL store's queue table for the default store table `mlc_state` (ConnectorStatePostgres).
+    static let postgresQueueTable = "mlc_state_queue"
 
     /// Why the manifests cannot be deployed as they are; empty when they can.
     static func problems(_ functions: [FunctionSpec] = FunctionCatalog.all) -> [String] {
@@ -223,91 +227,133 @@ enum InfraManifests {
 
     // MARK: - KEDA
 
-    static func keda(_ functions: [FunctionSpec] = FunctionCatalog.all) -> String {
+    /// The store whose work queue the ScaledJobs watch: Redis Streams (`redis-streams` scaler, per-step lag of
+    /// the consumer group) or the PostgreSQL queue table (`postgresql` scaler, per-step ready rows).
+    enum KEDAQueue: String, CaseIterable, Sendable {
+        case redis, postgres
+
+        var file: String { self == .redis ? "infra/keda/ml-connector.yaml" : "infra/keda/ml-connector-postgres.yaml" }
+    }
+
+    static func keda(_ functions: [FunctionSpec] = FunctionCatalog.all, queue: KEDAQueue = .redis) -> String {
         var documents: [[String]] = []
-        documents.append([
-            "# The Redis of the store (infra/stores/redis.yaml): address and password from the Secret mlc-redis.",
-            "apiVersion: keda.sh/v1alpha1",
-            "kind: TriggerAuthentication",
-            "metadata:",
-            "  name: mlc-redis",
-            "  labels:",
-            "    app.kubernetes.io/part-of: ml-connector",
-            "spec:",
-            "  secretTargetRef:",
-            "    - parameter: address",
-            "      name: mlc-redis",
-            "      key: address",
-            "    - parameter: password",
-            "      name: mlc-redis",
-            "      key: password",
-        ])
-        for function in functions {
-            let items = itemsPerJob(function)
-            documents.append(
-                [
-                    "apiVersion: keda.sh/v1alpha1",
-                    "kind: ScaledJob",
-                    "metadata:",
-                    "  name: mlc-\(function.name)",
-                    "  labels:",
-                    "    app.kubernetes.io/part-of: ml-connector",
-                    "    app.kubernetes.io/component: step",
-                    "  annotations:",
-                    "    ml-connector/consumes: \(quoted(function.events.joined(separator: ",")))",
-                    "    ml-connector/emits: \(quoted(function.emits.joined(separator: ",")))",
-                    "spec:",
-                    "  pollingInterval: 10",
-                    "  maxReplicaCount: \(function.concurrency)",
-                    "  successfulJobsHistoryLimit: 3",
-                    "  failedJobsHistoryLimit: 10",
-                    "  scalingStrategy:",
-                    "    # The lag excludes items claimed by running jobs, which is what `accurate` expects.",
-                    "    strategy: accurate",
-                    "  jobTargetRef:",
-                    "    parallelism: 1",
-                    "    completions: 1",
-                    "    activeDeadlineSeconds: \(items * function.timeoutSeconds + 60)",
-                    "    # A failed item is queued again with backoff by the trigger itself; the Job is not rerun.",
-                    "    backoffLimit: 0",
-                    "    template:",
-                    "      metadata:",
-                    "        labels:",
-                    "          app.kubernetes.io/part-of: ml-connector",
-                    "          ml-connector/step: \(function.name)",
-                    "      spec:",
-                    "        restartPolicy: Never",
-                    "        containers:",
-                    "          - name: trigger",
-                    "            image: \(image)",
-                    "            command:",
-                    "              - /usr/local/bin/local-runner",
-                    "            args:",
-                    "              - trigger",
-                    "              - --step",
-                    "              - \(function.name)",
-                    "              - --max",
-                    "              - \(quoted(String(items)))",
-                ] + secretEnvironment(indent: "            ") + [
-                    "            resources:",
-                    "              limits:",
-                    "                memory: \(function.memoryMiB + 64)Mi",
-                    "  triggers:",
-                    "    - type: redis-streams",
-                    "      authenticationRef:",
-                    "        name: mlc-redis",
-                    "      metadata:",
-                    "        stream: \(quoted(stream(function.name)))",
-                    "        consumerGroup: \(consumerGroup)",
-                    "        # Entries not yet read by the group (XINFO GROUPS lag, Redis 7+): scales to zero.",
-                    "        lagCount: \(quoted(String(items)))",
-                    "        activationLagCount: \"0\"",
-                    "        databaseIndex: \"0\"",
-                ])
+        if queue == .redis {
+            documents.append(redisAuthentication)
         }
-        documents.append(
-            scheduleCronJob(functions, comment: "Puts the due scheduled events on the store's work queue (no K_SINK)."))
-        return render(documents, command: "--keda")
+        for function in functions {
+            documents.append(scaledJob(function, queue: queue))
+        }
+        let comment =
+            queue == .redis
+            ? "Puts the due scheduled events on the store's work queue (no K_SINK)."
+            : "Puts the due scheduled events on the PostgreSQL work queue (no K_SINK)."
+        documents.append(scheduleCronJob(functions, comment: comment))
+        return render(documents, command: queue == .redis ? "--keda" : "--keda --queue postgres")
+    }
+
+    private static let redisAuthentication: [String] = [
+        "# The Redis of the store (infra/stores/redis.yaml): address and password from the Secret mlc-redis.",
+        "apiVersion: keda.sh/v1alpha1",
+        "kind: TriggerAuthentication",
+        "metadata:",
+        "  name: mlc-redis",
+        "  labels:",
+        "    app.kubernetes.io/part-of: ml-connector",
+        "spec:",
+        "  secretTargetRef:",
+        "    - parameter: address",
+        "      name: mlc-redis",
+        "      key: address",
+        "    - parameter: password",
+        "      name: mlc-redis",
+        "      key: password",
+    ]
+
+    private static func scaledJob(_ function: FunctionSpec, queue: KEDAQueue) -> [String] {
+        let items = itemsPerJob(function)
+        return
+            [
+                "apiVersion: keda.sh/v1alpha1",
+                "kind: ScaledJob",
+                "metadata:",
+                "  name: mlc-\(function.name)",
+                "  labels:",
+                "    app.kubernetes.io/part-of: ml-connector",
+                "    app.kubernetes.io/component: step",
+                "  annotations:",
+                "    ml-connector/consumes: \(quoted(function.events.joined(separator: ",")))",
+                "    ml-connector/emits: \(quoted(function.emits.joined(separator: ",")))",
+                "spec:",
+                "  pollingInterval: 10",
+                "  maxReplicaCount: \(function.concurrency)",
+                "  successfulJobsHistoryLimit: 3",
+                "  failedJobsHistoryLimit: 10",
+                "  scalingStrategy:",
+                "    # The queue figure excludes items claimed by running jobs, which is what `accurate` expects.",
+                "    strategy: accurate",
+                "  jobTargetRef:",
+                "    parallelism: 1",
+                "    completions: 1",
+                "    activeDeadlineSeconds: \(items * function.timeoutSeconds + 60)",
+                "    # A failed item is queued again with backoff by the trigger itself; the Job is not rerun.",
+                "    backoffLimit: 0",
+                "    template:",
+                "      metadata:",
+                "        labels:",
+                "          app.kubernetes.io/part-of: ml-connector",
+                "          ml-connector/step: \(function.name)",
+                "      spec:",
+                "        restartPolicy: Never",
+                "        containers:",
+                "          - name: trigger",
+                "            image: \(image)",
+                "            command:",
+                "              - /usr/local/bin/local-runner",
+                "            args:",
+                "              - trigger",
+                "              - --step",
+                "              - \(function.name)",
+                "              - --max",
+                "              - \(quoted(String(items)))",
+            ] + secretEnvironment(indent: "            ") + [
+                "            resources:",
+                "              limits:",
+                "                memory: \(function.memoryMiB + 64)Mi",
+                "  triggers:",
+            ] + trigger(function, queue: queue, items: items)
+    }
+
+    private static func trigger(_ function: FunctionSpec, queue: KEDAQueue, items: Int) -> [String] {
+        switch queue {
+        case .redis:
+            return [
+                "    - type: redis-streams",
+                "      authenticationRef:",
+                "        name: mlc-redis",
+                "      metadata:",
+                "        stream: \(quoted(stream(function.name)))",
+                "        consumerGroup: \(consumerGroup)",
+                "        # Entries not yet read by the group (XINFO GROUPS lag, Redis 7+): scales to zero.",
+                "        lagCount: \(quoted(String(items)))",
+                "        activationLagCount: \"0\"",
+                "        databaseIndex: \"0\"",
+            ]
+        case .postgres:
+            // The trigger's visibility is the runner's default for the step (its timeout + 30 s).
+            let query = PostgresWorkQueue.readyCountQuery(
+                table: postgresQueueTable, queue: "runner", step: function.name,
+                visibility: .seconds(function.timeoutSeconds + 30))
+            return [
+                "    - type: postgresql",
+                "      metadata:",
+                "        # The job's own MLC_STATE (Secret mlc-state, a postgres:// URL), read by KEDA from the template.",
+                "        connectionFromEnv: MLC_STATE",
+                "        # Rows a claim would take now: due and unclaimed, or held by a dead worker. Scales to zero.",
+                "        query: \(quoted(query))",
+                "        targetQueryValue: \(quoted(String(items)))",
+                "        activationTargetQueryValue: \"0\"",
+            ]
+        }
     }
 
     // MARK: - Shared

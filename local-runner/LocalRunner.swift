@@ -134,8 +134,15 @@ struct Functions: AsyncParsableCommand {
     @Flag(help: "Print the Knative manifests (broker, triggers, one Service per step running mlc-http-adapter).")
     var knative = false
 
-    @Flag(help: "Print the KEDA manifests (one ScaledJob per step on its Redis stream, the schedule CronJob).")
+    @Flag(help: "Print the KEDA manifests (one ScaledJob per step on the store's work queue, the schedule CronJob).")
     var keda = false
+
+    @Option(help: "With --keda: the store whose queue the ScaledJobs watch (redis or postgres).")
+    var queue: InfraManifests.KEDAQueue = .redis
+
+    func validate() throws {
+        if queue != .redis && !keda { throw ValidationError("--queue chooses the KEDA scaler: use it with --keda") }
+    }
 
     func run() async throws {
         if knative || keda {
@@ -146,7 +153,7 @@ struct Functions: AsyncParsableCommand {
                         .configInvalid, "the function manifests cannot be deployed: " + problems.joined(separator: "; ")
                     ))
             }
-            print(knative ? InfraManifests.knative() : InfraManifests.keda(), terminator: "")
+            print(knative ? InfraManifests.knative() : InfraManifests.keda(queue: queue), terminator: "")
         } else if openfaas {
             print(Self.openFaaSStack(), terminator: "")
         } else if json {
@@ -191,3 +198,5 @@ struct Functions: AsyncParsableCommand {
         return lines.joined(separator: "\n") + "\n"
     }
 }
+
+extension InfraManifests.KEDAQueue: ExpressibleByArgument {}

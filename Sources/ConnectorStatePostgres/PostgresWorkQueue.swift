@@ -191,6 +191,26 @@ package struct PostgresWorkQueue: WorkQueueBackend {
         return result.metadata.rows ?? 0
     }
 
+    /// The items of `step` a claim with `visibility` would take now, as one SQL text with its values inline: the
+    /// query KEDA's `postgresql` scaler polls (infra/keda/ml-connector-postgres.yaml), so a ScaledJob starts jobs
+    /// for the work there is. Like `claim`: due (`not_before` has come) and unclaimed, or claimed longer ago than
+    /// the visibility (a dead worker's item); a delayed retry counts once it is due, with nothing to promote.
+    package static func readyCountQuery(table: String, queue: String, step: String, visibility: Duration) -> String {
+        func literal(_ text: String) -> String { "'" + text.replacingOccurrences(of: "'", with: "''") + "'" }
+        return
+            "SELECT count(*) FROM \(table) WHERE queue = \(literal(queue)) AND step = \(literal(step)) AND not_before <= now() AND (claimed_at IS NULL OR claimed_at <= now() - interval '\(milliseconds(visibility)) milliseconds')"
+    }
+
+    /// Runs `readyCountQuery` on this queue, the very text the scaler sends.
+    package func readyCount(step: String, visibility: Duration) async throws -> Int {
+        let text = Self.readyCountQuery(table: table, queue: name, step: step, visibility: visibility)
+        let result = try await store.run("a ready count", subject(step), PostgresQuery(unsafeSQL: text))
+        guard let row = result.rows.first, let count = try? row.decode(Int64.self) else {
+            throw store.unexpected("a ready count")
+        }
+        return Int(count)
+    }
+
     package func count(step: String?) async throws -> Int {
         let result = try await store.run(
             "a count", subject(step),

@@ -70,4 +70,33 @@ struct PostgresWorkQueueTests {
         try await recreated.close()
         #expect(throws: Never.self) { try PostgresStateStore(endpoint: endpoint, mode: .readWrite) }
     }
+    @Test("the KEDA scaler's query counts what a claim would take: due and unclaimed, or a dead worker's")
+    func readyCount() async throws {
+        let server = try PostgresServerProcess()
+        defer { server.stop() }
+        let endpoint = PostgresStateStoreTests.endpoint(server)
+        let store = try PostgresStateStore(endpoint: endpoint, table: PostgresStateStoreTests.table())
+        let queue = WorkQueue(store: store)
+        let backend = try #require(queue.backend as? PostgresWorkQueue)
+        let visibility = Duration.seconds(60)
+        for index in 0..<3 { try await queue.enqueue(WorkQueueConformance.item("write-erp-invoice", index)) }
+        try await queue.enqueue(
+            WorkQueueConformance.item("write-erp-invoice", 3, notBefore: Date().addingTimeInterval(3600)))
+        try await queue.enqueue(WorkQueueConformance.item("transform-invoice", 4))
+        try await WorkQueue(store: store, name: "other").enqueue(WorkQueueConformance.item("write-erp-invoice", 5))
+        #expect(try await backend.readyCount(step: "write-erp-invoice", visibility: visibility) == 3, "not the delayed")
+        let claims = try await queue.claim(step: "write-erp-invoice", consumer: "w1", limit: 2, visibility: visibility)
+        #expect(claims.count == 2)
+        #expect(try await backend.readyCount(step: "write-erp-invoice", visibility: visibility) == 1, "held ones")
+        // Claimed long enough ago (the holder died): claimable again, so counted again.
+        try server.psql(
+            "UPDATE \(store.queueTable) SET claimed_at = now() - interval '61 seconds' WHERE claimed_by = 'w1'",
+            database: endpoint.database)
+        #expect(try await backend.readyCount(step: "write-erp-invoice", visibility: visibility) == 3)
+        #expect(try await backend.readyCount(step: "transform-invoice", visibility: visibility) == 1)
+        #expect(
+            PostgresWorkQueue.readyCountQuery(table: "t", queue: "o'q", step: "s", visibility: .seconds(1))
+                .contains("queue = 'o''q'"), "a quote in a name is doubled, not closing the literal")
+        try await store.close()
+    }
 }

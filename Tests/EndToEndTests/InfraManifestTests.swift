@@ -73,11 +73,17 @@ struct InfraManifestTests {
                     problems.append("keda: \(service) does not run `local-runner trigger --step \(manifest.name)`")
                 }
                 let trigger = (spec["triggers"] as? [Any])?.first
-                if string(trigger, "type") != "redis-streams"
-                    || string(trigger, "metadata", "stream") != "mlc:q:runner:\(manifest.name):s"
-                    || string(trigger, "metadata", "consumerGroup") != "workers"
-                {
-                    problems.append("keda: \(service) does not scale on the stream of \(manifest.name)")
+                let onStream =
+                    string(trigger, "type") == "redis-streams"
+                    && string(trigger, "metadata", "stream") == "mlc:q:runner:\(manifest.name):s"
+                    && string(trigger, "metadata", "consumerGroup") == "workers"
+                let query = string(trigger, "metadata", "query") ?? ""
+                let onTable =
+                    string(trigger, "type") == "postgresql"
+                    && string(trigger, "metadata", "connectionFromEnv") == "MLC_STATE"
+                    && query.contains("FROM mlc_state_queue WHERE queue = 'runner' AND step = '\(manifest.name)' ")
+                if !onStream && !onTable {
+                    problems.append("keda: \(service) does not scale on the queue of \(manifest.name)")
                 }
                 if spec["maxReplicaCount"] as? Int != manifest.concurrency {
                     problems.append("keda: \(service) runs more or fewer jobs than the manifest's concurrency")
@@ -125,9 +131,11 @@ struct InfraManifestTests {
     func generated() async throws {
         for (flag, path) in [
             ("--knative", "infra/knative/ml-connector.yaml"), ("--keda", "infra/keda/ml-connector.yaml"),
+            ("--keda --queue postgres", "infra/keda/ml-connector-postgres.yaml"),
         ] {
             let run = try await Binaries.run(
-                "local-runner", ["functions", flag], environment: ["PATH": "/usr/bin:/bin"])
+                "local-runner", ["functions"] + flag.split(separator: " ").map(String.init),
+                environment: ["PATH": "/usr/bin:/bin"])
             #expect(run.exitCode == 0, "\(run.stderr)")
             #expect(run.text == (try Self.committed(path)), "regenerate with: local-runner functions \(flag) > \(path)")
         }
@@ -137,9 +145,11 @@ struct InfraManifestTests {
     func consistent() throws {
         let manifests = try Self.manifests()
         let knative = try Self.documents(try Self.committed("infra/knative/ml-connector.yaml"))
-        let keda = try Self.documents(try Self.committed("infra/keda/ml-connector.yaml"))
-        #expect(knative.count > manifests.count * 2 && keda.count > manifests.count)
-        #expect(Self.problems(manifests: manifests, knative: knative, keda: keda) == [])
+        for file in ["infra/keda/ml-connector.yaml", "infra/keda/ml-connector-postgres.yaml"] {
+            let keda = try Self.documents(try Self.committed(file))
+            #expect(knative.count > manifests.count * 2 && keda.count > manifests.count)
+            #expect(Self.problems(manifests: manifests, knative: knative, keda: keda) == [], "\(file)")
+        }
     }
 
     @Test("the check finds an undeployed step, a lost route, a stray schedule and an event nobody consumes")
