@@ -167,7 +167,8 @@ package enum FODemoData {
     }
 
     private static func addPurchaseOrders(_ tenant: DemoTenant, to store: FOStore) {
-        addUnconfirmedPurchaseOrder(tenant, to: store)
+        // After the confirmed ones: a reader taking "the first order" gets a confirmed one, as before.
+        defer { addUnconfirmedPurchaseOrder(tenant, to: store) }
         let vendors = Set(tenant.businessCentral.vendors.map(\.number))
         var seen = Set<String>()
         for invoice in tenant.jaggaerInvoices {
