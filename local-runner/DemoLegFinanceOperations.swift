@@ -22,7 +22,7 @@ struct DemoLegFinanceOperations: Codable, Sendable {
     var confirmed: String
     /// Business-event deliveries the gateway answered 2xx (a duplicate among them).
     var deliveries: Int
-    /// `PUT`s of that order to JAGGAER (1: the duplicate was dropped).
+    /// `PUT`s of that order to JAGGAER (1: the duplicate was dropped; 0 when an earlier run sent the same order).
     var pushesOfConfirmed: Int
     var inJaggaer: Bool
     var expectationsMet: Bool
@@ -33,7 +33,8 @@ struct DemoLegFinanceOperations: Codable, Sendable {
     ) async throws -> DemoLegFinanceOperations {
         let writesURL = endpoints.jaggaer.baseURL.trimmingTrailingSlash + "/_sim/jaggaer/writes"
         let countersURL = endpoints.jaggaer.baseURL.trimmingTrailingSlash + "/_sim/counters"
-        let pushedOnSchedule = try await purchaseOrders(writesURL).count
+        let before = try await purchaseOrders(writesURL)
+        let pushedOnSchedule = before.count
         // The connection takes business events: a secret in the endpoint URL, as F&O's Key Vault URL would hold it.
         let secret = (0..<32).map { _ in "abcdefghijklmnopqrstuvwxyz0123456789".randomElement().map(String.init) ?? "x"
         }
@@ -52,6 +53,8 @@ struct DemoLegFinanceOperations: Codable, Sendable {
         let services = ServiceGroup(
             configuration: .init(services: [gateway.server(host: "127.0.0.1", port: port)], logger: logger))
         let number = FODemoData.unconfirmedPurchaseOrder
+        // A second demo run against the same simulators confirms it again: JAGGAER has it already, unchanged.
+        let alreadyThere = before[number] != nil
         let putsBefore = try await putCount(countersURL)
         let report: JSONValue = try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { try await services.run() }
@@ -95,7 +98,7 @@ struct DemoLegFinanceOperations: Codable, Sendable {
         return DemoLegFinanceOperations(
             pushedOnSchedule: pushedOnSchedule, confirmed: number, deliveries: deliveries, pushesOfConfirmed: pushes,
             inJaggaer: inJaggaer,
-            expectationsMet: pushedOnSchedule > 0 && deliveries == 2 && pushes == 1 && inJaggaer)
+            expectationsMet: pushedOnSchedule > 0 && deliveries == 2 && pushes == (alreadyThere ? 0 : 1) && inJaggaer)
     }
 
     func lines() -> [String] {
