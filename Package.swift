@@ -34,6 +34,7 @@ let functions = [
     "sync-purchase-orders",
     "post-erp-invoice",
     "sync-payment-status",
+    "push-purchase-orders",
 ]
 
 /// The ERPs of this build: one target each (`Sources/<name>`), listed once more in ConnectorRuntime/Systems.swift.

@@ -310,6 +310,13 @@ struct Demo: AsyncParsableCommand {
             runner: runner)
         report.jaggaerWriter = writerLeg
         report.expectationsMet = report.expectationsMet && writerLeg.expectationsMet
+        if let fo = connections.first(where: { $0.erp.kind == "financeOperations" }) {
+            let leg = try await DemoLegFinanceOperations.run(
+                runner: runner, store: store, vault: Vault(masterKey: masterKey), connection: fo.connection,
+                endpoints: endpoints, erp: fo.erp, logger: logger)
+            report.financeOperationsPurchaseOrders = leg
+            report.expectationsMet = report.expectationsMet && leg.expectationsMet
+        }
         await lock.release()
         try await store.close()
         return report

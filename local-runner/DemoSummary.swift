@@ -35,6 +35,8 @@ struct DemoReport: Codable, Sendable {
     var businessCentralLegs: DemoLegBusinessCentral.Report?
     /// Suppliers and coding values in JAGGAER before the invoices, and payment status back to JAGGAER.
     var jaggaerWriter: DemoLegJaggaerWriter.Report?
+    /// F&O confirmed purchase orders into JAGGAER, on schedule and by business event (issue 11).
+    var financeOperationsPurchaseOrders: DemoLegFinanceOperations?
 
     /// The summary of one ERP's connection.
     func summary(_ kind: String) -> DemoSummary? { connections.first { $0.erpKind == kind } }
@@ -114,6 +116,7 @@ struct DemoReport: Codable, Sendable {
         for text in purchaseOrders?.lines() ?? [] { Swift.print(text) }
         if let legs = businessCentralLegs { DemoLegBusinessCentral.print(legs) }
         if let jaggaerWriter { DemoLegJaggaerWriter.print(jaggaerWriter) }
+        for text in financeOperationsPurchaseOrders?.lines() ?? [] { Swift.print(text) }
         Swift.print("")
         if expectationsMet {
             Swift.print(

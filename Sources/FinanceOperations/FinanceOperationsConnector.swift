@@ -367,6 +367,79 @@ package struct FinanceOperationsConnector: ERPConnector {
         return found
     }
 
+    // MARK: Confirmed purchase orders → JAGGAER (no change stamp: full reads diffed against the last snapshot)
+
+    /// Every confirmed purchase order of the legal entity (lines expanded), diffed against the snapshot `cursor`
+    /// names: the orders new or changed since (all of them on the first read). One page: the read is whole anyway.
+    package func confirmedPurchaseOrders(after cursor: ChangeCursor?, pageSize: Int) async throws
+        -> ChangePage<ConfirmedPurchaseOrder>
+    {
+        let area = try await dataAreaId()
+        let records: [FOPurchaseOrder] = try await client.list(
+            "PurchaseOrderHeadersV2",
+            FinanceOperationsClient.scoped(
+                ODataQuery(filter: confirmed, expand: ["PurchaseOrderLinesV2"]), dataAreaId: area))
+        let orders = records.map(Self.confirmedOrder).sorted { $0.number < $1.number }
+        return try await Snapshots(store: store, keys: keys, entity: "purchase-orders", keepFor: Self.keepFor)
+            .changes(orders, key: \.number, since: cursor)
+    }
+
+    /// Confirmed purchase orders by number, read over OData (a business event names the order; its payload is
+    /// never taken as the order). A number F&O has no confirmed order for in the legal entity is absent.
+    package func confirmedPurchaseOrders(numbers: [String]) async throws -> [ConfirmedPurchaseOrder] {
+        let wanted = Array(Set(numbers.filter { !$0.isEmpty })).sorted()
+        guard !wanted.isEmpty else { return [] }
+        let area = try await dataAreaId()
+        var found: [ConfirmedPurchaseOrder] = []
+        for start in stride(from: 0, to: wanted.count, by: 40) {
+            let chunk = Array(wanted[start..<min(start + 40, wanted.count)])
+            let orders: [FOPurchaseOrder] = try await client.list(
+                "PurchaseOrderHeadersV2",
+                FinanceOperationsClient.scoped(
+                    ODataQuery(
+                        filter: ODataFilter.isIn("PurchaseOrderNumber", chunk).and(confirmed),
+                        expand: ["PurchaseOrderLinesV2"]),
+                    dataAreaId: area))
+            // F&O compares strings without regard to case; the number asked for is the one meant.
+            found += orders.filter { order in
+                chunk.contains { $0.uppercased() == order.PurchaseOrderNumber.uppercased() }
+                    && (order.dataAreaId ?? area).lowercased() == area.lowercased()
+            }.map(Self.confirmedOrder)
+        }
+        return found
+    }
+
+    /// An F&O date-time as the day it names; F&O's empty date (`1900-01-01`) is none.
+    static func day(_ text: String?) -> LocalDate? {
+        guard let text, let date = LocalDate(parsing: text), date.year > 1900 else { return nil }
+        return date
+    }
+
+    static func confirmedOrder(_ order: FOPurchaseOrder) -> ConfirmedPurchaseOrder {
+        func text(_ value: String?) -> String? { value.flatMap { $0.isEmpty ? nil : $0 } }
+        let lines = (order.PurchaseOrderLinesV2 ?? []).map { line in
+            let quantity = line.OrderedPurchaseQuantity?.value ?? 0
+            let price = line.PurchasePrice?.value ?? 0
+            var amount = line.LineAmount?.value ?? quantity * price
+            if line.LineAmount == nil {
+                var exact = amount
+                NSDecimalRound(&amount, &exact, 2, .plain)
+            }
+            return ConfirmedPurchaseOrder.Line(
+                lineNumber: "\(NSDecimalNumber(decimal: line.LineNumber.value).intValue)",
+                itemNumber: text(line.ItemNumber), category: text(line.ProcurementCategoryName),
+                description: text(line.LineDescription), quantity: quantity,
+                unitOfMeasure: text(line.PurchaseUnitSymbol), unitPrice: price, amount: amount,
+                deliveryDate: day(line.RequestedDeliveryDate))
+        }
+        return ConfirmedPurchaseOrder(
+            number: order.PurchaseOrderNumber, vendorNumber: order.OrderVendorAccountNumber ?? "",
+            name: text(order.PurchaseOrderName), orderDate: day(order.AccountingDate),
+            deliveryDate: day(order.RequestedDeliveryDate), currencyCode: text(order.CurrencyCode),
+            status: text(order.PurchaseOrderStatus),
+            lines: lines.sorted { (Int($0.lineNumber) ?? 0) < (Int($1.lineNumber) ?? 0) })
+    }
+
     /// Confirmed purchase orders only (an unconfirmed one cannot be invoiced): the enum in F&O's namespace syntax.
     var confirmed: ODataFilter {
         .eq(

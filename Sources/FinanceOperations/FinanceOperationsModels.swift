@@ -107,6 +107,11 @@ package struct FOPurchaseOrder: Decodable, Sendable, Hashable {
     package var OrderVendorAccountNumber: String?
     package var PurchaseOrderStatus: String?
     package var CurrencyCode: String?
+    // The fields below are passed on to JAGGAER with a confirmed order; their names are UNCONFIRMED (not in the
+    // reference): each is optional, so an environment without one still reads.
+    package var PurchaseOrderName: String?
+    package var AccountingDate: String?
+    package var RequestedDeliveryDate: String?
     package var PurchaseOrderLinesV2: [Line]?
 
     package struct Line: Decodable, Sendable, Hashable {
@@ -114,6 +119,11 @@ package struct FOPurchaseOrder: Decodable, Sendable, Hashable {
         package var OrderedPurchaseQuantity: FONumber?
         package var PurchasePrice: FONumber?
         package var LineDescription: String?
+        package var ItemNumber: String?
+        package var ProcurementCategoryName: String?
+        package var LineAmount: FONumber?
+        package var PurchaseUnitSymbol: String?
+        package var RequestedDeliveryDate: String?
     }
 }
 

@@ -7,6 +7,8 @@ package struct FinanceOperationsModule: ERPModule {
     package init() {}
 
     package var settingsType: any ERPConnectionSettings.Type { FinanceOperationsSettings.self }
+    /// The "Purchase order confirmed" business event at the webhook gateway (reference §2.6).
+    package var notifications: (any ChangeNotificationReceiver)? { FinanceOperationsBusinessEventReceiver() }
     package let constraints: ERPConstraints = .financeOperations
     package var capabilities: ERPCapabilities { Self.capabilities }
 
@@ -20,13 +22,16 @@ package struct FinanceOperationsModule: ERPModule {
         paymentStatus: false,
         // No documented OData post action: pending invoices are posted in F&O (reference §2.2).
         postDrafts: false,
-        // Business events are not received yet: master data comes by the scheduled sync.
-        changeNotifications: false,
+        // Business events: "Purchase order confirmed" pushes that order to JAGGAER; master data comes by the
+        // scheduled sync (no master-data events are received).
+        changeNotifications: true,
         // F&O documents no cancellation window for a create; two minutes before a lookup's "not found" is trusted.
         ambiguousWriteSettle: .seconds(120),
         matchesPurchaseOrders: false,
         // `InvoiceNumber eq 'a' or …` over a page of invoices (FinanceOperationsConnector.findInvoices(keys:)).
-        batchLookups: true
+        batchLookups: true,
+        // Confirmed POs from `PurchaseOrderHeadersV2`, read whole and diffed against the last snapshot.
+        confirmedPurchaseOrders: true
     )
 
     package func connector(_ environment: SystemEnvironment) throws -> any ERPConnector {

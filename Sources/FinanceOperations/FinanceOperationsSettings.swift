@@ -128,6 +128,7 @@ package struct FinanceOperationsSettings: ERPConnectionSettings {
 }
 
 extension FinanceOperationsSettings {
+    package static var notificationsType: (any ERPNotificationSettings.Type)? { FinanceOperationsBusinessEvents.self }
     package static var ranges: [(key: String, range: ClosedRange<Int>)] { [("requestsPerFiveMinutes", 1...100_000)] }
     package func number(_ key: String) -> Int? { key == "requestsPerFiveMinutes" ? requestsPerFiveMinutes : nil }
 

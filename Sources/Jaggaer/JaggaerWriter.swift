@@ -54,7 +54,56 @@ package struct JaggaerWriter: ProcurementSink {
             what: "payment status of invoice \(update.invoiceId.prefix(40))")
     }
 
+    /// The purchase order an ERP confirmed, `PUT` whole to its own path under the ERP's PO number (UNCONFIRMED path
+    /// and shape, `jaggaer.writer.purchaseOrderPath` / `purchaseOrderFields` / `purchaseOrderLineFields`).
+    package func upsertPurchaseOrder(_ order: ConfirmedPurchaseOrder) async throws {
+        try await put(
+            path(settings.purchaseOrderPath, ["number": order.number]),
+            Self.purchaseOrderBody(order, settings: settings),
+            what: "purchase order \(order.number.prefix(40))")
+    }
+
     // MARK: Bodies
+
+    /// The purchase order: a flat header (number, supplier, name, dates as `YYYY-MM-DD`, currency, total, the ERP's
+    /// status) and its lines (number, item or category, description, quantity, unit, unit price, amount, date).
+    /// Absent values are left out, never sent empty.
+    package static func purchaseOrderBody(_ order: ConfirmedPurchaseOrder, settings: JaggaerWriterSettings)
+        -> JSONValue
+    {
+        func field(_ name: String) -> String { settings.purchaseOrderField(name) }
+        func lineField(_ name: String) -> String { settings.purchaseOrderLineField(name) }
+        func text(_ value: String?) -> JSONValue? {
+            guard let value, !value.trimmingCharacters(in: .whitespaces).isEmpty else { return nil }
+            return .string(value)
+        }
+        var body: [String: JSONValue] = [
+            field("number"): .string(order.number),
+            field("supplier"): .string(order.vendorNumber),
+            field("total"): .number(order.total),
+        ]
+        body[field("name")] = text(order.name)
+        body[field("orderDate")] = order.orderDate.map { .string($0.description) }
+        body[field("deliveryDate")] = order.deliveryDate.map { .string($0.description) }
+        body[field("currency")] = text(order.currencyCode?.uppercased())
+        body[field("status")] = text(order.status)
+        body[field("lines")] = .array(
+            order.lines.map { line in
+                var object: [String: JSONValue] = [
+                    lineField("lineNumber"): .string(line.lineNumber),
+                    lineField("quantity"): .number(line.quantity),
+                    lineField("unitPrice"): .number(line.unitPrice),
+                    lineField("amount"): .number(line.amount),
+                ]
+                object[lineField("itemNumber")] = text(line.itemNumber)
+                object[lineField("category")] = text(line.category)
+                object[lineField("description")] = text(line.description)
+                object[lineField("unitOfMeasure")] = text(line.unitOfMeasure)
+                object[lineField("deliveryDate")] = line.deliveryDate.map { .string($0.description) }
+                return .object(object)
+            })
+        return .object(body)
+    }
 
     /// The supplier: number, name, active (false when blocked for everything), a payment hold (blocked for
     /// payment), tax id, currency, payment terms and the address in the invoice API's address shape

@@ -67,6 +67,8 @@ package struct NotificationChanges: Sendable, Hashable {
     package var entries: Int
     /// Extra audit detail (Acumatica's push id).
     package var detail: [String: String] = [:]
+    /// Purchase orders the delivery names (F&O business events): each is read from the ERP and pushed on.
+    package var purchaseOrders: [PurchaseOrderSignal] = []
 
     package init(entries: Int) { self.entries = entries }
 

@@ -41,6 +41,13 @@ package protocol ERPConnector: Sendable {
     func purchaseOrders(numbers: [String]) async throws -> [ERPPurchaseOrder]
     /// Creates the purchase order, or updates the one carrying the same source number (`purchaseOrderWrites`).
     func upsertPurchaseOrder(_ order: PurchaseOrderDocument) async throws -> ERPDocumentRef
+    /// Confirmed purchase orders (with their lines) changed after `cursor` (all when nil), paged like `vendors`
+    /// (`confirmedPurchaseOrders`): the ERP → procurement direction of purchase orders.
+    func confirmedPurchaseOrders(after cursor: ChangeCursor?, pageSize: Int) async throws
+        -> ChangePage<ConfirmedPurchaseOrder>
+    /// Confirmed purchase orders by the ERP's own numbers (`confirmedPurchaseOrders`); a number the ERP has no
+    /// confirmed order for is simply absent from the answer.
+    func confirmedPurchaseOrders(numbers: [String]) async throws -> [ConfirmedPurchaseOrder]
     /// Invoices (written by ml-connector or not) whose payment state changed after `cursor` (`paymentStatus`).
     func paymentStatuses(after cursor: ChangeCursor?, pageSize: Int) async throws -> ChangePage<ERPPaymentStatus>
     /// Creates the vendor or updates the one with the same number (`vendorWrites`).
@@ -80,6 +87,14 @@ extension ERPConnector {
     }
     package func upsertPurchaseOrder(_ order: PurchaseOrderDocument) async throws -> ERPDocumentRef {
         throw ERPUnsupported.error(system, "writing purchase orders")
+    }
+    package func confirmedPurchaseOrders(after cursor: ChangeCursor?, pageSize: Int) async throws
+        -> ChangePage<ConfirmedPurchaseOrder>
+    {
+        throw ERPUnsupported.error(system, "reading confirmed purchase orders")
+    }
+    package func confirmedPurchaseOrders(numbers: [String]) async throws -> [ConfirmedPurchaseOrder] {
+        throw ERPUnsupported.error(system, "reading confirmed purchase orders")
     }
     package func paymentStatuses(after cursor: ChangeCursor?, pageSize: Int) async throws -> ChangePage<
         ERPPaymentStatus
@@ -201,13 +216,16 @@ package struct ERPCapabilities: Sendable, Hashable {
     /// Whether `findInvoices(keys:)` reads many keys in one request (BC: one filter over a batch of numbers), so
     /// the write step looks up the natural keys of a page of invoices at once instead of one request each.
     package var batchLookups: Bool
+    /// Whether the ERP's confirmed purchase orders can be read (`confirmedPurchaseOrders`), for
+    /// `push-purchase-orders` to send them to the procurement system (F&O).
+    package var confirmedPurchaseOrders: Bool
 
     package init(
         draftSemantics: String = "draft", purchaseOrderLineLinks: Bool = false,
         requiresPurchaseOrderInERP: Bool = false, creditMemos: Bool = false, vendorWrites: Bool = false,
         purchaseOrderWrites: Bool = false, paymentStatus: Bool = false, postDrafts: Bool = false,
         changeNotifications: Bool = false, ambiguousWriteSettle: Duration = .seconds(540),
-        matchesPurchaseOrders: Bool = false, batchLookups: Bool = false
+        matchesPurchaseOrders: Bool = false, batchLookups: Bool = false, confirmedPurchaseOrders: Bool = false
     ) {
         self.draftSemantics = draftSemantics
         self.purchaseOrderLineLinks = purchaseOrderLineLinks
@@ -221,6 +239,7 @@ package struct ERPCapabilities: Sendable, Hashable {
         self.ambiguousWriteSettle = ambiguousWriteSettle
         self.matchesPurchaseOrders = matchesPurchaseOrders
         self.batchLookups = batchLookups
+        self.confirmedPurchaseOrders = confirmedPurchaseOrders
     }
 }
 

@@ -17,6 +17,9 @@ package protocol ProcurementSink: Sendable {
     func upsertCodingValue(_ value: CodingValue) async throws
     /// Sets the payment status of one procurement invoice (by the procurement system's own invoice id).
     func setPaymentStatus(_ update: PaymentStatusUpdate) async throws
+    /// Creates the purchase order an ERP confirmed, or updates the one with the same ERP number (`order.number`):
+    /// sending it again changes nothing.
+    func upsertPurchaseOrder(_ order: ConfirmedPurchaseOrder) async throws
 
     /// Whether suppliers changed in the procurement system are read back (for ERPs that take vendor writes).
     var pullsSuppliers: Bool { get }
@@ -27,6 +30,9 @@ package protocol ProcurementSink: Sendable {
 }
 
 extension ProcurementSink {
+    package func upsertPurchaseOrder(_ order: ConfirmedPurchaseOrder) async throws {
+        throw ConnectorError(.unsupported, "\(system) does not take purchase orders")
+    }
     package var pullsSuppliers: Bool { false }
     package func suppliers(after cursor: ChangeCursor?, pageSize: Int) async throws -> ChangePage<Vendor> {
         throw ConnectorError(.unsupported, "\(system) does not list its suppliers")

@@ -207,6 +207,9 @@ package enum EventType {
     package static let invoicePosted = "com.mlconnector.invoice.posted"
     /// Read the ERP's paid invoices and set their payment status in JAGGAER (`sync-payment-status`).
     package static let paymentStatusSyncRequested = "com.mlconnector.paymentstatus.sync_requested"
+    /// The ERP confirmed one purchase order (a business event, or a retry of one): `push-purchase-orders` reads it
+    /// from the ERP by number and sends it to JAGGAER.
+    package static let purchaseOrderConfirmed = "com.mlconnector.purchaseorder.confirmed"
 }
 
 extension DecodingError {

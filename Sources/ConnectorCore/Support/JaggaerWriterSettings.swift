@@ -33,6 +33,15 @@ package struct JaggaerWriterSettings: Sendable, Codable, Hashable, SettingsSecti
     package var supplierListPath: String
     /// The list envelope's array of suppliers (`returnCompanyData`, as the `ja` supplier list names it).
     package var supplierListKey: String
+    /// `PUT` path of one purchase order the ERP confirmed; `{number}` is the ERP's PO number. JAGGAER's PO import
+    /// is UNCONFIRMED (no public path, reference §1.2): the default follows the `po/v1` module of the PO export
+    /// and keeps ERP orders under their own path, apart from the orders JAGGAER issues itself.
+    package var purchaseOrderPath: String
+    /// Body field names of a purchase order's header (see `purchaseOrderFieldDefaults`; `lines` names the array
+    /// of lines). UNCONFIRMED shape: a flat header with the invoice API's names where it has them.
+    package var purchaseOrderFields: [String: String]
+    /// Body field names of a purchase order line (see `purchaseOrderLineFieldDefaults`).
+    package var purchaseOrderLineFields: [String: String]
 
     package static let supplierFieldDefaults: [String: String] = [
         "number": "supplierNumber", "name": "name", "active": "active", "paymentHold": "paymentHold",
@@ -45,6 +54,16 @@ package struct JaggaerWriterSettings: Sendable, Codable, Hashable, SettingsSecti
     package static let paymentStatusFieldDefaults: [String: String] = [
         "status": "paymentStatus", "amount": "invoiceAmount", "paidAmount": "paidAmount", "paidAt": "paymentDate",
         "reference": "erpReference",
+    ]
+    package static let purchaseOrderFieldDefaults: [String: String] = [
+        "number": "purchaseOrderNumber", "supplier": "supplierNumber", "name": "description", "orderDate": "orderDate",
+        "deliveryDate": "requestedDeliveryDate", "currency": "currency", "total": "totalAmount", "status": "erpStatus",
+        "lines": "lines",
+    ]
+    package static let purchaseOrderLineFieldDefaults: [String: String] = [
+        "lineNumber": "lineNumber", "itemNumber": "itemNumber", "category": "category", "description": "description",
+        "quantity": "quantity", "unitOfMeasure": "unitOfMeasure", "unitPrice": "unitPrice", "amount": "amount",
+        "deliveryDate": "requestedDeliveryDate",
     ]
     package static let paymentStatusValueDefaults: [String: String] = [
         "paid": "Paid", "partiallyPaid": "Partially Paid", "unpaid": "Payable",
@@ -61,7 +80,10 @@ package struct JaggaerWriterSettings: Sendable, Codable, Hashable, SettingsSecti
         paymentStatusValues: [String: String] = [:],
         pullSuppliers: Bool = true,
         supplierListPath: String = "/j1p/api/public/ji/v1/suppliers",
-        supplierListKey: String = "returnCompanyData"
+        supplierListKey: String = "returnCompanyData",
+        purchaseOrderPath: String = "/j1p/api/public/po/v1/erppurchaseorders/{number}",
+        purchaseOrderFields: [String: String] = [:],
+        purchaseOrderLineFields: [String: String] = [:]
     ) {
         self.enabled = enabled
         self.supplierPath = supplierPath
@@ -74,12 +96,16 @@ package struct JaggaerWriterSettings: Sendable, Codable, Hashable, SettingsSecti
         self.pullSuppliers = pullSuppliers
         self.supplierListPath = supplierListPath
         self.supplierListKey = supplierListKey
+        self.purchaseOrderPath = purchaseOrderPath
+        self.purchaseOrderFields = purchaseOrderFields
+        self.purchaseOrderLineFields = purchaseOrderLineFields
     }
 
     private enum CodingKeys: String, CodingKey, CaseIterable {
         case enabled, supplierPath, codingValuePath, paymentStatusPath, supplierFields, codingFields
         case paymentStatusFields, paymentStatusValues
         case pullSuppliers, supplierListPath, supplierListKey
+        case purchaseOrderPath, purchaseOrderFields, purchaseOrderLineFields
     }
 
     package static var settingKeys: [String] { CodingKeys.allCases.map(\.stringValue) }
@@ -95,6 +121,7 @@ package struct JaggaerWriterSettings: Sendable, Codable, Hashable, SettingsSecti
         pullSuppliers = try c.decodeIfPresent(Bool.self, forKey: .pullSuppliers) ?? d.pullSuppliers
         supplierListPath = try c.decodeIfPresent(String.self, forKey: .supplierListPath) ?? d.supplierListPath
         supplierListKey = try c.decodeIfPresent(String.self, forKey: .supplierListKey) ?? d.supplierListKey
+        purchaseOrderPath = try c.decodeIfPresent(String.self, forKey: .purchaseOrderPath) ?? d.purchaseOrderPath
         guard supplierListPath.hasPrefix("/"), !supplierListPath.contains("?") else {
             throw ConnectorError(
                 .connectionInvalid,
@@ -108,6 +135,7 @@ package struct JaggaerWriterSettings: Sendable, Codable, Hashable, SettingsSecti
             (CodingKeys.supplierPath, supplierPath, ["{number}"]),
             (.codingValuePath, codingValuePath, ["{segment}", "{code}"]),
             (.paymentStatusPath, paymentStatusPath, ["{id}"]),
+            (.purchaseOrderPath, purchaseOrderPath, ["{number}"]),
         ] where !path.hasPrefix("/") || placeholders.contains(where: { !path.contains($0) }) {
             throw ConnectorError(
                 .connectionInvalid,
@@ -134,6 +162,8 @@ package struct JaggaerWriterSettings: Sendable, Codable, Hashable, SettingsSecti
         codingFields = try names(.codingFields, Self.codingFieldDefaults)
         paymentStatusFields = try names(.paymentStatusFields, Self.paymentStatusFieldDefaults)
         paymentStatusValues = try names(.paymentStatusValues, Self.paymentStatusValueDefaults)
+        purchaseOrderFields = try names(.purchaseOrderFields, Self.purchaseOrderFieldDefaults)
+        purchaseOrderLineFields = try names(.purchaseOrderLineFields, Self.purchaseOrderLineFieldDefaults)
     }
 
     /// The field name of a supplier's logical field.
@@ -143,6 +173,12 @@ package struct JaggaerWriterSettings: Sendable, Codable, Hashable, SettingsSecti
     package func codingField(_ name: String) -> String { codingFields[name] ?? Self.codingFieldDefaults[name] ?? name }
     package func paymentStatusField(_ name: String) -> String {
         paymentStatusFields[name] ?? Self.paymentStatusFieldDefaults[name] ?? name
+    }
+    package func purchaseOrderField(_ name: String) -> String {
+        purchaseOrderFields[name] ?? Self.purchaseOrderFieldDefaults[name] ?? name
+    }
+    package func purchaseOrderLineField(_ name: String) -> String {
+        purchaseOrderLineFields[name] ?? Self.purchaseOrderLineFieldDefaults[name] ?? name
     }
     package func paymentStatusValue(_ state: ERPPaymentStatus.State) -> String {
         paymentStatusValues[state.rawValue] ?? Self.paymentStatusValueDefaults[state.rawValue] ?? state.rawValue

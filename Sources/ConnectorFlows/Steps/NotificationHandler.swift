@@ -42,7 +42,13 @@ package struct NotificationHandler: StepHandler {
         switch outcome {
         case .handshake(let reply):
             return StepResult(status: .ok, detail: ["handshake": "answered"], reply: reply)
-        case .changes(let changes):
+        case .changes(var changes):
+            // Purchase orders the delivery names: duplicates and late deliveries are dropped here already (read-only:
+            // a signal counts as handled only once its order is pushed), each other one goes on to be read and pushed.
+            let screened = try await PurchaseOrderSignals(store: context.store, keys: context.keys)
+                .screen(changes.purchaseOrders)
+            changes.purchaseOrders = screened.kept
+            for (reason, count) in screened.dropped { changes.ignored[reason, default: 0] += count }
             return try result(for: changes, event: event, system: input.system)
         }
     }
@@ -50,12 +56,23 @@ package struct NotificationHandler: StepHandler {
     private func result(for changes: NotificationChanges, event: CloudEvent, system: String) throws
         -> StepResult
     {
+        var changes = changes
         let source = EventSource.step(Self.step, connection: context.connection.id)
-        let events = try changes.kinds.sorted(by: { $0.key < $1.key }).map { kind, full in
+        var events = try changes.kinds.sorted(by: { $0.key < $1.key }).map { kind, full in
             try event.next(
                 type: EventType.masterDataSyncRequested, source: source,
                 data: MasterDataSyncRequest(full: full ? true : nil, kinds: [kind]),
                 recordid: nil, id: "\(event.id)-\(kind)", time: context.clock.now())
+        }
+        // One event per order; its id is the signal's own (scope and sequence), the same on every redelivery.
+        events += try changes.purchaseOrders.map { signal in
+            try event.next(
+                type: EventType.purchaseOrderConfirmed, source: source, data: PurchaseOrderPushRequest(signal: signal),
+                recordid: PushPurchaseOrdersHandler.recordId(number: signal.number),
+                id: "po-signal-\(signal.scope)-\(signal.sequence)", time: context.clock.now())
+        }
+        if !changes.purchaseOrders.isEmpty {
+            changes.detail["purchaseOrders"] = changes.purchaseOrders.map(\.number).joined(separator: ",")
         }
         var detail = changes.detail.merging(["system": system, "entries": String(changes.entries)]) { _, new in new }
         if !changes.kinds.isEmpty { detail["syncs"] = changes.kinds.keys.sorted().joined(separator: ",") }
@@ -76,7 +93,9 @@ package struct NotificationHandler: StepHandler {
     package static func auditedInput(_ event: CloudEvent) -> CloudEvent {
         guard var request = try? event.data?.decode(WebhookRequest.self) else { return event }
         request.headers = request.headers.filter { auditedHeaders.contains($0.key) }
-        request.query = request.query.filter { $0.key != "validationToken" }
+        // Query parameters can carry a shared secret (F&O business events: the endpoint URL's `code`): only their names
+        // are kept.
+        request.query = request.query.filter { $0.key != "validationToken" }.mapValues { _ in "<redacted>" }
         if let body = request.body {
             if let json = try? JSONDecoder().decode(JSONValue.self, from: Data(body.utf8)),
                 let encoded = try? JSONCoding.encode(redactingClientState(json))

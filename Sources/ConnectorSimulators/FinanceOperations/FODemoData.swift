@@ -131,7 +131,44 @@ package enum FODemoData {
             ]))
     }
 
+    /// A purchase order approved but not yet confirmed: confirming it (`/_sim/fo/businessevents/purchaseorderconfirmed`)
+    /// raises the "Purchase order confirmed" business event.
+    package static let unconfirmedPurchaseOrder = "FOPO-90001"
+
+    private static func addUnconfirmedPurchaseOrder(_ tenant: DemoTenant, to store: FOStore) {
+        guard
+            let vendor = tenant.businessCentral.vendors.first(where: {
+                $0.blocked.trimmingCharacters(in: .whitespaces).isEmpty
+            })
+        else { return }
+        let number = unconfirmedPurchaseOrder
+        store.upsert(
+            FOEntity.purchaseOrders.set,
+            SimJSONObject([
+                "dataAreaId": .string(company), "PurchaseOrderNumber": .string(number),
+                "OrderVendorAccountNumber": .string(vendor.number), "PurchaseOrderStatus": .string("Backorder"),
+                "DocumentApprovalStatus": .string("Approved"), "CurrencyCode": .string(accountingCurrency),
+                "PurchaseOrderName": .string("Office chairs"), "AccountingDate": .string("2024-06-03T12:00:00Z"),
+                "RequestedDeliveryDate": .string("2024-06-24T12:00:00Z"),
+            ]))
+        for (line, (text, quantity, price)) in [("Office chair", 12, Decimal(189.5)), ("Chair mat", 12, Decimal(39))]
+            .enumerated()
+        {
+            store.upsert(
+                FOEntity.purchaseOrderLines.set,
+                SimJSONObject([
+                    "dataAreaId": .string(company), "PurchaseOrderNumber": .string(number),
+                    "LineNumber": .int(line + 1),
+                    "OrderedPurchaseQuantity": .int(quantity), "PurchasePrice": .decimal(price),
+                    "LineAmount": .decimal(price * Decimal(quantity)), "LineDescription": .string(text),
+                    "PurchaseUnitSymbol": .string("ea"),
+                ]))
+        }
+    }
+
     private static func addPurchaseOrders(_ tenant: DemoTenant, to store: FOStore) {
+        // After the confirmed ones: a reader taking "the first order" gets a confirmed one, as before.
+        defer { addUnconfirmedPurchaseOrder(tenant, to: store) }
         let vendors = Set(tenant.businessCentral.vendors.map(\.number))
         var seen = Set<String>()
         for invoice in tenant.jaggaerInvoices {
@@ -153,6 +190,9 @@ package enum FODemoData {
                     "OrderVendorAccountNumber": .string(vendor), "PurchaseOrderStatus": .string("Backorder"),
                     "DocumentApprovalStatus": .string("Confirmed"), "CurrencyCode": .string(accountingCurrency),
                     "PurchaseOrderName": .string("JAGGAER PO \(number)"),
+                    "AccountingDate": .string(
+                        String((invoice["header"]?["invoiceDate"]?.stringValue ?? "2024-01-01").prefix(10))
+                            + "T12:00:00Z"),
                 ]))
             for entry in poLines where entry.number == number {
                 let quantity = entry.json["quantity"]?.decimalValue ?? 1

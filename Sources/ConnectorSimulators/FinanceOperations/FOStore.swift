@@ -65,7 +65,7 @@ struct FOEntity: Sendable {
             "dataAreaId": .string, "PurchaseOrderNumber": .string, "OrderVendorAccountNumber": .string,
             "PurchaseOrderStatus": .enumeration("PurchStatus"),
             "DocumentApprovalStatus": .enumeration("VersioningDocumentState"), "CurrencyCode": .string,
-            "PurchaseOrderName": .string,
+            "PurchaseOrderName": .string, "AccountingDate": .dateTime, "RequestedDeliveryDate": .dateTime,
         ],
         navigation: ("PurchaseOrderLinesV2", "PurchaseOrderLinesV2", ["dataAreaId", "PurchaseOrderNumber"]))
     static let purchaseOrderLines = FOEntity(
@@ -74,7 +74,8 @@ struct FOEntity: Sendable {
         fields: [
             "dataAreaId": .string, "PurchaseOrderNumber": .string, "LineNumber": .number, "ItemNumber": .string,
             "ProcurementCategoryName": .string, "OrderedPurchaseQuantity": .number, "PurchasePrice": .number,
-            "LineAmount": .number, "LineDescription": .string,
+            "LineAmount": .number, "LineDescription": .string, "PurchaseUnitSymbol": .string,
+            "RequestedDeliveryDate": .dateTime,
         ])
 
     static let all: [FOEntity] = [

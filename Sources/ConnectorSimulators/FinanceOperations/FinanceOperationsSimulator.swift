@@ -22,6 +22,8 @@ package final class FinanceOperationsSimulator: Sendable {
     package let counters = RequestCounters()
     package let faults = FaultInjector()
     package let clock: SimulatorClock
+    /// Business events to an HTTPS endpoint (FOBusinessEvents.swift).
+    package let businessEvents: FOBusinessEvents
     let tokens: TokenRegistry
     /// The app user's default company.
     package let defaultCompany: String
@@ -43,6 +45,7 @@ package final class FinanceOperationsSimulator: Sendable {
         self.clock = clock
         self.pageSize = pageSize
         self.limiter = SlidingWindowRateLimiter(limit: rateLimit, window: rateWindow, clock: clock)
+        self.businessEvents = FOBusinessEvents(counters: counters, clock: clock)
     }
 
     /// The resource tokens must be issued for: the environment's URL (set once the server's port is known).
@@ -430,6 +433,35 @@ extension FinanceOperationsSimulator: SimulatorApp {
             else { return controlError("expected {\"clientId\": \"...\", \"registered\": true|false}") }
             setRegistered(clientId, flag)
             return .empty(204)
+        case ("POST", "/_sim/fo/businessevents/endpoint"):
+            // {"url": "https://…/webhooks/{connection}/financeOperations?code=…", "seed": 7}
+            guard let body = try? request.jsonBody(), let url = body["url"]?.stringValue else {
+                return controlError("expected {\"url\": \"...\", \"seed\": 1}")
+            }
+            businessEvents.configure(endpoint: url, seed: body["seed"]?.intValue.map { UInt64(max($0, 0)) })
+            return .empty(204)
+        case ("POST", "/_sim/fo/businessevents/purchaseorderconfirmed"):
+            // {"numbers": ["PO1"], "company": "usmf", "duplicates": 0.5, "reorder": true, "seed": 7}: confirms each
+            // purchase order and delivers its event.
+            guard let body = try? request.jsonBody(), let numbers = body["numbers"]?.arrayValue else {
+                return controlError(
+                    "expected {\"numbers\": [...], \"duplicates\": 0.5, \"reorder\": true, \"seed\": 1}")
+            }
+            let company = body["company"]?.stringValue ?? defaultCompany
+            var events: [SimJSONObject] = []
+            for number in numbers.compactMap(\.stringValue) {
+                guard let event = businessEvents.confirm(store, company: company, number: number) else {
+                    return controlError("no purchase order \(number) in company \(company)")
+                }
+                events.append(event)
+            }
+            let report = await businessEvents.deliver(
+                events,
+                duplicates: body["duplicates"]?.decimalValue.map { NSDecimalNumber(decimal: $0).doubleValue } ?? 0,
+                reorder: body["reorder"]?.boolValue ?? false, seed: UInt64(max(body["seed"]?.intValue ?? 1, 0)))
+            return .json(200, report.json)
+        case ("POST", "/_sim/fo/businessevents/resend"):
+            return .json(200, await businessEvents.resendErrorLog().json)
         default:
             return nil
         }

@@ -10,11 +10,14 @@ import Foundation
 //   the supplier list in the `ja/v1/companyprofiles` shape (reference §1.5: `start` 1-based, `totRecords`,
 //   `returnedRecords`, `startAt`, items under `returnCompanyData`), each item the supplier as written plus
 //   `lastModTime` (`yyyyMMddHHmmss`, UTC); suppliers created in JAGGAER (`writes.editSupplierInJaggaer`) included.
+// - `PUT|GET /j1p/api/public/po/v1/erppurchaseorders/{number}` (counter `jaggaer PUT erppurchaseorders/{number}`):
+//   a purchase order an ERP confirmed, by the ERP's number (UNCONFIRMED: JAGGAER's PO import is not public).
 // - control: `GET /_sim/jaggaer/writes` (everything written, with counts).
 // Every write answers `{"returnCode": 0, "returnMessage": "Created" | "Updated" | "Unchanged"}`.
 extension JaggaerSimulator {
     static let suppliersPath = "/j1p/api/public/ji/v1/suppliers"
     static let codingPath = "/j1p/api/public/ji/v1/accountingcodes"
+    static let erpPurchaseOrdersPath = "/j1p/api/public/po/v1/erppurchaseorders"
 
     /// The path's segments, split before percent-decoding (a supplier number may hold a `/`), then decoded.
     private static func segments(_ request: SimRequest) -> [String] {
@@ -39,6 +42,9 @@ extension JaggaerSimulator {
         if path == Self.codingPath, parts.count == 9, !parts[7].isEmpty, !parts[8].isEmpty {
             return RouteMatch(system: "jaggaer", endpoint: "accountingcodes/{segment}/{code}")
         }
+        if path == Self.erpPurchaseOrdersPath, parts.count == 8, !parts[7].isEmpty {
+            return RouteMatch(system: "jaggaer", endpoint: "erppurchaseorders/{number}")
+        }
         if path == Self.invoicesPath, parts.count == 9, parts[8] == "paymentstatus" {
             return RouteMatch(system: "jaggaer", endpoint: "invoices/{id}/paymentstatus")
         }
@@ -46,8 +52,10 @@ extension JaggaerSimulator {
     }
 
     static func isWriteEndpoint(_ endpoint: String) -> Bool {
-        ["suppliers", "suppliers/{number}", "accountingcodes/{segment}/{code}", "invoices/{id}/paymentstatus"].contains(
-            endpoint)
+        [
+            "suppliers", "suppliers/{number}", "accountingcodes/{segment}/{code}", "invoices/{id}/paymentstatus",
+            "erppurchaseorders/{number}",
+        ].contains(endpoint)
     }
 
     private func writeError(_ status: Int, _ message: String) -> SimResponse {
@@ -92,6 +100,16 @@ extension JaggaerSimulator {
                 return writeError(400, problem)
             }
             return accepted(writes.upsertCodingValue(segment: segment, code: code, body))
+        case "erppurchaseorders/{number}":
+            let number = parts[7]
+            guard let body else {
+                return writes.purchaseOrder(number).map { .json(200, $0) }
+                    ?? writeError(404, "Purchase order \(number) not found")
+            }
+            if let problem = JaggaerWriteValidation.purchaseOrder(body, number: number) {
+                return writeError(400, problem)
+            }
+            return accepted(writes.upsertPurchaseOrder(number: number, body))
         default:
             guard let id = Int(parts[7]), var invoice = invoices.invoice(id: id) else {
                 return writeError(404, "Invoice \(parts[7]) not found")

@@ -12,6 +12,8 @@ package final class JaggaerWriteStore: Sendable {
         var suppliers: [String: SimJSON] = [:]
         var codingValues: [String: SimJSON] = [:]
         var paymentStatuses: [String: SimJSON] = [:]
+        /// Purchase orders an ERP confirmed, by the ERP's number.
+        var purchaseOrders: [String: SimJSON] = [:]
         /// When each supplier last changed (by a write from the ERP side or in JAGGAER itself): the list's
         /// `lastModTime` and its `LASTMODTIME` filter.
         var supplierModified: [String: Date] = [:]
@@ -83,6 +85,16 @@ package final class JaggaerWriteStore: Sendable {
         state.withLock { Self.upsert(&$0.paymentStatuses, String(invoiceId), body, &$0.changes) }
     }
 
+    func upsertPurchaseOrder(number: String, _ body: SimJSON) -> Outcome {
+        state.withLock { Self.upsert(&$0.purchaseOrders, number, body, &$0.changes) }
+    }
+
+    /// One ERP purchase order as last written.
+    package func purchaseOrder(_ number: String) -> SimJSON? { state.withLock { $0.purchaseOrders[number] } }
+    /// Every ERP purchase order as last written, by number.
+    package var purchaseOrders: [String: SimJSON] { state.withLock { $0.purchaseOrders } }
+    package var purchaseOrderCount: Int { state.withLock { $0.purchaseOrders.count } }
+
     /// One supplier as last written.
     package func supplier(_ number: String) -> SimJSON? { state.withLock { $0.suppliers[number] } }
     /// One coding value as last written.
@@ -117,11 +129,13 @@ package final class JaggaerWriteStore: Sendable {
                             "activeCodingValues": .int(
                                 state.codingValues.values.filter { $0["active"]?.boolValue == true }.count),
                             "paymentStatuses": .int(state.paymentStatuses.count),
+                            "purchaseOrders": .int(state.purchaseOrders.count),
                             "changes": .int(state.changes),
                         ])),
                     "suppliers": sorted(state.suppliers),
                     "codingValues": sorted(state.codingValues),
                     "paymentStatuses": sorted(state.paymentStatuses),
+                    "purchaseOrders": sorted(state.purchaseOrders),
                 ]))
         }
     }
@@ -132,7 +146,7 @@ enum JaggaerWriteValidation {
     static let paymentStatuses: Set<String> = ["Payable", "InProcess", "Partially Paid", "Paid"]
 
     enum FieldType {
-        case string, nonEmptyString, bool, number, instant, object
+        case string, nonEmptyString, bool, number, instant, object, date, array
     }
 
     /// Checks `body` is an object with exactly the known fields, the required ones present, each of its type.
@@ -172,6 +186,12 @@ enum JaggaerWriteValidation {
             return nil
         case .object:
             return value.objectValue == nil ? "\(name) must be an object" : nil
+        case .date:
+            guard let text = value.stringValue, text.count == 10, Timestamps.parseInstant(text + "T00:00:00Z") != nil
+            else { return "\(name) must be a date YYYY-MM-DD" }
+            return nil
+        case .array:
+            return value.arrayValue == nil ? "\(name) must be an array" : nil
         }
     }
 
@@ -233,6 +253,52 @@ enum JaggaerWriteValidation {
         }
         if body["segmentName"]?.stringValue != segment || body["code"]?.stringValue != code {
             return "segmentName and code must match the path"
+        }
+        return nil
+    }
+
+    /// A purchase order an ERP confirmed: its number (the path's), supplier, total and lines, each line with its
+    /// number, quantity, unit price and amount; the amounts must add up.
+    static func purchaseOrder(_ body: SimJSON, number: String) -> String? {
+        if let problem = check(
+            body,
+            required: [
+                "purchaseOrderNumber": .nonEmptyString, "supplierNumber": .nonEmptyString, "totalAmount": .number,
+                "lines": .array,
+            ],
+            optional: [
+                "description": .string, "orderDate": .date, "requestedDeliveryDate": .date, "currency": .string,
+                "erpStatus": .string,
+            ])
+        {
+            return problem
+        }
+        if body["purchaseOrderNumber"]?.stringValue != number {
+            return "purchaseOrderNumber does not match the purchase order in the path"
+        }
+        if let currency = body["currency"]?.stringValue,
+            currency.count != 3 || !currency.allSatisfy({ $0.isASCII && $0.isUppercase })
+        {
+            return "currency must be an ISO 4217 code such as USD"
+        }
+        var sum: Decimal = 0
+        for line in body["lines"]?.arrayValue ?? [] {
+            if let problem = check(
+                line,
+                required: [
+                    "lineNumber": .nonEmptyString, "quantity": .number, "unitPrice": .number, "amount": .number,
+                ],
+                optional: [
+                    "itemNumber": .string, "category": .string, "description": .string, "unitOfMeasure": .string,
+                    "requestedDeliveryDate": .date,
+                ])
+            {
+                return "lines: \(problem)"
+            }
+            sum += line["amount"]?.decimalValue ?? 0
+        }
+        if let total = body["totalAmount"]?.decimalValue, total != sum {
+            return "totalAmount \(total) is not the sum of the line amounts (\(sum))"
         }
         return nil
     }
