@@ -33,6 +33,10 @@ package struct JaggaerWriterSettings: Sendable, Codable, Hashable, SettingsSecti
     package var supplierListPath: String
     /// The list envelope's array of suppliers (`returnCompanyData`, as the `ja` supplier list names it).
     package var supplierListKey: String
+    /// The supplier body field that carries the parent supplier's number (a vendor hierarchy). JAGGAER's supplier
+    /// model as we know it has no parent field (UNCONFIRMED, reference §1.10): nil (the default) sends no hierarchy,
+    /// and `sync-vendors` says so in its summary. When set, the field is written, and read back by the supplier pull.
+    package var supplierParentField: String?
 
     package static let supplierFieldDefaults: [String: String] = [
         "number": "supplierNumber", "name": "name", "active": "active", "paymentHold": "paymentHold",
@@ -61,7 +65,8 @@ package struct JaggaerWriterSettings: Sendable, Codable, Hashable, SettingsSecti
         paymentStatusValues: [String: String] = [:],
         pullSuppliers: Bool = true,
         supplierListPath: String = "/j1p/api/public/ji/v1/suppliers",
-        supplierListKey: String = "returnCompanyData"
+        supplierListKey: String = "returnCompanyData",
+        supplierParentField: String? = nil
     ) {
         self.enabled = enabled
         self.supplierPath = supplierPath
@@ -74,12 +79,14 @@ package struct JaggaerWriterSettings: Sendable, Codable, Hashable, SettingsSecti
         self.pullSuppliers = pullSuppliers
         self.supplierListPath = supplierListPath
         self.supplierListKey = supplierListKey
+        self.supplierParentField = supplierParentField
     }
 
     private enum CodingKeys: String, CodingKey, CaseIterable {
         case enabled, supplierPath, codingValuePath, paymentStatusPath, supplierFields, codingFields
         case paymentStatusFields, paymentStatusValues
         case pullSuppliers, supplierListPath, supplierListKey
+        case supplierParentField
     }
 
     package static var settingKeys: [String] { CodingKeys.allCases.map(\.stringValue) }
@@ -99,6 +106,15 @@ package struct JaggaerWriterSettings: Sendable, Codable, Hashable, SettingsSecti
             throw ConnectorError(
                 .connectionInvalid,
                 "\(SettingsDecoding.path(decoder.codingPath, "supplierListPath")) must start with / and hold no query")
+        }
+        supplierParentField = try c.decodeIfPresent(String.self, forKey: .supplierParentField)
+        if let field = supplierParentField {
+            guard !field.trimmingCharacters(in: .whitespaces).isEmpty else {
+                throw ConnectorError(
+                    .connectionInvalid,
+                    "\(SettingsDecoding.path(decoder.codingPath, "supplierParentField")) must name a field (leave it out to send no hierarchy)"
+                )
+            }
         }
         guard !supplierListKey.trimmingCharacters(in: .whitespaces).isEmpty else {
             throw ConnectorError(
