@@ -80,6 +80,14 @@ enum DemoLegJaggaerWriter {
                     "vendorNumber": .string(natural.first ?? ""), "vendorInvoiceNumber": .string(natural.last ?? ""),
                 ])
             )
+        case "dynamicsNAV":
+            // Posts the invoice (purchase invoice or journal document) and pays it in full, as finance would.
+            return (
+                "/_sim/nav/pay",
+                .object([
+                    "vendorNumber": .string(natural.first ?? ""), "vendorInvoiceNumber": .string(natural.last ?? ""),
+                ])
+            )
         case "acumatica":
             guard let number = document?.number else { return nil }
             return ("/_sim/acumatica/bills/pay", .object(["type": .string("Bill"), "referenceNbr": .string(number)]))
