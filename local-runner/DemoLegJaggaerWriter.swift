@@ -80,6 +80,14 @@ enum DemoLegJaggaerWriter {
                     "vendorNumber": .string(natural.first ?? ""), "vendorInvoiceNumber": .string(natural.last ?? ""),
                 ])
             )
+        case "dynamicsNAV":
+            // Posts the invoice (purchase invoice or journal document) and pays it in full, as finance would.
+            return (
+                "/_sim/nav/pay",
+                .object([
+                    "vendorNumber": .string(natural.first ?? ""), "vendorInvoiceNumber": .string(natural.last ?? ""),
+                ])
+            )
         case "acumatica":
             guard let number = document?.number else { return nil }
             return ("/_sim/acumatica/bills/pay", .object(["type": .string("Bill"), "referenceNbr": .string(number)]))
@@ -101,6 +109,9 @@ enum DemoLegJaggaerWriter {
             problems.append("no coding value reached JAGGAER before the invoices")
         }
         var paid: [(index: Int, connection: String)] = []
+        // What JAGGAER showed before this run paid anything: an invoice already Paid there (a run against a kept
+        // store) may rightly not come back from a feed without change stamps (NAV's ledger entries).
+        let before = try await writes(endpoints)
         var stale = 0
         var attempted = 0
         for (connection, erp) in connections {
@@ -167,7 +178,8 @@ enum DemoLegJaggaerWriter {
             let seen =
                 (Int(payments[index].step?["updated"] ?? "") ?? 0)
                 + (Int(payments[index].step?["unchanged"] ?? "") ?? 0)
-            if seen == 0 {
+            let alreadyPaid = before["paymentStatuses"]?[id]?["paymentStatus"]?.stringValue == "Paid"
+            if seen == 0, !alreadyPaid {
                 problems.append("\(payments[index].erpKind): sync-payment-status did not see the paid invoice \(id)")
             }
             if status != "Paid" {

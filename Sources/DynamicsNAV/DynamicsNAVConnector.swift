@@ -70,19 +70,21 @@ package struct DynamicsNAVConnector: ERPConnector {
             }.map(journalRef)
         }
         if !settings.vendorLedgerService.isEmpty {
+            let vendorField = settings.ledgerField("vendorNumber")
+            let externalField = settings.ledgerField("externalDocumentNumber")
             let entries = try await client.list(
                 settings.vendorLedgerService,
                 ODataQuery(
-                    filter: .eq("Vendor_No", vendorNumber.uppercased())
-                        .and(.eq("External_Document_No", vendorInvoiceNumber.uppercased()))
-                        .and(.eq("Document_Type", Self.invoiceType))))
+                    filter: .eq(ODataField(vendorField), vendorNumber.uppercased())
+                        .and(.eq(ODataField(externalField), vendorInvoiceNumber.uppercased()))
+                        .and(.eq(ODataField(settings.ledgerField("documentType")), Self.invoiceType))))
             found += entries.filter {
-                Self.same($0.text("Vendor_No"), vendorNumber)
-                    && Self.same($0.text("External_Document_No"), vendorInvoiceNumber)
+                Self.same($0.text(vendorField), vendorNumber) && Self.same($0.text(externalField), vendorInvoiceNumber)
             }.map { entry in
                 ERPDocumentRef(
-                    system: system, id: "VendorLedgerEntry(\(entry.number("Entry_No").map { "\($0)" } ?? "?"))",
-                    number: entry.text("Document_No"), status: "posted")
+                    system: system, id: ledgerEntryId(entry),
+                    number: entry.text(settings.ledgerField("documentNumber")),
+                    status: "posted")
             }
         }
         return found
@@ -446,6 +448,7 @@ final class PublishedServices: Sendable {
         let names =
             settings.services.map(\.name) + [settings.purchaseInvoiceLines, settings.purchaseOrderLines]
             + settings.dimensionFields.values.sorted() + [settings.referenceField, settings.purchaseOrderNumberField]
+            + DynamicsNAVSettings.vendorLedgerFieldDefaults.keys.sorted().map(settings.ledgerField)
         return keys.key("dynamicsNAV", "published", Self.fnv(names.joined(separator: ",")))
     }
 
@@ -502,6 +505,11 @@ final class PublishedServices: Sendable {
         field(settings.vendorService, settings.vendorChangeField, "vendorChangeField")
         if !settings.parentVendorField.isEmpty {
             field(settings.vendorService, settings.parentVendorField, "parentVendorField")
+        }
+        if settings.readsPaymentStatus {
+            for name in DynamicsNAVSettings.vendorLedgerFieldDefaults.keys.sorted() {
+                field(settings.vendorLedgerService, settings.ledgerField(name), "vendorLedgerFields.\(name)")
+            }
         }
         return problems
     }

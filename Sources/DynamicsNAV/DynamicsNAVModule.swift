@@ -19,8 +19,9 @@ package struct DynamicsNAVModule: ERPModule {
             creditMemos: false,
             vendorWrites: true,
             purchaseOrderWrites: true,
-            // Vendor Ledger Entries field names are UNCONFIRMED (reference §4): no payment status yet.
-            paymentStatus: false,
+            // From Vendor Ledger Entries (page 29) where the connection names it; its field names are settings
+            // (UNCONFIRMED, reference §4), checked against `$metadata`.
+            paymentStatus: settings?.readsPaymentStatus ?? true,
             // Pages have no post action (reference §3.2): finance posts in NAV.
             postDrafts: false,
             changeNotifications: false,

@@ -56,8 +56,12 @@ package struct DynamicsNAVSettings: ERPConnectionSettings {
     package var journalService: String
     package var accountService: String
     package var dimensionValueService: String
-    /// Vendor Ledger Entries (page 29), to find invoices already posted; empty: not published, not checked.
+    /// Vendor Ledger Entries (page 29), to find invoices already posted and to read their payment status; empty:
+    /// not published, not checked, and no payment status.
     package var vendorLedgerService: String
+    /// Field names of the Vendor Ledger Entries page by logical name, overriding `vendorLedgerFieldDefaults`: the
+    /// page's OData names are UNCONFIRMED (reference §4), so each is a setting, checked against `$metadata`.
+    package var vendorLedgerFields: [String: String]
 
     package var invoiceDocument: InvoiceDocument
     package var journalTemplate: String
@@ -86,7 +90,8 @@ package struct DynamicsNAVSettings: ERPConnectionSettings {
         purchaseOrderService: String = "PurchaseOrder", purchaseOrderLines: String = "PurchaseOrderPurchLines",
         journalService: String = "GeneralJournal", accountService: String = "ChartOfAccounts",
         dimensionValueService: String = "DimensionValues", vendorLedgerService: String = "VendorLedgerEntries",
-        invoiceDocument: InvoiceDocument = .purchaseInvoice, journalTemplate: String = "", journalBatch: String = "",
+        vendorLedgerFields: [String: String] = [:], invoiceDocument: InvoiceDocument = .purchaseInvoice,
+        journalTemplate: String = "", journalBatch: String = "",
         referenceField: String = "Your_Reference", purchaseOrderNumberField: String = "Your_Reference",
         dimensionFields: [String: String] = [:], accountLineType: String = "G/L Account",
         parentVendorField: String = "", vendorChangeField: String = "Last_Date_Modified",
@@ -111,6 +116,7 @@ package struct DynamicsNAVSettings: ERPConnectionSettings {
         self.accountService = accountService
         self.dimensionValueService = dimensionValueService
         self.vendorLedgerService = vendorLedgerService
+        self.vendorLedgerFields = vendorLedgerFields
         self.invoiceDocument = invoiceDocument
         self.journalTemplate = journalTemplate
         self.journalBatch = journalBatch
@@ -128,7 +134,7 @@ package struct DynamicsNAVSettings: ERPConnectionSettings {
     private enum CodingKeys: String, CodingKey, CaseIterable {
         case oDataURL, company, companyId, authentication, username, accessKey, tokenURL, clientId, clientSecret, scope
         case vendorService, purchaseInvoiceService, purchaseInvoiceLines, purchaseOrderService, purchaseOrderLines
-        case journalService, accountService, dimensionValueService, vendorLedgerService
+        case journalService, accountService, dimensionValueService, vendorLedgerService, vendorLedgerFields
         case invoiceDocument, journalTemplate, journalBatch, referenceField, purchaseOrderNumberField, dimensionFields
         case accountLineType, parentVendorField, vendorChangeField, vendorConflictRule, requestsPerMinute, pageSize
     }
@@ -161,6 +167,13 @@ package struct DynamicsNAVSettings: ERPConnectionSettings {
         accountService = try text(.accountService, d.accountService)
         dimensionValueService = try text(.dimensionValueService, d.dimensionValueService)
         vendorLedgerService = try text(.vendorLedgerService, d.vendorLedgerService)
+        vendorLedgerFields = try c.decodeIfPresent([String: String].self, forKey: .vendorLedgerFields) ?? [:]
+        for name in vendorLedgerFields.keys.sorted() where Self.vendorLedgerFieldDefaults[name] == nil {
+            throw ConnectorError(
+                .connectionInvalid,
+                "\(SettingsDecoding.path(decoder.codingPath, "vendorLedgerFields")) has no field \(String(name.prefix(40)).debugDescription); it takes \(Self.vendorLedgerFieldDefaults.keys.sorted().joined(separator: ", "))"
+            )
+        }
         invoiceDocument = try SettingsDecoding.choice(c, .invoiceDocument) ?? d.invoiceDocument
         journalTemplate = try text(.journalTemplate, d.journalTemplate)
         journalBatch = try text(.journalBatch, d.journalBatch)
@@ -174,6 +187,22 @@ package struct DynamicsNAVSettings: ERPConnectionSettings {
         requestsPerMinute = try c.decodeIfPresent(Int.self, forKey: .requestsPerMinute) ?? d.requestsPerMinute
         pageSize = try c.decodeIfPresent(Int.self, forKey: .pageSize) ?? d.pageSize
     }
+
+    /// The Vendor Ledger Entries fields by logical name, as page 29 names them in the standard application
+    /// (`No.` → `No`, reference §3.1); UNCONFIRMED for a customer's page, so each can be renamed.
+    package static let vendorLedgerFieldDefaults: [String: String] = [
+        "entryNumber": "Entry_No", "vendorNumber": "Vendor_No", "documentType": "Document_Type",
+        "documentNumber": "Document_No", "externalDocumentNumber": "External_Document_No", "amount": "Amount",
+        "remainingAmount": "Remaining_Amount", "open": "Open",
+    ]
+
+    /// The OData name of a Vendor Ledger Entries field (`entryNumber`, `open`, …).
+    package func ledgerField(_ name: String) -> String {
+        vendorLedgerFields[name] ?? Self.vendorLedgerFieldDefaults[name] ?? name
+    }
+
+    /// Whether payment status is read (the Vendor Ledger Entries page is named).
+    package var readsPaymentStatus: Bool { !vendorLedgerService.isEmpty }
 
     /// The OData V4 root without a trailing slash.
     package var root: String { oDataURL.trimmingTrailingSlash }
@@ -292,6 +321,9 @@ extension DynamicsNAVSettings {
                 ("referenceField", referenceField), ("purchaseOrderNumberField", purchaseOrderNumberField),
                 ("vendorChangeField", vendorChangeField),
             ] + (vendorLedgerService.isEmpty ? [] : [("vendorLedgerService", vendorLedgerService)])
+            + (vendorLedgerService.isEmpty
+                ? []
+                : Self.vendorLedgerFieldDefaults.keys.sorted().map { ("vendorLedgerFields.\($0)", ledgerField($0)) })
             + (parentVendorField.isEmpty ? [] : [("parentVendorField", parentVendorField)])
         for (name, value) in names where !Self.isIdentifier(value) {
             throw ConnectorError(

@@ -123,7 +123,10 @@ extension JaggaerWriter {
             blocked: !active ? .all : flag("paymentHold") == true ? .payment : .none,
             currencyCode: text("currency"), taxRegistrationNumber: text("taxId"), erpId: nil,
             lastModified: text("lastModified").flatMap(parseStamp), address: address,
-            paymentTermsCode: text("paymentTerms"))
+            paymentTermsCode: text("paymentTerms"),
+            parentNumber: settings.supplierParentField.flatMap { item[$0]?.stringValue }.flatMap {
+                $0.isEmpty ? nil : $0
+            })
     }
 
     static func int(_ value: JSONValue?) -> Int? {

@@ -27,6 +27,9 @@ package struct JaggaerWriter: ProcurementSink {
 
     package var system: String { "jaggaer" }
 
+    /// Hierarchies go out only where the tenant's parent field is configured (`supplierParentField`).
+    package var sendsSupplierHierarchy: Bool { settings.supplierParentField != nil }
+
     /// The settings themselves: any change of path, field name or status value makes every record "changed".
     package var revision: String {
         (try? JSONCoding.encode(settings)).map { String(decoding: $0, as: UTF8.self) } ?? ""
@@ -123,6 +126,9 @@ package struct JaggaerWriter: ProcurementSink {
         }
         if let terms = vendor.paymentTermsCode, !terms.isEmpty {
             body[settings.supplierField("paymentTerms")] = .string(terms)
+        }
+        if let field = settings.supplierParentField, let parent = vendor.parentNumber, !parent.isEmpty {
+            body[field] = .string(parent)
         }
         if let address = vendor.address?.nonEmpty {
             var object: [String: JSONValue] = [

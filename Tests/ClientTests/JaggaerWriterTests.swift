@@ -123,4 +123,27 @@ struct JaggaerWriterTests {
         #expect(ok.supplierField("name") == "name")
         #expect(!ok.enabled)
     }
+    @Test("settings a connection does not use stay out of the revision, so an upgrade resends nothing")
+    func revisionStable() async throws {
+        let transport = AsyncHTTPClientTransport()
+        let plain = JaggaerWriter(baseURL: "https://j.example", settings: JaggaerWriterSettings(), transport: transport)
+        let keys = try #require(
+            try JSONSerialization.jsonObject(with: Data(plain.revision.utf8)) as? [String: Any]
+        ).keys.sorted()
+        // The keys of the first release: adding a setting must not change a default connection's digests.
+        #expect(
+            keys == [
+                "codingFields", "codingValuePath", "enabled", "paymentStatusFields", "paymentStatusPath",
+                "paymentStatusValues", "pullSuppliers", "supplierFields", "supplierListKey", "supplierListPath",
+                "supplierPath",
+            ])
+        let used = JaggaerWriter(
+            baseURL: "https://j.example",
+            settings: JaggaerWriterSettings(purchaseOrderPath: "/po/{number}", supplierParentField: "parent"),
+            transport: transport)
+        #expect(used.revision.contains("/po/{number}") && used.revision.contains("parent"))
+        let decoded = try JSONDecoder().decode(JaggaerWriterSettings.self, from: Data(used.revision.utf8))
+        #expect(decoded.purchaseOrderPath == "/po/{number}" && decoded.supplierParentField == "parent")
+        await transport.shutdown()
+    }
 }

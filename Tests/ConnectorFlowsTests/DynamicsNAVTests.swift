@@ -20,7 +20,10 @@ final class NAVRig: Sendable {
     let vault = Vault(masterKey: try! MasterKey(base64: MasterKey.generate()))
     let connection: Connection
 
-    init(host: SimulatorHost, tenant: DemoTenant, settings: (inout DynamicsNAVSettings) -> Void) {
+    init(
+        host: SimulatorHost, tenant: DemoTenant, settings: (inout DynamicsNAVSettings) -> Void,
+        connection change: (inout Connection) -> Void = { _ in }
+    ) {
         self.host = host
         self.tenant = tenant
         let access = host.dynamicsNAV.accessDetails
@@ -31,7 +34,7 @@ final class NAVRig: Sendable {
             dimensionFields: ["FUND": "Shortcut_Dimension_1_Code", "DEPARTMENT": "Shortcut_Dimension_2_Code"])
         settings(&nav)
         let credentials = tenant.credentials
-        connection = Connection(
+        var connection = Connection(
             id: "nav",
             jaggaer: JaggaerSettings(
                 baseURL: host.jaggaerBaseURL, tokenURL: host.jaggaerTokenURL, clientId: credentials.jaggaerClientId,
@@ -44,20 +47,27 @@ final class NAVRig: Sendable {
             flow: FlowSettings(ambiguousWriteSettleSeconds: 60),
             network: NetworkSettings(allowHTTP: true, allowedHosts: ["127.0.0.1"], requestTimeoutSeconds: 10)
         )
+        change(&connection)
+        self.connection = connection
     }
 
-    static func start(_ settings: (inout DynamicsNAVSettings) -> Void = { _ in }) async throws -> NAVRig {
+    static func start(
+        _ settings: (inout DynamicsNAVSettings) -> Void = { _ in }, connection: (inout Connection) -> Void = { _ in }
+    ) async throws -> NAVRig {
         let tenant = DemoTenant.generate(invoiceCount: 5, seed: 11)
-        return NAVRig(host: try await SimulatorHost.start(tenant: tenant), tenant: tenant, settings: settings)
+        return NAVRig(
+            host: try await SimulatorHost.start(tenant: tenant), tenant: tenant, settings: settings,
+            connection: connection)
     }
 
-    func connector() throws -> any ERPConnector {
+    func runtime() throws -> ConnectionRuntime {
         let context = StepContext(
             store: store, keys: try StateKeys(connection: connection.id), connection: connection, clock: clock,
             logger: Logger(label: "test"), owner: "test-\(UUID().uuidString.prefix(6))")
         return try ConnectionRuntime(context: context, vault: vault, http: http, counter: RequestCounter())
-            .erpConnector()
     }
+
+    func connector() throws -> any ERPConnector { try runtime().erpConnector() }
 
     var company: String { host.dynamicsNAV.accessDetails.company }
 

@@ -23,6 +23,8 @@ package protocol ProcurementSink: Sendable {
 
     /// Whether suppliers changed in the procurement system are read back (for ERPs that take vendor writes).
     var pullsSuppliers: Bool { get }
+    /// Whether a supplier's parent (`Vendor.parentNumber`) is sent with it (a vendor hierarchy).
+    var sendsSupplierHierarchy: Bool { get }
     /// Suppliers changed in the procurement system at or after `cursor` (all when nil), one page at a time, as
     /// vendors (`lastModified` = the procurement system's change time). The cursor is the sink's own; a stamp is
     /// inclusive, so the last records of a page can come again (the flow skips content it already has).
@@ -33,6 +35,9 @@ extension ProcurementSink {
     package func upsertPurchaseOrder(_ order: ConfirmedPurchaseOrder) async throws {
         throw ConnectorError(.unsupported, "\(system) does not take purchase orders")
     }
+    /// Whether a supplier's parent (`Vendor.parentNumber`) is sent with it. Off by default: the flows then report
+    /// the hierarchies they could not send.
+    package var sendsSupplierHierarchy: Bool { false }
     package var pullsSuppliers: Bool { false }
     package func suppliers(after cursor: ChangeCursor?, pageSize: Int) async throws -> ChangePage<Vendor> {
         throw ConnectorError(.unsupported, "\(system) does not list its suppliers")

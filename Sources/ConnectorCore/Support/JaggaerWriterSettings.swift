@@ -42,6 +42,10 @@ package struct JaggaerWriterSettings: Sendable, Codable, Hashable, SettingsSecti
     package var purchaseOrderFields: [String: String]
     /// Body field names of a purchase order line (see `purchaseOrderLineFieldDefaults`).
     package var purchaseOrderLineFields: [String: String]
+    /// The supplier body field that carries the parent supplier's number (a vendor hierarchy). JAGGAER's supplier
+    /// model as we know it has no parent field (UNCONFIRMED, reference §1.10): nil (the default) sends no hierarchy,
+    /// and `sync-vendors` says so in its summary. When set, the field is written, and read back by the supplier pull.
+    package var supplierParentField: String?
 
     package static let supplierFieldDefaults: [String: String] = [
         "number": "supplierNumber", "name": "name", "active": "active", "paymentHold": "paymentHold",
@@ -83,7 +87,8 @@ package struct JaggaerWriterSettings: Sendable, Codable, Hashable, SettingsSecti
         supplierListKey: String = "returnCompanyData",
         purchaseOrderPath: String = "/j1p/api/public/po/v1/erppurchaseorders/{number}",
         purchaseOrderFields: [String: String] = [:],
-        purchaseOrderLineFields: [String: String] = [:]
+        purchaseOrderLineFields: [String: String] = [:],
+        supplierParentField: String? = nil
     ) {
         self.enabled = enabled
         self.supplierPath = supplierPath
@@ -99,6 +104,7 @@ package struct JaggaerWriterSettings: Sendable, Codable, Hashable, SettingsSecti
         self.purchaseOrderPath = purchaseOrderPath
         self.purchaseOrderFields = purchaseOrderFields
         self.purchaseOrderLineFields = purchaseOrderLineFields
+        self.supplierParentField = supplierParentField
     }
 
     private enum CodingKeys: String, CodingKey, CaseIterable {
@@ -106,6 +112,7 @@ package struct JaggaerWriterSettings: Sendable, Codable, Hashable, SettingsSecti
         case paymentStatusFields, paymentStatusValues
         case pullSuppliers, supplierListPath, supplierListKey
         case purchaseOrderPath, purchaseOrderFields, purchaseOrderLineFields
+        case supplierParentField
     }
 
     package static var settingKeys: [String] { CodingKeys.allCases.map(\.stringValue) }
@@ -126,6 +133,15 @@ package struct JaggaerWriterSettings: Sendable, Codable, Hashable, SettingsSecti
             throw ConnectorError(
                 .connectionInvalid,
                 "\(SettingsDecoding.path(decoder.codingPath, "supplierListPath")) must start with / and hold no query")
+        }
+        supplierParentField = try c.decodeIfPresent(String.self, forKey: .supplierParentField)
+        if let field = supplierParentField {
+            guard !field.trimmingCharacters(in: .whitespaces).isEmpty else {
+                throw ConnectorError(
+                    .connectionInvalid,
+                    "\(SettingsDecoding.path(decoder.codingPath, "supplierParentField")) must name a field (leave it out to send no hierarchy)"
+                )
+            }
         }
         guard !supplierListKey.trimmingCharacters(in: .whitespaces).isEmpty else {
             throw ConnectorError(
@@ -164,6 +180,28 @@ package struct JaggaerWriterSettings: Sendable, Codable, Hashable, SettingsSecti
         paymentStatusValues = try names(.paymentStatusValues, Self.paymentStatusValueDefaults)
         purchaseOrderFields = try names(.purchaseOrderFields, Self.purchaseOrderFieldDefaults)
         purchaseOrderLineFields = try names(.purchaseOrderLineFields, Self.purchaseOrderLineFieldDefaults)
+    }
+
+    /// Settings added after the first release are written only when set: a writer's `revision` (the encoded
+    /// settings, part of every pushed record's digest) stays what it was for a connection that does not use them,
+    /// so an upgrade does not send every supplier and coding value again.
+    package func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(enabled, forKey: .enabled)
+        try c.encode(supplierPath, forKey: .supplierPath)
+        try c.encode(codingValuePath, forKey: .codingValuePath)
+        try c.encode(paymentStatusPath, forKey: .paymentStatusPath)
+        try c.encode(supplierFields, forKey: .supplierFields)
+        try c.encode(codingFields, forKey: .codingFields)
+        try c.encode(paymentStatusFields, forKey: .paymentStatusFields)
+        try c.encode(paymentStatusValues, forKey: .paymentStatusValues)
+        try c.encode(pullSuppliers, forKey: .pullSuppliers)
+        try c.encode(supplierListPath, forKey: .supplierListPath)
+        try c.encode(supplierListKey, forKey: .supplierListKey)
+        if purchaseOrderPath != Self().purchaseOrderPath { try c.encode(purchaseOrderPath, forKey: .purchaseOrderPath) }
+        if !purchaseOrderFields.isEmpty { try c.encode(purchaseOrderFields, forKey: .purchaseOrderFields) }
+        if !purchaseOrderLineFields.isEmpty { try c.encode(purchaseOrderLineFields, forKey: .purchaseOrderLineFields) }
+        try c.encodeIfPresent(supplierParentField, forKey: .supplierParentField)
     }
 
     /// The field name of a supplier's logical field.

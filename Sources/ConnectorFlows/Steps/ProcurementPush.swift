@@ -25,11 +25,17 @@ package struct ProcurementPush: Sendable {
     package struct Counts: Sendable, Hashable {
         package var sent = 0
         package var unchanged = 0
+        /// Suppliers sent without their parent, which was not in the procurement system yet (linked later).
+        package var awaitingParent = 0
+        /// Suppliers sent again with their parent once it was there.
+        package var linkedToParent = 0
         package init() {}
         package static func + (lhs: Counts, rhs: Counts) -> Counts {
             var sum = lhs
             sum.sent += rhs.sent
             sum.unchanged += rhs.unchanged
+            sum.awaitingParent += rhs.awaitingParent
+            sum.linkedToParent += rhs.linkedToParent
             return sum
         }
     }
@@ -112,12 +118,82 @@ package struct ProcurementPush: Sendable {
     }
 
     package func suppliers(_ vendors: [Vendor], counts: inout Counts) async throws {
-        for original in vendors {
+        guard sink.sendsSupplierHierarchy else {
+            for original in vendors {
+                let vendor = try await merged(original)
+                try await push("suppliers", id: vendor.number, content: Self.content(vendor), counts: &counts) {
+                    try await sink.upsertSupplier(vendor)
+                }
+            }
+            return
+        }
+        // A hierarchy: parents go first. A child whose parent is not in the procurement system yet (not in this
+        // batch, not sent before) is sent without the link, so it exists for invoices, and kept in
+        // `awaiting-parent/suppliers/<number>`; it is sent again with the link as soon as its parent is there.
+        for original in Self.parentsFirst(vendors) {
             let vendor = try await merged(original)
+            let waitingKey = keys.key("awaiting-parent", "suppliers", vendor.number)
+            if let parent = vendor.parentNumber, !parent.isEmpty, parent != vendor.number,
+                !(try await wasPushed("suppliers", id: parent))
+            {
+                var unlinked = vendor
+                unlinked.parentNumber = nil
+                try await push("suppliers", id: vendor.number, content: Self.content(unlinked), counts: &counts) {
+                    try await sink.upsertSupplier(unlinked)
+                }
+                _ = try await store.put(waitingKey, json: original)
+                counts.awaitingParent += 1
+                continue
+            }
             try await push("suppliers", id: vendor.number, content: Self.content(vendor), counts: &counts) {
                 try await sink.upsertSupplier(vendor)
             }
+            _ = try await store.delete(waitingKey)
         }
+        try await linkWaitingChildren(counts: &counts)
+    }
+
+    /// Sends again, with the link, every supplier that was waiting for a parent which is now in the procurement
+    /// system.
+    package func linkWaitingChildren(counts: inout Counts) async throws {
+        guard sink.sendsSupplierHierarchy else { return }
+        for entry in try await store.scanAll(prefix: keys.prefix("awaiting-parent", "suppliers")) {
+            guard let waiting = try? JSONCoding.decode(Vendor.self, from: entry.value.data) else {
+                _ = try await store.delete(entry.key)
+                continue
+            }
+            guard let parent = waiting.parentNumber, try await wasPushed("suppliers", id: parent) else { continue }
+            let vendor = try await merged(waiting)
+            try await push("suppliers", id: vendor.number, content: Self.content(vendor), counts: &counts) {
+                try await sink.upsertSupplier(vendor)
+            }
+            _ = try await store.delete(entry.key)
+            counts.linkedToParent += 1
+        }
+    }
+
+    /// Suppliers still waiting for their parent.
+    package func waitingForParent() async throws -> Int {
+        try await store.scanAll(prefix: keys.prefix("awaiting-parent", "suppliers")).count
+    }
+
+    /// The vendors ordered so that each comes after the parent it names, where that parent is among them (stable
+    /// otherwise; a cycle is broken where it is found).
+    static func parentsFirst(_ vendors: [Vendor]) -> [Vendor] {
+        let byNumber = Dictionary(vendors.map { ($0.number, $0) }, uniquingKeysWith: { _, last in last })
+        var placed: Set<String> = []
+        var visiting: Set<String> = []
+        var ordered: [Vendor] = []
+        func place(_ vendor: Vendor) {
+            guard !placed.contains(vendor.number), !visiting.contains(vendor.number) else { return }
+            visiting.insert(vendor.number)
+            if let parent = vendor.parentNumber, let parentVendor = byNumber[parent] { place(parentVendor) }
+            visiting.remove(vendor.number)
+            placed.insert(vendor.number)
+            ordered.append(byNumber[vendor.number] ?? vendor)
+        }
+        for vendor in vendors { place(vendor) }
+        return ordered
     }
 
     /// Vendors gone from the ERP stay in JAGGAER as inactive suppliers (old documents keep pointing at them).

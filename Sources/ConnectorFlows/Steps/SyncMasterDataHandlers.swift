@@ -51,6 +51,8 @@ package struct SyncVendorsHandler: StepHandler {
         }
         var pushed = ProcurementPush.Counts()
         var pulled: SupplierPull.Counts?
+        // Vendors read that name a parent, for the summary when the sink sends no hierarchy.
+        var withParent = 0
         let sync = try await masterData.tracking(
             "vendors", event: event, maxAttempts: context.connection.flow.maxAttempts, now: context.clock.now()
         ) {
@@ -64,7 +66,10 @@ package struct SyncVendorsHandler: StepHandler {
                 "vendors", table: masterData.vendors, masterData: masterData, requestedFull: input.full,
                 now: context.clock.now(),
                 read: { try await erp.vendors(after: $0, pageSize: $1) }, key: \.number,
-                onPage: { vendors in try await push?.suppliers(vendors, counts: &pushed) },
+                onPage: { vendors in
+                    withParent += vendors.filter { !($0.parentNumber ?? "").isEmpty }.count
+                    try await push?.suppliers(vendors, counts: &pushed)
+                },
                 onRemoved: { vendors in try await push?.deactivateSuppliers(vendors, counts: &pushed) }
             )
         }
@@ -73,6 +78,13 @@ package struct SyncVendorsHandler: StepHandler {
             detail["pushedTo"] = sink.system
             detail["pushed"] = String(pushed.sent)
             detail["unchanged"] = String(pushed.unchanged)
+            if sink.sendsSupplierHierarchy, let push {
+                detail["linkedToParent"] = String(pushed.linkedToParent)
+                detail["awaitingParent"] = String(try await push.waitingForParent())
+            } else if withParent > 0 {
+                detail["hierarchy"] =
+                    "\(withParent) vendors name a parent vendor; hierarchies were not sent to \(sink.system) (set jaggaer.writer.supplierParentField to the supplier field that takes the parent)"
+            }
         }
         if let pulled {
             detail["pulledFrom"] = sink?.system

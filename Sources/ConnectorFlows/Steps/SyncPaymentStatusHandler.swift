@@ -120,6 +120,9 @@ package struct SyncPaymentStatusHandler: StepHandler {
 struct InvoiceIndex {
     var byDocument: [String: String] = [:]
     var byNaturalKey: [String: String] = [:]
+    /// The natural keys in upper case, for ERPs that keep numbers in upper case (NAV's Code fields); a folded key
+    /// that two invoices share maps to none (nil), so the fallback never picks one of two.
+    var byFoldedKey: [String: String?] = [:]
 
     static func build(ledger: DedupLedger, source: String) async throws -> InvoiceIndex {
         var index = InvoiceIndex()
@@ -128,12 +131,19 @@ struct InvoiceIndex {
             guard parts.count == 3, parts[1] == source else { continue }
             if let document = entry.document { index.byDocument[document.id.lowercased()] = parts[2] }
             index.byNaturalKey[entry.naturalKey] = parts[2]
+            let folded = entry.naturalKey.uppercased()
+            if let existing = index.byFoldedKey[folded], existing != parts[2] {
+                index.byFoldedKey[folded] = .some(nil)
+            } else {
+                index.byFoldedKey[folded] = parts[2]
+            }
         }
         return index
     }
 
     func invoiceId(for status: ERPPaymentStatus) -> String? {
-        byDocument[status.document.id.lowercased()]
-            ?? byNaturalKey["\(status.vendorNumber)|\(status.vendorInvoiceNumber)"]
+        let key = "\(status.vendorNumber)|\(status.vendorInvoiceNumber)"
+        if let id = byDocument[status.document.id.lowercased()] ?? byNaturalKey[key] { return id }
+        return byFoldedKey[key.uppercased()] ?? nil
     }
 }

@@ -8,8 +8,9 @@ import Synchronization
 /// default company), published UI pages with composite keys (`PurchaseInvoice(Document_Type='Invoice',No='…')`)
 /// and lines as containments (`…/PurchaseInvoicePurchLines`), no deep insert, page validation (vendor, G/L account,
 /// dimension values), Code fields in upper case, `@odata.etag` on every row and `If-Match` required on every change
-/// (412 `Request_EntityChanged` when stale), HTTP Basic with the user name and web service access key (or a
-/// Windows-only instance that answers 401 `Negotiate`/`NTLM`). Counters are keyed `dynamicsNAV <METHOD> <template>`
+/// (412 `Request_EntityChanged` when stale), HTTP Basic with the user name and web service access key, or an Entra
+/// bearer token for the accepted audience where the simulator is given the Entra token registry (or a Windows-only
+/// instance that answers 401 `Negotiate`/`NTLM`). Counters are keyed `dynamicsNAV <METHOD> <template>`
 /// with templates such as `PurchaseInvoice`, `PurchaseInvoice({key})`, `PurchaseInvoice({key})/PurchaseInvoicePurchLines`,
 /// `$metadata`; fault rules use system `dynamicsNAV` and these templates.
 package final class DynamicsNAVSimulator: Sendable {
@@ -33,6 +34,9 @@ package final class DynamicsNAVSimulator: Sendable {
         package var maxPageSize = 20_000
         /// The instance accepts Windows authentication only (Basic answers 401 with `Negotiate` and `NTLM`).
         package var windowsOnly = false
+        /// The audience an Entra token must carry (BC on-premises `ValidAudiences` must include
+        /// `https://api.businesscentral.dynamics.com` for service-to-service tokens, reference §3.3).
+        package var oauthAudience = "https://api.businesscentral.dynamics.com"
         package init() {}
     }
 
@@ -40,14 +44,18 @@ package final class DynamicsNAVSimulator: Sendable {
     package let counters = RequestCounters()
     package let faults = FaultInjector()
     package let clock: SimulatorClock
+    /// The Entra simulator's tokens, accepted as bearer tokens (BC on-premises 18.11/19.5+ with client credentials,
+    /// reference §3.3) beside Basic with the access key; nil: Basic only.
+    package let tokens: TokenRegistry?
     let pages = NAVPageCatalog.pages()
     private let access: Mutex<Access>
     private let published: Mutex<Set<String>>
     private let settings = Mutex(Settings())
 
-    package init(access: Access, clock: SimulatorClock) {
+    package init(access: Access, clock: SimulatorClock, tokens: TokenRegistry? = nil) {
         self.access = Mutex(access)
         self.clock = clock
+        self.tokens = tokens
         self.store = NAVStore(clock: clock)
         self.published = Mutex(Set(NAVPageCatalog.pages().keys))
     }
@@ -204,6 +212,7 @@ extension DynamicsNAVSimulator: SimulatorApp {
         var response = error(
             BCError(401, "Authentication_InvalidCredentials", "The server has rejected the client credentials."))
         response.headers.append(("WWW-Authenticate", "Basic realm=\"\""))
+        if tokens != nil { response.headers.append(("WWW-Authenticate", "Bearer")) }
         return response
     }
 
@@ -232,13 +241,37 @@ extension DynamicsNAVSimulator: SimulatorApp {
             }
             store.postJournalDocument(company: accessDetails.company, documentNumber: document)
             return .empty(204)
+        case ("POST", "/_sim/nav/pay"):
+            // `{"vendorNumber", "vendorInvoiceNumber", "amount"?}`: posts the invoice if it is not yet, then pays it
+            // (in full, or `amount` of it), as finance would in NAV.
+            let body = try? request.jsonBody()
+            guard let vendor = body?["vendorNumber"]?.stringValue,
+                let number = body?["vendorInvoiceNumber"]?.stringValue
+            else {
+                return controlError(
+                    "expected {\"vendorNumber\": \"…\", \"vendorInvoiceNumber\": \"…\", \"amount\"?: 1.5}")
+            }
+            guard
+                let entry = store.pay(
+                    company: accessDetails.company, vendorNumber: vendor, vendorInvoiceNumber: number,
+                    amount: body?["amount"]?.decimalValue)
+            else {
+                return controlError("no invoice \(number) of vendor \(vendor)", status: 404)
+            }
+            return .json(200, .object(SimJSONObject(["entryNo": .int(entry)])))
         default:
             return nil
         }
     }
 
     func authorized(_ request: SimRequest) -> Bool {
-        guard !configuration.windowsOnly, let header = request.header("Authorization"), header.hasPrefix("Basic "),
+        guard !configuration.windowsOnly, let header = request.header("Authorization") else { return false }
+        if header.hasPrefix("Bearer ") {
+            // A token Entra issued, not expired, for the audience the instance accepts.
+            guard let tokens, let holder = tokens.holder(of: String(header.dropFirst(7))) else { return false }
+            return holder.audience == configuration.oauthAudience
+        }
+        guard header.hasPrefix("Basic "),
             let data = Data(base64Encoded: String(header.dropFirst(6))),
             let text = String(data: data, encoding: .utf8)
         else { return false }

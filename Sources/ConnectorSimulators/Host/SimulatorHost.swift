@@ -191,7 +191,8 @@ package final class SimulatorHost: Sendable {
         let acumatica = AcumaticaSimulator(
             access: acumaticaDemo.access, options: options.acumatica, clock: options.clock)
         acumatica.seed(acumaticaDemo)
-        let dynamicsNAV = DynamicsNAVSimulator(access: NAVDemoData.access(for: tenant), clock: options.clock)
+        let dynamicsNAV = DynamicsNAVSimulator(
+            access: NAVDemoData.access(for: tenant), clock: options.clock, tokens: entra.tokens)
         dynamicsNAV.store.addCompany(tenant.credentials.companyName, data: NAVDemoData.company(from: tenant))
         let financeOperations = FinanceOperationsSimulator(
             tokens: entra.tokens, registeredClients: [credentials.entraClientId], defaultCompany: FODemoData.company,

@@ -1,7 +1,9 @@
 import Foundation
 
 // The write endpoints of the simulated JAGGAER tenant (UNCONFIRMED paths, the connector's defaults):
-// - `PUT|GET /j1p/api/public/ji/v1/suppliers/{number}` (counter `jaggaer PUT suppliers/{number}`)
+// - `PUT|GET /j1p/api/public/ji/v1/suppliers/{number}` (counter `jaggaer PUT suppliers/{number}`); a supplier may
+//   name its parent in `parentSupplierNumber` (a hierarchy; stored as written, and a write that names a parent not
+//   held yet is listed in `writes.suppliersLinkedBeforeTheirParent`)
 // - `PUT|GET /j1p/api/public/ji/v1/accountingcodes/{segment}/{code}` (counter `jaggaer PUT accountingcodes/{segment}/{code}`)
 // - `PUT|GET /j1p/api/public/ji/v1/invoices/{id}/paymentstatus` (counter `jaggaer PUT invoices/{id}/paymentstatus`);
 //   setting it also shows in the invoice's `header.paymentStatus` (its `lastUpdate` is left as it was, so a

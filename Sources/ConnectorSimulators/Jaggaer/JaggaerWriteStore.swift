@@ -19,6 +19,8 @@ package final class JaggaerWriteStore: Sendable {
         var supplierModified: [String: Date] = [:]
         /// Writes that changed something (a replay of the same body changes nothing and is not counted).
         var changes = 0
+        /// Suppliers written naming a parent (`parentSupplierNumber`) that the tenant did not hold yet.
+        var linkedBeforeParent: [String] = []
     }
 
     private let state = Mutex(State())
@@ -48,6 +50,9 @@ package final class JaggaerWriteStore: Sendable {
 
     func upsertSupplier(number: String, _ body: SimJSON, at now: Date) -> Outcome {
         state.withLock {
+            if let parent = body["parentSupplierNumber"]?.stringValue, $0.suppliers[parent] == nil {
+                $0.linkedBeforeParent.append(number)
+            }
             let outcome = Self.upsert(&$0.suppliers, number, body, &$0.changes)
             if outcome != .unchanged { $0.supplierModified[number] = now }
             return outcome
@@ -94,6 +99,8 @@ package final class JaggaerWriteStore: Sendable {
     /// Every ERP purchase order as last written, by number.
     package var purchaseOrders: [String: SimJSON] { state.withLock { $0.purchaseOrders } }
     package var purchaseOrderCount: Int { state.withLock { $0.purchaseOrders.count } }
+    /// Suppliers that were written naming a parent the tenant did not hold at the time, in order.
+    package var suppliersLinkedBeforeTheirParent: [String] { state.withLock { $0.linkedBeforeParent } }
 
     /// One supplier as last written.
     package func supplier(_ number: String) -> SimJSON? { state.withLock { $0.suppliers[number] } }
@@ -202,6 +209,8 @@ enum JaggaerWriteValidation {
             optional: [
                 "paymentHold": .bool, "taxId": .string, "currency": .string, "paymentTermsCode": .string,
                 "address": .object,
+                // A vendor hierarchy's parent (UNCONFIRMED: the connector sends it only where configured).
+                "parentSupplierNumber": .nonEmptyString,
             ])
         {
             return problem
