@@ -26,6 +26,7 @@ package enum FunctionMain {
         event: CloudEvent,
         environment: [String: String],
         clock: any WallClock = SystemWallClock(),
+        openStore: @Sendable (String) throws -> any StateStore = { try StateStores.open($0, mode: .readWrite) },
         make: @Sendable (ConnectionRuntime) throws -> H
     ) async throws -> StepDriver.Outcome {
         let started = ContinuousClock.now
@@ -37,7 +38,7 @@ package enum FunctionMain {
         // 2. Configuration: key, store, connection.
         let masterKey = try MasterKey.fromEnvironment(environment)
         // A step never creates a store: a missing one is a configuration error, not an empty installation.
-        let store = try StateStores.open(StateStores.url(from: environment), mode: .readWrite)
+        let store = try openStore(StateStores.url(from: environment))
         let vault = Vault(masterKey: masterKey)
         let connection: Connection
         let http: AsyncHTTPClientTransport
@@ -127,77 +128,9 @@ package enum FunctionMain {
             outcome.result.events, in: span, tracestate: event.traceparent == nil ? nil : event.tracestate)
         FailPoint.hit("step.handled")
         if H.audits(outcome.result) {
-            try await record(H.self, event: event, outcome: outcome, context: context, trace: span)
+            try await StepCompletion.record(H.self, event: event, outcome: outcome, context: context, trace: span)
         }
         FailPoint.hit("step.audited")
         return outcome
-    }
-
-    /// Audit trail, record state and review queue for one invocation.
-    private static func record<H: StepHandler>(
-        _ handler: H.Type, event: CloudEvent, outcome: StepDriver.Outcome, context: StepContext, trace: TraceContext
-    ) async throws {
-        let result = outcome.result
-        let audit = AuditLog(
-            store: context.store, keys: context.keys,
-            retention: .seconds(Int64(context.connection.flow.auditRetentionDays) * 86_400))
-        let recordId = result.record?.recordId ?? H.recordId(for: event)
-        let now = context.clock.now()
-        try await audit.append(
-            recordId: recordId,
-            AuditEntry(
-                at: now,
-                step: H.step,
-                eventId: event.id,
-                eventType: event.type,
-                attempt: event.attempt,
-                status: result.status,
-                durationMs: result.metrics.durationMs,
-                httpRequests: result.metrics.httpRequests,
-                input: H.auditedInput(event),
-                emitted: result.events.map { "\($0.type) \($0.id)" },
-                error: result.error,
-                reasons: result.review?.reasons,
-                detail: result.detail,
-                traceId: trace.traceId
-            )
-        )
-        if let update = result.record {
-            try await audit.setState(
-                RecordStatus(
-                    recordId: update.recordId, state: update.state, updatedAt: now, lastStep: H.step,
-                    document: update.document, reasons: result.review?.reasons)
-            )
-        }
-        if result.status == .needsReview, let reasons = result.review?.reasons {
-            try await ReviewQueue(store: context.store, keys: context.keys).add(
-                ReviewItem(
-                    recordId: recordId, step: H.step, reasons: reasons, event: H.auditedInput(event), createdAt: now)
-            )
-        } else if result.status == .ok || result.status == .duplicate, result.record != nil {
-            // A record that moved on is no longer waiting for review.
-            let queue = ReviewQueue(store: context.store, keys: context.keys)
-            if let open = try await queue.get(recordId), open.status == .open {
-                _ = try await queue.setStatus(
-                    recordId, .resolved, note: "moved on: \(H.step) \(result.status.rawValue)")
-            }
-        }
-        // Records first seen in this step's output start their own trail.
-        for emitted in result.events {
-            guard let emittedRecord = emitted.recordid, emittedRecord != recordId else { continue }
-            try await audit.append(
-                recordId: emittedRecord,
-                AuditEntry(
-                    at: now, step: H.step, eventId: event.id, eventType: event.type, attempt: event.attempt,
-                    status: .ok,
-                    durationMs: 0, httpRequests: 0, input: nil, emitted: ["\(emitted.type) \(emitted.id)"], error: nil,
-                    reasons: nil, detail: ["note": "emitted by \(H.step)"], traceId: trace.traceId
-                )
-            )
-            if emitted.type == EventType.invoiceCaptured {
-                try await audit.setState(
-                    RecordStatus(recordId: emittedRecord, state: .captured, updatedAt: now, lastStep: H.step))
-            }
-        }
     }
 }

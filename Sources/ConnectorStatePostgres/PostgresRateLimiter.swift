@@ -67,7 +67,7 @@ extension PostgresStateStore: RateLimiterProviding {
                 \(nextVersion), now() + $4::bigint * interval '1 millisecond'
             FROM final AS f WHERE f.writes
             ON CONFLICT (key) DO UPDATE
-                SET value = EXCLUDED.value, version = EXCLUDED.version, expires_at = EXCLUDED.expires_at
+                SET value = EXCLUDED.value, version = t.version + 1, expires_at = EXCLUDED.expires_at
                 WHERE EXISTS (SELECT 1 FROM current) OR \(expired)
             RETURNING 1
         )

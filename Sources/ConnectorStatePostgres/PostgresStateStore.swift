@@ -9,9 +9,11 @@ import Synchronization
 /// A `StateStore` in a PostgreSQL database, for steps running as many processes on many machines.
 ///
 /// One table (default `mlc_state`): `key text COLLATE "C" PRIMARY KEY` (so order and prefix ranges are byte-wise),
-/// `value bytea`, `version bigint` and `expires_at timestamptz` (null: never). Versions come from one sequence
-/// (`<table>_version`), so they grow across the whole store and a deleted and re-created key never gets an old
-/// version back (no ABA for compare-and-swap). Expiry is decided by the SERVER's clock (`now()`): every statement
+/// `value bytea`, `version bigint` and `expires_at timestamptz` (null: never). Versions grow per row (`version + 1`
+/// on every write; no sequence every write would queue on); a row inserted afresh starts at the server's
+/// `clock_timestamp()` in microseconds × 1000 plus a random 0…999 (`StoreVersion`), so a deleted and re-created key
+/// does not give a stale compare-and-swap holder its old version back. Batches (`commit`) run in the function
+/// `<table>_commit`, made with the table: one statement, all or nothing. Expiry is decided by the SERVER's clock (`now()`): every statement
 /// treats a row whose `expires_at` has passed as absent, and `purgeExpired()` (also run when a store is opened for
 /// writing) deletes such rows to reclaim space. The work queue has a table of its own, `<table>_queue`
 /// (`PostgresWorkQueue`), made and checked with this one.
@@ -24,7 +26,7 @@ import Synchronization
 /// invocation); queries from concurrent tasks are queued on it. A lost connection fails the operation that saw it
 /// with a temporary error and the next operation connects again.
 package final class PostgresStateStore: StateStore {
-    /// How a store is opened: `.create` makes the table and sequence when missing (where a store is born:
+    /// How a store is opened: `.create` makes the tables and the batch function when missing (where a store is born:
     /// `connections add`, the demo); `.readWrite` and `.readOnly` refuse a database without them as a configuration
     /// error; `.readOnly` also makes the session read-only on the server.
     package enum OpenMode: Sendable {
@@ -40,7 +42,8 @@ package final class PostgresStateStore: StateStore {
     /// measurements.
     package var roundTrips: Int { statementsSent.load(ordering: .relaxed) }
 
-    private var sequence: String { table + "_version" }
+    /// The batch function (see `commit`), made with the table.
+    private var commitFunction: String { table + "_commit" }
     /// The work queue's table (see `PostgresWorkQueue`), made with the store's.
     package var queueTable: String { table + "_queue" }
 
@@ -73,15 +76,16 @@ package final class PostgresStateStore: StateStore {
             case .readWrite, .readOnly:
                 let result = try connection.query(
                     """
-                    SELECT to_regclass(\(table)) IS NOT NULL AND to_regclass(\(sequence)) IS NOT NULL
-                        AND to_regclass(\(queueTable)) IS NOT NULL
+                    SELECT to_regclass(\(table)) IS NOT NULL AND to_regclass(\(queueTable)) IS NOT NULL
+                        AND to_regprocedure(\(commitFunction + "(text[],text[],bytea[],bigint[],bigint[],text[])"))
+                            IS NOT NULL
                     """,
                     logger: link.logger
                 ).wait()
                 guard let row = result.rows.first, try row.decode(Bool.self) else {
                     throw ConnectorError(
                         .stateUnavailable, kind: .configuration,
-                        "the PostgreSQL store at \(endpoint) does not have both ml-connector tables, \(table) and \(queueTable), yet; `local-runner connections add --file <connection.yaml>` with this MLC_STATE creates them (check the database in MLC_STATE)"
+                        "the PostgreSQL store at \(endpoint) does not have the ml-connector tables \(table) and \(queueTable) and the function \(commitFunction) yet (a store made by an earlier version lacks the function); `local-runner connections add --file <connection.yaml>` with this MLC_STATE creates them (check the database in MLC_STATE)"
                     )
                 }
             }
@@ -109,12 +113,12 @@ package final class PostgresStateStore: StateStore {
 
     // MARK: - Statements
 
-    /// Table, sequence and expiry index, made once under an advisory lock (concurrent first opens do not race).
+    /// Tables, expiry index and batch function, made once under an advisory lock (concurrent first opens do not
+    /// race).
     private var createSchema: PostgresQuery {
         """
         DO $mlc$ BEGIN
             PERFORM pg_advisory_xact_lock(hashtext('ml-connector state schema'));
-            CREATE SEQUENCE IF NOT EXISTS \(unescaped: sequence) AS bigint;
             CREATE TABLE IF NOT EXISTS \(unescaped: table) (
                 key text COLLATE "C" PRIMARY KEY,
                 value bytea NOT NULL,
@@ -124,8 +128,73 @@ package final class PostgresStateStore: StateStore {
             CREATE INDEX IF NOT EXISTS \(unescaped: table)_expiry ON \(unescaped: table) (expires_at)
                 WHERE expires_at IS NOT NULL;
             \(unescaped: PostgresWorkQueue.schema(table: queueTable))
+            \(unescaped: commitFunctionDefinition)
         END $mlc$
         """
+    }
+
+    /// `<table>_commit(kinds, keys, values, ttl milliseconds (-1: none), expected versions, append prefixes)`: applies
+    /// a `commit` batch in order, raising SQLSTATE MLC01 (which rolls the whole statement back) when a condition
+    /// does not hold; returns one number per write. Row locks are taken as the writes go, in the batch's order.
+    private var commitFunctionDefinition: String {
+        let expiry = "CASE WHEN ms[i] < 0 THEN NULL ELSE now() + ms[i] * interval '1 millisecond' END"
+        let expired = "(t.expires_at IS NOT NULL AND t.expires_at <= now())"
+        return """
+            CREATE OR REPLACE FUNCTION \(commitFunction)(
+                kinds text[], keys text[], vals bytea[], ms bigint[], expected bigint[], prefixes text[])
+            RETURNS bigint[] LANGUAGE plpgsql AS $fn$
+            DECLARE
+                results bigint[] := '{}';
+                v bigint;
+                n bigint;
+                alive boolean;
+                target text;
+            BEGIN
+                FOR i IN 1 .. coalesce(array_length(kinds, 1), 0) LOOP
+                    v := NULL;
+                    IF kinds[i] = 'cas' THEN
+                        UPDATE \(table) AS t SET value = vals[i], version = t.version + 1, expires_at = \(expiry)
+                        WHERE t.key = keys[i] AND t.version = expected[i] AND NOT \(expired)
+                        RETURNING t.version INTO v;
+                    ELSIF kinds[i] IN ('put', 'add') THEN
+                        INSERT INTO \(table) AS t (key, value, version, expires_at)
+                        VALUES (keys[i], vals[i], \(Self.freshVersion), \(expiry))
+                        ON CONFLICT (key) DO UPDATE
+                            SET value = EXCLUDED.value, version = t.version + 1, expires_at = EXCLUDED.expires_at
+                            WHERE kinds[i] = 'put' OR \(expired)
+                        RETURNING t.version INTO v;
+                    ELSIF kinds[i] IN ('del', 'delif') THEN
+                        alive := NULL;
+                        DELETE FROM \(table) AS t
+                        WHERE t.key = keys[i] AND (kinds[i] = 'del' OR (t.version = expected[i] AND NOT \(expired)))
+                        RETURNING NOT \(expired) INTO alive;
+                        v := CASE WHEN coalesce(alive, false) THEN 1 ELSE 0 END;
+                        IF kinds[i] = 'delif' AND v = 0 THEN v := NULL; END IF;
+                    ELSIF kinds[i] = 'append' THEN
+                        INSERT INTO \(table) AS t (key, value, version, expires_at)
+                        VALUES (keys[i], convert_to('1', 'UTF8'), \(Self.freshVersion), NULL)
+                        ON CONFLICT (key) DO UPDATE SET
+                            value = CASE WHEN \(expired) THEN EXCLUDED.value
+                                ELSE convert_to((convert_from(t.value, 'UTF8')::bigint + 1)::text, 'UTF8') END,
+                            version = t.version + 1,
+                            expires_at = CASE WHEN \(expired) THEN NULL ELSE t.expires_at END
+                        RETURNING convert_from(t.value, 'UTF8')::bigint INTO n;
+                        target := prefixes[i] || CASE WHEN length(n::text) >= 12 THEN n::text
+                            ELSE lpad(n::text, 12, '0') END;
+                        INSERT INTO \(table) AS t (key, value, version, expires_at)
+                        VALUES (target, vals[i], \(Self.freshVersion), \(expiry))
+                        ON CONFLICT (key) DO UPDATE
+                            SET value = EXCLUDED.value, version = t.version + 1, expires_at = EXCLUDED.expires_at;
+                        v := n;
+                    END IF;
+                    IF v IS NULL THEN
+                        RAISE EXCEPTION 'ml-connector batch condition failed' USING ERRCODE = 'MLC01';
+                    END IF;
+                    results := results || v;
+                END LOOP;
+                RETURN results;
+            END $fn$;
+            """
     }
 
     /// Deletes up to `limit` expired rows, skipping rows another session holds (a purge never waits or deadlocks).
@@ -141,7 +210,11 @@ package final class PostgresStateStore: StateStore {
 
     var live: String { "(t.expires_at IS NULL OR t.expires_at > now())" }
     var expired: String { "(t.expires_at IS NOT NULL AND t.expires_at <= now())" }
-    var nextVersion: String { "nextval('\(sequence)')" }
+    /// The first version of a row inserted afresh (`StoreVersion`): the server's clock in microseconds × 1000 plus
+    /// a random 0…999. An existing row's next version is `version + 1`.
+    static let freshVersion =
+        "((extract(epoch FROM clock_timestamp()) * 1000000)::bigint * 1000 + floor(random() * 1000)::bigint)"
+    var nextVersion: String { Self.freshVersion }
 
     static func milliseconds(_ ttl: Duration?) -> Int64? {
         guard let ttl else { return nil }
@@ -170,6 +243,7 @@ package final class PostgresStateStore: StateStore {
             }
         } catch {
             if link.isConnectionLost(error) { link.drop(connection) }
+            if let psql = error as? PSQLError, psql.serverInfo?[.sqlState] == "MLC01" { throw BatchConflict() }
             throw Self.failure(error, endpoint: endpoint, operation: operation, key: key, connecting: false)
         }
     }
@@ -223,6 +297,25 @@ package final class PostgresStateStore: StateStore {
         }
     }
 
+    /// One statement: one round trip, one snapshot.
+    package func getMany(_ keys: [String]) async throws -> [StoredValue?] {
+        guard let first = keys.first else { return [] }
+        let result = try await run(
+            "a read", first,
+            "SELECT t.key, t.value, t.version, t.expires_at FROM \(unescaped: table) AS t WHERE t.key = ANY(\(keys)::text[]) AND \(unescaped: live)"
+        )
+        var found: [String: StoredValue] = [:]
+        do {
+            for row in result.rows {
+                let (key, data, version, expiresAt) = try row.decode((String, Data, Int64, Date?).self)
+                found[key] = StoredValue(data: data, version: version, expiresAt: expiresAt)
+            }
+        } catch {
+            throw unexpected("a read")
+        }
+        return keys.map { found[$0] }
+    }
+
     @discardableResult
     package func put(_ key: String, _ value: Data, ttl: Duration?) async throws -> Int64 {
         let result = try await run(
@@ -232,7 +325,7 @@ package final class PostgresStateStore: StateStore {
             VALUES (\(key)::text, \(ByteBuffer(bytes: value))::bytea, \(unescaped: nextVersion),
                 now() + \(Self.milliseconds(ttl))::bigint * interval '1 millisecond')
             ON CONFLICT (key) DO UPDATE
-                SET value = EXCLUDED.value, version = EXCLUDED.version, expires_at = EXCLUDED.expires_at
+                SET value = EXCLUDED.value, version = t.version + 1, expires_at = EXCLUDED.expires_at
             RETURNING t.version
             """)
         guard let version = try version(result, "a write") else { throw unexpected("a write") }
@@ -247,7 +340,7 @@ package final class PostgresStateStore: StateStore {
             VALUES (\(key)::text, \(ByteBuffer(bytes: value))::bytea, \(unescaped: nextVersion),
                 now() + \(Self.milliseconds(ttl))::bigint * interval '1 millisecond')
             ON CONFLICT (key) DO UPDATE
-                SET value = EXCLUDED.value, version = EXCLUDED.version, expires_at = EXCLUDED.expires_at
+                SET value = EXCLUDED.value, version = t.version + 1, expires_at = EXCLUDED.expires_at
                 WHERE \(unescaped: expired)
             RETURNING t.version
             """)
@@ -261,7 +354,7 @@ package final class PostgresStateStore: StateStore {
             "a compare-and-swap", key,
             """
             UPDATE \(unescaped: table) AS t
-            SET value = \(ByteBuffer(bytes: newValue))::bytea, version = \(unescaped: nextVersion),
+            SET value = \(ByteBuffer(bytes: newValue))::bytea, version = t.version + 1,
                 expires_at = now() + \(Self.milliseconds(ttl))::bigint * interval '1 millisecond'
             WHERE t.key = \(key)::text AND t.version = \(expectedVersion)::bigint AND \(unescaped: live)
             RETURNING t.version
@@ -305,7 +398,7 @@ package final class PostgresStateStore: StateStore {
             ON CONFLICT (key) DO UPDATE SET
                 value = CASE WHEN \(unescaped: expired) THEN EXCLUDED.value
                     ELSE convert_to((convert_from(t.value, 'UTF8')::bigint + \(delta)::bigint)::text, 'UTF8') END,
-                version = EXCLUDED.version,
+                version = t.version + 1,
                 expires_at = CASE WHEN \(unescaped: expired) THEN EXCLUDED.expires_at ELSE t.expires_at END
             RETURNING convert_from(t.value, 'UTF8')::bigint
             """)
@@ -381,8 +474,62 @@ package final class PostgresStateStore: StateStore {
                 CASE WHEN i.ms < 0 THEN NULL ELSE now() + i.ms * interval '1 millisecond' END
             FROM unnest(\(keys)::text[], \(values)::bytea[], \(ttls)::bigint[]) AS i(k, v, ms)
             ON CONFLICT (key) DO UPDATE
-                SET value = EXCLUDED.value, version = EXCLUDED.version, expires_at = EXCLUDED.expires_at
+                SET value = EXCLUDED.value, version = t.version + 1, expires_at = EXCLUDED.expires_at
             """)
+    }
+
+    struct BatchConflict: Error {}
+
+    /// One call of `<table>_commit`: one statement, one round trip, all or nothing.
+    package func commit(_ writes: [StoreWrite]) async throws -> [Int64]? {
+        guard let first = writes.first else { return [] }
+        var kinds: [String] = []
+        var keys: [String] = []
+        var values: [ByteBuffer] = []
+        var ttls: [Int64] = []
+        var expected: [Int64] = []
+        var prefixes: [String] = []
+        for write in writes {
+            var value = Data()
+            var ttl: Duration?
+            var version: Int64 = 0
+            var prefix = ""
+            let kind: String
+            switch write {
+            case .put(_, let data, let life):
+                (kind, value, ttl) = ("put", data, life)
+            case .putIfAbsent(_, let data, let life):
+                (kind, value, ttl) = ("add", data, life)
+            case .compareAndSwap(_, let expectedVersion, let data, let life):
+                (kind, value, ttl, version) = ("cas", data, life, expectedVersion)
+            case .delete:
+                kind = "del"
+            case .deleteIf(_, let expectedVersion):
+                (kind, version) = ("delif", expectedVersion)
+            case .append(_, let appendPrefix, let data, let life):
+                (kind, value, ttl, prefix) = ("append", data, life, appendPrefix)
+            }
+            kinds.append(kind)
+            keys.append(write.key)
+            values.append(ByteBuffer(bytes: value))
+            ttls.append(Self.milliseconds(ttl) ?? -1)
+            expected.append(version)
+            prefixes.append(prefix)
+        }
+        let result: PostgresQueryResult
+        do {
+            result = try await run(
+                "a batch write", first.key,
+                """
+                SELECT \(unescaped: commitFunction)(\(kinds)::text[], \(keys)::text[], \(values)::bytea[],
+                    \(ttls)::bigint[], \(expected)::bigint[], \(prefixes)::text[])
+                """)
+        } catch is BatchConflict {
+            return nil
+        }
+        guard let row = result.rows.first, let numbers = try? row.decode([Int64].self), numbers.count == writes.count
+        else { throw unexpected("a batch write") }
+        return numbers
     }
 
     /// Deletes up to `limit` expired rows (they are already invisible; this only reclaims space) and returns how
@@ -446,7 +593,7 @@ package final class PostgresStateStore: StateStore {
             case "42501":
                 return make(
                     .configuration,
-                    "\(at) refused \(operation) (\(message)); the user in MLC_STATE needs SELECT, INSERT, UPDATE and DELETE on the store's tables and USAGE on its sequence (CREATE on the schema to create them)"
+                    "\(at) refused \(operation) (\(message)); the user in MLC_STATE needs SELECT, INSERT, UPDATE and DELETE on the store's tables and EXECUTE on its batch function (CREATE on the schema to create them)"
                 )
             case "25006":
                 return make(

@@ -9,8 +9,9 @@ import Foundation
 /// Times are the caller's (as in the generic limiter), so every backend paces the same way. A stored value other
 /// than that JSON or a bare slot number (written by something else) answers nil: the generic limiter runs, once.
 extension RedisStateStore: RateLimiterProviding {
-    /// KEYS: entry, index, counter. ARGV: key, operation ('acquire' or 'penalize'), now, ceiling, floor, ttl
-    /// (milliseconds), then for acquire: maxWait, probeInterval; for penalize: retryAfter ('' for none).
+    /// KEYS: entry, index. ARGV: key, operation ('acquire' or 'penalize'), now, ceiling, floor, ttl
+    /// (milliseconds), then for acquire: maxWait, probeInterval; for penalize: retryAfter ('' for none); last, the
+    /// random digits of a fresh entry's first version.
     /// Numbers in seconds and requests per second, as decimal text that parses back to the same Double.
     static let rateLimiterScript =
         prelude + """
@@ -42,7 +43,7 @@ extension RedisStateStore: RateLimiterProviding {
                 local text = '{"t":' .. number(state.slot) .. ',"r":' .. number(state.rate) .. ',"c":'
                     .. number(state.changed)
                 if state.penalized then text = text .. ',"p":' .. number(state.penalized) end
-                write(KEYS[1], KEYS[2], KEYS[3], ARGV[1], text .. '}', ARGV[6])
+                write(KEYS[1], KEYS[2], ARGV[1], text .. '}', ARGV[6], ARGV[#ARGV])
             end
             local state = decode()
             if not state then return 'other' end
@@ -88,8 +89,8 @@ extension RedisStateStore: RateLimiterProviding {
     {
         try await run(
             "a rate limiter \(operation)", budget.key, Self.rateLimiterScript,
-            keys: [entryKey(budget.key), indexKey, versionKey],
-            arguments: [Data(budget.key.utf8), Data(operation.utf8)] + arguments)
+            keys: [entryKey(budget.key), indexKey],
+            arguments: [Data(budget.key.utf8), Data(operation.utf8)] + arguments + [Self.freshDigits()])
     }
 
     package func reserveRateSlot(_ budget: RateBudget, now: Double, maxWait: Double) async throws -> RateReservation? {

@@ -6,13 +6,16 @@ import Synchronization
 ///
 /// Layout under a namespace `ns` (default `mlc`): each entry is a hash `ns:k:<key>` with fields `d` (the bytes),
 /// `v` (its version) and `x` (expiry, Unix milliseconds, when it has one); `ns:index` is a sorted set of all keys
-/// (score 0, so `ZRANGEBYLEX` walks them in byte order) for prefix scans; `ns:version` is the store-wide version
-/// counter. Every write is one Lua script that takes the next version, writes the hash, sets the server-side expiry
-/// (`PEXPIREAT`, so entries expire by the server's clock) and maintains the index, atomically. Expired keys vanish
-/// on their own; their index members are removed lazily by the next scan that meets them.
+/// (score 0, so `ZRANGEBYLEX` walks them in byte order) for prefix scans. Every write is one Lua script that takes
+/// the key's next version, writes the hash, sets the server-side expiry (`PEXPIREAT`, so entries expire by the
+/// server's clock) and maintains the index, atomically. Expired keys vanish on their own; their index members are
+/// removed lazily by the next scan that meets them.
 ///
-/// Versions come from one `INCR` inside the same script: no extra round trip, and a deleted and re-created key can
-/// never get an old version back (no ABA for compare-and-swap), exactly as the protocol promises for every backend.
+/// Versions grow per key (`HINCRBY` on the entry's `v`, 64-bit on the server); there is no store-wide counter that
+/// every write would go through. A key created afresh starts at the server's `TIME` in microseconds × 1000 plus
+/// three random digits the client sends (`StoreVersion`), so a deleted and re-created key does not give a stale
+/// compare-and-swap holder its old version back. Versions travel as decimal text (Lua numbers are doubles and would
+/// round them).
 package final class RedisStateStore: StateStore {
     let connection: RedisConnection
     let namespace: String
@@ -29,7 +32,6 @@ package final class RedisStateStore: StateStore {
     }
 
     var indexKey: String { namespace + ":index" }
-    var versionKey: String { namespace + ":version" }
     private var entryPrefix: String { namespace + ":k:" }
     func entryKey(_ key: String) -> String { entryPrefix + key }
 
@@ -42,12 +44,19 @@ package final class RedisStateStore: StateStore {
 
     // MARK: - Scripts
 
-    /// Shared by the write scripts: `write(entryKey, indexKey, versionKey, key, data, ttlMilliseconds)`.
+    /// Shared by the write scripts: `write(entryKey, indexKey, key, data, ttlMilliseconds, freshDigits)` returns the
+    /// new version as text. An existing entry's version goes up by one; a new one starts from the server's clock.
     static let prelude = """
-        local function write(entry, index, counter, key, data, ttl)
-            local version = redis.call('INCR', counter)
-            redis.call('DEL', entry)
-            redis.call('HSET', entry, 'd', data, 'v', string.format('%d', version))
+        local function write(entry, index, key, data, ttl, fresh)
+            if redis.call('EXISTS', entry) == 1 then
+                redis.call('HINCRBY', entry, 'v', 1)
+                redis.call('HDEL', entry, 'x')
+                redis.call('PERSIST', entry)
+                redis.call('HSET', entry, 'd', data)
+            else
+                local now = redis.call('TIME')
+                redis.call('HSET', entry, 'd', data, 'v', now[1] .. string.format('%06d', tonumber(now[2])) .. fresh)
+            end
             if ttl ~= '' then
                 local now = redis.call('TIME')
                 local at = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000) + tonumber(ttl)
@@ -56,26 +65,26 @@ package final class RedisStateStore: StateStore {
                 redis.call('PEXPIREAT', entry, text)
             end
             redis.call('ZADD', index, 0, key)
-            return version
+            return redis.call('HGET', entry, 'v')
         end
 
         """
 
-    /// KEYS: entry, index, counter. ARGV: key, data, ttl.
-    private static let putScript = prelude + "return write(KEYS[1], KEYS[2], KEYS[3], ARGV[1], ARGV[2], ARGV[3])"
+    /// KEYS: entry, index. ARGV: key, data, ttl, fresh digits.
+    private static let putScript = prelude + "return write(KEYS[1], KEYS[2], ARGV[1], ARGV[2], ARGV[3], ARGV[4])"
 
     private static let putIfAbsentScript =
         prelude + """
             if redis.call('EXISTS', KEYS[1]) == 1 then return false end
-            return write(KEYS[1], KEYS[2], KEYS[3], ARGV[1], ARGV[2], ARGV[3])
+            return write(KEYS[1], KEYS[2], ARGV[1], ARGV[2], ARGV[3], ARGV[4])
             """
 
-    /// ARGV[4]: the expected version.
+    /// ARGV[5]: the expected version.
     private static let compareAndSwapScript =
         prelude + """
             local current = redis.call('HGET', KEYS[1], 'v')
-            if not current or current ~= ARGV[4] then return false end
-            return write(KEYS[1], KEYS[2], KEYS[3], ARGV[1], ARGV[2], ARGV[3])
+            if not current or current ~= ARGV[5] then return false end
+            return write(KEYS[1], KEYS[2], ARGV[1], ARGV[2], ARGV[3], ARGV[4])
             """
 
     /// KEYS: entry, index. ARGV: key, expected version or ''.
@@ -89,12 +98,14 @@ package final class RedisStateStore: StateStore {
         return removed
         """
 
-    /// KEYS: entry, index, counter. ARGV: key, delta, ttl. The counter's text is the entry's data, so `HINCRBY`
-    /// checks it is an integer and refuses a 64-bit overflow; an existing counter keeps its expiry.
+    /// KEYS: entry, index. ARGV: key, delta, ttl, fresh digits. The counter's text is the entry's data, so
+    /// `HINCRBY` checks it is an integer and refuses a 64-bit overflow; an existing counter keeps its expiry.
     private static let incrementScript =
         prelude + """
+            local created = false
             if redis.call('EXISTS', KEYS[1]) == 0 then
-                local version = write(KEYS[1], KEYS[2], KEYS[3], ARGV[1], '0', ARGV[3])
+                write(KEYS[1], KEYS[2], ARGV[1], '0', ARGV[3], ARGV[4])
+                created = true
             end
             local ok, err = pcall(redis.call, 'HINCRBY', KEYS[1], 'd', ARGV[2])
             if not ok then
@@ -102,7 +113,7 @@ package final class RedisStateStore: StateStore {
                 if string.find(text, 'overflow', 1, true) then return redis.error_reply('MLC overflow') end
                 return redis.error_reply('MLC notinteger')
             end
-            redis.call('HSET', KEYS[1], 'v', string.format('%d', redis.call('INCR', KEYS[3])))
+            if not created then redis.call('HINCRBY', KEYS[1], 'v', 1) end
             return redis.call('HGET', KEYS[1], 'd')
             """
 
@@ -136,15 +147,64 @@ package final class RedisStateStore: StateStore {
         return found
         """
 
-    /// KEYS: index, counter, then one entry per item. ARGV: key, data, ttl per item. One script: all or nothing
-    /// for every reader (Redis runs a script alone), and one round trip.
+    /// KEYS: index, then one entry per item. ARGV: fresh digits, then key, data, ttl per item. One script: all or
+    /// nothing for every reader (Redis runs a script alone), and one round trip.
     private static let putAllScript =
         prelude + """
-            for i = 3, #KEYS do
-                local base = (i - 3) * 3
-                write(KEYS[i], KEYS[1], KEYS[2], ARGV[base + 1], ARGV[base + 2], ARGV[base + 3])
+            for i = 2, #KEYS do
+                local base = (i - 2) * 3 + 1
+                write(KEYS[i], KEYS[1], ARGV[base + 1], ARGV[base + 2], ARGV[base + 3], ARGV[1])
             end
-            return #KEYS - 2
+            return #KEYS - 1
+            """
+
+    /// KEYS: index. ARGV: entry prefix, fresh digits, then six per write: kind, key, data, ttl, expected version,
+    /// append prefix. Checks every condition first and writes nothing when one fails (Redis runs a script alone, so
+    /// nobody sees part of it); then applies the writes in order. Answers false on a failed condition, else one text
+    /// per write.
+    static let commitScript =
+        prelude + """
+            local ns = ARGV[1]
+            local fresh = ARGV[2]
+            local count = (#ARGV - 2) / 6
+            for i = 0, count - 1 do
+                local b = 2 + i * 6
+                local kind = ARGV[b + 1]
+                local entry = ns .. ARGV[b + 2]
+                if kind == 'add' then
+                    if redis.call('EXISTS', entry) == 1 then return false end
+                elseif kind == 'cas' or kind == 'delif' then
+                    local current = redis.call('HGET', entry, 'v')
+                    if not current or current ~= ARGV[b + 5] then return false end
+                elseif kind == 'append' then
+                    local current = redis.call('HGET', entry, 'd')
+                    if current and not string.match(current, '^%-?%d+$') then
+                        return redis.error_reply('MLC notinteger ' .. ARGV[b + 2])
+                    end
+                end
+            end
+            local results = {}
+            for i = 0, count - 1 do
+                local b = 2 + i * 6
+                local kind = ARGV[b + 1]
+                local key = ARGV[b + 2]
+                local entry = ns .. key
+                if kind == 'del' or kind == 'delif' then
+                    local removed = redis.call('DEL', entry)
+                    redis.call('ZREM', KEYS[1], key)
+                    results[#results + 1] = tostring(removed)
+                elseif kind == 'append' then
+                    if redis.call('EXISTS', entry) == 0 then write(entry, KEYS[1], key, '0', '', fresh) end
+                    local n = redis.call('HINCRBY', entry, 'd', 1)
+                    redis.call('HINCRBY', entry, 'v', 1)
+                    local target = ARGV[b + 6] .. string.format('%012d', n)
+                    write(ns .. target, KEYS[1], target, ARGV[b + 3], ARGV[b + 4], fresh)
+                    results[#results + 1] = string.format('%d', n)
+                else
+                    results[#results + 1] = write(entry, KEYS[1], key, ARGV[b + 3], ARGV[b + 4], fresh)
+                end
+            end
+            return results
             """
 
     // MARK: - Replies
@@ -182,9 +242,13 @@ package final class RedisStateStore: StateStore {
             .stateCorrupt, "the Redis store at \(endpoint) answered \(operation) with an unexpected reply")
     }
 
-    private func version(_ reply: RedisReply, _ operation: String) throws -> Int64? {
+    /// A version (decimal text from the write scripts), or nil for a refused write.
+    func version(_ reply: RedisReply, _ operation: String) throws -> Int64? {
         switch reply {
         case .integer(let version): return version
+        case .string(let text):
+            guard let version = Self.integer(text) else { throw unexpected(reply, operation) }
+            return version
         case .null: return nil
         default: throw unexpected(reply, operation)
         }
@@ -218,19 +282,46 @@ package final class RedisStateStore: StateStore {
         }
     }
 
+    /// KEYS: the entries. Answers data, version and expiry ('' for none, false for an absent key) per key.
+    private static let getManyScript = """
+        local found = {}
+        for i = 1, #KEYS do
+            local fields = redis.call('HMGET', KEYS[i], 'd', 'v', 'x')
+            found[#found + 1] = fields[1]
+            found[#found + 1] = fields[2]
+            found[#found + 1] = fields[3] or ''
+        end
+        return found
+        """
+
+    /// One script: one round trip, one consistent view.
+    package func getMany(_ keys: [String]) async throws -> [StoredValue?] {
+        guard let first = keys.first else { return [] }
+        let reply = try await run("a read", first, Self.getManyScript, keys: keys.map(entryKey), arguments: [])
+        guard case .array(let items) = reply, items.count == keys.count * 3 else { throw unexpected(reply, "a read") }
+        return try stride(from: 0, to: items.count, by: 3).map { start -> StoredValue? in
+            guard case .string(let data) = items[start] else { return nil }
+            guard case .string(let versionText) = items[start + 1], let version = Self.integer(versionText) else {
+                throw unexpected(reply, "a read")
+            }
+            let expiry: Date? = if case .string(let text) = items[start + 2] { Self.expiry(text) } else { nil }
+            return StoredValue(data: data, version: version, expiresAt: expiry)
+        }
+    }
+
     @discardableResult
     package func put(_ key: String, _ value: Data, ttl: Duration?) async throws -> Int64 {
         let reply = try await run(
-            "a write", key, Self.putScript, keys: [entryKey(key), indexKey, versionKey],
-            arguments: [Data(key.utf8), value, Self.ttlArgument(ttl)])
+            "a write", key, Self.putScript, keys: [entryKey(key), indexKey],
+            arguments: [Data(key.utf8), value, Self.ttlArgument(ttl), Self.freshDigits()])
         guard let version = try version(reply, "a write") else { throw unexpected(reply, "a write") }
         return version
     }
 
     package func putIfAbsent(_ key: String, _ value: Data, ttl: Duration?) async throws -> Int64? {
         let reply = try await run(
-            "a claim", key, Self.putIfAbsentScript, keys: [entryKey(key), indexKey, versionKey],
-            arguments: [Data(key.utf8), value, Self.ttlArgument(ttl)])
+            "a claim", key, Self.putIfAbsentScript, keys: [entryKey(key), indexKey],
+            arguments: [Data(key.utf8), value, Self.ttlArgument(ttl), Self.freshDigits()])
         return try version(reply, "a claim")
     }
 
@@ -238,8 +329,10 @@ package final class RedisStateStore: StateStore {
         -> Int64?
     {
         let reply = try await run(
-            "a compare-and-swap", key, Self.compareAndSwapScript, keys: [entryKey(key), indexKey, versionKey],
-            arguments: [Data(key.utf8), newValue, Self.ttlArgument(ttl), Data(String(expectedVersion).utf8)])
+            "a compare-and-swap", key, Self.compareAndSwapScript, keys: [entryKey(key), indexKey],
+            arguments: [
+                Data(key.utf8), newValue, Self.ttlArgument(ttl), Self.freshDigits(), Data(String(expectedVersion).utf8),
+            ])
         return try version(reply, "a compare-and-swap")
     }
 
@@ -259,8 +352,8 @@ package final class RedisStateStore: StateStore {
 
     package func increment(_ key: String, by delta: Int64, ttl: Duration?) async throws -> Int64 {
         let reply = try await run(
-            "an increment", key, Self.incrementScript, keys: [entryKey(key), indexKey, versionKey],
-            arguments: [Data(key.utf8), Data(String(delta).utf8), Self.ttlArgument(ttl)])
+            "an increment", key, Self.incrementScript, keys: [entryKey(key), indexKey],
+            arguments: [Data(key.utf8), Data(String(delta).utf8), Self.ttlArgument(ttl), Self.freshDigits()])
         guard case .string(let text) = reply, let value = Self.integer(text) else {
             throw unexpected(reply, "an increment")
         }
@@ -300,13 +393,59 @@ package final class RedisStateStore: StateStore {
 
     package func putAll(_ items: [(key: String, value: Data, ttl: Duration?)]) async throws {
         guard !items.isEmpty else { return }
-        var arguments: [Data] = []
-        arguments.reserveCapacity(items.count * 3)
+        var arguments: [Data] = [Self.freshDigits()]
+        arguments.reserveCapacity(items.count * 3 + 1)
         for item in items { arguments += [Data(item.key.utf8), item.value, Self.ttlArgument(item.ttl)] }
         _ = try await run(
             "a batch write", items[0].key, Self.putAllScript,
-            keys: [indexKey, versionKey] + items.map { entryKey($0.key) }, arguments: arguments)
+            keys: [indexKey] + items.map { entryKey($0.key) }, arguments: arguments)
     }
+
+    /// One Lua script: one round trip, all or nothing.
+    package func commit(_ writes: [StoreWrite]) async throws -> [Int64]? {
+        guard let first = writes.first else { return [] }
+        var arguments: [Data] = [Data(entryPrefix.utf8), Self.freshDigits()]
+        arguments.reserveCapacity(writes.count * 6 + 2)
+        for write in writes {
+            let key = Data(write.key.utf8)
+            switch write {
+            case .put(_, let value, let ttl):
+                arguments += [Data("put".utf8), key, value, Self.ttlArgument(ttl), Data(), Data()]
+            case .putIfAbsent(_, let value, let ttl):
+                arguments += [Data("add".utf8), key, value, Self.ttlArgument(ttl), Data(), Data()]
+            case .compareAndSwap(_, let expected, let value, let ttl):
+                arguments += [
+                    Data("cas".utf8), key, value, Self.ttlArgument(ttl), Data(String(expected).utf8), Data(),
+                ]
+            case .delete:
+                arguments += [Data("del".utf8), key, Data(), Data(), Data(), Data()]
+            case .deleteIf(_, let expected):
+                arguments += [Data("delif".utf8), key, Data(), Data(), Data(String(expected).utf8), Data()]
+            case .append(_, let prefix, let value, let ttl):
+                arguments += [Data("append".utf8), key, value, Self.ttlArgument(ttl), Data(), Data(prefix.utf8)]
+            }
+        }
+        let reply = try await connection.evaluate(Self.commitScript, keys: [indexKey], arguments: arguments)
+        switch reply {
+        case .null: return nil
+        case .error(let message):
+            if message.contains("MLC notinteger") {
+                let key = message.components(separatedBy: "MLC notinteger ").last ?? first.key
+                throw ConnectorError(.stateCorrupt, "\(key.prefix(200)) does not hold an integer counter")
+            }
+            throw failure(message, "a batch write", first.key)
+        case .array(let items) where items.count == writes.count:
+            return try items.map { item in
+                guard let value = try version(item, "a batch write") else { throw unexpected(reply, "a batch write") }
+                return value
+            }
+        default:
+            throw unexpected(reply, "a batch write")
+        }
+    }
+
+    /// The random low digits of a fresh key's first version (`StoreVersion`).
+    static func freshDigits() -> Data { Data(StoreVersion.randomDigits().utf8) }
 
     /// KEYS: index. ARGV: after ('' from the start), limit, entry prefix. Removes the index members whose entry the
     /// server expired, among the next `limit` members; returns the number removed and the last member looked at.

@@ -70,8 +70,6 @@ package final class SQLiteStateStore: StateStore {
                             version INTEGER NOT NULL,
                             expires_at REAL
                         ) WITHOUT ROWID;
-                        CREATE TABLE IF NOT EXISTS kv_meta (name TEXT PRIMARY KEY NOT NULL, value INTEGER NOT NULL);
-                        INSERT OR IGNORE INTO kv_meta (name, value) VALUES ('version', 0);
                         """
                 )
             }
@@ -114,13 +112,24 @@ package final class SQLiteStateStore: StateStore {
         ttl.map { time.addingTimeInterval($0.timeInterval).timeIntervalSince1970 }
     }
 
-    private static func nextVersion(_ db: Database) throws -> Int64 {
-        guard
-            let version = try Int64.fetchOne(
-                db, sql: "UPDATE kv_meta SET value = value + 1 WHERE name = 'version' RETURNING value")
-        else {
-            throw ConnectorError(.stateCorrupt, "the store's version counter is missing")
+    /// The next version of `key`: one more than the row's (live or expired), else a fresh start from the clock
+    /// (`StoreVersion`). No store-wide counter: versions only grow per key.
+    private static func nextVersion(_ db: Database, _ key: Data, _ time: Date) throws -> Int64 {
+        if let current = try Int64.fetchOne(db, sql: "SELECT version FROM kv WHERE key = ?", arguments: [key]) {
+            return current + 1
         }
+        return StoreVersion.fresh(at: time)
+    }
+
+    /// Writes `key` with its next version; returns the version.
+    private static func write(_ db: Database, _ key: Data, _ value: Data, _ expires: Double?, _ time: Date) throws
+        -> Int64
+    {
+        let version = try nextVersion(db, key, time)
+        try db.execute(
+            sql: "INSERT OR REPLACE INTO kv (key, value, version, expires_at) VALUES (?, ?, ?, ?)",
+            arguments: [key, value, version, expires]
+        )
         return version
     }
 
@@ -172,18 +181,18 @@ package final class SQLiteStateStore: StateStore {
         return try await read { db in try Self.liveRow(db, keyData, time).map(Self.value) }
     }
 
+    /// One read transaction: a consistent view of every key.
+    package func getMany(_ keys: [String]) async throws -> [StoredValue?] {
+        let time = now().timeIntervalSince1970
+        let keyData = keys.map { Data($0.utf8) }
+        return try await read { db in try keyData.map { try Self.liveRow(db, $0, time).map(Self.value) } }
+    }
+
     package func put(_ key: String, _ value: Data, ttl: Duration?) async throws -> Int64 {
         let time = now()
         let expires = expiry(ttl, time)
         let keyData = Data(key.utf8)
-        return try await write { db in
-            let version = try Self.nextVersion(db)
-            try db.execute(
-                sql: "INSERT OR REPLACE INTO kv (key, value, version, expires_at) VALUES (?, ?, ?, ?)",
-                arguments: [keyData, value, version, expires]
-            )
-            return version
-        }
+        return try await write { db in try Self.write(db, keyData, value, expires, time) }
     }
 
     package func putAll(_ items: [(key: String, value: Data, ttl: Duration?)]) async throws {
@@ -191,13 +200,7 @@ package final class SQLiteStateStore: StateStore {
         let time = now()
         let rows = items.map { (Data($0.key.utf8), $0.value, expiry($0.ttl, time)) }
         try await write { db in
-            for (key, value, expires) in rows {
-                let version = try Self.nextVersion(db)
-                try db.execute(
-                    sql: "INSERT OR REPLACE INTO kv (key, value, version, expires_at) VALUES (?, ?, ?, ?)",
-                    arguments: [key, value, version, expires]
-                )
-            }
+            for (key, value, expires) in rows { _ = try Self.write(db, key, value, expires, time) }
         }
     }
 
@@ -207,12 +210,7 @@ package final class SQLiteStateStore: StateStore {
         let keyData = Data(key.utf8)
         return try await write { db in
             if try Self.liveRow(db, keyData, time.timeIntervalSince1970) != nil { return nil }
-            let version = try Self.nextVersion(db)
-            try db.execute(
-                sql: "INSERT OR REPLACE INTO kv (key, value, version, expires_at) VALUES (?, ?, ?, ?)",
-                arguments: [keyData, value, version, expires]
-            )
-            return version
+            return try Self.write(db, keyData, value, expires, time)
         }
     }
 
@@ -226,12 +224,7 @@ package final class SQLiteStateStore: StateStore {
             guard let row = try Self.liveRow(db, keyData, time.timeIntervalSince1970),
                 Self.value(row).version == expectedVersion
             else { return nil }
-            let version = try Self.nextVersion(db)
-            try db.execute(
-                sql: "UPDATE kv SET value = ?, version = ?, expires_at = ? WHERE key = ?",
-                arguments: [newValue, version, expires, keyData]
-            )
-            return version
+            return try Self.write(db, keyData, newValue, expires, time)
         }
     }
 
@@ -275,12 +268,64 @@ package final class SQLiteStateStore: StateStore {
             }
             let (sum, overflow) = current.addingReportingOverflow(delta)
             guard !overflow else { throw ConnectorError(.stateCorrupt, "counter \(key) overflowed") }
-            let version = try Self.nextVersion(db)
-            try db.execute(
-                sql: "INSERT OR REPLACE INTO kv (key, value, version, expires_at) VALUES (?, ?, ?, ?)",
-                arguments: [keyData, Data(String(sum).utf8), version, expires]
-            )
+            _ = try Self.write(db, keyData, Data(String(sum).utf8), expires, time)
             return sum
+        }
+    }
+
+    /// One immediate write transaction (one sync): every condition is checked first, then every write applied.
+    package func commit(_ writes: [StoreWrite]) async throws -> [Int64]? {
+        guard !writes.isEmpty else { return [] }
+        let time = now()
+        let seconds = time.timeIntervalSince1970
+        let rows = writes.map { write -> (StoreWrite, Data, Double?) in
+            switch write {
+            case .put(_, _, let ttl), .putIfAbsent(_, _, let ttl), .compareAndSwap(_, _, _, let ttl),
+                .append(_, _, _, let ttl):
+                (write, Data(write.key.utf8), expiry(ttl, time))
+            case .delete, .deleteIf:
+                (write, Data(write.key.utf8), nil)
+            }
+        }
+        return try await write { db -> [Int64]? in
+            for (write, key, _) in rows {
+                switch write {
+                case .putIfAbsent:
+                    if try Self.liveRow(db, key, seconds) != nil { return nil }
+                case .compareAndSwap(_, let expected, _, _), .deleteIf(_, let expected):
+                    guard let row = try Self.liveRow(db, key, seconds), Self.value(row).version == expected else {
+                        return nil
+                    }
+                case .put, .delete, .append:
+                    break
+                }
+            }
+            var results: [Int64] = []
+            for (write, key, expires) in rows {
+                switch write {
+                case .put(_, let value, _), .putIfAbsent(_, let value, _), .compareAndSwap(_, _, let value, _):
+                    results.append(try Self.write(db, key, value, expires, time))
+                case .delete, .deleteIf:
+                    let existed = try Self.liveRow(db, key, seconds) != nil
+                    try db.execute(sql: "DELETE FROM kv WHERE key = ?", arguments: [key])
+                    results.append(existed ? 1 : 0)
+                case .append(let counter, let prefix, let value, _):
+                    let current = try Self.liveRow(db, key, seconds).map(Self.value)
+                    var count: Int64 = 1
+                    if let current {
+                        guard let number = Int64(String(decoding: current.data, as: UTF8.self)) else {
+                            throw ConnectorError(.stateCorrupt, "\(counter) does not hold an integer counter")
+                        }
+                        count = number + 1
+                    }
+                    _ = try Self.write(
+                        db, key, Data(String(count).utf8), current?.expiresAt?.timeIntervalSince1970, time)
+                    let entry = Data(StoreWrite.appendedKey(prefix: prefix, sequence: count).utf8)
+                    _ = try Self.write(db, entry, value, expires, time)
+                    results.append(count)
+                }
+            }
+            return results
         }
     }
 

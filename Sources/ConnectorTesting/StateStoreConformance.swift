@@ -20,6 +20,8 @@ package enum StateStoreConformance {
         try await basics(make)
         try await putIfAbsentAndCAS(make)
         try await versionsNeverRepeat(make)
+        try await versionsGrowPerKey(make)
+        try await batches(make)
         if clock == .injected { try await expiry(make) }
         try await realExpiry(make)
         try await purging(make)
@@ -29,6 +31,7 @@ package enum StateStoreConformance {
         try await valuesAreBytes(make)
         try await severalClients(twoClients)
         try await putAllIsAllOrNothing(twoClients)
+        try await batchesAreAllOrNothing(twoClients)
         try await typedHelpers(make)
         try await sharedRateLimiter(twoClients)
     }
@@ -86,11 +89,167 @@ package enum StateStoreConformance {
         let first = try await store.put("k", Data("1".utf8), ttl: nil)
         _ = try await store.delete("k")
         let second = try #require(try await store.putIfAbsent("k", Data("2".utf8), ttl: nil))
-        #expect(second > first, "a re-created key must not reuse an old version (ABA)")
+        #expect(second != first, "a re-created key must not reuse an old version (ABA)")
         #expect(try await store.compareAndSwap("k", expectedVersion: first, newValue: Data("x".utf8), ttl: nil) == nil)
-        let other = try await store.put("other", Data(), ttl: nil)
-        #expect(other > second, "versions increase across keys")
+        // Many lives of one key, each written a few times and deleted (or deleted by version), right after one
+        // another: no life ever gets a version an earlier life had, so no stale holder's compare-and-swap or
+        // delete succeeds on a later life.
+        var earlier: Set<Int64> = []
+        for life in 0..<40 {
+            var versions: [Int64] = []
+            if life.isMultiple(of: 2) {
+                versions.append(try await store.put("aba", Data("\(life)".utf8), ttl: nil))
+            } else {
+                versions.append(try #require(try await store.putIfAbsent("aba", Data("\(life)".utf8), ttl: nil)))
+            }
+            #expect(!earlier.contains(versions[0]), "life \(life) started at a version an earlier life had")
+            for stale in earlier.sorted().suffix(8) {
+                #expect(
+                    try await store.compareAndSwap("aba", expectedVersion: stale, newValue: Data("x".utf8), ttl: nil)
+                        == nil, "a stale holder's compare-and-swap succeeded on a re-created key")
+                #expect(try await !store.delete("aba", expectedVersion: stale))
+            }
+            for _ in 0..<3 {
+                let last = try #require(versions.last)
+                let next = try #require(
+                    try await store.compareAndSwap("aba", expectedVersion: last, newValue: Data(), ttl: nil))
+                #expect(next > last)
+                #expect(!earlier.contains(next), "life \(life) reached a version an earlier life had")
+                versions.append(next)
+            }
+            earlier.formUnion(versions)
+            if life.isMultiple(of: 3) {
+                #expect(try await store.delete("aba", expectedVersion: try #require(versions.last)))
+            } else {
+                #expect(try await store.delete("aba"))
+            }
+        }
         try await store.close()
+    }
+
+    /// Versions only grow per key: every kind of write to a key gives it a larger version than the one before,
+    /// whatever happens to other keys in between.
+    static func versionsGrowPerKey(_ make: Factory) async throws {
+        let store = try await make { Date() }
+        var last = try await store.put("g", Data("0".utf8), ttl: nil)
+        for round in 0..<5 {
+            try await store.put("elsewhere/\(round)", Data(), ttl: nil)
+            let put = try await store.put("g", Data("\(round)".utf8), ttl: .seconds(60))
+            #expect(put > last)
+            let swapped = try #require(
+                try await store.compareAndSwap("g", expectedVersion: put, newValue: Data("s".utf8), ttl: nil))
+            #expect(swapped > put)
+            try await store.putAll([("g", Data("all".utf8), nil), ("elsewhere/all", Data(), nil)])
+            let afterAll = try #require(try await store.get("g")?.version)
+            #expect(afterAll > swapped)
+            let committed = try #require(try await store.commit([.put("g", Data("c".utf8), ttl: nil)]))
+            #expect(committed.first.map { $0 > afterAll } == true)
+            last = try #require(committed.first)
+        }
+        _ = try await store.increment("n", by: 1, ttl: nil)
+        let one = try #require(try await store.get("n")?.version)
+        _ = try await store.increment("n", by: 1, ttl: nil)
+        #expect(try #require(try await store.get("n")?.version) > one, "an increment is a write too")
+        try await store.close()
+    }
+
+    /// `commit`: every kind of write, results in order, and nothing written when a condition fails.
+    static func batches(_ make: Factory) async throws {
+        let store = try await make { Date() }
+        #expect(try await store.commit([]) == [])
+        let a = try await store.put("b/a", Data("a".utf8), ttl: nil)
+        try await store.put("b/gone", Data("g".utf8), ttl: nil)
+        let results = try #require(
+            try await store.commit([
+                .compareAndSwap("b/a", expectedVersion: a, Data("a2".utf8), ttl: nil),
+                .putIfAbsent("b/new", Data("n".utf8), ttl: .seconds(60)),
+                .put("b/put", Data("p".utf8), ttl: nil),
+                .delete("b/gone"),
+                .delete("b/never"),
+                .append(counter: "b/seq", prefix: "b/log/", Data("first".utf8), ttl: nil),
+            ]))
+        #expect(results.count == 6)
+        let many = try await store.getMany(["b/put", "b/never", "b/a", "b/put"])
+        #expect(many.map { $0?.data } == [Data("p".utf8), nil, Data("a2".utf8), Data("p".utf8)])
+        #expect(many[2]?.version == results[0])
+        #expect(try await store.getMany([]).isEmpty)
+        #expect(results[0] > a)
+        #expect(try await store.get("b/a")?.version == results[0])
+        #expect(try await store.get("b/new")?.version == results[1])
+        #expect(try await store.get("b/new")?.expiresAt != nil)
+        #expect(try await store.get("b/put")?.data == Data("p".utf8))
+        #expect(Array(results[3...]) == [1, 0, 1], "deletes say whether the key existed; append its sequence")
+        #expect(try await store.get("b/gone") == nil)
+        #expect(try await store.get("b/seq")?.data == Data("1".utf8), "the append counter is an ordinary counter")
+        #expect(try await store.get("b/log/000000000001")?.data == Data("first".utf8))
+        #expect(try await store.increment("b/seq", by: 1, ttl: nil) == 2)
+        let appended = try #require(
+            try await store.commit([.append(counter: "b/seq", prefix: "b/log/", Data("third".utf8), ttl: nil)]))
+        #expect(appended == [3])
+        #expect(
+            try await store.scan(prefix: "b/log/", after: nil, limit: 10).map(\.key) == [
+                "b/log/000000000001", "b/log/000000000003",
+            ])
+
+        // A failed condition anywhere: nothing at all is written.
+        let current = try #require(try await store.get("b/a")?.version)
+        let refusals: [[StoreWrite]] = [
+            [.put("b/x", Data(), ttl: nil), .compareAndSwap("b/a", expectedVersion: a, Data("stale".utf8), ttl: nil)],
+            [.append(counter: "b/seq", prefix: "b/log/", Data(), ttl: nil), .putIfAbsent("b/new", Data(), ttl: nil)],
+            [.delete("b/put"), .deleteIf("b/a", expectedVersion: a)],
+            [.put("b/x", Data(), ttl: nil), .compareAndSwap("b/missing", expectedVersion: 1, Data(), ttl: nil)],
+        ]
+        for writes in refusals {
+            #expect(try await store.commit(writes) == nil)
+        }
+        #expect(try await store.get("b/x") == nil)
+        #expect(try await store.get("b/put") != nil)
+        #expect(try await store.get("b/a")?.version == current)
+        #expect(try await store.get("b/seq")?.data == Data("3".utf8), "a refused batch takes no sequence number")
+        #expect(try await store.commit([.deleteIf("b/a", expectedVersion: current)]) == [1])
+        #expect(try await store.get("b/a") == nil)
+        try await store.put("b/text", Data("abc".utf8), ttl: nil)
+        await #expect(throws: ConnectorError.self) {
+            _ = try await store.commit([
+                .put("b/y", Data(), ttl: nil), .append(counter: "b/text", prefix: "b/l/", Data(), ttl: nil),
+            ])
+        }
+        #expect(try await store.get("b/y") == nil, "a batch that fails writes nothing")
+        try await store.close()
+    }
+
+    /// Two clients race batches that each move a shared token by compare-and-swap and append to a log: every batch
+    /// whose swap lost wrote nothing (no log entry, no sequence number), every winner wrote both.
+    static func batchesAreAllOrNothing(_ twoClients: TwoClients) async throws {
+        let (first, second) = try await twoClients()
+        try await first.put("race/token", Data("0".utf8), ttl: nil)
+        let wins = try await withThrowingTaskGroup(of: Int.self) { group in
+            for (index, store) in [first, second].enumerated() {
+                group.addTask {
+                    var won = 0
+                    for round in 0..<20 {
+                        guard let token = try await store.get("race/token") else { continue }
+                        let value = Data("\(index)-\(round)".utf8)
+                        if try await store.commit([
+                            .compareAndSwap("race/token", expectedVersion: token.version, value, ttl: nil),
+                            .append(counter: "race/seq", prefix: "race/log/", value, ttl: nil),
+                        ]) != nil {
+                            won += 1
+                        }
+                    }
+                    return won
+                }
+            }
+            return try await group.reduce(0, +)
+        }
+        #expect(wins > 0)
+        let log = try await first.scanAll(prefix: "race/log/")
+        #expect(log.count == wins, "\(log.count) log entries for \(wins) winning batches")
+        let expectedKeys = (0..<wins).map { StoreWrite.appendedKey(prefix: "race/log/", sequence: Int64($0 + 1)) }
+        #expect(log.map(\.key) == expectedKeys, "one sequence number per winning batch, none skipped")
+        #expect(try await second.get("race/token")?.data == log.last?.value.data, "the last winner's token")
+        try await first.close()
+        try await second.close()
     }
 
     static func expiry(_ make: Factory) async throws {

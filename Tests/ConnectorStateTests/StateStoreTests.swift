@@ -62,7 +62,7 @@ struct StateStoreTests {
         let second = try SQLiteStateStore(path: path)
         let read = try #require(try await second.get("k"))
         #expect(read.version == version)
-        #expect(try await second.put("k2", Data(), ttl: nil) > version, "versions continue after reopening")
+        #expect(try await second.put("k", Data("w".utf8), ttl: nil) > version, "a key's versions go on after reopening")
         try await second.close()
         #expect(FileManager.default.fileExists(atPath: path + "-wal") || FileManager.default.fileExists(atPath: path))
     }

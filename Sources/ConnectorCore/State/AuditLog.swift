@@ -118,22 +118,46 @@ package struct AuditLog: Sendable {
         self.retention = retention
     }
 
-    /// Appends an entry to the record's trail; returns its sequence number.
+    /// Appends an entry to the record's trail in one round trip (the sequence is taken and the entry written by
+    /// one `commit`); returns its sequence number.
     @discardableResult
     package func append(recordId: String, _ entry: AuditEntry) async throws -> Int64 {
-        let sequence = try await store.increment(keys.key("auditseq", recordId), by: 1, ttl: nil)
-        var entry = entry
-        entry.sequence = sequence
-        try await store.put(
-            keys.key("audit", recordId, String(format: "%012lld", sequence)), JSONCoding.encodeScrubbed(entry),
-            ttl: retention)
+        guard let sequence = try await store.commit([try appending(recordId: recordId, entry)])?.first else {
+            throw ConnectorError(.stateCorrupt, "the store refused an unconditional audit append for \(recordId)")
+        }
         return sequence
     }
 
+    /// The write that appends `entry` to the record's trail, for a `commit` batch: the record's counter
+    /// `auditseq/<record>` (it never expires, so a later entry never takes an earlier one's number) and the entry
+    /// at `audit/<record>/<sequence>`. The sequence lives in the key; `entries` puts it back into each entry.
+    package func appending(recordId: String, _ entry: AuditEntry) throws -> StoreWrite {
+        var entry = entry
+        entry.sequence = 0
+        return .append(
+            counter: keys.key("auditseq", recordId), prefix: keys.prefix("audit", recordId),
+            try JSONCoding.encodeScrubbed(entry), ttl: retention)
+    }
+
     package func entries(recordId: String) async throws -> [AuditEntry] {
-        try await store.scanAll(prefix: keys.prefix("audit", recordId)).map {
-            try JSONCoding.decode(AuditEntry.self, from: $0.value.data)
+        try await store.scanAll(prefix: keys.prefix("audit", recordId)).map { stored in
+            var entry = try JSONCoding.decode(AuditEntry.self, from: stored.value.data)
+            if let sequence = stored.key.split(separator: "/").last.flatMap({ Int64($0) }) { entry.sequence = sequence }
+            return entry
         }
+    }
+
+    /// The record key of `recordId` (its `RecordStatus`).
+    package func recordKey(_ recordId: String) -> String { keys.key("records", recordId) }
+
+    /// What `setState` stores when the record stands at `current`: nil when `status` does not move it forward.
+    package static func advanced(_ current: RecordStatus?, to status: RecordStatus) -> RecordStatus? {
+        guard let current else { return status }
+        if status.state.rank < current.state.rank { return nil }
+        if current.state.isTerminalSuccess, status.state == current.state { return nil }
+        var next = status
+        if next.document == nil { next.document = current.document }
+        return next
     }
 
     /// Moves the record's state forward. A lower-ranked state never replaces a higher one, so a late or replayed
@@ -141,12 +165,7 @@ package struct AuditLog: Sendable {
     @discardableResult
     package func setState(_ status: RecordStatus) async throws -> RecordStatus {
         let stored = try await store.update(keys.key("records", status.recordId), as: RecordStatus.self) { current in
-            guard let current else { return status }
-            if status.state.rank < current.state.rank { return nil }
-            if current.state.isTerminalSuccess, status.state == current.state { return nil }
-            var next = status
-            if next.document == nil { next.document = current.document }
-            return next
+            Self.advanced(current, to: status)
         }
         return stored ?? status
     }

@@ -5,7 +5,18 @@ import Synchronization
 package final class InMemoryStateStore: StateStore {
     private struct State {
         var entries: [String: StoredValue] = [:]
-        var lastVersion: Int64 = 0
+
+        /// The next version of `key`: one more than its current one (live or expired), else a fresh start.
+        func nextVersion(_ key: String, at time: Date) -> Int64 {
+            entries[key].map { $0.version + 1 } ?? StoreVersion.fresh(at: time)
+        }
+
+        /// Writes `key` with its next version and returns that version.
+        mutating func write(_ key: String, _ data: Data, expiresAt: Date?, at time: Date) -> Int64 {
+            let version = nextVersion(key, at: time)
+            entries[key] = StoredValue(data: data, version: version, expiresAt: expiresAt)
+            return version
+        }
     }
 
     private let state = Mutex(State())
@@ -30,14 +41,14 @@ package final class InMemoryStateStore: StateStore {
         return state.withLock { live($0.entries[key], at: time) }
     }
 
+    package func getMany(_ keys: [String]) async throws -> [StoredValue?] {
+        let time = now()
+        return state.withLock { state in keys.map { live(state.entries[$0], at: time) } }
+    }
+
     package func put(_ key: String, _ value: Data, ttl: Duration?) async throws -> Int64 {
         let time = now()
-        return state.withLock { state in
-            state.lastVersion += 1
-            state.entries[key] = StoredValue(
-                data: value, version: state.lastVersion, expiresAt: expiry(ttl, from: time))
-            return state.lastVersion
-        }
+        return state.withLock { state in state.write(key, value, expiresAt: expiry(ttl, from: time), at: time) }
     }
 
     /// All items under one lock: no reader sees part of the batch.
@@ -45,9 +56,7 @@ package final class InMemoryStateStore: StateStore {
         let time = now()
         state.withLock { state in
             for item in items {
-                state.lastVersion += 1
-                state.entries[item.key] = StoredValue(
-                    data: item.value, version: state.lastVersion, expiresAt: expiry(item.ttl, from: time))
+                _ = state.write(item.key, item.value, expiresAt: expiry(item.ttl, from: time), at: time)
             }
         }
     }
@@ -56,10 +65,7 @@ package final class InMemoryStateStore: StateStore {
         let time = now()
         return state.withLock { state in
             guard live(state.entries[key], at: time) == nil else { return nil }
-            state.lastVersion += 1
-            state.entries[key] = StoredValue(
-                data: value, version: state.lastVersion, expiresAt: expiry(ttl, from: time))
-            return state.lastVersion
+            return state.write(key, value, expiresAt: expiry(ttl, from: time), at: time)
         }
     }
 
@@ -71,10 +77,7 @@ package final class InMemoryStateStore: StateStore {
             guard let current = live(state.entries[key], at: time), current.version == expectedVersion else {
                 return nil
             }
-            state.lastVersion += 1
-            state.entries[key] = StoredValue(
-                data: newValue, version: state.lastVersion, expiresAt: expiry(ttl, from: time))
-            return state.lastVersion
+            return state.write(key, newValue, expiresAt: expiry(ttl, from: time), at: time)
         }
     }
 
@@ -111,13 +114,52 @@ package final class InMemoryStateStore: StateStore {
             }
             let (sum, overflow) = value.addingReportingOverflow(delta)
             guard !overflow else { throw ConnectorError(.stateCorrupt, "counter \(key) overflowed") }
-            state.lastVersion += 1
-            state.entries[key] = StoredValue(
-                data: Data(String(sum).utf8),
-                version: state.lastVersion,
-                expiresAt: current?.expiresAt ?? expiry(ttl, from: time)
-            )
+            _ = state.write(
+                key, Data(String(sum).utf8), expiresAt: current?.expiresAt ?? expiry(ttl, from: time), at: time)
             return sum
+        }
+    }
+
+    /// Checks every condition, then applies every write, under one lock: all or nothing for every reader.
+    package func commit(_ writes: [StoreWrite]) async throws -> [Int64]? {
+        let time = now()
+        return try state.withLock { state -> [Int64]? in
+            for write in writes {
+                switch write {
+                case .putIfAbsent(let key, _, _):
+                    if live(state.entries[key], at: time) != nil { return nil }
+                case .compareAndSwap(let key, let expected, _, _), .deleteIf(let key, let expected):
+                    if live(state.entries[key], at: time)?.version != expected { return nil }
+                case .append(let counter, _, _, _):
+                    if let current = live(state.entries[counter], at: time),
+                        Int64(String(decoding: current.data, as: UTF8.self)) == nil
+                    {
+                        throw ConnectorError(.stateCorrupt, "\(counter) does not hold an integer counter")
+                    }
+                case .put, .delete:
+                    break
+                }
+            }
+            var results: [Int64] = []
+            for write in writes {
+                switch write {
+                case .put(let key, let value, let ttl), .putIfAbsent(let key, let value, let ttl),
+                    .compareAndSwap(let key, _, let value, let ttl):
+                    results.append(state.write(key, value, expiresAt: expiry(ttl, from: time), at: time))
+                case .delete(let key), .deleteIf(let key, _):
+                    results.append(live(state.entries[key], at: time) != nil ? 1 : 0)
+                    state.entries[key] = nil
+                case .append(let counter, let prefix, let value, let ttl):
+                    let current = live(state.entries[counter], at: time)
+                    let count = (current.flatMap { Int64(String(decoding: $0.data, as: UTF8.self)) } ?? 0) + 1
+                    _ = state.write(counter, Data(String(count).utf8), expiresAt: current?.expiresAt, at: time)
+                    _ = state.write(
+                        StoreWrite.appendedKey(prefix: prefix, sequence: count), value,
+                        expiresAt: expiry(ttl, from: time), at: time)
+                    results.append(count)
+                }
+            }
+            return results
         }
     }
 
