@@ -1,4 +1,5 @@
 import ConnectorCore
+import ConnectorRunner
 import Foundation
 
 /// The Kubernetes manifests of `infra/` generated from the function manifests (`local-runner functions --knative`,
