@@ -3,11 +3,38 @@ import ConnectorRunner
 import Foundation
 import Logging
 
-/// Step executables as small shell scripts in a directory of their own: each records the events it gets on stdin
-/// (one JSON line each), optionally sleeps, prints a given result and exits with a given code. The runner and the
-/// gateway start them exactly as they start the real steps.
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// Step executables as one small shell script, linked under each step's name in a directory of its own: a step
+/// records the events it gets on stdin (one JSON line each), optionally sleeps, prints its given result and exits
+/// with its given code. The runner and the gateway start them exactly as they start the real steps.
+///
+/// The script is written once per process (closed on exec) and steps are symlinks to it, so no test writes an
+/// executable while another test's child could hold it open for writing (`posix_spawn` would fail with ETXTBSY).
 struct FakeSteps {
     let directory: URL
+
+    static let script: String = {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("mlc-fake-step-\(UUID().uuidString)")
+            .path
+        let text = """
+            #!/bin/sh
+            cat >> "$0.in"
+            echo >> "$0.in"
+            if [ -f "$0.sleep" ]; then sleep "$(cat "$0.sleep")"; fi
+            if [ -f "$0.out" ]; then cat "$0.out"; fi
+            exit "$(cat "$0.exit")"
+
+            """
+        let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o755)
+        precondition(fd >= 0, "cannot write \(path)")
+        let written = text.utf8CString.withUnsafeBytes { write(fd, $0.baseAddress, $0.count - 1) }
+        precondition(written == text.utf8.count, "cannot write \(path)")
+        close(fd)
+        return path
+    }()
 
     init() throws {
         directory = FileManager.default.temporaryDirectory.appendingPathComponent("mlc-runner-\(UUID().uuidString)")
@@ -17,15 +44,14 @@ struct FakeSteps {
     /// Makes `name` a step that answers with `result` (nothing when nil) and `exit`.
     func step(_ name: String, exit: Int32 = 0, result: StepResult?, sleepSeconds: Int? = nil) throws {
         let base = directory.appendingPathComponent(name).path
-        var script = "#!/bin/sh\ncat >> '\(base).in'\necho >> '\(base).in'\n"
-        if let sleepSeconds { script += "sleep \(sleepSeconds)\n" }
-        if let result {
-            try JSONCoding.encode(result).write(to: URL(fileURLWithPath: base + ".out"))
-            script += "cat '\(base).out'\n"
+        if !FileManager.default.fileExists(atPath: base) {
+            try FileManager.default.createSymbolicLink(atPath: base, withDestinationPath: Self.script)
         }
-        script += "exit \(exit)\n"
-        try Data(script.utf8).write(to: URL(fileURLWithPath: base))
-        try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: base)
+        try Data("\(exit)".utf8).write(to: URL(fileURLWithPath: base + ".exit"))
+        try? FileManager.default.removeItem(atPath: base + ".sleep")
+        if let sleepSeconds { try Data("\(sleepSeconds)".utf8).write(to: URL(fileURLWithPath: base + ".sleep")) }
+        try? FileManager.default.removeItem(atPath: base + ".out")
+        if let result { try JSONCoding.encode(result).write(to: URL(fileURLWithPath: base + ".out")) }
     }
 
     /// The events `name` got, in order.
