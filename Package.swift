@@ -118,6 +118,20 @@ let package = Package(
                 swiftSettings: swiftSettings
             ),
             .target(
+                name: "ConnectorRunner",
+                // The runner's engine, shared by local-runner and the platform adapters: routing from the function
+                // manifests, the queue loop with workers and claims, step invocation, the webhook gateway, metrics.
+                // Its HTTP servers keep it out of the step executables, which link ConnectorRuntime only.
+                dependencies: [
+                    "ConnectorCore", "ConnectorRuntime", "ConnectorFlows", hummingbird, serviceLifecycle, nioCore, log,
+                    .product(name: "Metrics", package: "swift-metrics"),
+                    .product(name: "Prometheus", package: "swift-prometheus"),
+                ],
+                swiftSettings: swiftSettings,
+                // The routing table is compiled from functions/*/function.json: one source of truth, nothing to ship.
+                plugins: ["FunctionManifests"]
+            ),
+            .target(
                 name: "ConnectorSimulators",
                 // AsyncHTTPClient only to call subscribers back (BC webhook handshakes and notifications).
                 dependencies: [hummingbird, serviceLifecycle, ahc, nioCore, nioHTTP1, log],
@@ -138,18 +152,13 @@ let package = Package(
                 name: "local-runner",
                 dependencies: [
                     "ConnectorCore", "ConnectorSecurity", "ConnectorHTTP", "ConnectorFlows", "ConnectorRuntime",
-                    "ConnectorStateSQLite", "ConnectorStatePostgres", "ConnectorSimulators", "ConnectorConfig",
-                    "KnativeAdapter", argumentParser,
-                    yams, log, hummingbird,
+                    "ConnectorRunner", "ConnectorStateSQLite", "ConnectorStatePostgres", "ConnectorSimulators",
+                    "ConnectorConfig", "KnativeAdapter", argumentParser, yams, log, hummingbird,
                     serviceLifecycle,
                     nioCore,
-                    .product(name: "Metrics", package: "swift-metrics"),
-                    .product(name: "Prometheus", package: "swift-prometheus"),
                 ] + erps.map { .target(name: $0) },
                 path: "local-runner",
-                swiftSettings: swiftSettings,
-                // The routing table is compiled from functions/*/function.json: one source of truth, nothing to ship.
-                plugins: ["FunctionManifests"]
+                swiftSettings: swiftSettings
             ),
             .executableTarget(
                 name: "FunctionManifestCodegen", path: "Plugins/FunctionManifestCodegen", swiftSettings: swiftSettings),
@@ -160,7 +169,7 @@ let package = Package(
                 name: "KnativeAdapter",
                 // Knative Eventing's HTTP front of a step: CloudEvents over HTTP in, the step's result out.
                 dependencies: [
-                    "ConnectorCore", "ConnectorRuntime", "ConnectorHTTP", hummingbird, httpTypes, serviceLifecycle,
+                    "ConnectorCore", "ConnectorRunner", "ConnectorHTTP", hummingbird, httpTypes, serviceLifecycle,
                     nioCore,
                     log,
                 ],
@@ -242,6 +251,10 @@ let package = Package(
                 swiftSettings: swiftSettings
             ),
             .testTarget(
+                name: "ConnectorRunnerTests",
+                dependencies: ["ConnectorRunner", "ConnectorCore", log],
+                swiftSettings: swiftSettings),
+            .testTarget(
                 name: "ConnectorSimulatorsTests",
                 dependencies: ["ConnectorSimulators", hummingbird, serviceLifecycle, nioCore, log],
                 swiftSettings: swiftSettings),
@@ -250,7 +263,7 @@ let package = Package(
                 dependencies: [
                     "ConnectorCore", "ConnectorSecurity", "ConnectorStateSQLite", "ConnectorStatePostgres",
                     "ConnectorRuntime", "ConnectorSimulators",
-                    "ConnectorTesting", "ConnectorHTTP", "ConnectorConfig", "KnativeAdapter", yams,
+                    "ConnectorTesting", "ConnectorHTTP", "ConnectorConfig", "ConnectorRunner", "KnativeAdapter", yams,
                     "local-runner", "mlc-simulators", "mlc-http-adapter",
                 ] + erps.map { .target(name: $0) }
                     + functions.map { .target(name: $0) },

@@ -3,6 +3,7 @@ import BusinessCentral
 import ConnectorCore
 import ConnectorFlows
 import ConnectorHTTP
+import ConnectorRunner
 import ConnectorRuntime
 import ConnectorSecurity
 import ConnectorSimulators

@@ -2,6 +2,7 @@ import ArgumentParser
 import BusinessCentral
 import ConnectorCore
 import ConnectorHTTP
+import ConnectorRunner
 import ConnectorRuntime
 import ConnectorSecurity
 import ConnectorSimulators

@@ -1,5 +1,6 @@
 import ConnectorCore
 import ConnectorHTTP
+import ConnectorRunner
 import Foundation
 
 /// The demo's JAGGAER-writer legs: vendors and accounts reach JAGGAER (as suppliers and coding values) before any

@@ -1,6 +1,7 @@
 import ArgumentParser
 import ConnectorCore
 import ConnectorHTTP
+import ConnectorRunner
 import ConnectorRuntime
 import ConnectorSecurity
 import Foundation
@@ -380,12 +381,6 @@ final class SignalName: Sendable {
     var value: String? { storage.withLock { $0 } }
 }
 
-final class ManagedFlag: Sendable {
-    private let storage = Mutex(false)
-    func set() { storage.withLock { $0 = true } }
-    var value: Bool { storage.withLock { $0 } }
-}
-
 /// When each connection's syncs and polls are due; the last times are kept in the store.
 struct Schedules {
     let store: any StateStore
@@ -552,9 +547,4 @@ func resolveConnection(_ id: String?, state: any StateStore) async throws -> Str
             ids.isEmpty ? "no connections in this store" : "several connections; name one with --connection")
     }
     return only
-}
-
-/// True when a lease holder ran on this host and its process no longer exists (it crashed or was killed).
-func processIsGone(_ holder: Lease.Holder) -> Bool {
-    ProcessLiveness.isGone(host: holder.host, pid: holder.pid)
 }

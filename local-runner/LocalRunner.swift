@@ -1,5 +1,6 @@
 import ArgumentParser
 import ConnectorCore
+import ConnectorRunner
 import ConnectorRuntime
 import ConnectorSecurity
 import Foundation

@@ -1,6 +1,7 @@
 import ArgumentParser
 import ConnectorCore
 import ConnectorHTTP
+import ConnectorRunner
 import ConnectorRuntime
 import ConnectorSecurity
 import Foundation

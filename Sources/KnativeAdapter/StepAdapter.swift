@@ -1,5 +1,5 @@
 import ConnectorCore
-import ConnectorRuntime
+import ConnectorRunner
 import Foundation
 import Logging
 
@@ -71,10 +71,10 @@ package struct StepAdapter: Sendable {
             let wrapped = ConnectorError.wrap(error)
             return .error(400, code: wrapped.code.rawValue, message: wrapped.message, retryable: false)
         }
-        let output: ChildProcess.Output
+        let invocation: StepInvocation
         do {
-            output = try await ChildProcess.run(
-                executable: executable, environment: environment, stdin: input, stderr: .inherit, timeout: timeout)
+            invocation = try await StepInvocation.run(
+                input, executable: executable, environment: environment, stderr: .inherit, timeout: timeout)
         } catch {
             logger.error(
                 "cannot start the step",
@@ -82,7 +82,7 @@ package struct StepAdapter: Sendable {
             return .error(
                 500, code: "adapter.step_unavailable", message: "the step could not be started", retryable: true)
         }
-        let result = try? JSONCoding.decode(StepResult.self, from: output.stdout)
+        let (output, result) = (invocation.output, invocation.result)
         logger.info(
             "delivery",
             metadata: [
@@ -91,37 +91,47 @@ package struct StepAdapter: Sendable {
                 "status": "\(result?.status.rawValue ?? "crashed")", "code": "\(result?.error?.code ?? "-")",
                 "events": "\(result?.events.count ?? 0)", "durationMs": "\(output.durationMs)",
             ])
-        return await answer(output: output, result: result)
+        return await answer(invocation)
     }
 
-    private func answer(output: ChildProcess.Output, result: StepResult?) async -> Answer {
-        let code = output.exitCode
-        if output.signaled {
+    /// The step's outcome (the runner's rules: ``StepOutcome``) in the terms Knative acts on.
+    private func answer(_ invocation: StepInvocation) async -> Answer {
+        let code = invocation.output.exitCode
+        if invocation.output.signaled {
             return .error(
                 500, code: "step.crashed", message: "the step was killed (crash or timeout after \(timeout))",
                 retryable: true, exitCode: code)
         }
-        guard let result else {
+        guard let result = invocation.result else {
             return .error(
                 500, code: "step.no_result", message: "the step ended without a result (exit \(code))",
                 retryable: true, exitCode: code)
         }
         let error = result.error
-        switch code {
-        case 0:
+        switch invocation.outcome {
+        case .done:
             return await delivered(result.events)
-        case 65:
+        case .refused:
             return .error(
                 400, code: error?.code ?? "event.invalid", message: error?.message ?? "the step refused the event",
                 retryable: false, exitCode: code)
-        case 78 where !Self.mayHeal(error?.code):
+        case .failed where code == 78:
             return .error(
                 422, code: error?.code ?? "config.invalid", message: error?.message ?? "configuration error",
                 retryable: false, exitCode: code)
-        case _ where code != 78 && error?.retryable == false:
+        case .failed:
             return .error(
                 422, code: error?.code ?? "step.failed", message: error?.message ?? "the step failed",
                 retryable: false, exitCode: code)
+        case .temporary:
+            return temporary(code: code, result: result)
+        }
+    }
+
+    /// 503 for a temporary failure, 502 for an upstream that stayed unavailable, 500 otherwise: Knative retries.
+    private func temporary(code: Int32, result: StepResult) -> Answer {
+        let error = result.error
+        switch code {
         case 75:
             var answer = Answer.error(
                 503, code: error?.code ?? "step.temporary", message: error?.message ?? "temporary failure",
@@ -173,11 +183,5 @@ package struct StepAdapter: Sendable {
                 500, code: "adapter.reply_failed", message: "the reply event could not be encoded", retryable: true,
                 exitCode: 0)
         }
-    }
-
-    /// The runner's rule: configuration failures that can heal by themselves are retried like temporary ones.
-    static func mayHeal(_ code: String?) -> Bool {
-        guard let code else { return true }
-        return ["auth.rejected", "auth.failed", "state.unavailable"].contains(code)
     }
 }

@@ -52,6 +52,16 @@ struct LayoutTests {
         }
     }
 
+    @Test("the step executables and their runtime import no HTTP server and not the runner's engine")
+    func stepsStaySmall() throws {
+        let forbidden: Set = ["ConnectorRunner", "KnativeAdapter", "Hummingbird", "ServiceLifecycle", "Prometheus"]
+        for folder in ["Sources/ConnectorRuntime", "functions"] {
+            for (file, module) in try Self.imports(in: folder) {
+                #expect(!forbidden.contains(module), "\(file) imports \(module)")
+            }
+        }
+    }
+
     @Test("the registry lists every ERP kind exactly once")
     func registry() throws {
         let kinds = Systems.erps.map(\.kind)

@@ -1,4 +1,5 @@
 import ConnectorCore
+import ConnectorRunner
 import ConnectorRuntime
 import Foundation
 import Testing

@@ -1,5 +1,6 @@
 import ConnectorCore
 import ConnectorHTTP
+import ConnectorRunner
 import ConnectorRuntime
 import ConnectorSecurity
 import ConnectorSimulators

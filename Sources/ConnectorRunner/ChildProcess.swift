@@ -29,6 +29,11 @@ package enum ChildProcess {
         case discard
         case inherit
         case append(String)
+
+        /// Appended to the file at `path`; discarded when there is none.
+        package static func file(_ path: String?) -> ErrorOutput {
+            path.map { .append($0) } ?? .discard
+        }
     }
 
     package static func run(
@@ -41,7 +46,7 @@ package enum ChildProcess {
     ) async throws -> Output {
         try await run(
             executable: executable, arguments: arguments, environment: environment, stdin: stdin,
-            stderr: stderrPath.map { .append($0) } ?? .discard, timeout: timeout
+            stderr: .file(stderrPath), timeout: timeout
         )
     }
 

@@ -17,22 +17,22 @@ import Synchronization
 /// unreadable one; 413 for a body over 4 MiB; 429 when too many requests are being handled at once, and 503 when
 /// the step or the store failed: Business Central and Acumatica deliver again after 408, 429 and 5xx. (Business
 /// Central deletes a subscription after any other 4xx, which a genuine notification never gets.)
-final class WebhookGateway: Sendable {
-    let runner: Runner
-    let binDirectory: URL
-    let environment: [String: String]
-    let logPath: String?
-    let logger: Logger
+package final class WebhookGateway: Sendable {
+    package let runner: Runner
+    package let binDirectory: URL
+    package let environment: [String: String]
+    package let logPath: String?
+    package let logger: Logger
     /// Requests handled at once; more are answered 429 (the ERPs retry them).
-    let maxConcurrent: Int
+    package let maxConcurrent: Int
     private let inFlight = Mutex(0)
 
-    static let function = "handle-erp-notification"
-    static let maxBodyBytes = NotificationErrors.maxBodyBytes
+    package static let function = "handle-erp-notification"
+    package static let maxBodyBytes = NotificationErrors.maxBodyBytes
     /// The step's time (the BC handshake must be answered within 5 s).
-    static let timeout: Duration = .seconds(4)
+    package static let timeout: Duration = .seconds(4)
 
-    init(
+    package init(
         runner: Runner, binDirectory: URL, environment: [String: String], logPath: String?, logger: Logger,
         maxConcurrent: Int = 8
     ) {
@@ -44,13 +44,13 @@ final class WebhookGateway: Sendable {
         self.maxConcurrent = maxConcurrent
     }
 
-    struct Answer: Sendable, Equatable {
-        var status: Int
-        var contentType: String? = nil
-        var body: String = ""
-        var retryAfter: Int? = nil
+    package struct Answer: Sendable, Equatable {
+        package var status: Int
+        package var contentType: String? = nil
+        package var body: String = ""
+        package var retryAfter: Int? = nil
 
-        static func error(_ status: Int, _ code: String, _ message: String, retryAfter: Int? = nil) -> Answer {
+        package static func error(_ status: Int, _ code: String, _ message: String, retryAfter: Int? = nil) -> Answer {
             let body = (try? JSONCoding.encode(["error": ["code": code, "message": message]])).map {
                 String(decoding: $0, as: UTF8.self)
             }
@@ -59,7 +59,7 @@ final class WebhookGateway: Sendable {
     }
 
     /// Handles one request; never throws.
-    func handle(method: String, path: String, query: [String: String], headers: [String: String], body: Data?)
+    package func handle(method: String, path: String, query: [String: String], headers: [String: String], body: Data?)
         async -> Answer
     {
         if path == "/healthz" { return Answer(status: 200, contentType: "text/plain", body: "ok") }
@@ -97,17 +97,17 @@ final class WebhookGateway: Sendable {
         } catch {
             return .error(400, "webhook.malformed", "the request cannot be represented as an event")
         }
-        let output: ChildProcess.Output
+        let invocation: StepInvocation
         do {
-            output = try await ChildProcess.run(
-                executable: binDirectory.appendingPathComponent(Self.function), environment: environment,
-                stdin: input, stderrPath: logPath, timeout: Self.timeout)
+            invocation = try await StepInvocation.run(
+                input, executable: binDirectory.appendingPathComponent(Self.function), environment: environment,
+                stderr: .file(logPath), timeout: Self.timeout)
         } catch {
             logger.error("cannot start \(Self.function)", metadata: ["error": "\(ConnectorError.wrap(error).message)"])
             return .error(
                 503, "webhook.unavailable", "the notification could not be handled; send again", retryAfter: 30)
         }
-        let result = try? JSONCoding.decode(StepResult.self, from: output.stdout)
+        let (output, result) = (invocation.output, invocation.result)
         logger.info(
             "webhook",
             metadata: [
@@ -155,7 +155,7 @@ final class WebhookGateway: Sendable {
     /// shutdown: it stops accepting, finishes the requests in flight (their events reach the queue) and ends.
     /// Cancelling it instead can drop a connection accepted in that instant, which NIO traps on
     /// (apple/swift-nio#2637).
-    func server(host: String, port: Int) -> any Service {
+    package func server(host: String, port: Int) -> any Service {
         let logger = self.logger
         return Application(
             responder: GatewayResponder(gateway: self),

@@ -16,23 +16,23 @@ import ServiceLifecycle
 /// - `mlc_records_total{state}`: records moved to a state (captured, written, needs review, posted…).
 /// - `mlc_retries_total{step}`, `mlc_dead_letters_total{step}`.
 /// - `mlc_queue_depth{step}`: items waiting for each step, read from the queue at each scrape.
-final class RunnerMetrics: Sendable {
-    let registry = PrometheusCollectorRegistry()
+package final class RunnerMetrics: Sendable {
+    package let registry = PrometheusCollectorRegistry()
     private let factory: PrometheusMetricsFactory
 
-    static let durationBuckets: [Duration] = [
+    package static let durationBuckets: [Duration] = [
         .milliseconds(10), .milliseconds(25), .milliseconds(50), .milliseconds(100), .milliseconds(250),
         .milliseconds(500), .seconds(1), .seconds(2.5), .seconds(5), .seconds(10), .seconds(30), .seconds(60),
     ]
 
-    init() {
+    package init() {
         var factory = PrometheusMetricsFactory(registry: registry)
         factory.defaultDurationHistogramBuckets = Self.durationBuckets
         self.factory = factory
     }
 
     /// One step process ended, with its result when it printed one.
-    func stepFinished(step: String, result: StepResult?, duration: Duration) {
+    package func stepFinished(step: String, result: StepResult?, duration: Duration) {
         Counter(
             label: "mlc_step_invocations_total",
             dimensions: [("step", step), ("status", result?.status.rawValue ?? "crashed")], factory: factory
@@ -67,16 +67,16 @@ final class RunnerMetrics: Sendable {
         }
     }
 
-    func retried(step: String) {
+    package func retried(step: String) {
         Counter(label: "mlc_retries_total", dimensions: [("step", step)], factory: factory).increment()
     }
 
-    func deadLettered(step: String) {
+    package func deadLettered(step: String) {
         Counter(label: "mlc_dead_letters_total", dimensions: [("step", step)], factory: factory).increment()
     }
 
     /// Sets the queue depth of every step (0 for steps with nothing waiting, so a drained queue shows as such).
-    func queueDepth(_ depths: [String: Int], steps: [String]) {
+    package func queueDepth(_ depths: [String: Int], steps: [String]) {
         for step in Set(steps).union(depths.keys) {
             Gauge(label: "mlc_queue_depth", dimensions: [("step", step)], factory: factory)
                 .record(depths[step] ?? 0)
@@ -84,10 +84,10 @@ final class RunnerMetrics: Sendable {
     }
 
     /// The text exposition format.
-    func exposition() -> String { registry.emitToString() }
+    package func exposition() -> String { registry.emitToString() }
 
     /// `GET /metrics` (and `/healthz`) on HOST:PORT; `refresh` runs before each scrape (the queue depth).
-    func server(host: String, port: Int, logger: Logger, refresh: @escaping @Sendable () async -> Void)
+    package func server(host: String, port: Int, logger: Logger, refresh: @escaping @Sendable () async -> Void)
         -> any Service
     {
         let router = Router()

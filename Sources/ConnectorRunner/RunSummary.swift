@@ -4,55 +4,61 @@ import Foundation
 /// What a run did, per connection: the end-of-run report of `run --once`, `run`, `demo` and the operator
 /// commands, and the basis of their exit code (non-zero when anything was dead-lettered or a configuration error
 /// stopped a connection).
-struct RunSummary: Sendable, Codable {
-    struct ConnectionSummary: Sendable, Codable {
+package struct RunSummary: Sendable, Codable {
+    package struct ConnectionSummary: Sendable, Codable {
         /// Invoices read from JAGGAER (`invoice.captured` events emitted).
-        var captured = 0
+        package var captured = 0
         /// Drafts created in the ERP (including creates recovered after a lost answer).
-        var drafted = 0
+        package var drafted = 0
         /// Invoices the ERP already held, or that an earlier delivery had written: nothing written.
-        var duplicates = 0
+        package var duplicates = 0
         /// Records sent to review, by reason code.
-        var inReview: [String: Int] = [:]
+        package var inReview: [String: Int] = [:]
         /// Events dead-lettered after their last attempt, by error code.
-        var deadLettered: [String: Int] = [:]
+        package var deadLettered: [String: Int] = [:]
         /// Configuration errors that stopped work, by code, with the first message (said once on the terminal).
-        var configurationErrors: [String: String] = [:]
+        package var configurationErrors: [String: String] = [:]
         /// HTTP requests the steps sent (from their results).
-        var httpRequests = 0
+        package var httpRequests = 0
         /// Step invocations.
-        var invocations = 0
+        package var invocations = 0
         /// Retries scheduled.
-        var retries = 0
+        package var retries = 0
         /// Invoices the poll's reconciliation sweeps found missed and captured (nil: no sweep ended).
-        var reconciled: Int?
+        package var reconciled: Int?
         /// JAGGAER purchase orders written to the ERP by `sync-purchase-orders`.
-        var purchaseOrdersWritten: Int?
+        package var purchaseOrdersWritten: Int?
 
-        var failed: Bool { !deadLettered.isEmpty || !configurationErrors.isEmpty }
+        package var failed: Bool { !deadLettered.isEmpty || !configurationErrors.isEmpty }
+
+        package init() {}
     }
 
-    var connections: [String: ConnectionSummary] = [:]
+    package var connections: [String: ConnectionSummary] = [:]
     /// Queue entries that could not be read at all (kept whole in the runner's dead-letter list).
-    var poisonEntries = 0
+    package var poisonEntries = 0
     /// Items still queued when the run ended (waiting for a later attempt, or left by a stop).
-    var pending = 0
+    package var pending = 0
     /// Set when a signal stopped the run before its queue was empty.
-    var interrupted: String?
+    package var interrupted: String?
     /// Expired entries (audit entries past `flow.auditRetentionDays`, spent claims, caches) removed from the store
     /// by the runner's retention purge; nil when no purge ran.
-    var purged: Int?
+    package var purged: Int?
 
-    mutating func update(_ connection: String?, _ change: (inout ConnectionSummary) -> Void) {
+    package init() {}
+
+    package mutating func update(_ connection: String?, _ change: (inout ConnectionSummary) -> Void) {
         change(&connections[connection ?? "_runner", default: ConnectionSummary()])
     }
 
-    var deadLetteredTotal: Int { connections.values.reduce(poisonEntries) { $0 + $1.deadLettered.values.reduce(0, +) } }
-    var hasConfigurationErrors: Bool { connections.values.contains { !$0.configurationErrors.isEmpty } }
+    package var deadLetteredTotal: Int {
+        connections.values.reduce(poisonEntries) { $0 + $1.deadLettered.values.reduce(0, +) }
+    }
+    package var hasConfigurationErrors: Bool { connections.values.contains { !$0.configurationErrors.isEmpty } }
 
     /// The runner's exit code: 78 when a configuration error stopped a connection, 1 when anything was
     /// dead-lettered, 130/143 when a signal stopped the run, 0 otherwise.
-    var exitCode: Int32 {
+    package var exitCode: Int32 {
         if hasConfigurationErrors { return 78 }
         if deadLetteredTotal > 0 { return 1 }
         if let interrupted { return interrupted == "SIGTERM" ? 143 : 130 }
@@ -60,7 +66,7 @@ struct RunSummary: Sendable, Codable {
     }
 
     /// The summary in words, one block per connection.
-    func lines() -> [String] {
+    package func lines() -> [String] {
         var lines: [String] = []
         for (id, summary) in connections.sorted(by: { $0.key < $1.key }) {
             lines.append("connection \(id):")

@@ -7,66 +7,90 @@ import Logging
 /// own process, with per-function concurrency limits), routes the events each step emits to the functions that
 /// consume them, retries with backoff, and dead-letters what keeps failing. Nothing is removed from the queue
 /// before the step's result and emitted events are stored, so killing the runner loses nothing.
-actor Runner {
+package actor Runner {
     /// Why the drain loop woke up.
     enum Wake: Sendable { case stepEnded, tick, graceOver }
 
-    struct Options: Sendable {
-        var binDirectory: URL
-        var environment: [String: String]
-        var concurrency: Int = 6
-        var logPath: String?
-        var maxAttempts: Int = 5
+    package struct Options: Sendable {
+        package var binDirectory: URL
+        package var environment: [String: String]
+        package var concurrency: Int = 6
+        package var logPath: String?
+        package var maxAttempts: Int = 5
         /// Attempts per connection (from each connection's `flow.maxAttempts`); `maxAttempts` otherwise.
-        var maxAttemptsByConnection: [String: Int] = [:]
-        var baseBackoff: Duration = .seconds(2)
-        var maxBackoff: Duration = .seconds(300)
+        package var maxAttemptsByConnection: [String: Int] = [:]
+        package var baseBackoff: Duration = .seconds(2)
+        package var maxBackoff: Duration = .seconds(300)
         /// The queue this runner works: the shared one, or an operator command's own (so a replay runs only what
         /// it names and what that causes).
-        var queueName: String = "runner"
+        package var queueName: String = "runner"
         /// After a stop is asked for, how long steps in flight may take before they are abandoned (killed; their
         /// items stay queued and run again on the next start).
-        var stopGrace: Duration = .seconds(5)
+        package var stopGrace: Duration = .seconds(5)
         /// Longest an item may wait on another delivery or a dependency (`dedup.in_flight`) without spending an
         /// attempt; after that each further wait spends one, so every wait ends in a result or a dead letter.
-        var maxWait: Duration = .seconds(900)
+        package var maxWait: Duration = .seconds(900)
         /// Instances of a step at once (`--workers step=N`), instead of its manifest's `concurrency`.
-        var workers: [String: Int] = [:]
+        package var workers: [String: Int] = [:]
         /// How long a claim keeps an item from other consumers; nil: the step's timeout plus 30 s, so a claim
         /// outlives its step process and runs out only when this runner died.
-        var visibility: Duration?
+        package var visibility: Duration?
         /// This runner's name in the queue. Only one runner works a store at a time (`RunnerLock`), so the claims
         /// a previous one left (it was killed) are made claimable again when this one starts.
-        var consumer: String = "runner"
+        package var consumer: String = "runner"
         /// Prometheus metrics (`run --metrics`), when served.
-        var metrics: RunnerMetrics?
+        package var metrics: RunnerMetrics?
+
+        package init(
+            binDirectory: URL, environment: [String: String], concurrency: Int = 6, logPath: String? = nil,
+            maxAttempts: Int = 5, maxAttemptsByConnection: [String: Int] = [:], baseBackoff: Duration = .seconds(2),
+            maxBackoff: Duration = .seconds(300), queueName: String = "runner", stopGrace: Duration = .seconds(5),
+            maxWait: Duration = .seconds(900), workers: [String: Int] = [:], visibility: Duration? = nil,
+            consumer: String = "runner", metrics: RunnerMetrics? = nil
+        ) {
+            self.binDirectory = binDirectory
+            self.environment = environment
+            self.concurrency = concurrency
+            self.logPath = logPath
+            self.maxAttempts = maxAttempts
+            self.maxAttemptsByConnection = maxAttemptsByConnection
+            self.baseBackoff = baseBackoff
+            self.maxBackoff = maxBackoff
+            self.queueName = queueName
+            self.stopGrace = stopGrace
+            self.maxWait = maxWait
+            self.workers = workers
+            self.visibility = visibility
+            self.consumer = consumer
+            self.metrics = metrics
+        }
     }
 
-    struct Stats: Sendable, Codable {
-        var invocations = 0
-        var byFunction: [String: Int] = [:]
-        var byStatus: [String: Int] = [:]
-        var byFunctionStatus: [String: Int] = [:]
-        var deadLettered = 0
-        var retried = 0
-        var stepMillis: [String: [Int]] = [:]
+    package struct Stats: Sendable, Codable {
+        package var invocations = 0
+        package var byFunction: [String: Int] = [:]
+        package var byStatus: [String: Int] = [:]
+        package var byFunctionStatus: [String: Int] = [:]
+        package var deadLettered = 0
+        package var retried = 0
+        package var stepMillis: [String: [Int]] = [:]
     }
 
-    let store: any StateStore
-    let queue: WorkQueue
-    let options: Options
-    let logger: Logger
+    package nonisolated let store: any StateStore
+    package nonisolated let queue: WorkQueue
+    package nonisolated let options: Options
+    package nonisolated let logger: Logger
     /// Set by SIGINT / SIGTERM (or a lost runner lock): stop starting steps, finish or abandon those in flight.
-    let stop: ManagedFlag
+    package nonisolated let stop: ManagedFlag
     /// Receives lines meant for the person at the terminal (configuration failures, said once each).
-    let report: @Sendable (String) -> Void
-    private(set) var stats = Stats()
-    private(set) var summary = RunSummary()
+    package nonisolated let report: @Sendable (String) -> Void
+    package private(set) var stats = Stats()
+    package private(set) var summary = RunSummary()
     private var running: [String: Int] = [:]
     private var reported = Set<String>()
     private var prepared = false
 
-    init(
+    package init(
         store: any StateStore, options: Options, logger: Logger, stop: ManagedFlag = ManagedFlag(),
         report: @escaping @Sendable (String) -> Void = { StandardError.write(Data(($0 + "\n").utf8)) }
     ) {
@@ -79,7 +103,7 @@ actor Runner {
     }
 
     /// Says a configuration failure once per connection and code, in words, where a person sees it.
-    func reportConfiguration(connection: String?, code: String, message: String) {
+    package func reportConfiguration(connection: String?, code: String, message: String) {
         let connectionId = connection ?? "_runner"
         summary.update(connectionId) { summary in
             if summary.configurationErrors[code] == nil { summary.configurationErrors[code] = message }
@@ -89,18 +113,18 @@ actor Runner {
             "local-runner: connection \(connectionId): configuration error \(code): \(SecretRedactor.scrub(message))")
     }
 
-    func noteInterrupted(_ signal: String) {
+    package func noteInterrupted(_ signal: String) {
         summary.interrupted = signal
     }
 
-    func finalSummary() async -> RunSummary {
+    package func finalSummary() async -> RunSummary {
         var result = summary
         result.pending = (try? await queue.count()) ?? 0
         return result
     }
 
     /// Puts an event on the queue for every function that consumes its type.
-    func submit(_ event: CloudEvent, notBefore: Date = Date()) async throws {
+    package func submit(_ event: CloudEvent, notBefore: Date = Date()) async throws {
         let consumers = FunctionCatalog.consumers(of: event.type)
         if consumers.isEmpty {
             logger.debug("no function consumes this event type", metadata: ["type": "\(event.type)"])
@@ -112,11 +136,11 @@ actor Runner {
     }
 
     /// How many instances of `function` may run at once.
-    func limit(_ function: FunctionSpec) -> Int {
+    package func limit(_ function: FunctionSpec) -> Int {
         options.workers[function.name] ?? function.concurrency
     }
 
-    func visibility(_ function: FunctionSpec) -> Duration {
+    package func visibility(_ function: FunctionSpec) -> Duration {
         options.visibility ?? .seconds(function.timeoutSeconds + 30)
     }
 
@@ -140,7 +164,7 @@ actor Runner {
     ///
     /// Items are claimed per step (up to the step's worker count) from the shared queue, so other runners' workers
     /// and `local-runner trigger` processes can work the same queue without running an item twice at once.
-    func drain(waitForDelayed: Bool, deadline: Date = .distantFuture) async throws {
+    package func drain(waitForDelayed: Bool, deadline: Date = .distantFuture) async throws {
         try await prepare()
         let totalLimit = max(options.concurrency, options.workers.values.reduce(0, +))
         try await withThrowingTaskGroup(of: Wake.self) { group in
@@ -265,7 +289,7 @@ actor Runner {
     /// they are dead-lettered, kept for replay.
     /// Returns the step's exit code (nil when it was abandoned by a stop).
     @discardableResult
-    func process(_ claim: QueueClaim) async throws -> Int32? {
+    package func process(_ claim: QueueClaim) async throws -> Int32? {
         let item = claim.item
         defer { finished(item) }
         guard let spec = FunctionCatalog.named(item.function) else {
@@ -277,13 +301,13 @@ actor Runner {
             return 70
         }
         let input = try JSONCoding.encode(item.event)
-        let output: ChildProcess.Output
+        let invocation: StepInvocation
         do {
-            output = try await ChildProcess.run(
+            invocation = try await StepInvocation.run(
+                input,
                 executable: options.binDirectory.appendingPathComponent(item.function),
                 environment: options.environment,
-                stdin: input,
-                stderrPath: options.logPath,
+                stderr: .file(options.logPath),
                 timeout: .seconds(spec.timeoutSeconds)
             )
         } catch is CancellationError {
@@ -297,10 +321,10 @@ actor Runner {
             try await retry(claim, result: nil, exitCode: 70, signaled: false)
             return 70
         }
+        let (output, result) = (invocation.output, invocation.result)
         stats.invocations += 1
         stats.byFunction[item.function, default: 0] += 1
         stats.stepMillis[item.function, default: []].append(output.durationMs)
-        let result = try? JSONCoding.decode(StepResult.self, from: output.stdout)
         stats.byStatus[result?.status.rawValue ?? "crashed", default: 0] += 1
         stats.byFunctionStatus["\(item.function):\(result?.status.rawValue ?? "crashed")", default: 0] += 1
         account(item, result: result)
@@ -310,24 +334,21 @@ actor Runner {
             reportConfiguration(connection: item.event.connection, code: error.code, message: error.message)
         }
 
-        switch (output.signaled, output.exitCode, result) {
-        case (false, 0, let result?):
+        switch invocation.outcome {
+        case .done(let result):
             for event in result.events {
                 try await submit(event, notBefore: Date())
             }
             try await acknowledge(claim)
-        case (false, 65, _):
+        case .refused:
             // A malformed event never gets better: dead-lettered at once, kept whole.
             try await deadLetter(claim, error: result?.error, exitCode: output.exitCode)
-        case (false, 78, let result?) where !Self.mayHeal(result.error?.code):
-            // A configuration error that waiting can't fix (wrong master key, unknown connection, refused URL):
-            // said once on the terminal above, kept whole for replay after the fix.
-            try await deadLetter(claim, error: result.error, exitCode: 78)
-        case (false, let code, let result?) where code != 78 && result.error?.retryable == false:
-            // The upstream refused the request itself (a 400 that is not a throttle, a malformed answer): sending
-            // it again changes nothing. Kept whole for replay once the cause is fixed.
-            try await deadLetter(claim, error: result.error, exitCode: code)
-        default:
+        case .failed(let result):
+            // A configuration error that waiting can't fix (wrong master key, unknown connection, refused URL; said
+            // once on the terminal above), or the upstream refused the request itself (a 400 that is not a
+            // throttle, a malformed answer): sending it again changes nothing. Kept whole for replay after the fix.
+            try await deadLetter(claim, error: result.error, exitCode: output.exitCode)
+        case .temporary:
             try await retry(claim, result: result, exitCode: output.exitCode, signaled: output.signaled)
         }
         return output.signaled ? 70 : output.exitCode
@@ -341,13 +362,6 @@ actor Runner {
                 "claim ran out before the step ended; another consumer has the item",
                 metadata: ["function": "\(claim.step)", "item": "\(claim.item.id)"])
         }
-    }
-
-    /// Configuration failures that can heal by themselves: a rotated secret takes minutes to reach every Entra
-    /// region, and an app's consent or a token endpoint can come back. Those are retried like temporary ones.
-    static func mayHeal(_ code: String?) -> Bool {
-        guard let code else { return true }
-        return ["auth.rejected", "auth.failed", "state.unavailable"].contains(code)
     }
 
     /// Counts a step's result into the run summary.
@@ -463,7 +477,7 @@ actor Runner {
 
     /// The pull-mode shape (`local-runner trigger`): claims items of one step one at a time, up to `max`, and runs
     /// and settles each exactly as `drain` does. Returns each item's id and its step's exit code.
-    func trigger(step function: FunctionSpec, max: Int) async throws -> [(item: String, exitCode: Int32?)] {
+    package func trigger(step function: FunctionSpec, max: Int) async throws -> [(item: String, exitCode: Int32?)] {
         var outcomes: [(item: String, exitCode: Int32?)] = []
         while outcomes.count < max, !stop.value {
             let claims = try await queue.claim(
@@ -478,14 +492,14 @@ actor Runner {
         return outcomes
     }
 
-    func pending() async throws -> Int {
+    package func pending() async throws -> Int {
         try await queue.count()
     }
 
     /// Removes expired entries from the store (in slices, so a large backlog never holds the store for long) and
     /// counts them into the summary. A failure is logged, never fatal: expired entries are invisible anyway.
     @discardableResult
-    func purgeExpired() async -> Int {
+    package func purgeExpired() async -> Int {
         var total = 0
         do {
             while true {
@@ -504,7 +518,7 @@ actor Runner {
     }
 
     /// Items waiting (claimed or not), by step: one count per step's lane, native on Redis.
-    func queueDepths() async throws -> [String: Int] {
+    package func queueDepths() async throws -> [String: Int] {
         var depths: [String: Int] = [:]
         for step in FunctionCatalog.all.map(\.name) { depths[step] = try await queue.count(step: step) }
         return depths

@@ -8,17 +8,17 @@ import Synchronization
 /// `review retry`) hold this lock while they work, and renew it every 15 seconds, so a second runner started
 /// minutes later is still refused. A holder that crashed on this host is recognised at once; elsewhere its lease
 /// (60 s) decides.
-final class RunnerLock: Sendable {
-    static let key = "runner/lease"
+package final class RunnerLock: Sendable {
+    package static let key = "runner/lease"
     /// How long the lock outlives a holder that stopped renewing it (60 s; `MLC_RUNNER_LOCK_SECONDS` shortens it
     /// for tests). It is renewed four times per period.
-    static let ttl: Duration = {
+    package static let ttl: Duration = {
         let seconds = ProcessInfo.processInfo.environment["MLC_RUNNER_LOCK_SECONDS"].flatMap(Int.init) ?? 60
         return .seconds(min(max(seconds, 2), 3600))
     }()
-    static var renewEvery: Duration { ttl / 4 }
+    package static var renewEvery: Duration { ttl / 4 }
 
-    enum Kind: String, Sendable {
+    package enum Kind: String, Sendable {
         /// `run` and `demo`: work the shared queue, so operators may queue work for them.
         case runner
         /// An operator command running its own items.
@@ -26,18 +26,18 @@ final class RunnerLock: Sendable {
     }
 
     /// Who holds the lock when it can't be had.
-    struct Held: Error, Sendable {
-        var holder: Lease.Holder
-        var kind: Kind? { Kind(rawValue: holder.owner.split(separator: "-").first.map(String.init) ?? "") }
+    package struct Held: Error, Sendable {
+        package var holder: Lease.Holder
+        package var kind: Kind? { Kind(rawValue: holder.owner.split(separator: "-").first.map(String.init) ?? "") }
 
-        var description: String {
+        package var description: String {
             var text = kind == .operatorCommand ? "an operator command" : "a local-runner"
             if let pid = holder.pid { text += " (pid \(pid)" + (holder.host.map { " on \($0)" } ?? "") + ")" }
             return text
         }
     }
 
-    let lease: Lease
+    package let lease: Lease
     private let renewal = Mutex<Task<Void, Never>?>(nil)
 
     private init(lease: Lease) {
@@ -45,7 +45,7 @@ final class RunnerLock: Sendable {
     }
 
     /// Takes the lock or throws `Held` naming the holder.
-    static func acquire(_ state: any StateStore, kind: Kind) async throws -> RunnerLock {
+    package static func acquire(_ state: any StateStore, kind: Kind) async throws -> RunnerLock {
         let lease = Lease(
             store: state, key: key,
             owner: "\(kind.rawValue)-\(ProcessInfo.processInfo.processIdentifier)-\(UUID().uuidString.prefix(6))")
@@ -61,7 +61,7 @@ final class RunnerLock: Sendable {
     }
 
     /// The refusal for a second runner, in words.
-    static func refusal(_ held: Held) -> ConnectorError {
+    package static func refusal(_ held: Held) -> ConnectorError {
         ConnectorError(
             .configInvalid,
             "\(held.description) is already running on this store (lock held until \(Timestamp.format(held.holder.until)), renewed while it runs); stop it first, or use another MLC_STATE"
@@ -70,7 +70,7 @@ final class RunnerLock: Sendable {
 
     /// Renews the lease while the work runs; if it is lost (the store was unreachable longer than the lease, or
     /// someone broke it), `onLost` is called once and renewal stops.
-    func startRenewing(logger: Logger, onLost: @escaping @Sendable () -> Void) {
+    package func startRenewing(logger: Logger, onLost: @escaping @Sendable () -> Void) {
         let lease = self.lease
         let task = Task {
             while !Task.isCancelled {
@@ -90,7 +90,7 @@ final class RunnerLock: Sendable {
         renewal.withLock { $0 = task }
     }
 
-    func release() async {
+    package func release() async {
         let task = renewal.withLock { task in
             defer { task = nil }
             return task
@@ -99,4 +99,9 @@ final class RunnerLock: Sendable {
         _ = await task?.value
         try? await lease.release()
     }
+}
+
+/// True when a lease holder ran on this host and its process no longer exists (it crashed or was killed).
+func processIsGone(_ holder: Lease.Holder) -> Bool {
+    ProcessLiveness.isGone(host: holder.host, pid: holder.pid)
 }

@@ -1,0 +1,93 @@
+import ConnectorCore
+import ConnectorRunner
+import Foundation
+import Testing
+
+/// The queue loop (`drain`) and the pull-mode loop (`trigger`) over fake steps on an in-memory store.
+@Suite("The runner's queue loop")
+struct QueueLoopTests {
+    @Test("a step's emitted events are routed to the next step, and the item is acked")
+    func routesAndAcks() async throws {
+        let steps = try FakeSteps()
+        defer { steps.remove() }
+        let mapped = event(EventType.invoiceMapped, recordid: "r-1")
+        try steps.step("transform-invoice", result: .ok([mapped]))
+        try steps.step("write-erp-invoice", result: StepResult(status: .duplicate))
+        let store = InMemoryStateStore()
+        let runner = runner(store, steps: steps)
+        let captured = event(EventType.invoiceCaptured, recordid: "r-1")
+        try await runner.submit(captured)
+        try await runner.drain(waitForDelayed: false)
+        #expect(try steps.inputs("transform-invoice") == [captured])
+        #expect(try steps.inputs("write-erp-invoice") == [mapped])
+        #expect(try await WorkQueue(store: store).count() == 0)
+        let stats = await runner.stats
+        #expect(stats.invocations == 2)
+        #expect(stats.byFunctionStatus["write-erp-invoice:duplicate"] == 1)
+        let summary = await runner.finalSummary()
+        #expect(summary.connections["acme"]?.duplicates == 1)
+        #expect(summary.exitCode == 0)
+    }
+
+    @Test("a refused event is dead-lettered at once, kept whole, and the record marked failed")
+    func refusedIsDeadLettered() async throws {
+        let steps = try FakeSteps()
+        defer { steps.remove() }
+        try steps.step(
+            "transform-invoice", exit: 65,
+            result: StepResult(status: .failed, error: .init(code: "event.invalid", message: "bad", retryable: false)))
+        let store = InMemoryStateStore()
+        let runner = runner(store, steps: steps)
+        let captured = event(EventType.invoiceCaptured, recordid: "r-2")
+        try await runner.submit(captured)
+        try await runner.drain(waitForDelayed: true)
+        let keys = try StateKeys(connection: "acme")
+        let letters = try await DeadLetterList(store: store, keys: keys).list()
+        #expect(letters.map(\.id) == ["transform-invoice-\(captured.id)"])
+        #expect(letters.first?.event == captured)
+        #expect(letters.first?.exitCode == 65)
+        #expect(try await AuditLog(store: store, keys: keys).status(recordId: "r-2")?.state == .failed)
+        #expect(try steps.inputs("transform-invoice").count == 1, "never retried")
+        #expect(await runner.finalSummary().exitCode == 1)
+    }
+
+    @Test("a temporary failure is retried with its attempt counted, then dead-lettered after the last attempt")
+    func retriesThenDeadLetters() async throws {
+        let steps = try FakeSteps()
+        defer { steps.remove() }
+        try steps.step(
+            "transform-invoice", exit: 75,
+            result: StepResult(
+                status: .retry, error: .init(code: "http.unavailable", message: "later", retryable: true)))
+        let store = InMemoryStateStore()
+        let runner = runner(store, steps: steps, maxAttempts: 3)
+        try await runner.submit(event(EventType.invoiceCaptured))
+        try await runner.drain(waitForDelayed: true, deadline: Date().addingTimeInterval(30))
+        #expect(try steps.inputs("transform-invoice").map(\.attempt) == [1, 2, 3])
+        #expect(await runner.stats.retried == 2)
+        #expect(await runner.stats.deadLettered == 1)
+        #expect(try await WorkQueue(store: store).count() == 0)
+        let summary = await runner.finalSummary()
+        #expect(summary.connections["acme"]?.deadLettered["http.unavailable"] == 1)
+        #expect(summary.connections["acme"]?.retries == 2)
+    }
+
+    @Test("trigger runs up to max items of one step only, and leaves the rest queued")
+    func triggerIsBounded() async throws {
+        let steps = try FakeSteps()
+        defer { steps.remove() }
+        try steps.step("transform-invoice", result: .ok())
+        let store = InMemoryStateStore()
+        let producer = runner(store, steps: steps)
+        for _ in 0..<3 { try await producer.submit(event(EventType.invoiceCaptured)) }
+        try await producer.submit(event(EventType.masterDataSyncRequested))
+        let spec = try #require(FunctionCatalog.named("transform-invoice"))
+        let trigger = runner(store, steps: steps, consumer: "trigger-1")
+        let outcomes = try await trigger.trigger(step: spec, max: 2)
+        #expect(outcomes.map(\.exitCode) == [0, 0])
+        let queue = WorkQueue(store: store)
+        #expect(try await queue.count(step: "transform-invoice") == 1)
+        #expect(try await queue.count(step: "sync-vendors") == 1, "other steps' items are not touched")
+        #expect(try steps.inputs("transform-invoice").count == 2)
+    }
+}
