@@ -22,7 +22,17 @@ package struct InvoiceMapper: Sendable {
         case review([ReviewReason])
     }
 
+    /// Maps with the master data read in one round trip: a dry run (every read answered "absent", the store not
+    /// touched) names the vendor, accounts and dimensions the invoice needs, one `getMany` reads them, and the real
+    /// run is answered from those values. A key only the real run asks for (none today) is read on its own.
     package func map(_ captured: SupplierInvoice) async throws -> Outcome {
+        let reads = MasterDataReads(masterData)
+        _ = try await map(captured, reads: reads)
+        try await reads.load()
+        return try await map(captured, reads: reads)
+    }
+
+    func map(_ captured: SupplierInvoice, reads: MasterDataReads) async throws -> Outcome {
         // A credit memo is written as a credit document with positive amounts; a negative invoice never is.
         let (invoice, signReasons) = Self.documentSigns(captured)
         var reasons: [ReviewReason] = signReasons
@@ -31,13 +41,13 @@ package struct InvoiceMapper: Sendable {
 
         func account(_ number: String) async throws -> GLAccount? {
             if let cached = accountCache[number] { return cached }
-            let found = try await masterData.accounts.get(number)
+            let found = try await reads.value(masterData.accounts, number)
             accountCache[number] = found
             return found
         }
         func dimension(_ code: String) async throws -> ERPDimension? {
             if let cached = dimensionCache[code] { return cached }
-            let found = try await masterData.dimensions.get(code)
+            let found = try await reads.value(masterData.dimensions, code)
             dimensionCache[code] = found
             return found
         }
@@ -114,7 +124,7 @@ package struct InvoiceMapper: Sendable {
         var vendorNumber = ""
         if let supplierNumber = invoice.supplier.number, !supplierNumber.isEmpty {
             vendorNumber = rules.vendors[supplierNumber] ?? supplierNumber
-            if let vendor = try await masterData.vendors.get(vendorNumber) {
+            if let vendor = try await reads.value(masterData.vendors, vendorNumber) {
                 if vendor.blocked == .all {
                     reasons.append(
                         ReviewReason(
@@ -440,5 +450,30 @@ package struct InvoiceMapper: Sendable {
     static func truncate(_ text: String, _ limit: Int) -> String {
         let clean = text.replacingOccurrences(of: "\n", with: " ").trimmingCharacters(in: .whitespaces)
         return clean.count <= limit ? clean : String(clean.prefix(limit - 1)) + "…"
+    }
+}
+
+/// The master-data reads of one mapping (see `InvoiceMapper.map`): recording until `load()`, then serving.
+actor MasterDataReads {
+    private let masterData: MasterData
+    private var wanted: [String] = []
+    private var loaded: [String: StoredValue?]?
+
+    init(_ masterData: MasterData) { self.masterData = masterData }
+
+    func value<Value: Codable & Sendable>(_ table: MappingTable<Value>, _ key: String) async throws -> Value? {
+        let full = table.keys.key("map", table.table, key)
+        guard let loaded else {
+            if !wanted.contains(full) { wanted.append(full) }
+            return nil
+        }
+        if let hit = loaded[full] { return try hit.map { try JSONCoding.decode(Value.self, from: $0.data) } }
+        return try await table.get(key)
+    }
+
+    /// Reads every key the dry run asked for, in one round trip.
+    func load() async throws {
+        let values = wanted.isEmpty ? [] : try await masterData.store.getMany(wanted)
+        loaded = Dictionary(uniqueKeysWithValues: zip(wanted, values))
     }
 }

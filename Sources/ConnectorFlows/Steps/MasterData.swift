@@ -93,9 +93,9 @@ package struct MasterData: Sendable {
     }
 
     /// Whether vendors and accounts have been synced at least once; mapping cannot decide before that.
+    /// Whether vendors and accounts have been synced at least once (both read in one round trip).
     package func isReady() async throws -> Bool {
-        let vendors = try await syncState("vendors")
-        let accounts = try await syncState("accounts")
-        return vendors != nil && accounts != nil
+        let states = try await store.getMany([keys.key("masterdata", "vendors"), keys.key("masterdata", "accounts")])
+        return states.allSatisfy { $0 != nil }
     }
 }
