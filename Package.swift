@@ -145,15 +145,17 @@ let package = Package(
             ),
             .target(
                 name: "ConnectorTesting",
-                dependencies: ["ConnectorCore"],
+                dependencies: ["ConnectorCore", "ConnectorTestServers"],
                 swiftSettings: swiftSettings
             ),
+            // Private redis-server and PostgreSQL processes on loopback: for the suites and `local-runner bench`.
+            .target(name: "ConnectorTestServers", dependencies: ["ConnectorCore"], swiftSettings: swiftSettings),
             .executableTarget(
                 name: "local-runner",
                 dependencies: [
                     "ConnectorCore", "ConnectorSecurity", "ConnectorHTTP", "ConnectorFlows", "ConnectorRuntime",
                     "ConnectorRunner", "ConnectorStateSQLite", "ConnectorStatePostgres", "ConnectorSimulators",
-                    "ConnectorConfig", "KnativeAdapter", argumentParser, yams, log, hummingbird,
+                    "ConnectorConfig", "ConnectorTestServers", "KnativeAdapter", argumentParser, yams, log, hummingbird,
                     serviceLifecycle,
                     nioCore,
                 ] + erps.map { .target(name: $0) },

@@ -24,6 +24,9 @@ struct Bench: AsyncParsableCommand {
     var scalingWorkers: [Int] = [1, 2, 4]
     @Option(help: "Latency per Business Central request for the scaling figure (ms).") var scalingLatencyMs = 100
     @Option(help: "Invoices in the tenant of each scaling point.") var scalingInvoices = 60
+    @Option(help: "Store backends of the scaling figure (repeatable: sqlite, redis, postgres).")
+    var scalingBackends: [String] = ["sqlite", "redis", "postgres"]
+    @Option(help: "Runs per step for the step budget breakdown (none with 0).") var breakdownRuns = 31
 
     struct Result: Codable {
         struct Start: Codable {
@@ -41,6 +44,8 @@ struct Bench: AsyncParsableCommand {
         var machine: String
         /// Invoices per second against workers per step (`BenchWorkers.swift`).
         var scaling: [WorkerScaling.Point]?
+        /// Where a step invocation's time goes (`BenchBreakdown.swift`).
+        var stepBudget: [StepBreakdown.Figure]?
     }
 
     func run() async throws {
@@ -70,7 +75,8 @@ struct Bench: AsyncParsableCommand {
                     "MLC_STATE": stateURL, "MLC_MASTER_KEY": key, "MLC_LOG_LEVEL": "error",
                 ]) { $1 }
                 var starts: [Result.Start] = []
-                for (function, event, label) in try await Self.sampleEvents(stateURL: stateURL) {
+                let samples = try await Self.sampleEvents(stateURL: stateURL)
+                for (function, event, label) in samples {
                     starts.append(
                         try await Self.measure(
                             function: function, event: event, label: label, environment: environment, repeats: repeats))
@@ -89,6 +95,9 @@ struct Bench: AsyncParsableCommand {
                     try await Self.measure(
                         function: "transform-invoice", event: malformed, label: "malformed event (exit 65, no state)",
                         environment: environment, repeats: repeats))
+                let budget =
+                    breakdownRuns > 0
+                    ? try await Self.stepBudget(samples: samples, environment: environment, runs: breakdownRuns) : nil
                 await host.shutdown()
 
                 let counts = scalingWorkers.filter { $0 > 0 }
@@ -96,11 +105,20 @@ struct Bench: AsyncParsableCommand {
                     counts.isEmpty
                     ? nil
                     : try await WorkerScaling.measure(
-                        counts: counts, invoices: scalingInvoices, latencyMs: scalingLatencyMs)
+                        counts: counts, invoices: scalingInvoices, latencyMs: scalingLatencyMs,
+                        backends: try scalingBackends.map { name in
+                            guard let backend = WorkerScaling.Backend(rawValue: name) else {
+                                throw ConnectorError(
+                                    .configInvalid,
+                                    "--scaling-backends: \(name.prefix(40)) is not sqlite, redis or postgres")
+                            }
+                            return backend
+                        })
                 let result = Result(
                     coldStart: starts, demo: summary, latencyMs: latencyMs, concurrency: concurrency,
-                    machine: Self.machine(), scaling: scaling)
+                    machine: Self.machine(), scaling: scaling, stepBudget: budget)
                 Self.report(result)
+                if let budget { StepBreakdown.report(budget) }
                 if let scaling { WorkerScaling.report(scaling, latencyMs: scalingLatencyMs) }
                 if let output {
                     let encoder = JSONCoding.encoder
@@ -236,6 +254,44 @@ struct Bench: AsyncParsableCommand {
             peakRSSMiB: Double(peak) / 1024,
             runs: times.count
         )
+    }
+
+    /// The step budget's three cases: `write-erp-invoice`'s ok path (a fresh invoice each run: claim, ERP lookup,
+    /// create, record), the same step on a redelivered event (duplicate path), and a malformed event.
+    static func stepBudget(samples: [(String, Data, String)], environment: [String: String], runs: Int) async throws
+        -> [StepBreakdown.Figure]
+    {
+        var figures: [StepBreakdown.Figure] = []
+        if let (_, sample, _) = samples.first(where: { $0.0 == "write-erp-invoice" }) {
+            let event = try JSONCoding.decode(CloudEvent.self, from: sample)
+            let invoice = try event.decodeData(MappedInvoice.self)
+            figures.append(
+                try await StepBreakdown.measure(
+                    function: "write-erp-invoice", label: "ok path, a new invoice each run", runs: runs,
+                    environment: environment
+                ) { run in
+                    var fresh = invoice
+                    fresh.sourceId = "\(invoice.sourceId)-b\(run)"
+                    fresh.recordId = "\(invoice.recordId)-b\(run)"
+                    fresh.vendorInvoiceNumber = "\(invoice.vendorInvoiceNumber.prefix(24))-B\(run)"
+                    var copy = event
+                    copy.id = UUID().uuidString
+                    copy.recordid = fresh.recordId
+                    copy.data = try JSONValue(encoding: fresh)
+                    return try JSONCoding.encode(copy)
+                })
+            figures.append(
+                try await StepBreakdown.measure(
+                    function: "write-erp-invoice", label: "redelivered, duplicate path", runs: runs,
+                    environment: environment
+                ) { _ in sample })
+        }
+        figures.append(
+            try await StepBreakdown.measure(
+                function: "transform-invoice", label: "malformed event (exit 65, no state)", runs: runs,
+                environment: environment
+            ) { _ in Data("{not json".utf8) })
+        return figures
     }
 
     static func addLatency(_ ms: Int, endpoints: SimulatorEndpoints) async throws {

@@ -4,13 +4,18 @@ import ConnectorRunner
 import ConnectorRuntime
 import ConnectorSecurity
 import ConnectorSimulators
+import ConnectorTestServers
 import Foundation
 
 /// `make bench`'s per-step scaling figure: invoices per second through `local-runner run --once` with 1, 2 and 4
-/// workers of `transform-invoice` and `write-erp-invoice`, against a simulated Business Central that answers every
-/// request after a fixed latency (JAGGAER answers at once, so the figure is the ERP-bound steps'). Each point is a fresh tenant, simulators and SQLite store.
+/// workers of `transform-invoice` and `write-erp-invoice`, on each store backend (SQLite; Redis and PostgreSQL on
+/// private servers started like the suites start them), against a simulated Business Central that answers every
+/// request after a fixed latency (JAGGAER answers at once, so the figure is the ERP-bound steps'). Each point is a
+/// fresh tenant, simulators and store. Every process of the run (the runner and each step) counts its store
+/// operations (`MLC_TIMINGS`), so each point also says how many store round trips an invoice costs.
 enum WorkerScaling {
     struct Point: Codable {
+        var backend: String = "sqlite"
         var workers: Int
         var drafted: Int
         /// From the first invoice captured to the last one written (master-data sync before it not counted).
@@ -20,27 +25,66 @@ enum WorkerScaling {
         var exitCode: Int32
         /// The run summary's count line (`N step invocations, M retries, K HTTP requests`).
         var invocations: String?
+        /// Requests of `write-erp-invoice` per written invoice (Business Central, plus any token request).
+        var erpRequestsPerInvoice: Double?
+        /// Business Central's own bound at this request count: 20 requests/s ÷ requests per invoice.
+        var erpBoundInvoicesPerSecond: Double?
+        /// Throughput as a share of that bound.
+        var percentOfBound: Double?
+        /// Store operations of the whole run (runner and every step) per written invoice, and by process.
+        var storeRoundTripsPerInvoice: Double?
+        var storeRoundTripsByProcess: [String: Double]?
     }
 
-    static func measure(counts: [Int], invoices: Int, latencyMs: Int) async throws -> [Point] {
+    /// Business Central's documented limit per user (`requestsPerFiveMinutes` 6000 by default): 20 requests per second.
+    static let erpRequestsPerSecond = 20.0
+
+    enum Backend: String, CaseIterable {
+        case sqlite, redis, postgres
+    }
+
+    static func measure(counts: [Int], invoices: Int, latencyMs: Int, backends: [Backend]) async throws -> [Point] {
         var points: [Point] = []
-        for count in counts {
-            points.append(try await point(workers: count, invoices: invoices, latencyMs: latencyMs))
+        for backend in backends {
+            var redis: RedisServerProcess?
+            var postgres: PostgresServerProcess?
+            defer {
+                redis?.stop()
+                postgres?.stop()
+            }
+            switch backend {
+            case .sqlite: break
+            case .redis: redis = try RedisServerProcess()
+            case .postgres: postgres = try PostgresServerProcess()
+            }
+            for (index, count) in counts.enumerated() {
+                let directory = FileManager.default.temporaryDirectory.appendingPathComponent(
+                    "mlc-bench-workers-\(UUID().uuidString.prefix(8))")
+                try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+                defer { try? FileManager.default.removeItem(at: directory) }
+                let url: String
+                switch backend {
+                case .sqlite: url = "sqlite:" + directory.appendingPathComponent("state.sqlite").path
+                case .redis: url = redis?.url(database: index + 1) ?? ""
+                case .postgres:
+                    try postgres?.createDatabase("bench_\(index)_\(count)")
+                    url = postgres?.url(database: "bench_\(index)_\(count)") ?? ""
+                }
+                var point = try await point(
+                    workers: count, invoices: invoices, latencyMs: latencyMs, url: url, directory: directory)
+                point.backend = backend.rawValue
+                points.append(point)
+            }
         }
         return points
     }
 
-    static func point(workers: Int, invoices: Int, latencyMs: Int) async throws -> Point {
+    static func point(workers: Int, invoices: Int, latencyMs: Int, url: String, directory: URL) async throws -> Point {
         let tenant = DemoTenant.generate(invoiceCount: invoices, seed: 42)
         let host = try await SimulatorHost.start(tenant: tenant)
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent(
-            "mlc-bench-workers-\(UUID().uuidString.prefix(8))")
-        defer { try? FileManager.default.removeItem(at: directory) }
         do {
-            try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
             let endpoints = SimulatorEndpoints(host: host, tenant: tenant)
             if latencyMs > 0 { try await addLatency(latencyMs, erp: try endpoints.erp("businessCentral")) }
-            let url = "sqlite:" + directory.appendingPathComponent("state.sqlite").path
             let key = MasterKey.generate()
             let connection = try endpoints.connection(id: "bench", erp: try endpoints.erp("businessCentral"))
             let store = try StateStores.open(url, mode: .create)
@@ -48,10 +92,12 @@ enum WorkerScaling {
                 connection)
             try await store.close()
 
+            let timings = directory.appendingPathComponent("timings.jsonl").path
             var environment = ProcessInfo.processInfo.environment
             environment["MLC_MASTER_KEY"] = key
             environment["MLC_STATE"] = url
             environment["MLC_LOG_LEVEL"] = "error"
+            environment["MLC_TIMINGS"] = timings
             let runner = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath()
             let arguments =
                 ["run", "--once", "--concurrency", String(max(6, 2 * workers + 2))]
@@ -82,12 +128,32 @@ enum WorkerScaling {
             await host.shutdown()
             var seconds: Double?
             if let first, let last { seconds = last.timeIntervalSince(first) }
+            let rate = seconds.flatMap { $0 > 0 ? Double(drafted) / $0 : nil }
+
+            // Store operations and ERP requests, from every process's timings line.
+            var storeCalls: [String: Int] = [:]
+            var writeRequests = 0
+            let lines = ((try? String(contentsOfFile: timings, encoding: .utf8)) ?? "").split(separator: "\n")
+            for line in lines {
+                guard let report = try? JSONCoding.decode(ProcessTimings.Report.self, from: Data(line.utf8)) else {
+                    continue
+                }
+                storeCalls[report.process, default: 0] += report.storeSummary.values.reduce(0) { $0 + $1.count }
+                if report.process == "write-erp-invoice" { writeRequests += report.httpRequests ?? 0 }
+            }
+            let perInvoice = drafted > 0 ? Double(writeRequests) / Double(drafted) : nil
+            let bound = perInvoice.flatMap { $0 > 0 ? erpRequestsPerSecond / $0 : nil }
             return Point(
-                workers: workers, drafted: drafted, seconds: seconds ?? 0,
-                invoicesPerSecond: seconds.flatMap { $0 > 0 ? Double(drafted) / $0 : nil }, wallSeconds: wall,
+                workers: workers, drafted: drafted, seconds: seconds ?? 0, invoicesPerSecond: rate, wallSeconds: wall,
                 exitCode: output.exitCode,
                 invocations: String(decoding: output.stdout, as: UTF8.self).split(separator: "\n")
-                    .first { $0.contains("step invocations") }.map { $0.trimmingCharacters(in: .whitespaces) })
+                    .first { $0.contains("step invocations") }.map { $0.trimmingCharacters(in: .whitespaces) },
+                erpRequestsPerInvoice: perInvoice, erpBoundInvoicesPerSecond: bound,
+                percentOfBound: rate.flatMap { rate in bound.map { 100 * rate / $0 } },
+                storeRoundTripsPerInvoice: drafted > 0 && !storeCalls.isEmpty
+                    ? Double(storeCalls.values.reduce(0, +)) / Double(drafted) : nil,
+                storeRoundTripsByProcess: drafted > 0 && !storeCalls.isEmpty
+                    ? storeCalls.mapValues { Double($0) / Double(drafted) } : nil)
         } catch {
             await host.shutdown()
             throw error
@@ -109,13 +175,25 @@ enum WorkerScaling {
     static func report(_ points: [Point], latencyMs: Int) {
         print("")
         print(
-            "Per-step scaling (run --once --workers transform-invoice=N --workers write-erp-invoice=N; \(latencyMs) ms per Business Central request):"
+            "Per-step scaling (run --once --workers transform-invoice=N --workers write-erp-invoice=N; \(latencyMs) ms per Business Central request; BC bound = \(Int(erpRequestsPerSecond)) requests/s ÷ requests per invoice):"
         )
+        func format(_ value: Double?, _ digits: Int = 2) -> String {
+            value.map { String(format: "%.\(digits)f", $0) } ?? "-"
+        }
         for point in points {
-            let rate = point.invoicesPerSecond.map { String(format: "%.2f", $0) } ?? "-"
+            let one = points.first { $0.backend == point.backend && $0.workers == 1 }?.invoicesPerSecond
+            let speedup = point.workers > 1 ? point.invoicesPerSecond.flatMap { rate in one.map { rate / $0 } } : nil
             print(
-                "  \(point.workers) worker\(point.workers == 1 ? " " : "s") per step: \(rate) invoices/s (\(point.drafted) drafted in \(String(format: "%.1f", point.seconds)) s from first capture to last write; whole run \(String(format: "%.1f", point.wallSeconds)) s, exit \(point.exitCode); \(point.invocations ?? "-"))"
+                "  \(point.backend.padding(toLength: 8, withPad: " ", startingAt: 0)) \(point.workers) worker\(point.workers == 1 ? " " : "s") per step: \(format(point.invoicesPerSecond)) invoices/s\(speedup.map { " (\(format($0))× one worker)" } ?? ""); \(format(point.percentOfBound, 0)) % of the BC bound \(format(point.erpBoundInvoicesPerSecond)) at \(format(point.erpRequestsPerInvoice)) requests per invoice; \(format(point.storeRoundTripsPerInvoice, 1)) store round trips per invoice (\(point.drafted) drafted in \(format(point.seconds, 1)) s; whole run \(format(point.wallSeconds, 1)) s, exit \(point.exitCode); \(point.invocations ?? "-"))"
             )
+        }
+        if let sample = points.last(where: { $0.storeRoundTripsByProcess != nil }),
+            let byProcess = sample.storeRoundTripsByProcess
+        {
+            print(
+                "  store round trips per invoice by process (\(sample.backend), \(sample.workers) workers): "
+                    + byProcess.sorted { $0.value > $1.value }.map { "\($0.key) \(format($0.value, 1))" }
+                    .joined(separator: ", "))
         }
     }
 }

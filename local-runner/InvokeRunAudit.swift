@@ -108,7 +108,9 @@ struct Run: AsyncParsableCommand {
             let runnerMetrics = metricsAddress == nil ? nil : RunnerMetrics()
             let masterKey = try MasterKey.fromEnvironment()
             let url = store.url()
-            let state = try StateStores.open(url, mode: .readWrite)
+            var state = try StateStores.open(url, mode: .readWrite)
+            // `MLC_TIMINGS` (make bench): the runner's store operations are counted too.
+            if let timings = ProcessTimings.current { state = TimedStateStore(base: state, log: timings.store) }
             let stop = StopSignal()
             let lock: RunnerLock
             do {
@@ -185,6 +187,7 @@ struct Run: AsyncParsableCommand {
             for line in summary.lines() { print(line) }
             await lock.release()
             try await state.close()
+            ProcessTimings.current?.write(process: "local-runner", storeCalls: false)
             // A service stopped by a signal ends normally; a one-shot run says how it went.
             let code: Int32 = once ? summary.exitCode : (usableIds.isEmpty && !problems.isEmpty ? 78 : 0)
             if code != 0 { throw ArgumentParser.ExitCode(code) }

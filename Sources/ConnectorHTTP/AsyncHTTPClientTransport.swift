@@ -4,6 +4,7 @@ import Foundation
 import NIOCore
 import NIOHTTP1
 import NIOSSL
+import Synchronization
 
 /// The default transport: AsyncHTTPClient on SwiftNIO. Redirects are never followed (an API that redirects to
 /// another host must not receive our bearer token), every call has a deadline, bodies are capped.
@@ -11,7 +12,10 @@ import NIOSSL
 /// Chosen over URLSession (libcurl) because it starts faster and uses less memory in a one-shot process
 /// (DESIGN §11: 11 ms / 21 MiB against 14-20 ms / 28-34 MiB), and because it does not follow redirects unless told.
 package final class AsyncHTTPClientTransport: HTTPTransport {
-    private let client: HTTPClient
+    /// Made on the first request: a step that sends none (a mapping, a refused event) never starts the client's
+    /// event loop or pays for its shutdown.
+    private let client = Mutex<HTTPClient?>(nil)
+    private let configuration: HTTPClient.Configuration
     private let maxResponseBytes: Int
 
     package convenience init(connectTimeout: Duration = .seconds(10), maxResponseBytes: Int = 64 * 1024 * 1024) {
@@ -41,8 +45,29 @@ package final class AsyncHTTPClientTransport: HTTPTransport {
             timeout: .init(connect: .nanoseconds(Int64(connectTimeout.timeInterval * 1e9)), read: .seconds(120))
         )
         configuration.connectionPool.idleTimeout = .seconds(30)
-        client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
+        self.configuration = configuration
         self.maxResponseBytes = maxResponseBytes
+    }
+
+    /// For a one-shot step process, called first thing in its main: NIO's shared event loop group and blocking pool
+    /// get one thread each instead of one per core (a step sends its requests one after the other; on a 64-core node
+    /// the default is 128 threads started for a 20 ms process). The `NIO_SINGLETON_*` environment variables still
+    /// decide where set. Long-lived processes (the runner, the adapters) keep NIO's defaults.
+    package static func configureForOneShotProcess() {
+        let environment = ProcessInfo.processInfo.environment
+        if environment["NIO_SINGLETON_GROUP_LOOP_COUNT"] == nil { NIOSingletons.groupLoopCountSuggestion = 1 }
+        if environment["NIO_SINGLETON_BLOCKING_POOL_THREAD_COUNT"] == nil {
+            NIOSingletons.blockingPoolThreadCountSuggestion = 1
+        }
+    }
+
+    private var httpClient: HTTPClient {
+        client.withLock { client in
+            if let client { return client }
+            let made = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
+            client = made
+            return made
+        }
     }
 
     /// The certificates of PEM texts; a configuration error naming the entry that does not parse.
@@ -78,7 +103,7 @@ package final class AsyncHTTPClientTransport: HTTPTransport {
             // AHC's deadline ends with the response head; the body gets the same deadline here, so a server
             // that announces a body and then stalls cannot hang the step.
             let deadline = ContinuousClock.now + request.timeout
-            let response = try await client.execute(outgoing, timeout: timeout)
+            let response = try await httpClient.execute(outgoing, timeout: timeout)
             let limit = maxResponseBytes
             let buffer = try await withThrowingTaskGroup(of: ByteBuffer?.self) { group in
                 group.addTask { try await response.body.collect(upTo: limit) }
@@ -110,7 +135,11 @@ package final class AsyncHTTPClientTransport: HTTPTransport {
 
     /// Closes the connection pool; call once before the process exits.
     package func shutdown() async {
-        try? await client.shutdown()
+        let made = client.withLock { client in
+            defer { client = nil }
+            return client
+        }
+        try? await made?.shutdown()
     }
 
     private static func classify(_ error: HTTPClientError) -> TransportError {

@@ -22,6 +22,9 @@ package enum ChildProcess {
         package var pid: Int32
         /// Peak resident set size in KiB.
         package var maxRSSKiB: Int
+        /// CPU time of the child in user and kernel mode, in milliseconds (from `wait4`'s usage).
+        package var userMs: Double = 0
+        package var systemMs: Double = 0
     }
 
     /// Where a child's stderr goes.
@@ -109,13 +112,17 @@ package enum ChildProcess {
             durationMs: Int((ContinuousClock.now - started).timeInterval * 1000),
             elapsedMs: (ContinuousClock.now - started).timeInterval * 1000,
             pid: pid,
-            maxRSSKiB: exit.maxRSSKiB
+            maxRSSKiB: exit.maxRSSKiB,
+            userMs: exit.userMs,
+            systemMs: exit.systemMs
         )
     }
 
     package struct Exit: Sendable {
         var status: Int32
         package var maxRSSKiB: Int
+        package var userMs: Double = 0
+        package var systemMs: Double = 0
     }
 
     /// Blocks a dedicated thread (never the cooperative pool) in `wait4` until the child ends.
@@ -130,7 +137,11 @@ package enum ChildProcess {
                         return
                     }
                 }
-                continuation.resume(returning: Exit(status: status, maxRSSKiB: Int(usage.ru_maxrss)))
+                func ms(_ time: timeval) -> Double { Double(time.tv_sec) * 1000 + Double(time.tv_usec) / 1000 }
+                continuation.resume(
+                    returning: Exit(
+                        status: status, maxRSSKiB: Int(usage.ru_maxrss), userMs: ms(usage.ru_utime),
+                        systemMs: ms(usage.ru_stime)))
             }
             thread.start()
         }

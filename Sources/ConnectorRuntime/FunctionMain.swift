@@ -13,8 +13,11 @@ package enum FunctionMain {
         _ handler: H.Type,
         make: @escaping @Sendable (ConnectionRuntime) throws -> H
     ) async -> Never {
+        ProcessTimings.current?.mark("main")
+        AsyncHTTPClientTransport.configureForOneShotProcess()
         JSONLogHandler.bootstrap()
         Systems.bootstrap()
+        ProcessTimings.current?.mark("bootstrap")
         await StepDriver.main(acceptedTypes: H.acceptedTypes) { event in
             try await invoke(handler, event: event, environment: ProcessInfo.processInfo.environment, make: make)
         }
@@ -37,15 +40,21 @@ package enum FunctionMain {
         }
         // 2. Configuration: key, store, connection.
         let masterKey = try MasterKey.fromEnvironment(environment)
+        let timings = ProcessTimings.current
+        timings?.mark("key")
         // A step never creates a store: a missing one is a configuration error, not an empty installation.
-        let store = try openStore(StateStores.url(from: environment))
+        var store = try openStore(StateStores.url(from: environment))
+        timings?.mark("storeOpen")
+        if let timings { store = TimedStateStore(base: store, log: timings.store) }
         let vault = Vault(masterKey: masterKey)
         let connection: Connection
         let http: AsyncHTTPClientTransport
         do {
             connection = try await ConnectionStore(store: store, vault: vault).load(connectionId)
+            timings?.mark("connection")
             // The connection's own CA certificates (on-premises servers) join the system's roots for its requests.
             http = try AsyncHTTPClientTransport(trustedCertificates: connection.network.trustedCertificates)
+            timings?.mark("httpClient")
         } catch {
             try? await store.close()
             throw error
@@ -55,7 +64,9 @@ package enum FunctionMain {
                 handler, event: event, input: input, connection: connection, store: store,
                 vault: vault, http: http, clock: clock, started: started, make: make)
             await http.shutdown()
+            timings?.mark("httpShutdown")
             try? await store.close()
+            timings?.mark("storeClose")
             return outcome
         } catch {
             await http.shutdown()
@@ -127,9 +138,11 @@ package enum FunctionMain {
         outcome.result.events = CloudEvent.traced(
             outcome.result.events, in: span, tracestate: event.traceparent == nil ? nil : event.tracestate)
         FailPoint.hit("step.handled")
+        ProcessTimings.current?.mark("handled")
         if H.audits(outcome.result) {
             try await StepCompletion.record(H.self, event: event, outcome: outcome, context: context, trace: span)
         }
+        ProcessTimings.current?.mark("recorded")
         FailPoint.hit("step.audited")
         return outcome
     }

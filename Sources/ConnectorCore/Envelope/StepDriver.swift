@@ -72,6 +72,7 @@ package enum StepDriver {
                 throw ConnectorError(.eventMalformed, "stdin could not be read")
             }
             let event = try decodeEvent(input, acceptedTypes: acceptedTypes)
+            ProcessTimings.current?.mark("event")
             outcome = try await body(event)
         } catch {
             let wrapped = ConnectorError.wrap(error)
@@ -82,6 +83,12 @@ package enum StepDriver {
         }
         let code = outcome.result.exitCode(for: outcome.error)
         write(outcome.result)
+        if let timings = ProcessTimings.current {
+            timings.mark("result")
+            timings.write(
+                process: CommandLine.arguments.first.map { URL(fileURLWithPath: $0).lastPathComponent } ?? "step",
+                httpRequests: outcome.result.metrics.httpRequests, requests: outcome.result.metrics.requests)
+        }
         exit(code.rawValue)
     }
 
