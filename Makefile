@@ -52,6 +52,7 @@ infra-check: deps
 
 bench: deps
 	@command -v /usr/bin/time >/dev/null 2>&1 || $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq time
+	@command -v strace >/dev/null 2>&1 || $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq strace
 	$(SWIFT) build -c release
 	$(RELEASE_BIN)/local-runner bench --output bench-results.json
 
