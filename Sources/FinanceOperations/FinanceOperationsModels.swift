@@ -127,6 +127,19 @@ package struct FOPurchaseOrder: Decodable, Sendable, Hashable {
     }
 }
 
+/// `ReleasedProductsV2` (key `dataAreaId`, `ItemNumber`): a product released to a legal entity. Only the key is
+/// from the reference; the other names are UNCONFIRMED, each optional, so an environment without one still reads.
+package struct FOReleasedProduct: Decodable, Sendable, Hashable {
+    package var dataAreaId: String?
+    package var ItemNumber: String
+    package var ProductName: String?
+    package var SearchName: String?
+    package var ProductDescription: String?
+    package var PurchaseUnitSymbol: String?
+    package var PurchasePrice: FONumber?
+    package var ProcurementProductCategoryName: String?
+}
+
 /// The answer to `?$count=true&$top=0`.
 struct FOCount: Decodable {
     var count: Int?

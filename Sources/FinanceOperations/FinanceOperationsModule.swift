@@ -31,7 +31,10 @@ package struct FinanceOperationsModule: ERPModule {
         // `InvoiceNumber eq 'a' or …` over a page of invoices (FinanceOperationsConnector.findInvoices(keys:)).
         batchLookups: true,
         // Confirmed POs from `PurchaseOrderHeadersV2`, read whole and diffed against the last snapshot.
-        confirmedPurchaseOrders: true
+        confirmedPurchaseOrders: true,
+        // `ReleasedProductsV2`, read whole and diffed against the last snapshot (sent only where
+        // `jaggaer.writer.catalogItems` is on).
+        releasedProducts: true
     )
 
     package func connector(_ environment: SystemEnvironment) throws -> any ERPConnector {

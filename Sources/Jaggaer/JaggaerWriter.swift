@@ -66,7 +66,39 @@ package struct JaggaerWriter: ProcurementSink {
             what: "purchase order \(order.number.prefix(40))")
     }
 
+    /// Released products go to the catalog only where the tenant uses catalogs (`jaggaer.writer.catalogItems`).
+    package var pushesCatalogItems: Bool { settings.catalogItems }
+
+    /// One catalog item, `PUT` whole to its own path under the ERP's item number (UNCONFIRMED path and shape,
+    /// `jaggaer.writer.catalogItemPath` / `catalogItemFields`).
+    package func upsertCatalogItem(_ item: CatalogItem) async throws {
+        try await put(
+            path(settings.catalogItemPath, ["number": item.itemNumber]), Self.catalogItemBody(item, settings: settings),
+            what: "catalog item \(item.itemNumber.prefix(40))")
+    }
+
     // MARK: Bodies
+
+    /// The catalog item: number, name, and where the ERP gives them description, unit, price (with its currency)
+    /// and category. Absent values are left out, never sent empty.
+    package static func catalogItemBody(_ item: CatalogItem, settings: JaggaerWriterSettings) -> JSONValue {
+        func field(_ name: String) -> String { settings.catalogItemField(name) }
+        func text(_ value: String?) -> JSONValue? {
+            guard let value, !value.trimmingCharacters(in: .whitespaces).isEmpty else { return nil }
+            return .string(value)
+        }
+        var body: [String: JSONValue] = [
+            field("itemNumber"): .string(item.itemNumber), field("name"): .string(item.name),
+        ]
+        body[field("description")] = text(item.description)
+        body[field("unitOfMeasure")] = text(item.unitOfMeasure)
+        body[field("category")] = text(item.category)
+        if let price = item.unitPrice {
+            body[field("unitPrice")] = .number(price)
+            body[field("currency")] = text(item.currencyCode?.uppercased())
+        }
+        return .object(body)
+    }
 
     /// The purchase order: a flat header (number, supplier, name, dates as `YYYY-MM-DD`, currency, total, the ERP's
     /// status) and its lines (number, item or category, description, quantity, unit, unit price, amount, date).

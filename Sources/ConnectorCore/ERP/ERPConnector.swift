@@ -48,6 +48,9 @@ package protocol ERPConnector: Sendable {
     /// Confirmed purchase orders by the ERP's own numbers (`confirmedPurchaseOrders`); a number the ERP has no
     /// confirmed order for is simply absent from the answer.
     func confirmedPurchaseOrders(numbers: [String]) async throws -> [ConfirmedPurchaseOrder]
+    /// Released products (catalog items) changed after `cursor` (all when nil), paged like `vendors`
+    /// (`releasedProducts`): what the procurement system's catalog offers.
+    func releasedProducts(after cursor: ChangeCursor?, pageSize: Int) async throws -> ChangePage<CatalogItem>
     /// Invoices (written by ml-connector or not) whose payment state changed after `cursor` (`paymentStatus`).
     func paymentStatuses(after cursor: ChangeCursor?, pageSize: Int) async throws -> ChangePage<ERPPaymentStatus>
     /// Creates the vendor or updates the one with the same number (`vendorWrites`).
@@ -95,6 +98,11 @@ extension ERPConnector {
     }
     package func confirmedPurchaseOrders(numbers: [String]) async throws -> [ConfirmedPurchaseOrder] {
         throw ERPUnsupported.error(system, "reading confirmed purchase orders")
+    }
+    package func releasedProducts(after cursor: ChangeCursor?, pageSize: Int) async throws
+        -> ChangePage<CatalogItem>
+    {
+        throw ERPUnsupported.error(system, "reading released products")
     }
     package func paymentStatuses(after cursor: ChangeCursor?, pageSize: Int) async throws -> ChangePage<
         ERPPaymentStatus
@@ -219,13 +227,17 @@ package struct ERPCapabilities: Sendable, Hashable {
     /// Whether the ERP's confirmed purchase orders can be read (`confirmedPurchaseOrders`), for
     /// `push-purchase-orders` to send them to the procurement system (F&O).
     package var confirmedPurchaseOrders: Bool
+    /// Whether the ERP's released products can be read as a change page (`releasedProducts`), for the master-data
+    /// sync to send them to the procurement system's catalog (F&O).
+    package var releasedProducts: Bool
 
     package init(
         draftSemantics: String = "draft", purchaseOrderLineLinks: Bool = false,
         requiresPurchaseOrderInERP: Bool = false, creditMemos: Bool = false, vendorWrites: Bool = false,
         purchaseOrderWrites: Bool = false, paymentStatus: Bool = false, postDrafts: Bool = false,
         changeNotifications: Bool = false, ambiguousWriteSettle: Duration = .seconds(540),
-        matchesPurchaseOrders: Bool = false, batchLookups: Bool = false, confirmedPurchaseOrders: Bool = false
+        matchesPurchaseOrders: Bool = false, batchLookups: Bool = false, confirmedPurchaseOrders: Bool = false,
+        releasedProducts: Bool = false
     ) {
         self.draftSemantics = draftSemantics
         self.purchaseOrderLineLinks = purchaseOrderLineLinks
@@ -240,6 +252,7 @@ package struct ERPCapabilities: Sendable, Hashable {
         self.matchesPurchaseOrders = matchesPurchaseOrders
         self.batchLookups = batchLookups
         self.confirmedPurchaseOrders = confirmedPurchaseOrders
+        self.releasedProducts = releasedProducts
     }
 }
 

@@ -20,6 +20,12 @@ package protocol ProcurementSink: Sendable {
     /// Creates the purchase order an ERP confirmed, or updates the one with the same ERP number (`order.number`):
     /// sending it again changes nothing.
     func upsertPurchaseOrder(_ order: ConfirmedPurchaseOrder) async throws
+    /// Creates the catalog item with the ERP's item number, or updates the one that has it: sending it again
+    /// changes nothing.
+    func upsertCatalogItem(_ item: CatalogItem) async throws
+    /// Whether the ERP's released products go to the procurement system's catalog at all (the tenant uses
+    /// catalogs); when false, the sync does not even read them.
+    var pushesCatalogItems: Bool { get }
 
     /// Whether suppliers changed in the procurement system are read back (for ERPs that take vendor writes).
     var pullsSuppliers: Bool { get }
@@ -35,6 +41,10 @@ extension ProcurementSink {
     package func upsertPurchaseOrder(_ order: ConfirmedPurchaseOrder) async throws {
         throw ConnectorError(.unsupported, "\(system) does not take purchase orders")
     }
+    package func upsertCatalogItem(_ item: CatalogItem) async throws {
+        throw ConnectorError(.unsupported, "\(system) does not take catalog items")
+    }
+    package var pushesCatalogItems: Bool { false }
     /// Whether a supplier's parent (`Vendor.parentNumber`) is sent with it. Off by default: the flows then report
     /// the hierarchies they could not send.
     package var sendsSupplierHierarchy: Bool { false }

@@ -46,6 +46,14 @@ package struct JaggaerWriterSettings: Sendable, Codable, Hashable, SettingsSecti
     /// model as we know it has no parent field (UNCONFIRMED, reference §1.10): nil (the default) sends no hierarchy,
     /// and `sync-vendors` says so in its summary. When set, the field is written, and read back by the supplier pull.
     package var supplierParentField: String?
+    /// Whether the ERP's released products are sent to JAGGAER as catalog items (the tenant uses catalogs). Off by
+    /// default: nothing is read or sent. Only ERPs that give released products (`capabilities.releasedProducts`).
+    package var catalogItems: Bool
+    /// `PUT` path of one catalog item; `{number}` is the ERP's item number. JAGGAER's catalog item import is
+    /// UNCONFIRMED (no public path): the default follows the invoice API's `ji/v1` module like the supplier path.
+    package var catalogItemPath: String
+    /// Body field names of a catalog item (see `catalogItemFieldDefaults`). UNCONFIRMED shape.
+    package var catalogItemFields: [String: String]
 
     package static let supplierFieldDefaults: [String: String] = [
         "number": "supplierNumber", "name": "name", "active": "active", "paymentHold": "paymentHold",
@@ -69,6 +77,10 @@ package struct JaggaerWriterSettings: Sendable, Codable, Hashable, SettingsSecti
         "quantity": "quantity", "unitOfMeasure": "unitOfMeasure", "unitPrice": "unitPrice", "amount": "amount",
         "deliveryDate": "requestedDeliveryDate",
     ]
+    package static let catalogItemFieldDefaults: [String: String] = [
+        "itemNumber": "itemNumber", "name": "name", "description": "description", "unitOfMeasure": "unitOfMeasure",
+        "unitPrice": "unitPrice", "currency": "currency", "category": "category",
+    ]
     package static let paymentStatusValueDefaults: [String: String] = [
         "paid": "Paid", "partiallyPaid": "Partially Paid", "unpaid": "Payable",
     ]
@@ -88,7 +100,10 @@ package struct JaggaerWriterSettings: Sendable, Codable, Hashable, SettingsSecti
         purchaseOrderPath: String = "/j1p/api/public/po/v1/erppurchaseorders/{number}",
         purchaseOrderFields: [String: String] = [:],
         purchaseOrderLineFields: [String: String] = [:],
-        supplierParentField: String? = nil
+        supplierParentField: String? = nil,
+        catalogItems: Bool = false,
+        catalogItemPath: String = "/j1p/api/public/ji/v1/catalogitems/{number}",
+        catalogItemFields: [String: String] = [:]
     ) {
         self.enabled = enabled
         self.supplierPath = supplierPath
@@ -105,6 +120,9 @@ package struct JaggaerWriterSettings: Sendable, Codable, Hashable, SettingsSecti
         self.purchaseOrderFields = purchaseOrderFields
         self.purchaseOrderLineFields = purchaseOrderLineFields
         self.supplierParentField = supplierParentField
+        self.catalogItems = catalogItems
+        self.catalogItemPath = catalogItemPath
+        self.catalogItemFields = catalogItemFields
     }
 
     private enum CodingKeys: String, CodingKey, CaseIterable {
@@ -113,6 +131,7 @@ package struct JaggaerWriterSettings: Sendable, Codable, Hashable, SettingsSecti
         case pullSuppliers, supplierListPath, supplierListKey
         case purchaseOrderPath, purchaseOrderFields, purchaseOrderLineFields
         case supplierParentField
+        case catalogItems, catalogItemPath, catalogItemFields
     }
 
     package static var settingKeys: [String] { CodingKeys.allCases.map(\.stringValue) }
@@ -129,6 +148,8 @@ package struct JaggaerWriterSettings: Sendable, Codable, Hashable, SettingsSecti
         supplierListPath = try c.decodeIfPresent(String.self, forKey: .supplierListPath) ?? d.supplierListPath
         supplierListKey = try c.decodeIfPresent(String.self, forKey: .supplierListKey) ?? d.supplierListKey
         purchaseOrderPath = try c.decodeIfPresent(String.self, forKey: .purchaseOrderPath) ?? d.purchaseOrderPath
+        catalogItems = try c.decodeIfPresent(Bool.self, forKey: .catalogItems) ?? d.catalogItems
+        catalogItemPath = try c.decodeIfPresent(String.self, forKey: .catalogItemPath) ?? d.catalogItemPath
         guard supplierListPath.hasPrefix("/"), !supplierListPath.contains("?") else {
             throw ConnectorError(
                 .connectionInvalid,
@@ -152,6 +173,7 @@ package struct JaggaerWriterSettings: Sendable, Codable, Hashable, SettingsSecti
             (.codingValuePath, codingValuePath, ["{segment}", "{code}"]),
             (.paymentStatusPath, paymentStatusPath, ["{id}"]),
             (.purchaseOrderPath, purchaseOrderPath, ["{number}"]),
+            (.catalogItemPath, catalogItemPath, ["{number}"]),
         ] where !path.hasPrefix("/") || placeholders.contains(where: { !path.contains($0) }) {
             throw ConnectorError(
                 .connectionInvalid,
@@ -180,6 +202,7 @@ package struct JaggaerWriterSettings: Sendable, Codable, Hashable, SettingsSecti
         paymentStatusValues = try names(.paymentStatusValues, Self.paymentStatusValueDefaults)
         purchaseOrderFields = try names(.purchaseOrderFields, Self.purchaseOrderFieldDefaults)
         purchaseOrderLineFields = try names(.purchaseOrderLineFields, Self.purchaseOrderLineFieldDefaults)
+        catalogItemFields = try names(.catalogItemFields, Self.catalogItemFieldDefaults)
     }
 
     /// Settings added after the first release are written only when set: a writer's `revision` (the encoded
@@ -202,6 +225,9 @@ package struct JaggaerWriterSettings: Sendable, Codable, Hashable, SettingsSecti
         if !purchaseOrderFields.isEmpty { try c.encode(purchaseOrderFields, forKey: .purchaseOrderFields) }
         if !purchaseOrderLineFields.isEmpty { try c.encode(purchaseOrderLineFields, forKey: .purchaseOrderLineFields) }
         try c.encodeIfPresent(supplierParentField, forKey: .supplierParentField)
+        if catalogItems { try c.encode(catalogItems, forKey: .catalogItems) }
+        if catalogItemPath != Self().catalogItemPath { try c.encode(catalogItemPath, forKey: .catalogItemPath) }
+        if !catalogItemFields.isEmpty { try c.encode(catalogItemFields, forKey: .catalogItemFields) }
     }
 
     /// The field name of a supplier's logical field.
@@ -217,6 +243,9 @@ package struct JaggaerWriterSettings: Sendable, Codable, Hashable, SettingsSecti
     }
     package func purchaseOrderLineField(_ name: String) -> String {
         purchaseOrderLineFields[name] ?? Self.purchaseOrderLineFieldDefaults[name] ?? name
+    }
+    package func catalogItemField(_ name: String) -> String {
+        catalogItemFields[name] ?? Self.catalogItemFieldDefaults[name] ?? name
     }
     package func paymentStatusValue(_ state: ERPPaymentStatus.State) -> String {
         paymentStatusValues[state.rawValue] ?? Self.paymentStatusValueDefaults[state.rawValue] ?? state.rawValue

@@ -4,7 +4,8 @@ import Foundation
 package struct MasterDataSyncRequest: Codable, Sendable, Hashable {
     /// Read everything instead of the changes since the last sync (also removes records the ERP deleted).
     package var full: Bool?
-    /// Only these kinds (`vendors`, `accounts`); all when absent. Change notifications name the kind they saw.
+    /// Only these kinds (`vendors`, `accounts`, `products`); all when absent. Change notifications name the kind
+    /// they saw.
     package var kinds: [String]?
     /// Send every record to the procurement system again, whatever was sent before (an operator's full sync that
     /// realigns JAGGAER; each send is an idempotent upsert). Scheduled and notified syncs send what changed.
@@ -104,7 +105,8 @@ package struct SyncVendorsHandler: StepHandler {
 /// `sync-accounts`: the ERP's chart of accounts and dimensions (with their values) into the master-data tables,
 /// and on into JAGGAER as coding values through the `ProcurementSink`: posting accounts under the mapping's account
 /// segment (blocked ones inactive), dimension values under the segment their dimension maps to. Checkpointed like
-/// `sync-vendors`.
+/// `sync-vendors`. Then (kind `products`) the ERP's released products into the catalog, where the tenant uses
+/// catalogs (`CatalogPush`).
 package struct SyncAccountsHandler: StepHandler {
     package typealias Input = MasterDataSyncRequest
     package static let step = "sync-accounts"
@@ -124,7 +126,14 @@ package struct SyncAccountsHandler: StepHandler {
     package static func recordId(for event: CloudEvent) -> String { "masterdata/accounts" }
 
     package func handle(_ event: CloudEvent, input: MasterDataSyncRequest) async throws -> StepResult {
-        guard input.includes("accounts") else { return StepResult(status: .ok, detail: ["skipped": "not asked for"]) }
+        let catalog = CatalogPush(context: context, erp: erp, sink: sink)
+        guard input.includes("accounts") else {
+            guard input.includes("products") else {
+                return StepResult(status: .ok, detail: ["skipped": "not asked for"])
+            }
+            let detail = try await catalog.run(fromStart: input.full == true, resend: input.resend == true)
+            return StepResult(status: .ok, detail: detail)
+        }
         let masterData = MasterData(store: context.store, keys: context.keys)
         let push = sink.map {
             ProcurementPush(sink: $0, store: context.store, keys: context.keys, force: input.resend == true)
@@ -163,6 +172,11 @@ package struct SyncAccountsHandler: StepHandler {
             detail["pushedTo"] = sink.system
             detail["pushed"] = String(pushed.sent)
             detail["unchanged"] = String(pushed.unchanged)
+        }
+        if input.includes("products") {
+            detail.merge(
+                try await catalog.run(fromStart: input.full == true, resend: input.resend == true)
+            ) { _, new in new }
         }
         // Mapping first: invoices waiting only for accounts and dimension values the ERP now has go through again.
         let requeued = try await ReviewRequeue(context: context).requeue(after: event, step: Self.step)

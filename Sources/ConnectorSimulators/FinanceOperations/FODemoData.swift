@@ -112,6 +112,34 @@ package enum FODemoData {
                 ]))
         }
         addPurchaseOrders(tenant, to: store)
+        addReleasedProducts(to: store)
+    }
+
+    /// Released products of the demo company (one without a purchase price, one in another company).
+    package static let releasedProducts: [(number: String, name: String, unit: String, price: Decimal)] = [
+        ("A0001", "Office chair", "ea", 189.5), ("A0002", "Chair mat", "ea", 39),
+        ("A0003", "Copy paper A4", "box", 24.9),
+        ("S0001", "Desk installation", "hr", 0),
+    ]
+
+    private static func addReleasedProducts(to store: FOStore) {
+        for product in releasedProducts {
+            store.upsert(
+                FOEntity.releasedProducts.set,
+                SimJSONObject([
+                    "dataAreaId": .string(company), "ItemNumber": .string(product.number),
+                    "ProductNumber": .string(product.number), "ProductName": .string(product.name),
+                    "SearchName": .string(product.name.uppercased()), "ProductDescription": .string(""),
+                    "PurchaseUnitSymbol": .string(product.unit), "PurchasePrice": .decimal(product.price),
+                    "ProcurementProductCategoryName": .string(""),
+                ]))
+        }
+        store.upsert(
+            FOEntity.releasedProducts.set,
+            SimJSONObject([
+                "dataAreaId": .string("demf"), "ItemNumber": .string("D0001"), "ProductName": .string("Not ours"),
+                "PurchaseUnitSymbol": .string("ea"), "PurchasePrice": .int(5),
+            ]))
     }
 
     /// The `erp.financeOperations` block of a connection to the simulated environment.

@@ -78,9 +78,20 @@ struct FOEntity: Sendable {
             "RequestedDeliveryDate": .dateTime,
         ])
 
+    /// Products released to a legal entity: key `dataAreaId` + `ItemNumber`; the other field names are UNCONFIRMED
+    /// (not in the reference), and the simulator serves only these.
+    static let releasedProducts = FOEntity(
+        set: "ReleasedProductsV2", typeName: "EcoResReleasedProductV2Entity", keys: ["dataAreaId", "ItemNumber"],
+        companySpecific: true,
+        fields: [
+            "dataAreaId": .string, "ItemNumber": .string, "ProductNumber": .string, "ProductName": .string,
+            "SearchName": .string, "ProductDescription": .string, "PurchaseUnitSymbol": .string,
+            "PurchasePrice": .number, "ProcurementProductCategoryName": .string,
+        ])
+
     static let all: [FOEntity] = [
         vendors, mainAccounts, dimensionAttributes, dimensionValues, invoiceHeaders, invoiceLines, purchaseOrders,
-        purchaseOrderLines,
+        purchaseOrderLines, releasedProducts,
     ]
 
     static func named(_ set: String) -> FOEntity? { all.first { $0.set == set } }

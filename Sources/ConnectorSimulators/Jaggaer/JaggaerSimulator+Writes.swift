@@ -14,12 +14,15 @@ import Foundation
 //   `lastModTime` (`yyyyMMddHHmmss`, UTC); suppliers created in JAGGAER (`writes.editSupplierInJaggaer`) included.
 // - `PUT|GET /j1p/api/public/po/v1/erppurchaseorders/{number}` (counter `jaggaer PUT erppurchaseorders/{number}`):
 //   a purchase order an ERP confirmed, by the ERP's number (UNCONFIRMED: JAGGAER's PO import is not public).
+// - `PUT|GET /j1p/api/public/ji/v1/catalogitems/{number}` (counter `jaggaer PUT catalogitems/{number}`): a catalog
+//   item (an ERP's released product) by its item number (UNCONFIRMED: JAGGAER's catalog import is not public).
 // - control: `GET /_sim/jaggaer/writes` (everything written, with counts).
 // Every write answers `{"returnCode": 0, "returnMessage": "Created" | "Updated" | "Unchanged"}`.
 extension JaggaerSimulator {
     static let suppliersPath = "/j1p/api/public/ji/v1/suppliers"
     static let codingPath = "/j1p/api/public/ji/v1/accountingcodes"
     static let erpPurchaseOrdersPath = "/j1p/api/public/po/v1/erppurchaseorders"
+    static let catalogItemsPath = "/j1p/api/public/ji/v1/catalogitems"
 
     /// The path's segments, split before percent-decoding (a supplier number may hold a `/`), then decoded.
     private static func segments(_ request: SimRequest) -> [String] {
@@ -47,6 +50,9 @@ extension JaggaerSimulator {
         if path == Self.erpPurchaseOrdersPath, parts.count == 8, !parts[7].isEmpty {
             return RouteMatch(system: "jaggaer", endpoint: "erppurchaseorders/{number}")
         }
+        if path == Self.catalogItemsPath, parts.count == 8, !parts[7].isEmpty {
+            return RouteMatch(system: "jaggaer", endpoint: "catalogitems/{number}")
+        }
         if path == Self.invoicesPath, parts.count == 9, parts[8] == "paymentstatus" {
             return RouteMatch(system: "jaggaer", endpoint: "invoices/{id}/paymentstatus")
         }
@@ -56,7 +62,7 @@ extension JaggaerSimulator {
     static func isWriteEndpoint(_ endpoint: String) -> Bool {
         [
             "suppliers", "suppliers/{number}", "accountingcodes/{segment}/{code}", "invoices/{id}/paymentstatus",
-            "erppurchaseorders/{number}",
+            "erppurchaseorders/{number}", "catalogitems/{number}",
         ].contains(endpoint)
     }
 
@@ -112,6 +118,16 @@ extension JaggaerSimulator {
                 return writeError(400, problem)
             }
             return accepted(writes.upsertPurchaseOrder(number: number, body))
+        case "catalogitems/{number}":
+            let number = parts[7]
+            guard let body else {
+                return writes.catalogItem(number).map { .json(200, $0) }
+                    ?? writeError(404, "Catalog item \(number) not found")
+            }
+            if let problem = JaggaerWriteValidation.catalogItem(body, number: number) {
+                return writeError(400, problem)
+            }
+            return accepted(writes.upsertCatalogItem(number: number, body))
         default:
             guard let id = Int(parts[7]), var invoice = invoices.invoice(id: id) else {
                 return writeError(404, "Invoice \(parts[7]) not found")

@@ -14,6 +14,8 @@ package final class JaggaerWriteStore: Sendable {
         var paymentStatuses: [String: SimJSON] = [:]
         /// Purchase orders an ERP confirmed, by the ERP's number.
         var purchaseOrders: [String: SimJSON] = [:]
+        /// Catalog items (an ERP's released products), by item number.
+        var catalogItems: [String: SimJSON] = [:]
         /// When each supplier last changed (by a write from the ERP side or in JAGGAER itself): the list's
         /// `lastModTime` and its `LASTMODTIME` filter.
         var supplierModified: [String: Date] = [:]
@@ -94,6 +96,15 @@ package final class JaggaerWriteStore: Sendable {
         state.withLock { Self.upsert(&$0.purchaseOrders, number, body, &$0.changes) }
     }
 
+    func upsertCatalogItem(number: String, _ body: SimJSON) -> Outcome {
+        state.withLock { Self.upsert(&$0.catalogItems, number, body, &$0.changes) }
+    }
+
+    /// One catalog item as last written.
+    package func catalogItem(_ number: String) -> SimJSON? { state.withLock { $0.catalogItems[number] } }
+    /// Every catalog item as last written, by item number.
+    package var catalogItems: [String: SimJSON] { state.withLock { $0.catalogItems } }
+
     /// One ERP purchase order as last written.
     package func purchaseOrder(_ number: String) -> SimJSON? { state.withLock { $0.purchaseOrders[number] } }
     /// Every ERP purchase order as last written, by number.
@@ -137,12 +148,14 @@ package final class JaggaerWriteStore: Sendable {
                                 state.codingValues.values.filter { $0["active"]?.boolValue == true }.count),
                             "paymentStatuses": .int(state.paymentStatuses.count),
                             "purchaseOrders": .int(state.purchaseOrders.count),
+                            "catalogItems": .int(state.catalogItems.count),
                             "changes": .int(state.changes),
                         ])),
                     "suppliers": sorted(state.suppliers),
                     "codingValues": sorted(state.codingValues),
                     "paymentStatuses": sorted(state.paymentStatuses),
                     "purchaseOrders": sorted(state.purchaseOrders),
+                    "catalogItems": sorted(state.catalogItems),
                 ]))
         }
     }
@@ -308,6 +321,28 @@ enum JaggaerWriteValidation {
         }
         if let total = body["totalAmount"]?.decimalValue, total != sum {
             return "totalAmount \(total) is not the sum of the line amounts (\(sum))"
+        }
+        return nil
+    }
+
+    /// A catalog item: its number (the path's) and name; a price comes with its ISO currency and is not negative.
+    static func catalogItem(_ body: SimJSON, number: String) -> String? {
+        if let problem = check(
+            body,
+            required: ["itemNumber": .nonEmptyString, "name": .nonEmptyString],
+            optional: [
+                "description": .string, "unitOfMeasure": .string, "unitPrice": .number, "currency": .string,
+                "category": .string,
+            ])
+        {
+            return problem
+        }
+        if body["itemNumber"]?.stringValue != number { return "itemNumber does not match the item in the path" }
+        if let price = body["unitPrice"]?.decimalValue {
+            if price < 0 { return "unitPrice must not be negative" }
+            guard let currency = body["currency"]?.stringValue,
+                currency.count == 3, currency.allSatisfy({ $0.isASCII && $0.isUppercase })
+            else { return "a unitPrice needs currency, an ISO 4217 code such as USD" }
         }
         return nil
     }
