@@ -468,12 +468,12 @@ package struct FinanceOperationsConnector: ERPConnector {
 
     // MARK: Master data (no change stamps: full reads diffed against the last snapshot)
 
-    /// The released products of the legal entity (`ReleasedProductsV2`, company-scoped: `cross-company=true` with a
+    /// The released products of the legal entity (`settings.releasedProductEntity`, company-scoped: `cross-company=true` with a
     /// `dataAreaId` filter, paged by `@odata.nextLink`), diffed against the snapshot `cursor` names.
     package func releasedProducts(after cursor: ChangeCursor?, pageSize: Int) async throws -> ChangePage<CatalogItem> {
         let area = try await dataAreaId()
         let records: [FOReleasedProduct] = try await client.list(
-            Self.releasedProductSet, FinanceOperationsClient.scoped(ODataQuery(), dataAreaId: area))
+            settings.releasedProductEntity, FinanceOperationsClient.scoped(ODataQuery(), dataAreaId: area))
         // F&O compares the company without regard to case; a row of another company is not this one's.
         let items = records.filter {
             ($0.dataAreaId ?? area).lowercased() == area.lowercased() && !$0.ItemNumber.isEmpty
@@ -482,8 +482,6 @@ package struct FinanceOperationsConnector: ERPConnector {
         return try await Snapshots(store: store, keys: keys, entity: "released-products", keepFor: Self.keepFor)
             .changes(items, key: \.itemNumber, since: cursor)
     }
-
-    static let releasedProductSet = "ReleasedProductsV2"
 
     /// A released product as a catalog item: its name (the search name, then the number, when it has none), and the
     /// purchase price in the accounting currency where one is set (F&O's empty price is 0: none).

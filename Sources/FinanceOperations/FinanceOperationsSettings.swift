@@ -31,6 +31,9 @@ package struct FinanceOperationsSettings: ERPConnectionSettings {
     package var confirmedStatusField: String
     package var confirmedStatusEnum: String
     package var confirmedStatusValue: String
+    /// The entity set of released products pushed as JAGGAER catalog items (`jaggaer.writer.catalogItems`). Not in
+    /// the reference (UNCONFIRMED): default `ReleasedProductsV2`; check the environment's `$metadata`.
+    package var releasedProductEntity: String
     /// Whether invoice lines quoting a purchase order are matched to it (`PurchaseOrder` + `PurchLineNumber`) when
     /// the order is in F&O for the same vendor; off: every line is written by account.
     package var purchaseOrderLinks: Bool
@@ -59,6 +62,7 @@ package struct FinanceOperationsSettings: ERPConnectionSettings {
         confirmedStatusField: String = "DocumentApprovalStatus",
         confirmedStatusEnum: String = "VersioningDocumentState",
         confirmedStatusValue: String = "Confirmed",
+        releasedProductEntity: String = "ReleasedProductsV2",
         purchaseOrderLinks: Bool = true,
         lineAccountField: String = "ProcurementCategoryName",
         accountingCurrency: String = "USD",
@@ -79,6 +83,7 @@ package struct FinanceOperationsSettings: ERPConnectionSettings {
         self.confirmedStatusField = confirmedStatusField
         self.confirmedStatusEnum = confirmedStatusEnum
         self.confirmedStatusValue = confirmedStatusValue
+        self.releasedProductEntity = releasedProductEntity
         self.purchaseOrderLinks = purchaseOrderLinks
         self.requestsPerFiveMinutes = requestsPerFiveMinutes
     }
@@ -86,6 +91,7 @@ package struct FinanceOperationsSettings: ERPConnectionSettings {
     private enum CodingKeys: String, CodingKey, CaseIterable {
         case tenantId, clientId, clientSecret, authorityURL, environmentURL, scope, dataAreaId, chartOfAccounts
         case dimensions, enumNamespace, confirmedStatusField, confirmedStatusEnum, confirmedStatusValue
+        case releasedProductEntity
         case purchaseOrderLinks, lineAccountField, accountingCurrency, requestsPerFiveMinutes
     }
 
@@ -110,6 +116,8 @@ package struct FinanceOperationsSettings: ERPConnectionSettings {
         confirmedStatusEnum = try c.decodeIfPresent(String.self, forKey: .confirmedStatusEnum) ?? d.confirmedStatusEnum
         confirmedStatusValue =
             try c.decodeIfPresent(String.self, forKey: .confirmedStatusValue) ?? d.confirmedStatusValue
+        releasedProductEntity =
+            try c.decodeIfPresent(String.self, forKey: .releasedProductEntity) ?? d.releasedProductEntity
         purchaseOrderLinks = try c.decodeIfPresent(Bool.self, forKey: .purchaseOrderLinks) ?? d.purchaseOrderLinks
         lineAccountField = try c.decodeIfPresent(String.self, forKey: .lineAccountField) ?? d.lineAccountField
         accountingCurrency =
@@ -208,6 +216,7 @@ extension FinanceOperationsSettings {
         for (name, value) in [
             ("enumNamespace", enumNamespace), ("confirmedStatusField", confirmedStatusField),
             ("confirmedStatusEnum", confirmedStatusEnum), ("lineAccountField", lineAccountField),
+            ("releasedProductEntity", releasedProductEntity),
         ] {
             let steps = value.split(separator: ".", omittingEmptySubsequences: false)
             guard !value.isEmpty,
