@@ -66,4 +66,28 @@ struct LoopRoundTripTests {
         // Run side by side: about 3 s; only after the transform step ended: 5 s.
         #expect(elapsed < 4.5, "the other process's item waited for the loop to idle (\(elapsed) s)")
     }
+
+    @Test("a retry this runner scheduled is claimed when due while other steps run, without waiting for a rescan")
+    func retriesWhileBusy() async throws {
+        let steps = try FakeSteps()
+        defer { steps.remove() }
+        try steps.step(
+            "transform-invoice", exit: 75,
+            result: StepResult(
+                status: .retry, error: .init(code: "http.unavailable", message: "later", retryable: true)))
+        try steps.step("sync-vendors", result: .ok(), sleepSeconds: 3)
+        let store = InMemoryStateStore()
+        let runner = runner(store, steps: steps, maxAttempts: 3, rescan: .seconds(600))
+        try await runner.submit(event(EventType.masterDataSyncRequested))
+        try await runner.submit(event(EventType.invoiceCaptured))
+        let watch = Task {
+            try await Task.sleep(for: .milliseconds(1500))
+            return await runner.stats.byFunction["transform-invoice", default: 0]
+        }
+        try await runner.drain(waitForDelayed: true, deadline: Date().addingTimeInterval(30))
+        #expect(try await watch.value == 3, "every attempt ran while the other step still ran")
+        let letters = try await DeadLetterList(store: store, keys: try StateKeys(connection: "acme")).list()
+        #expect(letters.filter { $0.step == "transform-invoice" }.map(\.attempts) == [3])
+        #expect(try await WorkQueue(store: store).count() == 0)
+    }
 }
