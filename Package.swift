@@ -254,7 +254,7 @@ let package = Package(
             ),
             .testTarget(
                 name: "ConnectorRunnerTests",
-                dependencies: ["ConnectorRunner", "ConnectorCore", log],
+                dependencies: ["ConnectorRunner", "ConnectorCore", "ConnectorTesting", log],
                 swiftSettings: swiftSettings),
             .testTarget(
                 name: "ConnectorSimulatorsTests",

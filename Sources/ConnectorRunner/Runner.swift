@@ -40,13 +40,19 @@ package actor Runner {
         package var consumer: String = "runner"
         /// Prometheus metrics (`run --metrics`), when served.
         package var metrics: RunnerMetrics?
+        /// How long the queue loop may go without looking at a step's lane it found empty. In between it claims only
+        /// from the lanes that may have work: those it has not found empty, those this runner put an item into (an
+        /// emitted event, a retry once it is due), those `nextDue` said are due. Other processes (`trigger` jobs,
+        /// other runners' workers) enqueue too, so every lane is still looked at this often (the run loop's idle
+        /// poll: each `drain` starts with a look at every lane).
+        package var rescan: Duration = .milliseconds(500)
 
         package init(
             binDirectory: URL, environment: [String: String], concurrency: Int = 6, logPath: String? = nil,
             maxAttempts: Int = 5, maxAttemptsByConnection: [String: Int] = [:], baseBackoff: Duration = .seconds(2),
             maxBackoff: Duration = .seconds(300), queueName: String = "runner", stopGrace: Duration = .seconds(5),
             maxWait: Duration = .seconds(900), workers: [String: Int] = [:], visibility: Duration? = nil,
-            consumer: String = "runner", metrics: RunnerMetrics? = nil
+            consumer: String = "runner", metrics: RunnerMetrics? = nil, rescan: Duration = .milliseconds(500)
         ) {
             self.binDirectory = binDirectory
             self.environment = environment
@@ -63,6 +69,7 @@ package actor Runner {
             self.visibility = visibility
             self.consumer = consumer
             self.metrics = metrics
+            self.rescan = rescan
         }
     }
 
@@ -87,8 +94,22 @@ package actor Runner {
     package private(set) var stats = Stats()
     package private(set) var summary = RunSummary()
     private var running: [String: Int] = [:]
+    /// What the queue loop knows of each step's lane (no entry: nothing, so it may have work).
+    private var lanes: [String: Lane] = [:]
     private var reported = Set<String>()
     private var prepared = false
+
+    /// A step's lane as the queue loop last saw it.
+    struct Lane {
+        /// The last look found nothing claimable (a claim got fewer items than it asked for, or `nextDue` was asked).
+        var quiet = false
+        /// When that look started.
+        var looked = Date.distantPast
+        /// When items known to be in the lane since then become claimable: items this runner put there (at the
+        /// latest when the enqueue returned, so a look that started before it cannot have seen them) and the
+        /// earliest one `nextDue` reported.
+        var dues: [Date] = []
+    }
 
     package init(
         store: any StateStore, options: Options, logger: Logger, stop: ManagedFlag = ManagedFlag(),
@@ -132,7 +153,31 @@ package actor Runner {
         for function in consumers {
             try await queue.enqueue(
                 WorkItem(function: function.name, event: event, notBefore: notBefore, enqueuedAt: Date()))
+            enqueued(step: function.name, due: notBefore)
         }
+    }
+
+    /// This runner put an item into `step`'s lane, claimable from `due`: the loop claims from the lane once it is.
+    private func enqueued(step: String, due: Date) {
+        lanes[step, default: Lane()].dues.append(max(due, Date()))
+    }
+
+    /// A look at `step`'s lane that started at `start` found it `quiet` or not, and `due` the earliest item `nextDue`
+    /// reported. Items put there before `start` were seen by the look; those put later are kept.
+    private func looked(at step: String, since start: Date, quiet: Bool, due: Date? = nil) {
+        var lane = lanes[step] ?? Lane()
+        lane.quiet = quiet
+        lane.looked = start
+        lane.dues.removeAll { $0 <= start }
+        if let due { lane.dues.append(due) }
+        lanes[step] = lane
+    }
+
+    /// Whether the loop claims from `step`'s lane now: it may have work, something put there is due, or it was not
+    /// looked at for `rescan`.
+    private func mayHaveWork(_ step: String, now: Date) -> Bool {
+        guard let lane = lanes[step], lane.quiet else { return true }
+        return now.timeIntervalSince(lane.looked) >= options.rescan.timeInterval || lane.dues.contains { $0 <= now }
     }
 
     /// How many instances of `function` may run at once.
@@ -167,24 +212,36 @@ package actor Runner {
     package func drain(waitForDelayed: Bool, deadline: Date = .distantFuture) async throws {
         try await prepare()
         let totalLimit = max(options.concurrency, options.workers.values.reduce(0, +))
+        // Every lane is looked at first.
+        lanes = [:]
         try await withThrowingTaskGroup(of: Wake.self) { group in
             var inFlight = 0
             var tickPending = false
+            var lookAtAll = false
             while true {
                 if stop.value {
                     try await abandon(group: &group, inFlight: inFlight)
                     return
                 }
                 var started = 0
+                var skipped = false
+                let all = lookAtAll
+                lookAtAll = false
                 for function in FunctionCatalog.all where inFlight < totalLimit {
                     let free = min(limit(function) - running[function.name, default: 0], totalLimit - inFlight)
                     guard free > 0 else { continue }
+                    let start = Date()
+                    guard all || mayHaveWork(function.name, now: start) else {
+                        skipped = true
+                        continue
+                    }
                     let claims = try await queue.claim(
                         step: function.name, consumer: options.consumer, limit: free,
                         visibility: visibility(function)
                     ) { location, raw, reason in
                         try await self.quarantine(location: location, raw: raw, reason: reason)
                     }
+                    looked(at: function.name, since: start, quiet: claims.count < free)
                     for claim in claims {
                         running[function.name, default: 0] += 1
                         inFlight += 1
@@ -215,9 +272,23 @@ package actor Runner {
                 if started > 0 { continue }
                 // Nothing running and nothing claimable now.
                 let now = Date()
-                guard waitForDelayed, let next = try await queue.nextDue(steps: FunctionCatalog.all.map(\.name)),
-                    now < deadline
-                else { return }
+                guard waitForDelayed else {
+                    // Returns only after a look at every lane found nothing claimable.
+                    if skipped {
+                        lookAtAll = true
+                        continue
+                    }
+                    return
+                }
+                // When each lane next has something to look at (this looks at every lane).
+                var earliest: Date?
+                for step in FunctionCatalog.all.map(\.name) {
+                    let start = Date()
+                    let due = try await queue.nextDue(step: step)
+                    looked(at: step, since: start, quiet: true, due: due)
+                    if let due, earliest.map({ due < $0 }) ?? true { earliest = due }
+                }
+                guard let next = earliest, now < deadline else { return }
                 let wait = min(max(next.timeIntervalSince(now), 0.05), max(deadline.timeIntervalSince(now), 0))
                 // In slices, so a stop request is seen within a quarter of a second.
                 let until = Date().addingTimeInterval(wait)
@@ -401,9 +472,9 @@ package actor Runner {
             let since = item.waitingSince ?? Date()
             if Date().timeIntervalSince(since) < options.maxWait.timeInterval {
                 let notBefore = result?.retryAt ?? Date().addingTimeInterval(2)
-                try await queue.release(
-                    claim, event: item.event, notBefore: max(notBefore, Date().addingTimeInterval(0.2)),
-                    waitingSince: since)
+                let due = max(notBefore, Date().addingTimeInterval(0.2))
+                try await queue.release(claim, event: item.event, notBefore: due, waitingSince: since)
+                enqueued(step: item.function, due: due)
                 return
             }
         }
@@ -436,6 +507,7 @@ package actor Runner {
             ]
         )
         try await queue.release(claim, event: event, notBefore: notBefore, waitingSince: item.waitingSince)
+        enqueued(step: item.function, due: notBefore)
     }
 
     private func deadLetter(_ claim: QueueClaim, error: StepResult.ErrorBody?, exitCode: Int32) async throws {

@@ -76,12 +76,13 @@ func event(_ type: String, connection: String? = "acme", recordid: String? = nil
 
 func runner(
     _ store: any StateStore, steps: FakeSteps, maxAttempts: Int = 5, queueName: String = "runner",
-    consumer: String = "runner"
+    consumer: String = "runner", rescan: Duration = .milliseconds(500)
 ) -> Runner {
     Runner(
         store: store,
         options: .init(
             binDirectory: steps.directory, environment: ["PATH": "/usr/bin:/bin"], maxAttempts: maxAttempts,
-            baseBackoff: .milliseconds(10), maxBackoff: .milliseconds(20), queueName: queueName, consumer: consumer),
+            baseBackoff: .milliseconds(10), maxBackoff: .milliseconds(20), queueName: queueName, consumer: consumer,
+            rescan: rescan),
         logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }), report: { _ in })
 }
