@@ -349,10 +349,20 @@ package struct FinanceOperationsConnector: ERPConnector {
 
     /// Confirmed purchase orders by number (their lines expanded), for linking invoice lines.
     package func purchaseOrders(numbers: [String]) async throws -> [ERPPurchaseOrder] {
+        try await confirmedOrders(numbers: numbers) { orders, chunk, _ in
+            orders.compactMap { Self.order($0, wanted: chunk) }
+        }
+    }
+
+    /// Confirmed orders by number (lines expanded), 40 numbers per request, each chunk's rows shaped by `shape`
+    /// (which gets the chunk and the legal entity).
+    func confirmedOrders<Order>(
+        numbers: [String], _ shape: ([FOPurchaseOrder], [String], String) -> [Order]
+    ) async throws -> [Order] {
         let wanted = Array(Set(numbers.filter { !$0.isEmpty })).sorted()
         guard !wanted.isEmpty else { return [] }
         let area = try await dataAreaId()
-        var found: [ERPPurchaseOrder] = []
+        var found: [Order] = []
         for start in stride(from: 0, to: wanted.count, by: 40) {
             let chunk = Array(wanted[start..<min(start + 40, wanted.count)])
             let orders: [FOPurchaseOrder] = try await client.list(
@@ -362,7 +372,7 @@ package struct FinanceOperationsConnector: ERPConnector {
                         filter: ODataFilter.isIn("PurchaseOrderNumber", chunk).and(confirmed),
                         expand: ["PurchaseOrderLinesV2"]),
                     dataAreaId: area))
-            found += orders.compactMap { Self.order($0, wanted: chunk) }
+            found += shape(orders, chunk, area)
         }
         return found
     }
@@ -387,26 +397,13 @@ package struct FinanceOperationsConnector: ERPConnector {
     /// Confirmed purchase orders by number, read over OData (a business event names the order; its payload is
     /// never taken as the order). A number F&O has no confirmed order for in the legal entity is absent.
     package func confirmedPurchaseOrders(numbers: [String]) async throws -> [ConfirmedPurchaseOrder] {
-        let wanted = Array(Set(numbers.filter { !$0.isEmpty })).sorted()
-        guard !wanted.isEmpty else { return [] }
-        let area = try await dataAreaId()
-        var found: [ConfirmedPurchaseOrder] = []
-        for start in stride(from: 0, to: wanted.count, by: 40) {
-            let chunk = Array(wanted[start..<min(start + 40, wanted.count)])
-            let orders: [FOPurchaseOrder] = try await client.list(
-                "PurchaseOrderHeadersV2",
-                FinanceOperationsClient.scoped(
-                    ODataQuery(
-                        filter: ODataFilter.isIn("PurchaseOrderNumber", chunk).and(confirmed),
-                        expand: ["PurchaseOrderLinesV2"]),
-                    dataAreaId: area))
+        try await confirmedOrders(numbers: numbers) { orders, chunk, area in
             // F&O compares strings without regard to case; the number asked for is the one meant.
-            found += orders.filter { order in
+            orders.filter { order in
                 chunk.contains { $0.uppercased() == order.PurchaseOrderNumber.uppercased() }
                     && (order.dataAreaId ?? area).lowercased() == area.lowercased()
             }.map(Self.confirmedOrder)
         }
-        return found
     }
 
     /// An F&O date-time as the day it names; F&O's empty date (`1900-01-01`) is none.
