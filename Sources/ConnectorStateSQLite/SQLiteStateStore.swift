@@ -1,3 +1,4 @@
+import CSQLiteTuning
 import ConnectorCore
 import Foundation
 import GRDB
@@ -58,20 +59,36 @@ package final class SQLiteStateStore: StateStore {
             // committed claim durable (the dedup ledger depends on it).
             try db.execute(sql: "PRAGMA journal_mode = WAL")
             try db.execute(sql: "PRAGMA synchronous = FULL")
+            // A short-lived step is often the last connection open; its close would copy the WAL into the file
+            // and fsync both. Commits stay durable (the WAL is fsynced on each); the WAL is folded back by the
+            // automatic checkpoint of the commit that fills it.
+            let code = mlc_sqlite_disable_checkpoint_on_close(db.sqliteConnection)
+            guard code == 0 else {
+                throw DatabaseError(resultCode: ResultCode(rawValue: code), message: "sqlite3_db_config")
+            }
         }
         do {
             queue = try DatabaseQueue(path: path, configuration: configuration)
-            try queue.write { db in
-                try db.execute(
-                    sql: """
-                        CREATE TABLE IF NOT EXISTS kv (
-                            key BLOB PRIMARY KEY NOT NULL,
-                            value BLOB NOT NULL,
-                            version INTEGER NOT NULL,
-                            expires_at REAL
-                        ) WITHOUT ROWID;
-                        """
-                )
+            if mode == .create {
+                try queue.write { db in
+                    try db.execute(
+                        sql: """
+                            CREATE TABLE IF NOT EXISTS kv (
+                                key BLOB PRIMARY KEY NOT NULL,
+                                value BLOB NOT NULL,
+                                version INTEGER NOT NULL,
+                                expires_at REAL
+                            ) WITHOUT ROWID;
+                            """
+                    )
+                }
+            } else {
+                // A step opens an existing store: a read that checks it, instead of a write transaction that
+                // would queue behind every other process's writes for the store's lock at each start.
+                guard try queue.read({ db in try db.tableExists("kv") }) else {
+                    throw ConnectorError(
+                        .stateUnavailable, kind: .configuration, "\(path) is not an ml-connector store")
+                }
             }
             Self.tightenPermissions(path)
         } catch let error as DatabaseError {

@@ -109,3 +109,39 @@ struct SQLitePermissionTests {
         try await second.close()
     }
 }
+
+@Suite("SQLite store: what a step's open and close cost")
+struct SQLiteStepOpenTests {
+    @Test("a step's close leaves the WAL to the next filling commit: no checkpoint and its fsyncs at each exit")
+    func closeKeepsWAL() async throws {
+        let directory = try TemporaryDirectory()
+        let path = directory.path + "/state.sqlite"
+        let created = try SQLiteStateStore(path: path, mode: .create)
+        try await created.close()
+        let step = try SQLiteStateStore(path: path, mode: .readWrite)
+        _ = try await step.put("claim", Data("mine".utf8), ttl: nil)
+        try await step.close()
+        // The last connection closed; SQLite's default would have copied the WAL into the file and removed it.
+        let size = (try FileManager.default.attributesOfItem(atPath: path + "-wal")[.size] as? NSNumber)?.intValue
+        #expect((size ?? 0) > 0, "the committed write is still in the WAL")
+        // Nothing is lost: the next process reads the write from the WAL.
+        let next = try SQLiteStateStore(path: path, mode: .readOnly)
+        #expect(try await next.get("claim")?.data == Data("mine".utf8))
+        try await next.close()
+    }
+
+    @Test("a step's open reads the schema instead of writing it: a file that is not a store is refused, not converted")
+    func readWriteRefusesForeignFile() async throws {
+        let directory = try TemporaryDirectory()
+        let path = directory.path + "/state.sqlite"
+        #expect(FileManager.default.createFile(atPath: path, contents: Data()))
+        #expect {
+            try SQLiteStateStore(path: path, mode: .readWrite)
+        } throws: { error in
+            (error as? ConnectorError)?.kind == .configuration
+                && String(describing: error).contains("not an ml-connector store")
+        }
+        // No table was made in it: it is still not a store.
+        #expect(throws: ConnectorError.self) { try SQLiteStateStore(path: path, mode: .readOnly) }
+    }
+}
