@@ -7,6 +7,27 @@ let swiftSettings: [SwiftSetting] = [
     .treatAllWarnings(as: .error),
 ]
 
+/// Step executables start once per event, so their start is paid per record: release builds link the Swift runtime
+/// and Foundation into each of them statically (measured by `make bench`'s step budget, issue 10: about 4 ms of CPU
+/// and 4 MiB less per process than binding two dozen shared objects at each start). The price is size: each step
+/// carries its own copy of Foundation's ICU data (about 50 MB before compression). `MLC_DYNAMIC_STEPS=1 swift build
+/// -c release` links them against the shared runtime instead (smaller image layers, slower starts). Debug builds
+/// (the tests) stay dynamic, which links faster. The driver's autolinking names Foundation's own archives but not
+/// the ones they depend on (CoreFoundation, ICU, collections, C shims), so they are named here, in one group.
+let staticSteps = Context.environment["MLC_DYNAMIC_STEPS"].map { $0.isEmpty || $0 == "0" } ?? true
+let foundationArchives = [
+    "Foundation", "FoundationEssentials", "FoundationInternationalization", "CoreFoundation", "_FoundationICU",
+    "_FoundationCollections", "_FoundationCShims", "swiftSynchronization",
+]
+let stepLinkerSettings: [LinkerSetting] =
+    staticSteps
+    ? [
+        .unsafeFlags(
+            ["-static-stdlib", "-Xlinker", "--start-group"]
+                + foundationArchives.flatMap { ["-Xlinker", "-l\($0)"] } + ["-Xlinker", "--end-group"],
+            .when(configuration: .release))
+    ] : []
+
 let log = Target.Dependency.product(name: "Logging", package: "swift-log")
 let ahc = Target.Dependency.product(name: "AsyncHTTPClient", package: "async-http-client")
 let nioCore = Target.Dependency.product(name: "NIOCore", package: "swift-nio")
@@ -78,7 +99,11 @@ let package = Package(
     ],
     targets: [
         .target(name: "ConnectorCore", dependencies: [log], swiftSettings: swiftSettings),
-        .target(name: "ConnectorStateSQLite", dependencies: ["ConnectorCore", grdb], swiftSettings: swiftSettings),
+        // sqlite3_db_config() settings GRDB does not expose (variadic in C).
+        .systemLibrary(name: "CSQLiteTuning", pkgConfig: "sqlite3", providers: [.apt(["libsqlite3-dev"])]),
+        .target(
+            name: "ConnectorStateSQLite", dependencies: ["ConnectorCore", "CSQLiteTuning", grdb],
+            swiftSettings: swiftSettings),
         // Redis through Debian's C client (no Swift Redis client in the package mirror).
         .systemLibrary(name: "CHiredis", pkgConfig: "hiredis", providers: [.apt(["libhiredis-dev"])]),
         .target(
@@ -278,7 +303,8 @@ let package = Package(
                 dependencies: ["ConnectorRuntime", "ConnectorFlows"],
                 path: "functions/\(name)",
                 exclude: ["function.json"],
-                swiftSettings: swiftSettings
+                swiftSettings: swiftSettings,
+                linkerSettings: stepLinkerSettings
             )
         }
 )
