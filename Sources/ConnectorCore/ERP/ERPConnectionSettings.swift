@@ -112,7 +112,8 @@ package struct SecretRotation<Settings> {
 extension RotatingSecretNotificationSettings {
     package var secretFields: [(label: String, field: SecretField)] {
         let rotation = Self.secretRotation
-        let previous = self[keyPath: rotation.previous.field].map { [(rotation.previous.label, $0)] } ?? []
+        let previous: [(label: String, field: SecretField)] =
+            self[keyPath: rotation.previous.field].map { [(rotation.previous.label, $0)] } ?? []
         return [(rotation.current.label, self[keyPath: rotation.current.field])] + previous
     }
 
