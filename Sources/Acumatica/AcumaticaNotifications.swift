@@ -4,7 +4,7 @@ import Foundation
 
 /// Acumatica push notifications (SM302000, webhook destination): Acumatica sends one custom header of the
 /// administrator's choosing with every push; its value is the shared secret. No signing is documented.
-package struct AcumaticaPushNotifications: ERPNotificationSettings {
+package struct AcumaticaPushNotifications: RotatingSecretNotificationSettings {
     /// The header name configured on the push notification (Header Name).
     package var headerName: String
     /// Its value (Header Value).
@@ -39,15 +39,8 @@ package struct AcumaticaPushNotifications: ERPNotificationSettings {
 }
 
 extension AcumaticaPushNotifications {
-    package var secretFields: [(label: String, field: SecretField)] {
-        [("headerValue", headerValue)] + (previousHeaderValue.map { [("previousHeaderValue", $0)] } ?? [])
-    }
-
-    package func replacingSecrets(_ transform: (String, SecretField) throws -> SecretField) rethrows -> Self {
-        var copy = self
-        copy.headerValue = try transform("headerValue", headerValue)
-        copy.previousHeaderValue = try previousHeaderValue.map { try transform("previousHeaderValue", $0) }
-        return copy
+    package static var secretRotation: SecretRotation<Self> {
+        .init(current: ("headerValue", \.headerValue), previous: ("previousHeaderValue", \.previousHeaderValue))
     }
 
     package func validate(prefix: String) throws {

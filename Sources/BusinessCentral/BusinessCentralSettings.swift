@@ -114,7 +114,7 @@ package struct BusinessCentralSettings: ERPConnectionSettings {
 
 /// Business Central webhooks (`/api/v2.0/subscriptions`): every notification carries the subscription's
 /// `clientState`, which serves as the shared secret.
-package struct BusinessCentralNotifications: ERPNotificationSettings {
+package struct BusinessCentralNotifications: RotatingSecretNotificationSettings {
     /// Sent as `clientState` when subscribing; a notification whose `clientState` differs is refused.
     package var clientState: SecretField
     /// Still accepted while subscriptions are being moved to a new `clientState` (renewal sets the new one).
@@ -289,15 +289,8 @@ extension BusinessCentralNotifications {
     package static var ranges: [(key: String, range: ClosedRange<Int>)] { [("renewBeforeHours", 1...71)] }
     package func number(_ key: String) -> Int? { key == "renewBeforeHours" ? renewBeforeHours : nil }
 
-    package var secretFields: [(label: String, field: SecretField)] {
-        [("clientState", clientState)] + (previousClientState.map { [("previousClientState", $0)] } ?? [])
-    }
-
-    package func replacingSecrets(_ transform: (String, SecretField) throws -> SecretField) rethrows -> Self {
-        var copy = self
-        copy.clientState = try transform("clientState", clientState)
-        copy.previousClientState = try previousClientState.map { try transform("previousClientState", $0) }
-        return copy
+    package static var secretRotation: SecretRotation<Self> {
+        .init(current: ("clientState", \.clientState), previous: ("previousClientState", \.previousClientState))
     }
 
     package func validate(prefix: String) throws {

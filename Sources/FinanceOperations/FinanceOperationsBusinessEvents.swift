@@ -8,7 +8,7 @@ import Foundation
 /// F&O signs nothing and sends no header of the administrator's choosing: the HTTPS endpoint is a URL (kept in
 /// Key Vault), so the shared secret travels in it, as a query parameter (`?code=<secret>`, the way Azure Functions
 /// keys travel), or in a header where a relay in front of the gateway adds one. Which one is a setting.
-package struct FinanceOperationsBusinessEvents: ERPNotificationSettings {
+package struct FinanceOperationsBusinessEvents: RotatingSecretNotificationSettings {
     /// The shared secret a delivery must carry.
     package var secret: SecretField
     package var previousSecret: SecretField?
@@ -62,15 +62,8 @@ package struct FinanceOperationsBusinessEvents: ERPNotificationSettings {
 }
 
 extension FinanceOperationsBusinessEvents {
-    package var secretFields: [(label: String, field: SecretField)] {
-        [("secret", secret)] + (previousSecret.map { [("previousSecret", $0)] } ?? [])
-    }
-
-    package func replacingSecrets(_ transform: (String, SecretField) throws -> SecretField) rethrows -> Self {
-        var copy = self
-        copy.secret = try transform("secret", secret)
-        copy.previousSecret = try previousSecret.map { try transform("previousSecret", $0) }
-        return copy
+    package static var secretRotation: SecretRotation<Self> {
+        .init(current: ("secret", \.secret), previous: ("previousSecret", \.previousSecret))
     }
 
     package func validate(prefix: String) throws {

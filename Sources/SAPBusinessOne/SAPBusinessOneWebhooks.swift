@@ -6,7 +6,7 @@ import Foundation
 /// catch-up path. The subscription is registered on the B1 side (Event Subscription, `OEVC`/`AEVC1`); the
 /// wire format is UNCONFIRMED in public sources (reference §2.6), so the header, its encoding and the object
 /// names are settings. A delivery only names which kind of master data changed: the sync reads B1 itself.
-package struct SAPBusinessOneNotifications: ERPNotificationSettings {
+package struct SAPBusinessOneNotifications: RotatingSecretNotificationSettings {
     package enum Authentication: String, Sendable, Codable, Hashable, CaseIterable {
         /// HMAC-SHA256 of the body under the shared secret, in `signatureHeader` (B1's default `AuthType`).
         case hmac
@@ -62,15 +62,8 @@ package struct SAPBusinessOneNotifications: ERPNotificationSettings {
         objects = try c.decodeIfPresent([String: String].self, forKey: .objects) ?? d.objects
     }
 
-    package var secretFields: [(label: String, field: SecretField)] {
-        [("secret", secret)] + (previousSecret.map { [("previousSecret", $0)] } ?? [])
-    }
-
-    package func replacingSecrets(_ transform: (String, SecretField) throws -> SecretField) rethrows -> Self {
-        var copy = self
-        copy.secret = try transform("secret", secret)
-        copy.previousSecret = try previousSecret.map { try transform("previousSecret", $0) }
-        return copy
+    package static var secretRotation: SecretRotation<Self> {
+        .init(current: ("secret", \.secret), previous: ("previousSecret", \.previousSecret))
     }
 
     package func validate(prefix: String) throws {

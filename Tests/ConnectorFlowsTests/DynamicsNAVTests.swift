@@ -11,21 +11,15 @@ import Logging
 import Testing
 
 /// The real wiring (ConnectionRuntime → DynamicsNAVModule) against the NAV simulator on loopback.
-final class NAVRig: Sendable {
-    let host: SimulatorHost
-    let tenant: DemoTenant
-    let store = InMemoryStateStore()
-    let clock = ManualClock(Date())
-    let http = AsyncHTTPClientTransport()
-    let vault = Vault(masterKey: try! MasterKey(base64: MasterKey.generate()))
+final class NAVRig: SimulatorRig {
+    let parts: SimulatorRigParts
     let connection: Connection
 
     init(
         host: SimulatorHost, tenant: DemoTenant, settings: (inout DynamicsNAVSettings) -> Void,
         connection change: (inout Connection) -> Void = { _ in }
     ) {
-        self.host = host
-        self.tenant = tenant
+        parts = SimulatorRigParts(host: host, tenant: tenant)
         let access = host.dynamicsNAV.accessDetails
         var nav = DynamicsNAVSettings(
             oDataURL: host.dynamicsNAVODataURL, company: access.company, username: access.username,
@@ -33,20 +27,7 @@ final class NAVRig: Sendable {
             journalBatch: NAVDemoData.batch,
             dimensionFields: ["FUND": "Shortcut_Dimension_1_Code", "DEPARTMENT": "Shortcut_Dimension_2_Code"])
         settings(&nav)
-        let credentials = tenant.credentials
-        var connection = Connection(
-            id: "nav",
-            jaggaer: JaggaerSettings(
-                baseURL: host.jaggaerBaseURL, tokenURL: host.jaggaerTokenURL, clientId: credentials.jaggaerClientId,
-                clientSecret: .plain(Secret(credentials.jaggaerClientSecret)), pageSize: 10
-            ),
-            erp: ERPSettings(nav),
-            mapping: MappingRules(
-                dimensions: [], taxAccount: "22500", chargesAccount: "62300", discountAccount: "54800",
-                localCurrency: "USD"),
-            flow: FlowSettings(ambiguousWriteSettleSeconds: 60),
-            network: NetworkSettings(allowHTTP: true, allowedHosts: ["127.0.0.1"], requestTimeoutSeconds: 10)
-        )
+        var connection = Connection.onSimulators(id: "nav", host: host, tenant: tenant, erp: ERPSettings(nav))
         change(&connection)
         self.connection = connection
     }
@@ -60,30 +41,9 @@ final class NAVRig: Sendable {
             connection: connection)
     }
 
-    func runtime() throws -> ConnectionRuntime {
-        let context = StepContext(
-            store: store, keys: try StateKeys(connection: connection.id), connection: connection, clock: clock,
-            logger: Logger(label: "test"), owner: "test-\(UUID().uuidString.prefix(6))")
-        return try ConnectionRuntime(context: context, vault: vault, http: http, counter: RequestCounter())
-    }
-
-    func connector() throws -> any ERPConnector { try runtime().erpConnector() }
-
     var company: String { host.dynamicsNAV.accessDetails.company }
 
     func rows(_ table: String) -> [SimJSONObject] { host.dynamicsNAV.store.rows(company: company, table: table) }
-
-    func run(_ body: (NAVRig) async throws -> Void) async throws {
-        do {
-            try await body(self)
-            await http.shutdown()
-            await host.shutdown()
-        } catch {
-            await http.shutdown()
-            await host.shutdown()
-            throw error
-        }
-    }
 }
 
 /// The NAV simulator as the conformance suite's backend.

@@ -35,6 +35,20 @@ struct FinanceOperationsCatalogPushTests {
             connection: "fo", flow: "masterdata")
     }
 
+    /// JAGGAER answers `status` to the PUT of this one catalog item.
+    static func failPut(_ rig: FORig, _ number: String, status: Int) {
+        rig.host.jaggaer.faults.add(
+            FaultRule(
+                kind: .status, system: "jaggaer", method: "PUT", endpoint: "catalogitems/{number}",
+                pathPrefix: "/j1p/api/public/ji/v1/catalogitems/\(number)", status: status))
+    }
+
+    static func cursor(_ rig: FORig) async throws -> CatalogPush.Position? {
+        try await CursorStore<CatalogPush.Position>(
+            store: rig.store, keys: try StateKeys(connection: "fo"), name: CatalogPush.cursorName
+        ).load()?.cursor
+    }
+
     static let products = MasterDataSyncRequest(kinds: ["products"])
     static var ours: [String] { FODemoData.releasedProducts.map(\.number).sorted() }
 
@@ -90,18 +104,12 @@ struct FinanceOperationsCatalogPushTests {
         try await FORig.start().run { rig in
             let handler = try Self.handler(rig)
             // JAGGAER fails on the third item (sorted by number): the first two are in the catalog.
-            rig.host.jaggaer.faults.add(
-                FaultRule(
-                    kind: .status, system: "jaggaer", method: "PUT", endpoint: "catalogitems/{number}",
-                    pathPrefix: "/j1p/api/public/ji/v1/catalogitems/A0003", status: 503))
+            Self.failPut(rig, "A0003", status: 503)
             await #expect(throws: ConnectorError.self) {
                 _ = try await handler.handle(try Self.event(Self.products), input: Self.products)
             }
             #expect(rig.host.jaggaer.writes.catalogItems.keys.sorted() == ["A0001", "A0002"])
-            let cursor = try await CursorStore<CatalogPush.Position>(
-                store: rig.store, keys: try StateKeys(connection: "fo"), name: CatalogPush.cursorName
-            ).load()
-            #expect(cursor == nil)
+            #expect(try await Self.cursor(rig) == nil)
 
             rig.host.jaggaer.faults.clear()
             let before = rig.host.jaggaer.counters.count(Self.putCounter)
@@ -112,6 +120,42 @@ struct FinanceOperationsCatalogPushTests {
             #expect(retried.detail?["productsPushed"] == "2")
             #expect(retried.detail?["productsUnchanged"] == "2")
             #expect(rig.host.jaggaer.counters.count(Self.putCounter) - before == 2)
+        }
+    }
+
+    @Test("an item JAGGAER refuses goes to review, the others and the cursor go on; the review's retry sends it")
+    func refusedItemInReview() async throws {
+        try await FORig.start().run { rig in
+            let handler = try Self.handler(rig)
+            Self.failPut(rig, "A0003", status: 422)
+            let first = try await handler.handle(try Self.event(Self.products), input: Self.products)
+            #expect(first.status == .ok)
+            #expect(first.detail?["productsRefused"] == "1")
+            #expect(first.detail?["productsRefusedItems"] == "A0003")
+            #expect(first.detail?["productsPushed"] == String(Self.ours.count - 1))
+            #expect(rig.host.jaggaer.writes.catalogItems.keys.sorted() == Self.ours.filter { $0 != "A0003" })
+
+            let keys = try StateKeys(connection: "fo")
+            let recordId = CatalogPush.recordId(number: "A0003")
+            let item = try #require(try await ReviewQueue(store: rig.store, keys: keys).get(recordId))
+            #expect(item.status == .open)
+            #expect(item.step == SyncAccountsHandler.step)
+            #expect(item.reasons.map(\.code) == ["catalog.push_rejected"])
+            #expect(item.reasons.first?.message.contains("A0003") == true)
+            #expect(try await AuditLog(store: rig.store, keys: keys).status(recordId: recordId)?.state == .needsReview)
+            // The refusal does not hold the feed back: the cursor moved past the page.
+            #expect(try await Self.cursor(rig) != nil)
+
+            // Once the cause is fixed, the review's retry (what `review retry` sends) sends the refused item alone.
+            rig.host.jaggaer.faults.clear()
+            let before = rig.host.jaggaer.counters.count(Self.putCounter)
+            let retried = try await handler.handle(
+                item.event, input: try item.event.decodeData(MasterDataSyncRequest.self))
+            #expect(retried.status == .ok)
+            #expect(retried.detail?["productsPushed"] == "1")
+            #expect(retried.detail?["productsRefused"] == "0")
+            #expect(rig.host.jaggaer.counters.count(Self.putCounter) - before == 1)
+            #expect(rig.host.jaggaer.writes.catalogItems.keys.sorted() == Self.ours)
         }
     }
 

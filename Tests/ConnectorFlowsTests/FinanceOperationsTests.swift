@@ -11,18 +11,12 @@ import Logging
 import Testing
 
 /// The real wiring (ConnectionRuntime → FinanceOperationsModule) against the F&O simulator on loopback.
-final class FORig: Sendable {
-    let host: SimulatorHost
-    let tenant: DemoTenant
-    let store = InMemoryStateStore()
-    let clock = ManualClock(Date())
-    let http = AsyncHTTPClientTransport()
-    let vault = Vault(masterKey: try! MasterKey(base64: MasterKey.generate()))
+final class FORig: SimulatorRig {
+    let parts: SimulatorRigParts
     let connection: Connection
 
     init(host: SimulatorHost, tenant: DemoTenant, settings: (inout FinanceOperationsSettings) -> Void) {
-        self.host = host
-        self.tenant = tenant
+        parts = SimulatorRigParts(host: host, tenant: tenant)
         let credentials = tenant.credentials
         var fo = FinanceOperationsSettings(
             tenantId: credentials.entraTenantId, clientId: credentials.entraClientId,
@@ -31,19 +25,7 @@ final class FORig: Sendable {
             dataAreaId: FODemoData.company, chartOfAccounts: FODemoData.chartOfAccounts,
             dimensions: FODemoData.dimensions)
         settings(&fo)
-        connection = Connection(
-            id: "fo",
-            jaggaer: JaggaerSettings(
-                baseURL: host.jaggaerBaseURL, tokenURL: host.jaggaerTokenURL, clientId: credentials.jaggaerClientId,
-                clientSecret: .plain(Secret(credentials.jaggaerClientSecret)), pageSize: 10
-            ),
-            erp: ERPSettings(fo),
-            mapping: MappingRules(
-                dimensions: [], taxAccount: "22500", chargesAccount: "62300", discountAccount: "54800",
-                localCurrency: "USD"),
-            flow: FlowSettings(ambiguousWriteSettleSeconds: 60),
-            network: NetworkSettings(allowHTTP: true, allowedHosts: ["127.0.0.1"], requestTimeoutSeconds: 10)
-        )
+        connection = .onSimulators(id: "fo", host: host, tenant: tenant, erp: ERPSettings(fo))
     }
 
     static func start(_ settings: (inout FinanceOperationsSettings) -> Void = { _ in }) async throws -> FORig {
@@ -51,29 +33,7 @@ final class FORig: Sendable {
         return FORig(host: try await SimulatorHost.start(tenant: tenant), tenant: tenant, settings: settings)
     }
 
-    func runtime(owner: String = "test-\(UUID().uuidString.prefix(6))") throws -> ConnectionRuntime {
-        let context = StepContext(
-            store: store, keys: try StateKeys(connection: connection.id), connection: connection, clock: clock,
-            logger: Logger(label: "test"), owner: owner
-        )
-        return try ConnectionRuntime(context: context, vault: vault, http: http, counter: RequestCounter())
-    }
-
-    func connector() throws -> any ERPConnector { try runtime().erpConnector() }
-
     var simulator: FinanceOperationsSimulator { host.financeOperations }
-
-    func run(_ body: (FORig) async throws -> Void) async throws {
-        do {
-            try await body(self)
-            await http.shutdown()
-            await host.shutdown()
-        } catch {
-            await http.shutdown()
-            await host.shutdown()
-            throw error
-        }
-    }
 }
 
 /// The F&O simulator as the conformance suite's backend: data and faults arranged from outside the connector.

@@ -11,25 +11,15 @@ import Logging
 import Testing
 
 /// The real wiring (ConnectionRuntime) against simulators on loopback, with an in-memory store and a manual clock.
-final class FlowRig: Sendable {
-    let host: SimulatorHost
-    let tenant: DemoTenant
-    let store = InMemoryStateStore()
-    let clock = ManualClock(Date())
-    let http = AsyncHTTPClientTransport()
-    let vault = Vault(masterKey: try! MasterKey(base64: MasterKey.generate()))
+final class FlowRig: SimulatorRig {
+    let parts: SimulatorRigParts
     let connection: Connection
 
     init(host: SimulatorHost, tenant: DemoTenant) {
-        self.host = host
-        self.tenant = tenant
+        parts = SimulatorRigParts(host: host, tenant: tenant)
         let credentials = tenant.credentials
-        connection = Connection(
-            id: "flow",
-            jaggaer: JaggaerSettings(
-                baseURL: host.jaggaerBaseURL, tokenURL: host.jaggaerTokenURL, clientId: credentials.jaggaerClientId,
-                clientSecret: .plain(Secret(credentials.jaggaerClientSecret)), pageSize: 10
-            ),
+        connection = .onSimulators(
+            id: "flow", host: host, tenant: tenant,
             erp: ERPSettings(
                 BusinessCentralSettings(
                     tenantId: credentials.entraTenantId, environment: credentials.businessCentralEnvironment,
@@ -46,27 +36,12 @@ final class FlowRig: Sendable {
                 ],
                 taxAccount: "22500", chargesAccount: "62300", discountAccount: "54800", localCurrency: "USD"
             ),
-            flow: FlowSettings(ambiguousWriteSettleSeconds: 120),
-            network: NetworkSettings(allowHTTP: true, allowedHosts: ["127.0.0.1"], requestTimeoutSeconds: 10)
-        )
+            settleSeconds: 120)
     }
 
     static func start(invoices: Int = 30) async throws -> FlowRig {
         let tenant = DemoTenant.generate(invoiceCount: invoices, seed: 11)
         return FlowRig(host: try await SimulatorHost.start(tenant: tenant), tenant: tenant)
-    }
-
-    func stop() async {
-        await http.shutdown()
-        await host.shutdown()
-    }
-
-    func runtime(owner: String = "test-\(UUID().uuidString.prefix(6))") throws -> ConnectionRuntime {
-        let context = StepContext(
-            store: store, keys: try StateKeys(connection: connection.id), connection: connection, clock: clock,
-            logger: Logger(label: "test"), owner: owner
-        )
-        return try ConnectionRuntime(context: context, vault: vault, http: http, counter: RequestCounter())
     }
 
     func event(_ type: String, data: some Encodable, id: String = UUID().uuidString, recordid: String? = nil) throws

@@ -11,58 +11,24 @@ import SAPBusinessOne
 import Testing
 
 /// The real wiring (ConnectionRuntime → SAPBusinessOneModule) against the Service Layer simulator on loopback.
-final class B1Rig: Sendable {
-    let host: SimulatorHost
-    let tenant: DemoTenant
-    let store = InMemoryStateStore()
-    let clock = ManualClock(Date())
-    let http = AsyncHTTPClientTransport()
-    let vault = Vault(masterKey: try! MasterKey(base64: MasterKey.generate()))
+final class B1Rig: SimulatorRig {
+    let parts: SimulatorRigParts
     let connection: Connection
 
     init(host: SimulatorHost, tenant: DemoTenant, settings: (inout SAPBusinessOneSettings) -> Void) {
-        self.host = host
-        self.tenant = tenant
-        let credentials = tenant.credentials
+        parts = SimulatorRigParts(host: host, tenant: tenant)
         var b1 = SAPBusinessOneSettings(
             serviceLayerURL: host.sapBusinessOneBaseURL + "/b1s/v1", companyDB: B1DemoData.companyDB,
             username: B1DemoData.userName, password: .plain(Secret(B1DemoData.account(for: tenant).password)),
             costingCodes: ["FUND": "CostingCode", "DEPARTMENT": "CostingCode2"])
         settings(&b1)
-        connection = Connection(
-            id: "b1",
-            jaggaer: JaggaerSettings(
-                baseURL: host.jaggaerBaseURL, tokenURL: host.jaggaerTokenURL, clientId: credentials.jaggaerClientId,
-                clientSecret: .plain(Secret(credentials.jaggaerClientSecret)), pageSize: 10
-            ),
-            erp: ERPSettings(b1),
-            mapping: MappingRules(
-                dimensions: [], taxAccount: "22500", chargesAccount: "62300", discountAccount: "54800",
-                localCurrency: "USD"),
-            flow: FlowSettings(ambiguousWriteSettleSeconds: 60),
-            network: NetworkSettings(allowHTTP: true, allowedHosts: ["127.0.0.1"], requestTimeoutSeconds: 10)
-        )
+        connection = .onSimulators(id: "b1", host: host, tenant: tenant, erp: ERPSettings(b1))
     }
 
     static func start(_ settings: (inout SAPBusinessOneSettings) -> Void = { _ in }) async throws -> B1Rig {
         let tenant = DemoTenant.generate(invoiceCount: 5, seed: 11)
         return B1Rig(host: try await SimulatorHost.start(tenant: tenant), tenant: tenant, settings: settings)
     }
-
-    func stop() async {
-        await http.shutdown()
-        await host.shutdown()
-    }
-
-    func runtime(owner: String = "test-\(UUID().uuidString.prefix(6))") throws -> ConnectionRuntime {
-        let context = StepContext(
-            store: store, keys: try StateKeys(connection: connection.id), connection: connection, clock: clock,
-            logger: Logger(label: "test"), owner: owner
-        )
-        return try ConnectionRuntime(context: context, vault: vault, http: http, counter: RequestCounter())
-    }
-
-    func connector() throws -> any ERPConnector { try runtime().erpConnector() }
 
     var sessions: B1Sessions.Stats { host.sapBusinessOne.sessions.stats }
 
@@ -72,16 +38,6 @@ final class B1Rig: Sendable {
             HTTPRequest(method: "GET", url: host.sapBusinessOneBaseURL + "/_sim/b1/data/\(entitySet)"))
         let object = try JSONSerialization.jsonObject(with: response.body) as? [String: Any]
         return object?["value"] as? [[String: Any]] ?? []
-    }
-
-    func run(_ body: (B1Rig) async throws -> Void) async throws {
-        do {
-            try await body(self)
-            await stop()
-        } catch {
-            await stop()
-            throw error
-        }
     }
 }
 

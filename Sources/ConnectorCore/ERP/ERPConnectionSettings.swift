@@ -86,6 +86,49 @@ extension ERPNotificationSettings {
     package func number(_ key: String) -> Int? { nil }
 }
 
+/// Notification settings with one shared secret and, while the ERP side moves to a new one, the previous secret
+/// still accepted (BC `clientState` / `previousClientState`, Acumatica `headerValue` / `previousHeaderValue`, F&O and
+/// B1 `secret` / `previousSecret`). Each type names its own fields; `secretFields` and `replacingSecrets` come from
+/// here, labelled by those names, current first.
+package protocol RotatingSecretNotificationSettings: ERPNotificationSettings {
+    static var secretRotation: SecretRotation<Self> { get }
+}
+
+/// Where a `RotatingSecretNotificationSettings` keeps its current and previous secret, and their labels (their
+/// keys under `notifications.<kind>`).
+package struct SecretRotation<Settings> {
+    package var current: (label: String, field: WritableKeyPath<Settings, SecretField>)
+    package var previous: (label: String, field: WritableKeyPath<Settings, SecretField?>)
+
+    package init(
+        current: (label: String, field: WritableKeyPath<Settings, SecretField>),
+        previous: (label: String, field: WritableKeyPath<Settings, SecretField?>)
+    ) {
+        self.current = current
+        self.previous = previous
+    }
+}
+
+extension RotatingSecretNotificationSettings {
+    package var secretFields: [(label: String, field: SecretField)] {
+        let rotation = Self.secretRotation
+        let previous: [(label: String, field: SecretField)] =
+            self[keyPath: rotation.previous.field].map { [(rotation.previous.label, $0)] } ?? []
+        return [(rotation.current.label, self[keyPath: rotation.current.field])] + previous
+    }
+
+    package func replacingSecrets(_ transform: (String, SecretField) throws -> SecretField) rethrows -> Self {
+        let rotation = Self.secretRotation
+        var copy = self
+        copy[keyPath: rotation.current.field] = try transform(
+            rotation.current.label, self[keyPath: rotation.current.field])
+        copy[keyPath: rotation.previous.field] = try self[keyPath: rotation.previous.field].map {
+            try transform(rotation.previous.label, $0)
+        }
+        return copy
+    }
+}
+
 /// A webhook shared secret: long enough to resist guessing, short enough for the ERP's field, printable ASCII.
 package enum SharedSecretRules {
     package static let minLength = 16

@@ -391,20 +391,7 @@ package struct PollInvoicesHandler: StepHandler {
                 recordid: recordId,
                 causationid: event.id
             )
-            try await ReviewQueue(store: context.store, keys: context.keys).add(
-                ReviewItem(
-                    recordId: recordId,
-                    step: Self.step,
-                    reasons: [reason],
-                    event: detected,
-                    createdAt: context.clock.now()
-                )
-            )
-            try await AuditLog(store: context.store, keys: context.keys).setState(
-                RecordStatus(
-                    recordId: recordId, state: .needsReview, updatedAt: context.clock.now(), lastStep: Self.step,
-                    reasons: [reason])
-            )
+            try await context.putUpForReview(recordId: recordId, step: Self.step, reasons: [reason], retry: detected)
             return .review(reason)
         }
     }

@@ -70,10 +70,7 @@ package struct PushPurchaseOrdersHandler: StepHandler {
     package static func recordId(number: String) -> String { "erp-po-\(number)" }
 
     /// Where the last scheduled run stopped in the ERP's feed of confirmed orders.
-    package struct Position: Sendable, Codable, Hashable {
-        package var cursor: ChangeCursor?
-        package var syncedAt: Date
-    }
+    package typealias Position = PushPosition
 
     package func handle(_ event: CloudEvent, input: PurchaseOrderPushRequest) async throws -> StepResult {
         guard erp.capabilities.confirmedPurchaseOrders else {
@@ -167,20 +164,13 @@ package struct PushPurchaseOrdersHandler: StepHandler {
     private func sync(
         _ event: CloudEvent, input: PurchaseOrderPushRequest, sink: any ProcurementSink, push: ProcurementPush
     ) async throws -> StepResult {
-        let cursors = CursorStore<Position>(store: context.store, keys: context.keys, name: Self.cursorName)
-        let loaded = try await cursors.load()
-        var version = loaded?.version
-        var cursor = input.fromStart == true ? nil : loaded?.cursor.cursor
-        var counts = ProcurementPush.Counts()
-        var read = 0
-        var pages = 0
-        var review: [String] = []
-        var failed: [(number: String, error: ConnectorError)] = []
-        while true {
-            let page = try await erp.confirmedPurchaseOrders(after: cursor, pageSize: pageSize)
-            pages += 1
-            read += page.items.count
-            for order in page.items {
+        let feed = FeedPush<ConfirmedPurchaseOrder>(
+            context: context, cursorName: Self.cursorName,
+            conflict: "another push-purchase-orders moved the cursor; this run stops")
+        let tally = try await feed.run(
+            fromStart: input.fromStart == true,
+            read: { try await erp.confirmedPurchaseOrders(after: $0, pageSize: pageSize) }, id: \.number,
+            push: { order, counts in
                 switch try await send(order, sink: sink, push: push, counts: &counts) {
                 case .pushed(let sent):
                     // Unchanged content may still be an order whose trail says it failed (a replay sent it since).
@@ -189,41 +179,28 @@ package struct PushPurchaseOrdersHandler: StepHandler {
                         ? true
                         : try await audit.status(recordId: Self.recordId(number: order.number))?.state != .written
                     if stale { try await recordPushed(order, event: event, sink: sink) }
+                    return .pushed
                 case .refused(let reason):
                     try await sendToReview(order.number, reason: reason, event: event)
-                    review.append(order.number)
+                    return .refused
                 case .failed(let error):
                     try await recordFailure(order.number, error: error, event: event)
-                    failed.append((order.number, error))
+                    return .failed(error)
                 }
-            }
-            guard failed.isEmpty else { break }
-            // Checkpoint after a page every order of which is in JAGGAER (or in review): never before.
-            cursor = page.next ?? cursor
-            guard
-                try await cursors.save(
-                    Position(cursor: cursor, syncedAt: context.clock.now()), expectedVersion: version)
-            else {
-                throw ConnectorError(
-                    .inFlight, "another push-purchase-orders moved the cursor; this run stops",
-                    retryAt: context.clock.now().addingTimeInterval(30))
-            }
-            version = try await cursors.load()?.version
-            if !page.hasMore { break }
-        }
+            })
         var detail = [
-            "read": String(read), "pages": String(pages), "pushed": String(counts.sent),
-            "unchanged": String(counts.unchanged), "review": String(review.count), "failed": String(failed.count),
-            "pushedTo": sink.system,
+            "read": String(tally.read), "pages": String(tally.pages), "pushed": String(tally.counts.sent),
+            "unchanged": String(tally.counts.unchanged), "review": String(tally.refused.count),
+            "failed": String(tally.failed.count), "pushedTo": sink.system,
         ]
-        guard let first = failed.first else { return StepResult(status: .ok, detail: detail) }
-        detail["kept"] = failed.map(\.number).joined(separator: ",")
+        guard let first = tally.failed.first else { return StepResult(status: .ok, detail: detail) }
+        detail["kept"] = tally.failed.map(\.id).joined(separator: ",")
         return StepResult(
             status: .retry, retryAt: first.error.retryAt ?? context.clock.now().addingTimeInterval(60),
             error: .init(
                 code: first.error.code.rawValue,
                 message:
-                    "\(failed.count) purchase order(s) could not be sent to \(sink.system) (\(first.number): \(first.error.message)); the cursor stays, so the next run sends them again",
+                    "\(tally.failed.count) purchase order(s) could not be sent to \(sink.system) (\(first.id): \(first.error.message)); the cursor stays, so the next run sends them again",
                 retryable: true),
             detail: detail)
     }
@@ -332,13 +309,7 @@ package struct PushPurchaseOrdersHandler: StepHandler {
         let replay = try replayEvent(number, after: event)
         _ = try await audit.append(
             recordId: recordId, entry(event, status: .needsReview, input: replay, reasons: [reason], detail: [:]))
-        try await ReviewQueue(store: context.store, keys: context.keys).add(
-            ReviewItem(
-                recordId: recordId, step: Self.step, reasons: [reason], event: replay, createdAt: context.clock.now()))
-        _ = try await audit.setState(
-            RecordStatus(
-                recordId: recordId, state: .needsReview, updatedAt: context.clock.now(), lastStep: Self.step,
-                reasons: [reason]))
+        try await context.putUpForReview(recordId: recordId, step: Self.step, reasons: [reason], retry: replay)
     }
 }
 

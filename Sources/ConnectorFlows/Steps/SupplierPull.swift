@@ -89,14 +89,8 @@ struct SupplierPull {
                 type: EventType.masterDataSyncRequested, time: context.clock.now(),
                 data: try JSONValue(encoding: MasterDataSyncRequest(kinds: ["vendors"])),
                 connection: event.connection, flow: event.flow, recordid: recordId, causationid: event.id)
-            try await ReviewQueue(store: store, keys: keys).add(
-                ReviewItem(
-                    recordId: recordId, step: SyncVendorsHandler.step, reasons: reasons, event: retry,
-                    createdAt: context.clock.now()))
-            try await AuditLog(store: store, keys: keys).setState(
-                RecordStatus(
-                    recordId: recordId, state: .needsReview, updatedAt: context.clock.now(),
-                    lastStep: SyncVendorsHandler.step, reasons: reasons))
+            try await context.putUpForReview(
+                recordId: recordId, step: SyncVendorsHandler.step, reasons: reasons, retry: retry)
             counts.review += 1
             return
         }

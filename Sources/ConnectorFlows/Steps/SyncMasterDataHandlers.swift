@@ -131,7 +131,7 @@ package struct SyncAccountsHandler: StepHandler {
             guard input.includes("products") else {
                 return StepResult(status: .ok, detail: ["skipped": "not asked for"])
             }
-            let detail = try await catalog.run(fromStart: input.full == true, resend: input.resend == true)
+            let detail = try await catalog.run(event, fromStart: input.full == true, resend: input.resend == true)
             return StepResult(status: .ok, detail: detail)
         }
         let masterData = MasterData(store: context.store, keys: context.keys)
@@ -175,7 +175,7 @@ package struct SyncAccountsHandler: StepHandler {
         }
         if input.includes("products") {
             detail.merge(
-                try await catalog.run(fromStart: input.full == true, resend: input.resend == true)
+                try await catalog.run(event, fromStart: input.full == true, resend: input.resend == true)
             ) { _, new in new }
         }
         // Mapping first: invoices waiting only for accounts and dimension values the ERP now has go through again.

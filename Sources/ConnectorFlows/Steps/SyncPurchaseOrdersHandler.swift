@@ -293,13 +293,7 @@ package struct SyncPurchaseOrdersHandler: StepHandler {
             recordid: recordId,
             causationid: event.id
         )
-        try await ReviewQueue(store: context.store, keys: context.keys).add(
-            ReviewItem(
-                recordId: recordId, step: Self.step, reasons: reasons, event: detected, createdAt: context.clock.now()))
-        try await AuditLog(store: context.store, keys: context.keys).setState(
-            RecordStatus(
-                recordId: recordId, state: .needsReview, updatedAt: context.clock.now(), lastStep: Self.step,
-                reasons: reasons))
+        try await context.putUpForReview(recordId: recordId, step: Self.step, reasons: reasons, retry: detected)
         context.logger.warning(
             "purchase order sent to review", metadata: ["record": "\(recordId)", "reasons": "\(reasons.map(\.code))"])
         return .review(reasons)
