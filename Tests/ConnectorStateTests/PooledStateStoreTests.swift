@@ -221,6 +221,32 @@ struct PooledStateStoreTests {
         await #expect(throws: ConnectorError.self) { try await pool.get("warm-1") }
     }
 
+    @Test(
+        "a store operation inside a borrowed one (a claim's quarantine writing the bad entry) reuses its connection: a full pool does not deadlock",
+        .timeLimit(.minutes(1)))
+    func nestedOperation() async throws {
+        let server = try PostgresServerProcess()
+        defer { server.stop() }
+        let table = PostgresStateStoreTests.table()
+        let pool = try await Self.postgresPool(PostgresStateStoreTests.endpoint(server), table: table, size: 1)
+        let queue = WorkQueue(store: pool)
+        try await queue.enqueue(WorkQueueConformance.item("sync-vendors", 1))
+        try server.psql(
+            """
+            INSERT INTO \(table)_queue (queue, step, item_id, body, not_before)
+            VALUES ('runner', 'sync-vendors', 'x', convert_to('{not json', 'UTF8'), now() - interval '1 minute')
+            """)
+        let claims = try await queue.claim(step: "sync-vendors", consumer: "c", limit: 5, visibility: .seconds(30)) {
+            location, raw, _ in
+            try await pool.put("quarantine/" + location, raw, ttl: nil)
+        }
+        #expect(claims.map(\.item.event.id) == ["event-1"])
+        let kept = try await pool.scanAll(prefix: "quarantine/")
+        #expect(kept.map(\.value.data) == [Data("{not json".utf8)], "kept whole, through the claim's own connection")
+        #expect(pool.connections.opened == 1)
+        try await pool.close()
+    }
+
     @Test("a pool of 2 serves many concurrent tasks with at most 2 members; a closed pool refuses with its label")
     func smallPool() async throws {
         let shared = InMemoryStateStore()

@@ -88,8 +88,10 @@ package final class PooledStateStore: StateStore, WorkQueueProviding, RateLimite
         ConnectorError(.stateUnavailable, kind: .temporary, "\(label) is closed in this process (it is shutting down)")
     }
 
-    /// Whether `error` may have left the member's connection unusable (then it is dropped, not reused).
+    /// Whether `error` may have left the member's connection unusable (then it is dropped, not reused). A
+    /// cancellation is none: the backends finish a round trip once sent.
     static func isConnectionProblem(_ error: any Error) -> Bool {
+        if error is CancellationError { return false }
         guard let error = error as? ConnectorError else { return true }
         return error.code == .stateUnavailable && error.kind != .configuration
     }
