@@ -22,7 +22,7 @@ struct Approve: AsyncParsableCommand {
 
     func run() async throws {
         await guarded {
-            let state = try store.open()
+            let state = try await store.open()
             let id = try await resolveConnection(connection, state: state)
             let events = try await Self.approvals(
                 records, by: by, connection: id, audit: AuditLog(store: state, keys: try StateKeys(connection: id)))

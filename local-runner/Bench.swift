@@ -151,7 +151,7 @@ struct Bench: AsyncParsableCommand {
 
     /// One stored input per function, from the audit trail of the run just made.
     static func sampleEvents(stateURL: String) async throws -> [(String, Data, String)] {
-        let store = try StateStores.open(stateURL)
+        let store = try await StateStores.open(stateURL)
         let keys = try StateKeys(connection: "demo")
         let audit = AuditLog(store: store, keys: keys)
         var samples: [String: (Data, String)] = [:]

@@ -87,7 +87,7 @@ enum WorkerScaling {
             if latencyMs > 0 { try await addLatency(latencyMs, erp: try endpoints.erp("businessCentral")) }
             let key = MasterKey.generate()
             let connection = try endpoints.connection(id: "bench", erp: try endpoints.erp("businessCentral"))
-            let store = try StateStores.open(url, mode: .create)
+            let store = try await StateStores.open(url, mode: .create)
             try await ConnectionStore(store: store, vault: Vault(masterKey: try MasterKey(base64: key))).save(
                 connection)
             try await store.close()
@@ -108,7 +108,7 @@ enum WorkerScaling {
                 stderrPath: directory.appendingPathComponent("runner.log").path, timeout: .seconds(1800))
             let wall = (ContinuousClock.now - started).timeInterval
 
-            let state = try StateStores.open(url)
+            let state = try await StateStores.open(url)
             let audit = AuditLog(store: state, keys: try StateKeys(connection: "bench"))
             var first: Date?
             var last: Date?

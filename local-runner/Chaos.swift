@@ -165,7 +165,7 @@ struct Chaos: AsyncParsableCommand {
                 pollIntervalSeconds: 60, pollOverlapSeconds: 300, maxAttempts: 12, retryAfterCapSeconds: 3,
                 ambiguousWriteSettleSeconds: 2)
             connection.jaggaer.pageSize = 20
-            let store = try StateStores.open(url, mode: .create)
+            let store = try await StateStores.open(url, mode: .create)
             guard try await store.scan(prefix: "", after: nil, limit: 1).isEmpty else {
                 try await store.close()
                 throw ValidationError("the store named by --state-url is not empty; chaos needs an empty one")
@@ -346,7 +346,7 @@ struct Chaos: AsyncParsableCommand {
     }
 
     private static func pending(_ url: String) async throws -> Int {
-        let store = try StateStores.open(url)
+        let store = try await StateStores.open(url)
         let count = try await WorkQueue(store: store).count()
         try await store.close()
         return count
@@ -355,7 +355,7 @@ struct Chaos: AsyncParsableCommand {
     private func verify(tenant: DemoTenant, erp: any SimulatedERP, seeded: Int, url: String, seed: UInt64)
         async throws -> ScenarioReport
     {
-        let store = try StateStores.open(url)
+        let store = try await StateStores.open(url)
         let keys = try StateKeys(connection: "chaos")
         let audit = AuditLog(store: store, keys: keys)
         let review = try await ReviewQueue(store: store, keys: keys).list(status: .open)

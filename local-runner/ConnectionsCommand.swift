@@ -28,7 +28,7 @@ struct Connections: AsyncParsableCommand {
                 let connection = try Connections.loadFile(file)
                 let vault = Vault(masterKey: try MasterKey.fromEnvironment())
                 let sealed = try ConnectionStore.prepare(connection, vault: vault)
-                let state = try store.open(.create)
+                let state = try await store.open(.create)
                 try await state.put(StateKeys.connectionKey(sealed.id), json: sealed)
                 try await state.close()
                 print("connection \(connection.id) saved (secrets sealed)")
@@ -47,7 +47,7 @@ struct Connections: AsyncParsableCommand {
         func run() async throws {
             await guarded {
                 let vault = Vault(masterKey: try MasterKey.fromEnvironment())
-                let state = try store.open(.readOnly)
+                let state = try await store.open(.readOnly)
                 let connections = ConnectionStore(store: state, vault: vault)
                 var rows: [[String: String]] = []
                 var failures: [(id: String, error: ConnectorError)] = []
@@ -111,7 +111,7 @@ struct Connections: AsyncParsableCommand {
 
         func run() async throws {
             await guarded {
-                let state = try store.open()
+                let state = try await store.open()
                 let vault = Vault(masterKey: try MasterKey.fromEnvironment())
                 let removed = try await ConnectionStore(store: state, vault: vault).remove(id)
                 try await state.close()

@@ -221,7 +221,7 @@ struct Demo: AsyncParsableCommand {
     ) async throws -> DemoReport {
         let environment = ProcessInfo.processInfo.environment
         let masterKey = try MasterKey(base64: keyText)
-        let store = try StateStores.open(url)
+        let store = try await StateStores.open(url)
         // One runner per store, the demo included.
         let lock: RunnerLock
         do {

@@ -108,7 +108,12 @@ struct Run: AsyncParsableCommand {
             let runnerMetrics = metricsAddress == nil ? nil : RunnerMetrics()
             let masterKey = try MasterKey.fromEnvironment()
             let url = store.url()
-            var state = try StateStores.open(url, mode: .readWrite)
+            let workerCounts = try WorkerCounts.parse(workers)
+            // Each step process's result is stored by its own task: a Redis or PostgreSQL store gets a pool of
+            // connections sized to the steps run at once (SQLite stays one connection).
+            let stepsAtOnce = max(concurrency, workerCounts.values.reduce(0, +))
+            var state = try await StateStores.open(
+                url, mode: .readWrite, connections: StateStores.runnerConnections(concurrency: stepsAtOnce))
             // `MLC_TIMINGS` (make bench): the runner's store operations are counted too.
             if let timings = ProcessTimings.current { state = TimedStateStore(base: state, log: timings.store) }
             let stop = StopSignal()
@@ -140,7 +145,7 @@ struct Run: AsyncParsableCommand {
                     binDirectory: functionsDirectory(), environment: environment, concurrency: concurrency,
                     logPath: log ?? defaultLogPath(url), maxAttemptsByConnection: attempts,
                     baseBackoff: .milliseconds(retryBaseMs), maxBackoff: .seconds(retryMaxSeconds),
-                    workers: try WorkerCounts.parse(workers), visibility: visibilitySeconds.map { .seconds($0) },
+                    workers: workerCounts, visibility: visibilitySeconds.map { .seconds($0) },
                     metrics: runnerMetrics
                 ),
                 logger: logger,
@@ -494,7 +499,7 @@ struct Audit: AsyncParsableCommand {
 
     func run() async throws {
         await guarded {
-            let state = try store.open(.readOnly)
+            let state = try await store.open(.readOnly)
             let id = try await resolveConnection(connection, state: state)
             let log = AuditLog(store: state, keys: try StateKeys(connection: id))
             let status = try await log.status(recordId: record)

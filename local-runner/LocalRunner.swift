@@ -48,8 +48,8 @@ struct StoreOptions: ParsableArguments {
     }
 
     /// Opens the store; it must exist unless `mode` is `.create` (only `connections add` creates one).
-    func open(_ mode: StateStores.Mode = .readWrite) throws -> any StateStore {
-        try StateStores.open(url(), mode: mode)
+    func open(_ mode: StateStores.Mode = .readWrite) async throws -> any StateStore {
+        try await StateStores.open(url(), mode: mode)
     }
 }
 

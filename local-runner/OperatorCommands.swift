@@ -131,7 +131,7 @@ struct Review: AsyncParsableCommand {
 
         func run() async throws {
             await guarded {
-                let state = try store.open(.readOnly)
+                let state = try await store.open(.readOnly)
                 let id = try await resolveConnection(connection, state: state)
                 let items = try await ReviewQueue(store: state, keys: try StateKeys(connection: id)).list(
                     status: all ? nil : .open)
@@ -160,7 +160,7 @@ struct Review: AsyncParsableCommand {
 
         func run() async throws {
             await guarded {
-                let state = try store.open(.readOnly)
+                let state = try await store.open(.readOnly)
                 let id = try await resolveConnection(connection, state: state)
                 let item = try await ReviewQueue(store: state, keys: try StateKeys(connection: id)).get(record)
                 try await state.close()
@@ -183,7 +183,7 @@ struct Review: AsyncParsableCommand {
 
         func run() async throws {
             await guarded {
-                let state = try store.open()
+                let state = try await store.open()
                 let id = try await resolveConnection(connection, state: state)
                 let keys = try StateKeys(connection: id)
                 guard try await ReviewQueue(store: state, keys: keys).setStatus(record, .resolved, note: note) else {
@@ -216,7 +216,7 @@ struct Review: AsyncParsableCommand {
 
         func run() async throws {
             await guarded {
-                let state = try store.open()
+                let state = try await store.open()
                 let id = try await resolveConnection(connection, state: state)
                 let queue = ReviewQueue(store: state, keys: try StateKeys(connection: id))
                 var items: [ReviewItem] = []
@@ -274,7 +274,7 @@ struct DeadLetters: AsyncParsableCommand {
 
         func run() async throws {
             await guarded {
-                let state = try store.open(.readOnly)
+                let state = try await store.open(.readOnly)
                 let id = try await resolveConnection(connection, state: state)
                 var letters = try await DeadLetterList(store: state, keys: try StateKeys(connection: id)).list()
                 if id != "_runner" {
@@ -306,7 +306,7 @@ struct DeadLetters: AsyncParsableCommand {
 
         func run() async throws {
             await guarded {
-                let state = try store.open()
+                let state = try await store.open()
                 let id = try await resolveConnection(connection, state: state)
                 let list = DeadLetterList(store: state, keys: try StateKeys(connection: id))
                 var letters: [DeadLetter] = []
@@ -358,7 +358,7 @@ struct Replay: AsyncParsableCommand {
 
     func run() async throws {
         await guarded {
-            let state = try store.open()
+            let state = try await store.open()
             let id = try await resolveConnection(connection, state: state)
             let entries = try await AuditLog(store: state, keys: try StateKeys(connection: id)).entries(
                 recordId: record)

@@ -18,7 +18,7 @@ struct Ping: AsyncParsableCommand {
 
     func run() async throws {
         await guarded {
-            let state = try store.open(.readOnly)
+            let state = try await store.open(.readOnly)
             let id = try await resolveConnection(connection, state: state)
             try await state.close()
             guard let spec = FunctionCatalog.named("ping-connection") else {

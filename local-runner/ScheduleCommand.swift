@@ -38,7 +38,7 @@ struct Schedule: AsyncParsableCommand {
             let logger = runnerLogger("mlc.schedule")
             let target = sink ?? ProcessInfo.processInfo.environment["K_SINK"].flatMap { $0.isEmpty ? nil : $0 }
             let masterKey = try MasterKey.fromEnvironment()
-            let state = try store.open(.readWrite)
+            let state = try await store.open(.readWrite)
             let ids = try await state.scanAll(prefix: StateKeys.connectionsPrefix).map {
                 String($0.key.dropFirst(StateKeys.connectionsPrefix.count))
             }

@@ -87,7 +87,9 @@ struct Trigger: AsyncParsableCommand {
             }
             let logger = runnerLogger("mlc.trigger")
             let url = store.url()
-            let state = try StateStores.open(url, mode: .readWrite)
+            // One item at a time; the pool still replaces a connection lost between items.
+            let state = try await StateStores.open(
+                url, mode: .readWrite, connections: StateStores.runnerConnections(concurrency: 1))
             // Each connection's own attempt limit; the step reports a connection it cannot open itself.
             var attempts: [String: Int] = [:]
             if let key = try? MasterKey.fromEnvironment() {

@@ -29,7 +29,9 @@ package enum FunctionMain {
         event: CloudEvent,
         environment: [String: String],
         clock: any WallClock = SystemWallClock(),
-        openStore: @Sendable (String) throws -> any StateStore = { try StateStores.open($0, mode: .readWrite) },
+        openStore: @Sendable (String) async throws -> any StateStore = {
+            try await StateStores.open($0, mode: .readWrite)
+        },
         make: @Sendable (ConnectionRuntime) throws -> H
     ) async throws -> StepDriver.Outcome {
         let started = ContinuousClock.now
@@ -43,7 +45,7 @@ package enum FunctionMain {
         let timings = ProcessTimings.current
         timings?.mark("key")
         // A step never creates a store: a missing one is a configuration error, not an empty installation.
-        var store = try openStore(StateStores.url(from: environment))
+        var store = try await openStore(StateStores.url(from: environment))
         timings?.mark("storeOpen")
         if let timings { store = TimedStateStore(base: store, log: timings.store) }
         let vault = Vault(masterKey: masterKey)

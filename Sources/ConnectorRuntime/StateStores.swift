@@ -2,6 +2,7 @@ import ConnectorCore
 import ConnectorStatePostgres
 import ConnectorStateRedis
 import ConnectorStateSQLite
+import Dispatch
 import Foundation
 
 /// Opens the store named by one URL (`MLC_STATE`): `sqlite:///absolute/path.sqlite` (the embedded default),
@@ -110,13 +111,34 @@ package enum StateStores {
     /// store; `.readWrite` and `.readOnly` refuse a missing one as a configuration error.
     /// A Redis store is shared and always exists, so `mode` does not apply to it. A PostgreSQL store's table is
     /// made by `.create` only; `.readWrite` and `.readOnly` refuse a database without it, and `.readOnly` opens a
-    /// read-only session. Network stores connect here (blocking once, at step start) so a wrong address, database or
-    /// password fails when the store is opened; the connection then serves the whole invocation.
-    package static func open(_ url: String, mode: Mode = .create) throws -> any StateStore {
-        let path: String
+    /// read-only session. Network stores connect here (asynchronously: the hiredis connect runs on the connection's
+    /// own dispatch queue, postgres-nio's on its event loop; no thread of the cooperative pool blocks), so a wrong
+    /// address, database or password fails when the store is opened.
+    ///
+    /// `connections` is for long-lived processes (the runner, `trigger`, the HTTP adapter): above 1, a Redis or
+    /// PostgreSQL store is a `PooledStateStore` that spreads concurrent operations over up to that many connections,
+    /// opened as needed. A step invocation keeps the default 1: one connection serves its whole run. A SQLite store
+    /// is always one connection (one local file in WAL mode, whose writes take its single writer lock in turn; see
+    /// `PooledStateStore`).
+    package static func open(_ url: String, mode: Mode = .create, connections: Int = 1) async throws
+        -> any StateStore
+    {
         switch try location(url) {
-        case .sqlite(let sqlitePath): path = sqlitePath
-        case .redis(let endpoint): return try RedisStateStore(endpoint: endpoint)
+        case .sqlite(let path):
+            let sqliteMode: SQLiteStateStore.OpenMode =
+                switch mode {
+                case .create: .create
+                case .readWrite: .readWrite
+                case .readOnly: .readOnly
+                }
+            // Opening a file (and waiting out another process's lock) blocks: off the cooperative pool.
+            return try await offCooperativePool { try SQLiteStateStore(path: path, mode: sqliteMode) }
+        case .redis(let endpoint):
+            let first = try await RedisStateStore(endpoint: endpoint)
+            guard connections > 1 else { return first }
+            return PooledStateStore(first: first, size: connections, label: "the Redis store at \(endpoint)") {
+                try await RedisStateStore(endpoint: endpoint)
+            }
         case .postgres(let endpoint):
             let postgresMode: PostgresStateStore.OpenMode =
                 switch mode {
@@ -124,14 +146,25 @@ package enum StateStores {
                 case .readWrite: .readWrite
                 case .readOnly: .readOnly
                 }
-            return try PostgresStateStore(endpoint: endpoint, mode: postgresMode)
-        }
-        let sqliteMode: SQLiteStateStore.OpenMode =
-            switch mode {
-            case .create: .create
-            case .readWrite: .readWrite
-            case .readOnly: .readOnly
+            let first = try await PostgresStateStore(endpoint: endpoint, mode: postgresMode)
+            guard connections > 1 else { return first }
+            // The first connection made or checked the tables; the others only connect.
+            return PooledStateStore(first: first, size: connections, label: "the PostgreSQL store at \(endpoint)") {
+                try await PostgresStateStore(endpoint: endpoint, mode: postgresMode, verifySchema: false)
             }
-        return try SQLiteStateStore(path: path, mode: sqliteMode)
+        }
+    }
+
+    /// Connections a long-lived runner's store needs: one per step process it runs at once (each one's result is
+    /// stored by its own task) plus two for the queue loop and the lock, schedules, webhook gateway and metrics.
+    /// At most 64.
+    package static func runnerConnections(concurrency: Int) -> Int {
+        min(64, max(1, concurrency) + 2)
+    }
+
+    private static func offCooperativePool<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+        try await withCheckedThrowingContinuation { continuation in
+            DispatchQueue.global().async { continuation.resume(with: Result { try body() }) }
+        }
     }
 }

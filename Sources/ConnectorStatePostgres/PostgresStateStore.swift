@@ -47,12 +47,14 @@ package final class PostgresStateStore: StateStore {
     /// The work queue's table (see `PostgresWorkQueue`), made with the store's.
     package var queueTable: String { table + "_queue" }
 
-    /// Connects now (blocking the caller once, at step start), so a wrong address, database or password fails when
-    /// the store is opened. `table` separates several stores in one database (tests use one each).
+    /// Connects now (postgres-nio's asynchronous connect: no thread of the cooperative pool blocks), so a wrong
+    /// address, database or password fails when the store is opened. `table` separates several stores in one
+    /// database (tests use one each). `verifySchema: false` skips making or checking the tables and the purge of
+    /// expired rows on open: for further connections of a pool whose first store did both.
     package init(
         endpoint: PostgresEndpoint, mode: OpenMode = .create, table: String = "mlc_state",
-        connectTimeout: Duration = .seconds(5), queryTimeout: Duration = .seconds(15)
-    ) throws {
+        connectTimeout: Duration = .seconds(5), queryTimeout: Duration = .seconds(15), verifySchema: Bool = true
+    ) async throws {
         guard Self.isPlainIdentifier(table) else {
             throw ConnectorError(
                 .stateUnavailable, kind: .configuration,
@@ -65,23 +67,24 @@ package final class PostgresStateStore: StateStore {
         link = PostgresLink(endpoint: endpoint, readOnly: mode == .readOnly, connectTimeout: connectTimeout)
         let connection: PostgresConnection
         do {
-            connection = try link.connectNow()
+            connection = try await link.connection()
         } catch {
             throw Self.failure(error, endpoint: endpoint, operation: "connecting", key: nil, connecting: true)
         }
+        guard verifySchema else { return }
         do {
             switch mode {
             case .create:
-                _ = try connection.query(createSchema, logger: link.logger).wait()
+                _ = try await connection.query(createSchema, logger: link.logger).get()
             case .readWrite, .readOnly:
-                let result = try connection.query(
+                let result = try await connection.query(
                     """
                     SELECT to_regclass(\(table)) IS NOT NULL AND to_regclass(\(queueTable)) IS NOT NULL
                         AND to_regprocedure(\(commitFunction + "(text[],text[],bytea[],bigint[],bigint[],text[])"))
                             IS NOT NULL
                     """,
                     logger: link.logger
-                ).wait()
+                ).get()
                 guard let row = result.rows.first, try row.decode(Bool.self) else {
                     throw ConnectorError(
                         .stateUnavailable, kind: .configuration,
@@ -90,10 +93,10 @@ package final class PostgresStateStore: StateStore {
                 }
             }
             if mode != .readOnly {
-                _ = try connection.query(purgeQuery(limit: 1000), logger: link.logger).wait()
+                _ = try await connection.query(purgeQuery(limit: 1000), logger: link.logger).get()
             }
         } catch {
-            link.closeNow()
+            await link.close()
             throw Self.failure(error, endpoint: endpoint, operation: "opening the store", key: nil, connecting: false)
         }
     }
@@ -724,19 +727,6 @@ final class PostgresLink: Sendable {
         return future
     }
 
-    /// Connects and waits (the store's initialiser is synchronous; this blocks on the event loop, not on Swift's
-    /// cooperative pool).
-    func connectNow() throws -> PostgresConnection {
-        let future = start()
-        current.withLock { $0 = future }
-        do {
-            return try future.wait()
-        } catch {
-            current.withLock { $0 = nil }
-            throw error
-        }
-    }
-
     /// The open connection, or a new one when it was lost.
     func connection() async throws -> PostgresConnection {
         for _ in 0..<2 {
@@ -774,14 +764,6 @@ final class PostgresLink: Sendable {
     /// Closes `connection`, so the next call connects again.
     func drop(_ connection: PostgresConnection) {
         if !connection.isClosed { connection.close().whenComplete { _ in } }
-    }
-
-    func closeNow() {
-        let future = current.withLock { current -> EventLoopFuture<PostgresConnection>? in
-            defer { current = nil }
-            return current
-        }
-        if let connection = try? future?.wait() { try? connection.close().wait() }
     }
 
     func close() async {

@@ -146,10 +146,18 @@ final class RedisConnection: Sendable {
         }
     }
 
-    /// Connects now, blocking the caller (used once when a step opens its store).
-    func connectNow() throws {
-        try queue.sync {
-            try context.withLock { context in _ = try self.connected(&context) }
+    /// Connects now, on the connection's queue (the caller awaits; no thread of the cooperative pool blocks), so a
+    /// wrong address or password fails when the store is opened.
+    func connect() async throws {
+        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
+            queue.async {
+                do {
+                    try self.context.withLock { context in _ = try self.connected(&context) }
+                    continuation.resume()
+                } catch {
+                    continuation.resume(throwing: error)
+                }
+            }
         }
     }
 

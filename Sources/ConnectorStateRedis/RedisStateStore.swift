@@ -23,12 +23,15 @@ package final class RedisStateStore: StateStore {
     /// Commands this client has sent to the server so far (each one network round trip), for measurements.
     package var roundTrips: Int { connection.commandsSent.load(ordering: .relaxed) }
 
-    /// Connects to `endpoint` now (blocking the caller once, at step start), so a wrong address or password fails
-    /// when the store is opened. `namespace` separates several stores on one server (tests use one each).
-    package init(endpoint: RedisEndpoint, namespace: String = "mlc", commandTimeout: Duration = .seconds(15)) throws {
+    /// Connects to `endpoint` now (on the connection's own queue, never blocking the cooperative pool), so a wrong
+    /// address or password fails when the store is opened. `namespace` separates several stores on one server (tests
+    /// use one each).
+    package init(endpoint: RedisEndpoint, namespace: String = "mlc", commandTimeout: Duration = .seconds(15))
+        async throws
+    {
         connection = RedisConnection(endpoint: endpoint, commandTimeout: commandTimeout)
         self.namespace = namespace
-        try connection.connectNow()
+        try await connection.connect()
     }
 
     var indexKey: String { namespace + ":index" }

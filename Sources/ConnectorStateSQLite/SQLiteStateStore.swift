@@ -31,7 +31,7 @@ package final class SQLiteStateStore: StateStore {
             guard FileManager.default.fileExists(atPath: path) else {
                 throw ConnectorError(
                     .stateUnavailable, kind: .configuration,
-                    "there is no store at \(path); `local-runner connections add --file <connection.yaml>` creates it (check MLC_STATE or --state)"
+                    "there is no SQLite store at \(path); `local-runner connections add --file <connection.yaml>` creates it (check MLC_STATE or --state)"
                 )
             }
         }
@@ -94,7 +94,8 @@ package final class SQLiteStateStore: StateStore {
         } catch let error as DatabaseError {
             throw ConnectorError(
                 .stateUnavailable, kind: .configuration,
-                "cannot open the SQLite store: \(error.message ?? "error \(error.resultCode)")")
+                "cannot open the SQLite store \(path): \(error.message ?? "error \(error.resultCode)"); check that the directory exists and this user may write there"
+            )
         }
     }
 
@@ -168,7 +169,7 @@ package final class SQLiteStateStore: StateStore {
         do {
             return try await queue.write(body)
         } catch let error as DatabaseError {
-            throw Self.map(error)
+            throw Self.map(error, path: path)
         }
     }
 
@@ -176,19 +177,24 @@ package final class SQLiteStateStore: StateStore {
         do {
             return try await queue.read(body)
         } catch let error as DatabaseError {
-            throw Self.map(error)
+            throw Self.map(error, path: path)
         }
     }
 
-    private static func map(_ error: DatabaseError) -> ConnectorError {
+    private static func map(_ error: DatabaseError, path: String) -> ConnectorError {
         switch error.resultCode {
         case .SQLITE_BUSY, .SQLITE_LOCKED:
-            ConnectorError(.stateUnavailable, kind: .temporary, "the SQLite store stayed locked by another process")
+            ConnectorError(
+                .stateUnavailable, kind: .temporary,
+                "the SQLite store \(path) stayed locked by another process; check for a stuck process holding it (e.g. `fuser \(path)`)"
+            )
         case .SQLITE_FULL, .SQLITE_IOERR, .SQLITE_CANTOPEN, .SQLITE_READONLY:
             ConnectorError(
-                .stateUnavailable, kind: .temporary, "the SQLite store cannot be written (\(error.resultCode))")
+                .stateUnavailable, kind: .temporary,
+                "the SQLite store \(path) cannot be written (\(error.resultCode)); check the free disk space and that this user owns the file and its directory"
+            )
         default:
-            ConnectorError(.stateCorrupt, "SQLite error \(error.resultCode)")
+            ConnectorError(.stateCorrupt, "the SQLite store \(path) failed (SQLite error \(error.resultCode))")
         }
     }
 

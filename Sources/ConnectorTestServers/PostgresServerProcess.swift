@@ -160,6 +160,28 @@ package final class PostgresServerProcess: Sendable {
         }
     }
 
+    /// Runs one query with `psql` and returns its unaligned output (`-At`): what a test asks the server behind a
+    /// store's back (e.g. its sessions in `pg_stat_activity`).
+    package func query(_ sql: String, database: String = "postgres") throws -> String {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: binDirectory + "/psql")
+        process.arguments = [
+            "-h", "127.0.0.1", "-p", String(port), "-U", user, "-d", database, "-v", "ON_ERROR_STOP=1", "-At", "-c",
+            sql,
+        ]
+        process.environment = ["PGPASSWORD": password, "PATH": "/usr/bin:/bin"]
+        let output = Pipe()
+        process.standardOutput = output
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        let data = output.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        guard process.terminationStatus == 0 else {
+            throw Failure(description: "psql failed (\(process.terminationStatus)): \(sql.prefix(200))")
+        }
+        return String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+
     /// Stops the server the way a crash would: SIGQUIT is PostgreSQL's immediate shutdown (every backend exits at
     /// once, every client connection drops, nothing is checkpointed); SIGKILL after five seconds. The data
     /// directory stays until the value is released, so `start()` can bring the same server back.

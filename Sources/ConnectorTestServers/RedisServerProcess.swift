@@ -33,34 +33,81 @@ package final class RedisServerProcess: Sendable {
                     "redis-server is not installed; the Redis store tests need it: `sudo apt-get install -y redis-server libhiredis-dev` (or `make test`, which installs both)"
             )
         }
-        directory = try TemporaryDirectory()
+        let directory = try TemporaryDirectory()
+        self.directory = directory
+        self.password = password
         var lastError = "did not start"
         for _ in 0..<5 {
             let port = try Self.freePort()
-            let process = Process()
-            process.executableURL = URL(fileURLWithPath: executable)
-            process.currentDirectoryURL = URL(fileURLWithPath: directory.path)
-            var arguments = [
-                "--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-                "--dir", directory.path, "--daemonize", "no", "--logfile", directory.path + "/redis.log",
-            ]
-            if let password { arguments += ["--requirepass", password] }
-            process.arguments = arguments
-            process.standardOutput = FileHandle.nullDevice
-            process.standardError = FileHandle.nullDevice
-            try process.run()
-            if Self.waitUntilListening(port: port, process: process) {
+            do {
+                let process = try Self.launch(executable, directory: directory.path, port: port, password)
                 self.port = port
                 self.process = Mutex(process)
                 return
+            } catch {
+                lastError = error.description
             }
-            if process.isRunning { kill(process.processIdentifier, SIGKILL) }
-            process.waitUntilExit()
-            lastError =
-                (try? String(contentsOfFile: directory.path + "/redis.log", encoding: .utf8))?.suffix(400)
-                .description ?? "no log"
         }
         throw Missing(description: "redis-server did not start on a loopback port: \(lastError)")
+    }
+
+    private let password: String?
+
+    /// Starts the server again on its port after `stop()` (an empty one: nothing is kept on disk).
+    package func start() throws {
+        guard let executable = Self.executable() else { throw Missing(description: "redis-server is gone") }
+        let started = try Self.launch(executable, directory: directory.path, port: port, password)
+        process.withLock { $0 = started }
+    }
+
+    private static func launch(_ executable: String, directory: String, port: Int, _ password: String?) throws(Missing)
+        -> Process
+    {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: executable)
+        process.currentDirectoryURL = URL(fileURLWithPath: directory)
+        var arguments = [
+            "--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+            "--dir", directory, "--daemonize", "no", "--logfile", directory + "/redis.log",
+        ]
+        if let password { arguments += ["--requirepass", password] }
+        process.arguments = arguments
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        do {
+            try process.run()
+        } catch {
+            throw Missing(description: "cannot run \(executable): \(error)")
+        }
+        if waitUntilListening(port: port, process: process) { return process }
+        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+        process.waitUntilExit()
+        throw Missing(
+            description: (try? String(contentsOfFile: directory + "/redis.log", encoding: .utf8))?.suffix(400)
+                .description ?? "no log")
+    }
+
+    /// Runs `redis-cli` against the server (installed with redis-server) and returns what it printed: what a test
+    /// asks the server behind a store's back (e.g. `CLIENT LIST`).
+    package func cli(_ arguments: [String]) throws -> String {
+        guard let executable = Self.executable() else { throw Missing(description: "redis-server is gone") }
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: executable).deletingLastPathComponent()
+            .appendingPathComponent("redis-cli")
+        process.arguments =
+            ["-h", "127.0.0.1", "-p", String(port)] + (password.map { ["--no-auth-warning", "-a", $0] } ?? [])
+            + arguments
+        let output = Pipe()
+        process.standardOutput = output
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        let data = output.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        guard process.terminationStatus == 0 else {
+            throw Missing(
+                description: "redis-cli \(arguments.joined(separator: " ")) failed (\(process.terminationStatus))")
+        }
+        return String(decoding: data, as: UTF8.self)
     }
 
     /// `redis://127.0.0.1:<port>/<db>`.

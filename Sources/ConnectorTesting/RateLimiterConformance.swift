@@ -199,10 +199,11 @@ extension RateLimiterConformance {
     /// each client first acquires twice on another key (a script loaded once per connection is not counted).
     package static func roundTripsPerAcquire<Store: StateStore>(
         clients: Int, acquires: Int, native: Bool, warmUp: Bool = false,
-        open: () throws -> Store, roundTrips: @escaping @Sendable (Store) -> Int
+        open: () async throws -> Store, roundTrips: @escaping @Sendable (Store) -> Int
     ) async throws -> Double {
         let now = Date(timeIntervalSince1970: 1_800_000_000)
-        let stores = try (0..<clients).map { _ in try open() }
+        var stores: [Store] = []
+        for _ in 0..<clients { stores.append(try await open()) }
         if warmUp {
             for store in stores {
                 let limiter = RateLimiter(store: store, key: "warm", limit: 100, window: .seconds(1), native: native)

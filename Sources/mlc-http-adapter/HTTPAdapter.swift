@@ -25,6 +25,10 @@ struct HTTPAdapter: AsyncParsableCommand {
     @Option(help: "Seconds the step may run before it is killed (or MLC_STEP_TIMEOUT; default 300).") var timeout: Int?
     @Flag(help: "Be the dead-letter sink: keep each event in the store's dead-letter list (MLC_STATE).")
     var deadLetters = false
+    @Option(
+        help: ArgumentHelp(
+            "With --dead-letters: connections to a Redis or PostgreSQL store at most, shared by concurrent requests.",
+            discussion: "Opened as needed; a SQLite store is always one connection.")) var storeConnections = 4
     @Option(help: "Address to listen on.") var host = "0.0.0.0"
     @Option(help: "Port (default $PORT, else 8080; 0 picks a free one).") var port: Int?
 
@@ -34,11 +38,15 @@ struct HTTPAdapter: AsyncParsableCommand {
         let environment = ProcessInfo.processInfo.environment
         let port = self.port ?? environment["PORT"].flatMap { Int($0) } ?? 8080
         guard (0...65535).contains(port) else { throw ValidationError("the port must be between 0 and 65535") }
+        guard (1...64).contains(storeConnections) else {
+            throw ValidationError("--store-connections must be between 1 and 64; got \(storeConnections)")
+        }
         let transport = AsyncHTTPClientTransport()
         let handler: EventServer.Handler
         var store: (any StateStore)?
         if deadLetters {
-            let opened = try StateStores.open(StateStores.url(from: environment), mode: .readWrite)
+            let opened = try await StateStores.open(
+                StateStores.url(from: environment), mode: .readWrite, connections: storeConnections)
             store = opened
             let sink = DeadLetterSink(store: opened, logger: logger)
             handler = { headers, body in await sink.handle(headers: headers, body: body) }

@@ -49,14 +49,19 @@ struct RuntimeConfigurationTests {
         }
         let server = try RedisServerProcess()
         defer { server.stop() }
-        let store = try StateStores.open(server.url(database: 1), mode: .readWrite)
+        let store = try await StateStores.open(server.url(database: 1), mode: .readWrite)
         let version = try await store.put("k", Data("v".utf8), ttl: nil)
-        let reopened = try StateStores.open(server.url(database: 1), mode: .readOnly)
+        let reopened = try await StateStores.open(server.url(database: 1), mode: .readOnly)
         #expect(try await reopened.get("k")?.version == version)
+        // A long-lived process asks for a pool: one store over up to that many connections.
+        let pooled = try await StateStores.open(server.url(database: 1), mode: .readWrite, connections: 3)
+        #expect(pooled is PooledStateStore)
+        #expect(try await pooled.get("k")?.version == version)
+        try await pooled.close()
         try await store.close()
         try await reopened.close()
         server.stop()
-        let refused = #expect(throws: ConnectorError.self) { try StateStores.open(server.url()) }
+        let refused = await #expect(throws: ConnectorError.self) { try await StateStores.open(server.url()) }
         #expect(refused?.message.contains("Redis store at 127.0.0.1:\(server.port)/0") == true)
     }
 
@@ -80,25 +85,31 @@ struct RuntimeConfigurationTests {
         defer { server.stop() }
         try server.createDatabase("runtime")
         // A step (.readWrite) refuses a database where no store was created; .create (connections add) makes it.
-        let missing = #expect(throws: ConnectorError.self) {
-            try StateStores.open(server.url(database: "runtime"), mode: .readWrite)
+        let missing = await #expect(throws: ConnectorError.self) {
+            try await StateStores.open(server.url(database: "runtime"), mode: .readWrite)
         }
         #expect(missing?.exitCode == .config)
         #expect(missing?.message.contains("connections add") == true, "\(missing?.message ?? "")")
-        let store = try StateStores.open(server.url(database: "runtime"), mode: .create)
+        let store = try await StateStores.open(server.url(database: "runtime"), mode: .create)
         let version = try await store.put("k", Data("v".utf8), ttl: nil)
-        let reopened = try StateStores.open(server.url(database: "runtime"), mode: .readOnly)
+        let reopened = try await StateStores.open(server.url(database: "runtime"), mode: .readOnly)
         #expect(try await reopened.get("k")?.version == version)
         await #expect(throws: ConnectorError.self) { try await reopened.put("k", Data(), ttl: nil) }
+        let pooled = try await StateStores.open(server.url(database: "runtime"), mode: .readWrite, connections: 3)
+        #expect(pooled is PooledStateStore)
+        #expect(try await pooled.get("k")?.version == version)
+        try await pooled.close()
         try await store.close()
         try await reopened.close()
         let wrong = server.url(database: "runtime").replacingOccurrences(of: server.password, with: "not-it")
-        let refused = #expect(throws: ConnectorError.self) { try StateStores.open(wrong) }
+        let refused = await #expect(throws: ConnectorError.self) { try await StateStores.open(wrong) }
         #expect(refused?.exitCode == .config)
         #expect(refused?.message.contains("PostgreSQL store at mlc@127.0.0.1:\(server.port)/runtime") == true)
         #expect(refused?.message.contains("not-it") == false)
         server.stop()
-        let down = #expect(throws: ConnectorError.self) { try StateStores.open(server.url(database: "runtime")) }
+        let down = await #expect(throws: ConnectorError.self) {
+            try await StateStores.open(server.url(database: "runtime"))
+        }
         #expect(down?.exitCode == .tempFail)
         #expect(down?.message.contains(server.password) == false, "\(down?.message ?? "")")
     }
@@ -108,20 +119,26 @@ struct RuntimeConfigurationTests {
         let directory = try TemporaryDirectory()
         let path = directory.path + "/sub/state.sqlite"
         for mode in [StateStores.Mode.readWrite, .readOnly] {
-            let error = #expect(throws: ConnectorError.self) { try StateStores.open("sqlite://" + path, mode: mode) }
+            let error = await #expect(throws: ConnectorError.self) {
+                try await StateStores.open("sqlite://" + path, mode: mode)
+            }
             #expect(error?.exitCode == .config)
             #expect(error?.message.contains("connections add") == true)
             #expect(!FileManager.default.fileExists(atPath: directory.path + "/sub"))
         }
-        let created = try StateStores.open("sqlite://" + path, mode: .create)
+        let created = try await StateStores.open("sqlite://" + path, mode: .create)
         try await created.put("k", Data("v".utf8), ttl: nil)
         try await created.close()
 
-        let reader = try StateStores.open("sqlite://" + path, mode: .readOnly)
+        let reader = try await StateStores.open("sqlite://" + path, mode: .readOnly)
         #expect(try await reader.get("k")?.data == Data("v".utf8))
         await #expect(throws: (any Error).self) { try await reader.put("k2", Data("v".utf8), ttl: nil) }
         try await reader.close()
-        let writer = try StateStores.open("sqlite://" + path, mode: .readWrite)
+        // SQLite is one connection whatever a long-lived process asks for (one file, one writer lock).
+        let single = try await StateStores.open("sqlite://" + path, mode: .readWrite, connections: 8)
+        #expect(!(single is PooledStateStore))
+        try await single.close()
+        let writer = try await StateStores.open("sqlite://" + path, mode: .readWrite)
         try await writer.put("k2", Data("w".utf8), ttl: nil)
         try await writer.close()
     }
@@ -162,7 +179,7 @@ struct RuntimeConfigurationTests {
             bc.clientSecret = .plain(Secret("sim~not-the-right-secret"))
             connection.erp = ERPSettings(bc)
             let state = "sqlite:" + directory.path + "/state.sqlite"
-            let store = try StateStores.open(state, mode: .create)
+            let store = try await StateStores.open(state, mode: .create)
             try await ConnectionStore(store: store, vault: vault).save(connection)
             try await store.close()
             let event = CloudEvent(

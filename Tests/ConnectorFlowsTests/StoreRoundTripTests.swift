@@ -48,7 +48,7 @@ struct StoreRoundTripTests {
             _ = try await SyncAccountsHandler(context: runtime.context, erp: try runtime.erpConnector()).handle(
                 sync, input: .init(full: true))
             let key = MasterKey.generate()
-            let setup = try StateStores.open(state, mode: .create)
+            let setup = try await StateStores.open(state, mode: .create)
             // Tokens are sealed with the rig's key; the steps fetch their own.
             let master = try await rig.store.scanAll(prefix: "").filter { !$0.key.contains("/token") }
             try await setup.putAll(master.map { ($0.key, $0.value.data, nil) })
@@ -59,7 +59,7 @@ struct StoreRoundTripTests {
 
             let invoiceId = try #require(rig.drafted.first)
             let invoice = try await runtime.procurementSource().invoice(id: String(invoiceId))
-            let transformStore = CountingStateStore(try StateStores.open(state, mode: .readWrite))
+            let transformStore = CountingStateStore(try await StateStores.open(state, mode: .readWrite))
             let transformed = try await FunctionMain.invoke(
                 TransformInvoiceHandler.self, event: try rig.event(EventType.invoiceCaptured, data: invoice),
                 environment: environment, openStore: { _ in transformStore },
@@ -71,7 +71,7 @@ struct StoreRoundTripTests {
             #expect(transformed.result.status == .ok, "\(transformed.result.review?.reasons ?? [])")
             let mappedEvent = try #require(transformed.result.events.first { $0.type == EventType.invoiceMapped })
 
-            let writeStore = CountingStateStore(try StateStores.open(state, mode: .readWrite))
+            let writeStore = CountingStateStore(try await StateStores.open(state, mode: .readWrite))
             let written = try await FunctionMain.invoke(
                 WriteInvoiceHandler.self, event: mappedEvent, environment: environment,
                 openStore: { _ in writeStore },
@@ -80,7 +80,7 @@ struct StoreRoundTripTests {
             #expect(written.result.record?.state == .written)
 
             // The completion really landed: audit trail, record state.
-            let check = try StateStores.open(state, mode: .readWrite)
+            let check = try await StateStores.open(state, mode: .readWrite)
             let keys = try StateKeys(connection: rig.connection.id)
             let audit = AuditLog(store: check, keys: keys)
             let recordId = try #require(written.result.record?.recordId)

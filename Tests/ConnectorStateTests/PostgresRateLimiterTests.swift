@@ -12,7 +12,7 @@ struct PostgresRateLimiterTests {
         let server = try PostgresServerProcess()
         defer { server.stop() }
         let endpoint = PostgresStateStoreTests.endpoint(server)
-        try await RateLimiterConformance.run { name in try PostgresStateStore(endpoint: endpoint, table: name) }
+        try await RateLimiterConformance.run { name in try await PostgresStateStore(endpoint: endpoint, table: name) }
     }
 
     @Test("an acquire is one statement natively, two or more with compare-and-swap; odd states go generic")
@@ -25,7 +25,7 @@ struct PostgresRateLimiterTests {
             let table = PostgresStateStoreTests.table()
             return try await RateLimiterConformance.roundTripsPerAcquire(
                 clients: clients, acquires: acquires, native: native,
-                open: { try PostgresStateStore(endpoint: endpoint, table: table) }, roundTrips: \.roundTrips)
+                open: { try await PostgresStateStore(endpoint: endpoint, table: table) }, roundTrips: \.roundTrips)
         }
         let nativeAlone = try await measure(native: true, clients: 1, acquires: 100)
         let nativeShared = try await measure(native: true, clients: 4, acquires: 100)
@@ -42,7 +42,7 @@ struct PostgresRateLimiterTests {
 
         // A state written by something else (here: JSON with spaces) goes through the generic limiter once, which
         // rewrites it in the form the statement reads.
-        let store = try PostgresStateStore(endpoint: endpoint, table: PostgresStateStoreTests.table())
+        let store = try await PostgresStateStore(endpoint: endpoint, table: PostgresStateStoreTests.table())
         try await store.put("limit/erp", Data(#"{ "t": 1800000001.5, "r": 40, "c": 1800000000 }"#.utf8), ttl: nil)
         let limiter = RateLimiter(store: store, key: "limit/erp", limit: 100, window: .seconds(1))
         var before = store.roundTrips

@@ -23,12 +23,12 @@ struct PostgresStateStoreTests {
         defer { server.stop() }
         let endpoint = Self.endpoint(server)
         try await StateStoreConformance.run(
-            { _ in try PostgresStateStore(endpoint: endpoint, table: Self.table()) },
+            { _ in try await PostgresStateStore(endpoint: endpoint, table: Self.table()) },
             twoClients: {
                 let table = Self.table()
                 return (
-                    try PostgresStateStore(endpoint: endpoint, table: table),
-                    try PostgresStateStore(endpoint: endpoint, table: table)
+                    try await PostgresStateStore(endpoint: endpoint, table: table),
+                    try await PostgresStateStore(endpoint: endpoint, table: table)
                 )
             },
             clock: .server)
@@ -38,7 +38,7 @@ struct PostgresStateStoreTests {
     func oneConnection() async throws {
         let server = try PostgresServerProcess()
         defer { server.stop() }
-        let store = try PostgresStateStore(endpoint: Self.endpoint(server), table: Self.table())
+        let store = try await PostgresStateStore(endpoint: Self.endpoint(server), table: Self.table())
         try await withThrowingTaskGroup(of: Void.self) { group in
             for index in 0..<30 {
                 group.addTask {
@@ -64,7 +64,7 @@ struct PostgresStateStoreTests {
     func purgeAndLimits() async throws {
         let server = try PostgresServerProcess()
         defer { server.stop() }
-        let store = try PostgresStateStore(endpoint: Self.endpoint(server), table: Self.table())
+        let store = try await PostgresStateStore(endpoint: Self.endpoint(server), table: Self.table())
         for index in 0..<5 { try await store.put("gone/\(index)", Data(), ttl: .milliseconds(100)) }
         try await store.put("kept/short", Data(), ttl: .seconds(60))
         try await store.put("kept/forever", Data(), ttl: nil)
@@ -89,7 +89,7 @@ struct PostgresStateStoreTests {
     func lostConnection() async throws {
         let server = try PostgresServerProcess()
         defer { server.stop() }
-        let store = try PostgresStateStore(endpoint: Self.endpoint(server), table: Self.table())
+        let store = try await PostgresStateStore(endpoint: Self.endpoint(server), table: Self.table())
         try await store.put("k", Data("v".utf8), ttl: nil)
         server.stop()
         let started = Date()
@@ -101,8 +101,8 @@ struct PostgresStateStoreTests {
         #expect(message.contains("PostgreSQL store at mlc@127.0.0.1:\(server.port)/postgres"), "\(message)")
         #expect(message.contains("check that PostgreSQL"), "\(message)")
         #expect(!message.contains(server.password))
-        let refused = #expect(throws: ConnectorError.self) {
-            try PostgresStateStore(endpoint: Self.endpoint(server), table: Self.table())
+        let refused = await #expect(throws: ConnectorError.self) {
+            try await PostgresStateStore(endpoint: Self.endpoint(server), table: Self.table())
         }
         #expect(refused?.kind == .temporary)
         #expect(
@@ -126,18 +126,18 @@ struct PostgresStateStoreTests {
         defer { server.stop() }
         var endpoint = Self.endpoint(server)
         endpoint.password = "wrong-\(server.password)"
-        let wrong = #expect(throws: ConnectorError.self) { try PostgresStateStore(endpoint: endpoint) }
+        let wrong = await #expect(throws: ConnectorError.self) { try await PostgresStateStore(endpoint: endpoint) }
         #expect(wrong?.kind == .configuration)
         #expect(wrong?.message.contains("refused the credentials") == true, "\(wrong?.message ?? "")")
         #expect(wrong?.message.contains("check the user and password in MLC_STATE") == true)
         #expect(wrong?.message.contains(server.password) == false)
 
         endpoint.password = nil
-        let missing = #expect(throws: ConnectorError.self) { try PostgresStateStore(endpoint: endpoint) }
+        let missing = await #expect(throws: ConnectorError.self) { try await PostgresStateStore(endpoint: endpoint) }
         #expect(missing?.message.contains("wants a password") == true, "\(missing?.message ?? "")")
 
-        let noDatabase = #expect(throws: ConnectorError.self) {
-            try PostgresStateStore(endpoint: Self.endpoint(server, database: "nope"))
+        let noDatabase = await #expect(throws: ConnectorError.self) {
+            try await PostgresStateStore(endpoint: Self.endpoint(server, database: "nope"))
         }
         #expect(noDatabase?.kind == .configuration)
         #expect(noDatabase?.message.contains("has no such database") == true, "\(noDatabase?.message ?? "")")
@@ -145,7 +145,7 @@ struct PostgresStateStoreTests {
 
         var tls = Self.endpoint(server)
         tls.tls = .require
-        let noTLS = #expect(throws: ConnectorError.self) { try PostgresStateStore(endpoint: tls) }
+        let noTLS = await #expect(throws: ConnectorError.self) { try await PostgresStateStore(endpoint: tls) }
         #expect(noTLS?.message.contains("does not offer TLS") == true, "\(noTLS?.message ?? "")")
         #expect(noTLS?.message.contains(server.password) == false)
     }
@@ -159,24 +159,26 @@ struct PostgresStateStoreTests {
         try server.createDatabase("fresh")
         let endpoint = Self.endpoint(server, database: "fresh")
         for mode in [PostgresStateStore.OpenMode.readWrite, .readOnly] {
-            let error = #expect(throws: ConnectorError.self) { try PostgresStateStore(endpoint: endpoint, mode: mode) }
+            let error = await #expect(throws: ConnectorError.self) {
+                try await PostgresStateStore(endpoint: endpoint, mode: mode)
+            }
             #expect(error?.kind == .configuration)
             #expect(error?.message.contains("connections add") == true, "\(error?.message ?? "")")
         }
-        let created = try PostgresStateStore(endpoint: endpoint, mode: .create)
+        let created = try await PostgresStateStore(endpoint: endpoint, mode: .create)
         let version = try await created.put("k", Data("v".utf8), ttl: nil)
         try await created.close()
-        let writer = try PostgresStateStore(endpoint: endpoint, mode: .readWrite)
+        let writer = try await PostgresStateStore(endpoint: endpoint, mode: .readWrite)
         #expect(try await writer.get("k")?.version == version)
         try await writer.close()
-        let reader = try PostgresStateStore(endpoint: endpoint, mode: .readOnly)
+        let reader = try await PostgresStateStore(endpoint: endpoint, mode: .readOnly)
         #expect(try await reader.get("k")?.data == Data("v".utf8))
         let refused = await #expect(throws: ConnectorError.self) { try await reader.put("k2", Data(), ttl: nil) }
         #expect(refused?.message.contains("read-only") == true, "\(refused?.message ?? "")")
         #expect(try await reader.get("k2") == nil)
         try await reader.close()
         // Stores in other tables or databases do not see each other.
-        let other = try PostgresStateStore(endpoint: Self.endpoint(server), table: "mlc_state")
+        let other = try await PostgresStateStore(endpoint: Self.endpoint(server), table: "mlc_state")
         #expect(try await other.get("k") == nil)
         try await other.close()
     }

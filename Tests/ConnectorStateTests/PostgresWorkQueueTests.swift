@@ -14,8 +14,8 @@ struct PostgresWorkQueueTests {
         let endpoint = PostgresStateStoreTests.endpoint(server)
         try await WorkQueueConformance.run {
             let table = PostgresStateStoreTests.table()
-            let first = try PostgresStateStore(endpoint: endpoint, table: table)
-            let second = try PostgresStateStore(endpoint: endpoint, table: table)
+            let first = try await PostgresStateStore(endpoint: endpoint, table: table)
+            let second = try await PostgresStateStore(endpoint: endpoint, table: table)
             let queues = (WorkQueue(store: first), WorkQueue(store: second))
             #expect(queues.0.backend is PostgresWorkQueue)
             return queues
@@ -29,7 +29,7 @@ struct PostgresWorkQueueTests {
         defer { server.stop() }
         try server.createDatabase("fresh")
         let endpoint = PostgresStateStoreTests.endpoint(server, database: "fresh")
-        let store = try PostgresStateStore(endpoint: endpoint, mode: .create)
+        let store = try await PostgresStateStore(endpoint: endpoint, mode: .create)
         let runner = WorkQueue(store: store)
         let other = WorkQueue(store: store, name: "other")
         try await runner.enqueue(WorkQueueConformance.item("sync-vendors", 1))
@@ -60,22 +60,24 @@ struct PostgresWorkQueueTests {
         // command that creates it.
         try server.psql("DROP TABLE mlc_state_queue", database: "fresh")
         for mode in [PostgresStateStore.OpenMode.readWrite, .readOnly] {
-            let error = #expect(throws: ConnectorError.self) { try PostgresStateStore(endpoint: endpoint, mode: mode) }
+            let error = await #expect(throws: ConnectorError.self) {
+                try await PostgresStateStore(endpoint: endpoint, mode: mode)
+            }
             #expect(error?.kind == .configuration)
             #expect(error?.message.contains("mlc_state_queue") == true, "\(error?.message ?? "")")
             #expect(error?.message.contains("connections add") == true, "\(error?.message ?? "")")
         }
-        let recreated = try PostgresStateStore(endpoint: endpoint, mode: .create)
+        let recreated = try await PostgresStateStore(endpoint: endpoint, mode: .create)
         #expect(try await WorkQueue(store: recreated).count() == 0)
         try await recreated.close()
-        #expect(throws: Never.self) { try PostgresStateStore(endpoint: endpoint, mode: .readWrite) }
+        await #expect(throws: Never.self) { try await PostgresStateStore(endpoint: endpoint, mode: .readWrite) }
     }
     @Test("the KEDA scaler's query counts what a claim would take: due and unclaimed, or a dead worker's")
     func readyCount() async throws {
         let server = try PostgresServerProcess()
         defer { server.stop() }
         let endpoint = PostgresStateStoreTests.endpoint(server)
-        let store = try PostgresStateStore(endpoint: endpoint, table: PostgresStateStoreTests.table())
+        let store = try await PostgresStateStore(endpoint: endpoint, table: PostgresStateStoreTests.table())
         let queue = WorkQueue(store: store)
         let backend = try #require(queue.backend as? PostgresWorkQueue)
         let visibility = Duration.seconds(60)

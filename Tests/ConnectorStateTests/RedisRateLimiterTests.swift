@@ -12,7 +12,7 @@ struct RedisRateLimiterTests {
         let server = try RedisServerProcess()
         defer { server.stop() }
         let endpoint = RedisEndpoint(host: "127.0.0.1", port: server.port)
-        try await RateLimiterConformance.run { name in try RedisStateStore(endpoint: endpoint, namespace: name) }
+        try await RateLimiterConformance.run { name in try await RedisStateStore(endpoint: endpoint, namespace: name) }
     }
 
     /// Round trips (commands sent) per acquire, native against the generic read and compare-and-swap, alone and
@@ -27,7 +27,7 @@ struct RedisRateLimiterTests {
             let namespace = "rt-\(UUID().uuidString)"
             return try await RateLimiterConformance.roundTripsPerAcquire(
                 clients: clients, acquires: acquires, native: native, warmUp: true,
-                open: { try RedisStateStore(endpoint: endpoint, namespace: namespace) }, roundTrips: \.roundTrips)
+                open: { try await RedisStateStore(endpoint: endpoint, namespace: namespace) }, roundTrips: \.roundTrips)
         }
         let nativeAlone = try await measure(native: true, clients: 1, acquires: 200)
         let nativeShared = try await measure(native: true, clients: 4, acquires: 200)

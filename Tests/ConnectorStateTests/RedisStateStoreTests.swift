@@ -18,12 +18,12 @@ struct RedisStateStoreTests {
         defer { server.stop() }
         let endpoint = Self.endpoint(server)
         try await StateStoreConformance.run(
-            { _ in try RedisStateStore(endpoint: endpoint, namespace: "t-\(UUID().uuidString)") },
+            { _ in try await RedisStateStore(endpoint: endpoint, namespace: "t-\(UUID().uuidString)") },
             twoClients: {
                 let namespace = "t-\(UUID().uuidString)"
                 return (
-                    try RedisStateStore(endpoint: endpoint, namespace: namespace),
-                    try RedisStateStore(endpoint: endpoint, namespace: namespace)
+                    try await RedisStateStore(endpoint: endpoint, namespace: namespace),
+                    try await RedisStateStore(endpoint: endpoint, namespace: namespace)
                 )
             },
             clock: .server)
@@ -33,11 +33,11 @@ struct RedisStateStoreTests {
     func isolation() async throws {
         let server = try RedisServerProcess()
         defer { server.stop() }
-        let first = try RedisStateStore(endpoint: Self.endpoint(server), namespace: "one")
-        let second = try RedisStateStore(endpoint: Self.endpoint(server), namespace: "two")
+        let first = try await RedisStateStore(endpoint: Self.endpoint(server), namespace: "one")
+        let second = try await RedisStateStore(endpoint: Self.endpoint(server), namespace: "two")
         var otherDatabase = Self.endpoint(server)
         otherDatabase.database = 3
-        let third = try RedisStateStore(endpoint: otherDatabase, namespace: "one")
+        let third = try await RedisStateStore(endpoint: otherDatabase, namespace: "one")
         try await first.put("k", Data("1".utf8), ttl: nil)
         #expect(try await second.get("k") == nil)
         #expect(try await third.get("k") == nil)
@@ -48,7 +48,7 @@ struct RedisStateStoreTests {
     @Test("a server that dies mid-run gives a clear, temporary error, not a hang; a restarted one is used again")
     func lostConnection() async throws {
         let server = try RedisServerProcess()
-        let store = try RedisStateStore(endpoint: Self.endpoint(server), namespace: "lost")
+        let store = try await RedisStateStore(endpoint: Self.endpoint(server), namespace: "lost")
         try await store.put("k", Data("v".utf8), ttl: nil)
         server.stop(abruptly: true)
         let started = Date()
@@ -57,7 +57,9 @@ struct RedisStateStoreTests {
         #expect(error?.code == .stateUnavailable)
         #expect(error?.kind == .temporary)
         #expect(error?.message.contains("Redis store at 127.0.0.1:\(server.port)") == true, "\(error?.message ?? "")")
-        let again = #expect(throws: ConnectorError.self) { try RedisStateStore(endpoint: Self.endpoint(server)) }
+        let again = await #expect(throws: ConnectorError.self) {
+            try await RedisStateStore(endpoint: Self.endpoint(server))
+        }
         #expect(again?.message.contains("cannot connect to the Redis store at 127.0.0.1:\(server.port)") == true)
         #expect(again?.message.contains("check that redis-server runs there") == true)
         try await store.close()
@@ -70,16 +72,16 @@ struct RedisStateStoreTests {
         defer { server.stop() }
         var endpoint = Self.endpoint(server)
         endpoint.password = secret
-        let store = try RedisStateStore(endpoint: endpoint)
+        let store = try await RedisStateStore(endpoint: endpoint)
         try await store.put("k", Data("v".utf8), ttl: nil)
         #expect(try await store.get("k")?.data == Data("v".utf8))
         try await store.close()
         endpoint.password = "wrong-\(secret)"
-        let refused = #expect(throws: ConnectorError.self) { try RedisStateStore(endpoint: endpoint) }
+        let refused = await #expect(throws: ConnectorError.self) { try await RedisStateStore(endpoint: endpoint) }
         #expect(refused?.message.contains("refused the credentials") == true, "\(refused?.message ?? "")")
         #expect(refused?.message.contains(secret) == false)
         endpoint.password = nil
-        let store2 = try RedisStateStore(endpoint: endpoint)
+        let store2 = try await RedisStateStore(endpoint: endpoint)
         let missing = await #expect(throws: ConnectorError.self) { try await store2.get("k") }
         #expect(missing?.message.contains("password") == true, "\(missing?.message ?? "")")
         try await store2.close()

@@ -35,13 +35,13 @@ struct WorkQueueTests {
         let endpoint = RedisEndpoint(host: "127.0.0.1", port: server.port)
         try await WorkQueueConformance.run {
             let namespace = "q-\(UUID().uuidString)"
-            let first = WorkQueue(store: try RedisStateStore(endpoint: endpoint, namespace: namespace))
-            let second = WorkQueue(store: try RedisStateStore(endpoint: endpoint, namespace: namespace))
+            let first = WorkQueue(store: try await RedisStateStore(endpoint: endpoint, namespace: namespace))
+            let second = WorkQueue(store: try await RedisStateStore(endpoint: endpoint, namespace: namespace))
             #expect(first.backend is RedisWorkQueue)
             return (first, second)
         }
         // Every consumer that ended holding nothing left the group (one trigger process = one consumer name).
-        let store = try RedisStateStore(endpoint: endpoint, namespace: "tidy")
+        let store = try await RedisStateStore(endpoint: endpoint, namespace: "tidy")
         let queue = WorkQueue(store: store)
         try await queue.enqueue(WorkQueueConformance.item("sync-vendors", 1))
         for name in ["t1", "t2", "t3"] {

@@ -237,7 +237,7 @@ struct HTTPAdapterTests {
         var status: Int32 = 0
         _ = waitpid(pid, &status, 0)
 
-        let store = try StateStores.open("sqlite:" + path)
+        let store = try await StateStores.open("sqlite:" + path)
         let keys = try StateKeys(connection: "acme")
         let letters = try await DeadLetterList(store: store, keys: keys).list()
         #expect(letters.map(\.id) == ["write-erp-invoice-d-1"])

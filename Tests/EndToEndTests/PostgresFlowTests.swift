@@ -48,7 +48,7 @@ struct PostgresFlowTests {
             #expect(host.businessCentral.store.allPurchaseInvoices.count == bcAfterFirst)
 
             // The state really is in PostgreSQL: the connections, the ledger and the sealed token cache.
-            let store = try PostgresStateStore(
+            let store = try await PostgresStateStore(
                 endpoint: try PostgresEndpoint.parse(state), mode: .readOnly)
             let keys = try await store.scanAll(prefix: "").map(\.key)
             #expect(keys.contains { $0.contains("/token/") }, "tokens are cached (sealed)")

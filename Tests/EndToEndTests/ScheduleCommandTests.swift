@@ -73,7 +73,7 @@ struct ScheduleCommandTests {
             let items = queueReport.sent.reduce(0) { total, sent in
                 total + sent.value * manifests.filter { $0.trigger.events.contains(sent.key) }.count
             }
-            let state = try StateStores.open("sqlite:\(directory.path)/keda.sqlite")
+            let state = try await StateStores.open("sqlite:\(directory.path)/keda.sqlite")
             #expect(try await WorkQueue(store: state).count() == items)
             try await state.close()
         } catch {

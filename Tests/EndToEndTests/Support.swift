@@ -63,7 +63,7 @@ enum Binaries {
 
 /// Every key and value of a SQLite store file, for "nothing changed" checks.
 func snapshot(_ path: String) async throws -> [String: Data] {
-    let store = try StateStores.open("sqlite:" + path)
+    let store = try await StateStores.open("sqlite:" + path)
     var result: [String: Data] = [:]
     for entry in try await store.scanAll(prefix: "") { result[entry.key] = entry.value.data }
     try await store.close()

@@ -219,7 +219,7 @@ struct WebhookTests {
             #expect(handshake.body == "abc 123")
 
             // The runner's renew step subscribed to vendors and accounts through that handshake.
-            let store = try StateStores.open(state)
+            let store = try await StateStores.open(state)
             let keys = try StateKeys(connection: "acme")
             try await Self.eventually("two BC subscriptions") {
                 let saved = try await store.get(
@@ -322,7 +322,7 @@ struct WebhookTests {
             failpoints: "step.handled=0.35",
             bcTiming: #"{"delaySeconds": 0.1, "retryDelaysSeconds": [\#(retries)]}"#)
         do {
-            let store = try StateStores.open(rig.state)
+            let store = try await StateStores.open(rig.state)
             let keys = try StateKeys(connection: "acme")
             let vendors = MappingTable<Vendor>(store: store, keys: keys, table: "erp-vendors")
             try await Self.eventually("two BC subscriptions and the first vendor sync", timeout: .seconds(120)) {
