@@ -40,6 +40,11 @@ enum StepBreakdown {
         /// shared objects it loads.
         var loaderMs: Double?
         var sharedObjects: Int?
+        /// Median time the step waited for the ERP's shared request budget (its result's `rateLimitWaitMs`): the
+        /// ERP's limit, not the step's own cost, counted in the handler's phase.
+        var rateLimitWaitMedianMs: Double?
+        /// Median HTTP requests per run (its result's `httpRequests`).
+        var httpRequestsMedian: Double?
     }
 
     static let descriptions: [String: String] = [
@@ -74,6 +79,8 @@ enum StepBreakdown {
         var phaseRuns: [[String: (ms: Double, storeMs: Double, storeCalls: Int)]] = []
         var order: [String] = []
         var opsByRun: [(Double, [String])] = []
+        var waits: [Double] = []
+        var requests: [Double] = []
         var index = 0
         for _ in 0..<max(1, runs) {
             let path = scratch.appendingPathComponent("timings-\(index).jsonl").path
@@ -87,6 +94,10 @@ enum StepBreakdown {
                 executable: executable, environment: env, stdin: input, stderrPath: nil, timeout: .seconds(60))
             let end = MonotonicClock.nanoseconds()
             walls.append(output.elapsedMs)
+            if let result = try? JSONCoding.decode(StepResult.self, from: output.stdout) {
+                waits.append(Double(result.metrics.rateLimitWaitMs ?? 0))
+                requests.append(Double(result.metrics.httpRequests))
+            }
             users.append(output.userMs)
             systems.append(output.systemMs)
             guard let line = try? String(contentsOfFile: path, encoding: .utf8).split(separator: "\n").last,
@@ -135,7 +146,8 @@ enum StepBreakdown {
             peakRSSMedianMiB: rss, phases: phases,
             storeCalls: Int(median(phaseRuns.map { Double($0.values.reduce(0) { $0 + $1.storeCalls }) })),
             storeOps: medianRun.1, fsyncCalls: fsync?.calls, fsyncMs: fsync?.ms, loaderMs: loader?.ms,
-            sharedObjects: loader?.objects)
+            sharedObjects: loader?.objects, rateLimitWaitMedianMs: waits.isEmpty ? nil : median(waits),
+            httpRequestsMedian: requests.isEmpty ? nil : median(requests))
     }
 
     static func median(_ values: [Double]) -> Double {
@@ -248,6 +260,12 @@ enum StepBreakdown {
             print(
                 "      store operations: \(figure.storeCalls) per run; median run: \(figure.storeOps.isEmpty ? "-" : figure.storeOps.joined(separator: ", ")) (ms)"
             )
+            if let requests = figure.httpRequestsMedian, requests > 0 {
+                let wait = figure.rateLimitWaitMedianMs ?? 0
+                print(
+                    "      ERP: \(format(requests)) HTTP requests per run; \(format(wait)) ms waiting for the ERP's request budget (rate limiter, in the handler's time); wall without that wait \(format(figure.wallMedianMs - wait)) ms"
+                )
+            }
             if let calls = figure.fsyncCalls, let ms = figure.fsyncMs {
                 print("      fsync/fdatasync: \(calls) calls, \(format(ms)) ms in them (strace -T, median of 5)")
             }
