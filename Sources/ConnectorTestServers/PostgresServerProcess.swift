@@ -163,22 +163,14 @@ package final class PostgresServerProcess: Sendable {
     /// Runs one query with `psql` and returns its unaligned output (`-At`): what a test asks the server behind a
     /// store's back (e.g. its sessions in `pg_stat_activity`).
     package func query(_ sql: String, database: String = "postgres") throws -> String {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: binDirectory + "/psql")
-        process.arguments = [
-            "-h", "127.0.0.1", "-p", String(port), "-U", user, "-d", database, "-v", "ON_ERROR_STOP=1", "-At", "-c",
-            sql,
-        ]
-        process.environment = ["PGPASSWORD": password, "PATH": "/usr/bin:/bin"]
-        let output = Pipe()
-        process.standardOutput = output
-        process.standardError = FileHandle.nullDevice
-        try process.run()
-        let data = output.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        guard process.terminationStatus == 0 else {
-            throw Failure(description: "psql failed (\(process.terminationStatus)): \(sql.prefix(200))")
-        }
+        let (status, data) = try ToolOutput.run(
+            URL(fileURLWithPath: binDirectory + "/psql"),
+            [
+                "-h", "127.0.0.1", "-p", String(port), "-U", user, "-d", database, "-v", "ON_ERROR_STOP=1", "-At", "-c",
+                sql,
+            ],
+            environment: ["PGPASSWORD": password, "PATH": "/usr/bin:/bin"])
+        guard status == 0 else { throw Failure(description: "psql failed (\(status)): \(sql.prefix(200))") }
         return String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
     }
 

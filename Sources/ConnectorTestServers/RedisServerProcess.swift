@@ -91,21 +91,12 @@ package final class RedisServerProcess: Sendable {
     /// asks the server behind a store's back (e.g. `CLIENT LIST`).
     package func cli(_ arguments: [String]) throws -> String {
         guard let executable = Self.executable() else { throw Missing(description: "redis-server is gone") }
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: executable).deletingLastPathComponent()
-            .appendingPathComponent("redis-cli")
-        process.arguments =
+        let (status, data) = try ToolOutput.run(
+            URL(fileURLWithPath: executable).deletingLastPathComponent().appendingPathComponent("redis-cli"),
             ["-h", "127.0.0.1", "-p", String(port)] + (password.map { ["--no-auth-warning", "-a", $0] } ?? [])
-            + arguments
-        let output = Pipe()
-        process.standardOutput = output
-        process.standardError = FileHandle.nullDevice
-        try process.run()
-        let data = output.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        guard process.terminationStatus == 0 else {
-            throw Missing(
-                description: "redis-cli \(arguments.joined(separator: " ")) failed (\(process.terminationStatus))")
+                + arguments)
+        guard status == 0 else {
+            throw Missing(description: "redis-cli \(arguments.joined(separator: " ")) failed (\(status))")
         }
         return String(decoding: data, as: UTF8.self)
     }
