@@ -5,6 +5,11 @@ let swiftSettings: [SwiftSetting] = [
     .enableUpcomingFeature("ExistentialAny"),
     .enableUpcomingFeature("MemberImportVisibility"),
     .treatAllWarnings(as: .error),
+    // Release builds access concrete generic type metadata through accessors that pass the conformances along,
+    // instead of by mangled name: a mangled name makes the runtime look up each conformance the type needs (for
+    // example `CodingKeys: CodingKey` for every Codable type) by scanning all 11,700 conformance records in the
+    // executable, once per type and process (issue 10's step budget: about 130 such scans per write-erp-invoice run).
+    .unsafeFlags(["-Xfrontend", "-disable-concrete-type-metadata-mangled-name-accessors"], .when(configuration: .release)),
 ]
 
 /// Step executables start once per event, so their start is paid per record: release builds link the Swift runtime
