@@ -9,7 +9,8 @@ let swiftSettings: [SwiftSetting] = [
     // instead of by mangled name: a mangled name makes the runtime look up each conformance the type needs (for
     // example `CodingKeys: CodingKey` for every Codable type) by scanning all 11,700 conformance records in the
     // executable, once per type and process (issue 10's step budget: about 130 such scans per write-erp-invoice run).
-    .unsafeFlags(["-Xfrontend", "-disable-concrete-type-metadata-mangled-name-accessors"], .when(configuration: .release)),
+    .unsafeFlags(
+        ["-Xfrontend", "-disable-concrete-type-metadata-mangled-name-accessors"], .when(configuration: .release)),
 ]
 
 /// Step executables start once per event, so their start is paid per record: release builds link the Swift runtime

@@ -1,3 +1,4 @@
+import ConnectorCore
 import Crypto
 import Foundation
 
@@ -5,6 +6,6 @@ import Foundation
 package enum ContentDigest {
     /// Lower-case hex SHA-256 of `data`.
     package static func sha256Hex(_ data: Data) -> String {
-        SHA256.hash(data: data).map { String(format: "%02x", $0) }.joined()
+        FixedFormat.hex(SHA256.hash(data: data))
     }
 }

@@ -15,7 +15,7 @@ package struct MasterKey: Sendable {
     /// wrong key is reported as such instead of as corrupt data.
     package var fingerprint: String {
         let digest = key.withUnsafeBytes { SHA256.hash(data: Data($0)) }
-        return digest.prefix(8).map { String(format: "%02x", $0) }.joined()
+        return FixedFormat.hex(digest.prefix(8))
     }
 
     package static func generate() -> String {

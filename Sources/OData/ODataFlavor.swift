@@ -204,13 +204,15 @@ package enum ODataValue: Sendable, Hashable {
         var calendar = Calendar(identifier: .gregorian)
         calendar.timeZone = timeZone
         let parts = calendar.dateComponents([.year, .month, .day], from: date)
-        return String(format: "%04d-%02d-%02d", parts.year ?? 0, parts.month ?? 0, parts.day ?? 0)
+        return [(parts.year ?? 0, 4), (parts.month ?? 0, 2), (parts.day ?? 0, 2)]
+            .map { FixedFormat.decimal($0.0, width: $0.1) }.joined(separator: "-")
     }
 
     static func time(_ date: Date, timeZone: TimeZone) -> String {
         var calendar = Calendar(identifier: .gregorian)
         calendar.timeZone = timeZone
         let parts = calendar.dateComponents([.hour, .minute, .second], from: date)
-        return String(format: "%02d:%02d:%02d", parts.hour ?? 0, parts.minute ?? 0, parts.second ?? 0)
+        return [parts.hour ?? 0, parts.minute ?? 0, parts.second ?? 0].map { FixedFormat.decimal($0, width: 2) }
+            .joined(separator: ":")
     }
 }

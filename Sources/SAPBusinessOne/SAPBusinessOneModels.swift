@@ -45,12 +45,13 @@ struct B1ChangeStamp: Sendable, Hashable, Comparable {
         guard parts.count >= 2, parts.allSatisfy({ Int($0) != nil }) else {
             // `HHmmss` as a number (some versions keep `UpdateTS`-like integers).
             if let number = Int(text), number >= 0, number < 240_000 {
-                return String(format: "%02d:%02d:%02d", number / 10000, (number / 100) % 100, number % 100)
+                return [number / 10000, (number / 100) % 100, number % 100].map { FixedFormat.decimal($0, width: 2) }
+                    .joined(separator: ":")
             }
             return "00:00:00"
         }
         let numbers = parts.prefix(3).map { Int($0) ?? 0 } + Array(repeating: 0, count: max(0, 3 - parts.count))
-        return String(format: "%02d:%02d:%02d", numbers[0], numbers[1], numbers[2])
+        return numbers.prefix(3).map { FixedFormat.decimal($0, width: 2) }.joined(separator: ":")
     }
 
     static func < (a: B1ChangeStamp, b: B1ChangeStamp) -> Bool { (a.date, a.time) < (b.date, b.time) }

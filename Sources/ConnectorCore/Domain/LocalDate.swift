@@ -43,7 +43,8 @@ package struct LocalDate: Sendable, Hashable, Comparable, Codable, CustomStringC
     }
 
     package var description: String {
-        String(format: "%04d-%02d-%02d", year, month, day)
+        FixedFormat.decimal(year, width: 4) + "-" + FixedFormat.decimal(month, width: 2) + "-"
+            + FixedFormat.decimal(day, width: 2)
     }
 
     package static func < (lhs: LocalDate, rhs: LocalDate) -> Bool {

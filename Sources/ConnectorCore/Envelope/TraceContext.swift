@@ -59,8 +59,7 @@ package struct TraceContext: Sendable, Hashable, CustomStringConvertible {
     static func randomHex(bytes: Int) -> String {
         var generator = SystemRandomNumberGenerator()
         while true {
-            let text = (0..<bytes).map { _ in String(format: "%02x", UInt8.random(in: 0...255, using: &generator)) }
-                .joined()
+            let text = FixedFormat.hex((0..<bytes).map { _ in UInt8.random(in: 0...255, using: &generator) })
             if text != String(repeating: "0", count: bytes * 2) { return text }
         }
     }

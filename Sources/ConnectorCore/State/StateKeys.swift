@@ -41,7 +41,7 @@ package struct StateKeys: Sendable, Hashable {
         for byte in component.utf8 {
             switch byte {
             case UInt8(ascii: "/"), UInt8(ascii: "%"), 0..<0x20, 0x7F:
-                bytes += Array(String(format: "%%%02X", byte).utf8)
+                bytes += Array(("%" + FixedFormat.hex(byte, width: 2, uppercase: true)).utf8)
             default:
                 bytes.append(byte)
             }

@@ -116,7 +116,7 @@ package enum StoreWrite: Sendable, Hashable {
 
     /// The key an `append` writes for sequence number `sequence`.
     package static func appendedKey(prefix: String, sequence: Int64) -> String {
-        prefix + String(format: "%012lld", sequence)
+        prefix + FixedFormat.decimal(sequence, width: 12)
     }
 }
 
@@ -151,7 +151,7 @@ package enum StoreVersion {
 
     /// The random low digits alone, as three decimal digits (servers that read their own clock add these).
     package static func randomDigits() -> String {
-        String(format: "%03d", Int.random(in: 0..<1000))
+        FixedFormat.decimal(Int.random(in: 0..<1000), width: 3)
     }
 }
 

@@ -36,7 +36,7 @@ package struct StoreWorkQueue: WorkQueueBackend {
 
     private func key(_ item: WorkItem) -> String {
         let millis = max(0, Int64((item.notBefore.timeIntervalSince1970 * 1000).rounded(.down)))
-        return lane(item.function) + String(format: "%015lld", millis) + "/" + item.id
+        return lane(item.function) + FixedFormat.decimal(millis, width: 15) + "/" + item.id
     }
 
     private func decode(_ stored: StoredEntry) throws -> Entry {

@@ -178,9 +178,9 @@ package enum SecretRedactor {
             default:
                 if scalar.value < 0x20 || (asciiOnly && scalar.value > 0x7E) {
                     if scalar.value > 0xFFFF {
-                        for unit in String(scalar).utf16 { output += String(format: "\\u%04x", unit) }
+                        for unit in String(scalar).utf16 { output += "\\u" + FixedFormat.hex(unit, width: 4) }
                     } else {
-                        output += String(format: "\\u%04x", scalar.value)
+                        output += "\\u" + FixedFormat.hex(scalar.value, width: 4)
                     }
                 } else {
                     output.unicodeScalars.append(scalar)
