@@ -37,7 +37,7 @@ package final class SQLiteStateStore: StateStore {
         }
         if mode != .readOnly { try Self.prepareFiles(path) }
         var configuration = Configuration()
-        configuration.busyMode = .timeout(busyTimeout)
+        configuration.busyMode = .callback(Self.busyRetry(timeout: busyTimeout))
         configuration.label = "mlc-state"
         configuration.readonly = mode == .readOnly
         if mode == .readOnly {
@@ -102,6 +102,26 @@ package final class SQLiteStateStore: StateStore {
     /// The store holds invoices, the audit trail and sealed secrets: only its owner may read it. A new directory is
     /// created 0700 and the database file 0600 before SQLite opens it (SQLite gives the WAL and SHM files the
     /// database file's mode); existing files are tightened to 0600 as well.
+    /// Waits for another process's write lock in short steps: 50 µs doubling up to 2 ms, until `timeout` in all.
+    /// SQLite's own busy timeout sleeps 1, 2, 5, 10, 15, 20, 25… up to 100 ms between tries; a step's write holds
+    /// the lock for about a millisecond, so with several step processes writing at once (workers per step) those
+    /// sleeps, not the writes, set the pace (issue 10's scaling figure on SQLite).
+    package static func busyRetry(timeout: TimeInterval) -> @Sendable (Int) -> Bool {
+        let cap = 2_000
+        let budget = Int(max(0, timeout) * 1_000_000)
+        return { tries in
+            let tries = max(0, tries)
+            // Microseconds waited before this try: 50 · (2^n − 1) while doubling, then `cap` per try.
+            let doubling = 6  // 50 · 2^6 = 3,200 > cap
+            let waited =
+                tries <= doubling
+                ? 50 * ((1 << tries) - 1) : 50 * ((1 << doubling) - 1) + (tries - doubling) * cap
+            guard waited < budget else { return false }
+            usleep(UInt32(min(50 << min(tries, doubling), cap)))
+            return true
+        }
+    }
+
     static func prepareFiles(_ path: String) throws {
         let fileManager = FileManager.default
         let directory = URL(fileURLWithPath: path).deletingLastPathComponent().path

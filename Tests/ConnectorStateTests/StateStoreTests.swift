@@ -130,6 +130,16 @@ struct SQLiteStepOpenTests {
         try await next.close()
     }
 
+    @Test("a write waits for another process's lock in short steps and gives up once the busy timeout is spent")
+    func busyRetryKeepsToTheTimeout() {
+        // 50, 100, 200, 400, 800, 1,600 µs, then 2 ms a try: 15 tries fit in 20 ms, the 16th is refused.
+        let retry = SQLiteStateStore.busyRetry(timeout: 0.02)
+        var tries = 0
+        while retry(tries) { tries += 1 }
+        #expect(tries == 15)
+        #expect(SQLiteStateStore.busyRetry(timeout: 0)(0) == false)
+    }
+
     @Test("a step's open reads the schema instead of writing it: a file that is not a store is refused, not converted")
     func readWriteRefusesForeignFile() async throws {
         let directory = try TemporaryDirectory()
