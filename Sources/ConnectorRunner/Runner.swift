@@ -146,15 +146,23 @@ package actor Runner {
 
     /// Puts an event on the queue for every function that consumes its type.
     package func submit(_ event: CloudEvent, notBefore: Date = Date()) async throws {
-        let consumers = FunctionCatalog.consumers(of: event.type)
-        if consumers.isEmpty {
-            logger.debug("no function consumes this event type", metadata: ["type": "\(event.type)"])
+        try await submit([event], notBefore: notBefore)
+    }
+
+    /// Puts events on the queue for every function that consumes their types, in one batch.
+    package func submit(_ events: [CloudEvent], notBefore: Date = Date()) async throws {
+        var items: [WorkItem] = []
+        for event in events {
+            let consumers = FunctionCatalog.consumers(of: event.type)
+            if consumers.isEmpty {
+                logger.debug("no function consumes this event type", metadata: ["type": "\(event.type)"])
+            }
+            for function in consumers {
+                items.append(WorkItem(function: function.name, event: event, notBefore: notBefore, enqueuedAt: Date()))
+            }
         }
-        for function in consumers {
-            try await queue.enqueue(
-                WorkItem(function: function.name, event: event, notBefore: notBefore, enqueuedAt: Date()))
-            enqueued(step: function.name, due: notBefore)
-        }
+        try await queue.enqueue(contentsOf: items)
+        for item in items { enqueued(step: item.function, due: notBefore) }
     }
 
     /// This runner put an item into `step`'s lane, claimable from `due`: the loop claims from the lane once it is.
@@ -407,9 +415,9 @@ package actor Runner {
 
         switch invocation.outcome {
         case .done(let result):
-            for event in result.events {
-                try await submit(event, notBefore: Date())
-            }
+            // All of a step's events at once (one commit on SQLite), then the ack: a crash in between runs the
+            // step again, which its dedup ledger makes harmless; nothing emitted is lost.
+            try await submit(result.events, notBefore: Date())
             try await acknowledge(claim)
         case .refused:
             // A malformed event never gets better: dead-lettered at once, kept whole.

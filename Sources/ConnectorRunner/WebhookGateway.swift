@@ -118,7 +118,7 @@ package final class WebhookGateway: Sendable {
         switch (output.signaled, output.exitCode, result) {
         case (false, 0, let result?):
             do {
-                for emitted in result.events { try await runner.submit(emitted) }
+                try await runner.submit(result.events)
             } catch {
                 return .error(
                     503, "webhook.unavailable", "the notification could not be stored; send again", retryAfter: 30)

@@ -14,6 +14,7 @@ package enum WorkQueueConformance {
         try await ackAndRelease(make)
         try await delayedItemsWait(make)
         try await recoverAndLanes(make)
+        try await batchEnqueue(make)
     }
 
     package static func item(_ step: String, _ index: Int, notBefore: Date = Date()) -> WorkItem {
@@ -151,5 +152,34 @@ package enum WorkQueueConformance {
         #expect(other.map(\.item.event.id) == ["event-9"])
         for claim in all + other { #expect(try await second.ack(claim)) }
         #expect(try await first.count() == 0)
+    }
+
+    /// A batch (the events one step emitted, for several steps) is queued as if item by item: every item in its own
+    /// step's lane, in order, claimable by the other client, due ones at once and delayed ones later.
+    static func batchEnqueue(_ make: Factory) async throws {
+        let (first, second) = try await make()
+        #expect(try await first.enqueue(contentsOf: []).isEmpty)
+        let later = Date().addingTimeInterval(3600)
+        let batch =
+            (0..<5).map { item("write-erp-invoice", $0) } + [item("post-erp-invoice", 5)]
+            + [item("write-erp-invoice", 6, notBefore: later)]
+        let stored = try await first.enqueue(contentsOf: batch)
+        #expect(stored.map(\.id) == batch.map(\.id), "returned in order")
+        #expect(stored.allSatisfy { $0.queueKey != nil })
+        #expect(try await second.count(step: "write-erp-invoice") == 6)
+        #expect(try await second.count(step: "post-erp-invoice") == 1)
+        let claims = try await second.claim(
+            step: "write-erp-invoice", consumer: "b", limit: 10, visibility: .seconds(60))
+        // Items due in the same millisecond have no order among them (as when enqueued one by one).
+        #expect(
+            Set(claims.map(\.item.event.id)) == Set((0..<5).map { "event-\($0)" }), "the due ones, not the delayed one")
+        let other = try await second.claim(step: "post-erp-invoice", consumer: "b", limit: 10, visibility: .seconds(60))
+        #expect(other.map(\.item.event.id) == ["event-5"])
+        for claim in claims + other { #expect(try await second.ack(claim)) }
+        #expect(try await first.count() == 1, "the delayed item stays")
+        await #expect {
+            try await first.enqueue(contentsOf: [item("write-erp-invoice", 7), item("Not A Step", 8)])
+        } throws: { ($0 as? ConnectorError)?.code == .configInvalid }
+        #expect(try await first.count() == 1, "a batch with an invalid step name queues nothing")
     }
 }

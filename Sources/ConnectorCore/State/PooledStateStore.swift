@@ -323,6 +323,10 @@ package struct PooledWorkQueueBackend: WorkQueueBackend {
         try await pool.withQueue(name) { try await $0.enqueue(item) }
     }
 
+    package func enqueue(contentsOf items: [WorkItem]) async throws -> [WorkItem] {
+        try await pool.withQueue(name) { try await $0.enqueue(contentsOf: items) }
+    }
+
     package func claim(step: String, consumer: String, limit: Int, visibility: Duration, quarantine: QueueQuarantine)
         async throws -> [QueueClaim]
     {

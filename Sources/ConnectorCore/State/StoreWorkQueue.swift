@@ -53,6 +53,23 @@ package struct StoreWorkQueue: WorkQueueBackend {
         return stored
     }
 
+    /// All in one `putAll`: one transaction on SQLite, where each commit is an fsync under the store's one writer
+    /// lock (a poll that captured fifty invoices queued them one commit at a time).
+    @discardableResult
+    package func enqueue(contentsOf items: [WorkItem]) async throws -> [WorkItem] {
+        var stored: [WorkItem] = []
+        var writes: [(key: String, value: Data, ttl: Duration?)] = []
+        for item in items {
+            var entry = item
+            entry.queueKey = key(item)
+            stored.append(entry)
+            writes.append(
+                (entry.queueKey ?? "", try JSONCoding.encode(Entry(item: entry, claim: nil, deliveries: 0)), nil))
+        }
+        try await store.putAll(writes)
+        return stored
+    }
+
     package func claim(step: String, consumer: String, limit: Int, visibility: Duration, quarantine: QueueQuarantine)
         async throws -> [QueueClaim]
     {

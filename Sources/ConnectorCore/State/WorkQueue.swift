@@ -69,6 +69,11 @@ package protocol WorkQueueBackend: Sendable {
     @discardableResult
     func enqueue(_ item: WorkItem) async throws -> WorkItem
 
+    /// Adds several items (the events one step emitted); a backend that can does it in one round trip, all or
+    /// nothing. Returns them in order, as `enqueue` would.
+    @discardableResult
+    func enqueue(contentsOf items: [WorkItem]) async throws -> [WorkItem]
+
     /// Claims up to `limit` claimable items of `step`, oldest first.
     func claim(step: String, consumer: String, limit: Int, visibility: Duration, quarantine: QueueQuarantine)
         async throws -> [QueueClaim]
@@ -103,6 +108,14 @@ package protocol WorkQueueBackend: Sendable {
 }
 
 extension WorkQueueBackend {
+    /// One `enqueue` per item (each its own round trip; a crash part-way leaves the first ones queued, never a loss).
+    @discardableResult
+    package func enqueue(contentsOf items: [WorkItem]) async throws -> [WorkItem] {
+        var stored: [WorkItem] = []
+        for item in items { stored.append(try await enqueue(item)) }
+        return stored
+    }
+
     /// Backends that keep delayed items with the others (the generic queue) have nothing to move.
     package func promoteDue(step: String?) async throws -> Int { 0 }
 }
@@ -143,6 +156,16 @@ package struct WorkQueue: Sendable {
     package func enqueue(_ item: WorkItem) async throws -> WorkItem {
         try Self.validate(step: item.function)
         return try await backend.enqueue(item)
+    }
+
+    @discardableResult
+    package func enqueue(contentsOf items: [WorkItem]) async throws -> [WorkItem] {
+        for item in items { try Self.validate(step: item.function) }
+        switch items.count {
+        case 0: return []
+        case 1: return [try await backend.enqueue(items[0])]
+        default: return try await backend.enqueue(contentsOf: items)
+        }
     }
 
     package func claim(
