@@ -99,9 +99,6 @@ package final class SQLiteStateStore: StateStore {
         }
     }
 
-    /// The store holds invoices, the audit trail and sealed secrets: only its owner may read it. A new directory is
-    /// created 0700 and the database file 0600 before SQLite opens it (SQLite gives the WAL and SHM files the
-    /// database file's mode); existing files are tightened to 0600 as well.
     /// Waits for another process's write lock in short steps: 50 µs doubling up to 2 ms, until `timeout` in all.
     /// SQLite's own busy timeout sleeps 1, 2, 5, 10, 15, 20, 25… up to 100 ms between tries; a step's write holds
     /// the lock for about a millisecond, so with several step processes writing at once (workers per step) those
@@ -122,6 +119,9 @@ package final class SQLiteStateStore: StateStore {
         }
     }
 
+    /// The store holds invoices, the audit trail and sealed secrets: only its owner may read it. A new directory is
+    /// created 0700 and the database file 0600 before SQLite opens it (SQLite gives the WAL and SHM files the
+    /// database file's mode); existing files are tightened to 0600 as well.
     static func prepareFiles(_ path: String) throws {
         let fileManager = FileManager.default
         let directory = URL(fileURLWithPath: path).deletingLastPathComponent().path
