@@ -126,7 +126,7 @@ package struct PostgresWorkQueue: WorkQueueBackend {
         var claims: [QueueClaim] = []
         for row in rows {
             do {
-                var item = try JSONCoding.decode(WorkItem.self, from: row.body)
+                var item = try JSONCoding.decodeParsingTrees(WorkItem.self, from: row.body)
                 item.queueKey = String(row.entry)
                 claims.append(
                     QueueClaim(item: item, consumer: consumer, deliveries: Int(row.deliveries), token: row.token))
@@ -242,7 +242,7 @@ package struct PostgresWorkQueue: WorkQueueBackend {
                 throw store.unexpected("a queue read")
             }
             // An entry that is no work item is left for the next claim to quarantine.
-            guard var item = try? JSONCoding.decode(WorkItem.self, from: body) else { continue }
+            guard var item = try? JSONCoding.decodeParsingTrees(WorkItem.self, from: body) else { continue }
             item.queueKey = String(entry)
             all.append(item)
         }

@@ -290,7 +290,7 @@ package struct RedisWorkQueue: WorkQueueBackend {
             else { throw unexpected("a claim") }
             let location = "s:" + id
             do {
-                var item = try JSONCoding.decode(WorkItem.self, from: body)
+                var item = try JSONCoding.decodeParsingTrees(WorkItem.self, from: body)
                 item.queueKey = location
                 claims.append(QueueClaim(item: item, consumer: consumer, deliveries: deliveries, token: id))
             } catch {
@@ -396,7 +396,7 @@ package struct RedisWorkQueue: WorkQueueBackend {
             guard case .array(let fields) = reply, fields.count % 2 == 0 else { throw unexpected("a queue read") }
             for start in stride(from: 0, to: fields.count, by: 2) {
                 guard case .string(let body) = fields[start + 1],
-                    var item = try? JSONCoding.decode(WorkItem.self, from: body)
+                    var item = try? JSONCoding.decodeParsingTrees(WorkItem.self, from: body)
                 else { continue }
                 item.queueKey = Self.text(fields[start])
                 all.append(item)

@@ -103,7 +103,7 @@ package enum CloudEventHTTP {
 
     private static func decodeEvent(_ data: Data) throws -> CloudEvent {
         do {
-            return try JSONCoding.decode(CloudEvent.self, from: data)
+            return try JSONCoding.decodeParsingTrees(CloudEvent.self, from: data)
         } catch let error as DecodingError {
             throw malformed("not a valid CloudEvent: \(error.safeDescription)")
         } catch {

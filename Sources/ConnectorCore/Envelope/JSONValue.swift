@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 
 /// Any JSON document, kept exactly: numbers stay `Decimal` so money never passes through binary floating point.
 package enum JSONValue: Sendable, Hashable {
@@ -11,14 +12,33 @@ package enum JSONValue: Sendable, Hashable {
 
     /// Encodes any `Encodable` value into a `JSONValue` tree.
     package init(encoding value: some Encodable) throws {
-        let data = try JSONCoding.encoder.encode(value)
-        self = try JSONCoding.decoder.decode(JSONValue.self, from: data)
+        self = try JSONValue.decodeJSON(try JSONCoding.encode(value))
     }
 
-    /// Decodes this tree into a typed value.
+    /// Decodes this tree into a typed value (through `JSONDecoder`, so types, dates and error texts are the same as
+    /// for a document read from bytes).
     package func decode<T: Decodable>(_ type: T.Type = T.self) throws -> T {
-        let data = try JSONCoding.encoder.encode(self)
-        return try JSONCoding.decoder.decode(T.self, from: data)
+        let decoder = JSONCoding.decoder
+        // Trees inside (an event's data in a step result) are this tree's own nodes.
+        decoder.userInfo[JSONCoding.parsedDocumentKey] = self
+        return try decoder.decode(T.self, from: jsonBytes())
+    }
+
+    /// The node at a decoder's coding path: object members by key, array items by index.
+    package func node(at path: [any CodingKey]) -> JSONValue? {
+        var node = self
+        for key in path {
+            switch node {
+            case .object(let members):
+                guard let member = members[key.stringValue] else { return nil }
+                node = member
+            case .array(let items):
+                guard let index = key.intValue, items.indices.contains(index) else { return nil }
+                node = items[index]
+            default: return nil
+            }
+        }
+        return node
     }
 
     package subscript(key: String) -> JSONValue? {
@@ -35,8 +55,28 @@ package enum JSONValue: Sendable, Hashable {
 extension JSONValue: Codable {
     package init(from decoder: any Decoder) throws {
         let container = try decoder.singleValueContainer()
-        if container.decodeNil() {
+        if let document = decoder.userInfo[JSONCoding.parsedDocumentKey] as? JSONValue,
+            let node = document.node(at: decoder.codingPath)
+        {
+            // `JSONCoding.decodeParsingTrees` parsed the whole document already: this node is a lookup.
+            self = node
+        } else if container.decodeNil() {
             self = .null
+        } else if decoder.userInfo[JSONCoding.typesAreDisjointKey] != nil {
+            // JSON's kinds never decode as one another, so the order only decides how many misses (each a thrown
+            // DecodingError) a node costs: strings and numbers, the common leaves, come first. YAML is different
+            // (`true` and `12` also decode as strings), hence the fixed order below for every other decoder.
+            if let value = try? container.decode(String.self) {
+                self = .string(value)
+            } else if let value = try? container.decode(Decimal.self) {
+                self = .number(value)
+            } else if let value = try? container.decode([String: JSONValue].self) {
+                self = .object(value)
+            } else if let value = try? container.decode([JSONValue].self) {
+                self = .array(value)
+            } else {
+                self = .bool(try container.decode(Bool.self))
+            }
         } else if let value = try? container.decode(Bool.self) {
             self = .bool(value)
         } else if let value = try? container.decode(Decimal.self) {
@@ -54,6 +94,13 @@ extension JSONValue: Codable {
 
     package func encode(to encoder: any Encoder) throws {
         var container = encoder.singleValueContainer()
+        if let splice = encoder.userInfo[JSONCoding.treeSpliceKey] as? JSONCoding.TreeSplice,
+            let placeholder = splice.placeholder(for: self)
+        {
+            // `JSONCoding.encode` writes this tree's bytes in place of the placeholder afterwards.
+            try container.encode(placeholder)
+            return
+        }
         switch self {
         case .null: try container.encodeNil()
         case .bool(let value): try container.encode(value)
@@ -78,8 +125,13 @@ package enum JSONCoding {
         return encoder
     }
 
+    /// Set in ``decoder``'s user info: the document is JSON, whose kinds (string, number, bool, object, array) never
+    /// decode as one another, which lets `JSONValue` try the common ones first.
+    package static let typesAreDisjointKey = CodingUserInfoKey(rawValue: "com.mlconnector.json.disjointTypes")!
+
     package static var decoder: JSONDecoder {
         let decoder = JSONDecoder()
+        decoder.userInfo[typesAreDisjointKey] = true
         decoder.dateDecodingStrategy = .custom { decoder in
             let container = try decoder.singleValueContainer()
             let text = try container.decode(String.self)
@@ -94,12 +146,90 @@ package enum JSONCoding {
         return decoder
     }
 
+    /// The document `encoder` writes, byte for byte. `JSONValue` trees inside (event data, above all) are written
+    /// directly by ``JSONValue/jsonBytes(sortedKeys:)`` instead of node by node through `Encodable`: `JSONEncoder`
+    /// writes a placeholder string for each, which is replaced by the tree's bytes.
     package static func encode(_ value: some Encodable) throws -> Data {
-        try encoder.encode(value)
+        let splice = TreeSplice()
+        let encoder = self.encoder
+        encoder.userInfo[treeSpliceKey] = splice
+        return splice.substitute(into: try encoder.encode(value))
+    }
+
+    package static let treeSpliceKey = CodingUserInfoKey(rawValue: "com.mlconnector.json.treeSplice")!
+
+    /// The trees one `encode` call met, and their placeholders: `"<marker><index>"`, where the marker holds 128
+    /// random bits drawn once per process, so no string from outside can pass for one.
+    package final class TreeSplice: Sendable {
+        private static let marker = "mlc-tree-" + FixedFormat.hex((0..<16).map { _ in UInt8.random(in: 0...255) }) + "-"
+        private let trees = Mutex<[JSONValue]>([])
+
+        /// The placeholder to write for `tree`, or nil to write it the ordinary way (scalars and empty containers).
+        func placeholder(for tree: JSONValue) -> String? {
+            switch tree {
+            case .object(let members) where !members.isEmpty: break
+            case .array(let items) where !items.isEmpty: break
+            default: return nil
+            }
+            let index = trees.withLock { trees in
+                trees.append(tree)
+                return trees.count - 1
+            }
+            return Self.marker + String(index)
+        }
+
+        /// `encoded` with every placeholder string (quotes included) replaced by its tree's sorted-key bytes.
+        func substitute(into encoded: Data) -> Data {
+            let trees = self.trees.withLock { $0 }
+            guard !trees.isEmpty else { return encoded }
+            let marker = Array(("\"" + Self.marker).utf8)
+            let bytes = [UInt8](encoded)
+            var out: [UInt8] = []
+            out.reserveCapacity(bytes.count * 2)
+            var index = 0
+            var copied = 0
+            while index + marker.count <= bytes.count {
+                guard bytes[index] == marker[0], bytes[index..<(index + marker.count)].elementsEqual(marker) else {
+                    index += 1
+                    continue
+                }
+                var end = index + marker.count
+                var number = 0
+                while end < bytes.count, bytes[end] >= UInt8(ascii: "0"), bytes[end] <= UInt8(ascii: "9") {
+                    number = number * 10 + Int(bytes[end] - UInt8(ascii: "0"))
+                    end += 1
+                }
+                guard end < bytes.count, bytes[end] == UInt8(ascii: "\""), number < trees.count else {
+                    index += 1
+                    continue
+                }
+                out.append(contentsOf: bytes[copied..<index])
+                trees[number].write(into: &out, sortedKeys: true)
+                index = end + 1
+                copied = index
+            }
+            out.append(contentsOf: bytes[copied...])
+            return Data(out)
+        }
     }
 
     package static func decode<T: Decodable>(_ type: T.Type, from data: Data) throws -> T {
         try decoder.decode(type, from: data)
+    }
+
+    /// The document a `decodeParsingTrees` decoder reads, parsed once, in its user info.
+    package static let parsedDocumentKey = CodingUserInfoKey(rawValue: "com.mlconnector.json.parsedDocument")!
+
+    /// As ``decode(_:from:)``, for documents that carry `JSONValue` trees (events with their data, queue entries,
+    /// step results): the document is parsed once by ``JSONValue/parse(_:)`` and every `JSONValue` inside is taken
+    /// from that tree by its coding path, instead of being found out node by node through `Decodable`. Everything
+    /// else (the typed fields, dates, every error and its text) is `JSONDecoder`'s, as before; a document the
+    /// parser declines is decoded the plain way.
+    package static func decodeParsingTrees<T: Decodable>(_ type: T.Type, from data: Data) throws -> T {
+        guard let tree = try? JSONValue.parse(data) else { return try decode(type, from: data) }
+        let decoder = self.decoder
+        decoder.userInfo[parsedDocumentKey] = tree
+        return try decoder.decode(type, from: data)
     }
 
     /// Encodes a value that may hold text from outside (upstream error excerpts, echoed fields) with every known
@@ -109,7 +239,7 @@ package enum JSONCoding {
         let data = try encode(value)
         let text = String(decoding: data, as: UTF8.self)
         guard SecretRedactor.scrub(text) != text else { return data }
-        let tree = try decode(JSONValue.self, from: data)
+        let tree = try JSONValue.decodeJSON(data)
         return try encode(tree.mappingStrings(SecretRedactor.scrub))
     }
 }

@@ -30,7 +30,7 @@ package enum StepDriver {
         }
         let event: CloudEvent
         do {
-            event = try JSONCoding.decode(CloudEvent.self, from: data)
+            event = try JSONCoding.decodeParsingTrees(CloudEvent.self, from: data)
         } catch let error as DecodingError {
             throw ConnectorError(.eventMalformed, "stdin is not a valid CloudEvent: \(error.safeDescription)")
         } catch {

@@ -40,7 +40,7 @@ package struct StoreWorkQueue: WorkQueueBackend {
     }
 
     private func decode(_ stored: StoredEntry) throws -> Entry {
-        var entry = try JSONCoding.decode(Entry.self, from: stored.value.data)
+        var entry = try JSONCoding.decodeParsingTrees(Entry.self, from: stored.value.data)
         entry.item.queueKey = stored.key
         return entry
     }
@@ -116,7 +116,8 @@ package struct StoreWorkQueue: WorkQueueBackend {
     /// The entry of a delivery when that delivery is still the current one.
     private func current(_ claim: QueueClaim) async throws -> StoredEntry? {
         guard let key = claim.item.queueKey, let stored = try await store.get(key),
-            let entry = try? JSONCoding.decode(Entry.self, from: stored.data), entry.claim?.token == claim.token
+            let entry = try? JSONCoding.decodeParsingTrees(Entry.self, from: stored.data),
+            entry.claim?.token == claim.token
         else { return nil }
         return StoredEntry(key: key, value: stored)
     }
@@ -161,7 +162,7 @@ package struct StoreWorkQueue: WorkQueueBackend {
 
     package func remove(_ item: WorkItem) async throws -> Bool {
         guard let key = item.queueKey, let stored = try await store.get(key) else { return false }
-        if let entry = try? JSONCoding.decode(Entry.self, from: stored.data), let held = entry.claim,
+        if let entry = try? JSONCoding.decodeParsingTrees(Entry.self, from: stored.data), let held = entry.claim,
             held.until > now()
         {
             return false

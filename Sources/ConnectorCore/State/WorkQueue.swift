@@ -229,7 +229,7 @@ package struct WorkQueue: Sendable {
         var moved = 0
         for entry in try await store.scanAll(prefix: prefix) {
             do {
-                var item = try JSONCoding.decode(WorkItem.self, from: entry.value.data)
+                var item = try JSONCoding.decodeParsingTrees(WorkItem.self, from: entry.value.data)
                 try Self.validate(step: item.function)
                 item.queueKey = nil
                 try await backend.enqueue(item)
