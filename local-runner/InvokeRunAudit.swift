@@ -66,6 +66,12 @@ struct Run: AsyncParsableCommand {
             valueName: "step=N")) var workers: [String] = []
     @Option(help: "Seconds a claimed item stays hidden from other consumers (default: the step's timeout + 30 s).")
     var visibilitySeconds: Int?
+    @Flag(
+        help: ArgumentHelp(
+            "Start every step at the runner's CPU priority.",
+            discussion:
+                "By default a step runs at a lower priority (nice 3 per step that follows it in a flow, at most 12), so under CPU contention the steps writing to the ERP go first."
+        )) var equalPriority = false
     @Option(help: "Append the steps' log lines to this file (default: <state dir>/logs/steps.log).") var log: String?
     @Option(help: "First retry delay in milliseconds (doubles per attempt, with jitter).") var retryBaseMs = 2000
     @Option(help: "Longest retry delay in seconds.") var retryMaxSeconds = 300
@@ -146,7 +152,7 @@ struct Run: AsyncParsableCommand {
                     logPath: log ?? defaultLogPath(url), maxAttemptsByConnection: attempts,
                     baseBackoff: .milliseconds(retryBaseMs), maxBackoff: .seconds(retryMaxSeconds),
                     workers: workerCounts, visibility: visibilitySeconds.map { .seconds($0) },
-                    metrics: runnerMetrics
+                    metrics: runnerMetrics, downstreamFirst: !equalPriority
                 ),
                 logger: logger,
                 stop: stop.flag

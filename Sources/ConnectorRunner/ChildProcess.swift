@@ -59,7 +59,8 @@ package enum ChildProcess {
         environment: [String: String],
         stdin: Data,
         stderr: ErrorOutput,
-        timeout: Duration
+        timeout: Duration,
+        niceness: Int32 = 0
     ) async throws -> Output {
         let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("mlc-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: scratch, withIntermediateDirectories: true)
@@ -77,6 +78,13 @@ package enum ChildProcess {
             stdout: outputPath,
             stderr: stderr
         )
+        if niceness > 0 {
+            // Best effort: a lower priority only orders the steps under CPU contention; a refusal changes nothing
+            // else. (A child may run its first instructions at the runner's priority.)
+            // Relative to the runner's own (a runner started under `nice` keeps its steps below itself).
+            let which = __priority_which_t(PRIO_PROCESS.rawValue)
+            _ = setpriority(which, id_t(pid), min(19, getpriority(which, 0) + niceness))
+        }
         let exit = await withTaskCancellationHandler {
             await withTaskGroup(of: Exit?.self) { group in
                 group.addTask { await waitForExit(pid) }

@@ -27,4 +27,28 @@ package enum FunctionCatalog {
     package static func named(_ name: String) -> FunctionSpec? {
         all.first { $0.name == name }
     }
+
+    /// How many steps at most follow `name` in a flow: 0 for a step whose events no step consumes, 1 for one that
+    /// feeds only such steps, and so on (a step's own follow-up events, such as a poll's next page, do not count;
+    /// cycles are cut).
+    package static func stepsAfter(_ name: String) -> Int {
+        stepsAfterByName[name] ?? 0
+    }
+
+    private static let stepsAfterByName: [String: Int] = {
+        func depth(_ name: String, _ path: Set<String>) -> Int {
+            guard let spec = named(name) else { return 0 }
+            let next = Set(spec.emits.flatMap { consumers(of: $0).map(\.name) }).subtracting(path).subtracting([name])
+            return next.map { 1 + depth($0, path.union([name])) }.max() ?? 0
+        }
+        return Dictionary(uniqueKeysWithValues: all.map { ($0.name, depth($0.name, [])) })
+    }()
+
+    /// The CPU priority (nice value) the runner starts `name` at: 3 per step that follows it in a flow, at most 12.
+    /// Under CPU contention the steps closest to the end of a flow (writing to the ERP, whose request budget is
+    /// the scarce resource) go first and work already in flight finishes before new work starts; with CPU to
+    /// spare every step runs as before.
+    package static func niceness(of name: String) -> Int32 {
+        Int32(min(12, 3 * stepsAfter(name)))
+    }
 }

@@ -46,14 +46,19 @@ package actor Runner {
         /// other runners' workers) enqueue too, so every lane is still looked at this often (the run loop's idle
         /// poll: each `drain` starts with a look at every lane).
         package var rescan: Duration = .milliseconds(500)
+        /// Starts each step at its ``FunctionCatalog/niceness(of:)``: under CPU contention the steps nearest the
+        /// end of a flow run first. `run --equal-priority` turns it off.
+        package var downstreamFirst = true
 
         package init(
             binDirectory: URL, environment: [String: String], concurrency: Int = 6, logPath: String? = nil,
             maxAttempts: Int = 5, maxAttemptsByConnection: [String: Int] = [:], baseBackoff: Duration = .seconds(2),
             maxBackoff: Duration = .seconds(300), queueName: String = "runner", stopGrace: Duration = .seconds(5),
             maxWait: Duration = .seconds(900), workers: [String: Int] = [:], visibility: Duration? = nil,
-            consumer: String = "runner", metrics: RunnerMetrics? = nil, rescan: Duration = .milliseconds(500)
+            consumer: String = "runner", metrics: RunnerMetrics? = nil, rescan: Duration = .milliseconds(500),
+            downstreamFirst: Bool = true
         ) {
+            self.downstreamFirst = downstreamFirst
             self.binDirectory = binDirectory
             self.environment = environment
             self.concurrency = concurrency
@@ -387,7 +392,8 @@ package actor Runner {
                 executable: options.binDirectory.appendingPathComponent(item.function),
                 environment: options.environment,
                 stderr: .file(options.logPath),
-                timeout: .seconds(spec.timeoutSeconds)
+                timeout: .seconds(spec.timeoutSeconds),
+                niceness: options.downstreamFirst ? FunctionCatalog.niceness(of: item.function) : 0
             )
         } catch is CancellationError {
             // Abandoned by a stop: the item stays claimed by this runner; the next start makes it claimable again

@@ -18,11 +18,13 @@ package struct StepInvocation: Sendable {
     ///   child is killed).
     package static func run(
         _ input: Data, executable: URL, environment: [String: String], stderr: ChildProcess.ErrorOutput,
-        timeout: Duration
+        timeout: Duration, niceness: Int32 = 0
     ) async throws -> StepInvocation {
         let output = try await ChildProcess.run(
-            executable: executable, environment: environment, stdin: input, stderr: stderr, timeout: timeout)
-        return StepInvocation(output: output, result: try? JSONCoding.decode(StepResult.self, from: output.stdout))
+            executable: executable, environment: environment, stdin: input, stderr: stderr, timeout: timeout,
+            niceness: niceness)
+        return StepInvocation(
+            output: output, result: try? JSONCoding.decodeParsingTrees(StepResult.self, from: output.stdout))
     }
 
     /// What the exit means for the event.

@@ -10,6 +10,26 @@ struct StepInvocationTests {
         StepResult(status: .failed, error: .init(code: code, message: "m", retryable: retryable))
     }
 
+    @Test("steps nearer the end of a flow start at a higher CPU priority; the child really runs at it")
+    func downstreamFirst() async throws {
+        #expect(FunctionCatalog.stepsAfter("post-erp-invoice") == 0)
+        #expect(FunctionCatalog.stepsAfter("write-erp-invoice") == 1)
+        #expect(FunctionCatalog.stepsAfter("transform-invoice") == 2)
+        #expect(FunctionCatalog.stepsAfter("poll-jaggaer-invoices") == 3)
+        #expect(FunctionCatalog.niceness(of: "write-erp-invoice") < FunctionCatalog.niceness(of: "transform-invoice"))
+        #expect(
+            FunctionCatalog.niceness(of: "transform-invoice") < FunctionCatalog.niceness(of: "poll-jaggaer-invoices"))
+        for spec in FunctionCatalog.all {
+            #expect((0...12).contains(FunctionCatalog.niceness(of: spec.name)), "\(spec.name)")
+        }
+        // The priority is set just after the spawn; the child reads its own after a pause.
+        let output = try await ChildProcess.run(
+            executable: URL(fileURLWithPath: "/bin/sh"), arguments: ["-c", "sleep 0.3; nice"], environment: [:],
+            stdin: Data(), stderr: .discard, timeout: .seconds(10), niceness: 6)
+        let base = getpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0)
+        #expect(String(decoding: output.stdout, as: UTF8.self) == "\(min(19, base + 6))\n")
+    }
+
     @Test("exit code, signal and result map to done, refused, failed for good or temporary")
     func outcomes() {
         let ok = StepResult.ok()
