@@ -7,13 +7,14 @@ import Foundation
 /// of its work there. The parser below reads the bytes once instead.
 ///
 /// It is deliberately strict (RFC 8259, valid UTF-8, no duplicate keys, at most ``maxDepth`` levels, numbers a
-/// `Decimal` holds exactly as written in at most ``maxSignificantDigits`` digits). Whatever it refuses is handed to
+/// `Decimal` reads the way `JSONDecoder` does). Whatever it refuses is handed to
 /// `JSONDecoder` by ``JSONValue/decodeJSON(_:)``, so a refusal never changes a result or an error text: the parser
 /// only ever makes the accepted cases faster.
 extension JSONValue {
     /// Nesting deeper than this is left to `JSONDecoder`.
     package static let maxDepth = 256
-    /// Numbers with more significant digits than this are left to `JSONDecoder`, which decides how they round.
+    /// Numbers with up to this many significant digits are built from their digits; longer ones (a computed
+    /// amount can carry 38) are read by `Decimal(string:)`, as `JSONDecoder` reads them.
     package static let maxSignificantDigits = 18
 
     /// Why the fast parser declined a document (the caller falls back to `JSONDecoder`, whose error is the one users
@@ -313,8 +314,43 @@ private struct JSONValueParser {
     }
 
     /// RFC 8259's number grammar, built as a `Decimal` from its digits (no text round trip, no binary floating
-    /// point). Numbers past ``JSONValue/maxSignificantDigits`` digits or with a large exponent are refused.
+    /// point). Longer numbers are read by `Decimal(string:)` (see ``number()``); a large exponent is refused.
     private mutating func number() throws(JSONValue.ParseRefusal) -> Decimal {
+        let start = index
+        do {
+            return try exactNumber()
+        } catch let failure where failure.reason == "too many digits" {
+            // Longer than a UInt64 holds: validated by the grammar again, then read as `JSONDecoder` reads it.
+            index = start
+            try skipNumber()
+            let text = String(decoding: UnsafeBufferPointer(rebasing: bytes[start..<index]), as: UTF8.self)
+            guard let value = Decimal(string: text, locale: nil), !value.isNaN else { throw refusal("bad number") }
+            return value
+        }
+    }
+
+    /// Moves past one number of RFC 8259's grammar.
+    private mutating func skipNumber() throws(JSONValue.ParseRefusal) {
+        if bytes[index] == UInt8(ascii: "-") { index += 1 }
+        guard index < bytes.count, isDigit(bytes[index]) else { throw refusal("bad number") }
+        if bytes[index] == UInt8(ascii: "0") {
+            index += 1
+            if index < bytes.count, isDigit(bytes[index]) { throw refusal("leading zero") }
+        } else {
+            while index < bytes.count, isDigit(bytes[index]) { index += 1 }
+        }
+        if index < bytes.count, bytes[index] == UInt8(ascii: ".") {
+            index += 1
+            guard index < bytes.count, isDigit(bytes[index]) else { throw refusal("bad fraction") }
+            while index < bytes.count, isDigit(bytes[index]) { index += 1 }
+        }
+        if index < bytes.count, bytes[index] == UInt8(ascii: "e") || bytes[index] == UInt8(ascii: "E") {
+            // Exponents are for the exact path only; a long number with one is left to JSONDecoder.
+            throw refusal("large exponent")
+        }
+    }
+
+    private mutating func exactNumber() throws(JSONValue.ParseRefusal) -> Decimal {
         var negative = false
         if bytes[index] == UInt8(ascii: "-") {
             negative = true
