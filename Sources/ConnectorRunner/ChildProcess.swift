@@ -67,7 +67,7 @@ package enum ChildProcess {
         defer { try? FileManager.default.removeItem(at: scratch) }
         let inputPath = scratch.appendingPathComponent("in.json").path
         let outputPath = scratch.appendingPathComponent("out.json").path
-        try stdin.write(to: URL(fileURLWithPath: inputPath))
+        try writeScratch(stdin, to: inputPath)
 
         let started = ContinuousClock.now
         let pid = try spawn(
@@ -152,6 +152,29 @@ package enum ChildProcess {
                         systemMs: ms(usage.ru_stime)))
             }
             thread.start()
+        }
+    }
+
+    /// Writes a child's input file. `Data.write(to:)` fsyncs what it wrote: a disk flush before every step for a
+    /// scratch file that is read once and deleted (a fifth of the runner's time around a step in a profile).
+    static func writeScratch(_ data: Data, to path: String) throws {
+        let descriptor = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
+        guard descriptor >= 0 else {
+            throw ConnectorError(
+                .internalError, "cannot write a step's input to \(path): \(String(cString: strerror(errno)))")
+        }
+        defer { close(descriptor) }
+        try data.withUnsafeBytes { raw in
+            var offset = 0
+            while offset < raw.count {
+                let written = write(descriptor, raw.baseAddress.map { $0 + offset }, raw.count - offset)
+                if written < 0, errno == EINTR { continue }
+                guard written > 0 else {
+                    throw ConnectorError(
+                        .internalError, "cannot write a step's input to \(path): \(String(cString: strerror(errno)))")
+                }
+                offset += written
+            }
         }
     }
 
