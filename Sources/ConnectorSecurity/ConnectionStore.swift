@@ -110,6 +110,7 @@ package enum ConnectionValidator {
     /// The accepted range of every whole-number setting (the README's reference shows them).
     package static let ranges: [(path: String, range: ClosedRange<Int>, value: @Sendable (Connection) -> Int?)] = [
         ("jaggaer.pageSize", 1...1000, { $0.jaggaer.pageSize }),
+        ("jaggaer.invoiceFetchConcurrency", 1...16, { $0.jaggaer.invoiceFetchConcurrency }),
         ("jaggaer.requestsPerMinute", 1...100_000, { $0.jaggaer.requestsPerMinute }),
         ("flow.pollIntervalSeconds", 1...604_800, { $0.flow.pollIntervalSeconds }),
         ("flow.pollOverlapSeconds", 0...86_400, { $0.flow.pollOverlapSeconds }),

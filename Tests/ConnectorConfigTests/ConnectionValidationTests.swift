@@ -50,6 +50,10 @@ struct ConnectionValidationTests {
                 "network.requestTimeoutSeconds is 601; it must be between 1 and 600"
             ),
             ("jaggaer:\n  pageSize: 0", "jaggaer.pageSize is 0; it must be between 1 and 1000"),
+            (
+                "jaggaer:\n  invoiceFetchConcurrency: 17",
+                "jaggaer.invoiceFetchConcurrency is 17; it must be between 1 and 16"
+            ),
             ("jaggaer:\n  requestsPerMinute: 0", "jaggaer.requestsPerMinute is 0; it must be between 1 and 100000"),
             (
                 "erp:\n  businessCentral:\n    requestsPerFiveMinutes: 0",

@@ -155,6 +155,8 @@ package struct JaggaerSettings: Sendable, Codable, Hashable, SettingsSection {
     /// Header `workflowStatus` values that mean "approved".
     package var approvedStatuses: [String]
     package var pageSize: Int
+    /// How many of a page's invoices the poll fetches at once (each is one request for the invoice with its lines).
+    package var invoiceFetchConcurrency: Int
     package var requestsPerMinute: Int?
     /// How the invoice list is ordered (UNCONFIRMED for JAGGAER): `lastUpdate` (ascending by lastUpdate then
     /// invoiceId: the poll pages by keyset), `invoiceId`, `lastUpdate-desc` or `unknown` (paged by offset with
@@ -183,6 +185,7 @@ package struct JaggaerSettings: Sendable, Codable, Hashable, SettingsSection {
         statusParameter: String? = "workflowStatus",
         approvedStatuses: [String] = ["Completed"],
         pageSize: Int = 50,
+        invoiceFetchConcurrency: Int = 4,
         requestsPerMinute: Int? = nil,
         listOrder: ProcurementListOrder = .unknown,
         sortParameter: String? = nil,
@@ -204,6 +207,7 @@ package struct JaggaerSettings: Sendable, Codable, Hashable, SettingsSection {
         self.statusParameter = statusParameter
         self.approvedStatuses = approvedStatuses
         self.pageSize = pageSize
+        self.invoiceFetchConcurrency = invoiceFetchConcurrency
         self.requestsPerMinute = requestsPerMinute
         self.listOrder = listOrder
         self.sortParameter = sortParameter
@@ -216,6 +220,7 @@ package struct JaggaerSettings: Sendable, Codable, Hashable, SettingsSection {
     private enum CodingKeys: String, CodingKey, CaseIterable {
         case baseURL, tokenURL, realm, clientId, clientSecret, invoiceListPath, invoicePath, startParameter
         case pageSizeParameter, updatedSinceParameter, statusParameter, approvedStatuses, pageSize, requestsPerMinute
+        case invoiceFetchConcurrency
         case listOrder, sortParameter, sortValue, purchaseOrderListPath, purchaseOrderPath
         case writer
     }
@@ -245,6 +250,8 @@ package struct JaggaerSettings: Sendable, Codable, Hashable, SettingsSection {
             ? try c.decodeIfPresent(String.self, forKey: .statusParameter) : d.statusParameter
         approvedStatuses = try c.decodeIfPresent([String].self, forKey: .approvedStatuses) ?? d.approvedStatuses
         pageSize = try c.decodeIfPresent(Int.self, forKey: .pageSize) ?? d.pageSize
+        invoiceFetchConcurrency =
+            try c.decodeIfPresent(Int.self, forKey: .invoiceFetchConcurrency) ?? d.invoiceFetchConcurrency
         requestsPerMinute = try c.decodeIfPresent(Int.self, forKey: .requestsPerMinute)
         if let order = try c.decodeIfPresent(String.self, forKey: .listOrder) {
             guard let value = ProcurementListOrder(rawValue: order) else {

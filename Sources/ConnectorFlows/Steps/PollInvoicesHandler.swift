@@ -193,6 +193,7 @@ package struct PollInvoicesHandler: StepHandler {
         var alreadyCaptured = 0
         var sentToReview = 0
         var reconciledHere = 0
+        var wanted: [(id: String, version: String)] = []
         for item in page.items {
             let header: InvoiceHeaderSummary
             switch item {
@@ -218,15 +219,18 @@ package struct PollInvoicesHandler: StepHandler {
                 continue
             }
             if seen[header.id] == version { continue }
-            switch try await capture(header.id, version: version, from: event) {
-            case .event(let captured): events.append(captured)
-            case .review: sentToReview += 1
-            }
+            wanted.append((header.id, version))
             seen[header.id] = version
             if let covered = cursor.sweepCoveredBefore, let updated = header.updatedAt, updated < covered {
                 reconciledHere += 1
                 context.logger.warning(
                     "reconciliation found an invoice the poll had missed", metadata: ["invoiceId": "\(header.id)"])
+            }
+        }
+        for captured in try await captureAll(wanted, from: event, concurrency: settings.invoiceFetchConcurrency) {
+            switch captured {
+            case .event(let captured): events.append(captured)
+            case .review: sentToReview += 1
             }
         }
         if cursor.sweepCoveredBefore != nil { cursor.reconciled = (cursor.reconciled ?? 0) + reconciledHere }
@@ -361,6 +365,39 @@ package struct PollInvoicesHandler: StepHandler {
     private enum Capture {
         case event(CloudEvent)
         case review(ReviewReason)
+    }
+
+    /// Fetches the page's invoices, up to `concurrency` at once (`jaggaer.invoiceFetchConcurrency`; the shared
+    /// JAGGAER request budget still paces them), and returns the captures in page order. One request at a time made
+    /// a page of 50 take 50 round trips before its first invoice could go on.
+    private func captureAll(_ wanted: [(id: String, version: String)], from event: CloudEvent, concurrency: Int)
+        async throws -> [Capture]
+    {
+        guard concurrency > 1, wanted.count > 1 else {
+            var captures: [Capture] = []
+            for (id, version) in wanted { captures.append(try await capture(id, version: version, from: event)) }
+            return captures
+        }
+        return try await withThrowingTaskGroup(of: (Int, Capture).self) { group in
+            var captures = [Capture?](repeating: nil, count: wanted.count)
+            var next = 0
+            func start(_ index: Int) {
+                let (id, version) = wanted[index]
+                group.addTask { (index, try await self.capture(id, version: version, from: event)) }
+            }
+            while next < min(concurrency, wanted.count) {
+                start(next)
+                next += 1
+            }
+            while let (index, capture) = try await group.next() {
+                captures[index] = capture
+                if next < wanted.count {
+                    start(next)
+                    next += 1
+                }
+            }
+            return captures.compactMap { $0 }
+        }
     }
 
     private func capture(_ id: String, version: String?, from event: CloudEvent) async throws -> Capture {
