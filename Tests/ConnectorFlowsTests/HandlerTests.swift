@@ -282,6 +282,40 @@ struct HandlerTests {
         }
     }
 
+    @Test("poll: a page's invoices fetched several at a time come out in page order, the same as one at a time")
+    func pollFetchesConcurrently() async throws {
+        var pages: [[String]] = []
+        var payloads: [[JSONValue?]] = []
+        for concurrency in [1, 8] {
+            let rig = try await FlowRig.start(invoices: 25)
+            do {
+                var connection = rig.connection
+                connection.jaggaer.invoiceFetchConcurrency = concurrency
+                let context = StepContext(
+                    store: rig.store, keys: try StateKeys(connection: connection.id), connection: connection,
+                    clock: rig.clock, logger: Logger(label: "test"), owner: "test")
+                let runtime = try ConnectionRuntime(
+                    context: context, vault: rig.vault, http: rig.http, counter: RequestCounter())
+                let handler = PollInvoicesHandler(context: runtime.context, source: try runtime.procurementSource())
+                rig.host.resetCounters()
+                let page = try await handler.handle(
+                    try rig.event(EventType.pollRequested, data: PollRequest(), id: "poll-1"), input: PollRequest())
+                let captured = page.events.filter { $0.type == EventType.invoiceCaptured }
+                pages.append(captured.map(\.id))
+                payloads.append(captured.map(\.data))
+                // One list request and one request per captured invoice, whatever the concurrency.
+                #expect(rig.host.counters.filter { $0.key.hasPrefix("jaggaer ") }.values.reduce(0, +) == 11)
+                await rig.stop()
+            } catch {
+                await rig.stop()
+                throw error
+            }
+        }
+        #expect(pages[0].count == 10)
+        #expect(pages[1] == pages[0])
+        #expect(payloads[1] == payloads[0])
+    }
+
     @Test("transform waits for master data instead of guessing")
     func transformNeedsMasterData() async throws {
         let rig = try await FlowRig.start()
