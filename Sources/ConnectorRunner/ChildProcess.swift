@@ -79,9 +79,9 @@ package enum ChildProcess {
             stderr: stderr
         )
         if niceness > 0 {
-            // Best effort: a lower priority only orders the steps under CPU contention; a refusal changes nothing
-            // else. (A child may run its first instructions at the runner's priority.)
-            // Relative to the runner's own (a runner started under `nice` keeps its steps below itself).
+            // Relative to the runner's own priority, so a runner started under `nice` keeps its steps below itself.
+            // Best effort: the priority only orders steps under CPU contention, and a refusal changes nothing else
+            // (a child may run its first instructions at the runner's priority).
             let which = __priority_which_t(PRIO_PROCESS.rawValue)
             _ = setpriority(which, id_t(pid), min(19, getpriority(which, 0) + niceness))
         }
