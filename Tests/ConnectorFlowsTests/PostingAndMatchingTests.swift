@@ -208,6 +208,44 @@ struct PostingAndMatchingTests {
         #expect(Double(state.batchLookups + state.creates) / 20 <= 1.05)
     }
 
+    @Test("a writer with a ready answer looks ahead once 20 keys wait untaken and fewer than 10 answers are left")
+    func lookAheadBeforeTheAnswersRunOut() async throws {
+        let lookups = LookupBatch(store: store, keys: try StateKeys(connection: "fake"), clock: clock)
+        let first = (1...15).map { Self.invoice($0) }
+        let next = (16...40).map { Self.invoice($0) }
+        for invoice in first { try await lookups.register(invoice) }
+        #expect(try await write(first[0]).status == .ok)
+        #expect(erp.snapshot.batchSizes == [15], "the first writer asks for the page it found")
+        // Another page arrives: 25 keys untaken, while 14 answers wait for their writers.
+        for invoice in next { try await lookups.register(invoice) }
+        for (index, invoice) in first.dropFirst().enumerated() {
+            #expect(try await write(invoice).status == .ok)
+            // Writers 2 to 5 leave 13 to 10 answers: too many to ask yet. Writer 6 leaves 9 and asks.
+            #expect(erp.snapshot.batchSizes == (index < 4 ? [15] : [15, 25]), "after writer \(index + 2)")
+        }
+        for invoice in next { #expect(try await write(invoice).status == .ok) }
+        let state = erp.snapshot
+        #expect(state.creates == 40)
+        #expect(state.batchLookups == 2)
+        #expect(state.singleLookups == 0, "every writer of the second page found its answer ready")
+        #expect(Double(state.batchLookups + state.creates) / 40 <= 1.05)
+    }
+
+    @Test("a look-ahead with fewer than 20 keys untaken asks for nothing; their writers ask as before")
+    func noLookAheadForAFewKeys() async throws {
+        let lookups = LookupBatch(store: store, keys: try StateKeys(connection: "fake"), clock: clock)
+        let first = (1...3).map { Self.invoice($0) }
+        let next = (4...22).map { Self.invoice($0) }
+        for invoice in first { try await lookups.register(invoice) }
+        #expect(try await write(first[0]).status == .ok)
+        for invoice in next { try await lookups.register(invoice) }
+        for invoice in first.dropFirst() { #expect(try await write(invoice).status == .ok) }
+        #expect(erp.snapshot.batchSizes == [3], "19 untaken keys are not worth a request ahead of their writers")
+        for invoice in next { #expect(try await write(invoice).status == .ok) }
+        #expect(erp.snapshot.batchSizes == [3, 19])
+        #expect(erp.snapshot.singleLookups == 0)
+    }
+
     @Test("a claim taken over after an unanswered create looks up its own invoice, never a batch result")
     func takeoverLooksUpAlone() async throws {
         let invoice = Self.invoice(5)

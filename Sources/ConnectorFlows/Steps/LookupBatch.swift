@@ -15,6 +15,11 @@ import Foundation
 ///   answer, looks up per invoice as before: a batch result is never trusted for a write that may already have
 ///   happened.
 ///
+/// - A writer that found its result ready looks ahead, alongside its own create: when at least `lookaheadMinimum`
+///   pending keys are not taken, it takes them and asks for them then. Without that, a batch is only taken when a
+///   writer finds no result, and every writer whose key is in it waits one ERP round trip with nothing sent: a
+///   stall per batch, of the ERP's latency, in which the request budget goes unused.
+///
 /// A batch result is at most `resultTTL` old when used; the claim on the record is held from before the result is
 /// read until the create, so no other delivery of the same invoice writes in between (DESIGN §8's check-then-write,
 /// with the check moved a few seconds earlier for a document no delivery of ours has sent).
@@ -33,6 +38,12 @@ package struct LookupBatch: Sendable {
     package static let waitForOthers: Duration = .seconds(3)
     /// A taken key whose taker has not stored results after this is taken again (the taker stopped).
     package static let takenTimeout: TimeInterval = 30
+    /// A look-ahead asks for the untaken keys once at least 20 are waiting (a batch that keeps lookups within 0.05
+    /// requests per invoice) and fewer than 10 answers are left for the writers (stored, or being asked for by
+    /// another writer): late enough that the batch is large, early enough that the writers do not run out while it
+    /// is asked for.
+    package static let lookaheadMinimum = 20
+    package static let lookaheadLowWater = 10
 
     package init(store: any StateStore, keys: StateKeys, clock: any WallClock) {
         self.store = store
@@ -73,22 +84,32 @@ package struct LookupBatch: Sendable {
         InvoiceNaturalKey(vendorNumber: invoice.vendorNumber, vendorInvoiceNumber: invoice.vendorInvoiceNumber)
     }
 
+    /// What a freshly claimed invoice's lookup found, and whether the answer was ready (another writer's batch).
+    package struct Lookup: Sendable {
+        package var documents: [ERPDocumentRef]
+        /// Taken from another writer's batch: this writer sent no lookup, so it may look ahead (`lookAhead`).
+        package var ready: Bool
+    }
+
     /// The ERP's documents for a freshly claimed invoice: a batch result when one is ready (consumed), else one
     /// batch lookup of this key and the pending ones, else (another writer is on it and did not answer in time, or
     /// its batch failed) the single lookup.
-    package func documents(for invoice: MappedInvoice, erp: any ERPConnector) async throws -> [ERPDocumentRef] {
+    package func documents(for invoice: MappedInvoice, erp: any ERPConnector) async throws -> Lookup {
         let key = Self.naturalKey(invoice)
-        if let found = try await consume(key) { return found }
+        if let found = try await consume(key) { return Lookup(documents: found, ready: true) }
         let own = try await store.get(pendingKey(key), as: Pending.self)
         if let own, let taken = own.value.takenAt, clock.now().timeIntervalSince(taken) < Self.takenTimeout {
-            // Another writer's batch includes this key: wait for its answer.
+            // Another writer's batch includes this key: wait for its answer, which usually comes one ERP round trip
+            // after it was taken. Looked for every 10 ms for a second (each look is one read), then every 50 ms.
             // Real time: the other writer works in real time whatever clock this step is given.
-            let deadline = ContinuousClock.now + Self.waitForOthers
+            let start = ContinuousClock.now
+            let deadline = start + Self.waitForOthers
             while ContinuousClock.now < deadline {
-                try await Task.sleep(for: .milliseconds(50))
-                if let found = try await consume(key) { return found }
+                try await Task.sleep(
+                    for: ContinuousClock.now - start < .seconds(1) ? .milliseconds(10) : .milliseconds(50))
+                if let found = try await consume(key) { return Lookup(documents: found, ready: true) }
             }
-            return try await single(key, erp: erp)
+            return Lookup(documents: try await single(key, erp: erp), ready: false)
         }
         var batch: [Pending] = [
             own?.value ?? Pending(key: key, poNumbers: invoice.poNumbers, registeredAt: clock.now(), takenAt: nil)
@@ -105,55 +126,101 @@ package struct LookupBatch: Sendable {
         }
         batch += try await takeOthers(excluding: key)
         do {
-            // The orders the batch names are read in the same request (BC: one `$batch`).
-            let numbers =
-                erp.capabilities.matchesPurchaseOrders
-                ? Array(Set(batch.flatMap(\.poNumbers).filter { !$0.isEmpty })).sorted() : []
-            let read = try await erp.lookUp(keys: batch.map(\.key), purchaseOrderNumbers: numbers)
-            let found = read.invoices
-            _ = try await remember(numbers, read.orders)
-            let now = clock.now()
-            var items: [(key: String, value: Data, ttl: Duration?)] = []
-            for pending in batch where pending.key != key {
-                let result = Found(documents: found[pending.key] ?? [], lookedUpAt: now)
-                items.append((resultKey(pending.key), try JSONCoding.encode(result), Self.resultTTL))
-            }
-            try await store.putAll(items)
-            for pending in batch { _ = try await store.delete(pendingKey(pending.key)) }
-            return found[key] ?? []
+            let found = try await lookUp(batch, answering: key, erp: erp)
+            return Lookup(documents: found[key] ?? [], ready: false)
         } catch {
             // Give the others back (they look up alone after their wait), and answer this one alone.
-            for pending in batch where pending.key != key {
-                var free = pending
-                free.takenAt = nil
-                _ = try? await store.put(pendingKey(pending.key), json: free, ttl: Self.pendingTTL)
-            }
-            return try await single(key, erp: erp)
+            await giveBack(batch.filter { $0.key != key })
+            return Lookup(documents: try await single(key, erp: erp), ready: false)
+        }
+    }
+
+    /// Called by a writer whose result was ready, alongside its create: when at least `lookaheadMinimum` pending keys
+    /// are not taken by any writer and fewer than `lookaheadLowWater` answers are left, takes them and looks them up
+    /// now, so their writers find their results ready instead of waiting for a batch taken when they arrive. Errors
+    /// only give the keys back: their writers then look them up as before.
+    package func lookAhead(excluding own: InvoiceNaturalKey, erp: any ERPConnector) async {
+        let batch = try? await takeOthers(excluding: own) { free, beingAsked in
+            guard free >= Self.lookaheadMinimum, beingAsked < Self.lookaheadLowWater else { return false }
+            let stored = try await store.scan(
+                prefix: keys.prefix("lookup", "result"), after: nil, limit: Self.lookaheadLowWater)
+            return beingAsked + stored.count < Self.lookaheadLowWater
+        }
+        guard let batch, !batch.isEmpty else { return }
+        do {
+            _ = try await lookUp(batch, answering: nil, erp: erp)
+        } catch {
+            await giveBack(batch)
+        }
+    }
+
+    /// One request for `batch` (the orders it names with it, where the ERP reads them in the same request): each
+    /// key's result is stored for its writer (but `answering`'s, returned to the caller), and the keys are no
+    /// longer pending.
+    private func lookUp(_ batch: [Pending], answering: InvoiceNaturalKey?, erp: any ERPConnector) async throws
+        -> [InvoiceNaturalKey: [ERPDocumentRef]]
+    {
+        // The orders the batch names are read in the same request (BC: one `$batch`).
+        let numbers =
+            erp.capabilities.matchesPurchaseOrders
+            ? Array(Set(batch.flatMap(\.poNumbers).filter { !$0.isEmpty })).sorted() : []
+        let read = try await erp.lookUp(keys: batch.map(\.key), purchaseOrderNumbers: numbers)
+        let found = read.invoices
+        _ = try await remember(numbers, read.orders)
+        let now = clock.now()
+        var items: [(key: String, value: Data, ttl: Duration?)] = []
+        for pending in batch where pending.key != answering {
+            let result = Found(documents: found[pending.key] ?? [], lookedUpAt: now)
+            items.append((resultKey(pending.key), try JSONCoding.encode(result), Self.resultTTL))
+        }
+        try await store.putAll(items)
+        for pending in batch { _ = try await store.delete(pendingKey(pending.key)) }
+        return found
+    }
+
+    /// Marks keys untaken again after their batch failed.
+    private func giveBack(_ batch: [Pending]) async {
+        for pending in batch {
+            var free = pending
+            free.takenAt = nil
+            _ = try? await store.put(pendingKey(pending.key), json: free, ttl: Self.pendingTTL)
         }
     }
 
     /// Pending keys no live writer has taken, marked as taken by this one (compare-and-swap, so each key is in one
-    /// batch only).
-    private func takeOthers(excluding own: InvoiceNaturalKey) async throws -> [Pending] {
+    /// batch only); none when `worthIt(free, beingAsked)` says no (`beingAsked`: keys another writer is asking for).
+    private func takeOthers(
+        excluding own: InvoiceNaturalKey, worthIt: (Int, Int) async throws -> Bool = { _, _ in true }
+    ) async throws -> [Pending] {
         let now = clock.now()
-        var taken: [Pending] = []
+        var free: [(key: String, version: Int64, pending: Pending)] = []
+        var beingAsked = 0
         var after: String?
-        while taken.count < Self.maxBatch - 1 {
+        scanning: while true {
             let page = try await store.scan(prefix: keys.prefix("lookup", "pending"), after: after, limit: 200)
             for entry in page {
-                guard taken.count < Self.maxBatch - 1,
-                    var pending = try? JSONCoding.decode(Pending.self, from: entry.value.data), pending.key != own
+                guard var pending = try? JSONCoding.decode(Pending.self, from: entry.value.data), pending.key != own
                 else { continue }
-                if let at = pending.takenAt, now.timeIntervalSince(at) < Self.takenTimeout { continue }
-                pending.takenAt = now
-                if try await store.compareAndSwap(
-                    entry.key, expectedVersion: entry.value.version, json: pending, ttl: Self.pendingTTL) != nil
-                {
-                    taken.append(pending)
+                if let at = pending.takenAt, now.timeIntervalSince(at) < Self.takenTimeout {
+                    beingAsked += 1
+                    continue
                 }
+                pending.takenAt = now
+                free.append((entry.key, entry.value.version, pending))
+                if free.count >= Self.maxBatch - 1 { break scanning }
             }
             guard page.count == 200, let last = page.last else { break }
             after = last.key
+        }
+        guard !free.isEmpty, try await worthIt(free.count, beingAsked) else { return [] }
+        var taken: [Pending] = []
+        for candidate in free {
+            if try await store.compareAndSwap(
+                candidate.key, expectedVersion: candidate.version, json: candidate.pending, ttl: Self.pendingTTL)
+                != nil
+            {
+                taken.append(candidate.pending)
+            }
         }
         return taken
     }

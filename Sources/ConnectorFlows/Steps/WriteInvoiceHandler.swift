@@ -1,5 +1,6 @@
 import ConnectorCore
 import Foundation
+import Synchronization
 
 /// `write-erp-invoice`: the exactly-once write of a draft invoice (DESIGN §8).
 ///
@@ -40,6 +41,21 @@ package struct WriteInvoiceHandler: StepHandler {
     }
 
     package func handle(_ event: CloudEvent, input invoice: MappedInvoice) async throws -> StepResult {
+        // A look-ahead started beside the create (see `LookupBatch.lookAhead`) ends before the step does.
+        let ahead = Mutex<Task<Void, Never>?>(nil)
+        do {
+            let result = try await write(event, invoice, ahead: ahead)
+            await ahead.withLock { $0 }?.value
+            return result
+        } catch {
+            await ahead.withLock { $0 }?.value
+            throw error
+        }
+    }
+
+    private func write(_ event: CloudEvent, _ invoice: MappedInvoice, ahead: borrowing Mutex<Task<Void, Never>?>)
+        async throws -> StepResult
+    {
         let ledger = DedupLedger(store: context.store, keys: context.keys)
         let dedupKey = "invoice/\(invoice.source)/\(invoice.sourceId)"
         let naturalKey = "\(invoice.vendorNumber)|\(invoice.vendorInvoiceNumber)"
@@ -104,11 +120,20 @@ package struct WriteInvoiceHandler: StepHandler {
         // A fresh claim (no delivery of ours has sent this invoice) may use the page's batch lookup; a claim taken
         // over always asks for this invoice alone.
         let lookups = LookupBatch(store: context.store, keys: context.keys, clock: context.clock)
-        let existing =
-            previousPhase == nil && erp.capabilities.batchLookups
-            ? try await lookups.documents(for: invoice, erp: erp)
-            : try await erp.findInvoices(
+        let existing: [ERPDocumentRef]
+        if previousPhase == nil && erp.capabilities.batchLookups {
+            let lookup = try await lookups.documents(for: invoice, erp: erp)
+            existing = lookup.documents
+            if lookup.ready {
+                // Its answer came from another writer's batch: ask now for the keys no writer has taken yet.
+                let erp = erp
+                let own = LookupBatch.naturalKey(invoice)
+                ahead.withLock { $0 = Task { await lookups.lookAhead(excluding: own, erp: erp) } }
+            }
+        } else {
+            existing = try await erp.findInvoices(
                 vendorNumber: invoice.vendorNumber, vendorInvoiceNumber: invoice.vendorInvoiceNumber)
+        }
         if existing.count > 1 {
             _ = try await ledger.release(dedupKey, version: version)
             return review(
