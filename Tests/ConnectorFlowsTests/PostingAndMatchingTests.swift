@@ -16,6 +16,8 @@ final class PostingERP: ERPConnector, Sendable {
         var singleLookups = 0
         var batchLookups = 0
         var batchSizes: [Int] = []
+        /// Batch lookups still to refuse (each counted in `batchSizes` first).
+        var failingBatchLookups = 0
         var orderReads = 0
         var posts = 0
         /// The next post: answered normally, lost after posting, lost before posting, or refused.
@@ -39,9 +41,13 @@ final class PostingERP: ERPConnector, Sendable {
     }
 
     func lookUp(keys: [InvoiceNaturalKey], purchaseOrderNumbers: [String]) async throws -> InvoiceBatchLookup {
-        state.withLock { state in
+        try state.withLock { state in
             state.batchLookups += 1
             state.batchSizes.append(keys.count)
+            if state.failingBatchLookups > 0 {
+                state.failingBatchLookups -= 1
+                throw ConnectorError(.upstreamUnavailable, "the batch lookup failed")
+            }
             var found: [InvoiceNaturalKey: [ERPDocumentRef]] = [:]
             for key in keys { found[key] = state.documents.filter { $0.key == key }.map(\.ref) }
             return InvoiceBatchLookup(
@@ -229,6 +235,26 @@ struct PostingAndMatchingTests {
         #expect(state.batchLookups == 2)
         #expect(state.singleLookups == 0, "every writer of the second page found its answer ready")
         #expect(Double(state.batchLookups + state.creates) / 40 <= 1.05)
+    }
+
+    @Test("a failed look-ahead costs its writer nothing and gives the keys back to their own writers")
+    func failedLookAheadGivesTheKeysBack() async throws {
+        let lookups = LookupBatch(store: store, keys: try StateKeys(connection: "fake"), clock: clock)
+        let first = (1...15).map { Self.invoice($0) }
+        let next = (16...40).map { Self.invoice($0) }
+        for invoice in first { try await lookups.register(invoice) }
+        #expect(try await write(first[0]).status == .ok)
+        for invoice in next { try await lookups.register(invoice) }
+        erp.state.withLock { $0.failingBatchLookups = 1 }
+        for invoice in first.dropFirst() { #expect(try await write(invoice).status == .ok) }
+        // Writer 6 looked ahead and its lookup failed; the keys came back, so writer 7 looked ahead again.
+        #expect(erp.snapshot.batchSizes == [15, 25, 25])
+        #expect(erp.snapshot.creates == 15)
+        for invoice in next { #expect(try await write(invoice).status == .ok) }
+        let state = erp.snapshot
+        #expect(state.batchSizes == [15, 25, 25], "every writer of the second page found its answer ready")
+        #expect(state.singleLookups == 0)
+        #expect(state.creates == 40)
     }
 
     @Test("a look-ahead with fewer than 20 keys untaken asks for nothing; their writers ask as before")

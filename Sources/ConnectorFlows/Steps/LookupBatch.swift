@@ -16,7 +16,8 @@ import Foundation
 ///   happened.
 ///
 /// - A writer that found its result ready looks ahead, alongside its own create: when at least `lookaheadMinimum`
-///   pending keys are not taken, it takes them and asks for them then. Without that, a batch is only taken when a
+///   pending keys are not taken and fewer than `lookaheadLowWater` answers are left, it takes them and asks for them
+///   then. Without that, a batch is only taken when a
 ///   writer finds no result, and every writer whose key is in it waits one ERP round trip with nothing sent: a
 ///   stall per batch, of the ERP's latency, in which the request budget goes unused.
 ///
@@ -137,20 +138,21 @@ package struct LookupBatch: Sendable {
 
     /// Called by a writer whose result was ready, alongside its create: when at least `lookaheadMinimum` pending keys
     /// are not taken by any writer and fewer than `lookaheadLowWater` answers are left, takes them and looks them up
-    /// now, so their writers find their results ready instead of waiting for a batch taken when they arrive. Errors
-    /// only give the keys back: their writers then look them up as before.
-    package func lookAhead(excluding own: InvoiceNaturalKey, erp: any ERPConnector) async {
-        let batch = try? await takeOthers(excluding: own) { free, beingAsked in
+    /// now, so their writers find their results ready instead of waiting for a batch taken when they arrive. A failed
+    /// lookup gives the keys back (their writers then look them up as before) and is thrown for the caller to report.
+    package func lookAhead(excluding own: InvoiceNaturalKey, erp: any ERPConnector) async throws {
+        let batch = try await takeOthers(excluding: own) { free, beingAsked in
             guard free >= Self.lookaheadMinimum, beingAsked < Self.lookaheadLowWater else { return false }
             let stored = try await store.scan(
                 prefix: keys.prefix("lookup", "result"), after: nil, limit: Self.lookaheadLowWater)
             return beingAsked + stored.count < Self.lookaheadLowWater
         }
-        guard let batch, !batch.isEmpty else { return }
+        guard !batch.isEmpty else { return }
         do {
             _ = try await lookUp(batch, answering: nil, erp: erp)
         } catch {
             await giveBack(batch)
+            throw error
         }
     }
 

@@ -1,5 +1,6 @@
 import ConnectorCore
 import Foundation
+import Logging
 import Synchronization
 
 /// `write-erp-invoice`: the exactly-once write of a draft invoice (DESIGN §8).
@@ -126,9 +127,21 @@ package struct WriteInvoiceHandler: StepHandler {
             existing = lookup.documents
             if lookup.ready {
                 // Its answer came from another writer's batch: ask now for the keys no writer has taken yet.
+                // Its failure costs this invoice nothing: it is logged, and the keys' own writers ask for them.
                 let erp = erp
+                let logger = context.logger
                 let own = LookupBatch.naturalKey(invoice)
-                ahead.withLock { $0 = Task { await lookups.lookAhead(excluding: own, erp: erp) } }
+                ahead.withLock {
+                    $0 = Task {
+                        do {
+                            try await lookups.lookAhead(excluding: own, erp: erp)
+                        } catch {
+                            logger.warning(
+                                "the look-ahead lookup failed; its invoices' writers look them up themselves",
+                                metadata: ["error": "\((error as? ConnectorError)?.message ?? "\(type(of: error))")"])
+                        }
+                    }
+                }
             }
         } else {
             existing = try await erp.findInvoices(
