@@ -257,18 +257,40 @@ struct PostingAndMatchingTests {
         #expect(state.creates == 40)
     }
 
-    @Test("a look-ahead with fewer than 20 keys untaken asks for nothing; their writers ask as before")
+    @Test("with fewer than 20 keys untaken a writer looks ahead only once fewer than 4 answers are left")
+    func urgentLookAheadForAFewKeys() async throws {
+        let lookups = LookupBatch(store: store, keys: try StateKeys(connection: "fake"), clock: clock)
+        let first = (1...8).map { Self.invoice($0) }
+        let next = (9...18).map { Self.invoice($0) }
+        for invoice in first { try await lookups.register(invoice) }
+        #expect(try await write(first[0]).status == .ok)
+        #expect(erp.snapshot.batchSizes == [8])
+        // Ten keys untaken: too few to ask while the writers have answers for a while.
+        for invoice in next { try await lookups.register(invoice) }
+        for (index, invoice) in first.dropFirst().enumerated() {
+            #expect(try await write(invoice).status == .ok)
+            // Writers 2 to 4 leave 6 to 4 answers; writer 5 leaves 3 and asks for the ten.
+            #expect(erp.snapshot.batchSizes == (index < 3 ? [8] : [8, 10]), "after writer \(index + 2)")
+        }
+        for invoice in next { #expect(try await write(invoice).status == .ok) }
+        let state = erp.snapshot
+        #expect(state.batchSizes == [8, 10], "every writer of the ten found its answer ready")
+        #expect(state.singleLookups == 0)
+        #expect(state.creates == 18)
+    }
+
+    @Test("fewer than 4 keys untaken are never asked for ahead; their writers ask as before")
     func noLookAheadForAFewKeys() async throws {
         let lookups = LookupBatch(store: store, keys: try StateKeys(connection: "fake"), clock: clock)
         let first = (1...3).map { Self.invoice($0) }
-        let next = (4...22).map { Self.invoice($0) }
+        let next = (4...6).map { Self.invoice($0) }
         for invoice in first { try await lookups.register(invoice) }
         #expect(try await write(first[0]).status == .ok)
         for invoice in next { try await lookups.register(invoice) }
         for invoice in first.dropFirst() { #expect(try await write(invoice).status == .ok) }
-        #expect(erp.snapshot.batchSizes == [3], "19 untaken keys are not worth a request ahead of their writers")
+        #expect(erp.snapshot.batchSizes == [3], "3 untaken keys are not worth a request ahead of their writers")
         for invoice in next { #expect(try await write(invoice).status == .ok) }
-        #expect(erp.snapshot.batchSizes == [3, 19])
+        #expect(erp.snapshot.batchSizes == [3, 3])
         #expect(erp.snapshot.singleLookups == 0)
     }
 

@@ -16,8 +16,9 @@ import Foundation
 ///   happened.
 ///
 /// - A writer that found its result ready looks ahead, alongside its own create: when at least `lookaheadMinimum`
-///   pending keys are not taken and fewer than `lookaheadLowWater` answers are left, it takes them and asks for them
-///   then. Without that, a batch is only taken when a
+///   pending keys are not taken and fewer than `lookaheadLowWater` answers are left (or, with the answers nearly
+///   gone, at least `lookaheadUrgentMinimum` keys and fewer than `lookaheadUrgentLowWater` answers), it takes them
+///   and asks for them then. Without that, a batch is only taken when a
 ///   writer finds no result, and every writer whose key is in it waits one ERP round trip with nothing sent: a
 ///   stall per batch, of the ERP's latency, in which the request budget goes unused.
 ///
@@ -45,6 +46,12 @@ package struct LookupBatch: Sendable {
     /// is asked for.
     package static let lookaheadMinimum = 20
     package static let lookaheadLowWater = 10
+    /// Fewer keys are asked for ahead only when the writers are about to run out: with fewer than 4 answers left
+    /// (about one lookup's round trip of creates at the ERP's pace) a batch of at least 4 untaken keys is asked for
+    /// rather than stopping every writer behind for one round trip when the last answer is used. That happens as a
+    /// flow fills and as it drains, where keys arrive too slowly for a batch of 20.
+    package static let lookaheadUrgentMinimum = 4
+    package static let lookaheadUrgentLowWater = 4
 
     package init(store: any StateStore, keys: StateKeys, clock: any WallClock) {
         self.store = store
@@ -137,15 +144,16 @@ package struct LookupBatch: Sendable {
     }
 
     /// Called by a writer whose result was ready, alongside its create: when at least `lookaheadMinimum` pending keys
-    /// are not taken by any writer and fewer than `lookaheadLowWater` answers are left, takes them and looks them up
+    /// are not taken by any writer and fewer than `lookaheadLowWater` answers are left (or at least
+    /// `lookaheadUrgentMinimum` keys and fewer than `lookaheadUrgentLowWater` answers), takes them and looks them up
     /// now, so their writers find their results ready instead of waiting for a batch taken when they arrive. A failed
     /// lookup gives the keys back (their writers then look them up as before) and is thrown for the caller to report.
     package func lookAhead(excluding own: InvoiceNaturalKey, erp: any ERPConnector) async throws {
         let batch = try await takeOthers(excluding: own) { free, beingAsked in
-            guard free >= Self.lookaheadMinimum, beingAsked < Self.lookaheadLowWater else { return false }
-            let stored = try await store.scan(
-                prefix: keys.prefix("lookup", "result"), after: nil, limit: Self.lookaheadLowWater)
-            return beingAsked + stored.count < Self.lookaheadLowWater
+            let lowWater = free >= Self.lookaheadMinimum ? Self.lookaheadLowWater : Self.lookaheadUrgentLowWater
+            guard free >= Self.lookaheadUrgentMinimum, beingAsked < lowWater else { return false }
+            let stored = try await store.scan(prefix: keys.prefix("lookup", "result"), after: nil, limit: lowWater)
+            return beingAsked + stored.count < lowWater
         }
         guard !batch.isEmpty else { return }
         do {
