@@ -214,6 +214,34 @@ struct PostingAndMatchingTests {
         #expect(Double(state.batchLookups + state.creates) / 20 <= 1.05)
     }
 
+    @Test("a batch of 20 takes its keys in one write and stores its answers, orders and removals in one more")
+    func batchLookupWrites() async throws {
+        let counting = CountingStateStore(store)
+        let lookups = LookupBatch(store: counting, keys: try StateKeys(connection: "fake"), clock: clock)
+        let invoices = (1...20).map { Self.invoice($0, po: "P-\($0)") }
+        erp.state.withLock { state in
+            state.orders = invoices.compactMap { $0.poNumbers.first }.map { self.order($0, vendor: "V100") }
+        }
+        for invoice in invoices { try await lookups.register(invoice) }
+        counting.reset()
+        let lookup = try await lookups.documents(for: invoices[0], erp: erp)
+        #expect(lookup.documents.isEmpty && !lookup.ready)
+        #expect(erp.snapshot.batchSizes == [20])
+        let writes = counting.byOperation.filter { ["get", "getMany", "scan"].contains($0.key) == false }
+        // Its own key (compare-and-swap), the other 19 (one commit), the answers with the removals (one commit).
+        #expect(writes == ["compareAndSwap": 1, "commit": 2], "\(counting.byOperation)")
+        // Every other writer finds its answer ready, and the orders came with the batch.
+        for invoice in invoices.dropFirst() {
+            #expect(try await lookups.documents(for: invoice, erp: erp).ready)
+        }
+        #expect(try await lookups.orders(["P-2", "P-20"], erp: erp).count == 2)
+        #expect(erp.snapshot.orderReads == 0)
+        #expect(
+            try await store.scan(
+                prefix: StateKeys(connection: "fake").prefix("lookup", "pending"), after: nil, limit: 50
+            ).isEmpty)
+    }
+
     @Test("a writer with a ready answer looks ahead once 20 keys wait untaken and fewer than 10 answers are left")
     func lookAheadBeforeTheAnswersRunOut() async throws {
         let lookups = LookupBatch(store: store, keys: try StateKeys(connection: "fake"), clock: clock)

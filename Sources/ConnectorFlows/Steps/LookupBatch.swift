@@ -176,15 +176,16 @@ package struct LookupBatch: Sendable {
             ? Array(Set(batch.flatMap(\.poNumbers).filter { !$0.isEmpty })).sorted() : []
         let read = try await erp.lookUp(keys: batch.map(\.key), purchaseOrderNumbers: numbers)
         let found = read.invoices
-        _ = try await remember(numbers, read.orders)
+        // The orders, the answers and the pending keys' removal in one commit (one transaction on SQLite, where
+        // each commit waits for the store's one write lock), not one per key.
+        var writes = try orderWrites(numbers, read.orders).writes
         let now = clock.now()
-        var items: [(key: String, value: Data, ttl: Duration?)] = []
         for pending in batch where pending.key != answering {
             let result = Found(documents: found[pending.key] ?? [], lookedUpAt: now)
-            items.append((resultKey(pending.key), try JSONCoding.encode(result), Self.resultTTL))
+            writes.append(.put(resultKey(pending.key), try JSONCoding.encode(result), ttl: Self.resultTTL))
         }
-        try await store.putAll(items)
-        for pending in batch { _ = try await store.delete(pendingKey(pending.key)) }
+        writes += batch.map { .delete(pendingKey($0.key)) }
+        _ = try await store.commit(writes)
         return found
     }
 
@@ -223,6 +224,12 @@ package struct LookupBatch: Sendable {
             after = last.key
         }
         guard !free.isEmpty, try await worthIt(free.count, beingAsked) else { return [] }
+        // All in one commit when no other writer took one of them meanwhile (the usual case); else one by one.
+        let all = try free.map {
+            StoreWrite.compareAndSwap(
+                $0.key, expectedVersion: $0.version, try JSONCoding.encode($0.pending), ttl: Self.pendingTTL)
+        }
+        if try await store.commit(all) != nil { return free.map(\.pending) }
         var taken: [Pending] = []
         for candidate in free {
             if try await store.compareAndSwap(
@@ -274,17 +281,26 @@ package struct LookupBatch: Sendable {
 
     /// Keeps what a read found for each number asked (nil: not in the ERP) for `resultTTL`.
     private func remember(_ numbers: [String], _ read: [ERPPurchaseOrder]) async throws -> [String: ERPPurchaseOrder?] {
+        let (result, writes) = try orderWrites(numbers, read)
+        if !writes.isEmpty { _ = try await store.commit(writes) }
+        return result
+    }
+
+    /// What a read found for each number asked (nil: not in the ERP), and the writes that keep it for `resultTTL`.
+    private func orderWrites(_ numbers: [String], _ read: [ERPPurchaseOrder]) throws -> (
+        orders: [String: ERPPurchaseOrder?], writes: [StoreWrite]
+    ) {
         let now = clock.now()
         var result: [String: ERPPurchaseOrder?] = [:]
-        var items: [(key: String, value: Data, ttl: Duration?)] = []
+        var writes: [StoreWrite] = []
         for number in numbers {
             let matches = read.filter { $0.sourceNumber == number }
             let order = matches.first { $0.open } ?? matches.first
             result[number] = .some(order)
-            items.append(
-                (orderKey(number), try JSONCoding.encode(Order(order: order, lookedUpAt: now)), Self.resultTTL))
+            writes.append(
+                .put(orderKey(number), try JSONCoding.encode(Order(order: order, lookedUpAt: now)), ttl: Self.resultTTL)
+            )
         }
-        if !items.isEmpty { try await store.putAll(items) }
-        return result
+        return (result, writes)
     }
 }
