@@ -156,6 +156,13 @@ package actor Runner {
 
     /// Puts events on the queue for every function that consumes their types, in one batch.
     package func submit(_ events: [CloudEvent], notBefore: Date = Date()) async throws {
+        let items = workItems(events, notBefore: notBefore)
+        try await queue.enqueue(contentsOf: items)
+        for item in items { enqueued(step: item.function, due: notBefore) }
+    }
+
+    /// One item per event and function that consumes its type.
+    private func workItems(_ events: [CloudEvent], notBefore: Date) -> [WorkItem] {
         var items: [WorkItem] = []
         for event in events {
             let consumers = FunctionCatalog.consumers(of: event.type)
@@ -166,8 +173,7 @@ package actor Runner {
                 items.append(WorkItem(function: function.name, event: event, notBefore: notBefore, enqueuedAt: Date()))
             }
         }
-        try await queue.enqueue(contentsOf: items)
-        for item in items { enqueued(step: item.function, due: notBefore) }
+        return items
     }
 
     /// This runner put an item into `step`'s lane, claimable from `due`: the loop claims from the lane once it is.
@@ -421,10 +427,10 @@ package actor Runner {
 
         switch invocation.outcome {
         case .done(let result):
-            // All of a step's events at once (one commit on SQLite), then the ack: a crash in between runs the
-            // step again, which its dedup ledger makes harmless; nothing emitted is lost.
-            try await submit(result.events, notBefore: Date())
-            try await acknowledge(claim)
+            // All of a step's events and the ack at once where the store can (one commit on SQLite); elsewhere the
+            // events first, then the ack: a crash in between runs the step again, which its dedup ledger makes
+            // harmless; nothing emitted is lost.
+            try await complete(claim, emitting: result.events)
         case .refused:
             // A malformed event never gets better: dead-lettered at once, kept whole.
             try await deadLetter(claim, error: result?.error, exitCode: output.exitCode)
@@ -439,14 +445,25 @@ package actor Runner {
         return output.signaled ? 70 : output.exitCode
     }
 
+    /// Queues a finished step's events and acks its claim, in one round trip where the store can (one commit on
+    /// SQLite).
+    private func complete(_ claim: QueueClaim, emitting events: [CloudEvent]) async throws {
+        let now = Date()
+        let (items, acked) = try await queue.complete(claim, enqueueing: workItems(events, notBefore: now))
+        for item in items { enqueued(step: item.function, due: now) }
+        if !acked { superseded(claim) }
+    }
+
     /// Logs when an ack or release found its delivery superseded: this runner's claim ran out while the step ran,
     /// and another consumer holds the item now (it runs once more; the dedup ledger makes that harmless).
     private func acknowledge(_ claim: QueueClaim) async throws {
-        if try await !queue.ack(claim) {
-            logger.warning(
-                "claim ran out before the step ended; another consumer has the item",
-                metadata: ["function": "\(claim.step)", "item": "\(claim.item.id)"])
-        }
+        if try await !queue.ack(claim) { superseded(claim) }
+    }
+
+    private func superseded(_ claim: QueueClaim) {
+        logger.warning(
+            "claim ran out before the step ended; another consumer has the item",
+            metadata: ["function": "\(claim.step)", "item": "\(claim.item.id)"])
     }
 
     /// Counts a step's result into the run summary.

@@ -15,6 +15,7 @@ package enum WorkQueueConformance {
         try await delayedItemsWait(make)
         try await recoverAndLanes(make)
         try await batchEnqueue(make)
+        try await completeQueuesAndAcks(make)
     }
 
     package static func item(_ step: String, _ index: Int, notBefore: Date = Date()) -> WorkItem {
@@ -181,5 +182,40 @@ package enum WorkQueueConformance {
             try await first.enqueue(contentsOf: [item("write-erp-invoice", 7), item("Not A Step", 8)])
         } throws: { ($0 as? ConnectorError)?.code == .configInvalid }
         #expect(try await first.count() == 1, "a batch with an invalid step name queues nothing")
+    }
+
+    /// `complete` queues what a step emitted and acks its claim; for a superseded delivery it still queues the items
+    /// and answers false, and the item stays with its new holder.
+    static func completeQueuesAndAcks(_ make: Factory) async throws {
+        let (first, second) = try await make()
+        try await first.enqueue(item("transform-invoice", 1))
+        let claim = try #require(
+            try await first.claim(step: "transform-invoice", consumer: "a", limit: 1, visibility: .seconds(60)).first)
+        let emitted = [item("write-erp-invoice", 2), item("post-erp-invoice", 3)]
+        let done = try await first.complete(claim, enqueueing: emitted)
+        #expect(done.acked)
+        #expect(done.items.map(\.id) == emitted.map(\.id) && done.items.allSatisfy { $0.queueKey != nil })
+        #expect(try await second.count(step: "transform-invoice") == 0)
+        let next = try await second.claim(step: "write-erp-invoice", consumer: "b", limit: 5, visibility: .seconds(60))
+        #expect(next.map(\.item.event.id) == ["event-2"])
+        #expect(try await second.complete(try #require(next.first), enqueueing: []).acked, "nothing emitted")
+        #expect(try await second.count(step: "write-erp-invoice") == 0)
+
+        // A delivery that ran out and went to another consumer: its events are kept, its ack does nothing.
+        try await first.enqueue(item("transform-invoice", 4))
+        let lost = try #require(
+            try await first.claim(step: "transform-invoice", consumer: "a", limit: 1, visibility: .milliseconds(200))
+                .first)
+        try await Task.sleep(for: .milliseconds(300))
+        let taken = try #require(
+            try await second.claim(
+                step: "transform-invoice", consumer: "b", limit: 1, visibility: .milliseconds(200)
+            ).first)
+        let late = try await first.complete(lost, enqueueing: [item("write-erp-invoice", 5)])
+        #expect(!late.acked)
+        #expect(try await second.count(step: "write-erp-invoice") == 1, "the events of a superseded delivery are kept")
+        #expect(try await second.count(step: "transform-invoice") == 1, "the item stays with its new holder")
+        #expect(try await second.ack(taken))
+        #expect(try await first.count(step: "transform-invoice") == 0)
     }
 }

@@ -28,6 +28,26 @@ struct WorkQueueTests {
         }
     }
 
+    @Test("generic queue: a claim of several items is one commit, a step's end (its events and the ack) one more")
+    func genericRoundTrips() async throws {
+        let directory = try TemporaryDirectory()
+        let counting = CountingStateStore(try SQLiteStateStore(path: directory.path + "/q.sqlite"))
+        let queue = WorkQueue(store: counting)
+        _ = try await queue.enqueue(contentsOf: (0..<4).map { WorkQueueConformance.item("transform-invoice", $0) })
+        counting.reset()
+        let claims = try await queue.claim(
+            step: "transform-invoice", consumer: "a", limit: 4, visibility: .seconds(60))
+        #expect(claims.count == 4)
+        #expect(counting.byOperation == ["scan": 1, "commit": 1], "\(counting.byOperation)")
+        counting.reset()
+        let done = try await queue.complete(
+            claims[0], enqueueing: [WorkQueueConformance.item("write-erp-invoice", 9)])
+        #expect(done.acked)
+        #expect(counting.byOperation == ["get": 1, "commit": 1], "\(counting.byOperation)")
+        #expect(try await queue.count(step: "transform-invoice") == 3)
+        #expect(try await queue.count(step: "write-erp-invoice") == 1)
+    }
+
     @Test("Redis store (native: Streams, consumer groups, XAUTOCLAIM; two connections) on a real redis-server")
     func redis() async throws {
         let server = try RedisServerProcess()

@@ -340,6 +340,12 @@ package struct PooledWorkQueueBackend: WorkQueueBackend {
         try await pool.withQueue(name) { try await $0.ack(claim) }
     }
 
+    package func complete(_ claim: QueueClaim, enqueueing items: [WorkItem]) async throws -> (
+        items: [WorkItem], acked: Bool
+    ) {
+        try await pool.withQueue(name) { try await $0.complete(claim, enqueueing: items) }
+    }
+
     package func release(_ claim: QueueClaim, as item: WorkItem, notBefore: Date) async throws -> Bool {
         try await pool.withQueue(name) { try await $0.release(claim, as: item, notBefore: notBefore) }
     }

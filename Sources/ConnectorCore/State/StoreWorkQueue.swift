@@ -57,6 +57,15 @@ package struct StoreWorkQueue: WorkQueueBackend {
     /// lock (a poll that captured fifty invoices queued them one commit at a time).
     @discardableResult
     package func enqueue(contentsOf items: [WorkItem]) async throws -> [WorkItem] {
+        let (stored, writes) = try entries(items)
+        try await store.putAll(writes)
+        return stored
+    }
+
+    /// The items with their keys, and their entries to write.
+    private func entries(_ items: [WorkItem]) throws -> (
+        items: [WorkItem], writes: [(key: String, value: Data, ttl: Duration?)]
+    ) {
         var stored: [WorkItem] = []
         var writes: [(key: String, value: Data, ttl: Duration?)] = []
         for item in items {
@@ -66,8 +75,25 @@ package struct StoreWorkQueue: WorkQueueBackend {
             writes.append(
                 (entry.queueKey ?? "", try JSONCoding.encode(Entry(item: entry, claim: nil, deliveries: 0)), nil))
         }
-        try await store.putAll(writes)
-        return stored
+        return (stored, writes)
+    }
+
+    /// The items and the ack in one `commit` (one transaction on SQLite instead of two); when the delivery was
+    /// superseded in between, the items alone.
+    package func complete(_ claim: QueueClaim, enqueueing items: [WorkItem]) async throws -> (
+        items: [WorkItem], acked: Bool
+    ) {
+        let (stored, writes) = try entries(items)
+        guard let current = try await current(claim) else {
+            if !writes.isEmpty { try await store.putAll(writes) }
+            return (stored, false)
+        }
+        let batch =
+            writes.map { StoreWrite.put($0.key, $0.value, ttl: $0.ttl) }
+            + [.deleteIf(current.key, expectedVersion: current.value.version)]
+        if try await store.commit(batch) != nil { return (stored, true) }
+        if !writes.isEmpty { try await store.putAll(writes) }
+        return (stored, false)
     }
 
     package func claim(step: String, consumer: String, limit: Int, visibility: Duration, quarantine: QueueQuarantine)
@@ -79,6 +105,10 @@ package struct StoreWorkQueue: WorkQueueBackend {
         while claims.count < limit {
             let time = now()
             let page = try await store.scan(prefix: lane(step), after: after, limit: pageSize)
+            // The claimable entries of this page, claimed together in one commit below (one transaction on SQLite
+            // instead of one per item); when another consumer won one of them meanwhile, one by one.
+            var wanted: [(stored: StoredEntry, entry: Entry, next: Entry, token: String)] = []
+            var due = true
             for stored in page {
                 let entry: Entry
                 do {
@@ -90,7 +120,10 @@ package struct StoreWorkQueue: WorkQueueBackend {
                     continue
                 }
                 // A millisecond of slack: `notBefore` comes back from JSON rounded to the nearest millisecond.
-                if entry.item.notBefore.timeIntervalSince(time) > 0.001 { return claims }
+                if entry.item.notBefore.timeIntervalSince(time) > 0.001 {
+                    due = false
+                    break
+                }
                 if let held = entry.claim, time.timeIntervalSince(held.since) < visibility.timeInterval { continue }
                 let token = UUID().uuidString.lowercased()
                 var next = entry
@@ -99,15 +132,30 @@ package struct StoreWorkQueue: WorkQueueBackend {
                     until: time.addingTimeInterval(visibility.timeInterval))
                 next.deliveries += 1
                 next.item.queueKey = nil
-                guard
-                    try await store.compareAndSwap(stored.key, expectedVersion: stored.value.version, json: next)
-                        != nil
-                else { continue }  // another consumer won it
-                claims.append(
-                    QueueClaim(item: entry.item, consumer: consumer, deliveries: next.deliveries, token: token))
-                if claims.count == limit { return claims }
+                wanted.append((stored, entry, next, token))
+                if claims.count + wanted.count == limit { break }
             }
-            guard page.count == pageSize, let last = page.last else { return claims }
+            if !wanted.isEmpty {
+                let writes = try wanted.map {
+                    StoreWrite.compareAndSwap(
+                        $0.stored.key, expectedVersion: $0.stored.value.version, try JSONCoding.encode($0.next),
+                        ttl: nil)
+                }
+                let together = wanted.count > 1 ? try await store.commit(writes) != nil : false
+                for want in wanted {
+                    if !together {
+                        guard
+                            try await store.compareAndSwap(
+                                want.stored.key, expectedVersion: want.stored.value.version, json: want.next) != nil
+                        else { continue }  // another consumer won it
+                    }
+                    claims.append(
+                        QueueClaim(
+                            item: want.entry.item, consumer: consumer, deliveries: want.next.deliveries,
+                            token: want.token))
+                }
+            }
+            guard due, claims.count < limit, page.count == pageSize, let last = page.last else { return claims }
             after = last.key
         }
         return claims

@@ -157,6 +157,10 @@ struct CountingWorkQueueBackend: WorkQueueBackend {
         try await log.timed("queue.ack") { try await base.ack(claim) }
     }
 
+    func complete(_ claim: QueueClaim, enqueueing items: [WorkItem]) async throws -> (items: [WorkItem], acked: Bool) {
+        try await log.timed("queue.complete") { try await base.complete(claim, enqueueing: items) }
+    }
+
     func release(_ claim: QueueClaim, as item: WorkItem, notBefore: Date) async throws -> Bool {
         try await log.timed("queue.release") { try await base.release(claim, as: item, notBefore: notBefore) }
     }

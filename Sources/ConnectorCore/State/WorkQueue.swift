@@ -81,6 +81,11 @@ package protocol WorkQueueBackend: Sendable {
     /// Removes the item of a live (or run-out but not yet re-claimed) delivery.
     func ack(_ claim: QueueClaim) async throws -> Bool
 
+    /// What a step that ended does: queues `items` (the events it emitted) and acks `claim`, in one round trip
+    /// where the backend can (all or nothing). The items are queued whether or not the ack holds (a superseded
+    /// delivery: false); a crash part-way leaves the items queued and the claim live, never the other way round.
+    func complete(_ claim: QueueClaim, enqueueing items: [WorkItem]) async throws -> (items: [WorkItem], acked: Bool)
+
     /// Puts the item back as `item` (same step), claimable from `notBefore`. Written before the old delivery goes,
     /// so a crash in between leaves a duplicate (harmless), never a loss.
     func release(_ claim: QueueClaim, as item: WorkItem, notBefore: Date) async throws -> Bool
@@ -118,6 +123,14 @@ extension WorkQueueBackend {
 
     /// Backends that keep delayed items with the others (the generic queue) have nothing to move.
     package func promoteDue(step: String?) async throws -> Int { 0 }
+
+    /// The items first, then the ack: two round trips.
+    package func complete(_ claim: QueueClaim, enqueueing items: [WorkItem]) async throws -> (
+        items: [WorkItem], acked: Bool
+    ) {
+        let stored = items.isEmpty ? [] : try await enqueue(contentsOf: items)
+        return (stored, try await ack(claim))
+    }
 }
 
 /// A store that implements the work queue natively (Redis Streams) instead of with the generic compare-and-swap
@@ -182,6 +195,16 @@ package struct WorkQueue: Sendable {
 
     @discardableResult
     package func ack(_ claim: QueueClaim) async throws -> Bool { try await backend.ack(claim) }
+
+    /// Queues what a step emitted and acks its claim (one round trip where the backend can); false: the delivery
+    /// was superseded (the items are queued all the same).
+    @discardableResult
+    package func complete(_ claim: QueueClaim, enqueueing items: [WorkItem]) async throws -> (
+        items: [WorkItem], acked: Bool
+    ) {
+        for item in items { try Self.validate(step: item.function) }
+        return try await backend.complete(claim, enqueueing: items)
+    }
 
     /// Puts the claimed item back for a later attempt as a new item (new id) carrying `event`.
     @discardableResult
