@@ -9,7 +9,7 @@ import GRDB
 
 /// The embedded default `StateStore`: one SQLite file in WAL mode, shared safely by many processes (busy timeout,
 /// immediate write transactions). Keys are stored as bytes so ordering and prefix scans are byte-wise.
-package final class SQLiteStateStore: StateStore {
+package final class SQLiteStateStore: StateStore, RateLimiterProviding {
     private let queue: DatabaseQueue
     private let now: @Sendable () -> Date
     package let path: String
@@ -422,6 +422,44 @@ package final class SQLiteStateStore: StateStore {
 
     package func close() async throws {
         try queue.close()
+    }
+
+    // MARK: - Native rate limiter
+
+    /// One write transaction: the budget's state read, `RateLimiter.reserve` computed on it, the result written.
+    /// Without it a reservation is a read and a compare-and-swap, retried whenever another process got in between
+    /// (several writers at once do, on every request).
+    package func reserveRateSlot(_ budget: RateBudget, now: Double, maxWait: Double) async throws -> RateReservation? {
+        try await updateRateState(budget) { stored in
+            let (next, wait) = RateLimiter.reserve(
+                RateLimiter.decode(stored, now: now, budget: budget), now: now, maxWait: maxWait, budget: budget)
+            return (next, next == nil ? .refused(wait: wait) : .reserved(wait: wait))
+        }
+    }
+
+    /// One write transaction: `RateLimiter.penalized` on the budget's state; the pace in force after it.
+    package func penalizeRate(_ budget: RateBudget, now: Double, retryAfter: Double?) async throws -> Double? {
+        try await updateRateState(budget) { stored in
+            let state = RateLimiter.decode(stored, now: now, budget: budget)
+            let next = RateLimiter.penalized(state, now: now, retryAfter: retryAfter, budget: budget)
+            return (next, next?.rate ?? state.rate)
+        }
+    }
+
+    /// Reads the entry at `budget.key` and writes the state `change` returns (nil: nothing), in one transaction,
+    /// with the expiry and the versions of an ordinary write.
+    private func updateRateState<T: Sendable>(
+        _ budget: RateBudget, _ change: @escaping @Sendable (StoredValue?) -> (RateLimiter.State?, T)
+    ) async throws -> T {
+        let time = now()
+        let key = Data(budget.key.utf8)
+        let expires = expiry(budget.memory, time)
+        return try await write { db in
+            let stored = try Self.liveRow(db, key, time.timeIntervalSince1970).map(Self.value)
+            let (next, answer) = change(stored)
+            if let next { _ = try Self.write(db, key, try JSONEncoder().encode(next), expires, time) }
+            return answer
+        }
     }
 
     /// The smallest byte string greater than every string starting with `prefix`, or nil if there is none.

@@ -118,15 +118,21 @@ package struct RateLimiter: Sendable {
     package static let memory: Duration = .seconds(86400)
 
     func decode(_ stored: StoredValue?, now: Double) -> State {
-        guard let stored else { return State(slot: now, rate: ceiling, changedAt: now) }
+        Self.decode(stored, now: now, budget: budget)
+    }
+
+    /// The state stored for `budget` (none: a fresh one at the ceiling; the earlier format: the slot alone), as
+    /// every limiter reads it, the generic one and the native ones that run in-process (SQLite).
+    package static func decode(_ stored: StoredValue?, now: Double, budget: RateBudget) -> State {
+        guard let stored else { return State(slot: now, rate: budget.ceiling, changedAt: now) }
         if let state = try? JSONDecoder().decode(State.self, from: stored.data), state.rate > 0 {
             return State(
-                slot: state.slot, rate: min(max(state.rate, floor), ceiling), changedAt: state.changedAt,
+                slot: state.slot, rate: min(max(state.rate, budget.floor), budget.ceiling), changedAt: state.changedAt,
                 penalizedAt: state.penalizedAt)
         }
         // The earlier format: the slot alone.
         let slot = Double(String(decoding: stored.data, as: UTF8.self)) ?? now
-        return State(slot: slot, rate: ceiling, changedAt: now)
+        return State(slot: slot, rate: budget.ceiling, changedAt: now)
     }
 
     private func write(_ state: State, over current: StoredValue?) async throws -> Bool {
@@ -148,13 +154,20 @@ package struct RateLimiter: Sendable {
     /// One reservation on `state` at `now`: the state to write and the wait, or nil and the wait when it would
     /// exceed `maxWait`. The native backends (`RateLimiterProviding`) compute exactly this, in the store.
     package func reserve(_ state: State, now: Double, maxWait: Double) -> (next: State?, wait: Double) {
+        Self.reserve(state, now: now, maxWait: maxWait, budget: budget)
+    }
+
+    /// `reserve` for `budget` (see there).
+    package static func reserve(_ state: State, now: Double, maxWait: Double, budget: RateBudget) -> (
+        next: State?, wait: Double
+    ) {
         var state = state
         let slot = max(state.slot, now)
         let wait = slot - now
         if wait > maxWait { return (nil, wait) }
         // Probe back up: a quiet period at the learned pace earns a step towards the ceiling.
-        if state.rate < ceiling, now - state.changedAt >= probeInterval.timeInterval {
-            state.rate = min(ceiling, state.rate * 1.25)
+        if state.rate < budget.ceiling, now - state.changedAt >= budget.probeInterval {
+            state.rate = min(budget.ceiling, state.rate * 1.25)
             state.changedAt = now
         }
         state.slot = slot + 1 / state.rate
@@ -163,6 +176,12 @@ package struct RateLimiter: Sendable {
 
     /// One 429 counted on `state` at `now`: the state to write, or nil when nothing changes. See `penalize`.
     package func penalized(_ state: State, now: Double, retryAfter: Double?) -> State? {
+        Self.penalized(state, now: now, retryAfter: retryAfter, budget: budget)
+    }
+
+    /// `penalized` for `budget` (see there).
+    package static func penalized(_ state: State, now: Double, retryAfter: Double?, budget: RateBudget) -> State? {
+        let floor = budget.floor
         var state = state
         if let penalizedAt = state.penalizedAt, now - penalizedAt < 2 {
             // Part of a burst already counted; only a longer Retry-After still moves the slot.
@@ -191,8 +210,9 @@ package struct RateLimiter: Sendable {
     /// Reserves the next slot and returns how long to wait for it (zero when it is free now). When the wait
     /// would exceed `maxWait`, nothing is reserved and the wait is returned as a temporary failure with `retryAt`.
     ///
-    /// On a store that runs the limiter natively (`RateLimiterProviding`: Redis, PostgreSQL) this is one atomic
-    /// round trip; elsewhere a read and a compare-and-swap, retried under contention.
+    /// On a store that runs the limiter natively (`RateLimiterProviding`: Redis, PostgreSQL, SQLite) this is one
+    /// atomic round trip (one write transaction on SQLite); elsewhere a read and a compare-and-swap, retried under
+    /// contention.
     package func acquire(now: Date, maxWait: Duration = .seconds(3600)) async throws -> Duration {
         let nowSeconds = now.timeIntervalSince1970
         if native, let provider = store as? any RateLimiterProviding,
