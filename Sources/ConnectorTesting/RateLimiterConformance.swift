@@ -5,7 +5,7 @@ import Testing
 /// The behaviour a store that runs the shared rate limiter natively (`RateLimiterProviding`) must show: exactly the
 /// generic limiter's pacing, penalties and learned pace, one budget shared by several clients, the state kept for a
 /// new process. `open(name)` opens one more client on the shared store `name` (a Redis namespace, a PostgreSQL
-/// table), a fresh empty one for a new name.
+/// table, a SQLite file), a fresh empty one for a new name.
 package enum RateLimiterConformance {
     package typealias Open = @Sendable (_ name: String) async throws -> any StateStore
 

@@ -289,7 +289,7 @@ package enum RateReservation: Sendable, Hashable {
 }
 
 /// A store that runs the shared rate limiter natively, each operation ONE atomic round trip (a Lua script on
-/// Redis, one statement on PostgreSQL) instead of a read and a compare-and-swap retried under contention. It must
+/// Redis, one statement on PostgreSQL, one write transaction on SQLite) instead of a read and a compare-and-swap retried under contention. It must
 /// compute exactly `RateLimiter.reserve` and `RateLimiter.penalized` on the state `RateLimiter.decode` reads from
 /// the entry at `budget.key` (JSON `RateLimiter.State`, or the earlier bare slot), and write it back as that JSON
 /// through the store's ordinary entry (new version, expiry `budget.memory`), so the generic limiter and
