@@ -35,8 +35,9 @@ struct PostgresRateLimiterTests {
             "PostgreSQL statements per acquire: native \(nativeAlone) alone, \(nativeShared) with 4 clients; generic \(genericAlone) alone, \(genericShared) with 4 clients"
         )
         #expect(nativeAlone == 1)
-        // Only the first writers of the absent row can race (one of them then goes generic, once).
-        #expect(nativeShared < 1.05)
+        // Only the first writers of the absent row race: each of the (at most 3) losers runs the statement once more,
+        // now against the winner's row, instead of going generic.
+        #expect(nativeShared <= 403.0 / 400, "400 acquires, at most 3 of them run twice")
         #expect(genericAlone == 2, "a read and a compare-and-swap")
         #expect(genericShared >= 2)
 
