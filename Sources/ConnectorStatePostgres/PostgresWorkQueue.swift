@@ -88,6 +88,60 @@ package struct PostgresWorkQueue: WorkQueueBackend {
         return stored
     }
 
+    /// ONE statement: `items` inserted in their order (so their identities, the queue keys, grow in that order) and,
+    /// given a claim, its row deleted when it still carries the claim's token. A batch enqueue and a step's end are
+    /// each one round trip instead of one per item plus one for the ack, and all or nothing.
+    private func queue(_ items: [WorkItem], acking claim: QueueClaim?) async throws -> (
+        items: [WorkItem], acked: Bool
+    ) {
+        var stored: [WorkItem] = []
+        var bodies: [ByteBuffer] = []
+        for item in items {
+            var next = item
+            next.queueKey = nil
+            bodies.append(ByteBuffer(bytes: try JSONCoding.encode(next)))
+            stored.append(next)
+        }
+        let entry = claim.flatMap { Self.entry(ofToken: $0.token) }
+        let operation = claim == nil ? "a queue write" : "a step's completion"
+        let result = try await store.run(
+            operation, subject(claim?.step ?? items.first?.function),
+            """
+            WITH gone AS (
+                DELETE FROM \(unescaped: table)
+                WHERE entry = \(entry)::bigint AND claim_token = \(claim?.token)::text
+                RETURNING entry
+            ),
+            added AS (
+                INSERT INTO \(unescaped: table) (queue, step, item_id, body, not_before)
+                SELECT \(name)::text, i.step, i.item_id, i.body, i.not_before
+                FROM unnest(\(items.map(\.function))::text[], \(items.map(\.id))::text[], \(bodies)::bytea[],
+                    \(items.map(\.notBefore))::timestamptz[]) WITH ORDINALITY AS i(step, item_id, body, not_before, n)
+                ORDER BY i.n
+                RETURNING entry
+            )
+            SELECT (SELECT count(*) FROM gone)::bigint,
+                coalesce((SELECT array_agg(a.entry ORDER BY a.entry) FROM added AS a), '{}'::bigint[])
+            """)
+        guard let row = result.rows.first, let (acked, entries) = try? row.decode((Int64, [Int64]).self),
+            entries.count == items.count
+        else { throw store.unexpected(operation) }
+        for index in stored.indices { stored[index].queueKey = String(entries[index]) }
+        return (stored, acked == 1)
+    }
+
+    @discardableResult
+    package func enqueue(contentsOf items: [WorkItem]) async throws -> [WorkItem] {
+        if items.count == 1 { return [try await enqueue(items[0])] }
+        return items.isEmpty ? [] : try await queue(items, acking: nil).items
+    }
+
+    package func complete(_ claim: QueueClaim, enqueueing items: [WorkItem]) async throws -> (
+        items: [WorkItem], acked: Bool
+    ) {
+        try await queue(items, acking: claim)
+    }
+
     package func claim(step: String, consumer: String, limit: Int, visibility: Duration, quarantine: QueueQuarantine)
         async throws -> [QueueClaim]
     {

@@ -20,6 +20,9 @@ struct PostgresWorkQueueTests {
             #expect(queues.0.backend is PostgresWorkQueue)
             return queues
         }
+        let store = try await PostgresStateStore(endpoint: endpoint, table: PostgresStateStoreTests.table())
+        try await WorkQueueTests.nativeRoundTrips(WorkQueue(store: store), roundTrips: { store.roundTrips })
+        try await store.close()
     }
 
     @Test(

@@ -81,7 +81,33 @@ struct WorkQueueTests {
         let claimed = try await queue.claim(
             step: "write-erp-invoice", consumer: "w", limit: 5, visibility: .seconds(60))
         #expect(claimed.map(\.item.event.id) == ["event-2"])
+        try await Self.nativeRoundTrips(queue, roundTrips: { store.roundTrips })
         try await store.close()
+    }
+
+    /// On a native queue a batch of events is one round trip, and a step's end (its events and the ack) one more.
+    static func nativeRoundTrips(_ queue: WorkQueue, roundTrips: () -> Int) async throws {
+        let writes = try await queue.count(step: "write-erp-invoice")
+        // Once, so Redis has the script cached (its first use is a NOSCRIPT answer and the script sent whole).
+        _ = try await queue.enqueue(contentsOf: (30..<32).map { WorkQueueConformance.item("push-purchase-orders", $0) })
+        var before = roundTrips()
+        let batch = try await queue.enqueue(
+            contentsOf: (10..<13).map { WorkQueueConformance.item("transform-invoice", $0) })
+        #expect(roundTrips() - before == 1, "three events, one round trip")
+        #expect(batch.map(\.event.id) == (10..<13).map { "event-\($0)" } && batch.allSatisfy { $0.queueKey != nil })
+        let claims = try await queue.claim(
+            step: "transform-invoice", consumer: "rt", limit: 3, visibility: .seconds(60))
+        #expect(claims.map(\.item.event.id) == (10..<13).map { "event-\($0)" }, "in the order queued")
+        before = roundTrips()
+        let done = try await queue.complete(
+            try #require(claims.first),
+            enqueueing: [
+                WorkQueueConformance.item("write-erp-invoice", 20), WorkQueueConformance.item("write-erp-invoice", 21),
+            ])
+        #expect(done.acked)
+        #expect(roundTrips() - before == 1, "two events and the ack, one round trip")
+        #expect(try await queue.count(step: "transform-invoice") == 2)
+        #expect(try await queue.count(step: "write-erp-invoice") == writes + 2)
     }
 
     @Test("items an older version left in the single-lane layout move to their lanes; poison is handed over")

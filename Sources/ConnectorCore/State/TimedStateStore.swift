@@ -144,6 +144,10 @@ struct CountingWorkQueueBackend: WorkQueueBackend {
         try await log.timed("queue.enqueue") { try await base.enqueue(item) }
     }
 
+    func enqueue(contentsOf items: [WorkItem]) async throws -> [WorkItem] {
+        try await log.timed("queue.enqueueMany") { try await base.enqueue(contentsOf: items) }
+    }
+
     func claim(step: String, consumer: String, limit: Int, visibility: Duration, quarantine: QueueQuarantine)
         async throws -> [QueueClaim]
     {
