@@ -21,7 +21,7 @@ extension PostgresStateStore: WorkQueueProviding {
 /// `WorkQueueBackend` rule). Every time is the SERVER's (`now()`), so the workers' clocks do not matter. Each claim
 /// writes a fresh token; ack, release and quarantine act only on the row still carrying it, so a superseded
 /// delivery changes nothing. A release deletes the old row and inserts the next one in the same statement.
-package struct PostgresWorkQueue: WorkQueueBackend {
+package struct PostgresWorkQueue: SingleTripQueueing {
     let store: PostgresStateStore
     let name: String
 
@@ -91,7 +91,7 @@ package struct PostgresWorkQueue: WorkQueueBackend {
     /// ONE statement: `items` inserted in their order (so their identities, the queue keys, grow in that order) and,
     /// given a claim, its row deleted when it still carries the claim's token. A batch enqueue and a step's end are
     /// each one round trip instead of one per item plus one for the ack, and all or nothing.
-    private func queue(_ items: [WorkItem], acking claim: QueueClaim?) async throws -> (
+    package func queue(_ items: [WorkItem], acking claim: QueueClaim?) async throws -> (
         items: [WorkItem], acked: Bool
     ) {
         var stored: [WorkItem] = []
@@ -128,18 +128,6 @@ package struct PostgresWorkQueue: WorkQueueBackend {
         else { throw store.unexpected(operation) }
         for index in stored.indices { stored[index].queueKey = String(entries[index]) }
         return (stored, acked == 1)
-    }
-
-    @discardableResult
-    package func enqueue(contentsOf items: [WorkItem]) async throws -> [WorkItem] {
-        if items.count == 1 { return [try await enqueue(items[0])] }
-        return items.isEmpty ? [] : try await queue(items, acking: nil).items
-    }
-
-    package func complete(_ claim: QueueClaim, enqueueing items: [WorkItem]) async throws -> (
-        items: [WorkItem], acked: Bool
-    ) {
-        try await queue(items, acking: claim)
     }
 
     package func claim(step: String, consumer: String, limit: Int, visibility: Duration, quarantine: QueueQuarantine)

@@ -32,7 +32,7 @@ extension RedisStateStore: WorkQueueProviding {
 /// Delayed items wait in a sorted set `…:z` (member: the item id, score: `notBefore` in Unix milliseconds; bodies in
 /// the hash `…:p`) and are moved into the stream by the claim script when due. Every operation is one Lua script,
 /// so a move, a claim, an ack or a release is atomic, and time is the server's (`TIME`).
-package struct RedisWorkQueue: WorkQueueBackend {
+package struct RedisWorkQueue: SingleTripQueueing {
     let store: RedisStateStore
     let base: String
     static let group = "workers"
@@ -298,7 +298,7 @@ package struct RedisWorkQueue: WorkQueueBackend {
     }
 
     /// Queues `items` and, given a claim, acks it: one script, one round trip.
-    private func queue(_ items: [WorkItem], acking claim: QueueClaim?) async throws -> (
+    package func queue(_ items: [WorkItem], acking claim: QueueClaim?) async throws -> (
         items: [WorkItem], acked: Bool
     ) {
         var keys = [stepsKey, claim.map { self.keys($0.step)[0] } ?? stepsKey]
@@ -331,18 +331,6 @@ package struct RedisWorkQueue: WorkQueueBackend {
             stored[index].queueKey = location
         }
         return (stored, acked == 1)
-    }
-
-    @discardableResult
-    package func enqueue(contentsOf items: [WorkItem]) async throws -> [WorkItem] {
-        if items.count == 1 { return [try await enqueue(items[0])] }
-        return items.isEmpty ? [] : try await queue(items, acking: nil).items
-    }
-
-    package func complete(_ claim: QueueClaim, enqueueing items: [WorkItem]) async throws -> (
-        items: [WorkItem], acked: Bool
-    ) {
-        try await queue(items, acking: claim)
     }
 
     package func claim(step: String, consumer: String, limit: Int, visibility: Duration, quarantine: QueueQuarantine)

@@ -133,6 +133,28 @@ extension WorkQueueBackend {
     }
 }
 
+/// A native queue that queues a batch of items and acks a claim in one call (a Lua script on Redis, one statement on
+/// PostgreSQL): a batch enqueue and a step's end are each one round trip, whatever the number of items.
+package protocol SingleTripQueueing: WorkQueueBackend {
+    /// Queues `items` in their order and, given a claim whose delivery is still the current one, acks it; all in
+    /// one round trip. Returns the items with their queue keys, and whether the claim was acked.
+    func queue(_ items: [WorkItem], acking claim: QueueClaim?) async throws -> (items: [WorkItem], acked: Bool)
+}
+
+extension SingleTripQueueing {
+    @discardableResult
+    package func enqueue(contentsOf items: [WorkItem]) async throws -> [WorkItem] {
+        if items.count == 1 { return [try await enqueue(items[0])] }
+        return items.isEmpty ? [] : try await queue(items, acking: nil).items
+    }
+
+    package func complete(_ claim: QueueClaim, enqueueing items: [WorkItem]) async throws -> (
+        items: [WorkItem], acked: Bool
+    ) {
+        try await queue(items, acking: claim)
+    }
+}
+
 /// A store that implements the work queue natively (Redis Streams) instead of with the generic compare-and-swap
 /// claims of `StoreWorkQueue`.
 package protocol WorkQueueProviding: StateStore {
