@@ -2,16 +2,24 @@
 """Validates the Kubernetes manifests of infra/ offline (no cluster needed).
 
 Core kinds (CronJob, StatefulSet, Service, ...) are checked with the Kubernetes JSON schemas bundled by the
-`kubernetes-validate` package, strictly (unknown fields are errors). Knative and KEDA kinds are checked with the
-hand-written schemas in infra/schemas/<group>/<kind>-<version>.json, which embed the Kubernetes definitions for
-what they carry (a KEDA ScaledJob's JobSpec, a Knative Service's containers). A kind with no schema is an error.
+`kubernetes-validate` package, strictly (unknown fields are errors). Knative and KEDA kinds are checked with
+infra/schemas/<group>/<kind>-<version>.json, which infra/schemas/extract.py generates from the platforms' published
+CustomResourceDefinitions (vendored in infra/schemas/crds/, each naming its repository, path and commit): each
+served version's openAPIV3Schema, applied as the API server does with strict field validation (fields the CRD does
+not declare are errors, except where it preserves unknown fields), with metadata checked against the Kubernetes
+ObjectMeta. A kind with no schema is an error, and so is a schema that differs from what extract.py makes of the
+vendored CRDs (regenerate with `infra/schemas/extract.py`).
 
-Before trusting the result it proves it can fail: for every kind it validates a copy with an unknown field and a
-copy without a required field, and stops if either passes.
+Before trusting the result it proves it can fail: for every kind it validates a copy with an unknown field (in the
+spec, or in the first object under it whose schema is strict where the published schema leaves the spec open) and
+a copy without a required field (the first field the published schema requires that the document has, looked for
+breadth first under the spec; for a custom resource also a copy without metadata), and stops if one passes. It
+prints what each kind refused.
 
 Usage: infra/validate.py [FILE.yaml ...]   (default: infra/{knative,keda,stores}/*.yaml)
 """
 import copy
+import importlib.util
 import json
 import pathlib
 import sys
@@ -34,6 +42,17 @@ def kubernetes_definitions():
 
 
 REGISTRY = Resource.from_contents(kubernetes_definitions()) @ Registry()
+
+
+def stale_schemas():
+    """The schema files that differ from what extract.py generates from the vendored CRDs."""
+    spec = importlib.util.spec_from_file_location("extract", SCHEMAS / "extract.py")
+    extract = importlib.util.module_from_spec(spec)
+    sys.dont_write_bytecode = True  # no __pycache__ in the work tree
+    spec.loader.exec_module(extract)
+    return [f"{target.relative_to(INFRA.parent)} is not what extract.py makes of {file.relative_to(INFRA.parent)}"
+            for file, _, _, target, text in extract.generated(extract.vendored())
+            if not target.exists() or target.read_text() != text]
 
 
 def crd_schema(document):
@@ -71,29 +90,63 @@ def errors(document):
     ]
 
 
+def dotted(path):
+    return "".join(f"[{key}]" if isinstance(key, int) else f".{key}" for key in path).lstrip(".")
+
+
+def under_spec(document, schema):
+    """(path, value, sub-schema) of the spec and every object and list in it, breadth first."""
+    def child(sub, key):
+        if not isinstance(sub, dict):
+            return None
+        return sub.get("items") if isinstance(key, int) else (sub.get("properties") or {}).get(key)
+    queue = [(("spec",), document["spec"], child(schema, "spec"))]
+    while queue:
+        path, value, sub = queue.pop(0)
+        yield path, value, sub
+        entries = value.items() if isinstance(value, dict) else enumerate(value)
+        queue.extend((path + (key,), item, child(sub, key)) for key, item in entries if isinstance(item, (dict, list)))
+
+
+def remove(document, path):
+    copied = copy.deepcopy(document)
+    parent = copied
+    for key in path[:-1]:
+        parent = parent[key]
+    del parent[path[-1]]
+    return copied
+
+
 def broken_copies(document):
-    """Copies that must fail: an unknown field in the spec (or at the top) and a missing required field."""
+    """Copies that must fail: one with an unknown field, one without a required field (and, for a custom
+    resource, one without metadata). The unknown field goes into the spec where its schema is strict, else into the
+    first strict object under it (a published schema may preserve unknown fields in the spec itself); the required
+    field is the first one the schema requires that the document has, looked for breadth first under the spec."""
+    schema = crd_schema(document)
+    has_spec = isinstance(document.get("spec"), dict) and bool(document["spec"])
+    if schema is None:
+        unknown = copy.deepcopy(document)
+        (unknown["spec"] if has_spec else unknown)["notAField"] = "x"
+        yield f"with an unknown field in {'spec' if has_spec else 'the object'}", unknown
+        first = {("apps/v1", "StatefulSet"): "selector", ("batch/v1", "CronJob"): "jobTemplate"}.get(
+            (document["apiVersion"], document["kind"]))
+        if has_spec and first in document["spec"]:
+            yield f"without spec.{first}", remove(document, ("spec", first))
+        return
+    nodes = list(under_spec(document, schema)) if has_spec else []
+    strict = next((path for path, value, sub in nodes if isinstance(value, dict) and isinstance(sub, dict)
+                   and sub.get("additionalProperties") is False), ())
     unknown = copy.deepcopy(document)
-    (unknown["spec"] if isinstance(unknown.get("spec"), dict) else unknown)["notAField"] = "x"
-    yield "with an unknown field", unknown
-    if crd_schema(document) is not None:
-        missing = copy.deepcopy(document)
-        del missing["metadata"]
-        yield "without metadata", missing
-    if isinstance(document.get("spec"), dict) and document["spec"]:
-        required = copy.deepcopy(document)
-        first = {
-            ("serving.knative.dev/v1", "Service"): "template",
-            ("eventing.knative.dev/v1", "Trigger"): "subscriber",
-            ("keda.sh/v1alpha1", "ScaledJob"): "jobTargetRef",
-            ("keda.sh/v1alpha1", "TriggerAuthentication"): None,
-            ("sources.knative.dev/v1", "SinkBinding"): "sink",
-            ("apps/v1", "StatefulSet"): "selector",
-            ("batch/v1", "CronJob"): "jobTemplate",
-        }.get((document["apiVersion"], document["kind"]))
-        if first and first in required["spec"]:
-            del required["spec"][first]
-            yield f"without spec.{first}", required
+    target = unknown
+    for key in strict:
+        target = target[key]
+    target["notAField"] = "x"
+    yield f"with an unknown field in {dotted(strict) or 'the object'}", unknown
+    yield "without metadata", remove(document, ("metadata",))
+    required = next((path + (key,) for path, value, sub in nodes if isinstance(value, dict) and isinstance(sub, dict)
+                     for key in sub.get("required", []) if key in value), None)
+    if required:
+        yield f"without {dotted(required)}", remove(document, required)
 
 
 def main(arguments):
@@ -103,8 +156,11 @@ def main(arguments):
         print("validate: no manifests found", file=sys.stderr)
         return 1
     failures = 0
+    for problem in stale_schemas():
+        print(f"validate: {problem}; regenerate with infra/schemas/extract.py", file=sys.stderr)
+        failures += 1
     checked = 0
-    probed = set()
+    probed = {}
     for file in files:
         for index, document in enumerate(yaml.safe_load_all(file.read_text())):
             if document is None:
@@ -117,13 +173,18 @@ def main(arguments):
             failures += bool(problems)
             key = (document.get("apiVersion"), document.get("kind"))
             if not problems and key not in probed:
-                probed.add(key)
+                refused = []
                 for what, broken in broken_copies(document):
-                    if not errors(broken):
+                    if errors(broken):
+                        refused.append(what)
+                    else:
                         print(f"{name}: the schema accepts it {what}; the check cannot fail", file=sys.stderr)
                         failures += 1
+                probed[key] = refused
+    for (api, kind), refused in sorted(probed.items(), key=lambda item: (item[0][1], item[0][0])):
+        print(f"validate: {kind} ({api}) refused " + ", ".join(refused), flush=True)
     kinds = ", ".join(sorted(f"{kind} ({api})" for api, kind in probed))
-    print(f"validate: {checked} documents in {len(files)} files, {failures} invalid; kinds: {kinds}", flush=True)
+    print(f"validate: {checked} documents in {len(files)} files, {failures} problems; kinds: {kinds}", flush=True)
     return 1 if failures else 0
 
 
