@@ -54,7 +54,7 @@ enum StepBreakdown {
         "key": "decode the event's data, master key",
         "storeOpen": "store open (file, pragmas, schema check)",
         "connection": "connection load (store read, decrypt, decode, validate)",
-        "httpClient": "HTTP client creation (AsyncHTTPClient, NIO event loops)",
+        "httpClient": "HTTP client creation (MLC_HTTP_CLIENT: sockets by default, or AsyncHTTPClient)",
         "handled": "handler: store round trips and ERP requests",
         "recorded": "audit trail, record state, review queue",
         "httpShutdown": "HTTP client shutdown",

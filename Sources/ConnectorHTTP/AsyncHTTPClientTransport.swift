@@ -11,7 +11,7 @@ import Synchronization
 ///
 /// Chosen over URLSession (libcurl) because it starts faster and uses less memory in a one-shot process
 /// (DESIGN §11: 11 ms / 21 MiB against 14-20 ms / 28-34 MiB), and because it does not follow redirects unless told.
-package final class AsyncHTTPClientTransport: HTTPTransport {
+package final class AsyncHTTPClientTransport: ClosableHTTPTransport {
     /// Made on the first request: a step that sends none (a mapping, a refused event) never starts the client's
     /// event loop or pays for its shutdown.
     private let client = Mutex<HTTPClient?>(nil)

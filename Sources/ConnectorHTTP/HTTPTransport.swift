@@ -63,6 +63,12 @@ package protocol HTTPTransport: Sendable {
     func send(_ request: HTTPRequest) async throws -> HTTPResponse
 }
 
+/// A transport that owns connections (the bottom of a stack): `shutdown` closes them, once, before the process
+/// exits.
+package protocol ClosableHTTPTransport: HTTPTransport {
+    func shutdown() async
+}
+
 /// A transport-level failure (no HTTP response). `requestMayHaveReachedServer` is false only when the connection
 /// was never established, which is the one case where a non-idempotent request is safe to send again.
 package struct TransportError: Error, Sendable, CustomStringConvertible {

@@ -13,12 +13,12 @@ import Synchronization
 package struct ConnectionRuntime: Sendable {
     package let context: StepContext
     package let counter: RequestCounter
-    package let http: AsyncHTTPClientTransport
+    package let http: any HTTPTransport
     private let vault: Vault
     /// The ERP connectors handed out, closed (B1 `Logout`, Acumatica `auth/logout`) when the invocation ends.
     private let opened = OpenedConnectors()
 
-    package init(context: StepContext, vault: Vault, http: AsyncHTTPClientTransport, counter: RequestCounter) throws {
+    package init(context: StepContext, vault: Vault, http: any HTTPTransport, counter: RequestCounter) throws {
         self.context = context
         self.vault = vault
         self.http = http

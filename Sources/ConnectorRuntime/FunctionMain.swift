@@ -50,12 +50,12 @@ package enum FunctionMain {
         if let timings { store = TimedStateStore(base: store, log: timings.store) }
         let vault = Vault(masterKey: masterKey)
         let connection: Connection
-        let http: AsyncHTTPClientTransport
+        let http: any ClosableHTTPTransport
         do {
             connection = try await ConnectionStore(store: store, vault: vault).load(connectionId)
             timings?.mark("connection")
             // The connection's own CA certificates (on-premises servers) join the system's roots for its requests.
-            http = try AsyncHTTPClientTransport(trustedCertificates: connection.network.trustedCertificates)
+            http = try HTTPClients.make(connection.network, environment: environment)
             timings?.mark("httpClient")
         } catch {
             try? await store.close()
@@ -84,7 +84,7 @@ package enum FunctionMain {
         connection: Connection,
         store: any StateStore,
         vault: Vault,
-        http: AsyncHTTPClientTransport,
+        http: any ClosableHTTPTransport,
         clock: any WallClock,
         started: ContinuousClock.Instant,
         make: @Sendable (ConnectionRuntime) throws -> H

@@ -44,8 +44,10 @@ final class LoopbackServer: Sendable {
 
 @Suite("Transport: redirects and stalled bodies", .serialized, .timeLimit(.minutes(2)))
 struct RedirectTests {
-    @Test("a redirect to another host is never followed, so the bearer token never leaves the API's host")
-    func noRedirects() async throws {
+    @Test(
+        "a redirect to another host is never followed, so the bearer token never leaves the API's host",
+        arguments: HTTPClients.choices)
+    func noRedirects(client: String) async throws {
         let stolen = Mutex<Int>(0)
         let thief = try await LoopbackServer.start { router in
             router.get("/steal") { request, _ -> String in
@@ -59,7 +61,7 @@ struct RedirectTests {
                 Response(status: .found, headers: [.location: "http://127.0.0.1:\(thiefPort)/steal"])
             }
         }
-        let transport = AsyncHTTPClientTransport()
+        let transport = try HTTPClients.make(NetworkSettings(), environment: ["MLC_HTTP_CLIENT": client])
         let response = try await transport.send(
             ConnectorHTTP.HTTPRequest(
                 method: "GET", url: "http://127.0.0.1:\(api.port)/api",
@@ -72,8 +74,8 @@ struct RedirectTests {
         await thief.stop()
     }
 
-    @Test("a body that never finishes ends at the request deadline")
-    func stalledBody() async throws {
+    @Test("a body that never finishes ends at the request deadline", arguments: HTTPClients.choices)
+    func stalledBody(client: String) async throws {
         let server = try await LoopbackServer.start { router in
             router.get("/slow") { _, _ -> Response in
                 let body = ResponseBody { writer in
@@ -84,7 +86,7 @@ struct RedirectTests {
                 return Response(status: .ok, headers: [.contentType: "application/json"], body: body)
             }
         }
-        let transport = AsyncHTTPClientTransport()
+        let transport = try HTTPClients.make(NetworkSettings(), environment: ["MLC_HTTP_CLIENT": client])
         let started = ContinuousClock.now
         await #expect(throws: TransportError.self) {
             _ = try await transport.send(

@@ -19,7 +19,7 @@ struct TrustedCertificateTests {
         var serverCert: String { directory.path + "/server.pem" }
         var serverKey: String { directory.path + "/server.key" }
 
-        init(name: String) throws {
+        init(name: String, subjectAltName: String = "IP:127.0.0.1") throws {
             directory = try TemporaryDirectory()
             let d = directory.path
             try Self.openssl(
@@ -28,7 +28,7 @@ struct TrustedCertificateTests {
             try Self.openssl(
                 "req", "-newkey", "rsa:2048", "-nodes", "-keyout", "\(d)/server.key", "-out", "\(d)/server.csr",
                 "-subj", "/CN=127.0.0.1")
-            try "subjectAltName=IP:127.0.0.1\n".write(toFile: "\(d)/ext.cnf", atomically: true, encoding: .utf8)
+            try "subjectAltName=\(subjectAltName)\n".write(toFile: "\(d)/ext.cnf", atomically: true, encoding: .utf8)
             try Self.openssl(
                 "x509", "-req", "-in", "\(d)/server.csr", "-CA", "\(d)/ca.pem", "-CAkey", "\(d)/ca.key",
                 "-CAcreateserial", "-out", "\(d)/server.pem", "-days", "2", "-extfile", "\(d)/ext.cnf")
@@ -84,13 +84,18 @@ struct TrustedCertificateTests {
             .bind(host: "127.0.0.1", port: 0).get()
     }
 
-    static func get(_ transport: AsyncHTTPClientTransport, port: Int) async throws -> HTTPResponse {
+    static func get(_ transport: any ClosableHTTPTransport, port: Int) async throws -> HTTPResponse {
         try await transport.send(
             HTTPRequest(method: "GET", url: "https://127.0.0.1:\(port)/b1s/v2/", timeout: .seconds(10)))
     }
 
-    @Test("the customer's CA is trusted only where the connection lists it")
-    func customerCA() async throws {
+    /// Both clients a step can use (`MLC_HTTP_CLIENT`), with the connection's trusted certificates.
+    static func client(_ name: String, trusting: [String] = []) throws -> any ClosableHTTPTransport {
+        try HTTPClients.make(NetworkSettings(trustedCertificates: trusting), environment: ["MLC_HTTP_CLIENT": name])
+    }
+
+    @Test("the customer's CA is trusted only where the connection lists it", arguments: HTTPClients.choices)
+    func customerCA(client: String) async throws {
         let pki = try PKI(name: "Customer")
         let other = try PKI(name: "Unrelated")
         let channel = try await Self.server(pki)
@@ -98,28 +103,42 @@ struct TrustedCertificateTests {
         defer { channel.close(promise: nil) }
 
         // The system's roots alone: refused (never "accept any certificate").
-        let plain = AsyncHTTPClientTransport()
+        let plain = try Self.client(client)
         await #expect(throws: (any Error).self) { _ = try await Self.get(plain, port: port) }
         await plain.shutdown()
 
         // Another CA listed: still refused.
-        let wrong = try AsyncHTTPClientTransport(trustedCertificates: [other.caPEM])
+        let wrong = try Self.client(client, trusting: [other.caPEM])
         await #expect(throws: (any Error).self) { _ = try await Self.get(wrong, port: port) }
         await wrong.shutdown()
 
         // The customer's CA listed: the server is reached.
-        let trusting = try AsyncHTTPClientTransport(trustedCertificates: [pki.caPEM])
+        let trusting = try Self.client(client, trusting: [pki.caPEM])
         let response = try await Self.get(trusting, port: port)
         await trusting.shutdown()
         #expect(response.status == 200)
         #expect(String(decoding: response.body, as: UTF8.self) == "on-prem")
     }
 
-    @Test("something that is not a certificate is a configuration error naming the entry")
-    func notACertificate() throws {
+    @Test(
+        "a certificate from the trusted CA for another name is refused: the host is checked, not only the chain",
+        arguments: HTTPClients.choices)
+    func hostChecked(client: String) async throws {
+        let pki = try PKI(name: "Customer", subjectAltName: "DNS:b1.customer.example")
+        let channel = try await Self.server(pki)
+        let port = channel.localAddress!.port!
+        defer { channel.close(promise: nil) }
+        let trusting = try Self.client(client, trusting: [pki.caPEM])
+        await #expect(throws: (any Error).self) { _ = try await Self.get(trusting, port: port) }
+        await trusting.shutdown()
+    }
+
+    @Test(
+        "something that is not a certificate is a configuration error naming the entry", arguments: HTTPClients.choices)
+    func notACertificate(client: String) throws {
         do {
-            _ = try AsyncHTTPClientTransport(
-                trustedCertificates: ["-----BEGIN CERTIFICATE-----\nnot base64\n-----END CERTIFICATE-----"])
+            _ = try Self.client(
+                client, trusting: ["-----BEGIN CERTIFICATE-----\nnot base64\n-----END CERTIFICATE-----"])
             Issue.record("a broken PEM was accepted")
         } catch let error as ConnectorError {
             #expect(error.code == .connectionInvalid)
