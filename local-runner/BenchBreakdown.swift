@@ -123,6 +123,12 @@ enum StepBreakdown {
                 )
             )
         }
+        guard !opsByRun.isEmpty else {
+            // Every run failed or wrote no timings (a step that cannot start, a wrapper that hides MLC_TIMINGS).
+            throw ConnectorError(
+                .internalError,
+                "\(function) [\(label)]: none of \(max(1, runs)) runs recorded its timings; run it by hand to see why")
+        }
         let phases = order.map { name in
             let values = phaseRuns.compactMap { $0[name] }
             return Phase(
