@@ -84,7 +84,7 @@ package final class SocketHTTPTransport: ClosableHTTPTransport {
         _ request: HTTPRequest, target: Target, bytes: [UInt8], tls: TLSContext?, deadline: ContinuousClock.Instant,
         connectDeadline: ContinuousClock.Instant, cancellation: CancelHandle
     ) throws -> HTTPResponse {
-        var connection: SocketConnection
+        let connection: SocketConnection
         if let reused = takeIdle(target.key) {
             connection = reused
             guard cancellation.register(connection.descriptor) else {
