@@ -7,12 +7,9 @@ package struct LocalDate: Sendable, Hashable, Comparable, Codable, CustomStringC
     package let day: Int
 
     package init?(year: Int, month: Int, day: Int) {
-        guard (1...9999).contains(year), (1...12).contains(month), (1...31).contains(day) else { return nil }
-        var components = DateComponents()
-        components.year = year
-        components.month = month
-        components.day = day
-        guard components.isValidDate(in: LocalDate.calendar) else { return nil }
+        guard (1...9999).contains(year), (1...12).contains(month), day >= 1,
+            day <= LocalDate.daysInMonth(year: year, month: month)
+        else { return nil }
         self.year = year
         self.month = month
         self.day = day
@@ -36,10 +33,8 @@ package struct LocalDate: Sendable, Hashable, Comparable, Codable, CustomStringC
     }
 
     package init(utcDayOf date: Date) {
-        let parts = LocalDate.calendar.dateComponents([.year, .month, .day], from: date)
-        year = parts.year ?? 1970
-        month = parts.month ?? 1
-        day = parts.day ?? 1
+        let days = Int((date.timeIntervalSince1970 / 86_400).rounded(.down))
+        (year, month, day) = LocalDate.civil(daysSinceEpoch: days)
     }
 
     package var description: String {
@@ -65,9 +60,39 @@ package struct LocalDate: Sendable, Hashable, Comparable, Codable, CustomStringC
         try container.encode(description)
     }
 
-    private static let calendar: Calendar = {
-        var calendar = Calendar(identifier: .gregorian)
-        calendar.timeZone = TimeZone(identifier: "UTC")!
-        return calendar
-    }()
+    // Plain arithmetic on the proleptic Gregorian calendar (ISO 8601), instead of Foundation's `Calendar`: creating
+    // one costs a step process a measurable part of its start (issue 10's step budget), and its Gregorian calendar
+    // switches to the Julian one before October 1582, which no ERP document date means.
+
+    /// Days in `month` of `year` (proleptic Gregorian).
+    package static func daysInMonth(year: Int, month: Int) -> Int {
+        switch month {
+        case 2: year % 4 == 0 && (year % 100 != 0 || year % 400 == 0) ? 29 : 28
+        case 4, 6, 9, 11: 30
+        default: 31
+        }
+    }
+
+    /// Days from 1970-01-01 to the given date (negative before it); Howard Hinnant's `days_from_civil`.
+    package static func daysSinceEpoch(year: Int, month: Int, day: Int) -> Int {
+        let y = month <= 2 ? year - 1 : year
+        let era = (y >= 0 ? y : y - 399) / 400
+        let yearOfEra = y - era * 400
+        let dayOfYear = (153 * (month > 2 ? month - 3 : month + 9) + 2) / 5 + day - 1
+        let dayOfEra = yearOfEra * 365 + yearOfEra / 4 - yearOfEra / 100 + dayOfYear
+        return era * 146_097 + dayOfEra - 719_468
+    }
+
+    /// The date `days` after 1970-01-01; Howard Hinnant's `civil_from_days`.
+    package static func civil(daysSinceEpoch days: Int) -> (year: Int, month: Int, day: Int) {
+        let z = days + 719_468
+        let era = (z >= 0 ? z : z - 146_096) / 146_097
+        let dayOfEra = z - era * 146_097
+        let yearOfEra = (dayOfEra - dayOfEra / 1460 + dayOfEra / 36_524 - dayOfEra / 146_096) / 365
+        let dayOfYear = dayOfEra - (365 * yearOfEra + yearOfEra / 4 - yearOfEra / 100)
+        let monthFromMarch = (5 * dayOfYear + 2) / 153
+        let day = dayOfYear - (153 * monthFromMarch + 2) / 5 + 1
+        let month = monthFromMarch < 10 ? monthFromMarch + 3 : monthFromMarch - 9
+        return (yearOfEra + era * 400 + (month <= 2 ? 1 : 0), month, day)
+    }
 }

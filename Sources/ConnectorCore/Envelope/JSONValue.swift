@@ -261,34 +261,83 @@ extension JSONValue {
 }
 
 /// RFC 3339 timestamps: always written in UTC with milliseconds; read with or without fractions and offsets.
+///
+/// Plain arithmetic rather than `String(format:)` and `Date.ISO8601FormatStyle`: every step reads and writes these,
+/// and Foundation's formatters cost a step process a measurable part of its time (issue 10's step budget).
 package enum Timestamp {
     /// `YYYY-MM-DDThh:mm:ss.sssZ`, rounded to the millisecond (never truncated, so a value survives a round trip).
     package static func format(_ date: Date) -> String {
         let millis = Int64((date.timeIntervalSince1970 * 1000).rounded())
-        var seconds = time_t(millis >= 0 ? millis / 1000 : (millis - 999) / 1000)
-        let fraction = Int(millis - Int64(seconds) * 1000)
-        var parts = tm()
-        gmtime_r(&seconds, &parts)
-        return String(
-            format: "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ",
-            Int(parts.tm_year) + 1900, Int(parts.tm_mon) + 1, Int(parts.tm_mday),
-            Int(parts.tm_hour), Int(parts.tm_min), Int(parts.tm_sec), fraction
-        )
+        let seconds = millis >= 0 ? millis / 1000 : (millis - 999) / 1000
+        let fraction = Int(millis - seconds * 1000)
+        let days = seconds >= 0 ? seconds / 86_400 : (seconds - 86_399) / 86_400
+        let secondOfDay = Int(seconds - days * 86_400)
+        let (year, month, day) = LocalDate.civil(daysSinceEpoch: Int(days))
+        return FixedFormat.decimal(year, width: 4) + "-" + FixedFormat.decimal(month, width: 2) + "-"
+            + FixedFormat.decimal(day, width: 2) + "T" + FixedFormat.decimal(secondOfDay / 3600, width: 2) + ":"
+            + FixedFormat.decimal(secondOfDay / 60 % 60, width: 2) + ":"
+            + FixedFormat.decimal(secondOfDay % 60, width: 2) + "." + FixedFormat.decimal(fraction, width: 3) + "Z"
     }
 
+    /// Reads `YYYY-MM-DDThh:mm:ss[.fraction](Z|±hh:mm|±hhmm|±hh)`: the date must exist as written (2024-02-30 is
+    /// refused, not rolled into March), the fraction has 1 to 9 digits, an offset is at most 18 hours, and nothing may
+    /// follow. `t` and `z` are read as `T` and `Z` (RFC 3339 allows both); a leap second (`:60`) is the next second.
     package static func parse(_ text: String) -> Date? {
-        guard text.count <= 64, text.count >= 20 else { return nil }
-        // The formatter rolls 2024-02-30 over into March; a calendar date must exist as written.
-        let datePart = text.prefix(10).split(separator: "-")
-        guard datePart.count == 3, let y = Int(datePart[0]), let m = Int(datePart[1]), let d = Int(datePart[2]),
-            LocalDate(year: y, month: m, day: d) != nil
+        let bytes = Array(text.utf8)
+        guard bytes.count >= 20, bytes.count <= 64 else { return nil }
+        func number(_ start: Int, _ count: Int) -> Int? {
+            guard start + count <= bytes.count else { return nil }
+            var value = 0
+            for byte in bytes[start..<start + count] {
+                guard byte >= UInt8(ascii: "0"), byte <= UInt8(ascii: "9") else { return nil }
+                value = value * 10 + Int(byte - UInt8(ascii: "0"))
+            }
+            return value
+        }
+        func isByte(_ index: Int, _ characters: String) -> Bool {
+            index < bytes.count && characters.utf8.contains(bytes[index])
+        }
+        guard let year = number(0, 4), isByte(4, "-"), let month = number(5, 2), isByte(7, "-"),
+            let day = number(8, 2), isByte(10, "Tt"), let hour = number(11, 2), isByte(13, ":"),
+            let minute = number(14, 2), isByte(16, ":"), let second = number(17, 2),
+            LocalDate(year: year, month: month, day: day) != nil, hour <= 23, minute <= 59, second <= 60
         else { return nil }
-        if let date = try? Date(text, strategy: Date.ISO8601FormatStyle(includingFractionalSeconds: true)) {
-            return date
+        var index = 19
+        var fraction = 0.0
+        if isByte(index, ".") {
+            let start = index + 1
+            var end = start
+            while end < bytes.count, bytes[end] >= UInt8(ascii: "0"), bytes[end] <= UInt8(ascii: "9") { end += 1 }
+            guard (1...9).contains(end - start), let digits = number(start, end - start) else { return nil }
+            var scale = 1.0
+            for _ in start..<end { scale *= 10 }
+            fraction = Double(digits) / scale
+            index = end
         }
-        if let date = try? Date(text, strategy: Date.ISO8601FormatStyle()) {
-            return date
+        var offset = 0
+        if isByte(index, "Zz") {
+            index += 1
+        } else if isByte(index, "+-") {
+            let sign = bytes[index] == UInt8(ascii: "-") ? -1 : 1
+            guard let hours = number(index + 1, 2), hours <= 18 else { return nil }
+            index += 3
+            var minutes = 0
+            if isByte(index, ":") {
+                guard let value = number(index + 1, 2) else { return nil }
+                minutes = value
+                index += 3
+            } else if let value = number(index, 2) {
+                minutes = value
+                index += 2
+            }
+            guard minutes <= 59 else { return nil }
+            offset = sign * (hours * 3600 + minutes * 60)
+        } else {
+            return nil
         }
-        return nil
+        guard index == bytes.count else { return nil }
+        let days = LocalDate.daysSinceEpoch(year: year, month: month, day: day)
+        let seconds = days * 86_400 + hour * 3600 + minute * 60 + second - offset
+        return Date(timeIntervalSince1970: Double(seconds) + fraction)
     }
 }
