@@ -81,7 +81,7 @@ package enum AcumaticaBody {
 /// digits, or (UNCONFIRMED) no offset at all, then read as UTC.
 package enum AcumaticaDates {
     package static func parse(_ text: String) -> Date? {
-        let trimmed = text.trimmingCharacters(in: .whitespaces)
+        let trimmed = text.trimmingWhitespace(newlines: false)
         guard trimmed.count >= 19, trimmed.count <= 40 else { return nil }
         var main = String(trimmed.prefix(19))
         var rest = Substring(trimmed.dropFirst(19))

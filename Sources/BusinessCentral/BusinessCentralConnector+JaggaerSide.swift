@@ -62,7 +62,7 @@ extension BusinessCentralConnector {
     static func statusOfDocument(_ invoice: BCPurchaseInvoice, system: String) -> ERPPaymentStatus? {
         let total = invoice.totalAmountIncludingTax ?? 0
         let state: ERPPaymentStatus.State
-        switch invoice.status?.trimmingCharacters(in: .whitespaces).lowercased() {
+        switch invoice.status?.trimmingWhitespace(newlines: false).lowercased() {
         case "paid": state = .paid
         case "open": state = .unpaid
         default: return nil
@@ -80,7 +80,7 @@ extension BusinessCentralConnector {
     static func statusOfLedger(
         _ invoice: BCPurchaseInvoice, ledger: BCInvoiceLedgerState, system: String
     ) -> ERPPaymentStatus? {
-        let status = invoice.status?.trimmingCharacters(in: .whitespaces).lowercased()
+        let status = invoice.status?.trimmingWhitespace(newlines: false).lowercased()
         guard status == "open" || status == "paid" else { return nil }
         let total = invoice.totalAmountIncludingTax ?? 0
         let state: ERPPaymentStatus.State
@@ -132,7 +132,7 @@ extension BusinessCentralConnector {
     /// BusinessCentralPaymentTerms.swift.)
     static func address(_ vendor: BCVendor) -> PostalAddress? {
         func value(_ text: String?) -> String? {
-            guard let text = text?.trimmingCharacters(in: .whitespaces), !text.isEmpty else { return nil }
+            guard let text = text?.trimmingWhitespace(newlines: false), !text.isEmpty else { return nil }
             return text
         }
         return PostalAddress(

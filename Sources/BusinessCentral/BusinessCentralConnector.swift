@@ -273,7 +273,7 @@ package struct BusinessCentralConnector: ERPConnector {
     }
 
     static func blocked(_ value: String?) -> Vendor.Blocked {
-        switch value?.trimmingCharacters(in: .whitespaces).lowercased() {
+        switch value?.trimmingWhitespace(newlines: false).lowercased() {
         case "all": .all
         case "payment": .payment
         default: .none

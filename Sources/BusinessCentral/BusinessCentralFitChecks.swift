@@ -32,7 +32,7 @@ extension BusinessCentralConnector: FitChecking {
         checks.append(
             await FitCheck.run(system, "read vendors", advice: Self.advice) {
                 let vendors = try await client.vendors(companyId: company)
-                let blocked = vendors.filter { !($0.blocked ?? "").trimmingCharacters(in: .whitespaces).isEmpty }.count
+                let blocked = vendors.filter { !($0.blocked ?? "").trimmingWhitespace(newlines: false).isEmpty }.count
                 return "\(vendors.count) vendors (\(blocked) blocked)"
             })
         checks.append(

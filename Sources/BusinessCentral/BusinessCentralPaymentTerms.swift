@@ -32,7 +32,7 @@ extension BusinessCentralConnector {
 
     /// The lookup key of a `paymentTermsId`: nil when the vendor has none (empty, or BC's all-zero GUID).
     static func paymentTermsKey(_ id: String?) -> String? {
-        guard let id = id?.trimmingCharacters(in: .whitespaces).lowercased(), !id.isEmpty,
+        guard let id = id?.trimmingWhitespace(newlines: false).lowercased(), !id.isEmpty,
             id != "00000000-0000-0000-0000-000000000000"
         else { return nil }
         return id

@@ -231,7 +231,7 @@ extension BusinessCentralSettings {
             }
         }
         if let name = bc.companyName {
-            guard !name.trimmingCharacters(in: .whitespaces).isEmpty, name == name.trimmingCharacters(in: .whitespaces)
+            guard !name.trimmingWhitespace(newlines: false).isEmpty, name == name.trimmingWhitespace(newlines: false)
             else {
                 throw ConnectorError(
                     .connectionInvalid, "\(prefix).companyName must not be empty or start or end with spaces")

@@ -72,18 +72,18 @@ package struct CookieSession: Sendable, Codable, Hashable, CustomStringConvertib
     /// Name, value and whether the header clears the cookie.
     package static func parse(setCookie: String, now: Date) -> (name: String, value: String, cleared: Bool)? {
         let parts = setCookie.split(separator: ";", omittingEmptySubsequences: true).map {
-            $0.trimmingCharacters(in: .whitespaces)
+            $0.trimmingWhitespace(newlines: false)
         }
         guard let first = parts.first, let equals = first.firstIndex(of: "=") else { return nil }
-        let name = String(first[..<equals]).trimmingCharacters(in: .whitespaces)
-        var value = String(first[first.index(after: equals)...]).trimmingCharacters(in: .whitespaces)
+        let name = String(first[..<equals]).trimmingWhitespace(newlines: false)
+        var value = String(first[first.index(after: equals)...]).trimmingWhitespace(newlines: false)
         if value.count >= 2, value.hasPrefix("\""), value.hasSuffix("\"") {
             value = String(value.dropFirst().dropLast())
         }
         guard !name.isEmpty else { return nil }
         var cleared = value.isEmpty
         for attribute in parts.dropFirst() {
-            let pair = attribute.split(separator: "=", maxSplits: 1).map { $0.trimmingCharacters(in: .whitespaces) }
+            let pair = attribute.split(separator: "=", maxSplits: 1).map { $0.trimmingWhitespace(newlines: false) }
             switch pair[0].lowercased() {
             case "max-age":
                 if pair.count == 2, let seconds = Int(pair[1]), seconds <= 0 { cleared = true }

@@ -40,7 +40,7 @@ package struct RetryPolicy: Sendable {
 /// Parses `Retry-After`: delta-seconds or an HTTP-date.
 package enum RetryAfter {
     package static func parse(_ value: String?, now: Date) -> Duration? {
-        guard let value = value?.trimmingCharacters(in: .whitespaces), !value.isEmpty else { return nil }
+        guard let value = value?.trimmingWhitespace(newlines: false), !value.isEmpty else { return nil }
         if let seconds = Int(value), seconds >= 0 { return .seconds(seconds) }
         let formatter = DateFormatter()
         formatter.locale = Locale(identifier: "en_US_POSIX")

@@ -230,12 +230,12 @@ struct ResponseReader {
         if noBody {
             body = []
         } else if let encoding = head.value("transfer-encoding")?.lowercased(), !encoding.isEmpty {
-            guard encoding.split(separator: ",").last?.trimmingCharacters(in: .whitespaces) == "chunked" else {
+            guard encoding.split(separator: ",").last?.trimmingWhitespace(newlines: false) == "chunked" else {
                 throw TransportError(phase: .exchange, detail: "unsupported transfer encoding \(encoding)")
             }
             body = try readChunked()
         } else if let lengthText = head.value("content-length") {
-            let values = Set(lengthText.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) })
+            let values = Set(lengthText.split(separator: ",").map { $0.trimmingWhitespace(newlines: false) })
             guard values.count == 1, let length = Int(values.first!), length >= 0 else {
                 throw TransportError(phase: .exchange, detail: "invalid Content-Length")
             }
@@ -317,7 +317,7 @@ struct ResponseReader {
             guard !name.contains(" ") && !name.contains("\t") else {
                 throw TransportError(phase: .exchange, detail: "invalid response header")
             }
-            headers.append((name, text[text.index(after: colon)...].trimmingCharacters(in: .whitespaces)))
+            headers.append((name, text[text.index(after: colon)...].trimmingWhitespace(newlines: false)))
         }
         return Head(version: String(parts[0]), status: code, headers: headers)
     }
@@ -338,7 +338,7 @@ struct ResponseReader {
         while true {
             let sizeLine = try line(limit: 1024)
             let digits = sizeLine.split(separator: ";", maxSplits: 1).first.map {
-                $0.trimmingCharacters(in: .whitespaces)
+                $0.trimmingWhitespace(newlines: false)
             }
             guard let digits, !digits.isEmpty, digits.count <= 16, let size = Int(digits, radix: 16), size >= 0 else {
                 throw TransportError(phase: .exchange, detail: "invalid chunk size")

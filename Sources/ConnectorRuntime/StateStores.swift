@@ -74,7 +74,7 @@ package enum StateStores {
         guard url.unicodeScalars.allSatisfy({ $0.value >= 0x20 && $0.value != 0x7F }) else {
             throw refuse("has control characters")
         }
-        guard url == url.trimmingCharacters(in: .whitespaces) else {
+        guard url == url.trimmingWhitespace() else {
             throw refuse("starts or ends with a space")
         }
         let lower = url.lowercased()

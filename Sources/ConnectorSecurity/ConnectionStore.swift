@@ -184,7 +184,7 @@ package enum ConnectionValidator {
             throw ConnectorError(.connectionInvalid, "\(name) must be a path starting with / (no query)")
         }
         for (index, pem) in connection.network.trustedCertificates.enumerated() {
-            let body = pem.trimmingCharacters(in: .whitespacesAndNewlines)
+            let body = pem.trimmingWhitespace()
             guard body.hasPrefix("-----BEGIN CERTIFICATE-----"), body.hasSuffix("-----END CERTIFICATE-----"),
                 body.count <= 64 * 1024
             else {

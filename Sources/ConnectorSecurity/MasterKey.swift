@@ -7,15 +7,14 @@ import Foundation
 package struct MasterKey: Sendable {
     package let key: SymmetricKey
 
+    /// A short, non-secret fingerprint (first 8 bytes of SHA-256 of the key) stored next to sealed values so a
+    /// wrong key is reported as such instead of as corrupt data. Computed once: every sealed value checks it.
+    package let fingerprint: String
+
     package init(key: SymmetricKey) {
         self.key = key
-    }
-
-    /// A short, non-secret fingerprint (first 8 bytes of SHA-256 of the key) stored next to sealed values so a
-    /// wrong key is reported as such instead of as corrupt data.
-    package var fingerprint: String {
         let digest = key.withUnsafeBytes { SHA256.hash(data: Data($0)) }
-        return FixedFormat.hex(digest.prefix(8))
+        fingerprint = FixedFormat.hex(Array(digest.prefix(8)))
     }
 
     package static func generate() -> String {
@@ -23,7 +22,7 @@ package struct MasterKey: Sendable {
     }
 
     package init(base64 text: String) throws {
-        let trimmed = text.trimmingCharacters(in: .whitespacesAndNewlines)
+        let trimmed = text.trimmingWhitespace()
         guard let data = Data(base64Encoded: trimmed), data.count == 32 else {
             throw ConnectorError(
                 .masterKeyInvalid,

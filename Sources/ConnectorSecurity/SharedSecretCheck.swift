@@ -22,7 +22,7 @@ package enum SharedSecretCheck {
     package static func hmacSHA256Matches(
         _ signature: String?, body: Data, keys: [Secret], encoding: SignatureEncoding
     ) -> Bool {
-        guard var text = signature?.trimmingCharacters(in: .whitespaces), !text.isEmpty else { return false }
+        guard var text = signature?.trimmingWhitespace(newlines: false), !text.isEmpty else { return false }
         if text.lowercased().hasPrefix("sha256=") { text = String(text.dropFirst("sha256=".count)) }
         let presented: Data
         switch encoding {

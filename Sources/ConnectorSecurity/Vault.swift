@@ -100,7 +100,7 @@ package struct Vault: ValueSealer {
                 "\(label) refers to the file \(shown), which is larger than \(maxSecretFileBytes) bytes; it should hold only the secret"
             )
         }
-        let text = String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        let text = String(decoding: data, as: UTF8.self).trimmingWhitespace()
         guard !text.isEmpty else {
             throw ConnectorError(.connectionInvalid, "\(label) refers to the file \(shown), which is empty")
         }

@@ -97,7 +97,7 @@ extension DynamicsNAVConnector {
     func vendor(_ row: NAVRecord) -> Vendor {
         let number = row.text("No") ?? ""
         let blocked: Vendor.Blocked =
-            switch row.text("Blocked")?.trimmingCharacters(in: .whitespaces) {
+            switch row.text("Blocked")?.trimmingWhitespace(newlines: false) {
             case "All": .all
             case "Payment": .payment
             default: .none
@@ -207,7 +207,7 @@ extension DynamicsNAVConnector {
             return GLAccount(
                 number: number, name: row.text("Name") ?? number,
                 category: row.text("Account_Category").flatMap {
-                    $0.trimmingCharacters(in: .whitespaces).isEmpty ? nil : $0
+                    $0.trimmingWhitespace(newlines: false).isEmpty ? nil : $0
                 }
                     ?? row.text("Income_Balance"),
                 postable: row.text("Account_Type") == "Posting" && !blocked && row.flag("Direct_Posting") != false,

@@ -291,7 +291,7 @@ extension DynamicsNAVSettings {
         }
         switch authentication {
         case .basic:
-            guard username?.trimmingCharacters(in: .whitespaces).isEmpty == false, accessKey != nil else {
+            guard username?.trimmingWhitespace(newlines: false).isEmpty == false, accessKey != nil else {
                 throw ConnectorError(
                     .connectionInvalid,
                     "\(prefix).authentication is basic: give username (the NAV user name, not an e-mail) and accessKey (its web service access key)"
@@ -333,7 +333,7 @@ extension DynamicsNAVSettings {
         }
         if writesJournal {
             for (name, value) in [("journalTemplate", journalTemplate), ("journalBatch", journalBatch)]
-            where value.trimmingCharacters(in: .whitespaces).isEmpty || value.count > 10 {
+            where value.trimmingWhitespace(newlines: false).isEmpty || value.count > 10 {
                 throw ConnectorError(
                     .connectionInvalid,
                     "\(prefix).\(name) must name the general journal \(name == "journalTemplate" ? "template" : "batch") (Code[10]) when invoiceDocument is \(invoiceDocument.rawValue)"

@@ -90,7 +90,7 @@ extension FinanceOperationsBusinessEvents {
                 )
             }
         }
-        guard !purchaseOrderConfirmedEventId.trimmingCharacters(in: .whitespaces).isEmpty else {
+        guard !purchaseOrderConfirmedEventId.trimmingWhitespace(newlines: false).isEmpty else {
             throw ConnectorError(.connectionInvalid, "\(prefix).purchaseOrderConfirmedEventId must not be empty")
         }
     }

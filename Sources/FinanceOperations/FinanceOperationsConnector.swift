@@ -484,7 +484,7 @@ package struct FinanceOperationsConnector: ERPConnector {
     /// purchase price in the accounting currency where one is set (F&O's empty price is 0: none).
     static func catalogItem(_ record: FOReleasedProduct, currency: String) -> CatalogItem {
         func text(_ value: String?) -> String? {
-            value.flatMap { $0.trimmingCharacters(in: .whitespaces).isEmpty ? nil : $0 }
+            value.flatMap { $0.trimmingWhitespace(newlines: false).isEmpty ? nil : $0 }
         }
         let price = record.PurchasePrice?.value
         let priced = price.map { $0 > 0 } ?? false

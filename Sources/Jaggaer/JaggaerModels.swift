@@ -11,7 +11,7 @@ package struct LenientBool: Decodable, Sendable, Hashable {
         if let bool = try? c.decode(Bool.self) {
             value = bool
         } else if let text = try? c.decode(String.self) {
-            switch text.trimmingCharacters(in: .whitespaces).lowercased() {
+            switch text.trimmingWhitespace(newlines: false).lowercased() {
             case "true", "yes", "y", "1": value = true
             case "false", "no", "n", "0", "": value = false
             default:
@@ -55,7 +55,7 @@ package struct LenientDecimal: Decodable, Sendable, Hashable {
 
     /// The number a plain decimal string states exactly (optional sign, digits, optional fraction), or nil.
     package static func exact(_ text: String) -> Decimal? {
-        let trimmed = text.trimmingCharacters(in: .whitespaces)
+        let trimmed = text.trimmingWhitespace(newlines: false)
         var rest = Substring(trimmed)
         if rest.first == "-" { rest = rest.dropFirst() }
         let parts = rest.split(separator: ".", maxSplits: 1, omittingEmptySubsequences: false)

@@ -98,7 +98,7 @@ package struct JaggaerSource: ProcurementSource {
         let header = invoice.header
         let id = header.invoiceId.value
         func date(_ text: String?, _ field: String) throws -> LocalDate? {
-            guard let text, !text.trimmingCharacters(in: .whitespaces).isEmpty else { return nil }
+            guard let text, !text.trimmingWhitespace(newlines: false).isEmpty else { return nil }
             guard let value = LocalDate(parsing: text) else {
                 throw ConnectorError(
                     .upstreamMalformed,

@@ -84,7 +84,7 @@ package struct JaggaerWriter: ProcurementSink {
     package static func catalogItemBody(_ item: CatalogItem, settings: JaggaerWriterSettings) -> JSONValue {
         func field(_ name: String) -> String { settings.catalogItemField(name) }
         func text(_ value: String?) -> JSONValue? {
-            guard let value, !value.trimmingCharacters(in: .whitespaces).isEmpty else { return nil }
+            guard let value, !value.trimmingWhitespace(newlines: false).isEmpty else { return nil }
             return .string(value)
         }
         var body: [String: JSONValue] = [
@@ -109,7 +109,7 @@ package struct JaggaerWriter: ProcurementSink {
         func field(_ name: String) -> String { settings.purchaseOrderField(name) }
         func lineField(_ name: String) -> String { settings.purchaseOrderLineField(name) }
         func text(_ value: String?) -> JSONValue? {
-            guard let value, !value.trimmingCharacters(in: .whitespaces).isEmpty else { return nil }
+            guard let value, !value.trimmingWhitespace(newlines: false).isEmpty else { return nil }
             return .string(value)
         }
         var body: [String: JSONValue] = [

@@ -121,7 +121,7 @@ package enum CloudEventHTTP {
 
     /// `application/json; charset=utf-8` → `application/json`.
     private static func mediaType(_ contentType: String) -> String {
-        String(contentType.split(separator: ";", maxSplits: 1).first ?? "").trimmingCharacters(in: .whitespaces)
+        String(contentType.split(separator: ";", maxSplits: 1).first ?? "").trimmingWhitespace(newlines: false)
             .lowercased()
     }
 

@@ -221,7 +221,7 @@ package enum ODataErrors {
     /// A message as a string, or B1's `{"lang":…,"value":…}`.
     private static func text(_ value: Any?) -> String? {
         if let string = value as? String {
-            let trimmed = string.trimmingCharacters(in: .whitespacesAndNewlines)
+            let trimmed = string.trimmingWhitespace()
             return trimmed.isEmpty ? nil : trimmed
         }
         if let object = value as? [String: Any] { return text(object["value"]) }

@@ -73,7 +73,7 @@ package struct SAPBusinessOneClient: Sendable {
         let request = HTTPRequest(method: "GET", url: url, headers: [("Accept", "text/plain")], timeout: timeout)
         let response = try await transport.send(request)
         guard response.isSuccess else { throw error(response, request) }
-        let text = String(decoding: response.body, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        let text = String(decoding: response.body, as: UTF8.self).trimmingWhitespace()
         guard let count = Int(text) else {
             throw ConnectorError(
                 .upstreamMalformed, "\(Self.systemName) answered $count of \(entitySet) without a number")

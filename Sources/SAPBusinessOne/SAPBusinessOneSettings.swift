@@ -167,7 +167,7 @@ extension SAPBusinessOneSettings {
             )
         }
         for (name, value) in [("companyDB", companyDB), ("username", username)] {
-            guard !value.trimmingCharacters(in: .whitespaces).isEmpty else {
+            guard !value.trimmingWhitespace(newlines: false).isEmpty else {
                 throw ConnectorError(.connectionInvalid, "\(prefix).\(name) must not be empty")
             }
         }

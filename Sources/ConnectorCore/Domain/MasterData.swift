@@ -65,7 +65,7 @@ package struct PostalAddress: Sendable, Codable, Hashable {
     /// Nil when every part is empty (ERPs send empty strings for unset fields).
     package var nonEmpty: PostalAddress? {
         let parts = lines + [city, state, postalCode, country].compactMap { $0 }
-        return parts.allSatisfy({ $0.trimmingCharacters(in: .whitespaces).isEmpty }) ? nil : self
+        return parts.allSatisfy({ $0.trimmingWhitespace(newlines: false).isEmpty }) ? nil : self
     }
 }
 

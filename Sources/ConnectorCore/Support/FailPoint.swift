@@ -15,7 +15,7 @@ package enum FailPoint {
         for item in text.split(separator: ",") {
             let parts = item.split(separator: "=", maxSplits: 1)
             guard parts.count == 2, let probability = Double(parts[1]) else { continue }
-            points[String(parts[0]).trimmingCharacters(in: .whitespaces)] = probability
+            points[String(parts[0]).trimmingWhitespace(newlines: false)] = probability
         }
         return points
     }()

@@ -157,14 +157,14 @@ package struct JaggaerWriterSettings: Sendable, Codable, Hashable, SettingsSecti
         }
         supplierParentField = try c.decodeIfPresent(String.self, forKey: .supplierParentField)
         if let field = supplierParentField {
-            guard !field.trimmingCharacters(in: .whitespaces).isEmpty else {
+            guard !field.trimmingWhitespace(newlines: false).isEmpty else {
                 throw ConnectorError(
                     .connectionInvalid,
                     "\(SettingsDecoding.path(decoder.codingPath, "supplierParentField")) must name a field (leave it out to send no hierarchy)"
                 )
             }
         }
-        guard !supplierListKey.trimmingCharacters(in: .whitespaces).isEmpty else {
+        guard !supplierListKey.trimmingWhitespace(newlines: false).isEmpty else {
             throw ConnectorError(
                 .connectionInvalid, "\(SettingsDecoding.path(decoder.codingPath, "supplierListKey")) must name a field")
         }
@@ -190,7 +190,7 @@ package struct JaggaerWriterSettings: Sendable, Codable, Hashable, SettingsSecti
                         "\(SettingsDecoding.path(decoder.codingPath, key.stringValue)) has no field \(String(name.prefix(40)).debugDescription); it takes \(defaults.keys.sorted().joined(separator: ", "))"
                     )
                 }
-                guard !field.trimmingCharacters(in: .whitespaces).isEmpty else {
+                guard !field.trimmingWhitespace(newlines: false).isEmpty else {
                     throw ConnectorError(.connectionInvalid, "\(path) must name a field")
                 }
             }

@@ -40,6 +40,8 @@ package enum SecretRedactor {
 
     package static func register(_ value: String) {
         guard value.count >= minimumLength else { return }
+        // Registered before (every request registers its credentials again): its shapes are all known already.
+        guard !patterns.withLock({ $0.known.contains(value) }) else { return }
         let variants = encodings(of: value)
         patterns.withLock { state in
             guard !variants.isSubset(of: state.known) else { return }
@@ -57,7 +59,7 @@ package enum SecretRedactor {
         register(header)
         let parts = header.split(separator: " ", maxSplits: 1)
         guard parts.count == 2 else { return }
-        let credential = String(parts[1]).trimmingCharacters(in: .whitespaces)
+        let credential = String(parts[1]).trimmingWhitespace()
         register(credential)
         if parts[0].lowercased() == "basic", let decoded = Data(base64Encoded: credential) {
             let text = String(decoding: decoded, as: UTF8.self)
@@ -70,19 +72,15 @@ package enum SecretRedactor {
     package static func encodings(of value: String) -> Set<String> {
         var result: Set<String> = [value]
         // Percent-encoding as a form body or query carries it (RFC 3986 unreserved kept), both hex cases.
-        let unreserved = CharacterSet(
-            charactersIn: "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~")
-        if let escaped = value.addingPercentEncoding(withAllowedCharacters: unreserved) {
-            result.insert(escaped)
-            result.insert(lowercasingPercentEscapes(escaped))
-            // application/x-www-form-urlencoded as some clients write it: space as `+`.
-            result.insert(escaped.replacingOccurrences(of: "%20", with: "+"))
-        }
+        let escaped = PercentEncoding.escaped(value, keeping: PercentEncoding.unreserved)
+        result.insert(escaped)
+        result.insert(lowercasingPercentEscapes(escaped))
+        // application/x-www-form-urlencoded as some clients write it: space as `+`.
+        result.insert(escaped.replacingEvery("%20", with: "+"))
         // What URLComponents and browsers leave alone in a query value.
-        if let query = value.addingPercentEncoding(withAllowedCharacters: .urlQueryAllowed) {
-            result.insert(query)
-            result.insert(lowercasingPercentEscapes(query))
-        }
+        let query = PercentEncoding.escaped(value, keeping: PercentEncoding.queryAllowed)
+        result.insert(query)
+        result.insert(lowercasingPercentEscapes(query))
         // JSON string escaping, with and without escaped slashes, and with \u escapes for non-ASCII.
         result.insert(jsonEscaped(value, slashes: false, asciiOnly: false))
         result.insert(jsonEscaped(value, slashes: true, asciiOnly: false))
@@ -91,9 +89,10 @@ package enum SecretRedactor {
         // Base64, standard and URL-safe, with and without padding.
         let base64 = Data(value.utf8).base64EncodedString()
         result.insert(base64)
-        let unpadded = base64.trimmingCharacters(in: CharacterSet(charactersIn: "="))
+        var unpadded = base64
+        while unpadded.hasSuffix("=") { unpadded.removeLast() }
         result.insert(unpadded)
-        result.insert(unpadded.replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_"))
+        result.insert(unpadded.replacingEvery("+", with: "-").replacingEvery("/", with: "_"))
         return result.filter { $0.count >= minimumLength }
     }
 

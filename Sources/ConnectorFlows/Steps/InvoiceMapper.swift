@@ -101,7 +101,7 @@ package struct InvoiceMapper: Sendable {
         }
 
         // The natural key.
-        let vendorInvoiceNumber = invoice.supplierInvoiceNumber?.trimmingCharacters(in: .whitespaces) ?? ""
+        let vendorInvoiceNumber = invoice.supplierInvoiceNumber?.trimmingWhitespace(newlines: false) ?? ""
         if vendorInvoiceNumber.isEmpty {
             reasons.append(
                 ReviewReason(
@@ -448,7 +448,7 @@ package struct InvoiceMapper: Sendable {
     }
 
     static func truncate(_ text: String, _ limit: Int) -> String {
-        let clean = text.replacingOccurrences(of: "\n", with: " ").trimmingCharacters(in: .whitespaces)
+        let clean = text.replacingOccurrences(of: "\n", with: " ").trimmingWhitespace(newlines: false)
         return clean.count <= limit ? clean : String(clean.prefix(limit - 1)) + "…"
     }
 }

@@ -391,7 +391,7 @@ package struct PurchaseOrderMapper: Sendable {
                 dimensions.append(DimensionAssignment(dimension: rule.dimension, value: code))
             }
             let description = (line.description ?? "Line \(line.lineNumber)")
-                .replacingOccurrences(of: "\n", with: " ").trimmingCharacters(in: .whitespaces)
+                .replacingOccurrences(of: "\n", with: " ").trimmingWhitespace(newlines: false)
             lines.append(
                 PurchaseOrderDocument.Line(
                     sourceLineNumber: String(line.lineNumber), description: String(description.prefix(100)),
