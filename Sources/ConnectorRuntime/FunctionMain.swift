@@ -4,6 +4,7 @@ import ConnectorHTTP
 import ConnectorSecurity
 import Foundation
 import Logging
+import Synchronization
 
 /// The body of every step executable: decode the event and its data (bad input exits 65 before anything is
 /// opened), open the store, load the connection (unknown → 78), run the handler, then write the audit trail,
@@ -14,13 +15,33 @@ package enum FunctionMain {
         make: @escaping @Sendable (ConnectionRuntime) throws -> H
     ) async -> Never {
         ProcessTimings.current?.mark("main")
-        AsyncHTTPClientTransport.configureForOneShotProcess()
+        // Only a step that will run SwiftNIO (a PostgreSQL store, or AsyncHTTPClient chosen) sizes NIO's shared
+        // threads; the others never touch NIO, and its first use costs a step measurable start-up time.
+        if usesNIO(ProcessInfo.processInfo.environment) { AsyncHTTPClientTransport.configureForOneShotProcess() }
         JSONLogHandler.bootstrap()
         Systems.bootstrap()
         ProcessTimings.current?.mark("bootstrap")
         await StepDriver.main(acceptedTypes: H.acceptedTypes) { event in
-            try await invoke(handler, event: event, environment: ProcessInfo.processInfo.environment, make: make)
+            try await invoke(
+                handler, event: event, environment: ProcessInfo.processInfo.environment,
+                openStore: { url in
+                    let store = try await StateStores.open(url, mode: .readWrite)
+                    keptUntilExit.withLock { $0.append(store) }
+                    return store
+                }, make: make)
         }
+    }
+
+    /// The process's store, referenced until `exit`: it is closed when the step is done, and deallocating it would
+    /// only run GRDB's `DatabaseQueue.deinit`, whose `NotificationCenter` call makes the Swift runtime scan every
+    /// conformance record of the executable twice (issue 10's step budget), for a process about to end anyway.
+    private static let keptUntilExit = Mutex<[any StateStore]>([])
+
+    /// Whether this step process will run SwiftNIO: a PostgreSQL store (postgres-nio) or `MLC_HTTP_CLIENT`
+    /// naming AsyncHTTPClient. Misspelt values are reported by `invoke`, with everything else about the configuration.
+    static func usesNIO(_ environment: [String: String]) -> Bool {
+        if case .postgres = try? StateStores.location(StateStores.url(from: environment)) { return true }
+        return environment[HTTPClients.variable]?.lowercased() == "asynchttpclient"
     }
 
     /// One invocation, without process concerns (also used in tests).

@@ -6,6 +6,6 @@ import Foundation
 package enum ContentDigest {
     /// Lower-case hex SHA-256 of `data`.
     package static func sha256Hex(_ data: Data) -> String {
-        FixedFormat.hex(SHA256.hash(data: data))
+        FixedFormat.hex(Array(SHA256.hash(data: data)))
     }
 }

@@ -43,7 +43,7 @@ package final class SQLiteStateStore: StateStore, RateLimiterProviding {
         if mode == .readOnly {
             do {
                 queue = try DatabaseQueue(path: path, configuration: configuration)
-                guard try queue.read({ db in try db.tableExists("kv") }) else {
+                guard try queue.read(Self.hasTable) else {
                     throw ConnectorError(
                         .stateUnavailable, kind: .configuration, "\(path) is not an ml-connector store")
                 }
@@ -85,7 +85,7 @@ package final class SQLiteStateStore: StateStore, RateLimiterProviding {
             } else {
                 // A step opens an existing store: a read that checks it, instead of a write transaction that
                 // would queue behind every other process's writes for the store's lock at each start.
-                guard try queue.read({ db in try db.tableExists("kv") }) else {
+                guard try queue.read(Self.hasTable) else {
                     throw ConnectorError(
                         .stateUnavailable, kind: .configuration, "\(path) is not an ml-connector store")
                 }
@@ -124,7 +124,8 @@ package final class SQLiteStateStore: StateStore, RateLimiterProviding {
     /// database file's mode); existing files are tightened to 0600 as well.
     static func prepareFiles(_ path: String) throws {
         let fileManager = FileManager.default
-        let directory = URL(fileURLWithPath: path).deletingLastPathComponent().path
+        // The directory part of the path, as written (no URL: its path handling costs a step's start measurably).
+        let directory = path.lastIndex(of: "/").map { String(path[..<$0]) } ?? ""
         if !directory.isEmpty, !fileManager.fileExists(atPath: directory) {
             do {
                 try fileManager.createDirectory(
@@ -137,6 +138,22 @@ package final class SQLiteStateStore: StateStore, RateLimiterProviding {
         let descriptor = Glibc.open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
         if descriptor >= 0 { _ = Glibc.close(descriptor) }
         tightenPermissions(path)
+    }
+
+    /// Whether the store's table is there: one query on `sqlite_master`. GRDB's `tableExists` loads and caches the
+    /// whole schema first, which costs a step's start several times as much.
+    private static func hasTable(_ db: Database) throws -> Bool {
+        try Int64.fetchOne(db, sql: "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'kv'") == 1
+    }
+
+    /// A key's bytes. `Self.bytes(key)` would ask at run time whether the UTF-8 view is `ContiguousBytes`: in a
+    /// step process, a scan of every conformance record of the executable.
+    static func bytes(_ text: String) -> Data {
+        var text = text
+        return text.withUTF8 { buffer in
+            guard let base = buffer.baseAddress, !buffer.isEmpty else { return Data() }
+            return Data(bytes: base, count: buffer.count)
+        }
     }
 
     static func tightenPermissions(_ path: String) {
@@ -220,28 +237,28 @@ package final class SQLiteStateStore: StateStore, RateLimiterProviding {
 
     package func get(_ key: String) async throws -> StoredValue? {
         let time = now().timeIntervalSince1970
-        let keyData = Data(key.utf8)
+        let keyData = Self.bytes(key)
         return try await read { db in try Self.liveRow(db, keyData, time).map(Self.value) }
     }
 
     /// One read transaction: a consistent view of every key.
     package func getMany(_ keys: [String]) async throws -> [StoredValue?] {
         let time = now().timeIntervalSince1970
-        let keyData = keys.map { Data($0.utf8) }
+        let keyData = keys.map { Self.bytes($0) }
         return try await read { db in try keyData.map { try Self.liveRow(db, $0, time).map(Self.value) } }
     }
 
     package func put(_ key: String, _ value: Data, ttl: Duration?) async throws -> Int64 {
         let time = now()
         let expires = expiry(ttl, time)
-        let keyData = Data(key.utf8)
+        let keyData = Self.bytes(key)
         return try await write { db in try Self.write(db, keyData, value, expires, time) }
     }
 
     package func putAll(_ items: [(key: String, value: Data, ttl: Duration?)]) async throws {
         guard !items.isEmpty else { return }
         let time = now()
-        let rows = items.map { (Data($0.key.utf8), $0.value, expiry($0.ttl, time)) }
+        let rows = items.map { (Self.bytes($0.key), $0.value, expiry($0.ttl, time)) }
         try await write { db in
             for (key, value, expires) in rows { _ = try Self.write(db, key, value, expires, time) }
         }
@@ -250,7 +267,7 @@ package final class SQLiteStateStore: StateStore, RateLimiterProviding {
     package func putIfAbsent(_ key: String, _ value: Data, ttl: Duration?) async throws -> Int64? {
         let time = now()
         let expires = expiry(ttl, time)
-        let keyData = Data(key.utf8)
+        let keyData = Self.bytes(key)
         return try await write { db in
             if try Self.liveRow(db, keyData, time.timeIntervalSince1970) != nil { return nil }
             return try Self.write(db, keyData, value, expires, time)
@@ -262,7 +279,7 @@ package final class SQLiteStateStore: StateStore, RateLimiterProviding {
     {
         let time = now()
         let expires = expiry(ttl, time)
-        let keyData = Data(key.utf8)
+        let keyData = Self.bytes(key)
         return try await write { db in
             guard let row = try Self.liveRow(db, keyData, time.timeIntervalSince1970),
                 Self.value(row).version == expectedVersion
@@ -273,7 +290,7 @@ package final class SQLiteStateStore: StateStore, RateLimiterProviding {
 
     package func delete(_ key: String) async throws -> Bool {
         let time = now().timeIntervalSince1970
-        let keyData = Data(key.utf8)
+        let keyData = Self.bytes(key)
         return try await write { db in
             let existed = try Self.liveRow(db, keyData, time) != nil
             try db.execute(sql: "DELETE FROM kv WHERE key = ?", arguments: [keyData])
@@ -283,7 +300,7 @@ package final class SQLiteStateStore: StateStore, RateLimiterProviding {
 
     package func delete(_ key: String, expectedVersion: Int64) async throws -> Bool {
         let time = now().timeIntervalSince1970
-        let keyData = Data(key.utf8)
+        let keyData = Self.bytes(key)
         return try await write { db in
             guard let row = try Self.liveRow(db, keyData, time), Self.value(row).version == expectedVersion else {
                 return false
@@ -295,7 +312,7 @@ package final class SQLiteStateStore: StateStore, RateLimiterProviding {
 
     package func increment(_ key: String, by delta: Int64, ttl: Duration?) async throws -> Int64 {
         let time = now()
-        let keyData = Data(key.utf8)
+        let keyData = Self.bytes(key)
         let newExpiry = expiry(ttl, time)
         return try await write { db in
             let row = try Self.liveRow(db, keyData, time.timeIntervalSince1970)
@@ -311,7 +328,7 @@ package final class SQLiteStateStore: StateStore, RateLimiterProviding {
             }
             let (sum, overflow) = current.addingReportingOverflow(delta)
             guard !overflow else { throw ConnectorError(.stateCorrupt, "counter \(key) overflowed") }
-            _ = try Self.write(db, keyData, Data(String(sum).utf8), expires, time)
+            _ = try Self.write(db, keyData, Self.bytes(String(sum)), expires, time)
             return sum
         }
     }
@@ -325,9 +342,9 @@ package final class SQLiteStateStore: StateStore, RateLimiterProviding {
             switch write {
             case .put(_, _, let ttl), .putIfAbsent(_, _, let ttl), .compareAndSwap(_, _, _, let ttl),
                 .append(_, _, _, let ttl):
-                (write, Data(write.key.utf8), expiry(ttl, time))
+                (write, Self.bytes(write.key), expiry(ttl, time))
             case .delete, .deleteIf:
-                (write, Data(write.key.utf8), nil)
+                (write, Self.bytes(write.key), nil)
             }
         }
         return try await write { db -> [Int64]? in
@@ -362,8 +379,8 @@ package final class SQLiteStateStore: StateStore, RateLimiterProviding {
                         count = number + 1
                     }
                     _ = try Self.write(
-                        db, key, Data(String(count).utf8), current?.expiresAt?.timeIntervalSince1970, time)
-                    let entry = Data(StoreWrite.appendedKey(prefix: prefix, sequence: count).utf8)
+                        db, key, Self.bytes(String(count)), current?.expiresAt?.timeIntervalSince1970, time)
+                    let entry = Self.bytes(StoreWrite.appendedKey(prefix: prefix, sequence: count))
                     _ = try Self.write(db, entry, value, expires, time)
                     results.append(count)
                 }
@@ -374,9 +391,9 @@ package final class SQLiteStateStore: StateStore, RateLimiterProviding {
 
     package func scan(prefix: String, after: String?, limit: Int) async throws -> [StoredEntry] {
         let time = now().timeIntervalSince1970
-        let low = Data(prefix.utf8)
+        let low = Self.bytes(prefix)
         let high = Self.upperBound(of: low)
-        let afterData = after.map { Data($0.utf8) }
+        let afterData = after.map { Self.bytes($0) }
         let count = max(0, limit)
         return try await read { db in
             var sql =
@@ -452,7 +469,7 @@ package final class SQLiteStateStore: StateStore, RateLimiterProviding {
         _ budget: RateBudget, _ change: @escaping @Sendable (StoredValue?) -> (RateLimiter.State?, T)
     ) async throws -> T {
         let time = now()
-        let key = Data(budget.key.utf8)
+        let key = Self.bytes(budget.key)
         let expires = expiry(budget.memory, time)
         return try await write { db in
             let stored = try Self.liveRow(db, key, time.timeIntervalSince1970).map(Self.value)

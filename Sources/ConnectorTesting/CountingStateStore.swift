@@ -89,14 +89,16 @@ package final class CountingStateStore: StateStore, RateLimiterProviding {
         try await inner.close()
     }
 
+    package var nativeRateLimiter: (any RateLimiterProviding)? { inner.nativeRateLimiter == nil ? nil : self }
+
     package func reserveRateSlot(_ budget: RateBudget, now: Double, maxWait: Double) async throws -> RateReservation? {
-        guard let native = inner as? any RateLimiterProviding else { return nil }
+        guard let native = inner.nativeRateLimiter else { return nil }
         count("rateLimiter")
         return try await native.reserveRateSlot(budget, now: now, maxWait: maxWait)
     }
 
     package func penalizeRate(_ budget: RateBudget, now: Double, retryAfter: Double?) async throws -> Double? {
-        guard let native = inner as? any RateLimiterProviding else { return nil }
+        guard let native = inner.nativeRateLimiter else { return nil }
         count("rateLimiter")
         return try await native.penalizeRate(budget, now: now, retryAfter: retryAfter)
     }

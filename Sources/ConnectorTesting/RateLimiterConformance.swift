@@ -85,7 +85,10 @@ package enum RateLimiterConformance {
             let name = "rl" + UUID().uuidString.prefix(8).lowercased()
             let native = try await open(name)
             #expect(native is any RateLimiterProviding, "the store under test runs the limiter natively")
+            // What `RateLimiter` actually asks, with no dynamic cast: the store must answer with itself.
+            #expect(native.nativeRateLimiter != nil, "the store under test offers its native limiter")
             let reference = InMemoryStateStore(now: { Date(timeIntervalSince1970: 1_800_000_000) })
+            #expect(reference.nativeRateLimiter == nil, "the in-memory store has no native limiter")
             if let earlier {
                 try await native.put("limit/erp", Data(earlier.utf8), ttl: nil)
                 _ = try await reference.put("limit/erp", Data(earlier.utf8), ttl: nil)

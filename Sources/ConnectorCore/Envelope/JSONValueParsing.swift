@@ -101,7 +101,7 @@ extension JSONValue {
             case 0x09: out.append(contentsOf: #"\t"#.utf8)
             case 0x00..<0x20:
                 out.append(contentsOf: #"\u00"#.utf8)
-                out.append(contentsOf: FixedFormat.hex(CollectionOfOne(byte)).utf8)
+                out.append(contentsOf: FixedFormat.hex([byte]).utf8)
             default: out.append(byte)
             }
         }

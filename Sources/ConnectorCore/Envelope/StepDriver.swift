@@ -86,7 +86,8 @@ package enum StepDriver {
         if let timings = ProcessTimings.current {
             timings.mark("result")
             timings.write(
-                process: CommandLine.arguments.first.map { URL(fileURLWithPath: $0).lastPathComponent } ?? "step",
+                process: CommandLine.arguments.first.flatMap { $0.split(separator: "/").last.map(String.init) }
+                    ?? "step",
                 httpRequests: outcome.result.metrics.httpRequests, requests: outcome.result.metrics.requests)
         }
         exit(code.rawValue)

@@ -215,7 +215,7 @@ package struct RateLimiter: Sendable {
     /// contention.
     package func acquire(now: Date, maxWait: Duration = .seconds(3600)) async throws -> Duration {
         let nowSeconds = now.timeIntervalSince1970
-        if native, let provider = store as? any RateLimiterProviding,
+        if native, let provider = store.nativeRateLimiter,
             let outcome = try await provider.reserveRateSlot(budget, now: nowSeconds, maxWait: maxWait.timeInterval)
         {
             switch outcome {
@@ -240,7 +240,7 @@ package struct RateLimiter: Sendable {
     @discardableResult
     package func penalize(now: Date, retryAfter: Duration?) async throws -> Double {
         let nowSeconds = now.timeIntervalSince1970
-        if native, let provider = store as? any RateLimiterProviding,
+        if native, let provider = store.nativeRateLimiter,
             let rate = try await provider.penalizeRate(budget, now: nowSeconds, retryAfter: retryAfter?.timeInterval)
         {
             return rate
@@ -299,4 +299,8 @@ package protocol RateLimiterProviding: StateStore {
     func reserveRateSlot(_ budget: RateBudget, now: Double, maxWait: Double) async throws -> RateReservation?
     /// Returns the pace in force after the 429.
     func penalizeRate(_ budget: RateBudget, now: Double, retryAfter: Double?) async throws -> Double?
+}
+
+extension RateLimiterProviding {
+    package var nativeRateLimiter: (any RateLimiterProviding)? { self }
 }

@@ -72,7 +72,7 @@ package final class PooledStateStore: StateStore, WorkQueueProviding, RateLimite
         self.label = label
         self.open = open
         nativeQueue = first is any WorkQueueProviding
-        nativeLimiter = first is any RateLimiterProviding
+        nativeLimiter = first.nativeRateLimiter != nil
         identity = Self.identities.add(1, ordering: .relaxed).newValue
         state = Mutex(State(idle: [first]))
     }
@@ -299,17 +299,19 @@ package final class PooledStateStore: StateStore, WorkQueueProviding, RateLimite
         }
     }
 
+    package var nativeRateLimiter: (any RateLimiterProviding)? { nativeLimiter ? self : nil }
+
     package func reserveRateSlot(_ budget: RateBudget, now: Double, maxWait: Double) async throws -> RateReservation? {
         guard nativeLimiter else { return nil }
         return try await borrowing { member in
-            try await (member as? any RateLimiterProviding)?.reserveRateSlot(budget, now: now, maxWait: maxWait)
+            try await member.nativeRateLimiter?.reserveRateSlot(budget, now: now, maxWait: maxWait)
         }
     }
 
     package func penalizeRate(_ budget: RateBudget, now: Double, retryAfter: Double?) async throws -> Double? {
         guard nativeLimiter else { return nil }
         return try await borrowing { member in
-            try await (member as? any RateLimiterProviding)?.penalizeRate(budget, now: now, retryAfter: retryAfter)
+            try await member.nativeRateLimiter?.penalizeRate(budget, now: now, retryAfter: retryAfter)
         }
     }
 }

@@ -41,6 +41,12 @@ package struct StoredEntry: Sendable, Hashable {
 package protocol StateStore: Sendable {
     func get(_ key: String) async throws -> StoredValue?
 
+    /// The store's native rate limiter, or nil when `RateLimiter` must run the generic read and compare-and-swap.
+    /// A requirement rather than an `as? any RateLimiterProviding` cast: in a step process the first such cast per
+    /// type makes the Swift runtime scan every conformance record of the executable (issue 10's step budget). A
+    /// `RateLimiterProviding` store answers itself; a wrapper answers for what it wraps.
+    var nativeRateLimiter: (any RateLimiterProviding)? { get }
+
     /// Several keys at once, in ONE round trip on the native backends: one answer per key, in order (nil: absent).
     func getMany(_ keys: [String]) async throws -> [StoredValue?]
 
@@ -156,6 +162,8 @@ package enum StoreVersion {
 }
 
 extension StateStore {
+    package var nativeRateLimiter: (any RateLimiterProviding)? { nil }
+
     /// Default for stores without a native batch: checks every condition, then applies the writes one by one.
     /// Neither atomic nor one round trip; the native backends override it.
     package func commit(_ writes: [StoreWrite]) async throws -> [Int64]? {

@@ -120,15 +120,17 @@ package struct TimedStateStore: StateStore, WorkQueueProviding, RateLimiterProvi
         return StoreWorkQueue(store: self, name: name)
     }
 
+    package var nativeRateLimiter: (any RateLimiterProviding)? { base.nativeRateLimiter == nil ? nil : self }
+
     package func reserveRateSlot(_ budget: RateBudget, now: Double, maxWait: Double) async throws -> RateReservation? {
-        guard let provider = base as? any RateLimiterProviding else { return nil }
+        guard let provider = base.nativeRateLimiter else { return nil }
         return try await log.timed("reserveRateSlot") {
             try await provider.reserveRateSlot(budget, now: now, maxWait: maxWait)
         }
     }
 
     package func penalizeRate(_ budget: RateBudget, now: Double, retryAfter: Double?) async throws -> Double? {
-        guard let provider = base as? any RateLimiterProviding else { return nil }
+        guard let provider = base.nativeRateLimiter else { return nil }
         return try await log.timed("penalizeRate") {
             try await provider.penalizeRate(budget, now: now, retryAfter: retryAfter)
         }

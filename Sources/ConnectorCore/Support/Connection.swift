@@ -18,7 +18,9 @@ package enum SecretField: Sendable, Hashable, Codable {
         }
         try SettingsDecoding.checkKeys(decoder, known: ["env", "file", "sealed"])
         let c = try decoder.container(keyedBy: CodingKeys.self)
-        guard c.allKeys.count <= 1 else {
+        // Counted through `AnySettingsKey` (every key is a known one by now): `allKeys` of another key type would
+        // cost a step process one more scan of the executable's conformance records (issue 10's step budget).
+        guard try decoder.container(keyedBy: AnySettingsKey.self).allKeys.count <= 1 else {
             throw ConnectorError(
                 .connectionInvalid,
                 "\(SettingsDecoding.path(decoder.codingPath)) gives a secret in more than one way; use one of env, file or sealed"

@@ -7,11 +7,14 @@ package enum FixedFormat {
     private static let upperDigits = Array("0123456789ABCDEF".utf8)
 
     /// Two hex digits per byte, lower case by default.
-    package static func hex<Bytes: Sequence>(_ bytes: Bytes, uppercase: Bool = false) -> String
-    where Bytes.Element == UInt8 {
+    ///
+    /// Not generic over the byte sequence: called from other modules, a generic version runs unspecialized and
+    /// instantiates its types' metadata at run time (in a step process, a scan of every conformance record of the
+    /// executable per new type). Callers turn digests and slices into an array first.
+    package static func hex(_ bytes: [UInt8], uppercase: Bool = false) -> String {
         let digits = uppercase ? upperDigits : lowerDigits
         var text: [UInt8] = []
-        text.reserveCapacity(bytes.underestimatedCount * 2)
+        text.reserveCapacity(bytes.count * 2)
         for byte in bytes {
             text.append(digits[Int(byte >> 4)])
             text.append(digits[Int(byte & 0x0F)])
