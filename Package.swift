@@ -42,11 +42,16 @@ let foundationArchives = [
 /// budget (link/README.md). A function missing from the list (new code) is laid out after the
 /// listed ones, so a stale list costs speed, never correctness. `MLC_STEP_ORDER=0` links with the toolchain's default
 /// linker in the default order.
+///
+/// The same linker takes SQLite, hiredis, zlib and libstdc++ from their static archives (`link/lld-static-libs`, a
+/// wrapper around lld): a short process pays for every shared library at each start (mapping, relocation, symbol
+/// lookups), and only libc, libm and libgcc_s stay shared. Where an archive is missing it links the shared one.
 let orderedSteps = Context.environment["MLC_STEP_ORDER"].map { !($0 == "0") } ?? true
 let orderingFlags: [String] =
     orderedSteps
     ? [
-        "-use-ld=lld", "-Xlinker", "--symbol-ordering-file=\(Context.packageDirectory)/link/steps.order",
+        "-use-ld=\(Context.packageDirectory)/link/lld-static-libs",
+        "-Xlinker", "--symbol-ordering-file=\(Context.packageDirectory)/link/steps.order",
         "-Xlinker", "--no-warn-symbol-ordering",
     ] : []
 let stepLinkerSettings: [LinkerSetting] =
