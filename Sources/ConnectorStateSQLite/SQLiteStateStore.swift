@@ -2,6 +2,7 @@ import CSQLiteTuning
 import ConnectorCore
 import Foundation
 import GRDB
+import Synchronization
 
 #if canImport(Glibc)
     import Glibc
@@ -14,6 +15,8 @@ import GRDB
 /// with a handful of distinct statements, and preparing each anew (SQLite's parser) was a sixth of its CPU.
 package final class SQLiteStateStore: StateStore, RateLimiterProviding {
     private let queue: DatabaseQueue
+    /// Whether the connection may still be at `synchronous = NORMAL` (see `write(durable:_:)`).
+    private let relaxed = Mutex(false)
     private let now: @Sendable () -> Date
     package let path: String
 
@@ -210,10 +213,28 @@ package final class SQLiteStateStore: StateStore, RateLimiterProviding {
     /// `body` in an IMMEDIATE transaction (the write lock taken first, so two writers never deadlock on an upgrade),
     /// rolled back when it throws. GRDB's `write` does the same but prepares BEGIN and COMMIT anew each time; these
     /// come from the statement cache.
-    private func write<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> T) async throws -> T {
+    ///
+    /// `durable: false` commits without waiting for the disk (`synchronous = NORMAL` for that one transaction): the
+    /// rate limiter's state, which a power cut may roll back by a few requests without harm. The WAL is append-only,
+    /// so the next durable commit's sync carries it too; a process crash loses nothing either way. Every other write
+    /// (claims, records, the audit trail) stays FULL.
+    private func write<T: Sendable>(durable: Bool = true, _ body: @escaping @Sendable (Database) throws -> T)
+        async throws -> T
+    {
         do {
             return try await queue.writeWithoutTransaction { db in
-                try Self.inTransaction(db, begin: "BEGIN IMMEDIATE TRANSACTION", body)
+                // A restore of FULL that failed earlier is retried before anything durable is written.
+                if durable, self.relaxed.withLock({ $0 }) {
+                    try db.cachedStatement(sql: "PRAGMA synchronous = FULL").execute()
+                    self.relaxed.withLock { $0 = false }
+                }
+                guard !durable else { return try Self.inTransaction(db, begin: "BEGIN IMMEDIATE TRANSACTION", body) }
+                self.relaxed.withLock { $0 = true }
+                try db.cachedStatement(sql: "PRAGMA synchronous = NORMAL").execute()
+                let result = Result { try Self.inTransaction(db, begin: "BEGIN IMMEDIATE TRANSACTION", body) }
+                try db.cachedStatement(sql: "PRAGMA synchronous = FULL").execute()
+                self.relaxed.withLock { $0 = false }
+                return try result.get()
             }
         } catch let error as DatabaseError {
             throw Self.map(error, path: path)
@@ -466,6 +487,11 @@ package final class SQLiteStateStore: StateStore, RateLimiterProviding {
         }
     }
 
+    /// The connection's `PRAGMA synchronous` now (2: FULL, what every durable write commits with).
+    package func synchronousSetting() async throws -> Int {
+        try await read { db in try Int.fetchOne(db, sql: "PRAGMA synchronous") ?? -1 }
+    }
+
     package func close() async throws {
         try queue.close()
     }
@@ -500,7 +526,7 @@ package final class SQLiteStateStore: StateStore, RateLimiterProviding {
         let time = now()
         let key = Self.bytes(budget.key)
         let expires = expiry(budget.memory, time)
-        return try await write { db in
+        return try await write(durable: false) { db in
             let stored = try Self.liveRow(db, key, time.timeIntervalSince1970).map(Self.value)
             let (next, answer) = change(stored)
             if let next { _ = try Self.write(db, key, try JSONEncoder().encode(next), expires, time) }

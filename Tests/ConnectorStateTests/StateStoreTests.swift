@@ -130,6 +130,21 @@ struct SQLiteStepOpenTests {
         try await next.close()
     }
 
+    @Test("the rate limiter's commits skip the disk sync; the connection is back at FULL for everything else")
+    func limiterCommitsRelaxed() async throws {
+        let directory = try TemporaryDirectory()
+        let store = try SQLiteStateStore(path: directory.path + "/state.sqlite", mode: .create)
+        #expect(try await store.synchronousSetting() == 2)
+        let budget = RateBudget(key: "limit/erp", ceiling: 5, floor: 1, probeInterval: 30, memory: .seconds(3600))
+        let reserved = try await store.reserveRateSlot(budget, now: 1_800_000_000, maxWait: 60)
+        #expect(reserved != nil)
+        #expect(try await store.synchronousSetting() == 2, "FULL again after the limiter's transaction")
+        _ = try await store.penalizeRate(budget, now: 1_800_000_001, retryAfter: nil)
+        #expect(try await store.synchronousSetting() == 2)
+        #expect(try await store.get("limit/erp") != nil, "the limiter's state is committed")
+        try await store.close()
+    }
+
     @Test("a write waits for another process's lock in short steps and gives up once the busy timeout is spent")
     func busyRetryKeepsToTheTimeout() {
         // 50, 100, 200, 400, 800, 1,600 µs, then 2 ms a try: 15 tries fit in 20 ms, the 16th is refused.
