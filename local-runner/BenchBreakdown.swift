@@ -249,7 +249,7 @@ enum StepBreakdown {
     static func report(_ figures: [Figure]) {
         print("")
         print(
-            "Step budget (bar: ok path ≤ 20 ms wall and ≤ 30 MiB peak RSS, median; release build; CPU = user + system of the step process):"
+            "Step budget (bar: ok path ≤ 20 ms wall and ≤ 30 MiB peak RSS, median; release build; CPU = user + system of the step process; the store held open by this process, as under `run` and `trigger`):"
         )
         for figure in figures {
             print(
