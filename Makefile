@@ -6,7 +6,7 @@ SWIFT ?= swift
 # postgresql: the PostgreSQL suites initdb and start their own server on loopback (Debian puts initdb and postgres
 # under /usr/lib/postgresql/<version>/bin; as root the tests run them as the package's `postgres` account);
 # python3-venv: the offline schema check of infra/ (infra-check).
-APT_PACKAGES := libsqlite3-dev libhiredis-dev redis-server postgresql python3-venv
+APT_PACKAGES := libsqlite3-dev libhiredis-dev zlib1g-dev redis-server postgresql python3-venv
 SUDO := $(shell if [ "$$(id -u)" != "0" ] && command -v sudo >/dev/null 2>&1; then echo sudo; fi)
 BIN := .build/debug
 RELEASE_BIN := .build/release
