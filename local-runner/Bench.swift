@@ -23,7 +23,7 @@ struct Bench: AsyncParsableCommand {
     @Option(help: "Workers per step for the scaling figure (repeatable; none with --scaling-workers 0).")
     var scalingWorkers: [Int] = [1, 2, 4]
     @Option(help: "Latency per Business Central request for the scaling figure (ms).") var scalingLatencyMs = 100
-    @Option(help: "Invoices in the tenant of each scaling point.") var scalingInvoices = 60
+    @Option(help: "Invoices in the tenant of each scaling point.") var scalingInvoices = 200
     @Option(help: "Store backends of the scaling figure (repeatable: sqlite, redis, postgres).")
     var scalingBackends: [String] = ["sqlite", "redis", "postgres"]
     @Option(help: "Runs per step for the step budget breakdown (none with 0).") var breakdownRuns = 31
