@@ -32,9 +32,9 @@ package enum FunctionMain {
         }
     }
 
-    /// The process's store, referenced until `exit`: it is closed when the step is done, and deallocating it would
-    /// only run GRDB's `DatabaseQueue.deinit`, whose `NotificationCenter` call makes the Swift runtime scan every
-    /// conformance record of the executable twice (issue 10's step budget), for a process about to end anyway.
+    /// The process's store, referenced until `exit`: it is closed when the step is done, and deallocating it as well
+    /// would only tear down its objects (and, for some backends, run deinit work that makes the Swift runtime scan
+    /// conformance records: issue 10's step budget) in a process about to end anyway.
     private static let keptUntilExit = Mutex<[any StateStore]>([])
 
     /// Whether this step process will run SwiftNIO: a PostgreSQL store (postgres-nio) or `MLC_HTTP_CLIENT`

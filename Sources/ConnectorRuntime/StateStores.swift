@@ -146,7 +146,9 @@ package enum StateStores {
             // long-lived process, whose other tasks share that pool. A step (one connection) has nothing else to
             // run yet, so it opens inline instead of starting a dispatch thread for it.
             guard connections > 1 else { return try SQLiteStateStore(path: path, mode: sqliteMode) }
-            return try await offCooperativePool { try SQLiteStateStore(path: path, mode: sqliteMode) }
+            return try await offCooperativePool {
+                try SQLiteStateStore(path: path, mode: sqliteMode, execution: .serialQueue)
+            }
         case .redis(let endpoint):
             let first = try await RedisStateStore(endpoint: endpoint)
             guard connections > 1 else { return first }

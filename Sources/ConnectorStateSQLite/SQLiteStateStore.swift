@@ -1,20 +1,22 @@
-import CSQLiteTuning
+import CSQLite
 import ConnectorCore
 import Foundation
-import GRDB
 import Synchronization
 
 #if canImport(Glibc)
     import Glibc
 #endif
 
-/// The embedded default `StateStore`: one SQLite file in WAL mode, shared safely by many processes (busy timeout,
+/// The embedded default `StateStore`: one SQLite file in WAL mode, shared safely by many processes (busy handler,
 /// immediate write transactions). Keys are stored as bytes so ordering and prefix scans are byte-wise.
 ///
-/// Its statements go through the connection's statement cache (`cachedStatement`): a step makes about 18 store calls
-/// with a handful of distinct statements, and preparing each anew (SQLite's parser) was a sixth of its CPU.
+/// It is written on SQLite's C API (`SQLiteConnection`), with every statement prepared once per connection: a step
+/// makes about 18 store calls with a handful of distinct statements, and preparing each anew (SQLite's parser) was a
+/// sixth of its CPU.
 package final class SQLiteStateStore: StateStore, RateLimiterProviding {
-    private let queue: DatabaseQueue
+    private let connection: Mutex<SQLiteConnection>
+    /// Where calls run: nil for the caller's thread, else this serial queue (`Execution`).
+    private let queue: DispatchQueue?
     /// Whether the connection may still be at `synchronous = NORMAL` (see `write(durable:_:)`).
     private let relaxed = Mutex(false)
     private let now: @Sendable () -> Date
@@ -26,9 +28,22 @@ package final class SQLiteStateStore: StateStore, RateLimiterProviding {
         case create, readWrite, readOnly
     }
 
+    /// Which thread runs a call. Every call is one short synchronous piece of work on the connection (a transaction
+    /// never spans a suspension), but it can wait for another process's write lock (`busyRetry`, up to the busy
+    /// timeout).
+    package enum Execution: Sendable {
+        /// On the calling task's thread, one call at a time: a step process, which has nothing else to run while it
+        /// waits for its store, and for which a hop to another thread and back on each of its calls would cost
+        /// more than the call.
+        case inline
+        /// On a serial dispatch queue of its own, so that a wait for the lock never holds a thread of the
+        /// cooperative pool: long-lived processes (the runner, `trigger`, the HTTP adapter).
+        case serialQueue
+    }
+
     /// Opens the store at `path`; `mode` decides whether a missing store is created or is a configuration error.
     package init(
-        path: String, mode: OpenMode = .create, busyTimeout: TimeInterval = 15,
+        path: String, mode: OpenMode = .create, busyTimeout: TimeInterval = 15, execution: Execution = .inline,
         now: @escaping @Sendable () -> Date = { Date() }
     ) throws {
         self.path = path
@@ -42,67 +57,55 @@ package final class SQLiteStateStore: StateStore, RateLimiterProviding {
             }
         }
         if mode != .readOnly { try Self.prepareFiles(path) }
-        var configuration = Configuration()
-        configuration.busyMode = .callback(Self.busyRetry(timeout: busyTimeout))
-        configuration.label = "mlc-state"
-        configuration.readonly = mode == .readOnly
-        if mode == .readOnly {
-            do {
-                queue = try DatabaseQueue(path: path, configuration: configuration)
-                guard try queue.unsafeRead(Self.hasTable) else {
-                    throw ConnectorError(
-                        .stateUnavailable, kind: .configuration, "\(path) is not an ml-connector store")
-                }
-            } catch let error as DatabaseError {
-                throw ConnectorError(
-                    .stateUnavailable, kind: .configuration,
-                    "cannot open the SQLite store \(path) for reading: \(error.message ?? "error \(error.resultCode)")")
-            }
-            return
-        }
-        configuration.prepareDatabase { db in
-            // WAL lets readers and one writer work at the same time across processes; FULL sync keeps every
-            // committed claim durable (the dedup ledger depends on it).
-            try db.execute(sql: "PRAGMA journal_mode = WAL")
-            try db.execute(sql: "PRAGMA synchronous = FULL")
-            // A short-lived step is often the last connection open; its close would copy the WAL into the file
-            // and fsync both. Commits stay durable (the WAL is fsynced on each); the WAL is folded back by the
-            // automatic checkpoint of the commit that fills it.
-            let code = mlc_sqlite_disable_checkpoint_on_close(db.sqliteConnection)
-            guard code == 0 else {
-                throw DatabaseError(resultCode: ResultCode(rawValue: code), message: "sqlite3_db_config")
-            }
-        }
+        let database: SQLiteConnection
         do {
-            queue = try DatabaseQueue(path: path, configuration: configuration)
+            database = try SQLiteConnection(
+                path: path, readOnly: mode == .readOnly, retry: Self.busyRetry(timeout: busyTimeout))
+            if mode != .readOnly {
+                // WAL lets readers and one writer work at the same time across processes; FULL sync keeps every
+                // committed claim durable (the dedup ledger depends on it).
+                try database.execute("PRAGMA journal_mode = WAL")
+                try database.execute("PRAGMA synchronous = FULL")
+                // A short-lived step is often the last connection open; its close would copy the WAL into the file
+                // and fsync both. Commits stay durable (the WAL is fsynced on each); the WAL is folded back by the
+                // automatic checkpoint of the commit that fills it.
+                let code = mlc_sqlite_disable_checkpoint_on_close(try database.database)
+                guard code == SQLITE_OK else {
+                    throw SQLiteError(code: code, message: "sqlite3_db_config(SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE) failed")
+                }
+            }
             if mode == .create {
-                try queue.write { db in
-                    try db.execute(
-                        sql: """
-                            CREATE TABLE IF NOT EXISTS kv (
-                                key BLOB PRIMARY KEY NOT NULL,
-                                value BLOB NOT NULL,
-                                version INTEGER NOT NULL,
-                                expires_at REAL
-                            ) WITHOUT ROWID;
-                            """
+                try Self.inTransaction(database, begin: "BEGIN IMMEDIATE TRANSACTION") { database in
+                    try database.execute(
+                        """
+                        CREATE TABLE IF NOT EXISTS kv (
+                            key BLOB PRIMARY KEY NOT NULL,
+                            value BLOB NOT NULL,
+                            version INTEGER NOT NULL,
+                            expires_at REAL
+                        ) WITHOUT ROWID
+                        """
                     )
                 }
             } else {
                 // A step opens an existing store: a read that checks it, instead of a write transaction that
                 // would queue behind every other process's writes for the store's lock at each start.
-                guard try queue.unsafeRead(Self.hasTable) else {
+                guard try Self.hasTable(database) else {
                     throw ConnectorError(
                         .stateUnavailable, kind: .configuration, "\(path) is not an ml-connector store")
                 }
             }
-            Self.tightenPermissions(path)
-        } catch let error as DatabaseError {
+            if mode != .readOnly { Self.tightenPermissions(path) }
+        } catch let error as SQLiteError {
             throw ConnectorError(
                 .stateUnavailable, kind: .configuration,
-                "cannot open the SQLite store \(path): \(error.message ?? "error \(error.resultCode)"); check that the directory exists and this user may write there"
+                mode == .readOnly
+                    ? "cannot open the SQLite store \(path) for reading: \(error.message)"
+                    : "cannot open the SQLite store \(path): \(error.message); check that the directory exists and this user may write there"
             )
         }
+        connection = Mutex(database)
+        queue = execution == .serialQueue ? DispatchQueue(label: "mlc-state-sqlite") : nil
     }
 
     /// Waits for another process's write lock in short steps: 50 µs doubling up to 2 ms, until `timeout` in all.
@@ -146,10 +149,11 @@ package final class SQLiteStateStore: StateStore, RateLimiterProviding {
         tightenPermissions(path)
     }
 
-    /// Whether the store's table is there: one query on `sqlite_master`. GRDB's `tableExists` loads and caches the
-    /// whole schema first, which costs a step's start several times as much.
-    private static func hasTable(_ db: Database) throws -> Bool {
-        try Int64.fetchOne(db, sql: "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'kv'") == 1
+    /// Whether the store's table is there: one query on `sqlite_master`.
+    private static func hasTable(_ database: SQLiteConnection) throws -> Bool {
+        try database.first("SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'kv'") {
+            $0.integer(0)
+        } == 1
     }
 
     /// A key's bytes. `Self.bytes(key)` would ask at run time whether the UTF-8 view is `ContiguousBytes`: in a
@@ -175,126 +179,136 @@ package final class SQLiteStateStore: StateStore, RateLimiterProviding {
 
     /// The next version of `key`: one more than the row's (live or expired), else a fresh start from the clock
     /// (`StoreVersion`). No store-wide counter: versions only grow per key.
-    private static func nextVersion(_ db: Database, _ key: Data, _ time: Date) throws -> Int64 {
-        if let current = try Int64.fetchOne(
-            db.cachedStatement(sql: "SELECT version FROM kv WHERE key = ?"), arguments: [key])
-        {
+    private static func nextVersion(_ database: SQLiteConnection, _ key: Data, _ time: Date) throws -> Int64 {
+        if let current = try database.first("SELECT version FROM kv WHERE key = ?", [.blob(key)], { $0.integer(0) }) {
             return current + 1
         }
         return StoreVersion.fresh(at: time)
     }
 
     /// Writes `key` with its next version; returns the version.
-    private static func write(_ db: Database, _ key: Data, _ value: Data, _ expires: Double?, _ time: Date) throws
-        -> Int64
-    {
-        let version = try nextVersion(db, key, time)
-        try db.cachedStatement(sql: "INSERT OR REPLACE INTO kv (key, value, version, expires_at) VALUES (?, ?, ?, ?)")
-            .execute(arguments: [key, value, version, expires])
+    private static func write(
+        _ database: SQLiteConnection, _ key: Data, _ value: Data, _ expires: Double?, _ time: Date
+    ) throws -> Int64 {
+        let version = try nextVersion(database, key, time)
+        try database.execute(
+            "INSERT OR REPLACE INTO kv (key, value, version, expires_at) VALUES (?, ?, ?, ?)",
+            [.blob(key), .blob(value), .integer(version), .real(expires)])
         return version
     }
 
-    private static func liveRow(_ db: Database, _ key: Data, _ time: Double) throws -> Row? {
-        try Row.fetchOne(
-            db.cachedStatement(
-                sql:
-                    "SELECT value, version, expires_at FROM kv WHERE key = ? AND (expires_at IS NULL OR expires_at > ?)"
-            ),
-            arguments: [key, time]
-        )
+    /// The entry at `key` unless it has expired at `time`.
+    private static func live(_ database: SQLiteConnection, _ key: Data, _ time: Double) throws -> StoredValue? {
+        try database.first(
+            "SELECT value, version, expires_at FROM kv WHERE key = ? AND (expires_at IS NULL OR expires_at > ?)",
+            [.blob(key), .real(time)]
+        ) { value($0, from: 0) }
     }
 
-    private static func value(_ row: Row) -> StoredValue {
-        let expires: Double? = row["expires_at"]
-        return StoredValue(
-            data: row["value"], version: row["version"], expiresAt: expires.map { Date(timeIntervalSince1970: $0) })
+    /// The entry in the row's columns `value, version, expires_at`, the first of them at `column`.
+    private static func value(_ row: SQLiteRow, from column: Int32) -> StoredValue {
+        StoredValue(
+            data: row.blob(column), version: row.integer(column + 1),
+            expiresAt: row.real(column + 2).map { Date(timeIntervalSince1970: $0) })
+    }
+
+    private static func delete(_ database: SQLiteConnection, _ key: Data) throws {
+        try database.execute("DELETE FROM kv WHERE key = ?", [.blob(key)])
+    }
+
+    /// `body` with the connection, on the thread `Execution` says, one call at a time; SQLite's errors become the
+    /// store's.
+    private func withConnection<T: Sendable>(_ body: @escaping @Sendable (SQLiteConnection) throws -> T)
+        async throws -> T
+    {
+        do {
+            guard let queue else { return try connection.withLock { try body($0) } }
+            return try await withCheckedThrowingContinuation { continuation in
+                queue.async { continuation.resume(with: Result { try self.connection.withLock { try body($0) } }) }
+            }
+        } catch let error as SQLiteError {
+            throw Self.map(error, path: path)
+        }
     }
 
     /// `body` in an IMMEDIATE transaction (the write lock taken first, so two writers never deadlock on an upgrade),
-    /// rolled back when it throws. GRDB's `write` does the same but prepares BEGIN and COMMIT anew each time; these
-    /// come from the statement cache.
+    /// rolled back when it throws.
     ///
     /// `durable: false` commits without waiting for the disk (`synchronous = NORMAL` for that one transaction): the
     /// rate limiter's state, which a power cut may roll back by a few requests without harm. The WAL is append-only,
     /// so the next durable commit's sync carries it too; a process crash loses nothing either way. Every other write
     /// (claims, records, the audit trail) stays FULL.
-    private func write<T: Sendable>(durable: Bool = true, _ body: @escaping @Sendable (Database) throws -> T)
-        async throws -> T
-    {
-        do {
-            return try await queue.writeWithoutTransaction { db in
-                // A restore of FULL that failed earlier is retried before anything durable is written.
-                if durable, self.relaxed.withLock({ $0 }) {
-                    try db.cachedStatement(sql: "PRAGMA synchronous = FULL").execute()
-                    self.relaxed.withLock { $0 = false }
-                }
-                guard !durable else { return try Self.inTransaction(db, begin: "BEGIN IMMEDIATE TRANSACTION", body) }
-                self.relaxed.withLock { $0 = true }
-                try db.cachedStatement(sql: "PRAGMA synchronous = NORMAL").execute()
-                let result = Result { try Self.inTransaction(db, begin: "BEGIN IMMEDIATE TRANSACTION", body) }
-                try db.cachedStatement(sql: "PRAGMA synchronous = FULL").execute()
+    private func write<T: Sendable>(
+        durable: Bool = true, _ body: @escaping @Sendable (SQLiteConnection) throws -> T
+    ) async throws -> T {
+        try await withConnection { database in
+            // A restore of FULL that failed earlier is retried before anything durable is written.
+            if durable, self.relaxed.withLock({ $0 }) {
+                try database.execute("PRAGMA synchronous = FULL")
                 self.relaxed.withLock { $0 = false }
-                return try result.get()
             }
-        } catch let error as DatabaseError {
-            throw Self.map(error, path: path)
+            guard !durable else { return try Self.inTransaction(database, begin: "BEGIN IMMEDIATE TRANSACTION", body) }
+            self.relaxed.withLock { $0 = true }
+            try database.execute("PRAGMA synchronous = NORMAL")
+            let result = Result { try Self.inTransaction(database, begin: "BEGIN IMMEDIATE TRANSACTION", body) }
+            try database.execute("PRAGMA synchronous = FULL")
+            self.relaxed.withLock { $0 = false }
+            return try result.get()
         }
     }
 
     /// `body`, one statement (SQLite runs each in its own implicit transaction) unless `snapshot` asks for several
     /// statements to see the same state, in a DEFERRED transaction.
-    private func read<T: Sendable>(snapshot: Bool = false, _ body: @escaping @Sendable (Database) throws -> T)
+    private func read<T: Sendable>(snapshot: Bool = false, _ body: @escaping @Sendable (SQLiteConnection) throws -> T)
         async throws -> T
     {
-        do {
-            return try await queue.unsafeRead { db in
-                snapshot ? try Self.inTransaction(db, begin: "BEGIN DEFERRED TRANSACTION", body) : try body(db)
-            }
-        } catch let error as DatabaseError {
-            throw Self.map(error, path: path)
+        try await withConnection { database in
+            snapshot ? try Self.inTransaction(database, begin: "BEGIN DEFERRED TRANSACTION", body) : try body(database)
         }
     }
 
-    private static func inTransaction<T>(_ db: Database, begin: String, _ body: (Database) throws -> T) throws -> T {
-        try db.cachedStatement(sql: begin).execute()
+    private static func inTransaction<T>(
+        _ database: SQLiteConnection, begin: String, _ body: (SQLiteConnection) throws -> T
+    ) throws -> T {
+        try database.execute(begin)
         do {
-            let result = try body(db)
-            try db.cachedStatement(sql: "COMMIT TRANSACTION").execute()
+            let result = try body(database)
+            try database.execute("COMMIT TRANSACTION")
             return result
         } catch {
-            if db.isInsideTransaction { try? db.cachedStatement(sql: "ROLLBACK TRANSACTION").execute() }
+            if database.isInsideTransaction { try? database.execute("ROLLBACK TRANSACTION") }
             throw error
         }
     }
 
-    private static func map(_ error: DatabaseError, path: String) -> ConnectorError {
-        switch error.resultCode {
-        case .SQLITE_BUSY, .SQLITE_LOCKED:
+    private static func map(_ error: SQLiteError, path: String) -> ConnectorError {
+        switch error.code {
+        case SQLITE_BUSY, SQLITE_LOCKED:
             ConnectorError(
                 .stateUnavailable, kind: .temporary,
                 "the SQLite store \(path) stayed locked by another process; check for a stuck process holding it (e.g. `fuser \(path)`)"
             )
-        case .SQLITE_FULL, .SQLITE_IOERR, .SQLITE_CANTOPEN, .SQLITE_READONLY:
+        case SQLITE_FULL, SQLITE_IOERR, SQLITE_CANTOPEN, SQLITE_READONLY:
             ConnectorError(
                 .stateUnavailable, kind: .temporary,
-                "the SQLite store \(path) cannot be written (\(error.resultCode)); check the free disk space and that this user owns the file and its directory"
+                "the SQLite store \(path) cannot be written (\(error.message)); check the free disk space and that this user owns the file and its directory"
             )
         default:
-            ConnectorError(.stateCorrupt, "the SQLite store \(path) failed (SQLite error \(error.resultCode))")
+            ConnectorError(.stateCorrupt, "the SQLite store \(path) failed (\(error))")
         }
     }
 
     package func get(_ key: String) async throws -> StoredValue? {
         let time = now().timeIntervalSince1970
         let keyData = Self.bytes(key)
-        return try await read { db in try Self.liveRow(db, keyData, time).map(Self.value) }
+        return try await read { db in try Self.live(db, keyData, time) }
     }
 
     /// One read transaction: a consistent view of every key.
     package func getMany(_ keys: [String]) async throws -> [StoredValue?] {
         let time = now().timeIntervalSince1970
         let keyData = keys.map { Self.bytes($0) }
-        return try await read(snapshot: true) { db in try keyData.map { try Self.liveRow(db, $0, time).map(Self.value) }
+        return try await read(snapshot: true) { db in try keyData.map { try Self.live(db, $0, time) }
         }
     }
 
@@ -319,7 +333,7 @@ package final class SQLiteStateStore: StateStore, RateLimiterProviding {
         let expires = expiry(ttl, time)
         let keyData = Self.bytes(key)
         return try await write { db in
-            if try Self.liveRow(db, keyData, time.timeIntervalSince1970) != nil { return nil }
+            if try Self.live(db, keyData, time.timeIntervalSince1970) != nil { return nil }
             return try Self.write(db, keyData, value, expires, time)
         }
     }
@@ -331,8 +345,8 @@ package final class SQLiteStateStore: StateStore, RateLimiterProviding {
         let expires = expiry(ttl, time)
         let keyData = Self.bytes(key)
         return try await write { db in
-            guard let row = try Self.liveRow(db, keyData, time.timeIntervalSince1970),
-                Self.value(row).version == expectedVersion
+            guard let row = try Self.live(db, keyData, time.timeIntervalSince1970),
+                row.version == expectedVersion
             else { return nil }
             return try Self.write(db, keyData, newValue, expires, time)
         }
@@ -342,8 +356,8 @@ package final class SQLiteStateStore: StateStore, RateLimiterProviding {
         let time = now().timeIntervalSince1970
         let keyData = Self.bytes(key)
         return try await write { db in
-            let existed = try Self.liveRow(db, keyData, time) != nil
-            try db.cachedStatement(sql: "DELETE FROM kv WHERE key = ?").execute(arguments: [keyData])
+            let existed = try Self.live(db, keyData, time) != nil
+            try Self.delete(db, keyData)
             return existed
         }
     }
@@ -352,10 +366,10 @@ package final class SQLiteStateStore: StateStore, RateLimiterProviding {
         let time = now().timeIntervalSince1970
         let keyData = Self.bytes(key)
         return try await write { db in
-            guard let row = try Self.liveRow(db, keyData, time), Self.value(row).version == expectedVersion else {
+            guard let row = try Self.live(db, keyData, time), row.version == expectedVersion else {
                 return false
             }
-            try db.cachedStatement(sql: "DELETE FROM kv WHERE key = ?").execute(arguments: [keyData])
+            try Self.delete(db, keyData)
             return true
         }
     }
@@ -365,11 +379,11 @@ package final class SQLiteStateStore: StateStore, RateLimiterProviding {
         let keyData = Self.bytes(key)
         let newExpiry = expiry(ttl, time)
         return try await write { db in
-            let row = try Self.liveRow(db, keyData, time.timeIntervalSince1970)
+            let row = try Self.live(db, keyData, time.timeIntervalSince1970)
             var current: Int64 = 0
             var expires = newExpiry
             if let row {
-                let stored = Self.value(row)
+                let stored = row
                 guard let number = Int64(String(decoding: stored.data, as: UTF8.self)) else {
                     throw ConnectorError(.stateCorrupt, "\(key) does not hold an integer counter")
                 }
@@ -401,9 +415,9 @@ package final class SQLiteStateStore: StateStore, RateLimiterProviding {
             for (write, key, _) in rows {
                 switch write {
                 case .putIfAbsent:
-                    if try Self.liveRow(db, key, seconds) != nil { return nil }
+                    if try Self.live(db, key, seconds) != nil { return nil }
                 case .compareAndSwap(_, let expected, _, _), .deleteIf(_, let expected):
-                    guard let row = try Self.liveRow(db, key, seconds), Self.value(row).version == expected else {
+                    guard let row = try Self.live(db, key, seconds), row.version == expected else {
                         return nil
                     }
                 case .put, .delete, .append:
@@ -416,11 +430,11 @@ package final class SQLiteStateStore: StateStore, RateLimiterProviding {
                 case .put(_, let value, _), .putIfAbsent(_, let value, _), .compareAndSwap(_, _, let value, _):
                     results.append(try Self.write(db, key, value, expires, time))
                 case .delete, .deleteIf:
-                    let existed = try Self.liveRow(db, key, seconds) != nil
-                    try db.cachedStatement(sql: "DELETE FROM kv WHERE key = ?").execute(arguments: [key])
+                    let existed = try Self.live(db, key, seconds) != nil
+                    try Self.delete(db, key)
                     results.append(existed ? 1 : 0)
                 case .append(let counter, let prefix, let value, _):
-                    let current = try Self.liveRow(db, key, seconds).map(Self.value)
+                    let current = try Self.live(db, key, seconds)
                     var count: Int64 = 1
                     if let current {
                         guard let number = Int64(String(decoding: current.data, as: UTF8.self)) else {
@@ -448,20 +462,19 @@ package final class SQLiteStateStore: StateStore, RateLimiterProviding {
         return try await read { db in
             var sql =
                 "SELECT key, value, version, expires_at FROM kv WHERE key >= ? AND (expires_at IS NULL OR expires_at > ?)"
-            var arguments: StatementArguments = [low, time]
+            var values: [SQLiteValue] = [.blob(low), .real(time)]
             if let high {
                 sql += " AND key < ?"
-                arguments += [high]
+                values.append(.blob(high))
             }
             if let afterData {
                 sql += " AND key > ?"
-                arguments += [afterData]
+                values.append(.blob(afterData))
             }
             sql += " ORDER BY key LIMIT ?"
-            arguments += [count]
-            return try Row.fetchAll(db.cachedStatement(sql: sql), arguments: arguments).map { row in
-                let keyData: Data = row["key"]
-                return StoredEntry(key: String(decoding: keyData, as: UTF8.self), value: Self.value(row))
+            values.append(.integer(Int64(count)))
+            return try db.all(sql, values) { row in
+                StoredEntry(key: String(decoding: row.blob(0), as: UTF8.self), value: Self.value(row, from: 1))
             }
         }
     }
@@ -470,8 +483,8 @@ package final class SQLiteStateStore: StateStore, RateLimiterProviding {
     package func purgeExpired() async throws -> Int {
         let time = now().timeIntervalSince1970
         return try await write { db in
-            try db.execute(sql: "DELETE FROM kv WHERE expires_at IS NOT NULL AND expires_at <= ?", arguments: [time])
-            return db.changesCount
+            try db.execute("DELETE FROM kv WHERE expires_at IS NOT NULL AND expires_at <= ?", [.real(time)])
+            return db.changes
         }
     }
 
@@ -480,20 +493,19 @@ package final class SQLiteStateStore: StateStore, RateLimiterProviding {
         let count = max(0, limit)
         return try await write { db in
             try db.execute(
-                sql:
-                    "DELETE FROM kv WHERE key IN (SELECT key FROM kv WHERE expires_at IS NOT NULL AND expires_at <= ? LIMIT ?)",
-                arguments: [time, count])
-            return db.changesCount
+                "DELETE FROM kv WHERE key IN (SELECT key FROM kv WHERE expires_at IS NOT NULL AND expires_at <= ? LIMIT ?)",
+                [.real(time), .integer(Int64(count))])
+            return db.changes
         }
     }
 
     /// The connection's `PRAGMA synchronous` now (2: FULL, what every durable write commits with).
     package func synchronousSetting() async throws -> Int {
-        try await read { db in try Int.fetchOne(db, sql: "PRAGMA synchronous") ?? -1 }
+        try await read { db in try db.first("PRAGMA synchronous") { Int($0.integer(0)) } ?? -1 }
     }
 
     package func close() async throws {
-        try queue.close()
+        connection.withLock { $0.close() }
     }
 
     // MARK: - Native rate limiter
@@ -527,7 +539,7 @@ package final class SQLiteStateStore: StateStore, RateLimiterProviding {
         let key = Self.bytes(budget.key)
         let expires = expiry(budget.memory, time)
         return try await write(durable: false) { db in
-            let stored = try Self.liveRow(db, key, time.timeIntervalSince1970).map(Self.value)
+            let stored = try Self.live(db, key, time.timeIntervalSince1970)
             let (next, answer) = change(stored)
             if let next { _ = try Self.write(db, key, try JSONEncoder().encode(next), expires, time) }
             return answer

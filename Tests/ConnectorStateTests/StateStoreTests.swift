@@ -17,14 +17,21 @@ struct StateStoreTests {
             })
     }
 
-    @Test("SQLite store (real files)")
-    func sqlite() async throws {
+    /// Both ways a SQLite store runs its calls: inline (a step process) and on its own serial queue (the runner).
+    @Test("SQLite store (real files)", arguments: [SQLiteStateStore.Execution.inline, .serialQueue])
+    func sqlite(execution: SQLiteStateStore.Execution) async throws {
         let directory = try TemporaryDirectory()
         try await StateStoreConformance.run(
-            { now in try SQLiteStateStore(path: directory.path + "/\(UUID().uuidString).sqlite", now: now) },
+            { now in
+                try SQLiteStateStore(
+                    path: directory.path + "/\(UUID().uuidString).sqlite", execution: execution, now: now)
+            },
             twoClients: {
                 let path = directory.path + "/\(UUID().uuidString).sqlite"
-                return (try SQLiteStateStore(path: path), try SQLiteStateStore(path: path))
+                return (
+                    try SQLiteStateStore(path: path, execution: execution),
+                    try SQLiteStateStore(path: path, execution: execution)
+                )
             })
     }
 
@@ -32,7 +39,10 @@ struct StateStoreTests {
     func sqliteSharedFile() async throws {
         let directory = try TemporaryDirectory()
         let path = directory.path + "/shared.sqlite"
-        let stores = try (0..<4).map { _ in try SQLiteStateStore(path: path) }
+        // Two of them on their own queues, as the runner's is, two inline, as steps' are.
+        let stores = try (0..<4).map { index in
+            try SQLiteStateStore(path: path, execution: index.isMultiple(of: 2) ? .inline : .serialQueue)
+        }
         let wins = try await withThrowingTaskGroup(of: Int.self) { group in
             for (index, store) in stores.enumerated() {
                 group.addTask {
@@ -153,6 +163,45 @@ struct SQLiteStepOpenTests {
         while retry(tries) { tries += 1 }
         #expect(tries == 15)
         #expect(SQLiteStateStore.busyRetry(timeout: 0)(0) == false)
+    }
+
+    @Test(
+        "another process holding the write lock: a write waits it out, one past the busy timeout is a temporary error",
+        arguments: [SQLiteStateStore.Execution.inline, .serialQueue])
+    func waitsForAnotherProcessLock(execution: SQLiteStateStore.Execution) async throws {
+        let directory = try TemporaryDirectory()
+        let path = directory.path + "/state.sqlite"
+        let patient = try SQLiteStateStore(path: path, busyTimeout: 10, execution: execution)
+        let hasty = try SQLiteStateStore(path: path, busyTimeout: 0.05, execution: execution)
+        // Another process (Python's sqlite3, not our code) takes the write lock and holds it for 0.6 s.
+        let holder = Process()
+        holder.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        holder.arguments = [
+            "python3", "-c",
+            """
+            import sqlite3, sys, time
+            c = sqlite3.connect(sys.argv[1], isolation_level=None)
+            c.execute("BEGIN IMMEDIATE"); c.execute("INSERT OR REPLACE INTO kv VALUES (x'6f', x'00', 1, NULL)")
+            print("locked", flush=True); time.sleep(0.6); c.execute("COMMIT")
+            """,
+            path,
+        ]
+        let output = Pipe()
+        holder.standardOutput = output
+        try holder.run()
+        defer { holder.waitUntilExit() }
+        #expect(String(decoding: output.fileHandleForReading.readData(ofLength: 7), as: UTF8.self) == "locked\n")
+        await #expect {
+            _ = try await hasty.put("k", Data("v".utf8), ttl: nil)
+        } throws: { error in
+            (error as? ConnectorError)?.kind == .temporary && String(describing: error).contains("stayed locked")
+        }
+        let started = ContinuousClock.now
+        _ = try await patient.put("k", Data("v".utf8), ttl: nil)
+        #expect(ContinuousClock.now - started > .milliseconds(200), "the write waited for the lock")
+        #expect(try await patient.get("o")?.data == Data([0]), "the other process's commit is there")
+        try await patient.close()
+        try await hasty.close()
     }
 
     @Test("a step's open reads the schema instead of writing it: a file that is not a store is refused, not converted")
