@@ -59,3 +59,6 @@ with open(target, "w") as out:
     out.write("\n".join(ordered) + "\n")
 print(f"{target}: {len(ordered)} functions from {len(os.listdir(directory))} profiled invocations")
 PY
+# SwiftPM does not know the order file is an input of the link: remove the step executables so that the next release
+# build links them again, in the new order.
+for function in functions/*/; do rm -f "$RELEASE/$(basename "$function")"; done
