@@ -42,7 +42,7 @@ package struct FinanceOperationsConnector: ERPConnector {
 
     package var system: String { FinanceOperationsSettings.kind }
     package var constraints: ERPConstraints { .financeOperations }
-    package var capabilities: ERPCapabilities { FinanceOperationsModule.capabilities }
+    package var capabilities: ERPCapabilities { FinanceOperationsModule.capabilities(settings) }
 
     static let headerSet = "VendorInvoiceHeaders"
     static let lineSet = "VendorInvoiceLines"

@@ -71,6 +71,29 @@ extension FinanceOperationsConnector: FitChecking {
                     return "\(count) \(read.noun)"
                 })
         }
+        if settings.readsPaymentStatus {
+            checks.append(
+                await FitCheck.run(
+                    system, "read vendor transactions (payment status, \(settings.vendorTransactionEntity))",
+                    advice: transactionAdvice
+                ) {
+                    // One row with every configured field selected: an entity or field name the environment does not
+                    // have is refused here (404 or 400), not at the first sync.
+                    let names =
+                        ["dataAreaId"]
+                        + FinanceOperationsSettings.vendorTransactionFieldDefaults.keys.sorted().map(
+                            settings.transactionField)
+                    let _: [[String: JSONValue]] = try await client.list(
+                        settings.vendorTransactionEntity,
+                        FinanceOperationsClient.scoped(
+                            ODataQuery(select: names.map { ODataField($0) }, top: 1), dataAreaId: area))
+                    let invoices = try await client.count(
+                        settings.vendorTransactionEntity,
+                        FinanceOperationsClient.scoped(ODataQuery(filter: invoiceTransactions), dataAreaId: area))
+                    return
+                        "\(invoices) invoice transactions (\(settings.invoiceTransactionTypes.joined(separator: ", "))) in \(area)"
+                })
+        }
         if !settings.dimensions.isEmpty {
             checks.append(
                 await FitCheck.run(system, "dimensions named in erp.financeOperations.dimensions", advice: advice) {
@@ -97,6 +120,20 @@ extension FinanceOperationsConnector: FitChecking {
     }
 
     func advice(_ error: ConnectorError) -> String? { advice(error, entitySet: nil) }
+
+    /// The vendor transaction entity and its field names are settings because none is confirmed (reference §2.2).
+    func transactionAdvice(_ error: ConnectorError) -> String? {
+        switch error.code {
+        case .upstreamRejected where error.httpStatus == 404:
+            return
+                "this environment has no public entity \(settings.vendorTransactionEntity): set erp.financeOperations.vendorTransactionEntity to the vendor transactions entity set /data/$metadata lists (or leave it empty: no payment status)"
+        case .upstreamRejected where error.httpStatus == 400:
+            return
+                "\(settings.vendorTransactionEntity) refused a field or enum: check erp.financeOperations.vendorTransactionFields (\(FinanceOperationsSettings.vendorTransactionFieldDefaults.keys.sorted().map { "\($0)=\(settings.transactionField($0))" }.joined(separator: ", "))), transactionTypeEnum and invoiceTransactionTypes against /data/$metadata"
+        default:
+            return advice(error, entitySet: settings.vendorTransactionEntity)
+        }
+    }
 
     /// A failed sign-in is Entra's answer: never the F&O registration.
     func signInAdvice(_ error: ConnectorError) -> String? {

@@ -10,7 +10,14 @@ package struct FinanceOperationsModule: ERPModule {
     /// The "Purchase order confirmed" business event at the webhook gateway (reference §2.6).
     package var notifications: (any ChangeNotificationReceiver)? { FinanceOperationsBusinessEventReceiver() }
     package let constraints: ERPConstraints = .financeOperations
-    package var capabilities: ERPCapabilities { Self.capabilities }
+    package var capabilities: ERPCapabilities { Self.capabilities(nil) }
+
+    /// What a connection can do; payment status only where it names the vendor transaction entity.
+    package static func capabilities(_ settings: FinanceOperationsSettings?) -> ERPCapabilities {
+        var capabilities = Self.capabilities
+        capabilities.paymentStatus = settings?.readsPaymentStatus ?? true
+        return capabilities
+    }
 
     package static let capabilities = ERPCapabilities(
         draftSemantics: "pending vendor invoice (VendorInvoiceHeaders + VendorInvoiceLines), posted only in F&O",
@@ -18,8 +25,9 @@ package struct FinanceOperationsModule: ERPModule {
         purchaseOrderLineLinks: true,
         creditMemos: false,
         vendorWrites: false,
-        // Vendor transactions over OData are UNCONFIRMED (reference §2.2).
-        paymentStatus: false,
+        // From vendor transactions (`VendTrans`: `Closed`, `LastSettleDate`) where the connection names their entity
+        // set; the set and its field names are settings (UNCONFIRMED, reference §2.2), checked by the fit report.
+        paymentStatus: true,
         // No documented OData post action: pending invoices are posted in F&O (reference §2.2).
         postDrafts: false,
         // Business events: "Purchase order confirmed" pushes that order to JAGGAER; master data comes by the

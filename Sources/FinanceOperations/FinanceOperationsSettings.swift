@@ -47,6 +47,17 @@ package struct FinanceOperationsSettings: ERPConnectionSettings {
     /// A shared request budget per environment (the user-based limit was 6,000 requests per 5 minutes; 429 with
     /// `Retry-After` is what really paces the connector, reference §2.5).
     package var requestsPerFiveMinutes: Int
+    /// The entity set of vendor transactions (`VendTrans`), read for payment status; empty (the default): no payment
+    /// status. Its OData collection name is UNCONFIRMED (reference §2.2: the Common Data Model lists
+    /// `VendPaymentBIVendTrans`, "Vendor transactions"): name the set the environment's `/data/$metadata` lists.
+    package var vendorTransactionEntity: String
+    /// Field names of the vendor transaction entity by logical name, overriding `vendorTransactionFieldDefaults`
+    /// (the Common Data Model's attribute names; every one UNCONFIRMED as an OData name).
+    package var vendorTransactionFields: [String: String]
+    /// The enum of the transaction type field (`LedgerTransType`, UNCONFIRMED) and the members that make a
+    /// transaction an invoice (`Purch`: a posted purchase invoice, UNCONFIRMED), written in F&O's enum syntax.
+    package var transactionTypeEnum: String
+    package var invoiceTransactionTypes: [String]
 
     package init(
         tenantId: String,
@@ -66,8 +77,16 @@ package struct FinanceOperationsSettings: ERPConnectionSettings {
         purchaseOrderLinks: Bool = true,
         lineAccountField: String = "ProcurementCategoryName",
         accountingCurrency: String = "USD",
-        requestsPerFiveMinutes: Int = 6000
+        requestsPerFiveMinutes: Int = 6000,
+        vendorTransactionEntity: String = "",
+        vendorTransactionFields: [String: String] = [:],
+        transactionTypeEnum: String = "LedgerTransType",
+        invoiceTransactionTypes: [String] = ["Purch"]
     ) {
+        self.vendorTransactionEntity = vendorTransactionEntity
+        self.vendorTransactionFields = vendorTransactionFields
+        self.transactionTypeEnum = transactionTypeEnum
+        self.invoiceTransactionTypes = invoiceTransactionTypes
         self.accountingCurrency = accountingCurrency
         self.lineAccountField = lineAccountField
         self.tenantId = tenantId
@@ -93,6 +112,7 @@ package struct FinanceOperationsSettings: ERPConnectionSettings {
         case dimensions, enumNamespace, confirmedStatusField, confirmedStatusEnum, confirmedStatusValue
         case releasedProductEntity
         case purchaseOrderLinks, lineAccountField, accountingCurrency, requestsPerFiveMinutes
+        case vendorTransactionEntity, vendorTransactionFields, transactionTypeEnum, invoiceTransactionTypes
     }
 
     package static var settingKeys: [String] { CodingKeys.allCases.map(\.stringValue) }
@@ -124,7 +144,39 @@ package struct FinanceOperationsSettings: ERPConnectionSettings {
             try c.decodeIfPresent(String.self, forKey: .accountingCurrency) ?? d.accountingCurrency
         requestsPerFiveMinutes =
             try c.decodeIfPresent(Int.self, forKey: .requestsPerFiveMinutes) ?? d.requestsPerFiveMinutes
+        vendorTransactionEntity =
+            try c.decodeIfPresent(String.self, forKey: .vendorTransactionEntity) ?? d.vendorTransactionEntity
+        vendorTransactionFields =
+            try c.decodeIfPresent([String: String].self, forKey: .vendorTransactionFields) ?? [:]
+        for name in vendorTransactionFields.keys.sorted() where Self.vendorTransactionFieldDefaults[name] == nil {
+            throw ConnectorError(
+                .connectionInvalid,
+                "\(SettingsDecoding.path(decoder.codingPath, "vendorTransactionFields")) has no field \(String(name.prefix(40)).debugDescription); it takes \(Self.vendorTransactionFieldDefaults.keys.sorted().joined(separator: ", "))"
+            )
+        }
+        transactionTypeEnum =
+            try c.decodeIfPresent(String.self, forKey: .transactionTypeEnum) ?? d.transactionTypeEnum
+        invoiceTransactionTypes =
+            try c.decodeIfPresent([String].self, forKey: .invoiceTransactionTypes) ?? d.invoiceTransactionTypes
     }
+
+    /// The vendor transaction fields by logical name, as the Common Data Model names `VendPaymentBIVendTrans`'s
+    /// attributes (AccountsPayable); `recordId` (`RecId`, the one key that only grows) and `settledAmount`
+    /// (`SettleAmountCur`) are not in that list. All UNCONFIRMED as OData names: check `$metadata`.
+    package static let vendorTransactionFieldDefaults: [String: String] = [
+        "recordId": "RecId", "vendorAccount": "AccountNum", "invoice": "Invoice", "voucher": "Voucher",
+        "transactionType": "TransType", "transactionDate": "TransDate", "closed": "Closed",
+        "lastSettleDate": "LastSettleDate", "amount": "AmountCur", "settledAmount": "SettleAmountCur",
+        "currency": "CurrencyCode",
+    ]
+
+    /// The OData name of a vendor transaction field (`recordId`, `closed`, …).
+    package func transactionField(_ name: String) -> String {
+        vendorTransactionFields[name] ?? Self.vendorTransactionFieldDefaults[name] ?? name
+    }
+
+    /// Whether payment status is read (the vendor transaction entity is named).
+    package var readsPaymentStatus: Bool { !vendorTransactionEntity.isEmpty }
 
     package var tokenURL: String { authorityURL.trimmingTrailingSlash + "/\(tenantId)/oauth2/v2.0/token" }
     /// `https://<host>/data`.
@@ -213,11 +265,17 @@ extension FinanceOperationsSettings {
                 )
             }
         }
-        for (name, value) in [
+        var names: [(String, String)] = [
             ("enumNamespace", enumNamespace), ("confirmedStatusField", confirmedStatusField),
             ("confirmedStatusEnum", confirmedStatusEnum), ("lineAccountField", lineAccountField),
-            ("releasedProductEntity", releasedProductEntity),
-        ] {
+            ("releasedProductEntity", releasedProductEntity), ("transactionTypeEnum", transactionTypeEnum),
+        ]
+        // Empty is allowed: no payment status.
+        if readsPaymentStatus { names.append(("vendorTransactionEntity", vendorTransactionEntity)) }
+        for (name, field) in vendorTransactionFields.sorted(by: { $0.key < $1.key }) {
+            names.append(("vendorTransactionFields.\(name)", field))
+        }
+        for (name, value) in names {
             let steps = value.split(separator: ".", omittingEmptySubsequences: false)
             guard !value.isEmpty,
                 steps.allSatisfy({ step in
@@ -233,6 +291,17 @@ extension FinanceOperationsSettings {
         }
         guard !confirmedStatusValue.isEmpty else {
             throw ConnectorError(.connectionInvalid, "\(prefix).confirmedStatusValue must not be empty")
+        }
+        // Enum members go in `Namespace.Enum'Member'`: a quote would end the literal.
+        guard !invoiceTransactionTypes.isEmpty,
+            invoiceTransactionTypes.allSatisfy({ member in
+                !member.isEmpty && member.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "_") }
+            })
+        else {
+            throw ConnectorError(
+                .connectionInvalid,
+                "\(prefix).invoiceTransactionTypes must name at least one member of \(transactionTypeEnum) (letters, digits, _), e.g. [\"Purch\"]"
+            )
         }
     }
 
