@@ -156,6 +156,8 @@ package enum FODemoData {
                 "chartOfAccounts": .string(chartOfAccounts),
                 "dimensions": .array(dimensions.map { .string($0) }),
                 "accountingCurrency": .string(accountingCurrency),
+                // The simulator's name for the vendor transactions entity (the real one is UNCONFIRMED).
+                "vendorTransactionEntity": .string(FOEntity.vendorTransactions.set),
             ]))
     }
 
@@ -245,22 +247,33 @@ extension FinanceOperationsSimulator: SimulatedERP {
     /// The vendor invoice number the connector writes at most (its constraint; UNCONFIRMED in the reference).
     package var maxVendorInvoiceNumberLength: Int { 20 }
 
+    /// Pending vendor invoices, and the invoices posted since (vendor transactions of type `Purch`).
     package func documents() -> [SimulatedDocument] {
         let lines = store.rows(.invoiceLines)
-        return store.rows(.invoiceHeaders).filter {
+        let posted = store.rows(.vendorTransactions).filter {
             FOEntity.text($0["dataAreaId"]).lowercased() == FODemoData.company
-        }.map { header in
-            let reference = FOEntity.text(header["HeaderReference"]).lowercased()
-            let own = lines.filter {
-                FOEntity.text($0["HeaderReference"]).lowercased() == reference
-                    && FOEntity.text($0["dataAreaId"]).lowercased() == FODemoData.company
-            }
-            return SimulatedDocument(
-                vendorNumber: FOEntity.text(header["VendorAccount"]),
-                vendorInvoiceNumber: FOEntity.text(header["InvoiceNumber"]), status: "Pending", draft: true,
-                lines: own.count,
-                purchaseOrderLinkedLines: own.filter { !FOEntity.text($0["PurchaseOrder"]).isEmpty }.count)
+                && FOEntity.text($0["TransType"]) == "Purch"
+        }.map { transaction in
+            SimulatedDocument(
+                vendorNumber: FOEntity.text(transaction["AccountNum"]),
+                vendorInvoiceNumber: FOEntity.text(transaction["Invoice"]), status: "Posted", draft: false, lines: 0,
+                purchaseOrderLinkedLines: 0)
         }
+        return posted
+            + store.rows(.invoiceHeaders).filter {
+                FOEntity.text($0["dataAreaId"]).lowercased() == FODemoData.company
+            }.map { header in
+                let reference = FOEntity.text(header["HeaderReference"]).lowercased()
+                let own = lines.filter {
+                    FOEntity.text($0["HeaderReference"]).lowercased() == reference
+                        && FOEntity.text($0["dataAreaId"]).lowercased() == FODemoData.company
+                }
+                return SimulatedDocument(
+                    vendorNumber: FOEntity.text(header["VendorAccount"]),
+                    vendorInvoiceNumber: FOEntity.text(header["InvoiceNumber"]), status: "Pending", draft: true,
+                    lines: own.count,
+                    purchaseOrderLinkedLines: own.filter { !FOEntity.text($0["PurchaseOrder"]).isEmpty }.count)
+            }
     }
 
     /// Faults on every endpoint the flow uses; the ones on `VendorInvoiceLines` strike between a header and its

@@ -89,9 +89,24 @@ struct FOEntity: Sendable {
             "PurchasePrice": .number, "ProcurementProductCategoryName": .string,
         ])
 
+    /// Vendor transactions (`VendTrans`), read-only. The entity set's name is UNCONFIRMED (reference §2.2); the
+    /// simulator serves it as `VendorTransactions` with the Common Data Model's `VendPaymentBIVendTrans` attribute
+    /// names, plus `RecId` and `SettleAmountCur`. `Closed` and `LastSettleDate` are `1900-01-01T12:00:00Z` (F&O's
+    /// empty date) while nothing closed or settled the transaction; an invoice is `TransType` `Purch`, its
+    /// `AmountCur` negative (a credit to the vendor).
+    static let vendorTransactions = FOEntity(
+        set: "VendorTransactions", typeName: "VendPaymentBIVendTransEntity", keys: ["dataAreaId", "RecId"],
+        companySpecific: true,
+        fields: [
+            "dataAreaId": .string, "RecId": .number, "AccountNum": .string, "Invoice": .string, "Voucher": .string,
+            "TransType": .enumeration("LedgerTransType"), "TransDate": .dateTime, "Closed": .dateTime,
+            "LastSettleDate": .dateTime, "DueDate": .dateTime, "InvoiceReleaseDate": .dateTime,
+            "AmountCur": .number, "AmountMST": .number, "SettleAmountCur": .number, "CurrencyCode": .string,
+        ])
+
     static let all: [FOEntity] = [
         vendors, mainAccounts, dimensionAttributes, dimensionValues, invoiceHeaders, invoiceLines, purchaseOrders,
-        purchaseOrderLines, releasedProducts,
+        purchaseOrderLines, releasedProducts, vendorTransactions,
     ]
 
     static func named(_ set: String) -> FOEntity? { all.first { $0.set == set } }
@@ -116,6 +131,9 @@ package final class FOStore: Sendable {
     private struct State {
         var rows: [String: [SimJSONObject]] = [:]
         var nextHeader = 1
+        /// The next `RecId`: large, as F&O's are, so a client that keeps them in 32 bits fails here.
+        var nextRecId: Int64 = 5_637_144_576
+        var nextVoucher = 1
         /// Procurement categories lines may be coded to (`ProcurementCategoryName`).
         var categories: Set<String> = []
         /// Whether an invoice number may be used twice for a vendor (`VENDINVOICEINUSERECOVERENABLE`).
@@ -180,6 +198,106 @@ package final class FOStore: Sendable {
             stored["@odata.etag"] = .string("W/\"\(state.etag)\"")
             state.rows[entity.set, default: []].append(stored)
             return stored
+        }
+    }
+
+    /// F&O's empty date.
+    static let emptyDate = "1900-01-01T12:00:00Z"
+
+    /// Adds a vendor transaction with the next `RecId` (seeding and tests); returns the `RecId`.
+    @discardableResult
+    package func addVendorTransaction(_ fields: SimJSONObject) -> Int64 {
+        state.withLock { state in
+            let id = state.nextRecId
+            state.nextRecId += 1
+            var row = SimJSONObject([
+                "RecId": .int(Int(id)), "Closed": .string(Self.emptyDate), "LastSettleDate": .string(Self.emptyDate),
+                "SettleAmountCur": .int(0), "Voucher": .string(String(format: "APV-%06d", state.nextVoucher)),
+            ])
+            state.nextVoucher += 1
+            for (key, value) in fields { row[key] = value }
+            state.rows[FOEntity.vendorTransactions.set, default: []].append(row)
+            return id
+        }
+    }
+
+    /// Posts a pending vendor invoice, as AP does in F&O (never over OData): the header and its lines leave
+    /// `VendorInvoiceHeaders`/`VendorInvoiceLines` and the invoice becomes an open vendor transaction (`Purch`, the
+    /// lines' total as a negative `AmountCur`). Then pays `amount` of it (all of it when nil): a `Payment`
+    /// transaction settled against the invoice, which gets `LastSettleDate` and `SettleAmountCur` and, once nothing
+    /// remains, `Closed`. An invoice already posted is only paid. Returns the invoice transaction's `RecId`, or nil
+    /// when the company holds no such invoice (pending or posted).
+    package func pay(company: String, vendor: String, invoiceNumber: String, amount: Decimal?, today: String) -> Int64?
+    {
+        let area = company.lowercased()
+        let day = "\(today)T12:00:00Z"
+        return state.withLock { (state: inout State) -> Int64? in
+            let set = FOEntity.vendorTransactions.set
+            func invoiceIndex() -> Int? {
+                (state.rows[set] ?? []).firstIndex {
+                    FOEntity.text($0["dataAreaId"]).lowercased() == area && FOEntity.text($0["TransType"]) == "Purch"
+                        && FOEntity.text($0["AccountNum"]).lowercased() == vendor.lowercased()
+                        && FOEntity.text($0["Invoice"]) == invoiceNumber
+                }
+            }
+            func add(_ fields: SimJSONObject) -> Int64 {
+                let id = state.nextRecId
+                state.nextRecId += 1
+                var row = SimJSONObject([
+                    "dataAreaId": .string(area), "RecId": .int(Int(id)), "AccountNum": .string(vendor),
+                    "Voucher": .string(String(format: "APV-%06d", state.nextVoucher)), "TransDate": .string(day),
+                    "Closed": .string(Self.emptyDate), "LastSettleDate": .string(Self.emptyDate),
+                    "SettleAmountCur": .int(0),
+                ])
+                state.nextVoucher += 1
+                for (key, value) in fields { row[key] = value }
+                state.rows[set, default: []].append(row)
+                return id
+            }
+            if invoiceIndex() == nil {
+                guard
+                    let header = (state.rows[FOEntity.invoiceHeaders.set] ?? []).first(where: {
+                        FOEntity.text($0["dataAreaId"]).lowercased() == area
+                            && FOEntity.text($0["VendorAccount"]).lowercased() == vendor.lowercased()
+                            && FOEntity.text($0["InvoiceNumber"]) == invoiceNumber
+                    })
+                else { return nil }
+                let reference = FOEntity.text(header["HeaderReference"]).lowercased()
+                func own(_ line: SimJSONObject) -> Bool {
+                    FOEntity.text(line["dataAreaId"]).lowercased() == area
+                        && FOEntity.text(line["HeaderReference"]).lowercased() == reference
+                }
+                let lines = (state.rows[FOEntity.invoiceLines.set] ?? []).filter(own)
+                let total = lines.reduce(Decimal(0)) { $0 + ($1["NetAmount"]?.decimalValue ?? 0) }
+                state.rows[FOEntity.invoiceLines.set]?.removeAll(where: own)
+                state.rows[FOEntity.invoiceHeaders.set]?.removeAll {
+                    FOEntity.text($0["dataAreaId"]).lowercased() == area
+                        && FOEntity.text($0["HeaderReference"]).lowercased() == reference
+                }
+                _ = add(
+                    SimJSONObject([
+                        "TransType": .string("Purch"), "Invoice": .string(invoiceNumber), "AmountCur": .decimal(-total),
+                        "AmountMST": .decimal(-total), "CurrencyCode": header["Currency"] ?? .string("USD"),
+                        "DueDate": header["DueDate"] ?? .string(Self.emptyDate),
+                    ]))
+            }
+            guard let index = invoiceIndex(), var invoice = state.rows[set]?[index] else { return nil }
+            let id = Int64(FOEntity.text(invoice["RecId"])) ?? 0
+            let total = abs(invoice["AmountCur"]?.decimalValue ?? 0)
+            let settled = abs(invoice["SettleAmountCur"]?.decimalValue ?? 0)
+            let paid = min(total - settled, amount ?? (total - settled))
+            guard paid > 0 else { return id }
+            _ = add(
+                SimJSONObject([
+                    "TransType": .string("Payment"), "Invoice": .string(""), "AmountCur": .decimal(paid),
+                    "AmountMST": .decimal(paid), "SettleAmountCur": .decimal(paid), "Closed": .string(day),
+                    "LastSettleDate": .string(day), "CurrencyCode": invoice["CurrencyCode"] ?? .string("USD"),
+                ]))
+            invoice["SettleAmountCur"] = .decimal(-(settled + paid))
+            invoice["LastSettleDate"] = .string(day)
+            if settled + paid >= total { invoice["Closed"] = .string(day) }
+            state.rows[set]?[index] = invoice
+            return id
         }
     }
 

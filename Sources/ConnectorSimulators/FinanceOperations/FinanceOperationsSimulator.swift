@@ -27,8 +27,9 @@ package final class FinanceOperationsSimulator: Sendable {
     let tokens: TokenRegistry
     /// The app user's default company.
     package let defaultCompany: String
-    /// Records per page (F&O: 10,000).
-    package let pageSize: Int
+    /// Records per page (F&O: 10,000); tests lower it to page across `@odata.nextLink` with few records.
+    package var pageSize: Int { pageLimit.withLock { $0 } }
+    private let pageLimit: Mutex<Int>
     private let registered: Mutex<Set<String>>
     private let resource = Mutex<String?>(nil)
     private let limiter: SlidingWindowRateLimiter
@@ -43,7 +44,7 @@ package final class FinanceOperationsSimulator: Sendable {
         self.registered = Mutex(registeredClients)
         self.defaultCompany = defaultCompany
         self.clock = clock
-        self.pageSize = pageSize
+        self.pageLimit = Mutex(pageSize)
         self.limiter = SlidingWindowRateLimiter(limit: rateLimit, window: rateWindow, clock: clock)
         self.businessEvents = FOBusinessEvents(counters: counters, clock: clock)
     }
@@ -55,6 +56,9 @@ package final class FinanceOperationsSimulator: Sendable {
     package func setRegistered(_ clientId: String, _ registered: Bool) {
         _ = self.registered.withLock { registered ? $0.insert(clientId).inserted : $0.remove(clientId) != nil }
     }
+
+    /// Changes the records per page.
+    package func setPageSize(_ size: Int) { pageLimit.withLock { $0 = max(1, size) } }
 
     /// Changes the request budget (per token, sliding window).
     package func limit(requests: Int, window: TimeInterval) { limiter.configure(limit: requests, window: window) }
@@ -91,6 +95,10 @@ extension FinanceOperationsSimulator: SimulatorApp {
             let set = rest.split(separator: "(", maxSplits: 1).first.map(String.init) ?? rest
             guard let entity = FOEntity.named(set) else { return notFound(request) }
             let keyText = rest.dropFirst(set.count)
+            if entity.set == FOEntity.vendorTransactions.set, request.method != "GET" {
+                // Posted transactions are F&O's own: read-only over OData.
+                throw FOError(status: 405, message: "The HTTP method '\(request.method)' is not allowed here.")
+            }
             switch (request.method, keyText.isEmpty) {
             case ("GET", true): return try collection(entity, request)
             case ("POST", true): return try create(entity, request)
@@ -172,6 +180,18 @@ extension FinanceOperationsSimulator: SimulatorApp {
             rows = rows.filter(filter.matches)
         }
         rows.sort { entity.key(of: $0) < entity.key(of: $1) }
+        if let text = request.queryValue("$orderby"), !text.trimmingCharacters(in: .whitespaces).isEmpty {
+            let terms = try Self.orderTerms(text, entity: entity)
+            rows.sort { a, b in
+                for (field, descending) in terms {
+                    let order = Self.compare(a[field], b[field], numeric: entity.fields[field] == .number)
+                    if order != .orderedSame {
+                        return descending ? order == .orderedDescending : order == .orderedAscending
+                    }
+                }
+                return entity.key(of: a) < entity.key(of: b)
+            }
+        }
         let total = rows.count
         func number(_ name: String) throws(FOError) -> Int? {
             guard let text = request.queryValue(name) else { return nil }
@@ -184,6 +204,7 @@ extension FinanceOperationsSimulator: SimulatorApp {
         let top = try number("$top")
         var window = Array(rows.dropFirst(skip))
         if let top { window = Array(window.prefix(top)) }
+        let pageSize = self.pageSize
         let page = Array(window.prefix(pageSize))
         var expanded: [SimJSONObject] = page
         if let expand = request.queryValue("$expand"), !expand.isEmpty {
@@ -230,6 +251,35 @@ extension FinanceOperationsSimulator: SimulatorApp {
             body["@odata.nextLink"] = .string("\(baseURL(request))/data/\(entity.set)?\(encoded)")
         }
         return .json(200, .object(body))
+    }
+
+    /// `$orderby=Field [asc|desc], …` over the entity's own fields.
+    static func orderTerms(_ text: String, entity: FOEntity) throws(FOError) -> [(String, Bool)] {
+        var terms: [(String, Bool)] = []
+        for term in text.split(separator: ",") {
+            let words = term.split(separator: " ").map(String.init)
+            guard let field = words.first, words.count <= 2, entity.fields[field] != nil,
+                words.count == 1 || ["asc", "desc"].contains(words[1].lowercased())
+            else {
+                throw FOError.badRequest(
+                    "Could not find a property named '\(term.trimmingCharacters(in: .whitespaces))' on type '\(entity.typeName)'."
+                )
+            }
+            terms.append((field, words.count == 2 && words[1].lowercased() == "desc"))
+        }
+        return terms
+    }
+
+    /// Numbers by value, everything else as text without regard to case (SQL Server's collation).
+    static func compare(_ a: SimJSON?, _ b: SimJSON?, numeric: Bool) -> ComparisonResult {
+        if numeric {
+            let x = a?.decimalValue ?? Decimal(string: FOEntity.text(a)) ?? 0
+            let y = b?.decimalValue ?? Decimal(string: FOEntity.text(b)) ?? 0
+            return x < y ? .orderedAscending : x > y ? .orderedDescending : .orderedSame
+        }
+        let x = FOEntity.text(a).lowercased()
+        let y = FOEntity.text(b).lowercased()
+        return x < y ? .orderedAscending : x > y ? .orderedDescending : .orderedSame
     }
 
     private func baseURL(_ request: SimRequest) -> String {
@@ -460,6 +510,25 @@ extension FinanceOperationsSimulator: SimulatorApp {
                 duplicates: body["duplicates"]?.decimalValue.map { NSDecimalNumber(decimal: $0).doubleValue } ?? 0,
                 reorder: body["reorder"]?.boolValue ?? false, seed: UInt64(max(body["seed"]?.intValue ?? 1, 0)))
             return .json(200, report.json)
+        case ("POST", "/_sim/fo/pay"):
+            // {"vendorNumber", "vendorInvoiceNumber", "company"?, "amount"?}: posts the pending invoice if it is not
+            // yet, then pays it (in full, or `amount` of it), as AP would in F&O.
+            let body = try? request.jsonBody()
+            guard let vendor = body?["vendorNumber"]?.stringValue,
+                let number = body?["vendorInvoiceNumber"]?.stringValue
+            else {
+                return controlError(
+                    "expected {\"vendorNumber\": \"…\", \"vendorInvoiceNumber\": \"…\", \"amount\"?: 1.5}")
+            }
+            let company = body?["company"]?.stringValue ?? defaultCompany
+            guard
+                let id = store.pay(
+                    company: company, vendor: vendor, invoiceNumber: number, amount: body?["amount"]?.decimalValue,
+                    today: Timestamps.day(clock.now()))
+            else {
+                return controlError("no invoice \(number) of vendor \(vendor) in company \(company)", status: 404)
+            }
+            return .json(200, .object(SimJSONObject(["RecId": .int(Int(id))])))
         case ("POST", "/_sim/fo/businessevents/resend"):
             return .json(200, await businessEvents.resendErrorLog().json)
         default:
