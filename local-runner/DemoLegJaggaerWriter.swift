@@ -70,7 +70,8 @@ enum DemoLegJaggaerWriter {
     }
 
     /// How a simulated ERP is told that a drafted document was paid: Business Central's `/_sim/erp/pay` (posts the
-    /// draft and pays it), Acumatica's `bills/pay` (releases and closes the bill). SAP Business One's drafts are not
+    /// draft and pays it), NAV's `/_sim/nav/pay` and F&O's `/_sim/fo/pay` (post it, then settle a payment against
+    /// it), Acumatica's `bills/pay` (releases and closes the bill). SAP Business One's drafts are not
     /// invoices until someone posts them, so there is nothing to pay.
     static func payControl(_ kind: String, natural: [String], document: ERPDocumentRef?) -> (String, JSONValue)? {
         switch kind {
@@ -85,6 +86,14 @@ enum DemoLegJaggaerWriter {
             // Posts the invoice (purchase invoice or journal document) and pays it in full, as finance would.
             return (
                 "/_sim/nav/pay",
+                .object([
+                    "vendorNumber": .string(natural.first ?? ""), "vendorInvoiceNumber": .string(natural.last ?? ""),
+                ])
+            )
+        case "financeOperations":
+            // Posts the pending vendor invoice (a vendor transaction) and settles a payment against it, as AP would.
+            return (
+                "/_sim/fo/pay",
                 .object([
                     "vendorNumber": .string(natural.first ?? ""), "vendorInvoiceNumber": .string(natural.last ?? ""),
                 ])
