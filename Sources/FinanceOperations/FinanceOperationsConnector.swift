@@ -109,7 +109,8 @@ package struct FinanceOperationsConnector: ERPConnector {
             }
             found.append(Self.reference(header))
         }
-        return found
+        let key = InvoiceNaturalKey(vendorNumber: vendorNumber, vendorInvoiceNumber: vendorInvoiceNumber)
+        return found + (try await postedInvoices(area: area, keys: [key])[key] ?? [])
     }
 
     /// The natural-key lookup of a page of invoices in one read per 40 numbers (`InvoiceNumber eq 'a' or …`, which
@@ -129,6 +130,7 @@ package struct FinanceOperationsConnector: ERPConnector {
                         select: ["dataAreaId", "HeaderReference", "InvoiceNumber", "VendorAccount"]),
                     dataAreaId: area))
         }
+        let posted = try await postedInvoices(area: area, keys: keys)
         var found: [InvoiceNaturalKey: [ERPDocumentRef]] = [:]
         for key in keys {
             var documents: [ERPDocumentRef] = []
@@ -144,7 +146,7 @@ package struct FinanceOperationsConnector: ERPConnector {
                 }
                 documents.append(Self.reference(header))
             }
-            found[key] = documents
+            found[key] = documents + (posted[key] ?? [])
         }
         return found
     }

@@ -208,6 +208,44 @@ extension FinanceOperationsConnector {
         return rows
     }
 
+    // MARK: Posted invoices in the write step's lookup
+
+    /// The invoices F&O already posted under these natural keys (invoice transactions of the legal entity), where the
+    /// connection reads vendor transactions: posting takes a pending invoice out of `VendorInvoiceHeaders`, so without
+    /// this a write retried after AP posted the invoice would write it again. One read per 40 invoice numbers
+    /// (`Invoice eq 'a' or …`); matched exactly here (F&O compares strings without regard to case).
+    func postedInvoices(area: String, keys: [InvoiceNaturalKey]) async throws -> [InvoiceNaturalKey: [ERPDocumentRef]] {
+        guard settings.readsPaymentStatus, !keys.isEmpty else { return [:] }
+        let numbers = Array(Set(keys.map(\.vendorInvoiceNumber))).sorted()
+        let invoiceField = settings.transactionField("invoice")
+        let vendorField = settings.transactionField("vendorAccount")
+        var rows: [FOTransaction] = []
+        for start in stride(from: 0, to: numbers.count, by: 40) {
+            let chunk = numbers[start..<min(start + 40, numbers.count)]
+            rows += try await listTransactions(
+                FinanceOperationsClient.scoped(
+                    ODataQuery(
+                        filter: invoiceTransactions.and(
+                            .any(chunk.map { .eq(ODataField(invoiceField), .string($0)) }))),
+                    dataAreaId: area))
+        }
+        var found: [InvoiceNaturalKey: [ERPDocumentRef]] = [:]
+        for key in keys {
+            found[key] = rows.filter {
+                $0.text(invoiceField) == key.vendorInvoiceNumber
+                    && ($0.text(vendorField) ?? "").uppercased() == key.vendorNumber.uppercased()
+                    && ($0.text("dataAreaId") ?? area).lowercased() == area.lowercased()
+            }.compactMap { row in
+                recordId(row).map {
+                    ERPDocumentRef(
+                        system: system, id: "VendTrans(\($0))", number: row.text(settings.transactionField("voucher")),
+                        status: "Posted")
+                }
+            }
+        }
+        return found
+    }
+
     /// An invoice transaction's payment state: closed (or settled in full) is paid; settled in part (a settle date
     /// or a settled amount, not closed) is partly paid; else unpaid. Amounts are the transaction's own (negative for
     /// an invoice, a credit to the vendor), reported as positive numbers in its currency. Where the environment has

@@ -1,4 +1,5 @@
 import ConnectorCore
+import ConnectorHTTP
 import ConnectorSimulators
 import ConnectorTesting
 import FinanceOperations
@@ -139,6 +140,19 @@ struct FinanceOperationsPaymentStatusTests {
             let read = try await Self.statuses(erp, from: nil, pageSize: 50)
             #expect(read.items.map(\.vendorInvoiceNumber) == ["SCOPE-usmf"])
         }
+        // Pinned to the other legal entity (not the app user's default): `cross-company=true` is what makes it readable.
+        try await Self.start { $0.dataAreaId = FODemoData.otherCompany }.run { rig in
+            let erp = try rig.connector()
+            for company in [FODemoData.company, FODemoData.otherCompany] {
+                rig.simulator.store.addVendorTransaction(
+                    SimJSONObject([
+                        "dataAreaId": .string(company), "AccountNum": .string("V1"), "TransType": .string("Purch"),
+                        "Invoice": .string("SCOPE-\(company)"), "AmountCur": .decimal(-5),
+                    ]))
+            }
+            let read = try await Self.statuses(erp, from: nil, pageSize: 50)
+            #expect(read.items.map(\.vendorInvoiceNumber) == ["SCOPE-usrt"])
+        }
         // Where the connection names more invoice types, each is read (joined by `or`: F&O has no `in`).
         try await Self.start { $0.invoiceTransactionTypes = ["Purch", "Vend"] }.run { rig in
             let erp = try rig.connector()
@@ -249,6 +263,27 @@ struct FinanceOperationsPaymentStatusTests {
         #expect(throws: ConnectorError.self) { try bad.validate(prefix: "erp.financeOperations") }
     }
 
+    @Test("an invoice AP posted is still found by the write step's lookup (single and batch), never written again")
+    func postedInvoiceLookup() async throws {
+        try await Self.start().run { rig in
+            let erp = try rig.connector()
+            let backend = FinanceOperationsTestBackend(rig: rig)
+            let vendor = try await backend.activeVendor()
+            let account = try await backend.expenseAccount()
+            _ = try await erp.createDraftInvoice(
+                ERPConformanceSample.invoice(vendor: vendor, number: "POSTED-1", account: account, amount: 60))
+            let id = try #require(Self.pay(rig, vendor: vendor, number: "POSTED-1", amount: 0))
+            #expect(try await backend.documentCount(vendor: vendor, vendorInvoiceNumber: "POSTED-1") == 0)
+            let found = try await erp.findInvoices(vendorNumber: vendor, vendorInvoiceNumber: "POSTED-1")
+            #expect(found.map(\.id) == ["VendTrans(\(id))"])
+            let key = InvoiceNaturalKey(vendorNumber: vendor, vendorInvoiceNumber: "POSTED-1")
+            let other = InvoiceNaturalKey(vendorNumber: vendor, vendorInvoiceNumber: "posted-1")
+            let batch = try await erp.findInvoices(keys: [key, other])
+            #expect(batch[key]?.map(\.id) == ["VendTrans(\(id))"])
+            #expect(batch[other]?.isEmpty == true, "numbers match exactly, as the natural key does")
+        }
+    }
+
     @Test("the simulator: read-only vendor transactions; pay posts the pending invoice, then settles it")
     func simulatorPay() async throws {
         try await Self.start().run { rig in
@@ -271,6 +306,16 @@ struct FinanceOperationsPaymentStatusTests {
             #expect(invoice["Closed"]?.stringValue == "1900-01-01T12:00:00Z")
             #expect(invoice["LastSettleDate"]?.stringValue == "2026-03-02T12:00:00Z")
             #expect(rows.contains { $0["TransType"]?.stringValue == "Payment" && $0["AmountCur"]?.decimalValue == 30 })
+            // Transactions are F&O's own: no create over OData.
+            let token = rig.host.entra.tokens.issue(
+                clientId: rig.tenant.credentials.entraClientId, audience: rig.host.financeOperationsBaseURL
+            ).token
+            let post = try await rig.http.send(
+                HTTPRequest(
+                    method: "POST", url: rig.host.financeOperationsBaseURL + "/data/\(Self.entity)",
+                    headers: [("Authorization", "Bearer \(token)"), ("Content-Type", "application/json")],
+                    body: Data("{}".utf8)))
+            #expect(post.status == 405)
             _ = Self.pay(rig, vendor: vendor, number: "SIMPAY-1")
             let closed = try #require(
                 rig.simulator.store.records(Self.entity).first { $0["RecId"]?.intValue == Int(id) })
