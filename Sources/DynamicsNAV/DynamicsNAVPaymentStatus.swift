@@ -10,53 +10,12 @@ import OData
 //
 // NAV keeps no modification stamp on a ledger entry, and applying a payment changes the invoice's entry in place
 // (its remaining amount is a FlowField over the detailed entries; applying an existing payment later, or undoing an
-// application, posts no new vendor ledger entry at all). The one thing that only grows is `Entry_No`. So one pass of
-// the feed is:
-// 1. the invoice entries that are open now, up to the highest entry number seen (`Open eq true`, keyset on
-//    `Entry_No`), compared with the ones that were open at the last pass: an entry that was open and is no longer
-//    is read by its number (closed: paid);
-// 2. the invoice entries posted since (`Entry_No gt` the highest seen), open or not.
-// The cursor carries the highest entry number, the phase and position within the pass, and the entry numbers of
-// the open invoices (what "was open at the last pass" means). Statuses that did not change are left unsent by the
-// step's digest, so reading every open invoice each pass costs reads, never writes.
+// application, posts no new vendor ledger entry at all). The one thing that only grows is `Entry_No`: the feed is an
+// `OpenSetFeed` on it (the open invoice entries, `Open eq true`, re-read each pass; the ones closed since read by
+// number; then the entries posted since).
 
-/// The payment feed's position (`navle:<highest>|<phase>|<position>|<open entries>`).
-struct NAVLedgerCursor: Sendable, Hashable {
-    enum Phase: String, Sendable { case open, new }
-
-    /// The highest invoice entry number seen by a finished `new` phase.
-    var highest: Int64
-    var phase: Phase
-    /// The last entry number read in the current phase.
-    var position: Int64
-    /// Entry numbers of the invoices that were open when last read, ascending.
-    var open: [Int64]
-
-    static let start = NAVLedgerCursor(highest: 0, phase: .new, position: 0, open: [])
-
-    init(highest: Int64, phase: Phase, position: Int64, open: [Int64]) {
-        self.highest = highest
-        self.phase = phase
-        self.position = position
-        self.open = open
-    }
-
-    init(_ cursor: ChangeCursor) throws {
-        let parts = cursor.value.split(separator: "|", omittingEmptySubsequences: false).map(String.init)
-        guard parts.count == 4, parts[0].hasPrefix("navle:"), let highest = Int64(parts[0].dropFirst(6)),
-            let phase = Phase(rawValue: parts[1]), let position = Int64(parts[2])
-        else {
-            throw ConnectorError(
-                .configInvalid, "\(cursor.value.prefix(40)) is not a Dynamics NAV vendor ledger cursor")
-        }
-        let open = parts[3].split(separator: ",").compactMap { Int64($0) }
-        self.init(highest: highest, phase: phase, position: position, open: open)
-    }
-
-    var cursor: ChangeCursor {
-        ChangeCursor("navle:\(highest)|\(phase.rawValue)|\(position)|\(open.map(String.init).joined(separator: ","))")
-    }
-}
+/// The payment feed's cursors (`navle:<highest>|<phase>|<position>|<open entries>`, `OpenSetFeed`).
+private let ledgerCursorPrefix = "navle:"
 
 extension DynamicsNAVConnector {
     /// The document reference of a vendor ledger entry (`VendorLedgerEntry(<Entry_No>)`).
@@ -80,51 +39,29 @@ extension DynamicsNAVConnector {
         }
         try await published.check()
         let size = max(1, pageSize)
-        var state = try cursor.map(NAVLedgerCursor.init) ?? .start
+        var feed =
+            try cursor.map { try OpenSetFeed($0, prefix: ledgerCursorPrefix, feed: "Dynamics NAV vendor ledger") }
+            ?? .start
         let entry = ODataField(settings.ledgerField("entryNumber"))
         let invoices = ODataFilter.eq(ODataField(settings.ledgerField("documentType")), Self.invoiceType)
-        var rows: [NAVRecord]
-        let hasMore: Bool
-        switch state.phase {
-        case .open:
-            rows = try await page(
-                settings.vendorLedgerService,
-                filter: invoices.and(.eq(ODataField(settings.ledgerField("open")), .bool(true)))
-                    .and(.gt(entry, .int(state.position))).and(.le(entry, .int(state.highest))),
-                order: [(entry, .asc)], top: size)
-            let full = rows.count >= size
-            let lower = state.position
-            let upper = full ? (rows.last.flatMap(entryNumber) ?? state.highest) : state.highest
-            let openNow = Set(rows.filter { isOpen($0) }.compactMap(entryNumber))
-            let inRange = state.open.filter { $0 > lower && $0 <= upper }
-            // Open at the last pass, not open now: closed since (or reversed); read them by number.
-            rows += try await ledgerEntries(inRange.filter { !openNow.contains($0) })
-            state.open = (state.open.filter { $0 <= lower || $0 > upper } + openNow).sorted()
-            if full {
-                state.position = upper
-            } else {
-                state.phase = .new
-                state.position = state.highest
-            }
-            hasMore = true
-        case .new:
-            rows = try await page(
-                settings.vendorLedgerService, filter: invoices.and(.gt(entry, .int(state.position))),
-                order: [(entry, .asc)], top: size)
-            let last = rows.compactMap(entryNumber).max() ?? state.position
-            state.open = Array(Set(state.open).union(rows.filter { isOpen($0) }.compactMap(entryNumber))).sorted()
-            state.highest = max(state.highest, last)
-            if rows.count >= size {
-                state.position = last
-                hasMore = true
-            } else {
-                // The pass is done: the next one starts again with the open invoices.
-                state.phase = .open
-                state.position = 0
-                hasMore = false
-            }
-        }
-        return ChangePage(items: rows.compactMap(paymentStatus), next: state.cursor, hasMore: hasMore)
+        let (rows, hasMore) = try await feed.next(
+            size: size,
+            openRows: { after, upTo, top in
+                try await page(
+                    settings.vendorLedgerService,
+                    filter: invoices.and(.eq(ODataField(settings.ledgerField("open")), .bool(true)))
+                        .and(.gt(entry, .int(after))).and(.le(entry, .int(upTo))),
+                    order: [(entry, .asc)], top: top)
+            },
+            rows: { numbers in try await ledgerEntries(numbers) },
+            postedRows: { after, top in
+                try await page(
+                    settings.vendorLedgerService, filter: invoices.and(.gt(entry, .int(after))),
+                    order: [(entry, .asc)], top: top)
+            },
+            key: entryNumber, isOpen: isOpen)
+        return ChangePage(
+            items: rows.compactMap(paymentStatus), next: feed.cursor(prefix: ledgerCursorPrefix), hasMore: hasMore)
     }
 
     func isOpen(_ entry: NAVRecord) -> Bool {

@@ -10,66 +10,13 @@ import OData
 // empty nothing is read.
 //
 // A vendor transaction has no change stamp the reference confirms, and a settlement changes the invoice's
-// transaction in place. What only grows is its record id (`RecId`). So one pass of the feed is, as for NAV's vendor
-// ledger entries:
-// 1. the invoice transactions that are open now (`Closed` before 1901), up to the highest record id seen (keyset
-//    on the record id), compared with the ones open at the last pass: one that was open and is not any more is read
-//    by its record id (closed: paid);
-// 2. the invoice transactions posted since (record id above the highest seen), open or not.
-// Every read is pinned to the legal entity (`cross-company=true` and `dataAreaId eq …`) and follows
-// `@odata.nextLink`. The cursor carries the highest record id, the phase and position within the pass, and the
-// record ids of the open invoices. Statuses that did not change are left unsent by the step's digest, so reading
-// every open invoice each pass costs reads, never writes.
+// transaction in place. What only grows is its record id (`RecId`): the feed is an `OpenSetFeed` on it, as NAV's on
+// its ledger entry numbers (the open invoice transactions, `Closed` before 1901, re-read each pass; the ones closed
+// since read by record id; then the ones posted since). Every read is pinned to the legal entity
+// (`cross-company=true` and `dataAreaId eq …`) and follows `@odata.nextLink`.
 
-/// The payment feed's position (`fovt1:<highest>|<phase>|<position>|<open record ids>`).
-struct FOTransactionCursor: Sendable, Hashable {
-    enum Phase: String, Sendable { case open, new }
-
-    static let prefix = "fovt1:"
-
-    /// The highest invoice record id seen by a finished `new` phase.
-    var highest: Int64
-    var phase: Phase
-    /// The last record id read in the current phase.
-    var position: Int64
-    /// Record ids of the invoices that were open when last read, ascending.
-    var open: [Int64]
-
-    static let start = FOTransactionCursor(highest: 0, phase: .new, position: 0, open: [])
-
-    init(highest: Int64, phase: Phase, position: Int64, open: [Int64]) {
-        self.highest = highest
-        self.phase = phase
-        self.position = position
-        self.open = open
-    }
-
-    init(_ cursor: ChangeCursor) throws {
-        let parts = cursor.value.split(separator: "|", omittingEmptySubsequences: false).map(String.init)
-        guard parts.count == 4, parts[0].hasPrefix(Self.prefix),
-            let highest = Int64(parts[0].dropFirst(Self.prefix.count)), let phase = Phase(rawValue: parts[1]),
-            let position = Int64(parts[2])
-        else {
-            throw ConnectorError(
-                .configInvalid, "\(cursor.value.prefix(40)) is not a Finance and Operations vendor transaction cursor")
-        }
-        var open: [Int64] = []
-        for text in parts[3].split(separator: ",") {
-            guard let id = Int64(text) else {
-                throw ConnectorError(
-                    .configInvalid,
-                    "\(cursor.value.prefix(40)) is not a Finance and Operations vendor transaction cursor")
-            }
-            open.append(id)
-        }
-        self.init(highest: highest, phase: phase, position: position, open: open)
-    }
-
-    var cursor: ChangeCursor {
-        ChangeCursor(
-            "\(Self.prefix)\(highest)|\(phase.rawValue)|\(position)|\(open.map(String.init).joined(separator: ","))")
-    }
-}
+/// The payment feed's cursors (`fovt1:<highest>|<phase>|<position>|<open record ids>`, `OpenSetFeed`).
+private let transactionCursorPrefix = "fovt1:"
 
 /// One vendor transaction, read by the configured field names.
 struct FOTransaction: Sendable {
@@ -126,52 +73,28 @@ extension FinanceOperationsConnector {
                 "\(FinanceOperationsClient.system) reads no payment status: erp.financeOperations.vendorTransactionEntity is empty (name the vendor transactions entity set that /data/$metadata lists)"
             )
         }
-        var state = try cursor.map(FOTransactionCursor.init) ?? .start
+        var feed =
+            try cursor.map {
+                try OpenSetFeed($0, prefix: transactionCursorPrefix, feed: "Finance and Operations vendor transaction")
+            } ?? .start
         let area = try await dataAreaId()
-        let size = max(1, pageSize)
         let record = field("recordId")
-        var rows: [FOTransaction]
-        let hasMore: Bool
-        switch state.phase {
-        case .open:
-            rows = try await transactions(
-                invoiceTransactions.and(.lt(field("closed"), .dateTime(Self.emptyDateBound)))
-                    .and(.gt(record, .int(state.position))).and(.le(record, .int(state.highest))),
-                area: area, top: size)
-            let full = rows.count >= size
-            let lower = state.position
-            let upper = full ? (rows.compactMap(recordId).max() ?? state.highest) : state.highest
-            let openNow = Set(rows.filter(isOpen).compactMap(recordId))
-            let inRange = state.open.filter { $0 > lower && $0 <= upper }
-            // Open at the last pass, not open now: settled since (or reversed); read them by record id.
-            rows += try await transactions(ids: inRange.filter { !openNow.contains($0) }, area: area)
-            state.open = (state.open.filter { $0 <= lower || $0 > upper } + openNow).sorted()
-            if full {
-                state.position = upper
-            } else {
-                state.phase = .new
-                state.position = state.highest
-            }
-            hasMore = true
-        case .new:
-            rows = try await transactions(
-                invoiceTransactions.and(.gt(record, .int(state.position))), area: area, top: size)
-            let last = rows.compactMap(recordId).max() ?? state.position
-            state.open = Array(Set(state.open).union(rows.filter(isOpen).compactMap(recordId))).sorted()
-            state.highest = max(state.highest, last)
-            if rows.count >= size {
-                state.position = last
-                hasMore = true
-            } else {
-                // The pass is done: the next one starts again with the open invoices.
-                state.phase = .open
-                state.position = 0
-                hasMore = false
-            }
-        }
+        let (rows, hasMore) = try await feed.next(
+            size: pageSize,
+            openRows: { after, upTo, top in
+                try await transactions(
+                    invoiceTransactions.and(.lt(field("closed"), .dateTime(Self.emptyDateBound)))
+                        .and(.gt(record, .int(after))).and(.le(record, .int(upTo))),
+                    area: area, top: top)
+            },
+            rows: { ids in try await transactions(ids: ids, area: area) },
+            postedRows: { after, top in
+                try await transactions(invoiceTransactions.and(.gt(record, .int(after))), area: area, top: top)
+            },
+            key: recordId, isOpen: isOpen)
         let statuses = rows.filter { ($0.text("dataAreaId") ?? area).lowercased() == area.lowercased() }
             .compactMap(paymentStatus)
-        return ChangePage(items: statuses, next: state.cursor, hasMore: hasMore)
+        return ChangePage(items: statuses, next: feed.cursor(prefix: transactionCursorPrefix), hasMore: hasMore)
     }
 
     /// Up to `top` transactions of the legal entity the filter selects, by record id ascending.

@@ -26,6 +26,19 @@ struct FinanceOperationsPaymentStatusTests {
         try await erp.all(from: cursor, pageSize: pageSize) { try await erp.paymentStatuses(after: $0, pageSize: $1) }
     }
 
+    /// The rig's connector and backend and an active vendor, for whom a pending invoice `number` of `amount` is drafted.
+    static func drafted(_ rig: FORig, number: String, amount: Decimal) async throws -> (
+        erp: any ERPConnector, backend: FinanceOperationsTestBackend, vendor: String
+    ) {
+        let erp = try rig.connector()
+        let backend = FinanceOperationsTestBackend(rig: rig)
+        let vendor = try await backend.activeVendor()
+        let account = try await backend.expenseAccount()
+        _ = try await erp.createDraftInvoice(
+            ERPConformanceSample.invoice(vendor: vendor, number: number, account: account, amount: amount))
+        return (erp, backend, vendor)
+    }
+
     static func pay(_ rig: FORig, vendor: String, number: String, amount: Decimal? = nil) -> Int64? {
         rig.simulator.store.pay(
             company: FODemoData.company, vendor: vendor, invoiceNumber: number, amount: amount, today: "2026-03-02")
@@ -266,12 +279,7 @@ struct FinanceOperationsPaymentStatusTests {
     @Test("an invoice AP posted is still found by the write step's lookup (single and batch), never written again")
     func postedInvoiceLookup() async throws {
         try await Self.start().run { rig in
-            let erp = try rig.connector()
-            let backend = FinanceOperationsTestBackend(rig: rig)
-            let vendor = try await backend.activeVendor()
-            let account = try await backend.expenseAccount()
-            _ = try await erp.createDraftInvoice(
-                ERPConformanceSample.invoice(vendor: vendor, number: "POSTED-1", account: account, amount: 60))
+            let (erp, backend, vendor) = try await Self.drafted(rig, number: "POSTED-1", amount: 60)
             let id = try #require(Self.pay(rig, vendor: vendor, number: "POSTED-1", amount: 0))
             #expect(try await backend.documentCount(vendor: vendor, vendorInvoiceNumber: "POSTED-1") == 0)
             let found = try await erp.findInvoices(vendorNumber: vendor, vendorInvoiceNumber: "POSTED-1")
@@ -287,12 +295,7 @@ struct FinanceOperationsPaymentStatusTests {
     @Test("the simulator: read-only vendor transactions; pay posts the pending invoice, then settles it")
     func simulatorPay() async throws {
         try await Self.start().run { rig in
-            let erp = try rig.connector()
-            let backend = FinanceOperationsTestBackend(rig: rig)
-            let vendor = try await backend.activeVendor()
-            let account = try await backend.expenseAccount()
-            _ = try await erp.createDraftInvoice(
-                ERPConformanceSample.invoice(vendor: vendor, number: "SIMPAY-1", account: account, amount: 80))
+            let (_, backend, vendor) = try await Self.drafted(rig, number: "SIMPAY-1", amount: 80)
             #expect(try await backend.documentCount(vendor: vendor, vendorInvoiceNumber: "SIMPAY-1") == 1)
             #expect(Self.pay(rig, vendor: vendor, number: "NOPE") == nil)
             let id = try #require(Self.pay(rig, vendor: vendor, number: "SIMPAY-1", amount: 30))

@@ -244,17 +244,12 @@ extension DynamicsNAVSimulator: SimulatorApp {
         case ("POST", "/_sim/nav/pay"):
             // `{"vendorNumber", "vendorInvoiceNumber", "amount"?}`: posts the invoice if it is not yet, then pays it
             // (in full, or `amount` of it), as finance would in NAV.
-            let body = try? request.jsonBody()
-            guard let vendor = body?["vendorNumber"]?.stringValue,
-                let number = body?["vendorInvoiceNumber"]?.stringValue
-            else {
-                return controlError(
-                    "expected {\"vendorNumber\": \"…\", \"vendorInvoiceNumber\": \"…\", \"amount\"?: 1.5}")
+            guard let (vendor, number, amount, _) = request.payControl() else {
+                return controlError(SimRequest.payControlUsage)
             }
             guard
                 let entry = store.pay(
-                    company: accessDetails.company, vendorNumber: vendor, vendorInvoiceNumber: number,
-                    amount: body?["amount"]?.decimalValue)
+                    company: accessDetails.company, vendorNumber: vendor, vendorInvoiceNumber: number, amount: amount)
             else {
                 return controlError("no invoice \(number) of vendor \(vendor)", status: 404)
             }

@@ -513,17 +513,13 @@ extension FinanceOperationsSimulator: SimulatorApp {
         case ("POST", "/_sim/fo/pay"):
             // {"vendorNumber", "vendorInvoiceNumber", "company"?, "amount"?}: posts the pending invoice if it is not
             // yet, then pays it (in full, or `amount` of it), as AP would in F&O.
-            let body = try? request.jsonBody()
-            guard let vendor = body?["vendorNumber"]?.stringValue,
-                let number = body?["vendorInvoiceNumber"]?.stringValue
-            else {
-                return controlError(
-                    "expected {\"vendorNumber\": \"…\", \"vendorInvoiceNumber\": \"…\", \"amount\"?: 1.5}")
+            guard let (vendor, number, amount, body) = request.payControl() else {
+                return controlError(SimRequest.payControlUsage)
             }
-            let company = body?["company"]?.stringValue ?? defaultCompany
+            let company = body["company"]?.stringValue ?? defaultCompany
             guard
                 let id = store.pay(
-                    company: company, vendor: vendor, invoiceNumber: number, amount: body?["amount"]?.decimalValue,
+                    company: company, vendor: vendor, invoiceNumber: number, amount: amount,
                     today: Timestamps.day(clock.now()))
             else {
                 return controlError("no invoice \(number) of vendor \(vendor) in company \(company)", status: 404)

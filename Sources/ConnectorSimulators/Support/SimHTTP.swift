@@ -93,6 +93,18 @@ struct SimRequest: Sendable {
         try SimJSON.parse(body)
     }
 
+    /// The body of an ERP simulator's "pay this invoice" control, `{"vendorNumber", "vendorInvoiceNumber",
+    /// "amount"?}` plus whatever else the simulator reads from `body`; nil when either number is missing.
+    func payControl() -> (vendorNumber: String, vendorInvoiceNumber: String, amount: Decimal?, body: SimJSON)? {
+        guard let body = try? jsonBody(), let vendor = body["vendorNumber"]?.stringValue,
+            let number = body["vendorInvoiceNumber"]?.stringValue
+        else { return nil }
+        return (vendor, number, body["amount"]?.decimalValue, body)
+    }
+
+    /// What `payControl` expects, for the control's 400 answer.
+    static let payControlUsage = "expected {\"vendorNumber\": \"…\", \"vendorInvoiceNumber\": \"…\", \"amount\"?: 1.5}"
+
     /// The request body parsed as `application/x-www-form-urlencoded`.
     func formBody() -> [(name: String, value: String)] {
         SimRequest.parseQuery(String(decoding: body, as: UTF8.self))
