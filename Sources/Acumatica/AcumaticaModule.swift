@@ -30,10 +30,12 @@ package struct AcumaticaModule: ERPModule {
     package func connector(_ environment: SystemEnvironment) throws -> any ERPConnector {
         let settings = try environment.connection.erp.typed(AcumaticaSettings.self)
         let prefix = "erp.\(AcumaticaSettings.kind)"
-        // The licence's API requests per minute, paced for every process of the connection together and learned
+        // The licence's API requests per minute, paced for every process of every connection to the instance
+        // together (the licence counts the instance's requests, whichever tenant or user sends them) and learned
         // lower from 429s (a licence limit or a full request queue).
         let limiter = environment.limiter(
-            AcumaticaSettings.kind, limit: settings.requestsPerMinute, window: .seconds(60))
+            AcumaticaSettings.kind, limit: settings.requestsPerMinute, window: .seconds(60),
+            scope: [settings.instanceURL.trimmingTrailingSlash.lowercased()])
         let paced = environment.transport(limiter: limiter)
         let password = try environment.secret(settings.password, label: "\(prefix).password")
         switch settings.authentication {

@@ -70,9 +70,11 @@ package struct BusinessCentralModule: ERPModule {
             logger: environment.logger
         )
         // BC online: 6,000 requests per user in a 5-minute sliding window, paced for every process together (and
-        // learned lower from 429s where the tenant allows less).
+        // learned lower from 429s where the tenant allows less). The user is the app registration in the
+        // environment: every connection to a company of that environment under the same client id shares it.
         let limiter = environment.limiter(
-            "businessCentral", limit: settings.requestsPerFiveMinutes, window: .seconds(300))
+            "businessCentral", limit: settings.requestsPerFiveMinutes, window: .seconds(300),
+            scope: [settings.apiRoot.lowercased(), settings.clientId.lowercased()])
         let client = BusinessCentralClient(
             apiRoot: settings.apiRoot,
             transport: BearerAuthTransport(base: environment.transport(limiter: limiter), tokens: tokens),

@@ -1,4 +1,5 @@
 import ConnectorCore
+import ConnectorSecurity
 import Foundation
 import Logging
 
@@ -67,8 +68,22 @@ package struct SystemEnvironment: Sendable {
     /// The plaintext of one secret field; `label` is its path in the connection file.
     package func secret(_ field: SecretField, label: String) throws -> Secret { try reveal(field, label) }
 
-    /// A request budget shared by all processes of the connection for one system.
-    package func limiter(_ name: String, limit: Int, window: Duration) -> RateLimiter {
-        RateLimiter(store: store, key: keys.key("ratelimit", name), limit: limit, window: window)
+    /// A request budget for one system, shared by every process that spends the same allowance on it.
+    ///
+    /// `scope` names what the system counts its limit against (Business Central: the environment and the app's
+    /// user; Acumatica: the instance's licence). Every connection with the same scope draws on one budget, so two
+    /// connections to two companies of one environment under one app registration pace together instead of each
+    /// spending the whole allowance and meeting 429s. Connections that share a budget should configure the same
+    /// limit: each paces at the lower of its own ceiling and the pace learned together.
+    package func limiter(_ name: String, limit: Int, window: Duration, scope: [String]) -> RateLimiter {
+        RateLimiter(store: store, key: Self.budgetKey(name, scope: scope, keys: keys), limit: limit, window: window)
+    }
+
+    /// `shared/ratelimit/<system>/<SHA-256 of the scope>` (URLs and client ids stay out of the key); an empty scope
+    /// keeps the budget the connection's own.
+    package static func budgetKey(_ system: String, scope: [String], keys: StateKeys) -> String {
+        guard !scope.isEmpty else { return keys.key("ratelimit", system) }
+        let digest = ContentDigest.sha256Hex(Data(scope.joined(separator: "\u{0}").utf8))
+        return StateKeys.sharedPrefix + "ratelimit/" + StateKeys.escape(system) + "/" + digest.prefix(32)
     }
 }

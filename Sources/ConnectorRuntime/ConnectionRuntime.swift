@@ -69,9 +69,14 @@ package struct ConnectionRuntime: Sendable {
             clock: context.clock,
             logger: context.logger
         )
+        // Shared by every connection to the same JAGGAER tenant under the same API client.
         let limiter = settings.requestsPerMinute.map {
             RateLimiter(
-                store: context.store, key: context.keys.key("ratelimit", "jaggaer"), limit: $0, window: .seconds(60))
+                store: context.store,
+                key: SystemEnvironment.budgetKey(
+                    "jaggaer", scope: [settings.baseURL.trimmingTrailingSlash.lowercased(), settings.clientId],
+                    keys: context.keys),
+                limit: $0, window: .seconds(60))
         }
         let client = JaggaerClient(
             baseURL: settings.baseURL,

@@ -34,7 +34,9 @@ package struct DynamicsNAVModule: ERPModule {
 
     package func connector(_ environment: SystemEnvironment) throws -> any ERPConnector {
         let settings = try environment.connection.erp.typed(DynamicsNAVSettings.self)
-        let limiter = environment.limiter("dynamicsNAV", limit: settings.requestsPerMinute, window: .seconds(60))
+        // Our own pace for the NAV service tier, shared by every connection to it (one per company).
+        let limiter = environment.limiter(
+            "dynamicsNAV", limit: settings.requestsPerMinute, window: .seconds(60), scope: [settings.root.lowercased()])
         let paced = environment.transport(limiter: limiter)
         let signed: any HTTPTransport
         switch settings.authentication {

@@ -61,10 +61,12 @@ package struct FinanceOperationsModule: ERPModule {
             clock: environment.clock,
             logger: environment.logger
         )
-        // One budget per environment for every process of the connection; a 429's Retry-After (which grows while
-        // the client keeps pressing) lowers it for all of them (reference §2.5).
+        // One budget per user of the environment (the app registration) for every process of every connection
+        // that signs in as it; a 429's Retry-After (which grows while the client keeps pressing) lowers it for all
+        // of them (reference §2.5).
         let limiter = environment.limiter(
-            "financeOperations", limit: settings.requestsPerFiveMinutes, window: .seconds(300))
+            "financeOperations", limit: settings.requestsPerFiveMinutes, window: .seconds(300),
+            scope: [settings.environmentURL.trimmingTrailingSlash.lowercased(), settings.clientId.lowercased()])
         let client = FinanceOperationsClient(
             serviceRoot: settings.serviceRoot,
             transport: BearerAuthTransport(base: environment.transport(limiter: limiter), tokens: tokens),

@@ -44,7 +44,11 @@ package struct SAPBusinessOneModule: ERPModule {
     package func connector(_ environment: SystemEnvironment) throws -> any ERPConnector {
         let settings = try environment.connection.erp.typed(SAPBusinessOneSettings.self)
         let password = try environment.secret(settings.password, label: "erp.sapBusinessOne.password")
-        let limiter = environment.limiter("sapBusinessOne", limit: settings.requestsPerMinute, window: .seconds(60))
+        // Our own pace for the Service Layer, shared by every connection to it (each company database is a
+        // connection; the server is one).
+        let limiter = environment.limiter(
+            "sapBusinessOne", limit: settings.requestsPerMinute, window: .seconds(60),
+            scope: [settings.root.lowercased()])
         let paced = environment.transport(limiter: limiter)
         let root = settings.root
         let codes = Set(settings.sessionTimeoutCodes)

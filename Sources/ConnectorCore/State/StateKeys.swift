@@ -53,6 +53,9 @@ package struct StateKeys: Sendable, Hashable {
         component.removingPercentEncoding ?? component
     }
 
+    /// Keys shared by connections: request budgets of one ERP allowance (`shared/ratelimit/<system>/<digest>`).
+    package static let sharedPrefix = "shared/"
+
     /// Keys outside any connection (runner queue, installation-wide settings).
     package static let connectionsPrefix = "connections/"
     package static func connectionKey(_ id: String) -> String { connectionsPrefix + id }
