@@ -229,6 +229,7 @@ package actor Runner {
     /// Items are claimed per step (up to the step's worker count) from the shared queue, so other runners' workers
     /// and `local-runner trigger` processes can work the same queue without running an item twice at once.
     package func drain(waitForDelayed: Bool, deadline: Date = .distantFuture) async throws {
+        try checkExecutables(FunctionCatalog.all.map(\.name))
         try await prepare()
         let totalLimit = max(options.concurrency, options.workers.values.reduce(0, +))
         // Every lane is looked at first.
@@ -581,6 +582,7 @@ package actor Runner {
     /// The pull-mode shape (`local-runner trigger`): claims items of one step one at a time, up to `max`, and runs
     /// and settles each exactly as `drain` does. Returns each item's id and its step's exit code.
     package func trigger(step function: FunctionSpec, max: Int) async throws -> [(item: String, exitCode: Int32?)] {
+        try checkExecutables([function.name])
         var outcomes: [(item: String, exitCode: Int32?)] = []
         while outcomes.count < max, !stop.value {
             let claims = try await queue.claim(
@@ -593,6 +595,24 @@ package actor Runner {
             outcomes.append((claim.item.id, try await process(claim)))
         }
         return outcomes
+    }
+
+    /// Refuses to claim anything (a configuration error, exit 78) when a step this runner would start has no
+    /// executable in `binDirectory`: a deployment that lacks a step would otherwise fail each of its items as a
+    /// crash, attempt after attempt, into the dead-letter list, and hold every item waiting on it.
+    package func checkExecutables(_ steps: [String]) throws {
+        let missing = Self.missingExecutables(steps, in: options.binDirectory)
+        guard missing.isEmpty else {
+            throw ConnectorError(
+                .configInvalid,
+                "no executable for \(missing.joined(separator: ", ")) in \(options.binDirectory.path) (MLC_FUNCTIONS_BIN "
+                    + "names the directory of the step executables; `swift build` builds them)")
+        }
+    }
+
+    /// The steps of `steps` with no executable file of their name in `directory`.
+    package static func missingExecutables(_ steps: [String], in directory: URL) -> [String] {
+        steps.filter { !FileManager.default.isExecutableFile(atPath: directory.appendingPathComponent($0).path) }
     }
 
     package func pending() async throws -> Int {

@@ -90,4 +90,28 @@ struct QueueLoopTests {
         #expect(try await queue.count(step: "sync-vendors") == 1, "other steps' items are not touched")
         #expect(try steps.inputs("transform-invoice").count == 2)
     }
+
+    @Test("a directory without a step's executable is refused before anything is claimed, naming the step")
+    func missingExecutableRefused() async throws {
+        let steps = try FakeSteps()
+        defer { steps.remove() }
+        try FileManager.default.removeItem(at: steps.directory.appendingPathComponent("sync-vendors"))
+        let store = InMemoryStateStore()
+        let runner = runner(store, steps: steps)
+        try await runner.submit(event(EventType.invoiceCaptured))
+        let refused = await #expect(throws: ConnectorError.self) { try await runner.drain(waitForDelayed: false) }
+        #expect(refused?.code == .configInvalid)
+        #expect(refused?.message.contains("sync-vendors") == true, "\(refused?.message ?? "")")
+        #expect(refused?.message.contains("transform-invoice") == false, "\(refused?.message ?? "")")
+        // Nothing ran, nothing was spent: the item waits, unclaimed, for a runner that has the steps.
+        #expect(try steps.inputs("transform-invoice").isEmpty)
+        #expect(try await WorkQueue(store: store).count(step: "transform-invoice") == 1)
+        #expect(await runner.stats.invocations == 0)
+        // `trigger` checks only its own step.
+        let transform = try #require(FunctionCatalog.named("transform-invoice"))
+        let vendors = try #require(FunctionCatalog.named("sync-vendors"))
+        await #expect(throws: ConnectorError.self) { try await runner.trigger(step: vendors, max: 1) }
+        try steps.step("transform-invoice", result: .ok())
+        #expect(try await runner.trigger(step: transform, max: 1).map(\.exitCode) == [0])
+    }
 }
