@@ -15,7 +15,7 @@ RELEASE_BIN := .build/release
 INFRA_VENV := .build/infra-venv
 KUBERNETES_VALIDATE := kubernetes-validate==1.34.1
 
-.PHONY: deps build demo test infra-check bench format lint clean
+.PHONY: deps build demo test infra-check bench image image-check format lint clean
 
 deps:
 	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
@@ -50,6 +50,19 @@ infra-check: deps
 		touch '$(INFRA_VENV)/.installed-$(KUBERNETES_VALIDATE)'; \
 	fi
 	$(INFRA_VENV)/bin/python infra/validate.py
+
+# The container image of infra/Dockerfile, and its checks run on it (infra/image-check.sh: every step and tool, the
+# OpenFaaS, Knative and KEDA shapes, the main flow). Needs a Docker engine. Where no registry is reachable but a Debian
+# mirror is, `infra/offline-base-images.sh` builds the two base images the Dockerfile names first.
+# IMAGE_BUILD_FLAGS: e.g. `--network host` where the engine runs without a bridge network (dockerd --bridge=none).
+IMAGE ?= ml-connector:latest
+IMAGE_BUILD_FLAGS ?=
+image:
+	@command -v docker >/dev/null 2>&1 && docker info >/dev/null 2>&1 || { echo "make image needs a running Docker engine (docker info failed)"; exit 1; }
+	docker build $(IMAGE_BUILD_FLAGS) -f infra/Dockerfile -t $(IMAGE) .
+
+image-check: deps image
+	infra/image-check.sh $(IMAGE)
 
 bench: deps
 	@command -v /usr/bin/time >/dev/null 2>&1 || $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq time
