@@ -26,6 +26,11 @@ struct Bench: AsyncParsableCommand {
     @Option(help: "Invoices in the tenant of each scaling point.") var scalingInvoices = 200
     @Option(help: "Store backends of the scaling figure (repeatable: sqlite, redis, postgres).")
     var scalingBackends: [String] = ["sqlite", "redis", "postgres"]
+    @Option(
+        help:
+            "Business Central connections of the scaling figure, each its own environment and request budget (repeatable)."
+    )
+    var scalingConnections: [Int] = [1, 2]
     @Option(help: "Runs per step for the step budget breakdown (none with 0).") var breakdownRuns = 31
 
     struct Result: Codable {
@@ -113,7 +118,8 @@ struct Bench: AsyncParsableCommand {
                                     "--scaling-backends: \(name.prefix(40)) is not sqlite, redis or postgres")
                             }
                             return backend
-                        })
+                        },
+                        connections: scalingConnections.filter { $0 > 0 })
                 let result = Result(
                     coldStart: starts, demo: summary, latencyMs: latencyMs, concurrency: concurrency,
                     machine: Self.machine(), scaling: scaling, stepBudget: budget)

@@ -13,9 +13,16 @@ import Foundation
 /// request after a fixed latency (JAGGAER answers at once, so the figure is the ERP-bound steps'). Each point is a
 /// fresh tenant, simulators and store. Every process of the run (the runner and each step) counts its store
 /// operations (`MLC_TIMINGS`), so each point also says how many store round trips an invoice costs.
+///
+/// With one connection, Business Central's per-user budget (20 requests/s) is the ceiling: at 100 ms per request one
+/// worker already reaches about 45 % of it, so more workers can add at most the rest. With `connections` > 1 each
+/// connection is its own Business Central environment and user (a simulator host and tenant of its own, so a budget
+/// of its own), as for a group of companies on separate environments; the ceiling is then the sum of the budgets.
 enum WorkerScaling {
     struct Point: Codable {
         var backend: String = "sqlite"
+        /// Business Central connections in the run, each with its own environment and request budget.
+        var connections: Int = 1
         var workers: Int
         var drafted: Int
         /// From the first invoice captured to the last one written (master-data sync before it not counted).
@@ -27,7 +34,7 @@ enum WorkerScaling {
         var invocations: String?
         /// Requests of `write-erp-invoice` per written invoice (Business Central, plus any token request).
         var erpRequestsPerInvoice: Double?
-        /// Business Central's own bound at this request count: 20 requests/s ÷ requests per invoice.
+        /// Business Central's own bound at this request count: 20 requests/s ÷ requests per invoice, per connection.
         var erpBoundInvoicesPerSecond: Double?
         /// Throughput as a share of that bound.
         var percentOfBound: Double?
@@ -48,7 +55,21 @@ enum WorkerScaling {
         case sqlite, redis, postgres
     }
 
-    static func measure(counts: [Int], invoices: Int, latencyMs: Int, backends: [Backend]) async throws -> [Point] {
+    static func measure(
+        counts: [Int], invoices: Int, latencyMs: Int, backends: [Backend], connections: [Int] = [1]
+    ) async throws -> [Point] {
+        var points: [Point] = []
+        for connectionCount in connections {
+            points += try await measure(
+                counts: counts, invoices: invoices, latencyMs: latencyMs, backends: backends,
+                connections: connectionCount)
+        }
+        return points
+    }
+
+    static func measure(
+        counts: [Int], invoices: Int, latencyMs: Int, backends: [Backend], connections: Int
+    ) async throws -> [Point] {
         var points: [Point] = []
         for backend in backends {
             var redis: RedisServerProcess?
@@ -72,11 +93,12 @@ enum WorkerScaling {
                 case .sqlite: url = "sqlite:" + directory.appendingPathComponent("state.sqlite").path
                 case .redis: url = redis?.url(database: index + 1) ?? ""
                 case .postgres:
-                    try postgres?.createDatabase("bench_\(index)_\(count)")
-                    url = postgres?.url(database: "bench_\(index)_\(count)") ?? ""
+                    try postgres?.createDatabase("bench_\(connections)_\(index)_\(count)")
+                    url = postgres?.url(database: "bench_\(connections)_\(index)_\(count)") ?? ""
                 }
                 var point = try await point(
-                    workers: count, invoices: invoices, latencyMs: latencyMs, url: url, directory: directory)
+                    workers: count, invoices: invoices, latencyMs: latencyMs, url: url, directory: directory,
+                    connections: connections)
                 point.backend = backend.rawValue
                 points.append(point)
             }
@@ -84,17 +106,28 @@ enum WorkerScaling {
         return points
     }
 
-    static func point(workers: Int, invoices: Int, latencyMs: Int, url: String, directory: URL) async throws -> Point {
-        let tenant = DemoTenant.generate(invoiceCount: invoices, seed: 42)
-        let host = try await SimulatorHost.start(tenant: tenant)
+    /// One point: `connections` simulated tenants (seeds 42, 43, …), each JAGGAER and Business Central on a host of
+    /// its own, each with `invoices` invoices and its own connection; one `run --once` drains them all.
+    static func point(
+        workers: Int, invoices: Int, latencyMs: Int, url: String, directory: URL, connections: Int = 1
+    ) async throws -> Point {
+        var hosts: [SimulatorHost] = []
         do {
-            let endpoints = SimulatorEndpoints(host: host, tenant: tenant)
-            if latencyMs > 0 { try await addLatency(latencyMs, erp: try endpoints.erp("businessCentral")) }
             let key = MasterKey.generate()
-            let connection = try endpoints.connection(id: "bench", erp: try endpoints.erp("businessCentral"))
             let store = try await StateStores.open(url, mode: .create)
-            try await ConnectionStore(store: store, vault: Vault(masterKey: try MasterKey(base64: key))).save(
-                connection)
+            var connectionIds: [String] = []
+            for index in 0..<max(1, connections) {
+                let tenant = DemoTenant.generate(invoiceCount: invoices, seed: 42 + UInt64(index))
+                let host = try await SimulatorHost.start(tenant: tenant)
+                hosts.append(host)
+                let endpoints = SimulatorEndpoints(host: host, tenant: tenant)
+                if latencyMs > 0 { try await addLatency(latencyMs, erp: try endpoints.erp("businessCentral")) }
+                let id = connections == 1 ? "bench" : "bench-\(index + 1)"
+                let connection = try endpoints.connection(id: id, erp: try endpoints.erp("businessCentral"))
+                try await ConnectionStore(store: store, vault: Vault(masterKey: try MasterKey(base64: key))).save(
+                    connection)
+                connectionIds.append(id)
+            }
             try await store.close()
 
             let timings = directory.appendingPathComponent("timings.jsonl").path
@@ -114,23 +147,28 @@ enum WorkerScaling {
             let wall = (ContinuousClock.now - started).timeInterval
 
             let state = try await StateStores.open(url)
-            let audit = AuditLog(store: state, keys: try StateKeys(connection: "bench"))
             var first: Date?
             var firstDraft: Date?
             var last: Date?
             var drafted = 0
-            for status in try await audit.allStatuses() where status.recordId.hasPrefix("jaggaer-invoice-") {
-                let entries = try await audit.entries(recordId: status.recordId)
-                if let captured = entries.map(\.at).min(), first.map({ captured < $0 }) ?? true { first = captured }
-                guard status.state == .written else { continue }
-                drafted += 1
-                if let written = entries.filter({ $0.step == "write-erp-invoice" }).map(\.at).max() {
-                    if last.map({ written > $0 }) ?? true { last = written }
-                    if firstDraft.map({ written < $0 }) ?? true { firstDraft = written }
+            for id in connectionIds {
+                let audit = AuditLog(store: state, keys: try StateKeys(connection: id))
+                for status in try await audit.allStatuses() where status.recordId.hasPrefix("jaggaer-invoice-") {
+                    let entries = try await audit.entries(recordId: status.recordId)
+                    if let captured = entries.map(\.at).min(), first.map({ captured < $0 }) ?? true {
+                        first = captured
+                    }
+                    guard status.state == .written else { continue }
+                    drafted += 1
+                    if let written = entries.filter({ $0.step == "write-erp-invoice" }).map(\.at).max() {
+                        if last.map({ written > $0 }) ?? true { last = written }
+                        if firstDraft.map({ written < $0 }) ?? true { firstDraft = written }
+                    }
                 }
             }
             try await state.close()
-            await host.shutdown()
+            for host in hosts { await host.shutdown() }
+            hosts = []
             var seconds: Double?
             if let first, let last { seconds = last.timeIntervalSince(first) }
             let rate = seconds.flatMap { $0 > 0 ? Double(drafted) / $0 : nil }
@@ -151,10 +189,10 @@ enum WorkerScaling {
                 if report.process == "write-erp-invoice" { writeRequests += report.httpRequests ?? 0 }
             }
             let perInvoice = drafted > 0 ? Double(writeRequests) / Double(drafted) : nil
-            let bound = perInvoice.flatMap { $0 > 0 ? erpRequestsPerSecond / $0 : nil }
+            let bound = perInvoice.flatMap { $0 > 0 ? Double(connectionIds.count) * erpRequestsPerSecond / $0 : nil }
             return Point(
-                workers: workers, drafted: drafted, seconds: seconds ?? 0, invoicesPerSecond: rate, wallSeconds: wall,
-                exitCode: output.exitCode,
+                connections: connectionIds.count, workers: workers, drafted: drafted, seconds: seconds ?? 0,
+                invoicesPerSecond: rate, wallSeconds: wall, exitCode: output.exitCode,
                 invocations: String(decoding: output.stdout, as: UTF8.self).split(separator: "\n")
                     .first { $0.contains("step invocations") }.map { $0.trimmingCharacters(in: .whitespaces) },
                 erpRequestsPerInvoice: perInvoice, erpBoundInvoicesPerSecond: bound,
@@ -166,7 +204,7 @@ enum WorkerScaling {
                 storeRoundTripsByProcess: drafted > 0 && !storeCalls.isEmpty
                     ? storeCalls.mapValues { Double($0) / Double(drafted) } : nil)
         } catch {
-            await host.shutdown()
+            for host in hosts { await host.shutdown() }
             throw error
         }
     }
@@ -186,16 +224,19 @@ enum WorkerScaling {
     static func report(_ points: [Point], latencyMs: Int) {
         print("")
         print(
-            "Per-step scaling (run --once --workers transform-invoice=N --workers write-erp-invoice=N; \(latencyMs) ms per Business Central request; BC bound = \(Int(erpRequestsPerSecond)) requests/s ÷ requests per invoice):"
+            "Per-step scaling (run --once --workers transform-invoice=N --workers write-erp-invoice=N; \(latencyMs) ms per Business Central request; BC bound = \(Int(erpRequestsPerSecond)) requests/s per connection ÷ requests per invoice; with several connections each is its own BC environment and user with its own budget):"
         )
         func format(_ value: Double?, _ digits: Int = 2) -> String {
             value.map { String(format: "%.\(digits)f", $0) } ?? "-"
         }
         for point in points {
-            let one = points.first { $0.backend == point.backend && $0.workers == 1 }?.invoicesPerSecond
+            let one = points.first {
+                $0.backend == point.backend && $0.connections == point.connections && $0.workers == 1
+            }?.invoicesPerSecond
             let speedup = point.workers > 1 ? point.invoicesPerSecond.flatMap { rate in one.map { rate / $0 } } : nil
+            let label = point.connections == 1 ? "" : "\(point.connections) BC connections, "
             print(
-                "  \(point.backend.padding(toLength: 8, withPad: " ", startingAt: 0)) \(point.workers) worker\(point.workers == 1 ? " " : "s") per step: \(format(point.invoicesPerSecond)) invoices/s\(speedup.map { " (\(format($0))× one worker)" } ?? ""); \(format(point.percentOfBound, 0)) % of the BC bound \(format(point.erpBoundInvoicesPerSecond)) at \(format(point.erpRequestsPerInvoice)) requests per invoice; drafts paced at \(format(point.draftPacePerSecond)) invoices/s (\(format(point.draftPacePercentOfBound, 0)) %); \(format(point.storeRoundTripsPerInvoice, 1)) store round trips per invoice (\(point.drafted) drafted in \(format(point.seconds, 1)) s; whole run \(format(point.wallSeconds, 1)) s, exit \(point.exitCode); \(point.invocations ?? "-"))"
+                "  \(point.backend.padding(toLength: 8, withPad: " ", startingAt: 0)) \(label)\(point.workers) worker\(point.workers == 1 ? " " : "s") per step: \(format(point.invoicesPerSecond)) invoices/s\(speedup.map { " (\(format($0))× one worker)" } ?? ""); \(format(point.percentOfBound, 0)) % of the BC bound \(format(point.erpBoundInvoicesPerSecond)) at \(format(point.erpRequestsPerInvoice)) requests per invoice; drafts paced at \(format(point.draftPacePerSecond)) invoices/s (\(format(point.draftPacePercentOfBound, 0)) %); \(format(point.storeRoundTripsPerInvoice, 1)) store round trips per invoice (\(point.drafted) drafted in \(format(point.seconds, 1)) s; whole run \(format(point.wallSeconds, 1)) s, exit \(point.exitCode); \(point.invocations ?? "-"))"
             )
         }
         if let sample = points.last(where: { $0.storeRoundTripsByProcess != nil }),
