@@ -99,6 +99,12 @@ package actor Runner {
     package private(set) var stats = Stats()
     package private(set) var summary = RunSummary()
     private var running: [String: Int] = [:]
+    /// Running items by step, then by connection (`""`: an event that names none): what a fair claim balances.
+    private var runningByConnection: [String: [String: Int]] = [:]
+    /// The connections whose items this runner has run.
+    private var connectionsSeen: Set<String> = []
+    /// Whether the store holds more than one connection (looked up as a drain starts).
+    private var severalConnections = false
     /// What the queue loop knows of each step's lane (no entry: nothing, so it may have work).
     private var lanes: [String: Lane] = [:]
     private var reported = Set<String>()
@@ -231,6 +237,7 @@ package actor Runner {
     package func drain(waitForDelayed: Bool, deadline: Date = .distantFuture) async throws {
         try checkExecutables(FunctionCatalog.all.map(\.name))
         try await prepare()
+        severalConnections = try await store.scan(prefix: StateKeys.connectionsPrefix, after: nil, limit: 2).count > 1
         let totalLimit = max(options.concurrency, options.workers.values.reduce(0, +))
         // Every lane is looked at first.
         lanes = [:]
@@ -255,15 +262,10 @@ package actor Runner {
                         skipped = true
                         continue
                     }
-                    let claims = try await queue.claim(
-                        step: function.name, consumer: options.consumer, limit: free,
-                        visibility: visibility(function)
-                    ) { location, raw, reason in
-                        try await self.quarantine(location: location, raw: raw, reason: reason)
-                    }
+                    let claims = try await claim(function, limit: free)
                     looked(at: function.name, since: start, quiet: claims.count < free)
                     for claim in claims {
-                        running[function.name, default: 0] += 1
+                        markRunning(claim.item)
                         inFlight += 1
                         started += 1
                         group.addTask {
@@ -370,8 +372,39 @@ package actor Runner {
             metadata: ["key": "\(location)", "deadLetter": "\(id)", "reason": "\(reason)"])
     }
 
+    /// Claims up to `limit` items of `function`'s lane, fair across connections when there are several (each next
+    /// item from the connection with the fewest running, so one connection's backlog, held back by its ERP's
+    /// request budget, does not keep every worker of a step from another connection's items); oldest first when the
+    /// store holds one connection and this runner met no second one, as there is nothing to balance then and the
+    /// oldest-first claim looks at less.
+    private func claim(_ function: FunctionSpec, limit: Int) async throws -> [QueueClaim] {
+        let quarantine: QueueQuarantine = { location, raw, reason in
+            try await self.quarantine(location: location, raw: raw, reason: reason)
+        }
+        guard severalConnections || connectionsSeen.count > 1 else {
+            return try await queue.claim(
+                step: function.name, consumer: options.consumer, limit: limit, visibility: visibility(function),
+                quarantine: quarantine)
+        }
+        return try await queue.claim(
+            step: function.name, consumer: options.consumer, limit: limit, visibility: visibility(function),
+            inFlight: runningByConnection[function.name] ?? [:], quarantine: quarantine)
+    }
+
+    private func markRunning(_ item: WorkItem) {
+        let connection = item.event.connection ?? ""
+        running[item.function, default: 0] += 1
+        runningByConnection[item.function, default: [:]][connection, default: 0] += 1
+        if !connection.isEmpty { connectionsSeen.insert(connection) }
+    }
+
     private func finished(_ item: WorkItem) {
         running[item.function, default: 1] -= 1
+        let connection = item.event.connection ?? ""
+        runningByConnection[item.function, default: [:]][connection, default: 1] -= 1
+        if runningByConnection[item.function]?[connection] == 0 {
+            runningByConnection[item.function]?[connection] = nil
+        }
     }
 
     /// Runs one claimed item and settles it: route emitted events, then ack; or release for a retry; or dead-letter.
@@ -591,7 +624,7 @@ package actor Runner {
                 try await self.quarantine(location: location, raw: raw, reason: reason)
             }
             guard let claim = claims.first else { break }
-            running[function.name, default: 0] += 1
+            markRunning(claim.item)
             outcomes.append((claim.item.id, try await process(claim)))
         }
         return outcomes

@@ -82,13 +82,15 @@ package final class PostgresStateStore: StateStore {
                     SELECT to_regclass(\(table)) IS NOT NULL AND to_regclass(\(queueTable)) IS NOT NULL
                         AND to_regprocedure(\(commitFunction + "(text[],text[],bytea[],bigint[],bigint[],text[])"))
                             IS NOT NULL
+                        AND EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = to_regclass(\(queueTable))
+                            AND attname = 'connection' AND NOT attisdropped)
                     """,
                     logger: link.logger
                 ).get()
                 guard let row = result.rows.first, try row.decode(Bool.self) else {
                     throw ConnectorError(
                         .stateUnavailable, kind: .configuration,
-                        "the PostgreSQL store at \(endpoint) does not have the ml-connector tables \(table) and \(queueTable) and the function \(commitFunction) yet (a store made by an earlier version lacks the function); `local-runner connections add --file <connection.yaml>` with this MLC_STATE creates them (check the database in MLC_STATE)"
+                        "the PostgreSQL store at \(endpoint) does not have the ml-connector tables \(table) and \(queueTable) and the function \(commitFunction) yet (a store made by an earlier version lacks the function or the queue's connection column); `local-runner connections add --file <connection.yaml>` with this MLC_STATE creates them (check the database in MLC_STATE)"
                     )
                 }
             }

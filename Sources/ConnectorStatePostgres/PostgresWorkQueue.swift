@@ -13,7 +13,7 @@ extension PostgresStateStore: WorkQueueProviding {
 /// `entry` (an identity: the item's queue key), `queue` (the queue's name), `step`, `item_id`, `body` (the item's
 /// JSON as bytes, so an entry that is no work item is handed to the quarantine whole), `not_before`, `enqueued_at`,
 /// and the current claim: `claimed_by`, `claim_token`, `claimed_at`, `claim_until` (by the holder's own visibility;
-/// what `nextDue` and `remove` look at), `deliveries`.
+/// what `nextDue` and `remove` look at), `deliveries`; and `connection`, the event's connection, for fair claims.
 ///
 /// A claim is ONE statement: `UPDATE … FROM (SELECT … FOR UPDATE SKIP LOCKED LIMIT n) … RETURNING`, so concurrent
 /// claimers (other connections, other machines) never wait on each other or get the same row; a row is claimable when
@@ -49,6 +49,7 @@ package struct PostgresWorkQueue: SingleTripQueueing {
             claim_until timestamptz,
             deliveries bigint NOT NULL DEFAULT 0
         );
+        ALTER TABLE \(table) ADD COLUMN IF NOT EXISTS connection text COLLATE "C";
         CREATE INDEX IF NOT EXISTS \(table)_lane ON \(table) (queue, step, not_before, entry);
         CREATE INDEX IF NOT EXISTS \(table)_holder ON \(table) (queue, claimed_by) WHERE claimed_by IS NOT NULL;
         """
@@ -76,9 +77,9 @@ package struct PostgresWorkQueue: SingleTripQueueing {
         let result = try await store.run(
             "a queue write", subject(item.function),
             """
-            INSERT INTO \(unescaped: table) (queue, step, item_id, body, not_before)
+            INSERT INTO \(unescaped: table) (queue, step, item_id, body, not_before, connection)
             VALUES (\(name)::text, \(item.function)::text, \(item.id)::text, \(ByteBuffer(bytes: body))::bytea,
-                \(item.notBefore)::timestamptz)
+                \(item.notBefore)::timestamptz, \(item.event.connection)::text)
             RETURNING entry
             """)
         guard let row = result.rows.first, let entry = try? row.decode(Int64.self) else {
@@ -113,10 +114,11 @@ package struct PostgresWorkQueue: SingleTripQueueing {
                 RETURNING entry
             ),
             added AS (
-                INSERT INTO \(unescaped: table) (queue, step, item_id, body, not_before)
-                SELECT \(name)::text, i.step, i.item_id, i.body, i.not_before
+                INSERT INTO \(unescaped: table) (queue, step, item_id, body, not_before, connection)
+                SELECT \(name)::text, i.step, i.item_id, i.body, i.not_before, nullif(i.connection, '')
                 FROM unnest(\(items.map(\.function))::text[], \(items.map(\.id))::text[], \(bodies)::bytea[],
-                    \(items.map(\.notBefore))::timestamptz[]) WITH ORDINALITY AS i(step, item_id, body, not_before, n)
+                    \(items.map(\.notBefore))::timestamptz[], \(items.map { $0.event.connection ?? "" })::text[])
+                    WITH ORDINALITY AS i(step, item_id, body, not_before, connection, n)
                 ORDER BY i.n
                 RETURNING entry
             )
@@ -151,20 +153,86 @@ package struct PostgresWorkQueue: SingleTripQueueing {
                 FOR UPDATE SKIP LOCKED
             ) AS picked
             WHERE t.entry = picked.entry
-            RETURNING t.entry, t.body, t.deliveries, t.claim_token, t.not_before
+            RETURNING t.entry, t.body, t.deliveries, t.claim_token, t.not_before, 0::bigint
             """)
-        var rows: [(entry: Int64, body: Data, deliveries: Int64, token: String, notBefore: Date)] = []
+        return try await claims(result, step: step, consumer: consumer, quarantine: quarantine)
+    }
+
+    package var balancesConnections: Bool { true }
+
+    /// ONE statement, fair across connections: of the first `window` claimable rows (oldest first), each connection's
+    /// rows are ranked oldest first, and the n-th of a connection comes after its load plus n - 1, where its load is
+    /// what the caller runs (`inFlight`) plus the live claims of other consumers; ties go to the older row. That is
+    /// the order of taking each next item from the connection with the fewest in flight. The picked rows are locked
+    /// `SKIP LOCKED` and re-checked, so concurrent claimers never get the same row.
+    package func claim(
+        step: String, consumer: String, limit: Int, visibility: Duration, inFlight: [String: Int], window: Int,
+        quarantine: QueueQuarantine
+    ) async throws -> [QueueClaim] {
+        guard limit > 0 else { return [] }
+        let nonce = UUID().uuidString.lowercased()
+        let visible = Self.milliseconds(visibility)
+        let running = inFlight.sorted { $0.key < $1.key }
+        let result = try await store.run(
+            "a claim", subject(step),
+            """
+            WITH load AS (
+                SELECT c, sum(n)::bigint AS n FROM (
+                    SELECT coalesce(l.connection, '') AS c, count(*)::bigint AS n FROM \(unescaped: table) AS l
+                    WHERE l.queue = \(name)::text AND l.step = \(step)::text AND l.claimed_by <> \(consumer)::text
+                        AND l.claimed_at > now() - \(visible)::bigint * interval '1 millisecond'
+                    GROUP BY 1
+                    UNION ALL
+                    SELECT r.c, r.n FROM unnest(\(running.map(\.key))::text[], \(running.map { Int64($0.value) })::bigint[])
+                        AS r(c, n)
+                ) AS all_load GROUP BY c
+            ),
+            ahead AS (
+                SELECT w.entry, w.not_before, coalesce(w.connection, '') AS c FROM \(unescaped: table) AS w
+                WHERE w.queue = \(name)::text AND w.step = \(step)::text AND w.not_before <= now()
+                    AND (w.claimed_at IS NULL OR w.claimed_at <= now() - \(visible)::bigint * interval '1 millisecond')
+                ORDER BY w.not_before, w.entry
+                LIMIT \(Int64(window))::bigint
+            ),
+            ranked AS (
+                SELECT a.entry, a.not_before,
+                    row_number() OVER (PARTITION BY a.c ORDER BY a.not_before, a.entry) + coalesce(load.n, 0) AS turn
+                FROM ahead AS a LEFT JOIN load ON load.c = a.c
+            ),
+            picked AS (
+                SELECT t.entry, r.turn FROM \(unescaped: table) AS t
+                JOIN (SELECT entry, turn FROM ranked ORDER BY turn, not_before, entry LIMIT \(Int64(limit))::bigint) AS r
+                    ON t.entry = r.entry
+                WHERE t.claimed_at IS NULL OR t.claimed_at <= now() - \(visible)::bigint * interval '1 millisecond'
+                FOR UPDATE OF t SKIP LOCKED
+            )
+            UPDATE \(unescaped: table) AS t
+            SET claimed_by = \(consumer)::text, claim_token = t.entry::text || '.' || \(nonce)::text,
+                claimed_at = now(), claim_until = now() + \(visible)::bigint * interval '1 millisecond',
+                deliveries = t.deliveries + 1
+            FROM picked
+            WHERE t.entry = picked.entry
+            RETURNING t.entry, t.body, t.deliveries, t.claim_token, t.not_before, picked.turn
+            """)
+        return try await claims(result, step: step, consumer: consumer, quarantine: quarantine)
+    }
+
+    /// The claims of a claim statement's rows; an entry that is no work item goes to `quarantine` and leaves.
+    private func claims(
+        _ result: PostgresQueryResult, step: String, consumer: String, quarantine: QueueQuarantine
+    ) async throws -> [QueueClaim] {
+        var rows: [(entry: Int64, body: Data, deliveries: Int64, token: String, notBefore: Date, turn: Int64)] = []
         do {
             for row in result.rows {
-                let (entry, body, deliveries, token, notBefore) = try row.decode(
-                    (Int64, Data, Int64, String, Date).self)
-                rows.append((entry, body, deliveries, token, notBefore))
+                let (entry, body, deliveries, token, notBefore, turn) = try row.decode(
+                    (Int64, Data, Int64, String, Date, Int64).self)
+                rows.append((entry, body, deliveries, token, notBefore, turn))
             }
         } catch {
             throw store.unexpected("a claim")
         }
-        // RETURNING gives no order; hand them out oldest first.
-        rows.sort { ($0.notBefore, $0.entry) < ($1.notBefore, $1.entry) }
+        // RETURNING gives no order; hand them out in turn (fair claims), oldest first among equals.
+        rows.sort { ($0.turn, $0.notBefore, $0.entry) < ($1.turn, $1.notBefore, $1.entry) }
         var claims: [QueueClaim] = []
         for row in rows {
             do {
@@ -213,9 +281,9 @@ package struct PostgresWorkQueue: SingleTripQueueing {
                 WHERE entry = \(entry)::bigint AND claim_token = \(claim.token)::text
                 RETURNING queue, step
             )
-            INSERT INTO \(unescaped: table) (queue, step, item_id, body, not_before)
+            INSERT INTO \(unescaped: table) (queue, step, item_id, body, not_before, connection)
             SELECT gone.queue, gone.step, \(next.id)::text, \(ByteBuffer(bytes: body))::bytea,
-                \(notBefore)::timestamptz
+                \(notBefore)::timestamptz, \(next.event.connection)::text
             FROM gone
             RETURNING entry
             """)

@@ -16,15 +16,72 @@ package enum WorkQueueConformance {
         try await recoverAndLanes(make)
         try await batchEnqueue(make)
         try await completeQueuesAndAcks(make)
+        try await fairClaims(make)
     }
 
-    package static func item(_ step: String, _ index: Int, notBefore: Date = Date()) -> WorkItem {
+    package static func item(
+        _ step: String, _ index: Int, notBefore: Date = Date(), connection: String? = "acme"
+    ) -> WorkItem {
         WorkItem(
             function: step,
             event: CloudEvent(
                 id: "event-\(index)", source: "urn:test", type: "com.mlconnector.test", data: .object([:]),
-                connection: "acme"),
+                connection: connection),
             notBefore: notBefore, enqueuedAt: Date())
+    }
+
+    /// A fair claim takes each next item from the connection with the fewest in flight (the caller's own, plus
+    /// live claims of other consumers it meets), oldest first among equals, no deeper than its window; a backend
+    /// that cannot pick out of order (`balancesConnections` false) hands them out oldest first, as a plain claim.
+    static func fairClaims(_ make: Factory) async throws {
+        let (first, second) = try await make()
+        let step = "write-erp-invoice"
+        let start = Date().addingTimeInterval(-60)
+        // Six items of `big` queued first, then two of `small`, then one naming no connection.
+        var items: [WorkItem] = []
+        for index in 0..<6 {
+            items.append(item(step, index, notBefore: start.addingTimeInterval(Double(index)), connection: "big"))
+        }
+        for index in 6..<8 {
+            items.append(item(step, index, notBefore: start.addingTimeInterval(Double(index)), connection: "small"))
+        }
+        items.append(item(step, 8, notBefore: start.addingTimeInterval(8), connection: nil))
+        for item in items { try await first.enqueue(item) }
+        let ids = { (claims: [QueueClaim]) in claims.map(\.item.event.id) }
+
+        guard first.balancesConnections else {
+            let claims = try await first.claim(
+                step: step, consumer: "a", limit: 2, visibility: .seconds(60), inFlight: ["big": 3])
+            #expect(ids(claims) == ["event-0", "event-1"], "oldest first")
+            for claim in claims { #expect(try await first.ack(claim)) }
+            for claim in try await first.claim(step: step, consumer: "a", limit: 20, visibility: .seconds(60)) {
+                #expect(try await first.ack(claim))
+            }
+            #expect(try await first.count(step: step) == 0)
+            return
+        }
+        #expect(second.balancesConnections)
+
+        // The window: three items deep, only `big` is seen, so it gets the claim whatever runs.
+        let shallow = try await second.claim(
+            step: step, consumer: "w", limit: 1, visibility: .seconds(60), inFlight: ["big": 5], window: 3)
+        #expect(ids(shallow) == ["event-0"], "nothing past the window is looked at")
+
+        // `big` holds one (event-0, claimed by `w`, another consumer, met on the way): the claim goes to `small`
+        // (older than the connection-less item), then to the connection-less one (nothing in flight), then, with
+        // all at one, to the oldest (`big`), then to `small` (one against `big`'s two).
+        let fair = try await first.claim(step: step, consumer: "a", limit: 4, visibility: .seconds(60), inFlight: [:])
+        #expect(ids(fair) == ["event-6", "event-8", "event-1", "event-7"], "\(ids(fair))")
+
+        // `a` says it runs two of `big` and the live claims it meets count too: `big` is all that is left.
+        let rest = try await second.claim(
+            step: step, consumer: "a", limit: 10, visibility: .seconds(60), inFlight: ["big": 1, "small": 2])
+        #expect(ids(rest) == ["event-2", "event-3", "event-4", "event-5"], "\(ids(rest))")
+        #expect(
+            try await first.claim(step: step, consumer: "b", limit: 5, visibility: .seconds(60), inFlight: [:]).isEmpty,
+            "claimed items are hidden from fair claims too")
+        for claim in shallow + fair + rest { #expect(try await second.ack(claim)) }
+        #expect(try await first.count(step: step) == 0)
     }
 
     /// Two consumers racing for 40 items never hold the same one, and together they get every one.

@@ -1,6 +1,7 @@
 import ConnectorCore
 import ConnectorRunner
 import Foundation
+import Logging
 import Testing
 
 /// The queue loop (`drain`) and the pull-mode loop (`trigger`) over fake steps on an in-memory store.
@@ -113,5 +114,36 @@ struct QueueLoopTests {
         await #expect(throws: ConnectorError.self) { try await runner.trigger(step: vendors, max: 1) }
         try steps.step("transform-invoice", result: .ok())
         #expect(try await runner.trigger(step: transform, max: 1).map(\.exitCode) == [0])
+    }
+
+    @Test("with several connections, a step's workers are shared between them, not filled by one's backlog")
+    func claimsAreFairAcrossConnections() async throws {
+        let steps = try FakeSteps()
+        defer { steps.remove() }
+        try steps.step("write-erp-invoice", result: .ok(), sleepSeconds: 1)
+        let store = InMemoryStateStore()
+        // Two connections in the store (the runner looks them up as a drain starts; their contents do not matter).
+        for id in ["big", "small"] { _ = try await store.put(StateKeys.connectionKey(id), Data("{}".utf8), ttl: nil) }
+        let runner = Runner(
+            store: store,
+            options: .init(
+                binDirectory: steps.directory, environment: ["PATH": "/usr/bin:/bin"], workers: ["write-erp-invoice": 2]
+            ),
+            logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }), report: { _ in })
+        // Six invoices of `big` queued before two of `small`, a millisecond apart so their order is certain.
+        let start = Date().addingTimeInterval(-1)
+        for index in 0..<8 {
+            let connection = index < 6 ? "big" : "small"
+            try await runner.submit(
+                event(EventType.invoiceMapped, connection: connection, recordid: "\(connection)-\(index)"),
+                notBefore: start.addingTimeInterval(Double(index) / 100))
+        }
+        try await runner.drain(waitForDelayed: false)
+        let order = try steps.inputs("write-erp-invoice").map { $0.connection ?? "-" }
+        #expect(order.count == 8)
+        // Oldest first would run `small` last (positions 7 and 8); fair, one of the first two workers takes it.
+        #expect(order.prefix(2).sorted() == ["big", "small"], "\(order)")
+        #expect(order.prefix(4).filter { $0 == "small" }.count == 2, "\(order)")
+        #expect(try await WorkQueue(store: store).count() == 0)
     }
 }

@@ -8,7 +8,8 @@ import Logging
 #endif
 
 /// Step executables as one small shell script, linked under each step's name in a directory of its own: a step
-/// records the events it gets on stdin (one JSON line each), optionally sleeps, prints its given result and exits
+/// records the events it gets on stdin (one JSON line each, in one append, so steps running at once do not mix
+/// their lines), optionally sleeps, prints its given result and exits
 /// with its given code. The runner and the gateway start them exactly as they start the real steps.
 ///
 /// The script is written once per process (closed on exec) and steps are symlinks to it, so no test writes an
@@ -21,8 +22,8 @@ struct FakeSteps {
             .path
         let text = """
             #!/bin/sh
-            cat >> "$0.in"
-            echo >> "$0.in"
+            input="$(cat)"
+            printf '%s\n' "$input" >> "$0.in"
             if [ -f "$0.sleep" ]; then sleep "$(cat "$0.sleep")"; fi
             if [ -f "$0.out" ]; then cat "$0.out"; fi
             exit "$(cat "$0.exit")"

@@ -31,6 +31,8 @@ package final class PooledStateStore: StateStore, WorkQueueProviding, RateLimite
     package let label: String
     private let open: Open
     private let nativeQueue: Bool
+    /// Whether the members' native queue claims fair across connections.
+    fileprivate let nativeQueueBalances: Bool
     private let nativeLimiter: Bool
     private let identity: UInt64
     private let state: Mutex<State>
@@ -72,6 +74,8 @@ package final class PooledStateStore: StateStore, WorkQueueProviding, RateLimite
         self.label = label
         self.open = open
         nativeQueue = first is any WorkQueueProviding
+        nativeQueueBalances =
+            (first as? any WorkQueueProviding)?.workQueueBackend(name: "runner").balancesConnections ?? false
         nativeLimiter = first.nativeRateLimiter != nil
         identity = Self.identities.add(1, ordering: .relaxed).newValue
         state = Mutex(State(idle: [first]))
@@ -337,6 +341,19 @@ package struct PooledWorkQueueBackend: WorkQueueBackend {
                 step: step, consumer: consumer, limit: limit, visibility: visibility, quarantine: quarantine)
         }
     }
+
+    package func claim(
+        step: String, consumer: String, limit: Int, visibility: Duration, inFlight: [String: Int], window: Int,
+        quarantine: QueueQuarantine
+    ) async throws -> [QueueClaim] {
+        try await pool.withQueue(name) {
+            try await $0.claim(
+                step: step, consumer: consumer, limit: limit, visibility: visibility, inFlight: inFlight,
+                window: window, quarantine: quarantine)
+        }
+    }
+
+    package var balancesConnections: Bool { pool.nativeQueueBalances }
 
     package func ack(_ claim: QueueClaim) async throws -> Bool {
         try await pool.withQueue(name) { try await $0.ack(claim) }

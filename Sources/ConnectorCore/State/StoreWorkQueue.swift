@@ -1,7 +1,9 @@
 import Foundation
 
-/// The work queue over any `StateStore` (SQLite, in memory): one key per item, `queue/<name>/<step>/<millis>/<id>`,
-/// so a prefix scan walks a step's lane in time order. A claim is written into the item's own entry with
+/// The work queue over any `StateStore` (SQLite, in memory): one key per item,
+/// `queue/<name>/<step>/<millis>/<id>/<connection>` (no last segment for an event that names no valid connection,
+/// and for items an older version queued), so a prefix scan walks a step's lane in time order and a fair claim sees
+/// each item's connection without decoding it. A claim is written into the item's own entry with
 /// compare-and-swap on its version, so of two consumers racing for an item exactly one wins; it records the holder,
 /// a token for this delivery and when it was taken (by this machine's clock: the generic queue serves the stores one
 /// machine shares).
@@ -36,7 +38,20 @@ package struct StoreWorkQueue: WorkQueueBackend {
 
     private func key(_ item: WorkItem) -> String {
         let millis = max(0, Int64((item.notBefore.timeIntervalSince1970 * 1000).rounded(.down)))
-        return lane(item.function) + FixedFormat.decimal(millis, width: 15) + "/" + item.id
+        let key = lane(item.function) + FixedFormat.decimal(millis, width: 15) + "/" + item.id
+        guard let connection = item.event.connection, (try? StateKeys.validateConnectionId(connection)) != nil,
+            !item.id.contains("/")
+        else { return key }
+        return key + "/" + connection
+    }
+
+    /// What a key in `lane` tells without decoding its entry: the item's time (Unix milliseconds) and, when the key
+    /// carries it, its connection (`""`: the event names none).
+    private static func peek(_ key: String, lane: String) -> (millis: Int64, connection: String?)? {
+        guard key.hasPrefix(lane) else { return nil }
+        let parts = key.dropFirst(lane.count).split(separator: "/", omittingEmptySubsequences: false)
+        guard parts.count == 2 || parts.count == 3, let millis = Int64(parts[0]) else { return nil }
+        return (millis, parts.count == 3 ? String(parts[2]) : nil)
     }
 
     private func decode(_ stored: StoredEntry) throws -> Entry {
@@ -135,28 +150,149 @@ package struct StoreWorkQueue: WorkQueueBackend {
                 wanted.append((stored, entry, next, token))
                 if claims.count + wanted.count == limit { break }
             }
-            if !wanted.isEmpty {
-                let writes = try wanted.map {
-                    StoreWrite.compareAndSwap(
-                        $0.stored.key, expectedVersion: $0.stored.value.version, try JSONCoding.encode($0.next),
-                        ttl: nil)
-                }
-                let together = wanted.count > 1 ? try await store.commit(writes) != nil : false
-                for want in wanted {
-                    if !together {
-                        guard
-                            try await store.compareAndSwap(
-                                want.stored.key, expectedVersion: want.stored.value.version, json: want.next) != nil
-                        else { continue }  // another consumer won it
-                    }
-                    claims.append(
-                        QueueClaim(
-                            item: want.entry.item, consumer: consumer, deliveries: want.next.deliveries,
-                            token: want.token))
-                }
-            }
+            claims += try await take(wanted, consumer: consumer)
             guard due, claims.count < limit, page.count == pageSize, let last = page.last else { return claims }
             after = last.key
+        }
+        return claims
+    }
+
+    package var balancesConnections: Bool { true }
+
+    /// Fair across connections: walks up to `window` due entries of the lane by key (no decoding, except for keys
+    /// without a connection segment), then picks one at a time the oldest entry of the connection with the fewest
+    /// in flight (`inFlight`, plus the live claims of other consumers met on the way, plus the picks so far). The
+    /// walk stops early once `limit` connections with nothing in flight have a candidate: nothing further back can
+    /// come before those.
+    package func claim(
+        step: String, consumer: String, limit: Int, visibility: Duration, inFlight: [String: Int], window: Int,
+        quarantine: QueueQuarantine
+    ) async throws -> [QueueClaim] {
+        let time = now()
+        var load = inFlight
+        var wanted: [(stored: StoredEntry, entry: Entry, next: Entry, token: String)] = []
+        var looked: Set<String> = []
+        for stopEarly in [true, false] {
+            let walk = try await candidates(
+                in: lane(step), at: time, window: window, inFlight: inFlight, enough: stopEarly ? limit : nil)
+            while wanted.count < limit {
+                // The connection with the fewest in flight that has a candidate left; ties: the older candidate.
+                var best: (connection: String, load: Int, stored: StoredEntry)?
+                for connection in walk.order {
+                    guard let stored = walk.byConnection[connection]?.first(where: { !looked.contains($0.key) })
+                    else { continue }
+                    let candidate = (connection, load[connection, default: 0], stored)
+                    if let current = best, (current.load, current.stored.key) <= (candidate.1, candidate.2.key) {
+                        continue
+                    }
+                    best = candidate
+                }
+                guard let (connection, _, stored) = best else { break }
+                looked.insert(stored.key)
+                let entry: Entry
+                do {
+                    entry = try decode(stored)
+                } catch {
+                    let reason = (error as? DecodingError)?.safeDescription ?? String(describing: type(of: error))
+                    try await quarantine(stored.key, stored.value.data, reason)
+                    _ = try await store.delete(stored.key, expectedVersion: stored.value.version)
+                    continue
+                }
+                if entry.item.notBefore.timeIntervalSince(time) > 0.001 { continue }
+                if let held = entry.claim, time.timeIntervalSince(held.since) < visibility.timeInterval {
+                    // In flight elsewhere: it counts towards its connection's load (the caller counts its own).
+                    if held.consumer != consumer { load[connection, default: 0] += 1 }
+                    continue
+                }
+                let token = UUID().uuidString.lowercased()
+                var taken = entry
+                taken.claim = Held(
+                    consumer: consumer, token: token, since: time,
+                    until: time.addingTimeInterval(visibility.timeInterval))
+                taken.deliveries += 1
+                taken.item.queueKey = nil
+                wanted.append((stored, entry, taken, token))
+                load[connection, default: 0] += 1
+            }
+            // A walk cut short that left picks wanting (candidates held elsewhere) is done again in full.
+            if wanted.count == limit || walk.complete { break }
+        }
+        return try await take(wanted, consumer: consumer)
+    }
+
+    /// The due entries of `lane` by connection in time order (at most `window` entries looked at), and the
+    /// connections in the order of their oldest entry; read by key, decoding only entries whose key carries no
+    /// connection. With `enough`, the walk stops once that many connections with nothing in flight have an entry:
+    /// nothing further back can come before those (`complete` is then false).
+    private func candidates(in lane: String, at time: Date, window: Int, inFlight: [String: Int], enough: Int?)
+        async throws -> (byConnection: [String: [StoredEntry]], order: [String], complete: Bool)
+    {
+        let nowMillis = Int64((time.timeIntervalSince1970 * 1000).rounded(.down))
+        var byConnection: [String: [StoredEntry]] = [:]
+        var order: [String] = []
+        var idle = 0
+        var seen = 0
+        var after: String?
+        let pageSize = min(64, max(window, 1))
+        while seen < window {
+            let page = try await store.scan(prefix: lane, after: after, limit: min(pageSize, window - seen))
+            for stored in page {
+                seen += 1
+                let connection: String
+                if let peeked = Self.peek(stored.key, lane: lane) {
+                    // A millisecond of slack, as in the oldest-first claim; the decoded `notBefore` is checked too.
+                    if peeked.millis > nowMillis + 1 { return (byConnection, order, true) }
+                    if let known = peeked.connection {
+                        connection = known
+                    } else if let entry = try? decode(stored) {
+                        if entry.item.notBefore.timeIntervalSince(time) > 0.001 { return (byConnection, order, true) }
+                        connection = entry.item.event.connection ?? ""
+                    } else {
+                        connection = ""  // undecodable: handed to the quarantine when its turn comes
+                    }
+                } else {
+                    connection = ""
+                }
+                byConnection[connection, default: []].append(stored)
+                if byConnection[connection]?.count == 1 {
+                    order.append(connection)
+                    if let enough, inFlight[connection, default: 0] == 0 {
+                        idle += 1
+                        if idle >= enough { return (byConnection, order, false) }
+                    }
+                }
+            }
+            guard page.count == min(pageSize, window - seen + page.count), let last = page.last else {
+                return (byConnection, order, true)
+            }
+            after = last.key
+        }
+        // The window's end: what lies beyond is left for later claims.
+        return (byConnection, order, true)
+    }
+
+    /// Claims `wanted` in one commit (one transaction on SQLite); when another consumer won one of them meanwhile,
+    /// one by one, leaving out those it lost.
+    private func take(
+        _ wanted: [(stored: StoredEntry, entry: Entry, next: Entry, token: String)], consumer: String
+    ) async throws -> [QueueClaim] {
+        guard !wanted.isEmpty else { return [] }
+        let writes = try wanted.map {
+            StoreWrite.compareAndSwap(
+                $0.stored.key, expectedVersion: $0.stored.value.version, try JSONCoding.encode($0.next), ttl: nil)
+        }
+        let together = wanted.count > 1 ? try await store.commit(writes) != nil : false
+        var claims: [QueueClaim] = []
+        for want in wanted {
+            if !together {
+                guard
+                    try await store.compareAndSwap(
+                        want.stored.key, expectedVersion: want.stored.value.version, json: want.next) != nil
+                else { continue }  // another consumer won it
+            }
+            claims.append(
+                QueueClaim(
+                    item: want.entry.item, consumer: consumer, deliveries: want.next.deliveries, token: want.token))
         }
         return claims
     }

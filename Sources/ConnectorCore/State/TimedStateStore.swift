@@ -159,6 +159,19 @@ struct CountingWorkQueueBackend: WorkQueueBackend {
         }
     }
 
+    func claim(
+        step: String, consumer: String, limit: Int, visibility: Duration, inFlight: [String: Int], window: Int,
+        quarantine: QueueQuarantine
+    ) async throws -> [QueueClaim] {
+        try await log.timed("queue.claim") {
+            try await base.claim(
+                step: step, consumer: consumer, limit: limit, visibility: visibility, inFlight: inFlight,
+                window: window, quarantine: quarantine)
+        }
+    }
+
+    var balancesConnections: Bool { base.balancesConnections }
+
     func ack(_ claim: QueueClaim) async throws -> Bool {
         try await log.timed("queue.ack") { try await base.ack(claim) }
     }

@@ -78,6 +78,21 @@ package protocol WorkQueueBackend: Sendable {
     func claim(step: String, consumer: String, limit: Int, visibility: Duration, quarantine: QueueQuarantine)
         async throws -> [QueueClaim]
 
+    /// Claims up to `limit` claimable items of `step`, fair across connections: each next item is the oldest one of
+    /// the connection with the fewest items in flight (`inFlight`: the caller's own running items of this step by
+    /// connection, `""` for events that name none; ties go to the oldest item), looking at most `window` items
+    /// deep. One connection's backlog queued ahead of another's would otherwise fill every worker of a step while
+    /// that connection's ERP budget holds them, and the other connection's items wait behind it.
+    ///
+    /// A backend that cannot pick out of order hands out its items oldest first (the default: `claim` above).
+    func claim(
+        step: String, consumer: String, limit: Int, visibility: Duration, inFlight: [String: Int], window: Int,
+        quarantine: QueueQuarantine
+    ) async throws -> [QueueClaim]
+
+    /// Whether `claim(…inFlight:window:…)` balances connections (false: it claims oldest first).
+    var balancesConnections: Bool { get }
+
     /// Removes the item of a live (or run-out but not yet re-claimed) delivery.
     func ack(_ claim: QueueClaim) async throws -> Bool
 
@@ -120,6 +135,17 @@ extension WorkQueueBackend {
         for item in items { stored.append(try await enqueue(item)) }
         return stored
     }
+
+    /// Oldest first: a backend that cannot pick out of order (Redis Streams hand out a consumer group's entries in
+    /// stream order).
+    package func claim(
+        step: String, consumer: String, limit: Int, visibility: Duration, inFlight: [String: Int], window: Int,
+        quarantine: QueueQuarantine
+    ) async throws -> [QueueClaim] {
+        try await claim(step: step, consumer: consumer, limit: limit, visibility: visibility, quarantine: quarantine)
+    }
+
+    package var balancesConnections: Bool { false }
 
     /// Backends that keep delayed items with the others (the generic queue) have nothing to move.
     package func promoteDue(step: String?) async throws -> Int { 0 }
@@ -214,6 +240,27 @@ package struct WorkQueue: Sendable {
         return try await backend.claim(
             step: step, consumer: consumer, limit: limit, visibility: visibility, quarantine: quarantine)
     }
+
+    /// How deep a fair claim looks past the oldest item by default.
+    package static let balanceWindow = 256
+
+    /// A claim fair across connections (see `WorkQueueBackend.claim(…inFlight:window:…)`); oldest first on a
+    /// backend that cannot pick out of order.
+    package func claim(
+        step: String, consumer: String, limit: Int, visibility: Duration, inFlight: [String: Int],
+        window: Int = WorkQueue.balanceWindow,
+        quarantine: @escaping QueueQuarantine = { location, _, _ in
+            throw ConnectorError(.stateCorrupt, "undecodable queue entry \(location)")
+        }
+    ) async throws -> [QueueClaim] {
+        guard limit > 0 else { return [] }
+        try Self.validate(step: step)
+        return try await backend.claim(
+            step: step, consumer: consumer, limit: limit, visibility: visibility, inFlight: inFlight,
+            window: max(window, limit), quarantine: quarantine)
+    }
+
+    package var balancesConnections: Bool { backend.balancesConnections }
 
     @discardableResult
     package func ack(_ claim: QueueClaim) async throws -> Bool { try await backend.ack(claim) }
