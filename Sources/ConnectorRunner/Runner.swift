@@ -616,14 +616,12 @@ package actor Runner {
     /// and settles each exactly as `drain` does. Returns each item's id and its step's exit code.
     package func trigger(step function: FunctionSpec, max: Int) async throws -> [(item: String, exitCode: Int32?)] {
         try checkExecutables([function.name])
+        severalConnections = try await store.scan(prefix: StateKeys.connectionsPrefix, after: nil, limit: 2).count > 1
         var outcomes: [(item: String, exitCode: Int32?)] = []
         while outcomes.count < max, !stop.value {
-            let claims = try await queue.claim(
-                step: function.name, consumer: options.consumer, limit: 1, visibility: visibility(function)
-            ) { location, raw, reason in
-                try await self.quarantine(location: location, raw: raw, reason: reason)
-            }
-            guard let claim = claims.first else { break }
+            // Fair across connections as the runner's claims are: with nothing of its own in flight, a trigger
+            // balances against the live claims of the other consumers (other triggers, a runner) it meets.
+            guard let claim = try await claim(function, limit: 1).first else { break }
             markRunning(claim.item)
             outcomes.append((claim.item.id, try await process(claim)))
         }

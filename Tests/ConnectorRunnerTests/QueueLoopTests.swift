@@ -146,4 +146,30 @@ struct QueueLoopTests {
         #expect(order.prefix(4).filter { $0 == "small" }.count == 2, "\(order)")
         #expect(try await WorkQueue(store: store).count() == 0)
     }
+
+    @Test("a trigger balances against other consumers' live claims: a held connection's next item waits its turn")
+    func triggerClaimsFairly() async throws {
+        let steps = try FakeSteps()
+        defer { steps.remove() }
+        try steps.step("write-erp-invoice", result: .ok())
+        let store = InMemoryStateStore()
+        for id in ["big", "small"] { _ = try await store.put(StateKeys.connectionKey(id), Data("{}".utf8), ttl: nil) }
+        let producer = runner(store, steps: steps)
+        let start = Date().addingTimeInterval(-1)
+        for index in 0..<4 {
+            let connection = index < 3 ? "big" : "small"
+            try await producer.submit(
+                event(EventType.invoiceMapped, connection: connection, recordid: "\(connection)-\(index)"),
+                notBefore: start.addingTimeInterval(Double(index) / 100))
+        }
+        // Another worker holds `big`'s oldest invoice.
+        let queue = WorkQueue(store: store)
+        let held = try await queue.claim(step: "write-erp-invoice", consumer: "other", limit: 1, visibility: .seconds(60))
+        #expect(held.map(\.item.event.recordid) == ["big-0"])
+        let spec = try #require(FunctionCatalog.named("write-erp-invoice"))
+        let outcomes = try await runner(store, steps: steps, consumer: "trigger-1").trigger(step: spec, max: 1)
+        #expect(outcomes.map(\.exitCode) == [0])
+        // Oldest first would take big-1; `big` has one in flight and `small` none.
+        #expect(try steps.inputs("write-erp-invoice").map(\.recordid) == ["small-3"])
+    }
 }
