@@ -47,9 +47,15 @@ package struct PostgresWorkQueue: SingleTripQueueing {
             claim_token text,
             claimed_at timestamptz,
             claim_until timestamptz,
-            deliveries bigint NOT NULL DEFAULT 0
+            deliveries bigint NOT NULL DEFAULT 0,
+            connection text COLLATE "C"
         );
-        ALTER TABLE \(table) ADD COLUMN IF NOT EXISTS connection text COLLATE "C";
+        IF NOT EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = '\(table)'::regclass AND attname = 'connection'
+            AND NOT attisdropped)
+        THEN
+            -- A table an earlier version made: ALTER only then (it locks the table exclusively, if briefly).
+            ALTER TABLE \(table) ADD COLUMN connection text COLLATE "C";
+        END IF;
         CREATE INDEX IF NOT EXISTS \(table)_lane ON \(table) (queue, step, not_before, entry);
         CREATE INDEX IF NOT EXISTS \(table)_holder ON \(table) (queue, claimed_by) WHERE claimed_by IS NOT NULL;
         """

@@ -164,7 +164,8 @@ struct QueueLoopTests {
         }
         // Another worker holds `big`'s oldest invoice.
         let queue = WorkQueue(store: store)
-        let held = try await queue.claim(step: "write-erp-invoice", consumer: "other", limit: 1, visibility: .seconds(60))
+        let held = try await queue.claim(
+            step: "write-erp-invoice", consumer: "other", limit: 1, visibility: .seconds(60))
         #expect(held.map(\.item.event.recordid) == ["big-0"])
         let spec = try #require(FunctionCatalog.named("write-erp-invoice"))
         let outcomes = try await runner(store, steps: steps, consumer: "trigger-1").trigger(step: spec, max: 1)

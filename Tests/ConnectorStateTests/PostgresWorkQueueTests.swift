@@ -72,7 +72,22 @@ struct PostgresWorkQueueTests {
         }
         let recreated = try await PostgresStateStore(endpoint: endpoint, mode: .create)
         #expect(try await WorkQueue(store: recreated).count() == 0)
+        try await WorkQueue(store: recreated).enqueue(WorkQueueConformance.item("sync-vendors", 3))
         try await recreated.close()
+        await #expect(throws: Never.self) { try await PostgresStateStore(endpoint: endpoint, mode: .readWrite) }
+
+        // A queue table without the connection column (made before fair claims) is refused too; `.create` adds the
+        // column and keeps the rows, which claim as items naming no connection.
+        try server.psql("ALTER TABLE mlc_state_queue DROP COLUMN connection", database: "fresh")
+        let old = await #expect(throws: ConnectorError.self) {
+            try await PostgresStateStore(endpoint: endpoint, mode: .readWrite)
+        }
+        #expect(old?.message.contains("connection column") == true, "\(old?.message ?? "")")
+        let upgraded = try await PostgresStateStore(endpoint: endpoint, mode: .create)
+        let fair = try await WorkQueue(store: upgraded).claim(
+            step: "sync-vendors", consumer: "c", limit: 5, visibility: .seconds(30), inFlight: ["acme": 1])
+        #expect(fair.map(\.item.event.id) == ["event-3"])
+        try await upgraded.close()
         await #expect(throws: Never.self) { try await PostgresStateStore(endpoint: endpoint, mode: .readWrite) }
     }
     @Test("the KEDA scaler's query counts what a claim would take: due and unclaimed, or a dead worker's")
