@@ -122,22 +122,13 @@ struct QueueLoopTests {
         defer { steps.remove() }
         try steps.step("write-erp-invoice", result: .ok(), sleepSeconds: 1)
         let store = InMemoryStateStore()
-        // Two connections in the store (the runner looks them up as a drain starts; their contents do not matter).
-        for id in ["big", "small"] { _ = try await store.put(StateKeys.connectionKey(id), Data("{}".utf8), ttl: nil) }
         let runner = Runner(
             store: store,
             options: .init(
                 binDirectory: steps.directory, environment: ["PATH": "/usr/bin:/bin"], workers: ["write-erp-invoice": 2]
             ),
             logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }), report: { _ in })
-        // Six invoices of `big` queued before two of `small`, a millisecond apart so their order is certain.
-        let start = Date().addingTimeInterval(-1)
-        for index in 0..<8 {
-            let connection = index < 6 ? "big" : "small"
-            try await runner.submit(
-                event(EventType.invoiceMapped, connection: connection, recordid: "\(connection)-\(index)"),
-                notBefore: start.addingTimeInterval(Double(index) / 100))
-        }
+        try await backlog(runner, in: store, big: 6, small: 2)
         try await runner.drain(waitForDelayed: false)
         let order = try steps.inputs("write-erp-invoice").map { $0.connection ?? "-" }
         #expect(order.count == 8)
@@ -153,15 +144,7 @@ struct QueueLoopTests {
         defer { steps.remove() }
         try steps.step("write-erp-invoice", result: .ok())
         let store = InMemoryStateStore()
-        for id in ["big", "small"] { _ = try await store.put(StateKeys.connectionKey(id), Data("{}".utf8), ttl: nil) }
-        let producer = runner(store, steps: steps)
-        let start = Date().addingTimeInterval(-1)
-        for index in 0..<4 {
-            let connection = index < 3 ? "big" : "small"
-            try await producer.submit(
-                event(EventType.invoiceMapped, connection: connection, recordid: "\(connection)-\(index)"),
-                notBefore: start.addingTimeInterval(Double(index) / 100))
-        }
+        try await backlog(runner(store, steps: steps), in: store, big: 3, small: 1)
         // Another worker holds `big`'s oldest invoice.
         let queue = WorkQueue(store: store)
         let held = try await queue.claim(
@@ -172,5 +155,19 @@ struct QueueLoopTests {
         #expect(outcomes.map(\.exitCode) == [0])
         // Oldest first would take big-1; `big` has one in flight and `small` none.
         #expect(try steps.inputs("write-erp-invoice").map(\.recordid) == ["small-3"])
+    }
+}
+
+/// Two connections in `store`, `big` and `small` (the runner looks them up as a drain starts; their contents do not
+/// matter), and `big` invoices queued by `runner` for the write step before `small` ones, ten milliseconds apart so
+/// their order is certain (record ids `big-0`, …, then `small-<n>` numbered on).
+private func backlog(_ runner: Runner, in store: InMemoryStateStore, big: Int, small: Int) async throws {
+    for id in ["big", "small"] { _ = try await store.put(StateKeys.connectionKey(id), Data("{}".utf8), ttl: nil) }
+    let start = Date().addingTimeInterval(-1)
+    for index in 0..<(big + small) {
+        let connection = index < big ? "big" : "small"
+        try await runner.submit(
+            event(EventType.invoiceMapped, connection: connection, recordid: "\(connection)-\(index)"),
+            notBefore: start.addingTimeInterval(Double(index) / 100))
     }
 }

@@ -125,29 +125,14 @@ package struct StoreWorkQueue: WorkQueueBackend {
             var wanted: [(stored: StoredEntry, entry: Entry, next: Entry, token: String)] = []
             var due = true
             for stored in page {
-                let entry: Entry
-                do {
-                    entry = try decode(stored)
-                } catch {
-                    let reason = (error as? DecodingError)?.safeDescription ?? String(describing: type(of: error))
-                    try await quarantine(stored.key, stored.value.data, reason)
-                    _ = try await store.delete(stored.key, expectedVersion: stored.value.version)
-                    continue
-                }
+                guard let entry = try await decode(stored, quarantine: quarantine) else { continue }
                 // A millisecond of slack: `notBefore` comes back from JSON rounded to the nearest millisecond.
                 if entry.item.notBefore.timeIntervalSince(time) > 0.001 {
                     due = false
                     break
                 }
                 if let held = entry.claim, time.timeIntervalSince(held.since) < visibility.timeInterval { continue }
-                let token = UUID().uuidString.lowercased()
-                var next = entry
-                next.claim = Held(
-                    consumer: consumer, token: token, since: time,
-                    until: time.addingTimeInterval(visibility.timeInterval))
-                next.deliveries += 1
-                next.item.queueKey = nil
-                wanted.append((stored, entry, next, token))
+                wanted.append(Self.claiming(stored, entry, by: consumer, at: time, visibility: visibility))
                 if claims.count + wanted.count == limit { break }
             }
             claims += try await take(wanted, consumer: consumer)
@@ -189,29 +174,14 @@ package struct StoreWorkQueue: WorkQueueBackend {
                 }
                 guard let (connection, _, stored) = best else { break }
                 looked.insert(stored.key)
-                let entry: Entry
-                do {
-                    entry = try decode(stored)
-                } catch {
-                    let reason = (error as? DecodingError)?.safeDescription ?? String(describing: type(of: error))
-                    try await quarantine(stored.key, stored.value.data, reason)
-                    _ = try await store.delete(stored.key, expectedVersion: stored.value.version)
-                    continue
-                }
+                guard let entry = try await decode(stored, quarantine: quarantine) else { continue }
                 if entry.item.notBefore.timeIntervalSince(time) > 0.001 { continue }
                 if let held = entry.claim, time.timeIntervalSince(held.since) < visibility.timeInterval {
                     // In flight elsewhere: it counts towards its connection's load (the caller counts its own).
                     if held.consumer != consumer { load[connection, default: 0] += 1 }
                     continue
                 }
-                let token = UUID().uuidString.lowercased()
-                var taken = entry
-                taken.claim = Held(
-                    consumer: consumer, token: token, since: time,
-                    until: time.addingTimeInterval(visibility.timeInterval))
-                taken.deliveries += 1
-                taken.item.queueKey = nil
-                wanted.append((stored, entry, taken, token))
+                wanted.append(Self.claiming(stored, entry, by: consumer, at: time, visibility: visibility))
                 load[connection, default: 0] += 1
             }
             // A walk cut short that left picks wanting (candidates held elsewhere) is done again in full.
@@ -269,6 +239,31 @@ package struct StoreWorkQueue: WorkQueueBackend {
         }
         // The window's end: what lies beyond is left for later claims.
         return (byConnection, order, true)
+    }
+
+    /// The entry decoded, or handed to `quarantine` and removed (nil): one bad entry never stops the queue.
+    private func decode(_ stored: StoredEntry, quarantine: QueueQuarantine) async throws -> Entry? {
+        do {
+            return try decode(stored)
+        } catch {
+            let reason = (error as? DecodingError)?.safeDescription ?? String(describing: type(of: error))
+            try await quarantine(stored.key, stored.value.data, reason)
+            _ = try await store.delete(stored.key, expectedVersion: stored.value.version)
+            return nil
+        }
+    }
+
+    /// What claiming `entry` writes: a fresh token, the holder and its times, one more delivery.
+    private static func claiming(
+        _ stored: StoredEntry, _ entry: Entry, by consumer: String, at time: Date, visibility: Duration
+    ) -> (stored: StoredEntry, entry: Entry, next: Entry, token: String) {
+        let token = UUID().uuidString.lowercased()
+        var next = entry
+        next.claim = Held(
+            consumer: consumer, token: token, since: time, until: time.addingTimeInterval(visibility.timeInterval))
+        next.deliveries += 1
+        next.item.queueKey = nil
+        return (stored, entry, next, token)
     }
 
     /// Claims `wanted` in one commit (one transaction on SQLite); when another consumer won one of them meanwhile,

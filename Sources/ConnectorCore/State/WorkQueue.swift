@@ -229,11 +229,14 @@ package struct WorkQueue: Sendable {
         }
     }
 
+    /// The quarantine of callers that name none: an undecodable entry is an error.
+    package static let refuseUndecodable: QueueQuarantine = { location, _, _ in
+        throw ConnectorError(.stateCorrupt, "undecodable queue entry \(location)")
+    }
+
     package func claim(
         step: String, consumer: String, limit: Int, visibility: Duration,
-        quarantine: @escaping QueueQuarantine = { location, _, _ in
-            throw ConnectorError(.stateCorrupt, "undecodable queue entry \(location)")
-        }
+        quarantine: @escaping QueueQuarantine = WorkQueue.refuseUndecodable
     ) async throws -> [QueueClaim] {
         guard limit > 0 else { return [] }
         try Self.validate(step: step)
@@ -248,10 +251,7 @@ package struct WorkQueue: Sendable {
     /// backend that cannot pick out of order.
     package func claim(
         step: String, consumer: String, limit: Int, visibility: Duration, inFlight: [String: Int],
-        window: Int = WorkQueue.balanceWindow,
-        quarantine: @escaping QueueQuarantine = { location, _, _ in
-            throw ConnectorError(.stateCorrupt, "undecodable queue entry \(location)")
-        }
+        window: Int = WorkQueue.balanceWindow, quarantine: @escaping QueueQuarantine = WorkQueue.refuseUndecodable
     ) async throws -> [QueueClaim] {
         guard limit > 0 else { return [] }
         try Self.validate(step: step)
