@@ -98,8 +98,8 @@ package actor Runner {
     package nonisolated let report: @Sendable (String) -> Void
     package private(set) var stats = Stats()
     package private(set) var summary = RunSummary()
-    private var running: [String: Int] = [:]
-    /// Running items by step, then by connection (`""`: an event that names none): what a fair claim balances.
+    /// Running items by step, then by connection (`""`: an event that names none): what a fair claim balances, and
+    /// summed, how many of a step run.
     private var runningByConnection: [String: [String: Int]] = [:]
     /// The connections whose items this runner has run.
     private var connectionsSeen: Set<String> = []
@@ -237,7 +237,7 @@ package actor Runner {
     package func drain(waitForDelayed: Bool, deadline: Date = .distantFuture) async throws {
         try checkExecutables(FunctionCatalog.all.map(\.name))
         try await prepare()
-        severalConnections = try await store.scan(prefix: StateKeys.connectionsPrefix, after: nil, limit: 2).count > 1
+        try await lookUpConnections()
         let totalLimit = max(options.concurrency, options.workers.values.reduce(0, +))
         // Every lane is looked at first.
         lanes = [:]
@@ -255,7 +255,8 @@ package actor Runner {
                 let all = lookAtAll
                 lookAtAll = false
                 for function in FunctionCatalog.all where inFlight < totalLimit {
-                    let free = min(limit(function) - running[function.name, default: 0], totalLimit - inFlight)
+                    let running = runningByConnection[function.name]?.values.reduce(0, +) ?? 0
+                    let free = min(limit(function) - running, totalLimit - inFlight)
                     guard free > 0 else { continue }
                     let start = Date()
                     guard all || mayHaveWork(function.name, now: start) else {
@@ -391,15 +392,18 @@ package actor Runner {
             inFlight: runningByConnection[function.name] ?? [:], quarantine: quarantine)
     }
 
+    /// Whether the store holds more than one connection (two keys read, whatever the number).
+    private func lookUpConnections() async throws {
+        severalConnections = try await store.scan(prefix: StateKeys.connectionsPrefix, after: nil, limit: 2).count > 1
+    }
+
     private func markRunning(_ item: WorkItem) {
         let connection = item.event.connection ?? ""
-        running[item.function, default: 0] += 1
         runningByConnection[item.function, default: [:]][connection, default: 0] += 1
         if !connection.isEmpty { connectionsSeen.insert(connection) }
     }
 
     private func finished(_ item: WorkItem) {
-        running[item.function, default: 1] -= 1
         let connection = item.event.connection ?? ""
         runningByConnection[item.function, default: [:]][connection, default: 1] -= 1
         if runningByConnection[item.function]?[connection] == 0 {
@@ -616,7 +620,7 @@ package actor Runner {
     /// and settles each exactly as `drain` does. Returns each item's id and its step's exit code.
     package func trigger(step function: FunctionSpec, max: Int) async throws -> [(item: String, exitCode: Int32?)] {
         try checkExecutables([function.name])
-        severalConnections = try await store.scan(prefix: StateKeys.connectionsPrefix, after: nil, limit: 2).count > 1
+        try await lookUpConnections()
         var outcomes: [(item: String, exitCode: Int32?)] = []
         while outcomes.count < max, !stop.value {
             // Fair across connections as the runner's claims are: with nothing of its own in flight, a trigger
