@@ -28,7 +28,8 @@ extension RedisStateStore: WorkQueueProviding {
 
 /// The work queue on Redis Streams: per step a stream `ns:q:<name>:<step>:s` read by the consumer group `workers`
 /// (`XREADGROUP` hands each entry to one consumer and keeps it in the group's pending list until `XACK`); a dead
-/// consumer's entries are taken over with `XAUTOCLAIM` once they sat idle longer than the visibility timeout.
+/// consumer's entries are taken over with `XAUTOCLAIM` once they sat idle longer than the visibility timeout. Each
+/// entry carries its item's connection and `notBefore` beside the item, for claims fair across connections.
 /// Delayed items wait in a sorted set `…:z` (member: the item id, score: `notBefore` in Unix milliseconds; bodies in
 /// the hash `…:p`) and are moved into the stream by the claim script when due. Every operation is one Lua script,
 /// so a move, a claim, an ack or a release is atomic, and time is the server's (`TIME`).
@@ -66,13 +67,42 @@ package struct RedisWorkQueue: SingleTripQueueing {
             local t = redis.call('TIME')
             return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
         end
-        local function put(stream, delayed, bodies, id, body, notBefore)
+        -- A stream entry's fields: 'd' the item, 'c' its connection ('' for none), 't' its notBefore (Unix ms), so a
+        -- fair claim reads connection and age without decoding items. Entries of older versions carry 'd' only.
+        local function field(fields, name)
+            for i = 1, #fields - 1, 2 do
+                if fields[i] == name then return fields[i + 1] end
+            end
+            return nil
+        end
+        local function connectionOf(body)
+            local ok, item = pcall(cjson.decode, body)
+            if ok and type(item) == 'table' and type(item.event) == 'table'
+                and type(item.event.connection) == 'string' then
+                return item.event.connection
+            end
+            return ''
+        end
+        local function put(stream, delayed, bodies, id, body, notBefore, connection)
             if tonumber(notBefore) > now() then
                 redis.call('HSET', bodies, id, body)
                 redis.call('ZADD', delayed, notBefore, id)
                 return 'z:' .. id
             end
-            return 's:' .. redis.call('XADD', stream, '*', 'd', body)
+            return 's:' .. redis.call('XADD', stream, '*', 'd', body, 'c', connection, 't', notBefore)
+        end
+        -- Moves the due delayed items into the stream.
+        local function promote(stream, delayed, bodies)
+            local due = redis.call('ZRANGEBYSCORE', delayed, '-inf', now(), 'WITHSCORES', 'LIMIT', 0, 1000)
+            for i = 1, #due - 1, 2 do
+                local body = redis.call('HGET', bodies, due[i])
+                if body then
+                    redis.call('XADD', stream, '*', 'd', body, 'c', connectionOf(body), 't', due[i + 1])
+                end
+                redis.call('HDEL', bodies, due[i])
+                redis.call('ZREM', delayed, due[i])
+            end
+            return #due / 2
         end
         -- A consumer that holds nothing is removed: every trigger process has a name of its own, and the group
         -- would otherwise keep them all. XREADGROUP makes it again when it next reads.
@@ -88,16 +118,16 @@ package struct RedisWorkQueue: SingleTripQueueing {
 
         """
 
-    /// KEYS: stream, delayed, bodies, steps. ARGV: step, id, body, notBefore.
+    /// KEYS: stream, delayed, bodies, steps. ARGV: step, id, body, notBefore, connection.
     private static let enqueueScript =
         prelude + """
             redis.call('SADD', KEYS[4], ARGV[1])
-            return put(KEYS[1], KEYS[2], KEYS[3], ARGV[2], ARGV[3], ARGV[4])
+            return put(KEYS[1], KEYS[2], KEYS[3], ARGV[2], ARGV[3], ARGV[4], ARGV[5])
             """
 
     /// KEYS: steps, the acked lane's stream (or steps again when nothing is acked), then stream, delayed and bodies
     /// of each item's lane. ARGV: group, claim id, consumer, deliveries (all '' when nothing is acked), then step,
-    /// id, body and notBefore of each item. Queues every item, then acks the claim when its delivery is still the
+    /// id, body, notBefore and connection of each item. Queues every item, then acks the claim when its delivery is still the
     /// current one; returns {acked (1 or 0), each item's location}. A batch enqueue and a step's end are each ONE
     /// round trip instead of one per item plus one for the ack.
     private static let completeScript =
@@ -105,9 +135,10 @@ package struct RedisWorkQueue: SingleTripQueueing {
             local out = {0}
             for i = 0, (#KEYS - 2) / 3 - 1 do
                 local k = 3 + i * 3
-                local a = 5 + i * 4
+                local a = 5 + i * 5
                 redis.call('SADD', KEYS[1], ARGV[a])
-                out[#out + 1] = put(KEYS[k], KEYS[k + 1], KEYS[k + 2], ARGV[a + 1], ARGV[a + 2], ARGV[a + 3])
+                out[#out + 1] = put(
+                    KEYS[k], KEYS[k + 1], KEYS[k + 2], ARGV[a + 1], ARGV[a + 2], ARGV[a + 3], ARGV[a + 4])
             end
             if ARGV[2] ~= '' and current(KEYS[2], ARGV[1], ARGV[2], ARGV[3], ARGV[4]) then
                 redis.call('XACK', KEYS[2], ARGV[1], ARGV[2])
@@ -121,27 +152,14 @@ package struct RedisWorkQueue: SingleTripQueueing {
     /// KEYS: stream, delayed, bodies. Moves the due delayed items into the stream; returns how many.
     private static let promoteScript =
         prelude + """
-            local due = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', now(), 'LIMIT', 0, 1000)
-            for _, id in ipairs(due) do
-                local body = redis.call('HGET', KEYS[3], id)
-                if body then redis.call('XADD', KEYS[1], '*', 'd', body) end
-                redis.call('HDEL', KEYS[3], id)
-                redis.call('ZREM', KEYS[2], id)
-            end
-            return #due
+            return promote(KEYS[1], KEYS[2], KEYS[3])
             """
 
     /// KEYS: stream, delayed, bodies. ARGV: group, consumer, limit, visibility ms. Returns id, body, deliveries for
     /// each claimed entry: first those taken over from dead consumers, then new ones.
     private static let claimScript =
         prelude + """
-            local due = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', now(), 'LIMIT', 0, 1000)
-            for _, id in ipairs(due) do
-                local body = redis.call('HGET', KEYS[3], id)
-                if body then redis.call('XADD', KEYS[1], '*', 'd', body) end
-                redis.call('HDEL', KEYS[3], id)
-                redis.call('ZREM', KEYS[2], id)
-            end
+            promote(KEYS[1], KEYS[2], KEYS[3])
             if redis.call('EXISTS', KEYS[1]) == 0 then return {} end
             pcall(redis.call, 'XGROUP', 'CREATE', KEYS[1], ARGV[1], '0')
             local limit = tonumber(ARGV[3])
@@ -151,7 +169,7 @@ package struct RedisWorkQueue: SingleTripQueueing {
                 if entry[2] then
                     local p = redis.call('XPENDING', KEYS[1], ARGV[1], entry[1], entry[1], 1)
                     out[#out + 1] = entry[1]
-                    out[#out + 1] = entry[2][2]
+                    out[#out + 1] = field(entry[2], 'd') or ''
                     out[#out + 1] = tostring(p[1][4])
                 end
             end
@@ -161,12 +179,125 @@ package struct RedisWorkQueue: SingleTripQueueing {
                 if read then
                     for _, entry in ipairs(read[1][2]) do
                         out[#out + 1] = entry[1]
-                        out[#out + 1] = entry[2][2]
+                        out[#out + 1] = field(entry[2], 'd') or ''
                         out[#out + 1] = '1'
                     end
                 end
             end
             if #out == 0 then tidy(KEYS[1], ARGV[1], ARGV[2]) end
+            return out
+            """
+
+    /// KEYS: stream, delayed, bodies. ARGV: group, consumer, limit, visibility ms, window, then a connection and a
+    /// count for each connection the caller runs items of. Returns id, body, deliveries for each claimed entry, in
+    /// the order picked. Fair across connections (`WorkQueueBackend.claim(…inFlight:window:…)`):
+    /// - a dead consumer's entries first, as in every claim (they waited longest);
+    /// - a connection's load: what the caller runs, what it takes over, and every other consumer's live claims;
+    /// - up to `window` unread entries are looked at (read with XRANGE, so nothing is delivered yet), in pages,
+    ///   stopping once as many connections with nothing in flight have one as there is room: nothing further back
+    ///   can come before them;
+    /// - each next pick is the unread entry of the connection with the least load, ties to the older ('t');
+    /// - the group delivers in stream order only, so XREADGROUP reads up to the deepest pick; an entry read on the
+    ///   way but not picked goes back to the end of the stream unread, fields and age kept. It never sits in the
+    ///   pending list, so the group's lag (what the KEDA scaler counts) still holds it and no parked entry can be
+    ///   stranded by a step scaled to zero.
+    private static let fairClaimScript =
+        prelude + """
+            promote(KEYS[1], KEYS[2], KEYS[3])
+            if redis.call('EXISTS', KEYS[1]) == 0 then return {} end
+            pcall(redis.call, 'XGROUP', 'CREATE', KEYS[1], ARGV[1], '0')
+            local group, consumer = ARGV[1], ARGV[2]
+            local limit, visibility, window = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
+            local load = {}
+            for i = 6, #ARGV - 1, 2 do load[ARGV[i]] = (load[ARGV[i]] or 0) + tonumber(ARGV[i + 1]) end
+            local function lane(id, fields)
+                local c = field(fields, 'c')
+                if c == nil then c = connectionOf(field(fields, 'd') or '') end
+                local t = tonumber(field(fields, 't') or '') or tonumber(string.match(id, '^(%d+)'))
+                return c, t
+            end
+            local function add(c) load[c] = (load[c] or 0) + 1 end
+            local out = {}
+            local taken = redis.call('XAUTOCLAIM', KEYS[1], group, consumer, ARGV[4], '0-0', 'COUNT', limit)
+            for _, entry in ipairs(taken[2]) do
+                if entry[2] then
+                    local p = redis.call('XPENDING', KEYS[1], group, entry[1], entry[1], 1)
+                    out[#out + 1] = entry[1]
+                    out[#out + 1] = field(entry[2], 'd') or ''
+                    out[#out + 1] = tostring(p[1][4])
+                    add((lane(entry[1], entry[2])))
+                end
+            end
+            local room = limit - #out / 3
+            if room <= 0 then return out end
+            local ok, pending = pcall(redis.call, 'XPENDING', KEYS[1], group, '-', '+', 100000)
+            if ok then
+                for _, p in ipairs(pending) do
+                    if p[2] ~= consumer and tonumber(p[3]) < visibility then
+                        local entry = redis.call('XRANGE', KEYS[1], p[1], p[1])
+                        if #entry > 0 then add((lane(p[1], entry[1][2]))) end
+                    end
+                end
+            end
+            local last = '0-0'
+            for _, g in ipairs(redis.call('XINFO', 'GROUPS', KEYS[1])) do
+                if field(g, 'name') == group then last = field(g, 'last-delivered-id') end
+            end
+            local seen, idle, quiet = {}, {}, 0
+            while #seen < window do
+                local want = math.min(32, window - #seen)
+                local page = redis.call('XRANGE', KEYS[1], '(' .. last, '+', 'COUNT', want)
+                for _, entry in ipairs(page) do
+                    local c, t = lane(entry[1], entry[2])
+                    seen[#seen + 1] = {entry[1], c, t}
+                    if (load[c] or 0) == 0 and not idle[c] then
+                        idle[c] = true
+                        quiet = quiet + 1
+                    end
+                end
+                if #page < want or quiet >= room then break end
+                last = page[#page][1]
+            end
+            local picked, order, deepest = {}, {}, 0
+            for _ = 1, room do
+                local best, bestLoad
+                for i, s in ipairs(seen) do
+                    if not picked[i] then
+                        local l = load[s[2]] or 0
+                        if best == nil or l < bestLoad or (l == bestLoad and s[3] < seen[best][3]) then
+                            best, bestLoad = i, l
+                        end
+                    end
+                end
+                if best == nil then break end
+                picked[best] = true
+                order[#order + 1] = best
+                add(seen[best][2])
+                if best > deepest then deepest = best end
+            end
+            if deepest > 0 then
+                local read = redis.call(
+                    'XREADGROUP', 'GROUP', group, consumer, 'COUNT', deepest, 'STREAMS', KEYS[1], '>')
+                local bodies = {}
+                for i, entry in ipairs(read[1][2]) do
+                    if picked[i] and entry[1] == seen[i][1] then
+                        bodies[i] = field(entry[2], 'd') or ''
+                    else
+                        local c, t = lane(entry[1], entry[2])
+                        redis.call('XADD', KEYS[1], '*', 'd', field(entry[2], 'd') or '', 'c', c, 't', t)
+                        redis.call('XACK', KEYS[1], group, entry[1])
+                        redis.call('XDEL', KEYS[1], entry[1])
+                    end
+                end
+                for _, i in ipairs(order) do
+                    if bodies[i] then
+                        out[#out + 1] = seen[i][1]
+                        out[#out + 1] = bodies[i]
+                        out[#out + 1] = '1'
+                    end
+                end
+            end
+            if #out == 0 then tidy(KEYS[1], group, consumer) end
             return out
             """
 
@@ -180,11 +311,11 @@ package struct RedisWorkQueue: SingleTripQueueing {
             return 1
             """
 
-    /// KEYS: stream, delayed, bodies. ARGV: group, id, consumer, deliveries, new id, body, notBefore.
+    /// KEYS: stream, delayed, bodies. ARGV: group, id, consumer, deliveries, new id, body, notBefore, connection.
     private static let releaseScript =
         prelude + """
             if not current(KEYS[1], ARGV[1], ARGV[2], ARGV[3], ARGV[4]) then return 0 end
-            put(KEYS[1], KEYS[2], KEYS[3], ARGV[5], ARGV[6], ARGV[7])
+            put(KEYS[1], KEYS[2], KEYS[3], ARGV[5], ARGV[6], ARGV[7], ARGV[8])
             redis.call('XACK', KEYS[1], ARGV[1], ARGV[2])
             redis.call('XDEL', KEYS[1], ARGV[2])
             tidy(KEYS[1], ARGV[1], ARGV[3])
@@ -192,7 +323,7 @@ package struct RedisWorkQueue: SingleTripQueueing {
             """
 
     /// KEYS: stream. ARGV: group, consumer. Puts every entry the consumer holds back at the end of the stream as a
-    /// new entry, and removes the consumer.
+    /// new entry (its fields as they were), and removes the consumer.
     private static let recoverScript = """
         if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
         local ok, pending = pcall(redis.call, 'XPENDING', KEYS[1], ARGV[1], '-', '+', 100000, ARGV[2])
@@ -201,7 +332,7 @@ package struct RedisWorkQueue: SingleTripQueueing {
         for _, p in ipairs(pending) do
             local entry = redis.call('XRANGE', KEYS[1], p[1], p[1])
             if #entry > 0 then
-                redis.call('XADD', KEYS[1], '*', 'd', entry[1][2][2])
+                redis.call('XADD', KEYS[1], '*', unpack(entry[1][2]))
                 moved = moved + 1
             end
             redis.call('XACK', KEYS[1], ARGV[1], p[1])
@@ -216,7 +347,7 @@ package struct RedisWorkQueue: SingleTripQueueing {
         local out = {}
         for _, entry in ipairs(redis.call('XRANGE', KEYS[1], '-', '+')) do
             out[#out + 1] = 's:' .. entry[1]
-            out[#out + 1] = entry[2][2]
+            out[#out + 1] = entry[2][2] or ''
         end
         local bodies = redis.call('HGETALL', KEYS[2])
         for i = 1, #bodies, 2 do
@@ -290,7 +421,7 @@ package struct RedisWorkQueue: SingleTripQueueing {
             "a queue write", item.function, Self.enqueueScript, keys: keys(item.function) + [stepsKey],
             arguments: [
                 Data(item.function.utf8), Data(item.id.utf8), try JSONCoding.encode(stored),
-                Self.milliseconds(item.notBefore),
+                Self.milliseconds(item.notBefore), Data((item.event.connection ?? "").utf8),
             ])
         guard let location = Self.text(reply) else { throw unexpected("a queue write") }
         stored.queueKey = location
@@ -316,7 +447,7 @@ package struct RedisWorkQueue: SingleTripQueueing {
             keys += self.keys(item.function)
             arguments += [
                 Data(item.function.utf8), Data(item.id.utf8), try JSONCoding.encode(next),
-                Self.milliseconds(item.notBefore),
+                Self.milliseconds(item.notBefore), Data((item.event.connection ?? "").utf8),
             ]
             stored.append(next)
         }
@@ -341,6 +472,32 @@ package struct RedisWorkQueue: SingleTripQueueing {
             arguments: [
                 Data(Self.group.utf8), Data(consumer.utf8), Data(String(limit).utf8), Self.milliseconds(visibility),
             ])
+        return try await claims(reply, step: step, consumer: consumer, quarantine: quarantine)
+    }
+
+    /// Fair across connections (see `fairClaimScript`): one script, one round trip.
+    package func claim(
+        step: String, consumer: String, limit: Int, visibility: Duration, inFlight: [String: Int], window: Int,
+        quarantine: QueueQuarantine
+    ) async throws -> [QueueClaim] {
+        var arguments = [
+            Data(Self.group.utf8), Data(consumer.utf8), Data(String(limit).utf8), Self.milliseconds(visibility),
+            Data(String(max(window, limit)).utf8),
+        ]
+        for (connection, count) in inFlight.sorted(by: { $0.key < $1.key }) where count > 0 {
+            arguments += [Data(connection.utf8), Data(String(count).utf8)]
+        }
+        let reply = try await run("a claim", step, Self.fairClaimScript, keys: keys(step), arguments: arguments)
+        return try await claims(reply, step: step, consumer: consumer, quarantine: quarantine)
+    }
+
+    package var balancesConnections: Bool { true }
+
+    /// The claims of a claim script's reply (id, body, deliveries per entry); an entry whose body does not decode
+    /// goes to the quarantine and is acked.
+    private func claims(_ reply: RedisReply, step: String, consumer: String, quarantine: QueueQuarantine)
+        async throws -> [QueueClaim]
+    {
         guard case .array(let fields) = reply, fields.count % 3 == 0 else { throw unexpected("a claim") }
         var claims: [QueueClaim] = []
         for start in stride(from: 0, to: fields.count, by: 3) {
@@ -386,7 +543,7 @@ package struct RedisWorkQueue: SingleTripQueueing {
             arguments: [
                 Data(Self.group.utf8), Data(claim.token.utf8), Data(claim.consumer.utf8),
                 Data(String(claim.deliveries).utf8), Data(next.id.utf8), try JSONCoding.encode(next),
-                Self.milliseconds(notBefore),
+                Self.milliseconds(notBefore), Data((next.event.connection ?? "").utf8),
             ])
         guard let done = Self.integer(reply) else { throw unexpected("a release") }
         return done == 1

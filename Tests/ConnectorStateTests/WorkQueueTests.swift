@@ -85,6 +85,51 @@ struct WorkQueueTests {
         try await store.close()
     }
 
+    @Test(
+        "Redis fair claims: what a claim skips stays unread (the KEDA lag counts it), older entries' connections read")
+    func redisFairClaims() async throws {
+        let server = try RedisServerProcess()
+        defer { server.stop() }
+        let store = try await RedisStateStore(
+            endpoint: RedisEndpoint(host: "127.0.0.1", port: server.port), namespace: "fair")
+        let queue = WorkQueue(store: store)
+        let step = "write-erp-invoice"
+        let stream = "fair:q:runner:\(step):s"
+        let start = Date().addingTimeInterval(-60)
+        for index in 0..<5 {
+            try await queue.enqueue(
+                WorkQueueConformance.item(
+                    step, index, notBefore: start.addingTimeInterval(Double(index)), connection: "big"))
+        }
+        try await queue.enqueue(
+            WorkQueueConformance.item(step, 5, notBefore: start.addingTimeInterval(5), connection: "small"))
+        // An entry an older version wrote: the item only, no connection or age fields. Its item names `big`.
+        let legacy = WorkQueueConformance.item(step, 6, notBefore: start, connection: "big")
+        _ = try server.cli(["XADD", stream, "*", "d", String(decoding: try JSONCoding.encode(legacy), as: UTF8.self)])
+
+        // `big` runs two: `small` first, then the oldest of `big` (the old entry, read as `big`, is not older).
+        let claims = try await queue.claim(
+            step: step, consumer: "w", limit: 2, visibility: .seconds(60), inFlight: ["big": 2])
+        #expect(claims.map(\.item.event.id) == ["event-5", "event-0"], "\(claims.map(\.item.event.id))")
+
+        // What it read on the way and skipped went back unread: the group's lag (the KEDA scaler's lagCount) counts
+        // it, the pending list holds the two claims only, nothing is lost or doubled.
+        let groups = try server.cli(["XINFO", "GROUPS", stream]).split(separator: "\n").map(String.init)
+        let value = { (name: String) in groups.firstIndex(of: name).map { groups[$0 + 1] } }
+        #expect(value("lag") == "5", "\(groups)")
+        #expect(value("pending") == "2", "\(groups)")
+        #expect(try await queue.count(step: step) == 7)
+
+        // The rest by age, though the skipped ones now sit behind the old entry: their age moved with them (the old
+        // entry's age is its stream id's).
+        let rest = try await queue.claim(
+            step: step, consumer: "v", limit: 10, visibility: .seconds(60), inFlight: [:])
+        #expect(rest.map(\.item.event.id) == ["event-1", "event-2", "event-3", "event-4", "event-6"])
+        for claim in claims + rest { #expect(try await queue.ack(claim)) }
+        #expect(try await queue.count(step: step) == 0)
+        try await store.close()
+    }
+
     /// On a native queue a batch of events is one round trip, and a step's end (its events and the ack) one more.
     static func nativeRoundTrips(_ queue: WorkQueue, roundTrips: () -> Int) async throws {
         let writes = try await queue.count(step: "write-erp-invoice")

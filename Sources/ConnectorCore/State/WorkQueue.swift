@@ -136,8 +136,7 @@ extension WorkQueueBackend {
         return stored
     }
 
-    /// Oldest first: a backend that cannot pick out of order (Redis Streams hand out a consumer group's entries in
-    /// stream order).
+    /// Oldest first: a backend that cannot pick out of order.
     package func claim(
         step: String, consumer: String, limit: Int, visibility: Duration, inFlight: [String: Int], window: Int,
         quarantine: QueueQuarantine
