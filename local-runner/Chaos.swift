@@ -41,6 +41,11 @@ struct Chaos: AsyncParsableCommand {
     )
     var visibilitySeconds: Int?
     @Option(
+        help:
+            "Connections per scenario, each with its own simulated tenant and systems (its own ERP budget), so the runner and the triggers claim fairly across them."
+    )
+    var connections = 1
+    @Option(
         name: .customLong("state-url"),
         help: "Run the one scenario on this empty store (e.g. redis://127.0.0.1:6379/0) instead of a new SQLite file.")
     var stateURL: String?
@@ -48,6 +53,7 @@ struct Chaos: AsyncParsableCommand {
     func validate() throws {
         _ = try WorkerCounts.parse(workers)
         guard (0...16).contains(triggers) else { throw ValidationError("--triggers must be between 0 and 16") }
+        guard (1...4).contains(connections) else { throw ValidationError("--connections must be between 1 and 4") }
         if stateURL != nil, scenarios != 1 || erps.count != 1 {
             throw ValidationError("--state-url takes one scenario on one --erp (each scenario needs an empty store)")
         }
@@ -56,6 +62,11 @@ struct Chaos: AsyncParsableCommand {
     struct ScenarioReport: Codable {
         var erp: String
         var seed: UInt64
+        /// Connections of the scenario (each its own tenant and simulated systems); the counts below are summed over
+        /// them, and a problem names its connection.
+        var connections: Int = 1
+        /// Drafts each connection's ERP received in the run.
+        var draftsByConnection: [String: Int] = [:]
         var invoices: Int
         var expectedDrafts: Int
         var draftsInERP: Int
@@ -96,7 +107,7 @@ struct Chaos: AsyncParsableCommand {
                     reports.append(report)
                     if !json {
                         print(
-                            "\(report.erp) scenario seed \(report.seed): \(report.passed ? "PASS" : "FAIL") in \(String(format: "%.0f", report.seconds)) s; drafts \(report.draftsInERP)/\(report.expectedDrafts), review \(report.inReview), dead-letter \(report.deadLettered), runner kills \(report.runnerKills), step crashes \(report.stepCrashes.values.reduce(0, +)), HTTP faults \(report.httpFaults.values.reduce(0, +))"
+                            "\(report.erp) scenario seed \(report.seed)\(report.connections > 1 ? ", \(report.connections) connections" : ""): \(report.passed ? "PASS" : "FAIL") in \(String(format: "%.0f", report.seconds)) s; drafts \(report.draftsInERP)/\(report.expectedDrafts), review \(report.inReview), dead-letter \(report.deadLettered), runner kills \(report.runnerKills), step crashes \(report.stepCrashes.values.reduce(0, +)), HTTP faults \(report.httpFaults.values.reduce(0, +))"
                         )
                         for problem in report.unaccounted + report.auditGaps
                             + report.missingDrafts.map({ "missing draft for invoice \($0)" })
@@ -139,13 +150,23 @@ struct Chaos: AsyncParsableCommand {
     private func runScenario(seed: UInt64, kind: String) async throws -> ScenarioReport {
         let started = ContinuousClock.now
         var rng = SplitMix64(seed: seed)
-        let tenant = DemoTenant.generate(invoiceCount: invoices, seed: seed)
-        let host = try await SimulatorHost.start(tenant: tenant)
-        guard let target = host.erps.first(where: { $0.erp.kind == kind }) else {
-            await host.shutdown()
-            throw ValidationError("no simulated \(kind)")
+        // One tenant and one set of simulated systems per connection: `chaos`, then `chaos-2`, `chaos-3`, ...
+        var legs: [Leg] = []
+        func shutdown() async { for leg in legs { await leg.host.shutdown() } }
+        for index in 0..<connections {
+            let legSeed = seed &+ UInt64(index) &* 1_000_003
+            let tenant = DemoTenant.generate(invoiceCount: invoices, seed: legSeed)
+            let host = try await SimulatorHost.start(tenant: tenant)
+            guard let target = host.erps.first(where: { $0.erp.kind == kind }) else {
+                await host.shutdown()
+                await shutdown()
+                throw ValidationError("no simulated \(kind)")
+            }
+            legs.append(
+                Leg(
+                    id: index == 0 ? "chaos" : "chaos-\(index + 1)", seed: legSeed, tenant: tenant, host: host,
+                    erp: target.erp, seeded: target.erp.documents().count))
         }
-        let seeded = target.erp.documents().count
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent(
             "mlc-chaos-\(seed)-\(UUID().uuidString.prefix(6))")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
@@ -159,21 +180,23 @@ struct Chaos: AsyncParsableCommand {
         do {
             let url = stateURL ?? "sqlite:" + directory.appendingPathComponent("state.sqlite").path
             let key = MasterKey.generate()
-            let endpoints = SimulatorEndpoints(host: host, tenant: tenant)
-            var connection = try endpoints.connection(id: "chaos", erp: try endpoints.erp(kind))
-            connection.flow = FlowSettings(
-                pollIntervalSeconds: 60, pollOverlapSeconds: 300, maxAttempts: 12, retryAfterCapSeconds: 3,
-                ambiguousWriteSettleSeconds: 2)
-            connection.jaggaer.pageSize = 20
             let store = try await StateStores.open(url, mode: .create)
             guard try await store.scan(prefix: "", after: nil, limit: 1).isEmpty else {
                 try await store.close()
                 throw ValidationError("the store named by --state-url is not empty; chaos needs an empty one")
             }
-            try await ConnectionStore(store: store, vault: Vault(masterKey: try MasterKey(base64: key))).save(
-                connection)
+            for leg in legs {
+                let endpoints = SimulatorEndpoints(host: leg.host, tenant: leg.tenant)
+                var connection = try endpoints.connection(id: leg.id, erp: try endpoints.erp(kind))
+                connection.flow = FlowSettings(
+                    pollIntervalSeconds: 60, pollOverlapSeconds: 300, maxAttempts: 12, retryAfterCapSeconds: 3,
+                    ambiguousWriteSettleSeconds: 2)
+                connection.jaggaer.pageSize = 20
+                try await ConnectionStore(store: store, vault: Vault(masterKey: try MasterKey(base64: key))).save(
+                    connection)
+                addFaults(leg.host, erp: leg.erp, seed: leg.seed)
+            }
             try await store.close()
-            addFaults(host, erp: target.erp, seed: seed)
 
             let crashLog = directory.appendingPathComponent("crashes.log").path
             let points = [
@@ -221,7 +244,7 @@ struct Chaos: AsyncParsableCommand {
                 if !killed, status == 0 || status == 1, try await Self.pending(url) == 0 { break }
             }
             // Once the faults stop, whatever they delayed must still finish: one clean run without crashes.
-            host.clearFaults()
+            for leg in legs { leg.host.clearFaults() }
             environment["MLC_FAILPOINTS"] = nil
             let pid = try ChildProcess.spawn(
                 runner.path,
@@ -232,7 +255,7 @@ struct Chaos: AsyncParsableCommand {
             _ = await Self.wait(pid, killAfter: nil)
             runs += 1
 
-            var report = try await verify(tenant: tenant, erp: target.erp, seeded: seeded, url: url, seed: seed)
+            var report = try await verify(legs, url: url, seed: seed)
             report.runnerRuns = runs
             report.runnerKills = kills
             report.triggerKills = triggerKills
@@ -241,19 +264,33 @@ struct Chaos: AsyncParsableCommand {
             for line in crashes.split(separator: "\n") {
                 report.stepCrashes[String(line.split(separator: " ").first ?? ""), default: 0] += 1
             }
-            for (system, injector) in [
-                ("jaggaer", host.jaggaer.faults), ("entra", host.entra.faults),
-                (target.erp.counterPrefix, target.erp.faults),
-            ] {
-                for (kind, count) in injector.fired { report.httpFaults["\(system) \(kind)", default: 0] += count }
+            for leg in legs {
+                for (system, injector) in [
+                    ("jaggaer", leg.host.jaggaer.faults), ("entra", leg.host.entra.faults),
+                    (leg.erp.counterPrefix, leg.erp.faults),
+                ] {
+                    for (kind, count) in injector.fired {
+                        report.httpFaults["\(system) \(kind)", default: 0] += count
+                    }
+                }
             }
             report.seconds = (ContinuousClock.now - started).timeInterval
-            await host.shutdown()
+            await shutdown()
             return report
         } catch {
-            await host.shutdown()
+            await shutdown()
             throw error
         }
+    }
+
+    /// One connection of a scenario: its tenant, its simulated systems and what its ERP held before the run.
+    struct Leg {
+        var id: String
+        var seed: UInt64
+        var tenant: DemoTenant
+        var host: SimulatorHost
+        var erp: any SimulatedERP
+        var seeded: Int
     }
 
     /// Random faults on every endpoint the flow uses (the ERP brings its own); every rule has its own seed.
@@ -352,16 +389,55 @@ struct Chaos: AsyncParsableCommand {
         return count
     }
 
-    private func verify(tenant: DemoTenant, erp: any SimulatedERP, seeded: Int, url: String, seed: UInt64)
-        async throws -> ScenarioReport
-    {
+    /// Checks every connection of the scenario; one report, counts summed, each problem naming its connection when
+    /// there are several.
+    private func verify(_ legs: [Leg], url: String, seed: UInt64) async throws -> ScenarioReport {
         let store = try await StateStores.open(url)
-        let keys = try StateKeys(connection: "chaos")
+        let queued = try await WorkQueue(store: store).count()
+        var total: ScenarioReport?
+        do {
+            for leg in legs {
+                var report = try await verify(leg, store: store, queued: queued, seed: seed)
+                if legs.count > 1 {
+                    report.unaccounted = report.unaccounted.map { "\(leg.id): \($0)" }
+                    report.auditGaps = report.auditGaps.map { "\(leg.id): \($0)" }
+                    report.unaccounted += report.missingDrafts.map { "\(leg.id): missing draft for invoice \($0)" }
+                    report.missingDrafts = []  // an invoice id alone is ambiguous across tenants: named above
+                }
+                guard var sum = total else {
+                    total = report
+                    continue
+                }
+                sum.expectedDrafts += report.expectedDrafts
+                sum.draftsInERP += report.draftsInERP
+                sum.draftsByConnection.merge(report.draftsByConnection) { $0 + $1 }
+                sum.duplicateNaturalKeys += report.duplicateNaturalKeys
+                sum.missingDrafts += report.missingDrafts
+                sum.inReview += report.inReview
+                sum.deadLettered += report.deadLettered
+                sum.unaccounted += report.unaccounted
+                sum.inFlight += report.inFlight
+                sum.auditGaps += report.auditGaps
+                sum.passed = sum.passed && report.passed
+                total = sum
+            }
+        } catch {
+            try? await store.close()
+            throw error
+        }
+        try await store.close()
+        guard var report = total else { throw ValidationError("no connection to check") }
+        report.connections = legs.count
+        return report
+    }
+
+    private func verify(_ leg: Leg, store: any StateStore, queued: Int, seed: UInt64) async throws -> ScenarioReport {
+        let (tenant, erp, seeded) = (leg.tenant, leg.erp, leg.seeded)
+        let keys = try StateKeys(connection: leg.id)
         let audit = AuditLog(store: store, keys: keys)
         let review = try await ReviewQueue(store: store, keys: keys).list(status: .open)
         let dead = try await DeadLetterList(store: store, keys: keys).list()
         let ledger = try await DedupLedger(store: store, keys: keys).all()
-        let queued = try await WorkQueue(store: store).count()
 
         var natural: [String: Int] = [:]
         let documents = erp.documents()
@@ -412,9 +488,8 @@ struct Chaos: AsyncParsableCommand {
             }
         }
         let inFlight = ledger.filter { $0.entry.phase != .recorded }.count
-        try await store.close()
         let duplicates = natural.values.filter { $0 > 1 }.count
-        return ScenarioReport(
+        var report = ScenarioReport(
             erp: erp.kind, seed: seed, invoices: invoices, expectedDrafts: expectedDrafts,
             draftsInERP: documents.count - seeded, duplicateNaturalKeys: duplicates,
             missingDrafts: missing, inReview: review.count, deadLettered: dead.count, unaccounted: unaccounted,
@@ -424,6 +499,8 @@ struct Chaos: AsyncParsableCommand {
                 && gaps.isEmpty,
             seconds: 0
         )
+        report.draftsByConnection = [leg.id: documents.count - seeded]
+        return report
     }
 }
 

@@ -19,6 +19,8 @@ struct WorkersTests {
             var triggerItems: Int
             var draftsInERP: Int
             var expectedDrafts: Int
+            var connections: Int
+            var draftsByConnection: [String: Int]
             var passed: Bool
         }
         var scenarios: [Scenario]
@@ -62,21 +64,33 @@ struct WorkersTests {
         Self.check(report, run)
     }
 
-    @Test("Redis Streams: the same, on a real redis-server: 0 duplicates, 0 lost")
+    @Test(
+        "Redis Streams: the same on a real redis-server, two connections (claims fair across them): 0 duplicates, 0 lost"
+    )
     func redisWorkers() async throws {
         let server = try RedisServerProcess()
         defer { server.stop() }
-        let (report, run) = try await Self.chaos(["--state-url", server.url()])
+        let (report, run) = try await Self.chaos(["--state-url", server.url(), "--connections", "2"])
         Self.check(report, run)
+        Self.checkBothConnections(report)
     }
 
-    @Test("PostgreSQL: the same, on a real server (native queue, FOR UPDATE SKIP LOCKED claims): 0 duplicates, 0 lost")
+    @Test(
+        "PostgreSQL: the same on a real server (FOR UPDATE SKIP LOCKED claims), two connections: 0 duplicates, 0 lost")
     func postgresWorkers() async throws {
         let server = try PostgresServerProcess()
         defer { server.stop() }
         try server.createDatabase("chaos")
-        let (report, run) = try await Self.chaos(["--state-url", server.url(database: "chaos")])
+        let (report, run) = try await Self.chaos(["--state-url", server.url(database: "chaos"), "--connections", "2"])
         Self.check(report, run)
+        Self.checkBothConnections(report)
+    }
+
+    /// Both connections' invoices were drafted (a scenario's counts are summed over its connections).
+    static func checkBothConnections(_ report: Report) {
+        #expect(report.scenarios.first?.connections == 2)
+        let drafts = report.scenarios.first?.draftsByConnection ?? [:]
+        #expect(drafts.keys.sorted() == ["chaos", "chaos-2"] && drafts.values.allSatisfy { $0 > 0 }, "\(drafts)")
     }
 
     @Test(
