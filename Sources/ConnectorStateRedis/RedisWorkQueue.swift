@@ -28,10 +28,11 @@ extension RedisStateStore: WorkQueueProviding {
 
 /// The work queue on Redis Streams: per step a stream `ns:q:<name>:<step>:s` read by the consumer group `workers`
 /// (`XREADGROUP` hands each entry to one consumer and keeps it in the group's pending list until `XACK`); a dead
-/// consumer's entries are taken over with `XAUTOCLAIM` once they sat idle longer than the visibility timeout. Each
-/// entry carries its item's connection and `notBefore` beside the item, for claims fair across connections.
-/// Delayed items wait in a sorted set `…:z` (member: the item id, score: `notBefore` in Unix milliseconds; bodies in
-/// the hash `…:p`) and are moved into the stream by the claim script when due. Every operation is one Lua script,
+/// consumer's entries are taken over with `XAUTOCLAIM` once they sat idle longer than the visibility timeout. An
+/// entry holds its item's connection and `notBefore`; the item itself sits in the hash `…:b` under the entry's id,
+/// so claims fair across connections scan entries without reading items. Delayed items wait in a sorted set `…:z`
+/// (member: the item id, score: `notBefore` in Unix milliseconds; bodies in the hash `…:p`) and are moved into the
+/// stream by the claim script when due. Every operation is one Lua script,
 /// so a move, a claim, an ack or a release is atomic, and time is the server's (`TIME`).
 package struct RedisWorkQueue: SingleTripQueueing {
     let store: RedisStateStore
@@ -46,7 +47,7 @@ package struct RedisWorkQueue: SingleTripQueueing {
     private var stepsKey: String { base + ":steps" }
     private func keys(_ step: String) -> [String] {
         let lane = base + ":" + step
-        return [lane + ":s", lane + ":z", lane + ":p"]
+        return [lane + ":s", lane + ":z", lane + ":p", lane + ":b"]
     }
 
     private static func milliseconds(_ date: Date) -> Data {
@@ -60,15 +61,19 @@ package struct RedisWorkQueue: SingleTripQueueing {
 
     // MARK: - Scripts
 
-    /// Shared: `now()` in server milliseconds; `put(stream, delayed, bodies, id, body, notBefore)` adds an item to
-    /// the stream when due, else to the delayed set.
+    /// Shared by every script. A lane's keys, in this order: `s` the stream, `z` the delayed set, `p` the delayed
+    /// items' bodies (by item id), `b` the stream entries' bodies (by stream id).
+    /// - A stream entry's fields: `c` the item's connection (`''` for none), `t` its `notBefore` (Unix ms); its body
+    ///   sits in `b` under the entry's id, so a fair claim scans connections and ages without reading items. Entries
+    ///   of older versions carry the body in `d` (and no `c` or `t`), and are read as they are.
+    /// - `now()`: server milliseconds. `put(lane, id, body, notBefore, connection)`: a new item, into the stream when
+    ///   due, else into the delayed set. `append(lane, body, connection, t)`: a new stream entry. `body(lane, id,
+    ///   fields)`, `drop(lane, id)`: an entry's body; an entry and its body gone.
     private static let prelude = """
         local function now()
             local t = redis.call('TIME')
             return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
         end
-        -- A stream entry's fields: 'd' the item, 'c' its connection ('' for none), 't' its notBefore (Unix ms), so a
-        -- fair claim reads connection and age without decoding items. Entries of older versions carry 'd' only.
         local function field(fields, name)
             for i = 1, #fields - 1, 2 do
                 if fields[i] == name then return fields[i + 1] end
@@ -83,24 +88,41 @@ package struct RedisWorkQueue: SingleTripQueueing {
             end
             return ''
         end
-        local function put(stream, delayed, bodies, id, body, notBefore, connection)
+        local function append(lane, body, connection, t)
+            local id = redis.call('XADD', lane[1], '*', 'c', connection, 't', t)
+            redis.call('HSET', lane[4], id, body)
+            return id
+        end
+        local function put(lane, id, body, notBefore, connection)
             if tonumber(notBefore) > now() then
-                redis.call('HSET', bodies, id, body)
-                redis.call('ZADD', delayed, notBefore, id)
+                redis.call('HSET', lane[3], id, body)
+                redis.call('ZADD', lane[2], notBefore, id)
                 return 'z:' .. id
             end
-            return 's:' .. redis.call('XADD', stream, '*', 'd', body, 'c', connection, 't', notBefore)
+            return 's:' .. append(lane, body, connection, notBefore)
+        end
+        local function body(lane, id, fields)
+            return field(fields, 'd') or redis.call('HGET', lane[4], id) or ''
+        end
+        local function drop(lane, id)
+            redis.call('XDEL', lane[1], id)
+            redis.call('HDEL', lane[4], id)
+        end
+        -- An entry's connection and age ('t'; an older entry's: its stream id's time).
+        local function laneOf(lane, id, fields)
+            local c = field(fields, 'c')
+            if c == nil then c = connectionOf(body(lane, id, fields)) end
+            local t = tonumber(field(fields, 't') or '') or tonumber(string.match(id, '^(%d+)'))
+            return c, t
         end
         -- Moves the due delayed items into the stream.
-        local function promote(stream, delayed, bodies)
-            local due = redis.call('ZRANGEBYSCORE', delayed, '-inf', now(), 'WITHSCORES', 'LIMIT', 0, 1000)
+        local function promote(lane)
+            local due = redis.call('ZRANGEBYSCORE', lane[2], '-inf', now(), 'WITHSCORES', 'LIMIT', 0, 1000)
             for i = 1, #due - 1, 2 do
-                local body = redis.call('HGET', bodies, due[i])
-                if body then
-                    redis.call('XADD', stream, '*', 'd', body, 'c', connectionOf(body), 't', due[i + 1])
-                end
-                redis.call('HDEL', bodies, due[i])
-                redis.call('ZREM', delayed, due[i])
+                local item = redis.call('HGET', lane[3], due[i])
+                if item then append(lane, item, connectionOf(item), due[i + 1]) end
+                redis.call('HDEL', lane[3], due[i])
+                redis.call('ZREM', lane[2], due[i])
             end
             return #due / 2
         end
@@ -115,71 +137,81 @@ package struct RedisWorkQueue: SingleTripQueueing {
             if not ok or #p == 0 then return false end
             return p[1][2] == consumer and tonumber(p[1][4]) == tonumber(deliveries)
         end
+        -- Acks and removes a delivery when it is still the current one.
+        local function finish(lane, group, id, consumer, deliveries)
+            if not current(lane[1], group, id, consumer, deliveries) then return false end
+            redis.call('XACK', lane[1], group, id)
+            drop(lane, id)
+            tidy(lane[1], group, consumer)
+            return true
+        end
+        -- A dead consumer's entries, as claims (id, body, deliveries) appended to `out`; returns them.
+        local function takeOver(lane, group, consumer, visibility, limit, out)
+            local taken = redis.call('XAUTOCLAIM', lane[1], group, consumer, visibility, '0-0', 'COUNT', limit)
+            for _, entry in ipairs(taken[2]) do
+                if entry[2] then
+                    local p = redis.call('XPENDING', lane[1], group, entry[1], entry[1], 1)
+                    out[#out + 1] = entry[1]
+                    out[#out + 1] = body(lane, entry[1], entry[2])
+                    out[#out + 1] = tostring(p[1][4])
+                end
+            end
+            return taken[2]
+        end
 
         """
 
-    /// KEYS: stream, delayed, bodies, steps. ARGV: step, id, body, notBefore, connection.
+    /// KEYS: the lane, steps. ARGV: step, id, body, notBefore, connection.
     private static let enqueueScript =
         prelude + """
-            redis.call('SADD', KEYS[4], ARGV[1])
-            return put(KEYS[1], KEYS[2], KEYS[3], ARGV[2], ARGV[3], ARGV[4], ARGV[5])
+            redis.call('SADD', KEYS[5], ARGV[1])
+            return put({KEYS[1], KEYS[2], KEYS[3], KEYS[4]}, ARGV[2], ARGV[3], ARGV[4], ARGV[5])
             """
 
-    /// KEYS: steps, the acked lane's stream (or steps again when nothing is acked), then stream, delayed and bodies
-    /// of each item's lane. ARGV: group, claim id, consumer, deliveries (all '' when nothing is acked), then step,
-    /// id, body, notBefore and connection of each item. Queues every item, then acks the claim when its delivery is still the
-    /// current one; returns {acked (1 or 0), each item's location}. A batch enqueue and a step's end are each ONE
-    /// round trip instead of one per item plus one for the ack.
+    /// KEYS: steps, the acked lane (or steps four times when nothing is acked), then each item's lane. ARGV: group,
+    /// claim id, consumer, deliveries (all '' when nothing is acked), then step, id, body, notBefore and connection
+    /// of each item. Queues every item, then acks the claim when its delivery is still the current one; returns
+    /// {acked (1 or 0), each item's location}. A batch enqueue and a step's end are each ONE round trip instead of
+    /// one per item plus one for the ack.
     private static let completeScript =
         prelude + """
             local out = {0}
-            for i = 0, (#KEYS - 2) / 3 - 1 do
-                local k = 3 + i * 3
+            for i = 0, (#KEYS - 5) / 4 - 1 do
+                local k = 6 + i * 4
                 local a = 5 + i * 5
                 redis.call('SADD', KEYS[1], ARGV[a])
                 out[#out + 1] = put(
-                    KEYS[k], KEYS[k + 1], KEYS[k + 2], ARGV[a + 1], ARGV[a + 2], ARGV[a + 3], ARGV[a + 4])
+                    {KEYS[k], KEYS[k + 1], KEYS[k + 2], KEYS[k + 3]}, ARGV[a + 1], ARGV[a + 2], ARGV[a + 3], ARGV[a + 4])
             end
-            if ARGV[2] ~= '' and current(KEYS[2], ARGV[1], ARGV[2], ARGV[3], ARGV[4]) then
-                redis.call('XACK', KEYS[2], ARGV[1], ARGV[2])
-                redis.call('XDEL', KEYS[2], ARGV[2])
-                tidy(KEYS[2], ARGV[1], ARGV[3])
+            if ARGV[2] ~= '' and finish({KEYS[2], KEYS[3], KEYS[4], KEYS[5]}, ARGV[1], ARGV[2], ARGV[3], ARGV[4]) then
                 out[1] = 1
             end
             return out
             """
 
-    /// KEYS: stream, delayed, bodies. Moves the due delayed items into the stream; returns how many.
+    /// KEYS: the lane. Moves the due delayed items into the stream; returns how many.
     private static let promoteScript =
         prelude + """
-            return promote(KEYS[1], KEYS[2], KEYS[3])
+            return promote(KEYS)
             """
 
-    /// KEYS: stream, delayed, bodies. ARGV: group, consumer, limit, visibility ms. Returns id, body, deliveries for
-    /// each claimed entry: first those taken over from dead consumers, then new ones.
+    /// KEYS: the lane. ARGV: group, consumer, limit, visibility ms. Returns id, body, deliveries for each claimed
+    /// entry: first those taken over from dead consumers, then new ones, in stream order.
     private static let claimScript =
         prelude + """
-            promote(KEYS[1], KEYS[2], KEYS[3])
+            promote(KEYS)
             if redis.call('EXISTS', KEYS[1]) == 0 then return {} end
             pcall(redis.call, 'XGROUP', 'CREATE', KEYS[1], ARGV[1], '0')
             local limit = tonumber(ARGV[3])
             local out = {}
-            local taken = redis.call('XAUTOCLAIM', KEYS[1], ARGV[1], ARGV[2], ARGV[4], '0-0', 'COUNT', limit)
-            for _, entry in ipairs(taken[2]) do
-                if entry[2] then
-                    local p = redis.call('XPENDING', KEYS[1], ARGV[1], entry[1], entry[1], 1)
-                    out[#out + 1] = entry[1]
-                    out[#out + 1] = field(entry[2], 'd') or ''
-                    out[#out + 1] = tostring(p[1][4])
-                end
-            end
+            takeOver(KEYS, ARGV[1], ARGV[2], ARGV[4], limit, out)
             local room = limit - #out / 3
             if room > 0 then
                 local read = redis.call('XREADGROUP', 'GROUP', ARGV[1], ARGV[2], 'COUNT', room, 'STREAMS', KEYS[1], '>')
                 if read then
                     for _, entry in ipairs(read[1][2]) do
                         out[#out + 1] = entry[1]
-                        out[#out + 1] = field(entry[2], 'd') or ''
+                        out[#out + 1] = body(KEYS, entry[1], entry[2])
                         out[#out + 1] = '1'
                     end
                 end
@@ -188,45 +220,32 @@ package struct RedisWorkQueue: SingleTripQueueing {
             return out
             """
 
-    /// KEYS: stream, delayed, bodies. ARGV: group, consumer, limit, visibility ms, window, then a connection and a
-    /// count for each connection the caller runs items of. Returns id, body, deliveries for each claimed entry, in
-    /// the order picked. Fair across connections (`WorkQueueBackend.claim(…inFlight:window:…)`):
+    /// KEYS: the lane. ARGV: group, consumer, limit, visibility ms, window, then a connection and a count for each
+    /// connection the caller runs items of. Returns id, body, deliveries for each claimed entry, in the order picked.
+    /// Fair across connections (`WorkQueueBackend.claim(…inFlight:window:…)`):
     /// - a dead consumer's entries first, as in every claim (they waited longest);
     /// - a connection's load: what the caller runs, what it takes over, and every other consumer's live claims;
-    /// - up to `window` unread entries are looked at (read with XRANGE, so nothing is delivered yet), in pages,
-    ///   stopping once as many connections with nothing in flight have one as there is room: nothing further back
-    ///   can come before them;
+    /// - up to `window` unread entries are looked at (read with XRANGE, so nothing is delivered yet; their fields
+    ///   only, the bodies sit beside the stream), in pages, stopping once as many connections with nothing in flight
+    ///   have one as there is room: nothing further back can come before them;
     /// - each next pick is the unread entry of the connection with the least load, ties to the older ('t');
     /// - the group delivers in stream order only, so XREADGROUP reads up to the deepest pick; an entry read on the
-    ///   way but not picked goes back to the end of the stream unread, fields and age kept. It never sits in the
-    ///   pending list, so the group's lag (what the KEDA scaler counts) still holds it and no parked entry can be
-    ///   stranded by a step scaled to zero.
+    ///   way but not picked goes back to the end of the stream unread, connection and age kept. It never sits in
+    ///   the pending list, so the group's lag (what the KEDA scaler counts) still holds it and no parked entry can
+    ///   be stranded by a step scaled to zero.
     private static let fairClaimScript =
         prelude + """
-            promote(KEYS[1], KEYS[2], KEYS[3])
+            promote(KEYS)
             if redis.call('EXISTS', KEYS[1]) == 0 then return {} end
             pcall(redis.call, 'XGROUP', 'CREATE', KEYS[1], ARGV[1], '0')
             local group, consumer = ARGV[1], ARGV[2]
             local limit, visibility, window = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
             local load = {}
             for i = 6, #ARGV - 1, 2 do load[ARGV[i]] = (load[ARGV[i]] or 0) + tonumber(ARGV[i + 1]) end
-            local function lane(id, fields)
-                local c = field(fields, 'c')
-                if c == nil then c = connectionOf(field(fields, 'd') or '') end
-                local t = tonumber(field(fields, 't') or '') or tonumber(string.match(id, '^(%d+)'))
-                return c, t
-            end
             local function add(c) load[c] = (load[c] or 0) + 1 end
             local out = {}
-            local taken = redis.call('XAUTOCLAIM', KEYS[1], group, consumer, ARGV[4], '0-0', 'COUNT', limit)
-            for _, entry in ipairs(taken[2]) do
-                if entry[2] then
-                    local p = redis.call('XPENDING', KEYS[1], group, entry[1], entry[1], 1)
-                    out[#out + 1] = entry[1]
-                    out[#out + 1] = field(entry[2], 'd') or ''
-                    out[#out + 1] = tostring(p[1][4])
-                    add((lane(entry[1], entry[2])))
-                end
+            for _, entry in ipairs(takeOver(KEYS, group, consumer, ARGV[4], limit, out)) do
+                if entry[2] then add((laneOf(KEYS, entry[1], entry[2]))) end
             end
             local room = limit - #out / 3
             if room <= 0 then return out end
@@ -235,7 +254,7 @@ package struct RedisWorkQueue: SingleTripQueueing {
                 for _, p in ipairs(pending) do
                     if p[2] ~= consumer and tonumber(p[3]) < visibility then
                         local entry = redis.call('XRANGE', KEYS[1], p[1], p[1])
-                        if #entry > 0 then add((lane(p[1], entry[1][2]))) end
+                        if #entry > 0 then add((laneOf(KEYS, p[1], entry[1][2]))) end
                     end
                 end
             end
@@ -245,10 +264,10 @@ package struct RedisWorkQueue: SingleTripQueueing {
             end
             local seen, idle, quiet = {}, {}, 0
             while #seen < window do
-                local want = math.min(32, window - #seen)
+                local want = math.min(64, window - #seen)
                 local page = redis.call('XRANGE', KEYS[1], '(' .. last, '+', 'COUNT', want)
                 for _, entry in ipairs(page) do
-                    local c, t = lane(entry[1], entry[2])
+                    local c, t = laneOf(KEYS, entry[1], entry[2])
                     seen[#seen + 1] = {entry[1], c, t}
                     if (load[c] or 0) == 0 and not idle[c] then
                         idle[c] = true
@@ -281,12 +300,12 @@ package struct RedisWorkQueue: SingleTripQueueing {
                 local bodies = {}
                 for i, entry in ipairs(read[1][2]) do
                     if picked[i] and entry[1] == seen[i][1] then
-                        bodies[i] = field(entry[2], 'd') or ''
+                        bodies[i] = body(KEYS, entry[1], entry[2])
                     else
-                        local c, t = lane(entry[1], entry[2])
-                        redis.call('XADD', KEYS[1], '*', 'd', field(entry[2], 'd') or '', 'c', c, 't', t)
+                        local c, t = laneOf(KEYS, entry[1], entry[2])
+                        append(KEYS, body(KEYS, entry[1], entry[2]), c, t)
                         redis.call('XACK', KEYS[1], group, entry[1])
-                        redis.call('XDEL', KEYS[1], entry[1])
+                        drop(KEYS, entry[1])
                     end
                 end
                 for _, i in ipairs(order) do
@@ -301,75 +320,76 @@ package struct RedisWorkQueue: SingleTripQueueing {
             return out
             """
 
-    /// KEYS: stream. ARGV: group, id, consumer, deliveries.
+    /// KEYS: the lane. ARGV: group, id, consumer, deliveries.
     private static let ackScript =
         prelude + """
-            if not current(KEYS[1], ARGV[1], ARGV[2], ARGV[3], ARGV[4]) then return 0 end
-            redis.call('XACK', KEYS[1], ARGV[1], ARGV[2])
-            redis.call('XDEL', KEYS[1], ARGV[2])
-            tidy(KEYS[1], ARGV[1], ARGV[3])
-            return 1
+            if finish(KEYS, ARGV[1], ARGV[2], ARGV[3], ARGV[4]) then return 1 end
+            return 0
             """
 
-    /// KEYS: stream, delayed, bodies. ARGV: group, id, consumer, deliveries, new id, body, notBefore, connection.
+    /// KEYS: the lane. ARGV: group, id, consumer, deliveries, new id, body, notBefore, connection.
     private static let releaseScript =
         prelude + """
             if not current(KEYS[1], ARGV[1], ARGV[2], ARGV[3], ARGV[4]) then return 0 end
-            put(KEYS[1], KEYS[2], KEYS[3], ARGV[5], ARGV[6], ARGV[7], ARGV[8])
-            redis.call('XACK', KEYS[1], ARGV[1], ARGV[2])
-            redis.call('XDEL', KEYS[1], ARGV[2])
-            tidy(KEYS[1], ARGV[1], ARGV[3])
+            put(KEYS, ARGV[5], ARGV[6], ARGV[7], ARGV[8])
+            finish(KEYS, ARGV[1], ARGV[2], ARGV[3], ARGV[4])
             return 1
             """
 
-    /// KEYS: stream. ARGV: group, consumer. Puts every entry the consumer holds back at the end of the stream as a
-    /// new entry (its fields as they were), and removes the consumer.
-    private static let recoverScript = """
-        if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
-        local ok, pending = pcall(redis.call, 'XPENDING', KEYS[1], ARGV[1], '-', '+', 100000, ARGV[2])
-        if not ok then return 0 end
-        local moved = 0
-        for _, p in ipairs(pending) do
-            local entry = redis.call('XRANGE', KEYS[1], p[1], p[1])
-            if #entry > 0 then
-                redis.call('XADD', KEYS[1], '*', unpack(entry[1][2]))
-                moved = moved + 1
+    /// KEYS: the lane. ARGV: group, consumer. Puts every entry the consumer holds back at the end of the stream as a
+    /// new entry (connection, age and body as they were), and removes the consumer.
+    private static let recoverScript =
+        prelude + """
+            if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+            local ok, pending = pcall(redis.call, 'XPENDING', KEYS[1], ARGV[1], '-', '+', 100000, ARGV[2])
+            if not ok then return 0 end
+            local moved = 0
+            for _, p in ipairs(pending) do
+                local entry = redis.call('XRANGE', KEYS[1], p[1], p[1])
+                if #entry > 0 then
+                    local c, t = laneOf(KEYS, p[1], entry[1][2])
+                    append(KEYS, body(KEYS, p[1], entry[1][2]), c, t)
+                    moved = moved + 1
+                end
+                redis.call('XACK', KEYS[1], ARGV[1], p[1])
+                drop(KEYS, p[1])
             end
-            redis.call('XACK', KEYS[1], ARGV[1], p[1])
-            redis.call('XDEL', KEYS[1], p[1])
-        end
-        pcall(redis.call, 'XGROUP', 'DELCONSUMER', KEYS[1], ARGV[1], ARGV[2])
-        return moved
-        """
+            pcall(redis.call, 'XGROUP', 'DELCONSUMER', KEYS[1], ARGV[1], ARGV[2])
+            return moved
+            """
 
-    /// KEYS: stream, bodies. ARGV: group. Every item: queue key and body.
-    private static let itemsScript = """
-        local out = {}
-        for _, entry in ipairs(redis.call('XRANGE', KEYS[1], '-', '+')) do
-            out[#out + 1] = 's:' .. entry[1]
-            out[#out + 1] = entry[2][2] or ''
-        end
-        local bodies = redis.call('HGETALL', KEYS[2])
-        for i = 1, #bodies, 2 do
-            out[#out + 1] = 'z:' .. bodies[i]
-            out[#out + 1] = bodies[i + 1]
-        end
-        return out
-        """
+    /// KEYS: the lane. Every item: queue key and body.
+    private static let itemsScript =
+        prelude + """
+            local out = {}
+            for _, entry in ipairs(redis.call('XRANGE', KEYS[1], '-', '+')) do
+                out[#out + 1] = 's:' .. entry[1]
+                out[#out + 1] = body(KEYS, entry[1], entry[2])
+            end
+            local delayed = redis.call('HGETALL', KEYS[3])
+            for i = 1, #delayed, 2 do
+                out[#out + 1] = 'z:' .. delayed[i]
+                out[#out + 1] = delayed[i + 1]
+            end
+            return out
+            """
 
-    /// KEYS: stream, delayed, bodies. ARGV: group, kind ('s' or 'z'), id. An entry someone holds is not removed.
-    private static let removeScript = """
-        if ARGV[2] == 'z' then
-            redis.call('HDEL', KEYS[3], ARGV[3])
-            return redis.call('ZREM', KEYS[2], ARGV[3])
-        end
-        local ok, p = pcall(redis.call, 'XPENDING', KEYS[1], ARGV[1], ARGV[3], ARGV[3], 1)
-        if ok and #p > 0 then return 0 end
-        return redis.call('XDEL', KEYS[1], ARGV[3])
-        """
+    /// KEYS: the lane. ARGV: group, kind ('s' or 'z'), id. An entry someone holds is not removed.
+    private static let removeScript =
+        prelude + """
+            if ARGV[2] == 'z' then
+                redis.call('HDEL', KEYS[3], ARGV[3])
+                return redis.call('ZREM', KEYS[2], ARGV[3])
+            end
+            local ok, p = pcall(redis.call, 'XPENDING', KEYS[1], ARGV[1], ARGV[3], ARGV[3], 1)
+            if ok and #p > 0 then return 0 end
+            local removed = redis.call('XDEL', KEYS[1], ARGV[3])
+            redis.call('HDEL', KEYS[4], ARGV[3])
+            return removed
+            """
 
-    /// KEYS: stream, delayed. ARGV: group. Server milliseconds when the lane next needs a look, -1 when empty:
-    /// now with unread entries, in a second when all are held (their holders may die), else the first delayed one.
+    /// KEYS: the lane. ARGV: group. Server milliseconds when the lane next needs a look, -1 when empty: now with
+    /// unread entries, in a second when all are held (their holders may die), else the first delayed one.
     private static let nextDueScript =
         prelude + """
             local best = -1
@@ -432,7 +452,7 @@ package struct RedisWorkQueue: SingleTripQueueing {
     package func queue(_ items: [WorkItem], acking claim: QueueClaim?) async throws -> (
         items: [WorkItem], acked: Bool
     ) {
-        var keys = [stepsKey, claim.map { self.keys($0.step)[0] } ?? stepsKey]
+        var keys = [stepsKey] + (claim.map { self.keys($0.step) } ?? Array(repeating: stepsKey, count: 4))
         var arguments: [Data] =
             claim.map {
                 [
@@ -513,7 +533,7 @@ package struct RedisWorkQueue: SingleTripQueueing {
                 let reason = (error as? DecodingError)?.safeDescription ?? String(describing: type(of: error))
                 try await quarantine(base + ":" + step + ":s/" + id, body, reason)
                 _ = try await run(
-                    "an ack", step, Self.ackScript, keys: [keys(step)[0]],
+                    "an ack", step, Self.ackScript, keys: keys(step),
                     arguments: [
                         Data(Self.group.utf8), Data(id.utf8), Data(consumer.utf8), Data(String(deliveries).utf8),
                     ])
@@ -524,7 +544,7 @@ package struct RedisWorkQueue: SingleTripQueueing {
 
     package func ack(_ claim: QueueClaim) async throws -> Bool {
         let reply = try await run(
-            "an ack", claim.step, Self.ackScript, keys: [keys(claim.step)[0]],
+            "an ack", claim.step, Self.ackScript, keys: keys(claim.step),
             arguments: [
                 Data(Self.group.utf8), Data(claim.token.utf8), Data(claim.consumer.utf8),
                 Data(String(claim.deliveries).utf8),
@@ -567,7 +587,7 @@ package struct RedisWorkQueue: SingleTripQueueing {
         var moved = 0
         for step in try await steps() {
             let reply = try await run(
-                "a recovery", step, Self.recoverScript, keys: [keys(step)[0]],
+                "a recovery", step, Self.recoverScript, keys: keys(step),
                 arguments: [Data(Self.group.utf8), Data(consumer.utf8)])
             moved += Int(Self.integer(reply) ?? 0)
         }
@@ -579,7 +599,7 @@ package struct RedisWorkQueue: SingleTripQueueing {
         for step in try await lanes(step) {
             while true {
                 let reply = try await run(
-                    "a promotion of due items", step, Self.promoteScript, keys: Array(keys(step).prefix(3)),
+                    "a promotion of due items", step, Self.promoteScript, keys: keys(step),
                     arguments: [])
                 let count = Int(Self.integer(reply) ?? 0)
                 moved += count
@@ -608,7 +628,7 @@ package struct RedisWorkQueue: SingleTripQueueing {
         for step in try await lanes(step) {
             let lane = keys(step)
             let reply = try await run(
-                "a queue read", step, Self.itemsScript, keys: [lane[0], lane[2]], arguments: [Data(Self.group.utf8)])
+                "a queue read", step, Self.itemsScript, keys: lane, arguments: [])
             guard case .array(let fields) = reply, fields.count % 2 == 0 else { throw unexpected("a queue read") }
             for start in stride(from: 0, to: fields.count, by: 2) {
                 guard case .string(let body) = fields[start + 1],
@@ -635,7 +655,7 @@ package struct RedisWorkQueue: SingleTripQueueing {
     package func nextDue(step: String) async throws -> Date? {
         let lane = keys(step)
         let reply = try await run(
-            "a queue read", step, Self.nextDueScript, keys: [lane[0], lane[1]], arguments: [Data(Self.group.utf8)])
+            "a queue read", step, Self.nextDueScript, keys: lane, arguments: [Data(Self.group.utf8)])
         guard let milliseconds = Self.integer(reply) else { throw unexpected("a queue read") }
         guard milliseconds >= 0 else { return nil }
         return Date(timeIntervalSince1970: Double(milliseconds) / 1000)

@@ -127,6 +127,19 @@ struct WorkQueueTests {
         #expect(rest.map(\.item.event.id) == ["event-1", "event-2", "event-3", "event-4", "event-6"])
         for claim in claims + rest { #expect(try await queue.ack(claim)) }
         #expect(try await queue.count(step: step) == 0)
+        // Entries hold connection and age only (a scan reads no items); each item went with its entry.
+        try await queue.enqueue(WorkQueueConformance.item(step, 7, connection: "small"))
+        let fields = try server.cli(["XRANGE", stream, "-", "+"]).split(separator: "\n").map(String.init)
+        #expect(fields.count == 5 && fields[1] == "c" && fields[2] == "small" && fields[3] == "t", "\(fields)")
+        #expect(
+            try server.cli(["HLEN", "fair:q:runner:\(step):b"]).trimmingCharacters(in: .whitespacesAndNewlines) == "1")
+        for claim in try await queue.claim(step: step, consumer: "v", limit: 5, visibility: .seconds(60)) {
+            #expect(claim.item.event.id == "event-7")
+            #expect(try await queue.ack(claim))
+        }
+        #expect(
+            try server.cli(["HLEN", "fair:q:runner:\(step):b"]).trimmingCharacters(in: .whitespacesAndNewlines) == "0",
+            "no item left behind")
         try await store.close()
     }
 
