@@ -32,6 +32,8 @@ struct Bench: AsyncParsableCommand {
     )
     var scalingConnections: [Int] = [1, 2]
     @Option(help: "Runs per step for the step budget breakdown (none with 0).") var breakdownRuns = 31
+    @Option(help: "Items queued ahead for the claim cost figure (none with 0).") var claimBacklog = 2000
+    @Option(help: "Claims timed per backend and kind of claim for the claim cost figure.") var claimRuns = 400
 
     struct Result: Codable {
         struct Start: Codable {
@@ -51,6 +53,8 @@ struct Bench: AsyncParsableCommand {
         var scaling: [WorkerScaling.Point]?
         /// Where a step invocation's time goes (`BenchBreakdown.swift`).
         var stepBudget: [StepBreakdown.Figure]?
+        /// One claim and its ack with a backlog queued, oldest first and fair, per backend (`BenchClaims.swift`).
+        var claims: [ClaimCost.Figure]?
     }
 
     func run() async throws {
@@ -106,26 +110,29 @@ struct Bench: AsyncParsableCommand {
                 await host.shutdown()
 
                 let counts = scalingWorkers.filter { $0 > 0 }
+                let backends = try scalingBackends.map { name in
+                    guard let backend = WorkerScaling.Backend(rawValue: name) else {
+                        throw ConnectorError(
+                            .configInvalid, "--scaling-backends: \(name.prefix(40)) is not sqlite, redis or postgres")
+                    }
+                    return backend
+                }
                 let scaling =
                     counts.isEmpty
                     ? nil
                     : try await WorkerScaling.measure(
-                        counts: counts, invoices: scalingInvoices, latencyMs: scalingLatencyMs,
-                        backends: try scalingBackends.map { name in
-                            guard let backend = WorkerScaling.Backend(rawValue: name) else {
-                                throw ConnectorError(
-                                    .configInvalid,
-                                    "--scaling-backends: \(name.prefix(40)) is not sqlite, redis or postgres")
-                            }
-                            return backend
-                        },
+                        counts: counts, invoices: scalingInvoices, latencyMs: scalingLatencyMs, backends: backends,
                         connections: scalingConnections.filter { $0 > 0 })
+                let claims =
+                    claimBacklog > 0 && claimRuns > 0
+                    ? try await ClaimCost.measure(backends: backends, backlog: claimBacklog, runs: claimRuns) : nil
                 let result = Result(
                     coldStart: starts, demo: summary, latencyMs: latencyMs, concurrency: concurrency,
-                    machine: Self.machine(), scaling: scaling, stepBudget: budget)
+                    machine: Self.machine(), scaling: scaling, stepBudget: budget, claims: claims)
                 Self.report(result)
                 if let budget { StepBreakdown.report(budget) }
                 if let scaling { WorkerScaling.report(scaling, latencyMs: scalingLatencyMs) }
+                if let claims { ClaimCost.report(claims) }
                 if let output {
                     let encoder = JSONCoding.encoder
                     encoder.outputFormatting.insert(.prettyPrinted)
