@@ -1,6 +1,5 @@
 import ConnectorCore
 import ConnectorRuntime
-import ConnectorTestServers
 import Foundation
 
 /// `make bench`'s claim figure: what one claim and its ack cost on each store backend with a backlog queued ahead,
@@ -23,27 +22,13 @@ enum ClaimCost {
     static func measure(backends: [WorkerScaling.Backend], backlog: Int, runs: Int) async throws -> [Figure] {
         var figures: [Figure] = []
         for backend in backends {
-            var redis: RedisServerProcess?
-            var postgres: PostgresServerProcess?
-            defer {
-                redis?.stop()
-                postgres?.stop()
-            }
+            let server = try WorkerScaling.BenchServer(backend)
+            defer { server.stop() }
             let directory = FileManager.default.temporaryDirectory.appendingPathComponent(
                 "mlc-bench-claims-\(UUID().uuidString.prefix(8))")
             try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
             defer { try? FileManager.default.removeItem(at: directory) }
-            let url: String
-            switch backend {
-            case .sqlite: url = "sqlite:" + directory.appendingPathComponent("state.sqlite").path
-            case .redis:
-                redis = try RedisServerProcess()
-                url = redis?.url() ?? ""
-            case .postgres:
-                postgres = try PostgresServerProcess()
-                try postgres?.createDatabase("bench_claims")
-                url = postgres?.url(database: "bench_claims") ?? ""
-            }
+            let url = try server.freshStore(in: directory, redisDatabase: 0, name: "bench_claims")
             let store = try await StateStores.open(url, mode: .create)
             do {
                 let queue = WorkQueue(store: store)

@@ -55,6 +55,39 @@ enum WorkerScaling {
         case sqlite, redis, postgres
     }
 
+    /// A backend's private server for a bench figure, started like the suites start theirs (none for SQLite).
+    struct BenchServer {
+        var backend: Backend
+        var redis: RedisServerProcess?
+        var postgres: PostgresServerProcess?
+
+        init(_ backend: Backend) throws {
+            self.backend = backend
+            switch backend {
+            case .sqlite: break
+            case .redis: redis = try RedisServerProcess()
+            case .postgres: postgres = try PostgresServerProcess()
+            }
+        }
+
+        func stop() {
+            redis?.stop()
+            postgres?.stop()
+        }
+
+        /// The URL of an empty store: a new SQLite file in `directory`, Redis database `redisDatabase`, or a new
+        /// PostgreSQL database `name`.
+        func freshStore(in directory: URL, redisDatabase: Int, name: String) throws -> String {
+            switch backend {
+            case .sqlite: return "sqlite:" + directory.appendingPathComponent("state.sqlite").path
+            case .redis: return redis?.url(database: redisDatabase) ?? ""
+            case .postgres:
+                try postgres?.createDatabase(name)
+                return postgres?.url(database: name) ?? ""
+            }
+        }
+    }
+
     static func measure(
         counts: [Int], invoices: Int, latencyMs: Int, backends: [Backend], connections: [Int] = [1]
     ) async throws -> [Point] {
@@ -72,30 +105,15 @@ enum WorkerScaling {
     ) async throws -> [Point] {
         var points: [Point] = []
         for backend in backends {
-            var redis: RedisServerProcess?
-            var postgres: PostgresServerProcess?
-            defer {
-                redis?.stop()
-                postgres?.stop()
-            }
-            switch backend {
-            case .sqlite: break
-            case .redis: redis = try RedisServerProcess()
-            case .postgres: postgres = try PostgresServerProcess()
-            }
+            let server = try BenchServer(backend)
+            defer { server.stop() }
             for (index, count) in counts.enumerated() {
                 let directory = FileManager.default.temporaryDirectory.appendingPathComponent(
                     "mlc-bench-workers-\(UUID().uuidString.prefix(8))")
                 try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
                 defer { try? FileManager.default.removeItem(at: directory) }
-                let url: String
-                switch backend {
-                case .sqlite: url = "sqlite:" + directory.appendingPathComponent("state.sqlite").path
-                case .redis: url = redis?.url(database: index + 1) ?? ""
-                case .postgres:
-                    try postgres?.createDatabase("bench_\(connections)_\(index)_\(count)")
-                    url = postgres?.url(database: "bench_\(connections)_\(index)_\(count)") ?? ""
-                }
+                let url = try server.freshStore(
+                    in: directory, redisDatabase: index + 1, name: "bench_\(connections)_\(index)_\(count)")
                 var point = try await point(
                     workers: count, invoices: invoices, latencyMs: latencyMs, url: url, directory: directory,
                     connections: connections)
