@@ -1,3 +1,4 @@
+import ConnectorCore
 import Foundation
 
 /// Where a PostgreSQL store lives, from `postgres://user[:password]@host[:port]/database[?sslmode=disable|require]`
@@ -74,6 +75,8 @@ package struct PostgresEndpoint: Sendable, Hashable, CustomStringConvertible {
             tls = mode
         }
         let password = components.password.flatMap { $0.isEmpty ? nil : $0 }
+        // Known to the redactor from here on: logs and messages of this process never carry it, in any encoding.
+        if let password { SecretRedactor.register(password) }
         let bareHost = host.hasPrefix("[") && host.hasSuffix("]") ? String(host.dropFirst().dropLast()) : host
         return PostgresEndpoint(
             host: bareHost, port: port, database: database, user: user, password: password, tls: tls)
@@ -81,25 +84,13 @@ package struct PostgresEndpoint: Sendable, Hashable, CustomStringConvertible {
 
     /// The URL with any password replaced by `***`, for messages about it.
     package static func masked(_ url: String) -> String {
-        guard let schemeEnd = url.range(of: "://") else { return url }
-        let rest = url[schemeEnd.upperBound...]
-        let authorityEnd = rest.firstIndex(where: { "/?#".contains($0) }) ?? rest.endIndex
-        guard let at = rest[..<authorityEnd].lastIndex(of: "@") else { return url }
-        let userInfo = rest[..<at]
-        let user = userInfo.split(separator: ":", maxSplits: 1, omittingEmptySubsequences: false).first ?? ""
-        let maskedInfo = userInfo.contains(":") ? "\(user):***" : String(user)
-        return String(url[..<schemeEnd.upperBound]) + maskedInfo + String(rest[at...])
+        URLCredentials.masked(url, loneUserIsSecret: false)
     }
 
-    /// `text` with the password (as given and percent-escaped) replaced by `***`: every message this store makes
-    /// passes through it, whatever a server or library put in it.
+    /// `text` with the password replaced by `***` in every encoding (`URLCredentials.redact`): every message this
+    /// store makes passes through it, whatever a server or library put in it.
     package func redact(_ text: String) -> String {
-        guard let password, !password.isEmpty else { return text }
-        var result = text.replacingOccurrences(of: password, with: "***")
-        if let escaped = password.addingPercentEncoding(withAllowedCharacters: .alphanumerics), escaped != password {
-            result = result.replacingOccurrences(of: escaped, with: "***")
-        }
-        return result
+        URLCredentials.redact(text, password: password)
     }
 }
 

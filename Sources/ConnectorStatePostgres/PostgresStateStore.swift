@@ -576,11 +576,12 @@ package final class PostgresStateStore: StateStore {
         guard let psql = error as? PSQLError else {
             return make(
                 nil,
-                "\(at) failed \(operation)\(subject): \(String(describing: error).prefix(200)); check MLC_STATE and the server"
+                "\(at) failed \(operation)\(subject): \(endpoint.redact(String(describing: error)).prefix(200)); check MLC_STATE and the server"
             )
         }
         if let info = psql.serverInfo, let state = info[.sqlState] {
-            let message = (info[.message] ?? "no message").prefix(200)
+            // Redacted before it is cut, so no prefix of the password survives the cut.
+            let message = endpoint.redact(info[.message] ?? "no message").prefix(200)
             switch state {
             case "28P01", "28000":
                 return make(
@@ -625,7 +626,7 @@ package final class PostgresStateStore: StateStore {
                     "\(at) failed \(operation)\(subject): \(message) (SQLSTATE \(state)); check the server's log")
             }
         }
-        let reason = psql.underlying.map { String(describing: $0).prefix(200) } ?? "\(psql.code)"
+        let reason = psql.underlying.map { endpoint.redact(String(describing: $0)).prefix(200) } ?? "\(psql.code)"
         switch psql.code {
         case .sslUnsupported:
             return make(

@@ -54,6 +54,8 @@ package struct RedisEndpoint: Sendable, Hashable, CustomStringConvertible {
         if user != nil && password == nil {
             throw RedisURLError("names a user without a password; use redis://user:password@host:port/db")
         }
+        // Known to the redactor from here on: logs and messages of this process never carry it, in any encoding.
+        if let password { SecretRedactor.register(password) }
         let bareHost =
             host.hasPrefix("[") && host.hasSuffix("]") ? String(host.dropFirst().dropLast()) : host
         return RedisEndpoint(host: bareHost, port: port, database: database, user: user, password: password)
@@ -61,14 +63,12 @@ package struct RedisEndpoint: Sendable, Hashable, CustomStringConvertible {
 
     /// The URL with any password replaced by `***`, for messages about it.
     package static func masked(_ url: String) -> String {
-        guard let schemeEnd = url.range(of: "://") else { return url }
-        let rest = url[schemeEnd.upperBound...]
-        let authorityEnd = rest.firstIndex(where: { "/?#".contains($0) }) ?? rest.endIndex
-        guard let at = rest[..<authorityEnd].lastIndex(of: "@") else { return url }
-        let userInfo = rest[..<at]
-        let user = userInfo.split(separator: ":", maxSplits: 1, omittingEmptySubsequences: false).first ?? ""
-        let maskedInfo = userInfo.contains(":") ? "\(user):***" : "***"
-        return String(url[..<schemeEnd.upperBound]) + maskedInfo + String(rest[at...])
+        URLCredentials.masked(url, loneUserIsSecret: true)
+    }
+
+    /// `text` (a server's reply, a client library's error) with the password hidden in every encoding.
+    package func redact(_ text: String) -> String {
+        URLCredentials.redact(text, password: password)
     }
 }
 
@@ -235,7 +235,7 @@ final class RedisConnection: Sendable {
             redisFree(pointer)
             throw ConnectorError(
                 .stateUnavailable, kind: .temporary,
-                "cannot connect to the Redis store at \(endpoint) (\(reason)); check that redis-server runs there and MLC_STATE names its host and port"
+                "cannot connect to the Redis store at \(endpoint) (\(endpoint.redact(reason))); check that redis-server runs there and MLC_STATE names its host and port"
             )
         }
         _ = redisSetTimeout(pointer, Self.timeval(commandTimeout))
@@ -247,7 +247,7 @@ final class RedisConnection: Sendable {
                 if case .error(let message) = try send(auth, on: &fresh) {
                     throw ConnectorError(
                         .stateUnavailable, kind: .configuration,
-                        "the Redis store at \(endpoint) refused the credentials (\(message.prefix(80))); check the user and password in MLC_STATE"
+                        "the Redis store at \(endpoint) refused the credentials (\(endpoint.redact(message).prefix(80))); check the user and password in MLC_STATE"
                     )
                 }
             }
@@ -257,7 +257,7 @@ final class RedisConnection: Sendable {
             {
                 throw ConnectorError(
                     .stateUnavailable, kind: .configuration,
-                    "the Redis store at \(endpoint) refused database \(endpoint.database) (\(message.prefix(80))); check the /db number in MLC_STATE"
+                    "the Redis store at \(endpoint) refused database \(endpoint.database) (\(endpoint.redact(message).prefix(80))); check the /db number in MLC_STATE"
                 )
             }
         } catch {
@@ -295,7 +295,7 @@ final class RedisConnection: Sendable {
             context.pointer = nil
             throw ConnectorError(
                 .stateUnavailable, kind: .temporary,
-                "lost the connection to the Redis store at \(endpoint) (\(reason.isEmpty ? "no reply" : reason)); check that redis-server is running and reachable. The operation may or may not have been applied; the next one connects again"
+                "lost the connection to the Redis store at \(endpoint) (\(reason.isEmpty ? "no reply" : endpoint.redact(reason))); check that redis-server is running and reachable. The operation may or may not have been applied; the next one connects again"
             )
         }
         let replyPointer = raw.assumingMemoryBound(to: redisReply.self)

@@ -229,7 +229,8 @@ package final class RedisStateStore: StateStore {
         let kind: ConnectorError.Kind? = passing ? .temporary : nil
         return ConnectorError(
             .stateUnavailable, kind: kind,
-            "the Redis store at \(endpoint) failed \(operation) of \(key.prefix(200)): \(message.prefix(200))")
+            "the Redis store at \(endpoint) failed \(operation) of \(key.prefix(200)): \(endpoint.redact(message).prefix(200))"
+        )
     }
 
     func run(_ operation: String, _ key: String, _ script: String, keys: [String], arguments: [Data])

@@ -39,12 +39,17 @@ struct RuntimeConfigurationTests {
         #expect(
             try StateStores.location("redis://:pw@cache:6380/2")
                 == .redis(RedisEndpoint(host: "cache", port: 6380, database: 2, password: "pw")))
+        // Generated passwords hold `/`, `?` and `#` unescaped: such a URL cannot be parsed, and the message refusing
+        // it must not print the password (nor any piece of it) either.
         for url in [
             "rediss://:hunter2@cache:6380/0", "redis://:hunter2@cache:6380/db", "redis://:hunter2@",
+            "redis://:hun/ter2@cache:6380/0", "redis://:hun?ter2@cache/0", "redis://:hun#ter2@cache/0",
+            "redis://user:hun/t?er#2@cache/0",
         ] {
             let error = #expect(throws: ConnectorError.self, "\(url)") { try StateStores.location(url) }
             #expect(error?.exitCode == .config)
             #expect(error?.message.contains("hunter2") == false, "\(error?.message ?? "")")
+            #expect(error?.message.contains("hun") == false, "\(error?.message ?? "")")
             #expect(error?.message.contains("redis://[:password@]host:port/db") == true)
         }
         let server = try RedisServerProcess()
@@ -74,10 +79,12 @@ struct RuntimeConfigurationTests {
         for url in [
             "postgres://u:hunter2@db", "postgres://:hunter2@db/mlc", "postgres://u:hunter2@db/mlc?sslmode=allow",
             "postgres://u:hunter2@db/mlc?password=x", "postgresql://u:hunter2@db:99999/mlc",
+            "postgres://u:hun/ter2@db/mlc", "postgres://u:hun?ter2@db/mlc", "postgres://u:hun#t/er2@db/mlc",
         ] {
             let error = #expect(throws: ConnectorError.self, "\(url)") { try StateStores.location(url) }
             #expect(error?.exitCode == .config)
             #expect(error?.message.contains("hunter2") == false, "\(error?.message ?? "")")
+            #expect(error?.message.contains("hun") == false, "\(error?.message ?? "")")
             #expect(error?.message.contains("postgres://user:password@host:port/database") == true)
             #expect(throws: ConnectorError.self) { try StateStores.sqlitePath(url) }
         }

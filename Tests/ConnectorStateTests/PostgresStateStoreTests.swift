@@ -208,6 +208,10 @@ struct PostgresStateStoreTests {
         #expect(PostgresEndpoint.masked("postgres://mlc:hunter2@h:1/db") == "postgres://mlc:***@h:1/db")
         #expect(PostgresEndpoint.masked("postgresql://mlc@h/db") == "postgresql://mlc@h/db")
         let endpoint = PostgresEndpoint(host: "h", database: "d", user: "u", password: "p w/x")
-        #expect(endpoint.redact("a p w/x b p%20w%2Fx c") == "a *** b *** c")
+        #expect(endpoint.redact("a p w/x b p%20w%2Fx c p%20w%2fx") == "a *** b *** c ***")
+        #expect(PostgresEndpoint.masked("postgres://mlc:a/b?c#d@h:1/db") == "postgres://mlc:***@h:1/db")
+        let long = PostgresEndpoint(host: "h", database: "d", user: "u", password: "long+pass/word")
+        let base64 = Data("long+pass/word".utf8).base64EncodedString()
+        #expect(long.redact("x long+pass/word \(base64) \"long+pass\\/word\"") == "x *** *** \"***\"")
     }
 }

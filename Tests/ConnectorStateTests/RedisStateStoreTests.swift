@@ -100,5 +100,12 @@ struct RedisStateStoreTests {
         #expect(RedisEndpoint.masked("redis://:hunter2@h:1/0") == "redis://:***@h:1/0")
         #expect(RedisEndpoint.masked("redis://u:hunter2@h:1/0") == "redis://u:***@h:1/0")
         #expect(RedisEndpoint.masked("redis://h:1/0") == "redis://h:1/0")
+        #expect(RedisEndpoint.masked("redis://:a/b?c#d@h:1/0") == "redis://:***@h:1/0")
+        #expect(RedisEndpoint.masked("redis://secret@h:1/0") == "redis://***@h:1/0")
+        // What a server answers passes through `redact`: the password in any encoding is hidden, before any cut.
+        let endpoint = try RedisEndpoint.parse("redis://:s3cr%2Bt%2Fpw@h:1/0")
+        #expect(endpoint.password == "s3cr+t/pw")
+        let echoed = "ERR s3cr+t/pw s3cr%2Bt%2Fpw s3cr%2bt%2fpw \(Data("s3cr+t/pw".utf8).base64EncodedString())"
+        #expect(endpoint.redact(echoed) == "ERR *** *** *** ***", "\(endpoint.redact(echoed))")
     }
 }
