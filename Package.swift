@@ -240,7 +240,8 @@ let package = Package(
             .executableTarget(
                 name: "mlc-http-adapter",
                 dependencies: [
-                    "KnativeAdapter", "ConnectorCore", "ConnectorRuntime", "ConnectorHTTP", argumentParser,
+                    "KnativeAdapter", "ConnectorCore", "ConnectorRuntime", "ConnectorHTTP", "ConnectorRunner",
+                    argumentParser,
                     serviceLifecycle, .product(name: "UnixSignals", package: "swift-service-lifecycle"), log,
                 ],
                 swiftSettings: swiftSettings

@@ -11,6 +11,8 @@ import Foundation
 /// `mlc-state` (key `url`) and `mlc-master-key` (key `key`); nothing secret is written here.
 enum InfraManifests {
     static let image = "ml-connector:latest"
+    /// Where each step's adapter serves its Prometheus metrics (`mlc-http-adapter --metrics`).
+    static let metricsPort = 9464
     static let broker = "mlc"
     static let deadLetterService = "mlc-dead-letters"
     static let scheduleJob = "mlc-schedule"
@@ -120,11 +122,12 @@ enum InfraManifests {
                     name: "mlc-\(function.name)", component: "step",
                     arguments: [
                         "--step", "/usr/local/bin/\(function.name)", "--timeout", "\(function.timeoutSeconds)",
+                        "--metrics", "0.0.0.0:\(metricsPort)",
                     ],
                     memoryMiB: function.memoryMiB + 32,
                     // The adapter kills the step at its timeout and answers; Knative waits a little longer.
                     timeoutSeconds: function.timeoutSeconds + 15, maxScale: function.concurrency,
-                    containerConcurrency: 1,
+                    containerConcurrency: 1, scrapedPort: metricsPort,
                     annotations: [
                         "ml-connector/consumes: \(quoted(function.events.joined(separator: ",")))",
                         "ml-connector/emits: \(quoted(function.emits.joined(separator: ",")))",
@@ -165,7 +168,7 @@ enum InfraManifests {
 
     private static func knativeService(
         name: String, component: String, arguments: [String], memoryMiB: Int, timeoutSeconds: Int, maxScale: Int,
-        containerConcurrency: Int, annotations: [String] = [], comment: String? = nil
+        containerConcurrency: Int, scrapedPort: Int? = nil, annotations: [String] = [], comment: String? = nil
     ) -> [String] {
         var lines = comment.map { ["# \($0)"] } ?? []
         lines += [
@@ -185,6 +188,16 @@ enum InfraManifests {
             "      annotations:",
             "        autoscaling.knative.dev/min-scale: \"0\"",
             "        autoscaling.knative.dev/max-scale: \(quoted(String(maxScale)))",
+        ]
+        if let scrapedPort {
+            // The adapter's metrics (`--metrics`), on a port of their own that Knative does not route to.
+            lines += [
+                "        prometheus.io/scrape: \"true\"",
+                "        prometheus.io/port: \(quoted(String(scrapedPort)))",
+                "        prometheus.io/path: /metrics",
+            ]
+        }
+        lines += [
             "    spec:",
             "      containerConcurrency: \(containerConcurrency)",
             "      timeoutSeconds: \(timeoutSeconds)",

@@ -101,9 +101,10 @@ package final class RequestCounter: Sendable {
         counts.withLock { $0[host, default: 0] += 1 }
     }
 
-    /// How a request ended, by host and status (`200`, `429`, `5xx`…; `error` when no answer came).
-    package func record(host: String, outcome: String) {
-        outcomes.withLock { $0["\(host) \(outcome)", default: 0] += 1 }
+    /// How a request ended, by system (`jaggaer`, the ERP's kind; `-` when unknown), host and status (`200`, `429`,
+    /// `5xx`…; `error` when no answer came).
+    package func record(system: String?, host: String, outcome: String) {
+        outcomes.withLock { $0["\(system ?? "-") \(host) \(outcome)", default: 0] += 1 }
     }
 
     /// Time spent waiting for the shared request budget (the rate limiter) before sending.
@@ -113,7 +114,7 @@ package final class RequestCounter: Sendable {
 
     package var total: Int { counts.withLock { $0.values.reduce(0, +) } }
     package var byHost: [String: Int] { counts.withLock { $0 } }
-    /// Requests by `"<host> <status>"`.
+    /// Requests by `"<system> <host> <status>"`.
     package var byOutcome: [String: Int] { outcomes.withLock { $0 } }
     package var rateLimitWait: Duration { waited.withLock { $0 } }
 
@@ -124,14 +125,17 @@ package final class RequestCounter: Sendable {
     }
 }
 
-/// Wraps a transport and counts every request sent through it.
+/// Wraps a transport and counts every request sent through it, under the system it talks to.
 package struct CountingTransport: HTTPTransport {
     package let base: any HTTPTransport
     package let counter: RequestCounter
+    /// `jaggaer` or the ERP's kind (its token requests included), for the metrics' `system` label.
+    package let system: String?
 
-    package init(base: any HTTPTransport, counter: RequestCounter) {
+    package init(base: any HTTPTransport, counter: RequestCounter, system: String? = nil) {
         self.base = base
         self.counter = counter
+        self.system = system
     }
 
     package func send(_ request: HTTPRequest) async throws -> HTTPResponse {
@@ -139,10 +143,10 @@ package struct CountingTransport: HTTPTransport {
         counter.record(host: host)
         do {
             let response = try await base.send(request)
-            counter.record(host: host, outcome: RequestCounter.label(status: response.status))
+            counter.record(system: system, host: host, outcome: RequestCounter.label(status: response.status))
             return response
         } catch {
-            counter.record(host: host, outcome: "error")
+            counter.record(system: system, host: host, outcome: "error")
             throw error
         }
     }

@@ -11,7 +11,8 @@ import ServiceLifecycle
 ///
 /// - `mlc_step_invocations_total{step,status}`: step results (`crashed` when no result came).
 /// - `mlc_step_duration_seconds{step}`: histogram of a step's whole process time.
-/// - `mlc_http_requests_total{step,host,status}`: the requests steps made, by host and answer (`error`: none came).
+/// - `mlc_http_requests_total{step,system,host,status}`: the requests steps made, by system (`jaggaer` or the ERP's
+///   kind, its token requests included), host and answer (`error`: none came).
 /// - `mlc_rate_limit_wait_seconds_total{step}`: time steps waited for the shared request budget.
 /// - `mlc_records_total{state}`: records moved to a state (captured, written, needs review, posted…).
 /// - `mlc_retries_total{step}`, `mlc_dead_letters_total{step}`.
@@ -41,11 +42,13 @@ package final class RunnerMetrics: Sendable {
             .recordNanoseconds(Int64(duration.timeInterval * 1_000_000_000))
         guard let result else { return }
         for (key, count) in result.metrics.requests ?? [:] {
-            let parts = key.split(separator: " ", maxSplits: 1).map(String.init)
-            guard parts.count == 2, count > 0 else { continue }
+            // `<system> <host> <status>`; a step of an earlier release wrote `<host> <status>`.
+            let parts = key.split(separator: " ", maxSplits: 2).map(String.init)
+            guard parts.count >= 2, count > 0 else { continue }
+            let (system, host, status) = parts.count == 3 ? (parts[0], parts[1], parts[2]) : ("-", parts[0], parts[1])
             Counter(
                 label: "mlc_http_requests_total",
-                dimensions: [("step", step), ("host", parts[0]), ("status", parts[1])],
+                dimensions: [("step", step), ("system", system), ("host", host), ("status", status)],
                 factory: factory
             ).increment(by: count)
         }

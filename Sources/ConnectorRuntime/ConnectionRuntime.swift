@@ -34,8 +34,8 @@ package struct ConnectionRuntime: Sendable {
 
     private var timeout: Duration { .seconds(connection.network.requestTimeoutSeconds) }
 
-    private func plain(limiter: RateLimiter?) -> any HTTPTransport {
-        var transport: any HTTPTransport = CountingTransport(base: http, counter: counter)
+    private func plain(limiter: RateLimiter?, system: String) -> any HTTPTransport {
+        var transport: any HTTPTransport = CountingTransport(base: http, counter: counter, system: system)
         if let limiter {
             transport = RateLimitedTransport(
                 base: transport, limiter: limiter, clock: context.clock,
@@ -64,7 +64,7 @@ package struct ConnectionRuntime: Sendable {
                 clientSecret: try secret(settings.clientSecret, "jaggaer.clientSecret"),
                 scope: nil
             ),
-            transport: plain(limiter: nil),
+            transport: plain(limiter: nil, system: "jaggaer"),
             cache: tokenCache,
             clock: context.clock,
             logger: context.logger
@@ -92,7 +92,7 @@ package struct ConnectionRuntime: Sendable {
                 purchaseOrderList: settings.purchaseOrderListPath,
                 purchaseOrder: settings.purchaseOrderPath
             ),
-            transport: BearerAuthTransport(base: plain(limiter: limiter), tokens: tokens),
+            transport: BearerAuthTransport(base: plain(limiter: limiter, system: "jaggaer"), tokens: tokens),
             timeout: timeout
         )
         return (client, tokens)
@@ -120,10 +120,11 @@ package struct ConnectionRuntime: Sendable {
         let vault = self.vault
         let connectionId = connection.id
         let runtime = self
+        let system = connection.erp.kind
         return SystemEnvironment(
             connection: connection, store: context.store, keys: context.keys, clock: context.clock,
             logger: context.logger, timeout: timeout, tokenCache: tokenCache,
-            transport: { limiter in runtime.plain(limiter: limiter) },
+            transport: { limiter in runtime.plain(limiter: limiter, system: system) },
             secret: { field, label in try vault.reveal(field, label: label, connection: connectionId) }
         )
     }

@@ -48,16 +48,19 @@ package struct StepAdapter: Sendable {
     /// Where emitted events beyond the first go (Knative's `K_SINK`, injected by a SinkBinding).
     package var sink: (@Sendable (CloudEvent) async throws -> Void)?
     package var logger: Logger
+    /// Step results, durations, HTTP requests, rate-limit waits and records, as the runner counts them.
+    package var metrics: RunnerMetrics?
 
     package init(
         executable: URL, environment: [String: String], timeout: Duration,
-        sink: (@Sendable (CloudEvent) async throws -> Void)?, logger: Logger
+        sink: (@Sendable (CloudEvent) async throws -> Void)?, logger: Logger, metrics: RunnerMetrics? = nil
     ) {
         self.executable = executable
         self.environment = environment
         self.timeout = timeout
         self.sink = sink
         self.logger = logger
+        self.metrics = metrics
     }
 
     /// Handles one delivery; never throws.
@@ -83,7 +86,14 @@ package struct StepAdapter: Sendable {
                 500, code: "adapter.step_unavailable", message: "the step could not be started", retryable: true)
         }
         let (output, result) = (invocation.output, invocation.result)
-        logger.info(
+        metrics?.stepFinished(
+            step: executable.lastPathComponent, result: result, duration: .milliseconds(output.durationMs))
+        var delivery = logger
+        // The ids a reader of the logs follows a record by, as in the steps' own lines.
+        if let connection = event.connection { delivery[metadataKey: "connection"] = "\(connection)" }
+        if let record = event.recordid { delivery[metadataKey: "record"] = "\(record)" }
+        if let traceparent = event.traceparent { delivery[metadataKey: "traceparent"] = "\(traceparent)" }
+        delivery.info(
             "delivery",
             metadata: [
                 "step": "\(executable.lastPathComponent)", "type": "\(event.type)", "event": "\(event.id)",

@@ -1,6 +1,7 @@
 import ArgumentParser
 import ConnectorCore
 import ConnectorHTTP
+import ConnectorRunner
 import ConnectorRuntime
 import Foundation
 import KnativeAdapter
@@ -31,6 +32,12 @@ struct HTTPAdapter: AsyncParsableCommand {
             discussion: "Opened as needed; a SQLite store is always one connection.")) var storeConnections = 4
     @Option(help: "Address to listen on.") var host = "0.0.0.0"
     @Option(help: "Port (default $PORT, else 8080; 0 picks a free one).") var port: Int?
+    @Option(
+        help: ArgumentHelp(
+            "Serve Prometheus metrics at /metrics on HOST:PORT (or MLC_METRICS_ADDRESS), e.g. 0.0.0.0:9464.",
+            discussion:
+                "The step's results and durations, its HTTP requests by system and status, rate-limit waits and records, as `local-runner run --metrics` counts them. A port of its own: the events' port is the one Knative routes to.",
+            valueName: "host:port")) var metrics: String?
 
     func run() async throws {
         JSONLogHandler.bootstrap()
@@ -41,6 +48,9 @@ struct HTTPAdapter: AsyncParsableCommand {
         guard (1...64).contains(storeConnections) else {
             throw ValidationError("--store-connections must be between 1 and 64; got \(storeConnections)")
         }
+        let metricsAddress = try (metrics ?? environment["MLC_METRICS_ADDRESS"].flatMap { $0.isEmpty ? nil : $0 })
+            .map { try ListenAddress.parse($0, option: "--metrics") }
+        let recorder = metricsAddress.map { _ in RunnerMetrics() }
         let transport = AsyncHTTPClientTransport()
         let handler: EventServer.Handler
         var store: (any StateStore)?
@@ -66,7 +76,7 @@ struct HTTPAdapter: AsyncParsableCommand {
             }
             let adapter = StepAdapter(
                 executable: URL(fileURLWithPath: path), environment: environment, timeout: .seconds(seconds),
-                sink: sink, logger: logger)
+                sink: sink, logger: logger, metrics: recorder)
             handler = { headers, body in await adapter.handle(headers: headers, body: body) }
         }
         let host = self.host
@@ -75,8 +85,12 @@ struct HTTPAdapter: AsyncParsableCommand {
             onListening: { bound in
                 StandardError.write(Data("mlc-http-adapter: listening on http://\(host):\(bound)\n".utf8))
             }, handler: handler)
+        var services = [server]
+        if let recorder, let address = metricsAddress {
+            services.append(recorder.server(host: address.host, port: address.port, logger: logger, refresh: {}))
+        }
         let group = ServiceGroup(
-            configuration: .init(services: [server], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+            configuration: .init(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         try await group.run()
         await transport.shutdown()
         try await store?.close()

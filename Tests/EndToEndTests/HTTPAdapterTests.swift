@@ -27,7 +27,7 @@ struct HTTPAdapterTests {
           *'"type":"test.temporary"'*) printf '{"status":"retry","events":[],"retryAt":"2099-01-01T00:00:00.000Z","error":{"code":"http.timeout","message":"slow upstream","retryable":true},"metrics":{"httpRequests":1,"durationMs":1}}'; exit 75;;
           *'"type":"test.refused"'*) printf '{"status":"failed","events":[],"error":{"code":"event.invalid","message":"no invoice in the event","retryable":false},"metrics":{"httpRequests":0,"durationMs":1}}'; exit 65;;
           *'"type":"test.crash"'*) kill -9 $$;;
-          *) printf '{"status":"ok","events":[%s],"metrics":{"httpRequests":0,"durationMs":1}}' "$(emitted e0 only 0)";;
+          *) printf '{"status":"ok","events":[%s],"metrics":{"httpRequests":2,"durationMs":1,"requests":{"jaggaer 127.0.0.1 200":2},"rateLimitWaitMs":250}}' "$(emitted e0 only 0)";;
         esac
         """
 
@@ -37,7 +37,7 @@ struct HTTPAdapterTests {
         let pid: pid_t
         let captures: String
 
-        init(directory: String, name: String, sink: String?) async throws {
+        init(directory: String, name: String, sink: String?, metrics: String? = nil) async throws {
             captures = directory + "/\(name)-captures"
             try FileManager.default.createDirectory(atPath: captures, withIntermediateDirectories: true)
             let step = directory + "/\(name)-step.sh"
@@ -48,7 +48,8 @@ struct HTTPAdapterTests {
             if let sink { environment.append("K_SINK=\(sink)") }
             pid = try ChildProcess.spawn(
                 Binaries.directory.appendingPathComponent("mlc-http-adapter").path,
-                arguments: ["--step", step, "--timeout", "10", "--host", "127.0.0.1", "--port", "0"],
+                arguments: ["--step", step, "--timeout", "10", "--host", "127.0.0.1", "--port", "0"]
+                    + (metrics.map { ["--metrics", $0] } ?? []),
                 environment: environment, stdin: "/dev/null", stdout: directory + "/\(name).out",
                 stderr: .append(log))
             var found: String?
@@ -86,6 +87,36 @@ struct HTTPAdapterTests {
 
     static func errorCode(_ response: HTTPResponse) -> String? {
         (try? JSONCoding.decode(JSONValue.self, from: response.body))?["error"]?["code"]?.stringValue
+    }
+
+    @Test("--metrics serves the runner's Prometheus metrics for the deliveries the adapter ran")
+    func metrics() async throws {
+        let directory = try TemporaryDirectory()
+        let port = try WebhookTests.freePort()
+        let adapter = try await Adapter(
+            directory: directory.path, name: "metered", sink: nil, metrics: "127.0.0.1:\(port)")
+        let transport = AsyncHTTPClientTransport()
+        for (id, type) in [("m-1", "test.one"), ("m-2", "test.temporary"), ("m-3", "test.refused")] {
+            _ = try await Self.post(
+                transport, adapter.url, headers: [("content-type", "application/cloudevents+json")],
+                body: Self.event(id, type))
+        }
+        let scrape = try await transport.send(HTTPRequest(method: "GET", url: "http://127.0.0.1:\(port)/metrics"))
+        let text = String(decoding: scrape.body, as: UTF8.self)
+        #expect(scrape.status == 200)
+        for line in [
+            #"mlc_step_invocations_total{step="metered-step.sh",status="ok"} 1"#,
+            #"mlc_step_invocations_total{step="metered-step.sh",status="retry"} 1"#,
+            #"mlc_step_invocations_total{step="metered-step.sh",status="failed"} 1"#,
+            #"mlc_http_requests_total{step="metered-step.sh",system="jaggaer",host="127.0.0.1",status="200"} 2"#,
+            #"mlc_rate_limit_wait_seconds_total{step="metered-step.sh"} 0.25"#,
+            #"mlc_step_duration_seconds_count{step="metered-step.sh"} 3"#,
+        ] {
+            #expect(text.contains(line), "\(line)\n\(text.prefix(3000))")
+        }
+        await transport.shutdown()
+        let status = adapter.stop()
+        #expect((status & 0x7F) == 0 && ((status >> 8) & 0xFF) == 0, "stops cleanly on SIGTERM")
     }
 
     @Test("binary and structured events run the step; the first emitted event is the reply, the others go to K_SINK")

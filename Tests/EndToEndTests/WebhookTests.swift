@@ -186,7 +186,14 @@ struct WebhookTests {
             }
             #expect(text.contains("# TYPE mlc_step_duration_seconds histogram"), "\(text.prefix(2000))")
             #expect(text.contains(#"mlc_step_duration_seconds_bucket{step="sync-vendors",le="+Inf"}"#))
-            #expect(text.contains(#"mlc_http_requests_total{step="sync-vendors",host="127.0.0.1",status="200"}"#))
+            #expect(
+                text.contains(
+                    #"mlc_http_requests_total{step="sync-vendors",system="businessCentral",host="127.0.0.1",status="200"}"#
+                ), "\(text.prefix(4000))")
+            #expect(
+                text.contains(
+                    #"mlc_http_requests_total{step="poll-jaggaer-invoices",system="jaggaer",host="127.0.0.1",status="200"}"#
+                ))
             #expect(text.contains(#"mlc_queue_depth{step="write-erp-invoice"}"#))
             #expect(text.contains(#"mlc_records_total{state="captured"}"#))
             #expect(text.contains(#"mlc_rate_limit_wait_seconds_total{step="sync-vendors"}"#))

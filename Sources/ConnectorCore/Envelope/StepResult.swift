@@ -25,7 +25,7 @@ package struct StepResult: Sendable, Codable, Hashable {
     package struct Metrics: Sendable, Codable, Hashable {
         package var httpRequests: Int
         package var durationMs: Int
-        /// Requests by `"<host> <status>"` (`error` when no answer came), for the runner's Prometheus metrics.
+        /// Requests by `"<system> <host> <status>"` (`error` when no answer came), for the runner's Prometheus metrics.
         package var requests: [String: Int]?
         /// Time spent waiting for the shared request budget.
         package var rateLimitWaitMs: Int?
