@@ -7,7 +7,9 @@
 #   4. the Knative shape: mlc-http-adapter answers a structured CloudEvent it cannot parse with 400 and a JSON error;
 #   5. the main flow end to end: `local-runner demo` (simulated JAGGAER and every simulated ERP, SQLite) exits 0;
 #   6. the KEDA shape: `local-runner trigger` on the queue the demo drained exits 0 with its JSON line;
-#   7. the network stores: the Business Central flow on Redis and on PostgreSQL servers on the host's loopback.
+#   7. the network stores: the Business Central flow on Redis and on PostgreSQL servers on the host's loopback;
+#   8. the KEDA job as deployed: `schedule` then `trigger` on Redis in the image's own (read-only) working directory:
+#      the step starts and its log lines reach the job's stderr.
 # Prints one line per check and exits non-zero on the first that fails.
 #
 #   docker build -f infra/Dockerfile -t ml-connector .   # or: make image
@@ -145,12 +147,34 @@ flow_on() {
         printf '%s\n' "$answer" | sed 's/^/      /' | tail -n 30
     fi
 }
+# The KEDA job as the platform runs it: the image's own working directory (/, not writable by uid 10001), the store
+# URL and key from the environment. `schedule` queues the due events; `trigger` must start the step and pass its log
+# lines to its own stderr (the pod log). The simulated systems are gone by then, so the step ends temporary (75) or
+# unavailable (69); what matters is that it started and logged, not that it reached an ERP.
+keda_on_redis() {
+    local url="$1" key
+    key="$(docker run --rm --network none "$image" keys generate | tail -n 1)"
+    set +e
+    answer="$(docker run --rm --network host -e "MLC_STATE=$url" -e "MLC_MASTER_KEY=$key" --entrypoint /bin/sh \
+        "$image" -c 'local-runner demo --invoices 30 --erp businessCentral --state "$MLC_STATE" >/dev/null 2>&1 || exit 90
+            local-runner schedule >/dev/null || exit 91
+            local-runner trigger --step sync-vendors --max 1 --retry-base-ms 100' 2>&1)"
+    code=$?
+    set -e
+    if [ "$code" -lt 90 ] && [[ "$answer" == *'"step":"sync-vendors"'* ]] && [[ "$answer" != *"cannot start"* ]]; then
+        ok "local-runner trigger on Redis in / as uid 10001 -> the step ran, its log lines on stderr (exit $code)"
+    else
+        fail "local-runner trigger on Redis in / -> exit $code"
+        printf '%s\n' "$answer" | sed 's/^/      /' | tail -n 20
+    fi
+}
 if command -v redis-server >/dev/null; then
     port="$(free_port)"
     redis-server --port "$port" --bind 127.0.0.1 --save '' --appendonly no --dir "$stores" >"$stores/redis.log" 2>&1 &
     redis_pid=$!
     for _ in $(seq 1 50); do redis-cli -p "$port" ping >/dev/null 2>&1 && break; sleep 0.1; done
     flow_on Redis "redis://127.0.0.1:$port/0"
+    keda_on_redis "redis://127.0.0.1:$port/1"
 else
     fail "Redis: no redis-server here (make image-check installs it)"
 fi

@@ -209,7 +209,8 @@ struct Demo: AsyncParsableCommand {
         let keyText = environment["MLC_MASTER_KEY"].flatMap { $0.isEmpty ? nil : $0 } ?? MasterKey.generate()
         return try await Self.runFlow(
             tenant: tenant, endpoints: endpoints, url: url, keyText: keyText, concurrency: concurrency,
-            fromStart: fromStart, kinds: erps, logPath: defaultLogPath(url), logger: logger, started: started)
+            fromStart: fromStart, kinds: erps, logPath: try stepLogPath(nil, stateURL: url), logger: logger,
+            started: started)
     }
 
     /// The demo flow on every simulated ERP (or those in `kinds`): one connection each, a full master-data sync,

@@ -33,7 +33,7 @@ struct Invoke: AsyncParsableCommand {
                 input = FileHandle.standardInput.readDataToEndOfFile()
             }
             var environment = ProcessInfo.processInfo.environment
-            environment["MLC_STATE"] = store.url()
+            environment["MLC_STATE"] = try store.url()
             let output = try await ChildProcess.run(
                 executable: functionsDirectory().appendingPathComponent(spec.name),
                 environment: environment,
@@ -72,7 +72,10 @@ struct Run: AsyncParsableCommand {
             discussion:
                 "By default a step runs at a lower priority (nice 3 per step that follows it in a flow, at most 12), so under CPU contention the steps writing to the ERP go first."
         )) var equalPriority = false
-    @Option(help: "Append the steps' log lines to this file (default: <state dir>/logs/steps.log).") var log: String?
+    @Option(
+        help:
+            "Append the steps' log lines to this file, or - for stderr (default: <state dir>/logs/steps.log on SQLite, stderr on Redis and PostgreSQL)."
+    ) var log: String?
     @Option(help: "First retry delay in milliseconds (doubles per attempt, with jitter).") var retryBaseMs = 2000
     @Option(help: "Longest retry delay in seconds.") var retryMaxSeconds = 300
     @Option(
@@ -113,7 +116,7 @@ struct Run: AsyncParsableCommand {
             let metricsAddress = try metrics.map { try Self.parseAddress($0, option: "--metrics") }
             let runnerMetrics = metricsAddress == nil ? nil : RunnerMetrics()
             let masterKey = try MasterKey.fromEnvironment()
-            let url = store.url()
+            let url = try store.url()
             let workerCounts = try WorkerCounts.parse(workers)
             // Each step process's result is stored by its own task: a Redis or PostgreSQL store gets a pool of
             // connections sized to the steps run at once (SQLite stays one connection).
@@ -149,7 +152,7 @@ struct Run: AsyncParsableCommand {
                 store: state,
                 options: .init(
                     binDirectory: functionsDirectory(), environment: environment, concurrency: concurrency,
-                    logPath: log ?? defaultLogPath(url), maxAttemptsByConnection: attempts,
+                    logPath: try stepLogPath(log, stateURL: url), maxAttemptsByConnection: attempts,
                     baseBackoff: .milliseconds(retryBaseMs), maxBackoff: .seconds(retryMaxSeconds),
                     workers: workerCounts, visibility: visibilitySeconds.map { .seconds($0) },
                     metrics: runnerMetrics, downstreamFirst: !equalPriority
@@ -215,7 +218,7 @@ struct Run: AsyncParsableCommand {
             return (
                 WebhookGateway(
                     runner: runner, binDirectory: functionsDirectory(), environment: environment,
-                    logPath: log ?? defaultLogPath(url), logger: logger),
+                    logPath: try stepLogPath(log, stateURL: url), logger: logger),
                 host, port
             )
         }
@@ -277,15 +280,7 @@ struct Run: AsyncParsableCommand {
 
     /// `HOST:PORT` (IPv4 or a name) or `[IPv6]:PORT`.
     static func parseAddress(_ text: String, option: String = "--webhooks") throws -> (String, Int) {
-        guard let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]),
-            (0...65535).contains(port)
-        else {
-            throw ConnectorError(.configInvalid, "\(option) expects HOST:PORT, e.g. 127.0.0.1:8787")
-        }
-        var host = String(text[..<colon])
-        if host.hasPrefix("["), host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
-        guard !host.isEmpty else { throw ConnectorError(.configInvalid, "\(option) expects HOST:PORT") }
-        return (host, port)
+        try ListenAddress.parse(text, option: option)
     }
 
     private func selectedConnections(state: any StateStore) async throws -> [String] {
@@ -336,23 +331,52 @@ struct Run: AsyncParsableCommand {
     }
 }
 
-func defaultLogPath(_ stateURL: String) -> String {
+/// Where the steps' stderr (their JSON log lines) goes: `--log PATH` appends to that file, `--log -` passes it to this
+/// process's stderr. By default a SQLite store's steps log beside it (`<state dir>/logs/steps.log`); a network store
+/// (redis://, postgres://) has no directory of its own, and where one is used (a pod, a KEDA job) the platform collects
+/// stderr, so its steps log there.
+/// Checked before any step runs: a log that cannot be written would otherwise fail every step's start, and every item
+/// would end dead-lettered for a reason that has nothing to do with it.
+func stepLogPath(_ explicit: String?, stateURL: String) throws -> String {
+    if let explicit {
+        guard explicit != ChildProcess.standardErrorPath else { return explicit }
+        try checkWritable(log: explicit, created: nil)
+        return explicit
+    }
+    switch try? StateStores.location(stateURL) {
+    case .redis, .postgres: return ChildProcess.standardErrorPath
+    default: break
+    }
     var path = stateURL
     for prefix in ["sqlite://", "sqlite:"] where path.hasPrefix(prefix) {
         path = String(path.dropFirst(prefix.count))
         break
     }
-    // A network store (redis://, postgres://) has no directory of its own: its logs go under .mlc/ in the working
-    // directory.
-    switch try? StateStores.location(stateURL) {
-    case .redis, .postgres: path = StateStores.defaultPath
-    default: break
-    }
     let directory = URL(fileURLWithPath: path).deletingLastPathComponent().appendingPathComponent("logs")
-    // Step logs name records and connections: readable by the store's owner only, like the store.
-    try? FileManager.default.createDirectory(
-        at: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
-    return directory.appendingPathComponent("steps.log").path
+    let log = directory.appendingPathComponent("steps.log").path
+    try checkWritable(log: log, created: directory)
+    return log
+}
+
+/// Creates `created` (readable by the store's owner only, like the store: step logs name records and connections) and
+/// opens `log` for appending once, or says what to do instead.
+private func checkWritable(log: String, created directory: URL?) throws {
+    do {
+        if let directory {
+            try FileManager.default.createDirectory(
+                at: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        }
+        let descriptor = open(log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o600)
+        guard descriptor >= 0 else {
+            throw ConnectorError(.configInvalid, String(cString: strerror(errno)))
+        }
+        close(descriptor)
+    } catch {
+        throw ConnectorError(
+            .configInvalid,
+            "cannot write the steps' log \(log): \(ConnectorError.wrap(error).message); pass --log PATH for a writable file, or --log - for this process's stderr"
+        )
+    }
 }
 
 /// SIGINT / SIGTERM ask the runner to stop: no new step starts, steps in flight get a grace period, queued work
@@ -486,6 +510,12 @@ struct Schedules {
             events.append(Self.renewEvent(connection: connection.id))
         }
         return events
+    }
+
+    /// Whether the daily retention purge is due (`local-runner schedule`, which a CronJob runs every minute or so;
+    /// `run` keeps its own daily timer). One claim for the whole store, whichever scheduler gets it.
+    func purgeDue(now: Date) async throws -> Bool {
+        try await claim("runner/schedule/retention", every: 86_400, now: now)
     }
 
     private func claim(_ key: String, every seconds: Int, now: Date) async throws -> Bool {

@@ -43,13 +43,13 @@ struct StoreOptions: ParsableArguments {
     @Option(name: .customLong("state"), help: "State store URL (overrides MLC_STATE).")
     var state: String?
 
-    func url() -> String {
-        state ?? StateStores.url()
+    func url() throws -> String {
+        try state ?? StateStores.url()
     }
 
     /// Opens the store; it must exist unless `mode` is `.create` (only `connections add` creates one).
     func open(_ mode: StateStores.Mode = .readWrite) async throws -> any StateStore {
-        try await StateStores.open(url(), mode: mode)
+        try await StateStores.open(try url(), mode: mode)
     }
 }
 
@@ -179,12 +179,18 @@ struct Functions: AsyncParsableCommand {
         for function in FunctionCatalog.all {
             lines += [
                 "  \(function.name):",
-                "    image: ml-connector:latest",
+                // infra/openfaas/Dockerfile: the image with the classic watchdog as its entrypoint.
+                "    image: ml-connector-openfaas:latest",
                 "    fprocess: /usr/local/bin/\(function.name)",
                 "    environment:",
                 "      exec_timeout: \(function.timeoutSeconds)s",
                 "      read_timeout: \(function.timeoutSeconds)s",
                 "      write_timeout: \(function.timeoutSeconds)s",
+                // The response is the step's stdout alone; its JSON log lines (stderr) go to the function's log.
+                "      combine_output: \"false\"",
+                // OpenFaaS mounts each secret as a file named after it.
+                "      MLC_STATE_FILE: /var/openfaas/secrets/mlc-state",
+                "      MLC_MASTER_KEY_FILE: /var/openfaas/secrets/mlc-master-key",
                 "    secrets:",
                 "      - mlc-master-key",
                 "      - mlc-state",

@@ -51,7 +51,7 @@ func runNow(
         store: state,
         options: .init(
             binDirectory: functionsDirectory(), environment: environment, concurrency: concurrency,
-            logPath: defaultLogPath(stateURL), queueName: queueName),
+            logPath: try stepLogPath(nil, stateURL: stateURL), queueName: queueName),
         logger: logger,
         stop: stop.flag
     )
@@ -190,7 +190,10 @@ struct Review: AsyncParsableCommand {
                     throw ConnectorError(
                         .eventInvalid, kind: .badInput, "no review item for \(record.debugDescription)")
                 }
-                try await AuditLog(store: state, keys: keys).append(
+                try await AuditLog(
+                    store: state, keys: keys,
+                    retention: .seconds(Int64(try await auditRetentionDays(connection: id, state: state)) * 86_400)
+                ).append(
                     recordId: record,
                     AuditEntry(
                         at: Date(), step: "operator", eventId: "-", eventType: "review.resolved", attempt: 1,
@@ -398,4 +401,12 @@ struct Replay: AsyncParsableCommand {
             if code != 0 { throw ArgumentParser.ExitCode(code) }
         }
     }
+}
+
+/// How long an operator's audit entry is kept: the connection's `flow.auditRetentionDays`, like the steps' entries,
+/// read where the master key is at hand; the default period where it is not (resolving a review needs no key).
+func auditRetentionDays(connection id: String, state: any StateStore) async throws -> Int {
+    guard let key = try? MasterKey.fromEnvironment() else { return FlowSettings().auditRetentionDays }
+    let (usable, _) = try await Run.checkConnections(state: state, ids: [id], vault: Vault(masterKey: key))
+    return usable.first?.flow.auditRetentionDays ?? FlowSettings().auditRetentionDays
 }

@@ -28,7 +28,7 @@ struct Ping: AsyncParsableCommand {
                 source: "urn:mlconnector:operator", type: EventType.pingRequested, data: .object([:]),
                 connection: id, flow: "ping")
             var environment = ProcessInfo.processInfo.environment
-            environment["MLC_STATE"] = store.url()
+            environment["MLC_STATE"] = try store.url()
             let output = try await ChildProcess.run(
                 executable: functionsDirectory().appendingPathComponent(spec.name), environment: environment,
                 stdin: try JSONCoding.encode(event), stderr: .discard, timeout: .seconds(spec.timeoutSeconds))

@@ -18,7 +18,8 @@ struct Schedule: AsyncParsableCommand {
         discussion: """
             With --sink (or K_SINK, which a Knative SinkBinding sets) each event is POSTed there as a binary-mode \
             CloudEvent; without, it is put on the store's work queue for the steps that consume it (KEDA \
-            ScaledJobs or a runner work that queue). Prints one JSON line: how many events went where.
+            ScaledJobs or a runner work that queue). Once a day it also purges expired entries (retention). Prints \
+            one JSON line: how many events went where, and how many entries were purged.
             """
     )
     @OptionGroup var store: StoreOptions
@@ -31,6 +32,10 @@ struct Schedule: AsyncParsableCommand {
         var to: String
         /// Delayed items (retries) that became due and were moved where consumers and KEDA's stream scaler see them.
         var promoted: Int?
+        /// Expired entries removed by the daily retention purge (audit entries past their connection's period, spent
+        /// claims, caches); present on the run that did it. On a platform nothing else purges: the triggers and the
+        /// HTTP adapter live too briefly or serve requests only.
+        var purged: Int?
     }
 
     func run() async throws {
@@ -88,6 +93,13 @@ struct Schedule: AsyncParsableCommand {
                         metadata: ["error": "\(ConnectorError.wrap(error).message)"])
                     failure = failure ?? error
                 }
+            }
+            do {
+                if try await schedules.purgeDue(now: Date()) { report.purged = await runner.purgeExpired() }
+            } catch {
+                logger.error(
+                    "cannot claim the retention purge", metadata: ["error": "\(ConnectorError.wrap(error).message)"])
+                failure = failure ?? error
             }
             await transport.shutdown()
             try await state.close()

@@ -50,7 +50,10 @@ struct Trigger: AsyncParsableCommand {
     @Option(help: "Items to run at most, one after another.") var max = 1
     @Option(help: "Seconds a claimed item stays hidden from other consumers (default: the step's timeout + 30 s).")
     var visibilitySeconds: Int?
-    @Option(help: "Append the step's log lines to this file (default: <state dir>/logs/steps.log).") var log: String?
+    @Option(
+        help:
+            "Append the step's log lines to this file, or - for stderr (default: <state dir>/logs/steps.log on SQLite, stderr on Redis and PostgreSQL)."
+    ) var log: String?
     @Option(help: "First retry delay in milliseconds (doubles per attempt, with jitter).") var retryBaseMs = 2000
     @Option(help: "Longest retry delay in seconds.") var retryMaxSeconds = 300
 
@@ -86,7 +89,7 @@ struct Trigger: AsyncParsableCommand {
                 throw ConnectorError(.configInvalid, "no step \(step)")
             }
             let logger = runnerLogger("mlc.trigger")
-            let url = store.url()
+            let url = try store.url()
             // One item at a time; the pool still replaces a connection lost between items.
             let state = try await StateStores.open(
                 url, mode: .readWrite, connections: StateStores.runnerConnections(concurrency: 1))
@@ -109,7 +112,7 @@ struct Trigger: AsyncParsableCommand {
                 store: state,
                 options: .init(
                     binDirectory: functionsDirectory(), environment: environment, concurrency: 1,
-                    logPath: log ?? defaultLogPath(url), maxAttemptsByConnection: attempts,
+                    logPath: try stepLogPath(log, stateURL: url), maxAttemptsByConnection: attempts,
                     baseBackoff: .milliseconds(retryBaseMs), maxBackoff: .seconds(retryMaxSeconds),
                     workers: [spec.name: 1], visibility: visibilitySeconds.map { .seconds($0) }, consumer: consumer),
                 logger: logger, stop: stop.flag)

@@ -27,15 +27,20 @@ package enum ChildProcess {
         package var systemMs: Double = 0
     }
 
+    /// The log path that means "this process's stderr" (`--log -`).
+    package static let standardErrorPath = "-"
+
     /// Where a child's stderr goes.
     package enum ErrorOutput: Sendable {
         case discard
         case inherit
         case append(String)
 
-        /// Appended to the file at `path`; discarded when there is none.
+        /// Appended to the file at `path`; passed to this process's stderr when `path` is
+        /// `ChildProcess.standardErrorPath` (`-`); discarded when there is none.
         package static func file(_ path: String?) -> ErrorOutput {
-            path.map { .append($0) } ?? .discard
+            guard let path else { return .discard }
+            return path == ChildProcess.standardErrorPath ? .inherit : .append(path)
         }
     }
 

@@ -48,8 +48,28 @@ package enum StateStores {
     /// The URL with any password replaced by `***`, for anything printed or logged about it.
     package static func masked(_ url: String) -> String { RedisEndpoint.masked(url) }
 
-    package static func url(from environment: [String: String] = ProcessInfo.processInfo.environment) -> String {
-        environment["MLC_STATE"].flatMap { $0.isEmpty ? nil : $0 } ?? "sqlite:\(defaultPath)"
+    /// The store URL: `MLC_STATE`, else the contents of the file `MLC_STATE_FILE` names (a platform that mounts
+    /// secrets as files: OpenFaaS puts them under /var/openfaas/secrets/), else the local SQLite default.
+    package static func url(from environment: [String: String] = ProcessInfo.processInfo.environment) throws
+        -> String
+    {
+        if let url = environment["MLC_STATE"], !url.isEmpty { return url }
+        if let path = environment["MLC_STATE_FILE"], !path.isEmpty {
+            guard let data = FileManager.default.contents(atPath: path) else {
+                throw ConnectorError(
+                    .configInvalid,
+                    "MLC_STATE_FILE names \(path.prefix(200).debugDescription), which cannot be read; mount the store URL there or set MLC_STATE"
+                )
+            }
+            // A secret written with `echo` ends in a newline; the URL itself never does.
+            let url = String(decoding: data, as: UTF8.self).trimmingCharacters(in: .newlines)
+            guard !url.isEmpty else {
+                throw ConnectorError(
+                    .configInvalid, "MLC_STATE_FILE names \(path.prefix(200).debugDescription), which is empty")
+            }
+            return url
+        }
+        return "sqlite:\(defaultPath)"
     }
 
     /// The SQLite file a store URL names, or a configuration error saying what is accepted.

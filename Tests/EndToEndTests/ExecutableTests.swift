@@ -128,6 +128,48 @@ struct ExecutableTests {
         #expect(run.text == committed, "regenerate with: local-runner functions --openfaas > infra/openfaas/stack.yml")
     }
 
+    @Test("run as OpenFaaS runs a step: settings from stack.yml, store URL and key from mounted secret files")
+    func openFaaSSecrets() async throws {
+        let (directory, path, key) = try await Self.prepared()
+        defer { _ = directory }
+        let stack = try String(
+            contentsOf: Binaries.repository.appendingPathComponent("infra/openfaas/stack.yml"), encoding: .utf8)
+        // The `environment:` block of one function, as the watchdog hands it to `fprocess`.
+        var environment: [String: String] = ["PATH": "/usr/bin:/bin"]
+        var inFunction = false
+        var inEnvironment = false
+        for line in stack.split(separator: "\n") {
+            if line.hasPrefix("  ") && !line.hasPrefix("   ") { inFunction = line == "  poll-jaggaer-invoices:" }
+            if line.hasPrefix("    ") && !line.hasPrefix("     ") {
+                inEnvironment = inFunction && line == "    environment:"
+            }
+            guard inEnvironment, line.hasPrefix("      "), let colon = line.firstIndex(of: ":") else { continue }
+            let name = line[..<colon].trimmingCharacters(in: .whitespaces)
+            let value = line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces)
+            environment[name] = value.replacingOccurrences(of: "/var/openfaas/secrets", with: directory.path)
+        }
+        #expect(environment["combine_output"] == "\"false\"", "step logs stay out of the response")
+        #expect(environment["MLC_STATE_FILE"] == directory.path + "/mlc-state")
+        #expect(environment["MLC_MASTER_KEY_FILE"] == directory.path + "/mlc-master-key")
+        // Secrets as `faas-cli secret create` or `echo … >` leave them: the URL with a newline.
+        try Data("sqlite:\(path)\n".utf8).write(to: URL(fileURLWithPath: directory.path + "/mlc-state"))
+        try Data(key.utf8).write(to: URL(fileURLWithPath: directory.path + "/mlc-master-key"))
+        let before = try await snapshot(path)
+        // An unknown connection is found only by reading the store with the key: both came from the files.
+        let unknown = try await Binaries.run(
+            "poll-jaggaer-invoices", stdin: Self.event(EventType.pollRequested, connection: "nobody"),
+            environment: environment)
+        #expect(unknown.exitCode == 78, "\(unknown.text) \(unknown.stderr)")
+        #expect(unknown.text.contains("connection.unknown"), "\(unknown.text)")
+        // A secret file that is not there: a configuration error naming the variable.
+        environment["MLC_STATE_FILE"] = directory.path + "/no-such-secret"
+        let missing = try await Binaries.run(
+            "poll-jaggaer-invoices", stdin: Self.event(EventType.pollRequested), environment: environment)
+        #expect(missing.exitCode == 78, "\(missing.text)")
+        #expect(missing.text.contains("MLC_STATE_FILE names"), "\(missing.text)")
+        #expect(try await snapshot(path) == before)
+    }
+
     @Test("the runner's routing is the one the function manifests declare")
     func manifests() async throws {
         let run = try await Binaries.run(

@@ -14,6 +14,7 @@ struct ScheduleCommandTests {
         var connections: Int
         var sent: [String: Int]
         var to: String
+        var purged: Int?
     }
 
     @Test("sends the due events to K_SINK once, or puts them on the queue for their steps; a dead sink fails")
@@ -65,9 +66,20 @@ struct ScheduleCommandTests {
 
             // No sink: onto the work queue, one item per consuming step.
             let queued = try await store("keda")
+            // Retention: on a platform the scheduler is what purges expired entries, once a day.
+            let before = try await StateStores.open("sqlite:\(directory.path)/keda.sqlite")
+            try await before.put("test/expired", Data("x".utf8), ttl: .milliseconds(1))
+            try await before.put("test/live", Data("y".utf8), ttl: .seconds(3600))
+            try await before.close()
+            try await Task.sleep(for: .milliseconds(20))
             let run = try await Binaries.run("local-runner", ["schedule"], environment: queued)
             #expect(run.exitCode == 0, "\(run.stderr)")
             let queueReport = try JSONCoding.decode(Report.self, from: run.stdout)
+            #expect(queueReport.purged ?? 0 >= 1, "\(run.text)")
+            let rows = try sqliteRows(directory.path + "/keda.sqlite", like: "test/%")
+            #expect(rows == ["test/live"], "the expired entry is gone from the file, not only hidden")
+            let next = try await Binaries.run("local-runner", ["schedule"], environment: queued)
+            #expect(try JSONCoding.decode(Report.self, from: next.stdout).purged == nil, "daily: not due again")
             #expect(queueReport.to == "queue" && expected.isSubset(of: Set(queueReport.sent.keys)))
             let manifests = try InfraManifestTests.manifests()
             let items = queueReport.sent.reduce(0) { total, sent in
@@ -81,5 +93,24 @@ struct ScheduleCommandTests {
             throw error
         }
         await host.shutdown()
+    }
+
+    /// Keys in a SQLite store's file that match `pattern`, expired or not (read by Python's sqlite3, not by the store).
+    func sqliteRows(_ path: String, like pattern: String) throws -> [String] {
+        let script = """
+            import sqlite3, sys
+            db = sqlite3.connect(sys.argv[1])
+            rows = db.execute("select cast(key as text) from kv where cast(key as text) like ? order by 1", (sys.argv[2],))
+            print("\\n".join(k.decode() if isinstance(k, bytes) else k for (k,) in rows))
+            """
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/python3")
+        process.arguments = ["-c", script, path, pattern]
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        try process.run()
+        let data = pipe.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return String(decoding: data, as: UTF8.self).split(separator: "\n").map(String.init)
     }
 }

@@ -125,6 +125,11 @@ struct WorkersTests {
             try await put("sync-vendors", sync)
             try await put("sync-accounts", sync)
             try await store.close()
+            // `--log -`: the step's own log lines come out on the trigger's stderr, where a platform collects them.
+            let logged = try await rig.cli(
+                ["trigger", "--step", "sync-vendors", "--log", "-"], environment: ["MLC_LOG_LEVEL": "debug"])
+            #expect(logged.exitCode == 0, "\(logged.text) \(logged.stderr.suffix(800))")
+            #expect(logged.stderr.contains("\"step\":\"sync-vendors\""), "\(logged.stderr.suffix(1500))")
 
             /// Triggers for every step until the queue is empty.
             func drainByTriggers() async throws {
@@ -157,6 +162,15 @@ struct WorkersTests {
                         connection: "acme", flow: "invoices"),
                     notBefore: Date(), enqueuedAt: Date()))
             try await again.close()
+            // A log that cannot be written is refused before anything is claimed (a pod's working directory is
+            // often read-only), instead of failing every step's start and dead-lettering each item.
+            let unwritable = try await rig.cli([
+                "trigger", "--step", "transform-invoice", "--log", "/proc/no-such-dir/steps.log",
+            ])
+            #expect(unwritable.exitCode == 78, "\(unwritable.text) \(unwritable.stderr.suffix(800))")
+            #expect(unwritable.stderr.contains("cannot write the steps' log /proc/no-such-dir/steps.log"))
+            #expect(unwritable.stderr.contains("--log -"), "\(unwritable.stderr)")
+            #expect(try await rig.queued() == 2, "nothing was claimed")
             let bad = try await rig.cli(["trigger", "--step", "transform-invoice"])
             #expect(bad.exitCode == 65, "\(bad.text) \(bad.stderr.suffix(800))")
             #expect(bad.stderr.contains("transform-invoice item"), "\(bad.stderr)")
