@@ -246,6 +246,10 @@ let package = Package(
                 ],
                 swiftSettings: swiftSettings
             ),
+            // Test support: a second OS process on a store (StoreProcessesTests); not a product, not in the image.
+            .executableTarget(
+                name: "mlc-store-probe", dependencies: ["ConnectorCore", "ConnectorRuntime"],
+                swiftSettings: swiftSettings),
             .executableTarget(
                 name: "mlc-simulators",
                 dependencies: ["ConnectorSimulators", argumentParser, log],
@@ -327,7 +331,7 @@ let package = Package(
                     "ConnectorCore", "ConnectorSecurity", "ConnectorStateSQLite", "ConnectorStatePostgres",
                     "ConnectorRuntime", "ConnectorSimulators",
                     "ConnectorTesting", "ConnectorHTTP", "ConnectorConfig", "ConnectorRunner", "KnativeAdapter", yams,
-                    "local-runner", "mlc-simulators", "mlc-http-adapter",
+                    "local-runner", "mlc-simulators", "mlc-http-adapter", "mlc-store-probe",
                 ] + erps.map { .target(name: $0) }
                     + functions.map { .target(name: $0) },
                 swiftSettings: swiftSettings
