@@ -504,6 +504,11 @@ package final class SQLiteStateStore: StateStore, RateLimiterProviding {
         try await read { db in try db.first("PRAGMA synchronous") { Int($0.integer(0)) } ?? -1 }
     }
 
+    /// The file's `PRAGMA journal_mode` (`wal`, which the store sets and the file keeps).
+    package func journalMode() async throws -> String {
+        try await read { db in try db.first("PRAGMA journal_mode") { $0.text(0) } ?? "" }
+    }
+
     package func close() async throws {
         connection.withLock { $0.close() }
     }

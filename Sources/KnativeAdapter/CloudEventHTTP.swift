@@ -23,7 +23,7 @@ package enum CloudEventHTTP {
             throw malformed("batched CloudEvents are not accepted; send one event per request")
         }
         if mediaType == structuredContentType {
-            return try decodeEvent(body)
+            return withTraceHeaders(try decodeEvent(body), headers: headers)
         }
         var attributes: [String: JSONValue] = [:]
         for field in headers {
@@ -55,7 +55,19 @@ package enum CloudEventHTTP {
                 throw malformed("the body is not valid JSON")
             }
         }
-        return try decodeEvent(try JSONCoding.encode(JSONValue.object(attributes)))
+        return withTraceHeaders(try decodeEvent(try JSONCoding.encode(JSONValue.object(attributes))), headers: headers)
+    }
+
+    /// The event continues the trace of the request's W3C `traceparent` / `tracestate` headers (what Knative's own
+    /// tracing and most HTTP senders propagate) when it carries no trace of its own; an invalid header is ignored.
+    private static func withTraceHeaders(_ event: CloudEvent, headers: [(name: String, value: String)]) -> CloudEvent {
+        guard event.traceparent == nil, let header = header("traceparent", in: headers),
+            TraceContext(traceparent: header) != nil
+        else { return event }
+        var traced = event
+        traced.traceparent = header
+        traced.tracestate = Self.header("tracestate", in: headers).flatMap { $0.isEmpty ? nil : $0 }
+        return traced
     }
 
     /// String attributes the connector's event type does not keep (e.g. Knative's `knativeerrordest`), from either

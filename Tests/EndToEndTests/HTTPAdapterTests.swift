@@ -89,6 +89,38 @@ struct HTTPAdapterTests {
         (try? JSONCoding.decode(JSONValue.self, from: response.body))?["error"]?["code"]?.stringValue
     }
 
+    @Test("a request's W3C traceparent header carries the trace when the event has none of its own")
+    func traceHeaders() async throws {
+        let directory = try TemporaryDirectory()
+        let adapter = try await Adapter(directory: directory.path, name: "traced", sink: nil)
+        let transport = AsyncHTTPClientTransport()
+        let header = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+        let own = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+        let binary: [(name: String, value: String)] = [
+            ("ce-specversion", "1.0"), ("ce-source", "urn:test"), ("ce-type", "test.one"),
+            ("content-type", "application/json"),
+        ]
+        _ = try await Self.post(
+            transport, adapter.url,
+            headers: binary + [("ce-id", "t-1"), ("traceparent", header), ("tracestate", "vendor=1")], body: "{}")
+        _ = try await Self.post(
+            transport, adapter.url,
+            headers: [("content-type", "application/cloudevents+json"), ("traceparent", header)],
+            body: Self.event("t-2", "test.one"))
+        _ = try await Self.post(
+            transport, adapter.url,
+            headers: binary + [("ce-id", "t-3"), ("ce-traceparent", own), ("traceparent", header)], body: "{}")
+        _ = try await Self.post(
+            transport, adapter.url, headers: binary + [("ce-id", "t-4"), ("traceparent", "00-zz-bad")], body: "{}")
+        let given = Dictionary(uniqueKeysWithValues: try adapter.received().map { ($0.id, $0) })
+        #expect(given["t-1"]?.traceparent == header && given["t-1"]?.tracestate == "vendor=1")
+        #expect(given["t-2"]?.traceparent == header, "structured mode too")
+        #expect(given["t-3"]?.traceparent == own, "the event's own trace wins")
+        #expect(given["t-4"] != nil && given["t-4"]?.traceparent == nil, "an invalid header is ignored")
+        await transport.shutdown()
+        _ = adapter.stop()
+    }
+
     @Test("--metrics serves the runner's Prometheus metrics for the deliveries the adapter ran")
     func metrics() async throws {
         let directory = try TemporaryDirectory()
