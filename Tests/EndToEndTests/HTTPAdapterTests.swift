@@ -37,14 +37,24 @@ struct HTTPAdapterTests {
         let pid: pid_t
         let captures: String
 
-        init(directory: String, name: String, sink: String?, metrics: String? = nil) async throws {
+        /// An adapter in front of the stand-in step, or in front of the real step executable `realStep`, with
+        /// `extra` in its environment (which the step inherits: the store URL and the key, as on Knative).
+        init(
+            directory: String, name: String, sink: String?, metrics: String? = nil, realStep: String? = nil,
+            extra: [String: String] = [:]
+        ) async throws {
             captures = directory + "/\(name)-captures"
             try FileManager.default.createDirectory(atPath: captures, withIntermediateDirectories: true)
-            let step = directory + "/\(name)-step.sh"
-            try HTTPAdapterTests.script.write(toFile: step, atomically: true, encoding: .utf8)
-            chmod(step, 0o755)
+            var step = directory + "/\(name)-step.sh"
+            if let realStep {
+                step = Binaries.directory.appendingPathComponent(realStep).path
+            } else {
+                try HTTPAdapterTests.script.write(toFile: step, atomically: true, encoding: .utf8)
+                chmod(step, 0o755)
+            }
             let log = directory + "/\(name).log"
             var environment = ["PATH=/usr/bin:/bin", "CAPTURE=\(captures)", "MLC_LOG_LEVEL=info"]
+            environment += extra.map { "\($0.key)=\($0.value)" }
             if let sink { environment.append("K_SINK=\(sink)") }
             pid = try ChildProcess.spawn(
                 Binaries.directory.appendingPathComponent("mlc-http-adapter").path,
@@ -87,6 +97,32 @@ struct HTTPAdapterTests {
 
     static func errorCode(_ response: HTTPResponse) -> String? {
         (try? JSONCoding.decode(JSONValue.self, from: response.body))?["error"]?["code"]?.stringValue
+    }
+
+    @Test("in front of a real step: its refusals and configuration errors come back as 400 and 422, state untouched")
+    func realStep() async throws {
+        let (directory, path, key) = try await ExecutableTests.prepared()
+        let before = try await snapshot(path)
+        let adapter = try await Adapter(
+            directory: directory.path, name: "real", sink: nil, realStep: "poll-jaggaer-invoices",
+            extra: ["MLC_STATE": "sqlite:" + path, "MLC_MASTER_KEY": key])
+        let transport = AsyncHTTPClientTransport()
+        let binary: [(name: String, value: String)] = [
+            ("ce-specversion", "1.0"), ("ce-source", "urn:test"), ("ce-type", EventType.pollRequested),
+            ("content-type", "application/json"),
+        ]
+        // The step reads the store with the key it inherited, and finds no such connection: a configuration error
+        // waiting cannot heal, answered 422 so Knative dead-letters it at once.
+        let unknown = try await Self.post(
+            transport, adapter.url, headers: binary + [("ce-id", "r-1"), ("ce-connection", "nobody")], body: "{}")
+        #expect(unknown.status == 422, "\(String(decoding: unknown.body, as: UTF8.self))")
+        #expect(Self.errorCode(unknown) == "connection.unknown")
+        // An event the step does not take (no connection attribute): the step's exit 65 is a 400.
+        let refused = try await Self.post(transport, adapter.url, headers: binary + [("ce-id", "r-2")], body: "{}")
+        #expect(refused.status == 400, "\(String(decoding: refused.body, as: UTF8.self))")
+        #expect(try await snapshot(path) == before)
+        await transport.shutdown()
+        _ = adapter.stop()
     }
 
     @Test("a request's W3C traceparent header carries the trace when the event has none of its own")
