@@ -113,7 +113,7 @@ struct Run: AsyncParsableCommand {
             if once, metrics != nil {
                 throw ConnectorError(.configInvalid, "--metrics serves until stopped; it does not go with --once")
             }
-            let metricsAddress = try metrics.map { try Self.parseAddress($0, option: "--metrics") }
+            let metricsAddress = try metrics.map { try ListenAddress.parse($0, option: "--metrics") }
             let runnerMetrics = metricsAddress == nil ? nil : RunnerMetrics()
             let masterKey = try MasterKey.fromEnvironment()
             let url = try store.url()
@@ -214,7 +214,7 @@ struct Run: AsyncParsableCommand {
     ) async throws {
         let schedules = Schedules(store: state)
         let gateway = try webhooks.map { address in
-            let (host, port) = try Self.parseAddress(address)
+            let (host, port) = try ListenAddress.parse(address, option: "--webhooks")
             return (
                 WebhookGateway(
                     runner: runner, binDirectory: functionsDirectory(), environment: environment,
@@ -276,11 +276,6 @@ struct Run: AsyncParsableCommand {
         }
         let pending = try await runner.pending()
         logger.info("runner stopping; pending items stay queued", metadata: ["pending": "\(pending)"])
-    }
-
-    /// `HOST:PORT` (IPv4 or a name) or `[IPv6]:PORT`.
-    static func parseAddress(_ text: String, option: String = "--webhooks") throws -> (String, Int) {
-        try ListenAddress.parse(text, option: option)
     }
 
     private func selectedConnections(state: any StateStore) async throws -> [String] {
