@@ -66,7 +66,9 @@ package enum CloudEventHTTP {
         else { return event }
         var traced = event
         traced.traceparent = header
-        traced.tracestate = Self.header("tracestate", in: headers).flatMap { $0.isEmpty ? nil : $0 }
+        traced.tracestate = Self.header("tracestate", in: headers).flatMap {
+            $0.isEmpty ? nil : String($0.prefix(CloudEvent.maxTracestateLength))
+        }
         return traced
     }
 

@@ -141,7 +141,10 @@ struct HTTPAdapterTests {
             headers: binary + [("ce-id", "t-1"), ("traceparent", header), ("tracestate", "vendor=1")], body: "{}")
         _ = try await Self.post(
             transport, adapter.url,
-            headers: [("content-type", "application/cloudevents+json"), ("traceparent", header)],
+            headers: [
+                ("content-type", "application/cloudevents+json"), ("traceparent", header),
+                ("tracestate", String(repeating: "v", count: 2000)),
+            ],
             body: Self.event("t-2", "test.one"))
         _ = try await Self.post(
             transport, adapter.url,
@@ -151,6 +154,8 @@ struct HTTPAdapterTests {
         let given = Dictionary(uniqueKeysWithValues: try adapter.received().map { ($0.id, $0) })
         #expect(given["t-1"]?.traceparent == header && given["t-1"]?.tracestate == "vendor=1")
         #expect(given["t-2"]?.traceparent == header, "structured mode too")
+        #expect(
+            given["t-2"]?.tracestate?.count == CloudEvent.maxTracestateLength, "a long tracestate is cut, as decoded")
         #expect(given["t-3"]?.traceparent == own, "the event's own trace wins")
         #expect(given["t-4"] != nil && given["t-4"]?.traceparent == nil, "an invalid header is ignored")
         await transport.shutdown()

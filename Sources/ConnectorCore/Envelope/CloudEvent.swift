@@ -24,8 +24,10 @@ package struct CloudEvent: Sendable, Hashable {
     /// W3C `traceparent` of the span that emitted the event; an invalid one is dropped when decoded (the spec's
     /// rule: start a new trace rather than refuse the request).
     package var traceparent: String?
-    /// W3C `tracestate`, carried along unchanged with a valid `traceparent` only.
+    /// W3C `tracestate`, carried along unchanged with a valid `traceparent` only, cut to `maxTracestateLength`.
     package var tracestate: String?
+    /// The longest `tracestate` kept (W3C Trace Context lets a vendor truncate; 512 is what platforms propagate).
+    package static let maxTracestateLength = 512
 
     package init(
         id: String = UUID().uuidString.lowercased(),
@@ -150,7 +152,7 @@ extension CloudEvent: Codable {
         if let parent, TraceContext(traceparent: parent) != nil {
             traceparent = parent
             tracestate = (try? c.decodeIfPresent(String.self, forKey: .tracestate)).flatMap { $0 }.map {
-                String($0.prefix(512))
+                String($0.prefix(Self.maxTracestateLength))
             }
         } else {
             traceparent = nil
