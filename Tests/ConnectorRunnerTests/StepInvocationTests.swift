@@ -30,6 +30,24 @@ struct StepInvocationTests {
         #expect(String(decoding: output.stdout, as: UTF8.self) == "\(min(19, base + 6))\n")
     }
 
+    @Test("a step inherits no descriptor of the parent beyond stdin, stdout and stderr, even one without O_CLOEXEC")
+    func noInheritedDescriptors() async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("mlc-fd-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        // A file held open for writing (as a test writing a script, or a database) without O_CLOEXEC.
+        let leaked = open(directory.appendingPathComponent("held").path, O_WRONLY | O_CREAT, 0o600)
+        #expect(leaked > 2)
+        defer { close(leaked) }
+        let output = try await ChildProcess.run(
+            executable: URL(fileURLWithPath: "/bin/sh"),
+            arguments: ["-c", "for fd in /proc/$$/fd/*; do echo ${fd##*/}; done"], environment: [:], stdin: Data(),
+            stderr: .discard, timeout: .seconds(10))
+        let descriptors = String(decoding: output.stdout, as: UTF8.self).split(separator: "\n").compactMap { Int($0) }
+        #expect(!descriptors.contains(Int(leaked)), "inherited: \(descriptors)")
+        #expect(Set(descriptors).isSuperset(of: [0, 1, 2]))
+    }
+
     @Test("exit code, signal and result map to done, refused, failed for good or temporary")
     func outcomes() {
         let ok = StepResult.ok()
