@@ -229,7 +229,8 @@ let package = Package(
                 path: "Plugins/FunctionManifests"),
             .target(
                 name: "KnativeAdapter",
-                // Knative Eventing's HTTP front of a step: CloudEvents over HTTP in, the step's result out.
+                // The HTTP fronts of a step: Knative Eventing (CloudEvents over HTTP in, the step's result out), its
+                // dead-letter sink, and the Fission environment runtime.
                 dependencies: [
                     "ConnectorCore", "ConnectorRunner", "ConnectorHTTP", hummingbird, httpTypes, serviceLifecycle,
                     nioCore,

@@ -5,6 +5,8 @@
 #   2. the image runs as the unprivileged user 10001 and carries the function manifests;
 #   3. each step, run the OpenFaaS way (event on stdin), answers a malformed event with exit 65 and a JSON error;
 #   4. the Knative shape: mlc-http-adapter answers a structured CloudEvent it cannot parse with 400 and a JSON error;
+#      the Fission shape: `mlc-http-adapter --fission`, specialized with a Package's code from infra/fission, runs
+#      the step and answers a malformed event with 400 and the step's JSON error;
 #   5. the main flow end to end: `local-runner demo` (simulated JAGGAER and every simulated ERP, SQLite) exits 0;
 #   6. the KEDA shape: `local-runner trigger` on the queue the demo drained exits 0 with its JSON line;
 #   7. the network stores: the Business Central flow on Redis and on PostgreSQL servers on the host's loopback;
@@ -89,6 +91,40 @@ else
     fail "mlc-http-adapter: answered $status: $body"
 fi
 docker rm -f "$adapter" >/dev/null 2>&1 || true
+
+# 4b. The Fission environment as infra/fission deploys it: the image's command replaced by `mlc-http-adapter
+# --fission`, the fetcher's deploy archive (the Package's literal code) at /userfunc/deployarchive, specialized by
+# the v2 load request Fission sends, then one request with a malformed event.
+port="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')"
+archive="$(mktemp -d "${TMPDIR:-/tmp}/mlc-fission.XXXXXX")"
+chmod 755 "$archive"
+sed -n '/^  name: mlc-transform-invoice$/,/^ *literal:/p' "$root/infra/fission/ml-connector.yaml" |
+    sed -n 's/^ *literal: //p' | base64 -d >"$archive/deployarchive"
+chmod 644 "$archive/deployarchive"
+adapter="$(docker run -d --rm --network host -v "$archive:/userfunc:ro" \
+    --entrypoint /usr/local/bin/mlc-http-adapter "$image" --fission --host 127.0.0.1 --port "$port")"
+status=""
+for _ in $(seq 1 50); do
+    status="$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$port/healthz" || true)"
+    [ "$status" = 200 ] && break
+    sleep 0.2
+done
+specialized="$(curl -s -o /dev/null -w '%{http_code}' -X POST \
+    --data '{"filepath":"/userfunc/deployarchive","functionName":"transform-invoice"}' \
+    "http://127.0.0.1:$port/v2/specialize" || true)"
+status="$(curl -s -o /tmp/mlc-image-check.$$ -w '%{http_code}' --data '{"specversion":"1.0"}' \
+    "http://127.0.0.1:$port/" || true)"
+body="$(cat /tmp/mlc-image-check.$$ 2>/dev/null || true)"
+rm -f /tmp/mlc-image-check.$$
+if [ "$specialized" = 200 ] && [ "$status" = 400 ] &&
+    printf '%s' "$body" | python3 -c 'import json,sys; sys.exit(json.load(sys.stdin)["exitCode"] != 65)'; then
+    ok "mlc-http-adapter --fission: specialized with infra/fission's transform-invoice code, malformed event -> 400 (exit 65)"
+else
+    fail "mlc-http-adapter --fission: specialize answered $specialized, the event $status: $body"
+    docker logs "$adapter" 2>&1 | tail -n 10 | sed 's/^/      /'
+fi
+docker rm -f "$adapter" >/dev/null 2>&1 || true
+rm -rf "$archive"
 
 # 5 and 6. The main flow, every ERP, inside the image with no network but loopback; then the KEDA shape on the store
 # it leaves behind (its queue drained).

@@ -16,7 +16,7 @@ a copy without a required field (the first field the published schema requires t
 breadth first under the spec; for a custom resource also a copy without metadata), and stops if one passes. It
 prints what each kind refused.
 
-Usage: infra/validate.py [FILE.yaml ...]   (default: infra/{knative,keda,stores}/*.yaml)
+Usage: infra/validate.py [FILE.yaml ...]   (default: infra/{knative,keda,fission,stores}/*.yaml)
 """
 import copy
 import importlib.util
@@ -67,8 +67,55 @@ def crd_schema(document):
     return json.loads(path.read_text())
 
 
+# Fields a published CRD keeps open (x-kubernetes-preserve-unknown-fields) but its controller decodes into a
+# Kubernetes type: Fission merges `runtime.container` into the pod's container (a corev1.Container), and so on. They
+# are checked against that type's strict definition, as the controller would fail to decode them.
+EMBEDDED = {
+    ("fission.io/v1", "Environment"): {
+        ("spec", "runtime", "container"): "io.k8s.api.core.v1.Container",
+        ("spec", "runtime", "podspec"): "io.k8s.api.core.v1.PodSpec",
+        ("spec", "builder", "container"): "io.k8s.api.core.v1.Container",
+        ("spec", "builder", "podspec"): "io.k8s.api.core.v1.PodSpec",
+        ("spec", "resources"): "io.k8s.api.core.v1.ResourceRequirements",
+    },
+    ("fission.io/v1", "Function"): {("spec", "resources"): "io.k8s.api.core.v1.ResourceRequirements"},
+}
+# What the controller sets itself in an embedded object, so it need not be there: Fission overrides a container's
+# name (and image, termination message path and pull policy).
+SET_BY_CONTROLLER = {"io.k8s.api.core.v1.Container": {"name", "image", "terminationMessagePath", "imagePullPolicy"}}
+
+
+def embedded(document):
+    """(path, definition) of each embedded Kubernetes object the document has."""
+    for path, definition in EMBEDDED.get((document.get("apiVersion"), document.get("kind")), {}).items():
+        value = document
+        for key in path:
+            value = value.get(key) if isinstance(value, dict) else None
+        if isinstance(value, dict):
+            yield path, definition
+
+
 def errors(document):
     """The validation errors of one document, as text (empty when it is valid)."""
+    problems = crd_errors(document)
+    for path, definition in embedded(document) if not problems else ():
+        value = document
+        for key in path:
+            value = value[key]
+        validator = jsonschema.Draft202012Validator(
+            {"$ref": f"https://kubernetes.io/api/_definitions.json#/$defs/{definition}"}, registry=REGISTRY)
+        set_by_controller = SET_BY_CONTROLLER.get(definition, set())
+        problems += [
+            f"{'/'.join(map(str, path + tuple(error.absolute_path)))}: {error.message}"
+            for error in sorted(validator.iter_errors(value), key=lambda e: list(map(str, e.absolute_path)))
+            if not (error.validator == "required" and not error.absolute_path
+                    and set(error.validator_value) - set(value) <= set_by_controller)
+        ]
+    return problems
+
+
+def crd_errors(document):
+    """The validation errors of one document against its CRD's schema (or Kubernetes' own), as text."""
     if not isinstance(document, dict) or "apiVersion" not in document or "kind" not in document:
         return ["not a Kubernetes object (no apiVersion/kind)"]
     try:
@@ -147,11 +194,18 @@ def broken_copies(document):
                      for key in sub.get("required", []) if key in value), None)
     if required:
         yield f"without {dotted(required)}", remove(document, required)
+    for path, _ in embedded(document):
+        copied = copy.deepcopy(document)
+        target = copied
+        for key in path:
+            target = target[key]
+        target["notAField"] = "x"
+        yield f"with an unknown field in {dotted(path)}", copied
 
 
 def main(arguments):
     files = [pathlib.Path(a) for a in arguments] or sorted(
-        p for folder in ("knative", "keda", "stores") for p in (INFRA / folder).glob("*.yaml"))
+        p for folder in ("knative", "keda", "fission", "stores") for p in (INFRA / folder).glob("*.yaml"))
     if not files:
         print("validate: no manifests found", file=sys.stderr)
         return 1

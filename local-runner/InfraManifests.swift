@@ -370,6 +370,110 @@ enum InfraManifests {
         }
     }
 
+    // MARK: - Fission
+
+    /// The Fission environment every step function runs in, and the namespace of the references between Fission's
+    /// objects (Fission resolves a reference by name and namespace; change both with kustomize).
+    static let fissionEnvironment = "ml-connector"
+    static let fissionNamespace = "default"
+
+    /// Fission: one Environment (the image as a Fission environment runtime, `mlc-http-adapter --fission`) and, per
+    /// step, a Package whose code execs the step and a Function with the step's timeout, memory and concurrency.
+    /// Fission routes no events between functions: as with OpenFaaS, whoever invokes a function passes its emitted
+    /// events on (the Knative and KEDA manifests route them).
+    static func fission(_ functions: [FunctionSpec] = FunctionCatalog.all) -> String {
+        let longest = functions.map(\.timeoutSeconds).max() ?? 300
+        var documents: [[String]] = [
+            [
+                "# The image of infra/Dockerfile as a Fission environment runtime: `mlc-http-adapter --fission` keeps the",
+                "# `binary` environment's contract on port 8888 (specialize, then one process per request with the body on",
+                "# stdin) in the image's own Debian userland. Every step function below runs in it, killed at its manifest's",
+                "# timeout (the router gives up at the Function's functionTimeout, the same).",
+                "apiVersion: fission.io/v1",
+                "kind: Environment",
+                "metadata:",
+                "  name: \(fissionEnvironment)",
+                "  namespace: \(fissionNamespace)",
+                "  labels:",
+                "    app.kubernetes.io/part-of: ml-connector",
+                "spec:",
+                "  version: 2",
+                "  runtime:",
+                "    image: \(image)",
+                "    container:",
+                "      command:",
+                "        - /usr/local/bin/mlc-http-adapter",
+                "      args:",
+                "        - --fission",
+            ] + secretEnvironment(indent: "      ") + [
+                "  # One function per pod: each step scales on its own (newdeploy, below).",
+                "  allowedFunctionsPerContainer: single",
+                "  keeparchive: false",
+                "  poolsize: 0",
+                "  terminationGracePeriod: \(longest + 30)",
+            ]
+        ]
+        for function in functions {
+            let code = Data("exec /usr/local/bin/\(function.name)\n".utf8).base64EncodedString()
+            documents.append([
+                "# The code Fission specializes the environment with: a script that execs the step.",
+                "apiVersion: fission.io/v1",
+                "kind: Package",
+                "metadata:",
+                "  name: mlc-\(function.name)",
+                "  namespace: \(fissionNamespace)",
+                "  labels:",
+                "    app.kubernetes.io/part-of: ml-connector",
+                "spec:",
+                "  environment:",
+                "    name: \(fissionEnvironment)",
+                "    namespace: \(fissionNamespace)",
+                "  deployment:",
+                "    type: literal",
+                "    # exec /usr/local/bin/\(function.name)",
+                "    literal: \(code)",
+            ])
+            documents.append([
+                "apiVersion: fission.io/v1",
+                "kind: Function",
+                "metadata:",
+                "  name: \(function.name)",
+                "  namespace: \(fissionNamespace)",
+                "  labels:",
+                "    app.kubernetes.io/part-of: ml-connector",
+                "    app.kubernetes.io/component: step",
+                "  annotations:",
+                "    ml-connector/consumes: \(quoted(function.events.joined(separator: ",")))",
+                "    ml-connector/emits: \(quoted(function.emits.joined(separator: ",")))",
+                "spec:",
+                "  environment:",
+                "    name: \(fissionEnvironment)",
+                "    namespace: \(fissionNamespace)",
+                "  package:",
+                "    functionName: \(function.name)",
+                "    packageref:",
+                "      name: mlc-\(function.name)",
+                "      namespace: \(fissionNamespace)",
+                "  functionTimeout: \(function.timeoutSeconds)",
+                "  idletimeout: 120",
+                "  InvokeStrategy:",
+                "    StrategyType: execution",
+                "    ExecutionStrategy:",
+                "      # A Deployment per step that scales to zero, at most the manifest's concurrency.",
+                "      ExecutorType: newdeploy",
+                "      MinScale: 0",
+                "      MaxScale: \(function.concurrency)",
+                "      SpecializationTimeout: 120",
+                "      TargetCPUPercent: 80",
+                "  resources:",
+                "    limits:",
+                "      # The step and the environment's server.",
+                "      memory: \(function.memoryMiB + 64)Mi",
+            ])
+        }
+        return render(documents, command: "--fission")
+    }
+
     // MARK: - Shared
 
     private static func scheduleCronJob(_ functions: [FunctionSpec], comment: String) -> [String] {

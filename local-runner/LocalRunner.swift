@@ -138,10 +138,16 @@ struct Functions: AsyncParsableCommand {
     @Flag(help: "Print the KEDA manifests (one ScaledJob per step on the store's work queue, the schedule CronJob).")
     var keda = false
 
+    @Flag(help: "Print the Fission manifests (the image as an environment, a Package and a Function per step).")
+    var fission = false
+
     @Option(help: "With --keda: the store whose queue the ScaledJobs watch (redis or postgres).")
     var queue: InfraManifests.KEDAQueue = .redis
 
     func validate() throws {
+        if [json, openfaas, knative, keda, fission].filter({ $0 }).count > 1 {
+            throw ValidationError("choose one of --json, --openfaas, --knative, --keda and --fission")
+        }
         if queue != .redis && !keda { throw ValidationError("--queue chooses the KEDA scaler: use it with --keda") }
     }
 
@@ -157,6 +163,8 @@ struct Functions: AsyncParsableCommand {
             print(knative ? InfraManifests.knative() : InfraManifests.keda(queue: queue), terminator: "")
         } else if openfaas {
             print(Self.openFaaSStack(), terminator: "")
+        } else if fission {
+            print(InfraManifests.fission(), terminator: "")
         } else if json {
             try printJSON(FunctionCatalog.all)
         } else {

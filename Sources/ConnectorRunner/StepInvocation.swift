@@ -13,16 +13,17 @@ package struct StepInvocation: Sendable {
         self.result = result
     }
 
-    /// Runs `executable` with `input` on stdin.
+    /// Runs `executable` (with `arguments`, e.g. the script a Fission environment runs with `/bin/sh`) with
+    /// `input` on stdin.
     /// - Throws: when the process cannot be started, and `CancellationError` when the caller gave up on it (the
     ///   child is killed).
     package static func run(
-        _ input: Data, executable: URL, environment: [String: String], stderr: ChildProcess.ErrorOutput,
-        timeout: Duration, niceness: Int32 = 0
+        _ input: Data, executable: URL, arguments: [String] = [], environment: [String: String],
+        stderr: ChildProcess.ErrorOutput, timeout: Duration, niceness: Int32 = 0
     ) async throws -> StepInvocation {
         let output = try await ChildProcess.run(
-            executable: executable, environment: environment, stdin: input, stderr: stderr, timeout: timeout,
-            niceness: niceness)
+            executable: executable, arguments: arguments, environment: environment, stdin: input, stderr: stderr,
+            timeout: timeout, niceness: niceness)
         return StepInvocation(
             output: output, result: try? JSONCoding.decodeParsingTrees(StepResult.self, from: output.stdout))
     }

@@ -34,7 +34,7 @@ package enum EventServer {
                 return Response(status: .ok, body: ResponseBody(byteBuffer: ByteBuffer(string: "ok")))
             }
             guard request.method == .post else {
-                return Self.response(
+                return EventServer.response(
                     .error(405, code: "adapter.method", message: "deliver events with POST", retryable: false))
             }
             let body: Data
@@ -42,24 +42,26 @@ package enum EventServer {
                 let buffer = try await request.body.collect(upTo: EventServer.maxBodyBytes)
                 body = Data(buffer.readableBytesView)
             } catch {
-                return Self.response(
+                return EventServer.response(
                     .error(
                         413, code: "event.too_large",
                         message: "the event is larger than \(EventServer.maxBodyBytes) bytes",
                         retryable: false))
             }
             let headers = request.headers.map { (name: $0.name.canonicalName, value: $0.value) }
-            return Self.response(await handler(headers, body))
+            return EventServer.response(await handler(headers, body))
         }
 
-        static func response(_ answer: StepAdapter.Answer) -> Response {
-            var fields = HTTPFields()
-            for (name, value) in answer.headers {
-                if let field = HTTPField.Name(name) { fields.append(HTTPField(name: field, value: value)) }
-            }
-            return Response(
-                status: .init(code: answer.status), headers: fields,
-                body: answer.body.isEmpty ? ResponseBody() : ResponseBody(byteBuffer: ByteBuffer(bytes: answer.body)))
+    }
+
+    /// An answer as a Hummingbird response.
+    static func response(_ answer: StepAdapter.Answer) -> Response {
+        var fields = HTTPFields()
+        for (name, value) in answer.headers {
+            if let field = HTTPField.Name(name) { fields.append(HTTPField(name: field, value: value)) }
         }
+        return Response(
+            status: .init(code: answer.status), headers: fields,
+            body: answer.body.isEmpty ? ResponseBody() : ResponseBody(byteBuffer: ByteBuffer(bytes: answer.body)))
     }
 }

@@ -106,6 +106,18 @@ package struct StepAdapter: Sendable {
 
     /// The step's outcome (the runner's rules: ``StepOutcome``) in the terms Knative acts on.
     private func answer(_ invocation: StepInvocation) async -> Answer {
+        if !invocation.output.signaled, case .done(let result) = invocation.outcome {
+            return await delivered(result.events)
+        }
+        return Self.failure(invocation, timeout: timeout)
+    }
+
+    /// The answer of every HTTP front (Knative's adapter, the Fission environment) for a step that did not finish
+    /// its event: 400 for a refused event and 422 for a failure for good (neither is retried), 503 (with
+    /// `Retry-After` when the step says when) for a temporary failure, 502 for an upstream that stayed unavailable,
+    /// 500 for a crash, a timeout or a step that printed no result. For a finished step (exit 0 with a result) it
+    /// answers 500 too: the caller handles those first.
+    package static func failure(_ invocation: StepInvocation, timeout: Duration) -> Answer {
         let code = invocation.output.exitCode
         if invocation.output.signaled {
             return .error(
@@ -120,7 +132,9 @@ package struct StepAdapter: Sendable {
         let error = result.error
         switch invocation.outcome {
         case .done:
-            return await delivered(result.events)
+            return .error(
+                500, code: "step.unexpected", message: "the step finished; nothing failed", retryable: true,
+                exitCode: code)
         case .refused:
             return .error(
                 400, code: error?.code ?? "event.invalid", message: error?.message ?? "the step refused the event",
@@ -139,7 +153,7 @@ package struct StepAdapter: Sendable {
     }
 
     /// 503 for a temporary failure, 502 for an upstream that stayed unavailable, 500 otherwise: Knative retries.
-    private func temporary(code: Int32, result: StepResult) -> Answer {
+    private static func temporary(code: Int32, result: StepResult) -> Answer {
         let error = result.error
         switch code {
         case 75:

@@ -127,11 +127,98 @@ struct InfraManifestTests {
         return problems
     }
 
-    @Test("the committed Knative and KEDA manifests are the ones generated from the function manifests")
+    /// Why these manifests and the Fission file disagree: every step needs a Function in the environment running
+    /// `mlc-http-adapter --fission`, with its manifest's timeout and concurrency, whose Package execs that step.
+    static func fissionProblems(manifests: [Manifest], fission: [[String: Any]]) -> [String] {
+        func value(_ root: Any?, _ path: String...) -> Any? {
+            var current = root
+            for key in path { current = (current as? [String: Any])?[key] }
+            return current
+        }
+        func named(_ kind: String, _ name: String) -> [String: Any]? {
+            fission.first { $0["kind"] as? String == kind && value($0, "metadata", "name") as? String == name }
+        }
+        var problems: [String] = []
+        let environments = fission.filter { $0["kind"] as? String == "Environment" }
+        guard environments.count == 1, let environment = environments.first,
+            let environmentName = value(environment, "metadata", "name") as? String
+        else { return ["fission: expected one Environment, found \(environments.count)"] }
+        let container = value(environment, "spec", "runtime", "container")
+        if value(container, "command") as? [String] != ["/usr/local/bin/mlc-http-adapter"]
+            || value(container, "args") as? [String] != ["--fission"]
+        {
+            problems.append("fission: the Environment does not run `mlc-http-adapter --fission`")
+        }
+        let functions = fission.filter { $0["kind"] as? String == "Function" }
+        for manifest in manifests {
+            guard let function = named("Function", manifest.name) else {
+                problems.append("fission: \(manifest.name) has no Function")
+                continue
+            }
+            if value(function, "spec", "environment", "name") as? String != environmentName {
+                problems.append("fission: \(manifest.name) does not run in the environment \(environmentName)")
+            }
+            if value(function, "spec", "functionTimeout") as? Int != manifest.timeoutSeconds {
+                problems.append("fission: \(manifest.name) has another timeout than its manifest's")
+            }
+            if value(function, "spec", "InvokeStrategy", "ExecutionStrategy", "MaxScale") as? Int
+                != manifest.concurrency
+            {
+                problems.append("fission: \(manifest.name) scales to another count than the manifest's concurrency")
+            }
+            let packageName = value(function, "spec", "package", "packageref", "name") as? String ?? "?"
+            let literal = (value(named("Package", packageName), "spec", "deployment", "literal") as? String)
+                .flatMap { Data(base64Encoded: $0) }.map { String(decoding: $0, as: UTF8.self) }
+            if literal != "exec /usr/local/bin/\(manifest.name)\n" {
+                problems.append(
+                    "fission: the package of \(manifest.name) does not exec /usr/local/bin/\(manifest.name)")
+            }
+        }
+        let names = Set(manifests.map(\.name))
+        for function in functions {
+            let name = value(function, "metadata", "name") as? String ?? "?"
+            if !names.contains(name) { problems.append("fission: stray Function \(name)") }
+        }
+        return problems
+    }
+
+    @Test("every step is a Fission function that execs it, with its manifest's timeout and concurrency")
+    func fission() throws {
+        let manifests = try Self.manifests()
+        let fission = try Self.documents(try Self.committed("infra/fission/ml-connector.yaml"))
+        #expect(Self.fissionProblems(manifests: manifests, fission: fission) == [])
+        // The check can fail: a new step, and a package that runs another step.
+        var more = manifests
+        more.append(
+            Manifest(
+                name: "archive-invoice", trigger: .init(events: ["com.mlconnector.invoice.archived"]), emits: [],
+                concurrency: 1, timeoutSeconds: 30))
+        #expect(Self.fissionProblems(manifests: more, fission: fission) == ["fission: archive-invoice has no Function"])
+        let swapped = fission.map { document -> [String: Any] in
+            guard document["kind"] as? String == "Package",
+                (document["metadata"] as? [String: Any])?["name"] as? String == "mlc-write-erp-invoice"
+            else { return document }
+            var changed = document
+            changed["spec"] = [
+                "deployment": [
+                    "type": "literal",
+                    "literal": Data("exec /usr/local/bin/post-erp-invoice\n".utf8).base64EncodedString(),
+                ]
+            ]
+            return changed
+        }
+        #expect(
+            Self.fissionProblems(manifests: manifests, fission: swapped) == [
+                "fission: the package of write-erp-invoice does not exec /usr/local/bin/write-erp-invoice"
+            ])
+    }
+
+    @Test("the committed Knative, KEDA and Fission manifests are the ones generated from the function manifests")
     func generated() async throws {
         for (flag, path) in [
             ("--knative", "infra/knative/ml-connector.yaml"), ("--keda", "infra/keda/ml-connector.yaml"),
             ("--keda --queue postgres", "infra/keda/ml-connector-postgres.yaml"),
+            ("--fission", "infra/fission/ml-connector.yaml"),
         ] {
             let run = try await Binaries.run(
                 "local-runner", ["functions"] + flag.split(separator: " ").map(String.init),
