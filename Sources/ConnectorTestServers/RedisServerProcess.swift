@@ -112,6 +112,22 @@ package final class RedisServerProcess: Sendable {
             if running.isRunning { kill(running.processIdentifier, SIGKILL) }
             running.waitUntilExit()
             process = nil
+            // (SIGKILL ends a frozen server too.)
+        }
+    }
+
+    /// Freezes the server (SIGSTOP): its connections stay open but nothing answers, as with a hung server or a
+    /// network partition. `thaw()` resumes it with its data.
+    package func freeze() {
+        process.withLock { process in
+            if let running = process, running.isRunning { kill(running.processIdentifier, SIGSTOP) }
+        }
+    }
+
+    /// Resumes a frozen server (SIGCONT).
+    package func thaw() {
+        process.withLock { process in
+            if let running = process, running.isRunning { kill(running.processIdentifier, SIGCONT) }
         }
     }
 

@@ -587,3 +587,111 @@ package enum StateStoreConformance {
         try await second.close()
     }
 }
+
+/// The conformance case "errors on a lost connection", the same on every backend: the backend goes away while a
+/// store is open (a Redis server that stops answering, a PostgreSQL server that crashes, a SQLite file another
+/// process keeps locked). Every operation that needs it fails within a bound with a temporary `state.unavailable`
+/// error that says which store and what to check, never the password; nothing is left half-written; and the same
+/// store object works again once the backend is back, without being reopened.
+package struct StoreOutage: Sendable {
+    /// Opens a store on a fresh namespace of the backend under test.
+    package var open: @Sendable () async throws -> any StateStore
+    /// Takes the backend away from the open store.
+    package var cut: @Sendable () async throws -> Void
+    /// Brings it back.
+    package var restore: @Sendable () async throws -> Void
+    /// What every error message must contain: the backend and where it is.
+    package var names: String
+    /// Text no error may contain (the password).
+    package var secret: String?
+    /// Whether reads fail too (a SQLite reader is not blocked by another process's write lock).
+    package var readsFail: Bool
+    /// How long one failing operation may take (the backend's command or busy timeout, plus slack).
+    package var bound: Duration
+
+    package init(
+        open: @escaping @Sendable () async throws -> any StateStore, cut: @escaping @Sendable () async throws -> Void,
+        restore: @escaping @Sendable () async throws -> Void, names: String, secret: String? = nil,
+        readsFail: Bool = true, bound: Duration = .seconds(10)
+    ) {
+        self.open = open
+        self.cut = cut
+        self.restore = restore
+        self.names = names
+        self.secret = secret
+        self.readsFail = readsFail
+        self.bound = bound
+    }
+
+    package func run() async throws {
+        let store = try await open()
+        let version = try await store.put("k", Data("before".utf8), ttl: nil)
+        _ = try await store.increment("n", by: 1, ttl: nil)
+        try await cut()
+        var operations: [(String, @Sendable () async throws -> Void)] = [
+            ("put", { _ = try await store.put("k", Data("during".utf8), ttl: nil) }),
+            ("putIfAbsent", { _ = try await store.putIfAbsent("fresh", Data("x".utf8), ttl: nil) }),
+            (
+                "compareAndSwap",
+                { _ = try await store.compareAndSwap("k", expectedVersion: version, newValue: Data(), ttl: nil) }
+            ),
+            ("delete", { _ = try await store.delete("k") }),
+            ("increment", { _ = try await store.increment("n", by: 1, ttl: nil) }),
+            (
+                "putAll",
+                {
+                    try await store.putAll([
+                        ("all/1", Data("1".utf8), nil), ("all/2", Data("2".utf8), nil), ("all/3", Data("3".utf8), nil),
+                    ])
+                }
+            ),
+            (
+                "commit",
+                {
+                    _ = try await store.commit([
+                        .put("batch/1", Data("1".utf8), ttl: nil),
+                        .append(counter: "log/seq", prefix: "log/", Data("entry".utf8), ttl: nil),
+                    ])
+                }
+            ),
+        ]
+        if readsFail {
+            operations.append(("get", { @Sendable in _ = try await store.get("k") }))
+            operations.append(("scan", { @Sendable in _ = try await store.scan(prefix: "", after: nil, limit: 10) }))
+        }
+        for (name, operation) in operations {
+            let started = ContinuousClock.now
+            let error = await #expect(throws: ConnectorError.self, "\(name) during the outage") {
+                try await operation()
+            }
+            #expect(ContinuousClock.now - started < bound, "\(name) gave up within \(bound), no hang")
+            #expect(error?.code == .stateUnavailable, "\(name): \(error?.code.rawValue ?? "-")")
+            #expect(error?.kind == .temporary, "\(name): a retry may pass")
+            let message = error?.message ?? ""
+            #expect(message.contains(names), "\(name): \(message)")
+            if let secret { #expect(!message.contains(secret), "\(name): the password is never shown") }
+        }
+        try await restore()
+        // The same store, not reopened: it reaches the backend again.
+        var back = false
+        for _ in 0..<50 where !back {
+            back = (try? await store.get("n")) != nil
+            if !back { try await Task.sleep(for: .milliseconds(100)) }
+        }
+        #expect(back, "the store works again once the backend is back")
+        // What failed left nothing half-done. A write whose answer was lost may have landed whole (a retry is
+        // harmless: the steps' writes are idempotent), never in part.
+        let value = try await store.get("k")
+        #expect(value == nil || [Data("before".utf8), Data("during".utf8), Data()].contains(value?.data))
+        let all = try await store.getMany(["all/1", "all/2", "all/3"]).map { $0 != nil }
+        #expect(all == [false, false, false] || all == [true, true, true], "putAll is all or nothing: \(all)")
+        let batch = try await store.get("batch/1") != nil
+        let logged = try await store.scan(prefix: "log/", after: nil, limit: 10).contains { $0.key != "log/seq" }
+        #expect(batch == logged, "a committed batch is all or nothing")
+        let counter = try await store.get("n").map { String(decoding: $0.data, as: UTF8.self) }
+        #expect(counter == "1" || counter == "2", "the counter moved at most once: \(counter ?? "nil")")
+        _ = try await store.put("after", Data("ok".utf8), ttl: nil)
+        #expect(try await store.get("after")?.data == Data("ok".utf8))
+        try await store.close()
+    }
+}

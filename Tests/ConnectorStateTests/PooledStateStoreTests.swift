@@ -11,13 +11,13 @@ import Testing
 /// correct, and a server that dies and comes back.
 @Suite("Pooled store")
 struct PooledStateStoreTests {
-    static func redisPool(_ endpoint: RedisEndpoint, namespace: String, size: Int = 3) async throws
-        -> PooledStateStore
-    {
+    static func redisPool(
+        _ endpoint: RedisEndpoint, namespace: String, size: Int = 3, commandTimeout: Duration = .seconds(15)
+    ) async throws -> PooledStateStore {
         PooledStateStore(
-            first: try await RedisStateStore(endpoint: endpoint, namespace: namespace), size: size,
-            label: "the Redis store at \(endpoint)"
-        ) { try await RedisStateStore(endpoint: endpoint, namespace: namespace) }
+            first: try await RedisStateStore(endpoint: endpoint, namespace: namespace, commandTimeout: commandTimeout),
+            size: size, label: "the Redis store at \(endpoint)"
+        ) { try await RedisStateStore(endpoint: endpoint, namespace: namespace, commandTimeout: commandTimeout) }
     }
 
     static func postgresPool(_ endpoint: PostgresEndpoint, table: String, size: Int = 3) async throws
@@ -27,6 +27,29 @@ struct PooledStateStoreTests {
             first: try await PostgresStateStore(endpoint: endpoint, table: table), size: size,
             label: "the PostgreSQL store at \(endpoint)"
         ) { try await PostgresStateStore(endpoint: endpoint, table: table, verifySchema: false) }
+    }
+
+    @Test("conformance: the runner's pools lose their server and come back (Redis frozen, PostgreSQL crashed)")
+    func outage() async throws {
+        let redis = try RedisServerProcess()
+        defer { redis.stop() }
+        let redisEndpoint = RedisEndpoint(host: "127.0.0.1", port: redis.port)
+        try await StoreOutage(
+            open: {
+                try await Self.redisPool(
+                    redisEndpoint, namespace: "o-\(UUID().uuidString)", commandTimeout: .seconds(1))
+            },
+            cut: { redis.freeze() }, restore: { redis.thaw() }, names: "Redis store at 127.0.0.1:\(redis.port)",
+            bound: .seconds(8)
+        ).run()
+        let postgres = try PostgresServerProcess()
+        defer { postgres.stop() }
+        let postgresEndpoint = PostgresStateStoreTests.endpoint(postgres)
+        try await StoreOutage(
+            open: { try await Self.postgresPool(postgresEndpoint, table: PostgresStateStoreTests.table()) },
+            cut: { postgres.stop() }, restore: { try postgres.start() },
+            names: "PostgreSQL store at mlc@127.0.0.1:\(postgres.port)/postgres", secret: postgres.password
+        ).run()
     }
 
     @Test("Redis: the store, work queue and rate limiter conformance suites through pools of 3")

@@ -85,6 +85,19 @@ struct PostgresStateStoreTests {
         try await store.close()
     }
 
+    @Test(
+        "conformance: a crashed server fails every operation with a clear, temporary error; the restarted one is used")
+    func outage() async throws {
+        let server = try PostgresServerProcess()
+        defer { server.stop() }
+        let endpoint = Self.endpoint(server)
+        try await StoreOutage(
+            open: { try await PostgresStateStore(endpoint: endpoint, table: Self.table()) },
+            cut: { server.stop() }, restore: { try server.start() },
+            names: "PostgreSQL store at mlc@127.0.0.1:\(server.port)/postgres", secret: server.password
+        ).run()
+    }
+
     @Test("a server killed mid-run gives a clear, temporary error, not a hang; the restarted server is used again")
     func lostConnection() async throws {
         let server = try PostgresServerProcess()

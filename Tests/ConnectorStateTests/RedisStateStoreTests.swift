@@ -65,6 +65,24 @@ struct RedisStateStoreTests {
         try await store.close()
     }
 
+    @Test("conformance: a server that stops answering fails every operation with a clear, temporary error; it recovers")
+    func outage() async throws {
+        let secret = "pw-\(UUID().uuidString)"
+        let server = try RedisServerProcess(password: secret)
+        defer { server.stop() }
+        var withPassword = Self.endpoint(server)
+        withPassword.password = secret
+        let endpoint = withPassword
+        try await StoreOutage(
+            open: {
+                try await RedisStateStore(
+                    endpoint: endpoint, namespace: "o-\(UUID().uuidString)", commandTimeout: .seconds(1))
+            },
+            cut: { server.freeze() }, restore: { server.thaw() }, names: "Redis store at 127.0.0.1:\(server.port)",
+            secret: secret, bound: .seconds(8)
+        ).run()
+    }
+
     @Test("a password is used for AUTH and never appears in an error")
     func password() async throws {
         let secret = "s3cret-\(UUID().uuidString)"

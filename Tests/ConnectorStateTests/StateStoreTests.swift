@@ -3,6 +3,7 @@ import ConnectorStateRedis
 import ConnectorStateSQLite
 import ConnectorTesting
 import Foundation
+import Synchronization
 import Testing
 
 @Suite("StateStore conformance")
@@ -60,6 +61,47 @@ struct StateStoreTests {
         #expect(wins == 50)
         #expect(try await stores[0].get("total")?.data == Data("4".utf8))
         for store in stores { try await store.close() }
+    }
+
+    @Test(
+        "conformance: a file another process keeps locked fails every write with a clear, temporary error; it recovers",
+        arguments: [SQLiteStateStore.Execution.inline, .serialQueue])
+    func outage(execution: SQLiteStateStore.Execution) async throws {
+        let directory = try TemporaryDirectory()
+        let path = directory.path + "/state.sqlite"
+        let holder = Mutex<Process?>(nil)
+        try await StoreOutage(
+            open: { try SQLiteStateStore(path: path, busyTimeout: 0.05, execution: execution) },
+            cut: {
+                // Another process (Python's sqlite3, not our code) takes the write lock until its stdin closes, then
+                // rolls back.
+                let process = Process()
+                process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+                process.arguments = [
+                    "python3", "-c",
+                    """
+                    import sqlite3, sys
+                    c = sqlite3.connect(sys.argv[1], isolation_level=None)
+                    c.execute("BEGIN IMMEDIATE")
+                    print("locked", flush=True); sys.stdin.read(); c.execute("ROLLBACK")
+                    """,
+                    path,
+                ]
+                let output = Pipe()
+                process.standardOutput = output
+                process.standardInput = Pipe()
+                try process.run()
+                holder.withLock { $0 = process }
+                #expect(
+                    String(decoding: output.fileHandleForReading.readData(ofLength: 7), as: UTF8.self) == "locked\n")
+            },
+            restore: {
+                guard let process = holder.withLock({ $0 }) else { return }
+                try (process.standardInput as? Pipe)?.fileHandleForWriting.close()
+                process.waitUntilExit()
+            },
+            names: "the SQLite store \(path) stayed locked by another process", readsFail: false, bound: .seconds(2)
+        ).run()
     }
 
     @Test("SQLite: data survives closing and reopening; WAL mode is on")
@@ -174,21 +216,23 @@ struct SQLiteStepOpenTests {
         let path = directory.path + "/state.sqlite"
         let patient = try SQLiteStateStore(path: path, busyTimeout: 10, execution: execution)
         let hasty = try SQLiteStateStore(path: path, busyTimeout: 0.05, execution: execution)
-        // Another process (Python's sqlite3, not our code) takes the write lock and holds it for 0.6 s.
+        // Another process (Python's sqlite3, not our code) takes the write lock and holds it until its stdin closes.
         let holder = Process()
         holder.executableURL = URL(fileURLWithPath: "/usr/bin/env")
         holder.arguments = [
             "python3", "-c",
             """
-            import sqlite3, sys, time
+            import sqlite3, sys
             c = sqlite3.connect(sys.argv[1], isolation_level=None)
             c.execute("BEGIN IMMEDIATE"); c.execute("INSERT OR REPLACE INTO kv VALUES (x'6f', x'00', 1, NULL)")
-            print("locked", flush=True); time.sleep(0.6); c.execute("COMMIT")
+            print("locked", flush=True); sys.stdin.read(); c.execute("COMMIT")
             """,
             path,
         ]
         let output = Pipe()
+        let input = Pipe()
         holder.standardOutput = output
+        holder.standardInput = input
         try holder.run()
         defer { holder.waitUntilExit() }
         #expect(String(decoding: output.fileHandleForReading.readData(ofLength: 7), as: UTF8.self) == "locked\n")
@@ -197,9 +241,17 @@ struct SQLiteStepOpenTests {
         } throws: { error in
             (error as? ConnectorError)?.kind == .temporary && String(describing: error).contains("stayed locked")
         }
-        let started = ContinuousClock.now
-        _ = try await patient.put("k", Data("v".utf8), ttl: nil)
-        #expect(ContinuousClock.now - started > .milliseconds(200), "the write waited for the lock")
+        // The patient write is still waiting after 0.3 s; it goes through once the other process commits.
+        let finished = Atomic<Bool>(false)
+        let write = Task {
+            _ = try await patient.put("k", Data("v".utf8), ttl: nil)
+            finished.store(true, ordering: .releasing)
+        }
+        try await Task.sleep(for: .milliseconds(300))
+        let early = finished.load(ordering: .acquiring)
+        #expect(!early, "the write waits for the lock")
+        try input.fileHandleForWriting.close()
+        _ = try await write.value
         #expect(try await patient.get("o")?.data == Data([0]), "the other process's commit is there")
         try await patient.close()
         try await hasty.close()
