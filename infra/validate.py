@@ -175,7 +175,8 @@ def broken_copies(document):
         unknown = copy.deepcopy(document)
         (unknown["spec"] if has_spec else unknown)["notAField"] = "x"
         yield f"with an unknown field in {'spec' if has_spec else 'the object'}", unknown
-        first = {("apps/v1", "StatefulSet"): "selector", ("batch/v1", "CronJob"): "jobTemplate"}.get(
+        first = {("apps/v1", "StatefulSet"): "selector", ("apps/v1", "Deployment"): "selector",
+                 ("batch/v1", "CronJob"): "jobTemplate"}.get(
             (document["apiVersion"], document["kind"]))
         if has_spec and first in document["spec"]:
             yield f"without spec.{first}", remove(document, ("spec", first))

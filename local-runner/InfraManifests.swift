@@ -262,8 +262,66 @@ enum InfraManifests {
             ? "Puts the due scheduled events on the store's work queue (no K_SINK)."
             : "Puts the due scheduled events on the PostgreSQL work queue (no K_SINK)."
         documents.append(scheduleCronJob(functions, comment: comment))
+        documents.append(metricsDocument)
         return render(documents, command: queue == .redis ? "--keda" : "--keda --queue postgres")
     }
+
+    static let metricsDeployment = "mlc-metrics"
+
+    /// The jobs live for one batch, so no job serves metrics: each adds its step metrics to the store, and this one
+    /// long-lived pod serves their sum and the queue depth per step (`local-runner metrics`). It needs the store,
+    /// not the master key.
+    private static let metricsDocument: [String] = [
+        "# The trigger jobs' step metrics (each job adds its counts to the store) and the queue depth per step, read",
+        "# from the store at each scrape.",
+        "apiVersion: apps/v1",
+        "kind: Deployment",
+        "metadata:",
+        "  name: \(metricsDeployment)",
+        "  labels:",
+        "    app.kubernetes.io/part-of: ml-connector",
+        "    app.kubernetes.io/component: metrics",
+        "spec:",
+        "  replicas: 1",
+        "  selector:",
+        "    matchLabels:",
+        "      app.kubernetes.io/name: \(metricsDeployment)",
+        "  template:",
+        "    metadata:",
+        "      labels:",
+        "        app.kubernetes.io/name: \(metricsDeployment)",
+        "        app.kubernetes.io/part-of: ml-connector",
+        "      annotations:",
+        "        prometheus.io/scrape: \"true\"",
+        "        prometheus.io/port: \(quoted(String(metricsPort)))",
+        "        prometheus.io/path: /metrics",
+        "    spec:",
+        "      containers:",
+        "        - name: metrics",
+        "          image: \(image)",
+        "          command:",
+        "            - /usr/local/bin/local-runner",
+        "          args:",
+        "            - metrics",
+        "            - --listen",
+        "            - \(quoted("0.0.0.0:\(metricsPort)"))",
+        "          env:",
+        "            - name: MLC_STATE",
+        "              valueFrom:",
+        "                secretKeyRef:",
+        "                  name: mlc-state",
+        "                  key: url",
+        "          ports:",
+        "            - name: metrics",
+        "              containerPort: \(metricsPort)",
+        "          readinessProbe:",
+        "            httpGet:",
+        "              path: /healthz",
+        "              port: \(metricsPort)",
+        "          resources:",
+        "            limits:",
+        "              memory: 64Mi",
+    ]
 
     private static let redisAuthentication: [String] = [
         "# The Redis of the store (infra/stores/redis.yaml): address and password from the Secret mlc-redis.",

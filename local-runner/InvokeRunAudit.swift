@@ -188,7 +188,8 @@ struct Run: AsyncParsableCommand {
                 logger.info("runner started", metadata: ["connections": "\(usableIds.joined(separator: ","))"])
                 try await runForever(
                     runner: runner, state: state, usableIds: usableIds, vault: vault, environment: environment,
-                    url: url, stop: stop, logger: logger, metricsAddress: metricsAddress)
+                    url: url, stop: stop, logger: logger,
+                    metricsServer: runnerMetrics.flatMap { metrics in metricsAddress.map { (metrics, $0.0, $0.1) } })
             }
             if once, !stop.requested { await runner.purgeExpired() }
             if lockLost.value {
@@ -210,7 +211,7 @@ struct Run: AsyncParsableCommand {
 
     private func runForever(
         runner: Runner, state: any StateStore, usableIds: [String], vault: Vault, environment: [String: String],
-        url: String, stop: StopSignal, logger: Logger, metricsAddress: (String, Int)?
+        url: String, stop: StopSignal, logger: Logger, metricsServer: (RunnerMetrics, String, Int)?
     ) async throws {
         let schedules = Schedules(store: state)
         let gateway = try webhooks.map { address in
@@ -225,10 +226,10 @@ struct Run: AsyncParsableCommand {
         let gatewayDown = ManagedFlag()
         var services: [any Service] = []
         if let (gateway, host, port) = gateway { services.append(gateway.server(host: host, port: port)) }
-        if let metrics = runner.options.metrics, let address = metricsAddress {
+        if let (metrics, host, port) = metricsServer {
             let steps = FunctionCatalog.all.map(\.name)
             services.append(
-                metrics.server(host: address.0, port: address.1, logger: logger) {
+                metrics.server(host: host, port: port, logger: logger) {
                     if let depths = try? await runner.queueDepths() { metrics.queueDepth(depths, steps: steps) }
                 })
         }

@@ -19,6 +19,7 @@ struct LocalRunner: AsyncParsableCommand {
             Demo.self, Run.self, Invoke.self, Keys.self, Connections.self, Audit.self, Review.self, Approve.self,
             DeadLetters.self,
             Replay.self, Ping.self, Functions.self, Schedule.self, Bench.self, Chaos.self, Trigger.self,
+            MetricsCommand.self,
         ]
     )
 

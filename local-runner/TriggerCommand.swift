@@ -4,6 +4,7 @@ import ConnectorRunner
 import ConnectorRuntime
 import ConnectorSecurity
 import Foundation
+import Logging
 
 /// `--workers STEP=N`: how many instances of a step run at once.
 enum WorkerCounts {
@@ -42,7 +43,8 @@ struct Trigger: AsyncParsableCommand {
             75 temporary failure, the item is queued again with backoff; 65 bad event, 78 configuration error, 69 \
             upstream unavailable, 70 crash (dead-lettered after the connection's last attempt, or queued again \
             before it). Prints one JSON line: the step, the items it ran with their exit codes, and how many items \
-            of the step are still queued.
+            of the step are still queued. The job's step metrics are added to the store's counters, which \
+            `local-runner metrics` serves to Prometheus.
             """
     )
     @OptionGroup var store: StoreOptions
@@ -108,15 +110,26 @@ struct Trigger: AsyncParsableCommand {
             let consumer =
                 "trigger-\(host.prefix(40))-\(ProcessInfo.processInfo.processIdentifier)-\(UUID().uuidString.prefix(6).lowercased())"
             let stop = StopSignal()
+            // The job's step metrics go to the store, where `local-runner metrics` serves every job's sum.
+            let metrics = StoredMetrics()
             let runner = Runner(
                 store: state,
                 options: .init(
                     binDirectory: functionsDirectory(), environment: environment, concurrency: 1,
                     logPath: try stepLogPath(log, stateURL: url), maxAttemptsByConnection: attempts,
                     baseBackoff: .milliseconds(retryBaseMs), maxBackoff: .seconds(retryMaxSeconds),
-                    workers: [spec.name: 1], visibility: visibilitySeconds.map { .seconds($0) }, consumer: consumer),
+                    workers: [spec.name: 1], visibility: visibilitySeconds.map { .seconds($0) }, consumer: consumer,
+                    metrics: metrics),
                 logger: logger, stop: stop.flag)
             let outcomes = try await runner.trigger(step: spec, max: max)
+            do {
+                _ = try await metrics.flush(to: state)
+            } catch {
+                // The items are handled; only their counts are lost.
+                logger.warning(
+                    "cannot add this job's metrics to the store",
+                    metadata: ["error": "\(ConnectorError.wrap(error).message)"])
+            }
             let pending = try await WorkQueue(store: state).count(step: spec.name)
             try await state.close()
             let report = Report(

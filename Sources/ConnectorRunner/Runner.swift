@@ -38,8 +38,8 @@ package actor Runner {
         /// This runner's name in the queue. Only one runner works a store at a time (`RunnerLock`), so the claims
         /// a previous one left (it was killed) are made claimable again when this one starts.
         package var consumer: String = "runner"
-        /// Prometheus metrics (`run --metrics`), when served.
-        package var metrics: RunnerMetrics?
+        /// Where step metrics go: Prometheus (`run --metrics`) or the store (`trigger`), when recorded.
+        package var metrics: (any StepMetricsRecorder)?
         /// How long the queue loop may go without looking at a step's lane it found empty. In between it claims only
         /// from the lanes that may have work: those it has not found empty, those this runner put an item into (an
         /// emitted event, a retry once it is due), those `nextDue` said are due. Other processes (`trigger` jobs,
@@ -55,7 +55,8 @@ package actor Runner {
             maxAttempts: Int = 5, maxAttemptsByConnection: [String: Int] = [:], baseBackoff: Duration = .seconds(2),
             maxBackoff: Duration = .seconds(300), queueName: String = "runner", stopGrace: Duration = .seconds(5),
             maxWait: Duration = .seconds(900), workers: [String: Int] = [:], visibility: Duration? = nil,
-            consumer: String = "runner", metrics: RunnerMetrics? = nil, rescan: Duration = .milliseconds(500),
+            consumer: String = "runner", metrics: (any StepMetricsRecorder)? = nil,
+            rescan: Duration = .milliseconds(500),
             downstreamFirst: Bool = true
         ) {
             self.downstreamFirst = downstreamFirst

@@ -17,7 +17,7 @@ import ServiceLifecycle
 /// - `mlc_records_total{state}`: records moved to a state (captured, written, needs review, posted…).
 /// - `mlc_retries_total{step}`, `mlc_dead_letters_total{step}`.
 /// - `mlc_queue_depth{step}`: items waiting for each step, read from the queue at each scrape.
-package final class RunnerMetrics: Sendable {
+package final class RunnerMetrics: StepMetricsRecorder {
     package let registry = PrometheusCollectorRegistry()
     private let factory: PrometheusMetricsFactory
 
@@ -34,39 +34,17 @@ package final class RunnerMetrics: Sendable {
 
     /// One step process ended, with its result when it printed one.
     package func stepFinished(step: String, result: StepResult?, duration: Duration) {
-        Counter(
-            label: "mlc_step_invocations_total",
-            dimensions: [("step", step), ("status", result?.status.rawValue ?? "crashed")], factory: factory
-        ).increment()
-        Metrics.Timer(label: "mlc_step_duration_seconds", dimensions: [("step", step)], factory: factory)
-            .recordNanoseconds(Int64(duration.timeInterval * 1_000_000_000))
-        guard let result else { return }
-        for (key, count) in result.metrics.requests ?? [:] {
-            // `<system> <host> <status>`; a step of an earlier release wrote `<host> <status>`.
-            let parts = key.split(separator: " ", maxSplits: 2).map(String.init)
-            guard parts.count >= 2, count > 0 else { continue }
-            let (system, host, status) = parts.count == 3 ? (parts[0], parts[1], parts[2]) : ("-", parts[0], parts[1])
-            Counter(
-                label: "mlc_http_requests_total",
-                dimensions: [("step", step), ("system", system), ("host", host), ("status", status)],
-                factory: factory
-            ).increment(by: count)
-        }
-        if let waited = result.metrics.rateLimitWaitMs, waited > 0 {
-            FloatingPointCounter(
-                label: "mlc_rate_limit_wait_seconds_total", dimensions: [("step", step)], factory: factory
-            ).increment(by: Double(waited) / 1000)
-        }
-        if let state = result.record?.state {
-            Counter(label: "mlc_records_total", dimensions: [("state", state.rawValue)], factory: factory).increment()
-        }
-        // Records first seen in a step's output (a poll's captured invoices) start as captured.
-        let captured = result.events.filter { $0.type == EventType.invoiceCaptured }.count
-        if captured > 0 {
-            Counter(
-                label: "mlc_records_total", dimensions: [("state", RecordState.captured.rawValue)], factory: factory
-            )
-            .increment(by: captured)
+        for observation in StepObservation.of(step: step, result: result, duration: duration) {
+            switch observation.value {
+            case .count(let count):
+                Counter(label: observation.name, dimensions: observation.labels, factory: factory).increment(by: count)
+            case .seconds(let seconds):
+                FloatingPointCounter(label: observation.name, dimensions: observation.labels, factory: factory)
+                    .increment(by: seconds)
+            case .duration(let duration):
+                Metrics.Timer(label: observation.name, dimensions: observation.labels, factory: factory)
+                    .recordNanoseconds(Int64(duration.timeInterval * 1_000_000_000))
+            }
         }
     }
 

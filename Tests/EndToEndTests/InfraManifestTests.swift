@@ -101,6 +101,14 @@ struct InfraManifestTests {
                 problems.append("knative: stray Trigger \(extra)")
             }
         }
+        // The jobs' metrics: one long-lived `local-runner metrics` serves what they keep in the store.
+        let exporter = container(
+            (named(keda, kind: "Deployment", "mlc-metrics")?["spec"] as? [String: Any]).flatMap {
+                ($0["template"] as? [String: Any])?["spec"]
+            })
+        if (exporter?["args"] as? [Any])?.first as? String != "metrics" {
+            problems.append("keda: no Deployment mlc-metrics runs `local-runner metrics`")
+        }
         let scheduled = Set(manifests.filter { $0.trigger.schedule != nil }.map(\.name))
         for (platform, documents) in [("knative", knative), ("keda", keda)] {
             let starts = string(
@@ -263,6 +271,11 @@ struct InfraManifestTests {
         #expect(
             Self.problems(manifests: try Self.manifests(), knative: withoutTrigger, keda: keda) == [
                 "knative: no Trigger com.mlconnector.invoice.captured -> mlc-transform-invoice"
+            ])
+        let withoutExporter = keda.filter { $0["kind"] as? String != "Deployment" }
+        #expect(
+            Self.problems(manifests: try Self.manifests(), knative: knative, keda: withoutExporter) == [
+                "keda: no Deployment mlc-metrics runs `local-runner metrics`"
             ])
     }
 

@@ -99,6 +99,18 @@ struct WorkersTests {
         #expect(drafts.keys.sorted() == ["chaos", "chaos-2"] && drafts.values.allSatisfy { $0 > 0 }, "\(drafts)")
     }
 
+    /// The value of each series line of a Prometheus exposition.
+    static func metricValues(_ text: String) -> [String: Double] {
+        var values: [String: Double] = [:]
+        for line in text.split(separator: "\n") where !line.hasPrefix("#") {
+            guard let space = line.lastIndex(of: " "), let value = Double(line[line.index(after: space)...]) else {
+                continue
+            }
+            values[String(line[..<space])] = value
+        }
+        return values
+    }
+
     @Test(
         "trigger: the whole flow by pull-mode processes alone; a bad event exits 65; --workers and --step are checked")
     func triggerOnly() async throws {
@@ -185,6 +197,24 @@ struct WorkersTests {
             let drafted = rig.tenant.expectations.filter { $0.value == .drafted }.count
             #expect(drafted > 0)
             #expect(erp.documents().count - seeded == drafted, "every mappable invoice drafted once, by triggers alone")
+            // Every job added its step metrics to the store; `metrics` serves their sum and the (empty) queues.
+            let scraped = try await rig.cli(["metrics", "--print"])
+            #expect(scraped.exitCode == 0, "\(scraped.stderr)")
+            let values = Self.metricValues(scraped.text)
+            let writes = values.filter { $0.key.hasPrefix(#"mlc_step_invocations_total{step="write-erp-invoice","#) }
+            #expect(
+                (values[#"mlc_step_invocations_total{step="write-erp-invoice",status="ok"}"#] ?? 0) >= Double(drafted))
+            #expect(
+                values[#"mlc_step_duration_seconds_count{step="write-erp-invoice"}"#] == writes.values.reduce(0, +),
+                "one duration per invocation")
+            #expect(
+                values[#"mlc_step_invocations_total{step="transform-invoice",status="failed"}"#] == 1, "the bad event")
+            #expect((1...20).contains(values[#"mlc_records_total{state="captured"}"#] ?? 0), "the polled invoices")
+            #expect(
+                values.keys.contains {
+                    $0.hasPrefix(#"mlc_http_requests_total{step="write-erp-invoice",system="businessCentral","#)
+                })
+            for name in names { #expect(values[#"mlc_queue_depth{step="\#(name)"}"#] == 0, "\(name)") }
             await rig.host.shutdown()
         } catch {
             await rig.host.shutdown()
