@@ -11,7 +11,8 @@
 #   6. the KEDA shape: `local-runner trigger` on the queue the demo drained exits 0 with its JSON line;
 #   7. the network stores: the Business Central flow on Redis and on PostgreSQL servers on the host's loopback;
 #   8. the KEDA job as deployed: `schedule` then `trigger` on Redis in the image's own (read-only) working directory:
-#      the step starts and its log lines reach the job's stderr.
+#      the step starts and its log lines reach the job's stderr; `local-runner metrics` (the mlc-metrics Deployment)
+#      then serves the job's step metrics from the store.
 # Prints one line per check and exits non-zero on the first that fails.
 #
 #   docker build -f infra/Dockerfile -t ml-connector .   # or: make image
@@ -194,7 +195,8 @@ keda_on_redis() {
     answer="$(docker run --rm --network host -e "MLC_STATE=$url" -e "MLC_MASTER_KEY=$key" --entrypoint /bin/sh \
         "$image" -c 'local-runner demo --invoices 30 --erp businessCentral --state "$MLC_STATE" >/dev/null 2>&1 || exit 90
             local-runner schedule >/dev/null || exit 91
-            local-runner trigger --step sync-vendors --max 1 --retry-base-ms 100' 2>&1)"
+            local-runner trigger --step sync-vendors --max 1 --retry-base-ms 100; code=$?
+            echo "--- metrics"; local-runner metrics --print || exit 92; exit $code' 2>&1)"
     code=$?
     set -e
     if [ "$code" -lt 90 ] && [[ "$answer" == *'"step":"sync-vendors"'* ]] && [[ "$answer" != *"cannot start"* ]]; then
@@ -202,6 +204,14 @@ keda_on_redis() {
     else
         fail "local-runner trigger on Redis in / -> exit $code"
         printf '%s\n' "$answer" | sed 's/^/      /' | tail -n 20
+    fi
+    metrics="$(printf '%s' "$answer" | sed -n '/^--- metrics$/,$p')"
+    if [ "$code" -lt 90 ] && [[ "$metrics" == *'mlc_step_invocations_total{step="sync-vendors"'* ]] &&
+        [[ "$metrics" == *'mlc_queue_depth{step="sync-vendors"}'* ]]; then
+        ok "local-runner metrics on Redis -> the job's step metrics and the queue depth"
+    else
+        fail "local-runner metrics on Redis -> exit $code"
+        printf '%s\n' "$metrics" | sed 's/^/      /' | tail -n 20
     fi
 }
 if command -v redis-server >/dev/null; then

@@ -349,12 +349,7 @@ enum InfraManifests {
                 "kind: ScaledJob",
                 "metadata:",
                 "  name: mlc-\(function.name)",
-                "  labels:",
-                "    app.kubernetes.io/part-of: ml-connector",
-                "    app.kubernetes.io/component: step",
-                "  annotations:",
-                "    ml-connector/consumes: \(quoted(function.events.joined(separator: ",")))",
-                "    ml-connector/emits: \(quoted(function.emits.joined(separator: ",")))",
+            ] + stepMetadata(function) + [
                 "spec:",
                 "  pollingInterval: 10",
                 "  maxReplicaCount: \(function.concurrency)",
@@ -491,43 +486,39 @@ enum InfraManifests {
                 "    # exec /usr/local/bin/\(function.name)",
                 "    literal: \(code)",
             ])
-            documents.append([
-                "apiVersion: fission.io/v1",
-                "kind: Function",
-                "metadata:",
-                "  name: \(function.name)",
-                "  namespace: \(fissionNamespace)",
-                "  labels:",
-                "    app.kubernetes.io/part-of: ml-connector",
-                "    app.kubernetes.io/component: step",
-                "  annotations:",
-                "    ml-connector/consumes: \(quoted(function.events.joined(separator: ",")))",
-                "    ml-connector/emits: \(quoted(function.emits.joined(separator: ",")))",
-                "spec:",
-                "  environment:",
-                "    name: \(fissionEnvironment)",
-                "    namespace: \(fissionNamespace)",
-                "  package:",
-                "    functionName: \(function.name)",
-                "    packageref:",
-                "      name: mlc-\(function.name)",
-                "      namespace: \(fissionNamespace)",
-                "  functionTimeout: \(function.timeoutSeconds)",
-                "  idletimeout: 120",
-                "  InvokeStrategy:",
-                "    StrategyType: execution",
-                "    ExecutionStrategy:",
-                "      # A Deployment per step that scales to zero, at most the manifest's concurrency.",
-                "      ExecutorType: newdeploy",
-                "      MinScale: 0",
-                "      MaxScale: \(function.concurrency)",
-                "      SpecializationTimeout: 120",
-                "      TargetCPUPercent: 80",
-                "  resources:",
-                "    limits:",
-                "      # The step and the environment's server.",
-                "      memory: \(function.memoryMiB + 64)Mi",
-            ])
+            documents.append(
+                [
+                    "apiVersion: fission.io/v1",
+                    "kind: Function",
+                    "metadata:",
+                    "  name: \(function.name)",
+                    "  namespace: \(fissionNamespace)",
+                ] + stepMetadata(function) + [
+                    "spec:",
+                    "  environment:",
+                    "    name: \(fissionEnvironment)",
+                    "    namespace: \(fissionNamespace)",
+                    "  package:",
+                    "    functionName: \(function.name)",
+                    "    packageref:",
+                    "      name: mlc-\(function.name)",
+                    "      namespace: \(fissionNamespace)",
+                    "  functionTimeout: \(function.timeoutSeconds)",
+                    "  idletimeout: 120",
+                    "  InvokeStrategy:",
+                    "    StrategyType: execution",
+                    "    ExecutionStrategy:",
+                    "      # A Deployment per step that scales to zero, at most the manifest's concurrency.",
+                    "      ExecutorType: newdeploy",
+                    "      MinScale: 0",
+                    "      MaxScale: \(function.concurrency)",
+                    "      SpecializationTimeout: 120",
+                    "      TargetCPUPercent: 80",
+                    "  resources:",
+                    "    limits:",
+                    "      # The step and the environment's server.",
+                    "      memory: \(function.memoryMiB + 64)Mi",
+                ])
         }
         return render(documents, command: "--fission")
     }
@@ -572,6 +563,18 @@ enum InfraManifests {
                 "                limits:",
                 "                  memory: 128Mi",
             ]
+    }
+
+    /// A step workload's labels, and the events it consumes and emits as annotations (under `metadata:`).
+    private static func stepMetadata(_ function: FunctionSpec) -> [String] {
+        [
+            "  labels:",
+            "    app.kubernetes.io/part-of: ml-connector",
+            "    app.kubernetes.io/component: step",
+            "  annotations:",
+            "    ml-connector/consumes: \(quoted(function.events.joined(separator: ",")))",
+            "    ml-connector/emits: \(quoted(function.emits.joined(separator: ",")))",
+        ]
     }
 
     private static func secretEnvironment(indent: String) -> [String] {

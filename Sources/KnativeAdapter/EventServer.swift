@@ -17,8 +17,15 @@ package enum EventServer {
         host: String, port: Int, logger: Logger, onListening: @escaping @Sendable (Int) -> Void,
         handler: @escaping Handler
     ) -> any Service {
+        serve(Responder(handler: handler), host: host, port: port, logger: logger, onListening: onListening)
+    }
+
+    /// A Hummingbird server for `responder`, reporting the bound port (for port 0) once it listens.
+    static func serve<R: HTTPResponder>(
+        _ responder: R, host: String, port: Int, logger: Logger, onListening: @escaping @Sendable (Int) -> Void
+    ) -> any Service where R.Context == BasicRequestContext {
         Application(
-            responder: Responder(handler: handler),
+            responder: responder,
             configuration: ApplicationConfiguration(address: .hostname(host, port: port), serverName: nil),
             onServerRunning: { channel in onListening(channel.localAddress?.port ?? port) },
             logger: logger
@@ -37,21 +44,24 @@ package enum EventServer {
                 return EventServer.response(
                     .error(405, code: "adapter.method", message: "deliver events with POST", retryable: false))
             }
-            let body: Data
-            do {
-                let buffer = try await request.body.collect(upTo: EventServer.maxBodyBytes)
-                body = Data(buffer.readableBytesView)
-            } catch {
-                return EventServer.response(
-                    .error(
-                        413, code: "event.too_large",
-                        message: "the event is larger than \(EventServer.maxBodyBytes) bytes",
-                        retryable: false))
-            }
+            guard let body = await EventServer.body(of: request) else { return EventServer.tooLarge }
             let headers = request.headers.map { (name: $0.name.canonicalName, value: $0.value) }
             return EventServer.response(await handler(headers, body))
         }
 
+    }
+
+    /// The request's body; nil when it is larger than ``maxBodyBytes`` (answer ``tooLarge``).
+    static func body(of request: Request) async -> Data? {
+        guard let buffer = try? await request.body.collect(upTo: maxBodyBytes) else { return nil }
+        return Data(buffer.readableBytesView)
+    }
+
+    static var tooLarge: Response {
+        response(
+            .error(
+                413, code: "event.too_large", message: "the request is larger than \(maxBodyBytes) bytes",
+                retryable: false))
     }
 
     /// An answer as a Hummingbird response.

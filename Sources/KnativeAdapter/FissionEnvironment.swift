@@ -202,12 +202,8 @@ package final class FissionEnvironment: Sendable {
 
     /// The environment's HTTP server (Fission talks to port 8888) as a service for a `ServiceGroup`.
     package func service(host: String, port: Int, onListening: @escaping @Sendable (Int) -> Void) -> any Service {
-        Application(
-            responder: Responder(environment: self),
-            configuration: ApplicationConfiguration(address: .hostname(host, port: port), serverName: nil),
-            onServerRunning: { channel in onListening(channel.localAddress?.port ?? port) },
-            logger: logger
-        )
+        EventServer.serve(
+            Responder(environment: self), host: host, port: port, logger: logger, onListening: onListening)
     }
 
     private struct Responder: HTTPResponder {
@@ -219,16 +215,7 @@ package final class FissionEnvironment: Sendable {
             if request.method == .get, path == "/healthz" {
                 return Response(status: .ok, body: ResponseBody(byteBuffer: ByteBuffer(string: "ok")))
             }
-            let body: Data
-            do {
-                let buffer = try await request.body.collect(upTo: EventServer.maxBodyBytes)
-                body = Data(buffer.readableBytesView)
-            } catch {
-                return EventServer.response(
-                    .error(
-                        413, code: "event.too_large",
-                        message: "the request is larger than \(EventServer.maxBodyBytes) bytes", retryable: false))
-            }
+            guard let body = await EventServer.body(of: request) else { return EventServer.tooLarge }
             if path == "/specialize" || path == "/v2/specialize" {
                 guard request.method == .post else {
                     return EventServer.response(

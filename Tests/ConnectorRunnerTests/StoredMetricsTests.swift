@@ -17,18 +17,6 @@ struct StoredMetricsTests {
         return result
     }
 
-    /// The value of each series line of an exposition (comments left out).
-    static func values(_ text: String) -> [String: Double] {
-        var values: [String: Double] = [:]
-        for line in text.split(separator: "\n") where !line.hasPrefix("#") {
-            guard let space = line.lastIndex(of: " "), let value = Double(line[line.index(after: space)...]) else {
-                continue
-            }
-            values[String(line[..<space])] = value
-        }
-        return values
-    }
-
     /// What two jobs saw, played into a recorder.
     static func play(_ recorder: any StepMetricsRecorder) {
         let written = result(
@@ -60,8 +48,8 @@ struct StoredMetricsTests {
             try await store.scanAll(prefix: StoredMetrics.prefix), queueDepth: ["write-erp-invoice": 3],
             steps: ["transform-invoice", "write-erp-invoice"])
         #expect(unreadable == 0)
-        let stored = Self.values(text)
-        let served = Self.values(runner.exposition())
+        let stored = PrometheusText.values(text)
+        let served = PrometheusText.values(runner.exposition())
         #expect(stored[#"mlc_step_invocations_total{step="write-erp-invoice",status="ok"}"#] == 2)
         #expect(stored[#"mlc_step_invocations_total{step="write-erp-invoice",status="crashed"}"#] == 2)
         #expect(

@@ -17,22 +17,8 @@ struct FissionEnvironmentTests {
 
         init(directory: String, name: String, extra: [String: String] = [:]) async throws {
             log = directory + "/\(name).log"
-            var environment = ["PATH=/usr/bin:/bin", "MLC_LOG_LEVEL=info"]
-            environment += extra.map { "\($0.key)=\($0.value)" }
-            pid = try ChildProcess.spawn(
-                Binaries.directory.appendingPathComponent("mlc-http-adapter").path,
-                arguments: ["--fission", "--timeout", "10", "--host", "127.0.0.1", "--port", "0"],
-                environment: environment, stdin: "/dev/null", stdout: directory + "/\(name).out",
-                stderr: .append(log))
-            var found: String?
-            for _ in 0..<400 where found == nil {
-                try await Task.sleep(for: .milliseconds(50))
-                let text = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
-                found = text.split(separator: "\n").first { $0.hasPrefix("mlc-http-adapter: listening on ") }
-                    .map { String($0.dropFirst("mlc-http-adapter: listening on ".count)) }
-            }
-            url = try #require(
-                found, "the environment did not start: \((try? String(contentsOfFile: log, encoding: .utf8)) ?? "")")
+            (pid, url) = try await HTTPAdapterTests.launch(
+                ["--fission", "--timeout", "10"], environment: extra, directory: directory, name: name)
         }
 
         func stop() -> Int32 {
@@ -118,6 +104,10 @@ struct FissionEnvironmentTests {
         #expect(later.status == 503 && HTTPAdapterTests.errorCode(later) == "http.timeout")
         let crashed = try await Self.send(transport, "POST", environment.url + "/", body: #"{"crash":1}"#)
         #expect(crashed.status == 500 && HTTPAdapterTests.errorCode(crashed) == "step.crashed")
+        // A body past 8 MiB never reaches the code.
+        let huge = try await Self.send(
+            transport, "POST", environment.url + "/", body: String(repeating: "x", count: 8 * 1024 * 1024 + 1))
+        #expect(huge.status == 413 && HTTPAdapterTests.errorCode(huge) == "event.too_large")
         await transport.shutdown()
         let status = environment.stop()
         #expect(status & 0x7F == 0 && (status >> 8) & 0xFF == 0, "the environment exits 0 on SIGTERM")

@@ -52,25 +52,12 @@ struct HTTPAdapterTests {
                 try HTTPAdapterTests.script.write(toFile: step, atomically: true, encoding: .utf8)
                 chmod(step, 0o755)
             }
-            let log = directory + "/\(name).log"
-            var environment = ["PATH=/usr/bin:/bin", "CAPTURE=\(captures)", "MLC_LOG_LEVEL=info"]
-            environment += extra.map { "\($0.key)=\($0.value)" }
-            if let sink { environment.append("K_SINK=\(sink)") }
-            pid = try ChildProcess.spawn(
-                Binaries.directory.appendingPathComponent("mlc-http-adapter").path,
-                arguments: ["--step", step, "--timeout", "10", "--host", "127.0.0.1", "--port", "0"]
-                    + (metrics.map { ["--metrics", $0] } ?? []),
-                environment: environment, stdin: "/dev/null", stdout: directory + "/\(name).out",
-                stderr: .append(log))
-            var found: String?
-            for _ in 0..<400 where found == nil {
-                try await Task.sleep(for: .milliseconds(50))
-                let text = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
-                found = text.split(separator: "\n").first { $0.hasPrefix("mlc-http-adapter: listening on ") }
-                    .map { String($0.dropFirst("mlc-http-adapter: listening on ".count)) }
-            }
-            url = try #require(
-                found, "the adapter did not start: \((try? String(contentsOfFile: log, encoding: .utf8)) ?? "")")
+            var environment = ["CAPTURE": captures]
+            environment.merge(extra) { $1 }
+            if let sink { environment["K_SINK"] = sink }
+            (pid, url) = try await HTTPAdapterTests.launch(
+                ["--step", step, "--timeout", "10"] + (metrics.map { ["--metrics", $0] } ?? []),
+                environment: environment, directory: directory, name: name)
         }
 
         func stop() -> Int32 {
@@ -87,6 +74,35 @@ struct HTTPAdapterTests {
                     CloudEvent.self, from: Data(contentsOf: URL(fileURLWithPath: captures + "/" + $0)))
             }
         }
+    }
+
+    /// Starts `mlc-http-adapter` with `arguments` on a free loopback port (PATH, log level and `environment` as its
+    /// environment; its log in `directory/name.log`) and waits until it listens: its pid and base URL.
+    static func launch(_ arguments: [String], environment: [String: String], directory: String, name: String)
+        async throws -> (pid: pid_t, url: String)
+    {
+        let log = directory + "/\(name).log"
+        var variables = ["PATH": "/usr/bin:/bin", "MLC_LOG_LEVEL": "info"]
+        variables.merge(environment) { $1 }
+        let pid = try ChildProcess.spawn(
+            Binaries.directory.appendingPathComponent("mlc-http-adapter").path,
+            arguments: arguments + ["--host", "127.0.0.1", "--port", "0"],
+            environment: variables.map { "\($0.key)=\($0.value)" }, stdin: "/dev/null",
+            stdout: directory + "/\(name).out", stderr: .append(log))
+        var found: String?
+        for _ in 0..<400 where found == nil {
+            try await Task.sleep(for: .milliseconds(50))
+            let text = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
+            found = text.split(separator: "\n").first { $0.hasPrefix("mlc-http-adapter: listening on ") }
+                .map { String($0.dropFirst("mlc-http-adapter: listening on ".count)) }
+        }
+        guard let found else {
+            kill(pid, SIGKILL)
+            throw ConnectorError(
+                .internalError,
+                "the adapter did not start: \((try? String(contentsOfFile: log, encoding: .utf8)) ?? "")")
+        }
+        return (pid, found)
     }
 
     static func post(

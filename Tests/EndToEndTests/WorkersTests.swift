@@ -99,18 +99,6 @@ struct WorkersTests {
         #expect(drafts.keys.sorted() == ["chaos", "chaos-2"] && drafts.values.allSatisfy { $0 > 0 }, "\(drafts)")
     }
 
-    /// The value of each series line of a Prometheus exposition.
-    static func metricValues(_ text: String) -> [String: Double] {
-        var values: [String: Double] = [:]
-        for line in text.split(separator: "\n") where !line.hasPrefix("#") {
-            guard let space = line.lastIndex(of: " "), let value = Double(line[line.index(after: space)...]) else {
-                continue
-            }
-            values[String(line[..<space])] = value
-        }
-        return values
-    }
-
     @Test(
         "trigger: the whole flow by pull-mode processes alone; a bad event exits 65; --workers and --step are checked")
     func triggerOnly() async throws {
@@ -200,7 +188,7 @@ struct WorkersTests {
             // Every job added its step metrics to the store; `metrics` serves their sum and the (empty) queues.
             let scraped = try await rig.cli(["metrics", "--print"])
             #expect(scraped.exitCode == 0, "\(scraped.stderr)")
-            let values = Self.metricValues(scraped.text)
+            let values = PrometheusText.values(scraped.text)
             let writes = values.filter { $0.key.hasPrefix(#"mlc_step_invocations_total{step="write-erp-invoice","#) }
             #expect(
                 (values[#"mlc_step_invocations_total{step="write-erp-invoice",status="ok"}"#] ?? 0) >= Double(drafted))
