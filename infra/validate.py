@@ -86,22 +86,19 @@ SET_BY_CONTROLLER = {"io.k8s.api.core.v1.Container": {"name", "image", "terminat
 
 
 def embedded(document):
-    """(path, definition) of each embedded Kubernetes object the document has."""
+    """(path, definition, value) of each embedded Kubernetes object the document has."""
     for path, definition in EMBEDDED.get((document.get("apiVersion"), document.get("kind")), {}).items():
         value = document
         for key in path:
             value = value.get(key) if isinstance(value, dict) else None
         if isinstance(value, dict):
-            yield path, definition
+            yield path, definition, value
 
 
 def errors(document):
     """The validation errors of one document, as text (empty when it is valid)."""
     problems = crd_errors(document)
-    for path, definition in embedded(document) if not problems else ():
-        value = document
-        for key in path:
-            value = value[key]
+    for path, definition, value in embedded(document) if not problems else ():
         validator = jsonschema.Draft202012Validator(
             {"$ref": f"https://kubernetes.io/api/_definitions.json#/$defs/{definition}"}, registry=REGISTRY)
         set_by_controller = SET_BY_CONTROLLER.get(definition, set())
@@ -164,6 +161,16 @@ def remove(document, path):
     return copied
 
 
+def with_unknown_field(document, path):
+    """A copy with the field `notAField` added to the object at `path`."""
+    copied = copy.deepcopy(document)
+    target = copied
+    for key in path:
+        target = target[key]
+    target["notAField"] = "x"
+    return copied
+
+
 def broken_copies(document):
     """Copies that must fail: one with an unknown field, one without a required field (and, for a custom
     resource, one without metadata). The unknown field goes into the spec where its schema is strict, else into the
@@ -184,24 +191,14 @@ def broken_copies(document):
     nodes = list(under_spec(document, schema)) if has_spec else []
     strict = next((path for path, value, sub in nodes if isinstance(value, dict) and isinstance(sub, dict)
                    and sub.get("additionalProperties") is False), ())
-    unknown = copy.deepcopy(document)
-    target = unknown
-    for key in strict:
-        target = target[key]
-    target["notAField"] = "x"
-    yield f"with an unknown field in {dotted(strict) or 'the object'}", unknown
+    yield f"with an unknown field in {dotted(strict) or 'the object'}", with_unknown_field(document, strict)
     yield "without metadata", remove(document, ("metadata",))
     required = next((path + (key,) for path, value, sub in nodes if isinstance(value, dict) and isinstance(sub, dict)
                      for key in sub.get("required", []) if key in value), None)
     if required:
         yield f"without {dotted(required)}", remove(document, required)
-    for path, _ in embedded(document):
-        copied = copy.deepcopy(document)
-        target = copied
-        for key in path:
-            target = target[key]
-        target["notAField"] = "x"
-        yield f"with an unknown field in {dotted(path)}", copied
+    for path, _, _ in embedded(document):
+        yield f"with an unknown field in {dotted(path)}", with_unknown_field(document, path)
 
 
 def main(arguments):
